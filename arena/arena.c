@@ -1,0 +1,147 @@
+/* arena.c — bump arena; see arena.h for the layout and the rules. */
+#include "arena.h"
+
+#include <string.h>
+
+#include "vecscore.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define VS_ASAN 1
+#endif
+
+#ifdef VS_ASAN
+#include <sanitizer/asan_interface.h>
+#define VS_POISON(ptr, size) ASAN_POISON_MEMORY_REGION((ptr), (size))
+#define VS_UNPOISON(ptr, size) ASAN_UNPOISON_MEMORY_REGION((ptr), (size))
+#else
+#define VS_POISON(ptr, size) ((void)(ptr), (void)(size))
+#define VS_UNPOISON(ptr, size) ((void)(ptr), (void)(size))
+#endif
+
+static int is_pow2(size_t value) {
+    return value != 0 && (value & (value - 1)) == 0;
+}
+
+int vs_arena_init_block(vs_arena *arena, vs_pinned_block block, size_t align) {
+    if (arena == NULL) return VS_ERR_INVALID_ARGUMENT;
+    memset(arena, 0, sizeof(*arena));
+    if (align == 0) align = VS_ARENA_DEFAULT_ALIGN;
+    if (!is_pow2(align) || block.ptr == NULL) {
+        vs__pinned_release(&block);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    arena->block = block;
+    arena->base = block.ptr;
+    arena->capacity = block.bytes;
+    arena->align = align;
+    arena->stats.capacity = block.bytes;
+    arena->stats.pinned = block.locked;
+    VS_POISON(arena->base, arena->capacity);
+    return VS_OK;
+}
+
+int vs_arena_init(vs_arena *arena, size_t capacity, size_t align) {
+    if (arena == NULL) return VS_ERR_INVALID_ARGUMENT;
+    memset(arena, 0, sizeof(*arena));
+    vs_pinned_block block;
+    int status = vs__pinned_pages_alloc(capacity, &block);
+    if (status != VS_OK) return status;
+    return vs_arena_init_block(arena, block, align);
+}
+
+void vs_arena_destroy(vs_arena *arena) {
+    if (arena == NULL) return;
+    if (arena->base != NULL) VS_UNPOISON(arena->base, arena->capacity);
+    vs__pinned_release(&arena->block);
+    memset(arena, 0, sizeof(*arena));
+}
+
+/* Offset at which an allocation aligned to align would start, or SIZE_MAX. */
+static size_t aligned_offset(const vs_arena *arena, size_t align) {
+    uintptr_t address = (uintptr_t)arena->base + arena->offset;
+    uintptr_t aligned = (address + (align - 1)) & ~(uintptr_t)(align - 1);
+    if (aligned < address) return SIZE_MAX;
+    return arena->offset + (size_t)(aligned - address);
+}
+
+void *vs_arena_alloc_aligned(vs_arena *arena, size_t bytes, size_t align) {
+    if (arena == NULL || arena->base == NULL || !is_pow2(align)) {
+        if (arena != NULL) arena->failed = 1;
+        return NULL;
+    }
+    size_t start = aligned_offset(arena, align);
+    if (start > arena->capacity || bytes > arena->capacity - start) {
+        arena->failed = 1;
+        arena->stats.overflows++;
+        return NULL;
+    }
+    unsigned char *ptr = arena->base + start;
+    arena->offset = start + bytes;
+    arena->stats.allocations++;
+    if (arena->offset > arena->stats.high_water) arena->stats.high_water = arena->offset;
+    VS_UNPOISON(ptr, bytes);
+    return ptr;
+}
+
+void *vs_arena_alloc(vs_arena *arena, size_t bytes) {
+    return vs_arena_alloc_aligned(arena, bytes, arena != NULL ? arena->align : 1);
+}
+
+void *vs_arena_alloc_array(vs_arena *arena, size_t count, size_t size) {
+    if (size != 0 && count > SIZE_MAX / size) {
+        if (arena != NULL) {
+            arena->failed = 1;
+            arena->stats.overflows++;
+        }
+        return NULL;
+    }
+    return vs_arena_alloc(arena, count * size);
+}
+
+size_t vs_arena_mark(const vs_arena *arena) {
+    return arena->offset;
+}
+
+void vs_arena_release(vs_arena *arena, size_t mark) {
+    if (mark > arena->offset) return; /* a mark from the future: ignore, check() stays clean */
+    VS_POISON(arena->base + mark, arena->capacity - mark);
+    arena->offset = mark;
+}
+
+void vs_arena_reset(vs_arena *arena) {
+    if (arena->base != NULL) VS_POISON(arena->base, arena->capacity);
+    arena->offset = 0;
+    arena->failed = 0;
+    arena->stats.resets++;
+}
+
+size_t vs_arena_remaining(const vs_arena *arena, size_t align) {
+    if (arena->base == NULL || !is_pow2(align)) return 0;
+    size_t start = aligned_offset(arena, align);
+    return start >= arena->capacity ? 0 : arena->capacity - start;
+}
+
+int vs_arena_failed(const vs_arena *arena) {
+    return arena->failed;
+}
+
+void vs_arena_stats_clear_high_water(vs_arena *arena) {
+    arena->stats.high_water = arena->offset;
+}
+
+int vs_arena_check(const vs_arena *arena) {
+    if (arena == NULL) return -1;
+    if (arena->base == NULL) return (arena->capacity == 0 && arena->offset == 0) ? 0 : -2;
+    if (!is_pow2(arena->align)) return -3;
+    if (arena->offset > arena->capacity) return -4;
+    if (arena->stats.high_water < arena->offset) return -5;
+    if (arena->stats.high_water > arena->capacity) return -6;
+    if (arena->stats.capacity != arena->capacity) return -7;
+    if (arena->block.ptr != arena->base || arena->block.bytes != arena->capacity) return -8;
+    return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * avx2.c — AVX2 + FMA kernels (compiled with -mavx2 -mfma).
+ *
+ * tile: 6 queries x 16 candidates in 12 ymm accumulators over the whole
+ * dimension. dot / dot_rows: 8-lane accumulators along the dimension with a
+ * masked tail load (_mm256_maskload_ps never touches masked-off lanes).
+ */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define VS_BLOCK_MR 6
+#define VS_BLOCK_NR 16
+#define VS_ALWAYS_INLINE inline __attribute__((always_inline))
+/* Dimension steps ahead that the tile kernel prefetches its panel stream (64 B
+ * a step); see avx512.c. */
+#define VS_PREFETCH_STEPS 32
+
+static VS_ALWAYS_INLINE float hsum_f32x8(__m256 v) {
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_shuffle_ps(sum, sum, 1));
+    return _mm_cvtss_f32(sum);
+}
+
+static VS_ALWAYS_INLINE __m256i tail_mask(size_t remaining) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)remaining),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static float dot_kernel(const float *a, const float *b, size_t dim) {
+    __m256 sum_f32x8[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                           _mm256_setzero_ps()};
+    size_t d = 0;
+    for (; d + 32 <= dim; d += 32)
+        for (int l = 0; l < 4; l++)
+            sum_f32x8[l] = _mm256_fmadd_ps(_mm256_loadu_ps(a + d + 8 * l),
+                                           _mm256_loadu_ps(b + d + 8 * l), sum_f32x8[l]);
+    for (; d + 8 <= dim; d += 8)
+        sum_f32x8[0] =
+            _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), sum_f32x8[0]);
+    if (d < dim) {
+        __m256i tail = tail_mask(dim - d);
+        sum_f32x8[1] = _mm256_fmadd_ps(_mm256_maskload_ps(a + d, tail),
+                                       _mm256_maskload_ps(b + d, tail), sum_f32x8[1]);
+    }
+    return hsum_f32x8(_mm256_add_ps(_mm256_add_ps(sum_f32x8[0], sum_f32x8[1]),
+                                    _mm256_add_ps(sum_f32x8[2], sum_f32x8[3])));
+}
+
+static VS_ALWAYS_INLINE void dot_rows_fixed(const float *queries, const int rows,
+                                            const float *candidates, const int cols, size_t dim,
+                                            float *out, size_t ldo) {
+    __m256 acc[VS_ROWS_BLOCK][2];
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    size_t d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 cand[2];
+        for (int c = 0; c < cols; c++)
+            cand[c] = _mm256_loadu_ps(candidates + c * dim + d);
+        for (int r = 0; r < rows; r++) {
+            __m256 query = _mm256_loadu_ps(queries + r * dim + d);
+            for (int c = 0; c < cols; c++)
+                acc[r][c] = _mm256_fmadd_ps(query, cand[c], acc[r][c]);
+        }
+    }
+    if (d < dim) {
+        __m256i tail = tail_mask(dim - d);
+        __m256 cand[2];
+        for (int c = 0; c < cols; c++)
+            cand[c] = _mm256_maskload_ps(candidates + c * dim + d, tail);
+        for (int r = 0; r < rows; r++) {
+            __m256 query = _mm256_maskload_ps(queries + r * dim + d, tail);
+            for (int c = 0; c < cols; c++)
+                acc[r][c] = _mm256_fmadd_ps(query, cand[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            out[r * ldo + c] = hsum_f32x8(acc[r][c]);
+}
+
+#define VS_ROWS_CASES(cols)                                                                        \
+    switch (rows) {                                                                                \
+    case 1:                                                                                        \
+        dot_rows_fixed(queries, 1, cand, cols, dim, out + c, ldo);                                 \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        dot_rows_fixed(queries, 2, cand, cols, dim, out + c, ldo);                                 \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        dot_rows_fixed(queries, 3, cand, cols, dim, out + c, ldo);                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        dot_rows_fixed(queries, 4, cand, cols, dim, out + c, ldo);                                 \
+        break;                                                                                     \
+    }
+
+static void dot_rows_kernel(const float *queries, size_t rows, const float *candidates, size_t cols,
+                            size_t dim, float *out, size_t ldo) {
+    size_t c = 0;
+    for (; c + 2 <= cols; c += 2) {
+        const float *cand = candidates + c * dim;
+        VS_ROWS_CASES(2)
+    }
+    for (; c < cols; c++) {
+        const float *cand = candidates + c * dim;
+        VS_ROWS_CASES(1)
+    }
+}
+
+static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, const float *cpack,
+                                        size_t dim, float *out) {
+    __m256 lo[VS_BLOCK_MR], hi[VS_BLOCK_MR];
+    for (int r = 0; r < rows; r++) {
+        lo[r] = _mm256_setzero_ps();
+        hi[r] = _mm256_setzero_ps();
+    }
+    for (size_t d = 0; d < dim; d++) {
+        const __m256 panel_lo = _mm256_load_ps(cpack + d * VS_BLOCK_NR);
+        const __m256 panel_hi = _mm256_load_ps(cpack + d * VS_BLOCK_NR + 8);
+        _mm_prefetch((const char *)(cpack + (d + VS_PREFETCH_STEPS) * VS_BLOCK_NR), _MM_HINT_T0);
+        const float *query = qpack + d * rows;
+        for (int r = 0; r < rows; r++) {
+            const __m256 q = _mm256_broadcast_ss(query + r);
+            lo[r] = _mm256_fmadd_ps(q, panel_lo, lo[r]);
+            hi[r] = _mm256_fmadd_ps(q, panel_hi, hi[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm256_store_ps(out + r * VS_BLOCK_NR, lo[r]);
+        _mm256_store_ps(out + r * VS_BLOCK_NR + 8, hi[r]);
+    }
+}
+
+static void tile_kernel(const float *qpack, size_t rows, const float *cpack, size_t dim,
+                        float *out) {
+    switch (rows) {
+    case 1:
+        tile_fixed(qpack, 1, cpack, dim, out);
+        break;
+    case 2:
+        tile_fixed(qpack, 2, cpack, dim, out);
+        break;
+    case 3:
+        tile_fixed(qpack, 3, cpack, dim, out);
+        break;
+    case 4:
+        tile_fixed(qpack, 4, cpack, dim, out);
+        break;
+    case 5:
+        tile_fixed(qpack, 5, cpack, dim, out);
+        break;
+    default:
+        tile_fixed(qpack, 6, cpack, dim, out);
+        break;
+    }
+}
+
+#include "block.h"
+
+const vs__cpu_kernels vs__kernels_avx2 = {
+    .isa = "avx2",
+    .mr = VS_BLOCK_MR,
+    .nr = VS_BLOCK_NR,
+    .dot = dot_kernel,
+    .dot_rows = dot_rows_kernel,
+    .tile = tile_kernel,
+    .block_packed = block_packed_kernel,
+    .block_rows = block_rows_kernel,
+};

@@ -1,0 +1,105 @@
+/*
+ * block.h — the macro-kernels and epilogue, written once and compiled inside
+ * each ISA file (serial.c, avx2.c, avx512.c), which first defines:
+ *
+ *   VS_BLOCK_MR, VS_BLOCK_NR         tile shape
+ *   static void tile_kernel(...)     signature of vs__cpu_kernels.tile
+ *   static void dot_rows_kernel(...) signature of vs__cpu_kernels.dot_rows
+ *
+ * and then includes this file, which defines block_packed_kernel and
+ * block_rows_kernel for its table. Being compiled with the ISA's flags, the
+ * epilogue loops below vectorise to that ISA.
+ */
+#ifndef VS_BLOCK_MR
+#error "define VS_BLOCK_MR, VS_BLOCK_NR, tile_kernel and dot_rows_kernel before block.h"
+#endif
+
+#include <string.h>
+
+#define VS_ROWS_COLS 64 /* candidates per dot_rows call */
+
+/* Turns raw dot products in tile rows into scores (in place). */
+static inline void transform_rows(const vs__epilogue *epi, float *tile, size_t ldt, size_t q0,
+                                  size_t rows, size_t c0, size_t cols) {
+    if (epi->metric == VS_METRIC_DOT) return;
+    const float *caux = epi->caux + (c0 - epi->caux_base);
+    for (size_t r = 0; r < rows; r++) {
+        float *row = tile + r * ldt;
+        const float qaux = epi->qaux[q0 + r];
+        if (epi->metric == VS_METRIC_COSINE) {
+            for (size_t j = 0; j < cols; j++) {
+                float s = row[j] * qaux * caux[j];
+                s = (qaux == 0.0f || caux[j] == 0.0f) ? 0.0f : s;
+                s = s > 1.0f ? 1.0f : s;
+                s = s < -1.0f ? -1.0f : s;
+                row[j] = s;
+            }
+        } else {
+            for (size_t j = 0; j < cols; j++) {
+                float d = (qaux + caux[j]) - 2.0f * row[j];
+                row[j] = d < 0.0f ? 0.0f : d;
+            }
+        }
+    }
+}
+
+/* Delivers transformed tile rows: into the score matrix or the heaps. */
+static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt, size_t q0,
+                                size_t rows, size_t c0, size_t cols) {
+    if (epi->heaps == NULL) {
+        for (size_t r = 0; r < rows; r++)
+            memcpy(epi->scores + (q0 + r) * epi->ld + c0, tile + r * ldt, cols * sizeof(float));
+        return;
+    }
+    const int negate = epi->metric == VS_METRIC_L2SQ;
+    for (size_t r = 0; r < rows; r++) {
+        float *row = tile + r * ldt;
+        vs__heap *heap = &epi->heaps[q0 + r];
+        if (negate)
+            for (size_t j = 0; j < cols; j++)
+                row[j] = -row[j];
+        if (!heap->open) {
+            const float threshold = heap->threshold;
+            int any = 0;
+            for (size_t j = 0; j < cols; j++)
+                any |= row[j] > threshold;
+            if (!any) continue;
+        }
+        for (size_t j = 0; j < cols; j++)
+            vs__heap_push(heap, row[j], (int64_t)(c0 + j));
+    }
+}
+
+static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
+                                size_t qpack_sliver_stride, size_t q0, size_t nq,
+                                const float *cpack, size_t c0, size_t nc, size_t dim) {
+    float tile[VS_BLOCK_MR * VS_BLOCK_NR] __attribute__((aligned(64)));
+    for (size_t s = 0; s * VS_BLOCK_MR < nq; s++) {
+        size_t rows = nq - s * VS_BLOCK_MR;
+        if (rows > VS_BLOCK_MR) rows = VS_BLOCK_MR;
+        const float *sliver = qpack + s * qpack_sliver_stride;
+        for (size_t p = 0; p * VS_BLOCK_NR < nc; p++) {
+            size_t cols = nc - p * VS_BLOCK_NR;
+            if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
+            tile_kernel(sliver, rows, cpack + p * VS_BLOCK_NR * dim, dim, tile);
+            size_t qs = q0 + s * VS_BLOCK_MR, cs = c0 + p * VS_BLOCK_NR;
+            transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+            deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+        }
+    }
+}
+
+static void block_rows_kernel(const vs__epilogue *epi, const float *queries, size_t q0, size_t nq,
+                              const float *candidates, size_t c0, size_t nc, size_t dim) {
+    float tile[VS_ROWS_BLOCK * VS_ROWS_COLS] __attribute__((aligned(64)));
+    for (size_t cb = 0; cb < nc; cb += VS_ROWS_COLS) {
+        size_t cols = nc - cb < VS_ROWS_COLS ? nc - cb : VS_ROWS_COLS;
+        for (size_t qb = 0; qb < nq; qb += VS_ROWS_BLOCK) {
+            size_t rows = nq - qb < VS_ROWS_BLOCK ? nq - qb : VS_ROWS_BLOCK;
+            dot_rows_kernel(queries + qb * dim, rows, candidates + cb * dim, cols, dim, tile,
+                            VS_ROWS_COLS);
+            transform_rows(epi, tile, VS_ROWS_COLS, q0 + qb, rows, c0 + cb, cols);
+            deliver_rows(epi, tile, VS_ROWS_COLS, q0 + qb, rows, c0 + cb, cols);
+        }
+    }
+}

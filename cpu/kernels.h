@@ -1,0 +1,114 @@
+/*
+ * kernels.h — the CPU dispatch table and the kernels behind it.
+ *
+ * Three kernel shapes, implemented once per ISA (serial.c is the reference;
+ * avx2.c and avx512.c are compiled with their own flags):
+ *
+ *   dot        one pair of vectors, vectorised along the dimension.
+ *   dot_rows   a rows x cols block of raw dot products between row-major
+ *              queries and row-major candidates (vectorised along dim). Used
+ *              when queries are few and candidates are passed per call, so no
+ *              packing is worth its cost.
+ *   tile       the GEMM-style micro-kernel: rows (<= mr) packed queries x one
+ *              packed panel of nr candidates, vectorised across candidates,
+ *              accumulators held in registers for the whole dimension.
+ *
+ * Packed layouts (see pack.c): a panel of n rows of dimension dim is stored
+ * dimension-major, element (row j, dimension d) at panel[d * stride + j].
+ *   - candidate panels: stride = nr, padded with zero rows to nr;
+ *   - query slivers: stride = rows (the sliver's own row count, <= mr), so a
+ *     one-row sliver is the query itself and needs no staging.
+ *
+ * The two macro-kernels (block_packed, block_rows) are written once in
+ * block.h and compiled inside each ISA file, so the epilogue (metric
+ * transform, top-k filter) is vectorised with that ISA's flags.
+ */
+#ifndef VS_CPU_KERNELS_H
+#define VS_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "topk.h"
+#include "vecscore.h"
+
+#define VS_MAX_MR 16
+#define VS_MAX_NR 32
+#define VS_ROWS_BLOCK 4 /* queries per dot_rows call in block_rows */
+
+/*
+ * What the epilogue needs to turn raw dot products into scores and deliver
+ * them: either into a score matrix or into per-query heaps.
+ *
+ *   qaux[i]   for query i (relative to the chunk): COSINE 1/|q| (0 if |q| = 0,
+ *             NaN if |q|^2 is not finite), L2SQ |q|^2, DOT unused.
+ *   caux[j]   the same for candidate j, indexed from caux_base.
+ */
+typedef struct vs__epilogue {
+    vs_metric metric;
+    const float *qaux;
+    const float *caux;
+    size_t caux_base; /* candidate index of caux[0] */
+    /* score mode (heaps == NULL): scores[(query) * ld + candidate] */
+    float *scores;
+    size_t ld;
+    /* top-k mode: one heap per query of the chunk */
+    vs__heap *heaps;
+} vs__epilogue;
+
+typedef struct vs__cpu_kernels {
+    const char *isa;
+    size_t mr; /* query rows per tile, <= VS_MAX_MR */
+    size_t nr; /* candidates per packed panel, <= VS_MAX_NR */
+
+    float (*dot)(const float *a, const float *b, size_t dim);
+
+    /* out[r * ldo + c] = dot(queries row r, candidates row c); rows <= VS_ROWS_BLOCK. */
+    void (*dot_rows)(const float *queries, size_t rows, const float *candidates, size_t cols,
+                     size_t dim, float *out, size_t ldo);
+
+    /* out[r * nr + j] = dot(sliver row r, panel row j); qpack stride = rows <= mr. */
+    void (*tile)(const float *qpack, size_t rows, const float *cpack, size_t dim, float *out);
+
+    /*
+     * Packed macro-kernel: queries [q0, q0 + nq) of the chunk, packed as
+     * consecutive slivers of mr rows at qpack (qpack_sliver_stride floats
+     * apart; the last may be shorter), against packed panels cpack holding
+     * candidates [c0, c0 + nc). Results go through the epilogue.
+     */
+    void (*block_packed)(const vs__epilogue *epi, const float *qpack, size_t qpack_sliver_stride,
+                         size_t q0, size_t nq, const float *cpack, size_t c0, size_t nc,
+                         size_t dim);
+
+    /*
+     * Row-major macro-kernel: queries [q0, q0 + nq) at queries (row-major),
+     * against row-major candidates [c0, c0 + nc) at candidates.
+     */
+    void (*block_rows)(const vs__epilogue *epi, const float *queries, size_t q0, size_t nq,
+                       const float *candidates, size_t c0, size_t nc, size_t dim);
+} vs__cpu_kernels;
+
+/* Per-ISA tables (each file defines one; the x86 ones only on x86). */
+extern const vs__cpu_kernels vs__kernels_serial;
+#if defined(__x86_64__) || defined(__i386__)
+extern const vs__cpu_kernels vs__kernels_avx2;
+extern const vs__cpu_kernels vs__kernels_avx512;
+#endif
+
+/*
+ * Resolves an ISA: NULL or "" = the best this CPU has; otherwise the named
+ * one. Returns 0 and sets *out, VS_ERR_UNSUPPORTED if the CPU lacks it, or
+ * VS_ERR_INVALID_ARGUMENT for an unknown name.
+ */
+int vs__cpu_kernels_get(const char *isa, const vs__cpu_kernels **out);
+
+/* Packing (pack.c): rows x dim row-major -> dimension-major with the given stride. */
+void vs__pack_rows(const float *rows, size_t count, size_t dim, size_t stride, float *dst);
+
+/* Size in floats of the packed panels for n candidates (panels of nr). */
+size_t vs__packed_floats(size_t n, size_t dim, size_t nr);
+
+/* Auxiliary value for one vector (see vs__epilogue): from its squared norm. */
+float vs__aux_from_norm_sq(vs_metric metric, float norm_sq);
+
+#endif /* VS_CPU_KERNELS_H */

@@ -1,0 +1,311 @@
+/*
+ * api.c — the front door: argument checks, the batch flow (workspace, backend,
+ * optional verification, arena reset, report), the corpus API and output
+ * memory.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- argument checks ------------------------------------------------------ */
+
+static int bytes_of(size_t a, size_t b, size_t element, size_t *out) {
+    size_t count;
+    if (__builtin_mul_overflow(a, b, &count)) return -1;
+    if (__builtin_mul_overflow(count, element, out)) return -1;
+    return 0;
+}
+
+#define VS_FAIL_IF(ctx, cond, ...)                                                                 \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            vs__log((ctx), VS_LOG_ERROR, __VA_ARGS__);                                             \
+            return VS_ERR_INVALID_ARGUMENT;                                                        \
+        }                                                                                          \
+    } while (0)
+
+static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const float *queries,
+                       size_t nq, const float *candidates, int need_candidates, size_t nc,
+                       size_t dim, size_t k, int topk, const float *scores, const int64_t *ids) {
+    size_t bytes;
+    if (ctx == NULL) return VS_ERR_INVALID_ARGUMENT;
+    VS_FAIL_IF(ctx, vs_metric_name(metric) == NULL, "%s: unknown metric %d", fn, (int)metric);
+    VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
+    VS_FAIL_IF(ctx, topk && k == 0, "%s: k is 0", fn);
+    VS_FAIL_IF(ctx, nq > 0 && queries == NULL, "%s: queries is NULL with nq = %zu", fn, nq);
+    VS_FAIL_IF(ctx, need_candidates && nc > 0 && candidates == NULL,
+               "%s: candidates is NULL with nc = %zu", fn, nc);
+    VS_FAIL_IF(ctx, bytes_of(nq, dim, sizeof(float), &bytes),
+               "%s: nq x dim x 4 bytes overflows (nq = %zu, dim = %zu)", fn, nq, dim);
+    VS_FAIL_IF(ctx, bytes_of(nc, dim, sizeof(float), &bytes) || nc > (size_t)INT64_MAX,
+               "%s: nc x dim x 4 bytes overflows (nc = %zu, dim = %zu)", fn, nc, dim);
+    if (topk) {
+        VS_FAIL_IF(ctx, bytes_of(nq, k, sizeof(int64_t), &bytes),
+                   "%s: nq x k x 8 bytes overflows (nq = %zu, k = %zu)", fn, nq, k);
+        VS_FAIL_IF(ctx, nq > 0 && (scores == NULL || ids == NULL), "%s: %s output is NULL", fn,
+                   scores == NULL ? "scores" : "ids");
+    } else {
+        VS_FAIL_IF(ctx, bytes_of(nq, nc, sizeof(float), &bytes),
+                   "%s: nq x nc x 4 bytes overflows (nq = %zu, nc = %zu)", fn, nq, nc);
+        VS_FAIL_IF(ctx, nq > 0 && nc > 0 && scores == NULL, "%s: scores output is NULL", fn);
+    }
+    return VS_OK;
+}
+
+/* ---- verification ----------------------------------------------------------- */
+
+#define VS_UNIT_ROUNDOFF 5.9604644775390625e-08 /* 2^-24 */
+
+/* The documented bound for one score, from float64 sums over the inputs. */
+static double score_bound(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
+    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
+    switch (metric) {
+    case VS_METRIC_DOT:
+        return (d + 2) * u * abs_dot + 1e-30;
+    case VS_METRIC_COSINE:
+        return (2 * d + 10) * u + 1e-30;
+    case VS_METRIC_L2SQ:
+        return (2 * d + 8) * u * (nq2 + nc2) + 1e-30;
+    }
+    return 0;
+}
+
+/* Float64 score of one pair by the documented formulas; *bound receives the bound. */
+static double reference_score(vs_metric metric, const float *q, const float *c, size_t dim,
+                              double *bound) {
+    double dot = 0, abs_dot = 0, nq2 = 0, nc2 = 0;
+    for (size_t i = 0; i < dim; i++) {
+        dot += (double)q[i] * c[i];
+        abs_dot += fabs((double)q[i] * c[i]);
+        nq2 += (double)q[i] * q[i];
+        nc2 += (double)c[i] * c[i];
+    }
+    *bound = score_bound(metric, dim, abs_dot, nq2, nc2);
+    if (metric == VS_METRIC_DOT) return dot;
+    if (metric == VS_METRIC_COSINE) {
+        if (nq2 == 0 || nc2 == 0) return 0;
+        double s = dot / (sqrt(nq2) * sqrt(nc2));
+        return s > 1 ? 1 : (s < -1 ? -1 : s);
+    }
+    double l2 = nq2 + nc2 - 2 * dot;
+    return l2 < 0 ? 0 : l2;
+}
+
+static int agrees(double reference, double bound, float got) {
+    if (isnan(reference)) return isnan(got);
+    if (isinf(reference)) return (double)got == reference;
+    return fabs((double)got - reference) <= bound;
+}
+
+/* Candidate row j (from the caller's memory or the corpus). */
+typedef const float *(*row_fn)(const void *source, size_t j, size_t dim, float *buffer);
+
+static const float *plain_row(const void *source, size_t j, size_t dim, float *buffer) {
+    (void)buffer;
+    return (const float *)source + j * dim;
+}
+
+static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const void *source) {
+    if (b->nq == 0 || b->nc == 0) return VS_OK;
+    float *buffer = malloc(b->dim * sizeof(float));
+    if (buffer == NULL) return VS_ERR_OUT_OF_MEMORY;
+    uint64_t state = 0x9e3779b97f4a7c15ull ^ (b->nq * 31 + b->nc);
+    int status = VS_OK;
+    for (int sample = 0; sample < 16 && status == VS_OK; sample++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        size_t i = (size_t)(state >> 33) % b->nq;
+        size_t j, at;
+        float got;
+        if (b->k) {
+            size_t limit = b->k < b->nc ? b->k : b->nc;
+            at = i * b->k + (size_t)(state >> 13) % limit;
+            if (b->ids[at] < 0 || (size_t)b->ids[at] >= b->nc) {
+                status = VS_ERR_VERIFY;
+                vs__log(ctx, VS_LOG_ERROR, "verify: query %zu has id %lld inside the first %zu", i,
+                        (long long)b->ids[at], limit);
+                break;
+            }
+            j = (size_t)b->ids[at];
+            got = b->scores[at];
+        } else {
+            j = (size_t)(state >> 13) % b->nc;
+            got = b->scores[i * b->nc + j];
+        }
+        double bound;
+        double expected = reference_score(b->metric, b->queries + i * b->dim,
+                                          row(source, j, b->dim, buffer), b->dim, &bound);
+        if (!agrees(expected, bound, got)) {
+            status = VS_ERR_VERIFY;
+            vs__log(ctx, VS_LOG_ERROR,
+                    "verify: score(query %zu, candidate %zu) = %.9g, float64 reference %.9g, "
+                    "bound %.3g",
+                    i, j, (double)got, expected, bound);
+        }
+    }
+    free(buffer);
+    return status;
+}
+
+/* ---- the batch flow ----------------------------------------------------------- */
+
+static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source) {
+    double start = vs__now();
+    vs_batch_report report;
+    memset(&report, 0, sizeof(report));
+    report.struct_size = sizeof(report);
+    report.version = VS_REPORT_VERSION;
+    report.metric = (int)b->metric;
+    report.queries = b->nq;
+    report.candidates = b->nc;
+    report.dim = b->dim;
+    report.k = b->k;
+    b->report = &report;
+    b->ctx = ctx;
+
+    vs__workspace *ws = NULL;
+    int status = vs__workspace_acquire(ctx, &ws);
+    if (status == VS_OK) {
+        b->ws = ws;
+        status = b->k ? ctx->backend->topk(ctx->backend_state, b)
+                      : ctx->backend->score(ctx->backend_state, b);
+        report.arena_capacity_bytes = ws->staging.capacity;
+        report.arena_high_water_bytes = ws->staging.stats.high_water;
+        report.arena_pinned = ws->staging.stats.pinned;
+        for (int i = 0; i < ws->threads; i++)
+            if (ws->scratch[i].stats.high_water > report.scratch_high_water_bytes)
+                report.scratch_high_water_bytes = ws->scratch[i].stats.high_water;
+        vs__workspace_release(ctx, ws);
+    }
+    if (status == VS_OK && ctx->cfg.verify) status = verify_batch(ctx, b, row, source);
+    report.status = status;
+    report.total_seconds = vs__now() - start;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->last = report;
+    pthread_mutex_unlock(&ctx->lock);
+    return status;
+}
+
+int vs_score(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
+             const float *candidates, size_t nc, size_t dim, float *scores) {
+    int status = check_batch("vs_score", ctx, metric, queries, nq, candidates, 1, nc, dim, 0, 0,
+                             scores, NULL);
+    if (status != VS_OK) return status;
+    vs__batch b = {.metric = metric,
+                   .queries = queries,
+                   .nq = nq,
+                   .dim = dim,
+                   .candidates = candidates,
+                   .nc = nc,
+                   .scores = scores};
+    return run_batch(ctx, &b, plain_row, candidates);
+}
+
+int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
+            const float *candidates, size_t nc, size_t dim, size_t k, float *scores, int64_t *ids) {
+    int status =
+        check_batch("vs_topk", ctx, metric, queries, nq, candidates, 1, nc, dim, k, 1, scores, ids);
+    if (status != VS_OK) return status;
+    vs__batch b = {.metric = metric,
+                   .queries = queries,
+                   .nq = nq,
+                   .dim = dim,
+                   .candidates = candidates,
+                   .nc = nc,
+                   .k = k,
+                   .scores = scores,
+                   .ids = ids};
+    return run_batch(ctx, &b, plain_row, candidates);
+}
+
+/* ---- corpus ------------------------------------------------------------------- */
+
+int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim, vs_corpus **out) {
+    if (out == NULL) return VS_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    int status = check_batch("vs_corpus_create", ctx, VS_METRIC_DOT, NULL, 0, vectors, 1, n, dim, 0,
+                             0, NULL, NULL);
+    if (status != VS_OK) return status;
+    vs_corpus *corpus = calloc(1, sizeof(*corpus));
+    if (corpus == NULL) return VS_ERR_OUT_OF_MEMORY;
+    corpus->ctx = ctx;
+    corpus->n = n;
+    corpus->dim = dim;
+    status = ctx->backend->corpus_prepare(ctx->backend_state, ctx, vectors, n, dim, &corpus->data);
+    if (status != VS_OK) {
+        free(corpus);
+        return status;
+    }
+    *out = corpus;
+    return VS_OK;
+}
+
+static const float *corpus_row(const void *source, size_t j, size_t dim, float *buffer) {
+    const vs_corpus *corpus = source;
+    corpus->ctx->backend->corpus_row(corpus->ctx->backend_state, corpus->data, j, buffer);
+    (void)dim;
+    return buffer;
+}
+
+int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t nq,
+                    float *scores) {
+    if (c == NULL) return VS_ERR_INVALID_ARGUMENT;
+    int status = check_batch("vs_corpus_score", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
+                             0, 0, scores, NULL);
+    if (status != VS_OK) return status;
+    vs__batch b = {.metric = metric,
+                   .queries = queries,
+                   .nq = nq,
+                   .dim = c->dim,
+                   .corpus = c->data,
+                   .nc = c->n,
+                   .scores = scores};
+    return run_batch(c->ctx, &b, corpus_row, c);
+}
+
+int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+                   float *scores, int64_t *ids) {
+    if (c == NULL) return VS_ERR_INVALID_ARGUMENT;
+    int status = check_batch("vs_corpus_topk", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
+                             k, 1, scores, ids);
+    if (status != VS_OK) return status;
+    vs__batch b = {.metric = metric,
+                   .queries = queries,
+                   .nq = nq,
+                   .dim = c->dim,
+                   .corpus = c->data,
+                   .nc = c->n,
+                   .k = k,
+                   .scores = scores,
+                   .ids = ids};
+    return run_batch(c->ctx, &b, corpus_row, c);
+}
+
+size_t vs_corpus_size(const vs_corpus *c) {
+    return c != NULL ? c->n : 0;
+}
+
+size_t vs_corpus_dim(const vs_corpus *c) {
+    return c != NULL ? c->dim : 0;
+}
+
+void vs_corpus_free(vs_corpus *c) {
+    if (c == NULL) return;
+    c->ctx->backend->corpus_release(c->ctx->backend_state, c->data);
+    free(c);
+}
+
+/* ---- output memory ------------------------------------------------------------ */
+
+#define VS_OUTPUT_ALIGN 4096
+
+void *vs_alloc_output(size_t bytes) {
+    if (bytes == 0 || bytes > SIZE_MAX - VS_OUTPUT_ALIGN) return NULL;
+    size_t rounded = (bytes + VS_OUTPUT_ALIGN - 1) / VS_OUTPUT_ALIGN * VS_OUTPUT_ALIGN;
+    return aligned_alloc(VS_OUTPUT_ALIGN, rounded);
+}
+
+void vs_free_output(void *ptr) {
+    free(ptr);
+}

@@ -1,0 +1,344 @@
+/*
+ * context.c — options (with environment overrides), context lifetime, the
+ * workspace pool, logging and reports.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+double vs__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...) {
+    if (ctx == NULL || ctx->cfg.log == NULL || (int)level > ctx->cfg.log_level) return;
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof(message), fmt, args);
+    va_end(args);
+    ctx->cfg.log(ctx->cfg.log_user, level, message);
+}
+
+void vs_options_init(vs_options *opts) {
+    if (opts == NULL) return;
+    memset(opts, 0, sizeof(*opts));
+    opts->device = "auto";
+    opts->threads = 0;
+    opts->log_level = -1;
+}
+
+/* ---- parsing environment values -------------------------------------- */
+
+static int parse_size(const char *text, size_t *out) {
+    char *end = NULL;
+    errno = 0;
+    if (text[0] == '-') return -1;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || end == text) return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift != 0) end++;
+    if (*end != '\0') return -1;
+    if (value > (SIZE_MAX >> shift)) return -1;
+    *out = (size_t)value << shift;
+    return 0;
+}
+
+static int parse_int(const char *text, int low, int high, int *out) {
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) return -1;
+    *out = (int)value;
+    return 0;
+}
+
+static int parse_level(const char *text, int *out) {
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return parse_int(text, 0, 3, out);
+}
+
+/* Logs through the options' callback before a context exists. */
+static void early_log(const vs_options *opts, const char *fmt, const char *name,
+                      const char *value) {
+    if (opts == NULL || opts->log == NULL) return;
+    char message[256];
+    snprintf(message, sizeof(message), fmt, name, value);
+    opts->log(opts->log_user, VS_LOG_ERROR, message);
+}
+
+#define VS_ENV_BAD "environment variable %s has an invalid value '%s'"
+
+static int resolve_config(const vs_options *opts, vs__config *cfg) {
+    vs_options defaults;
+    vs_options_init(&defaults);
+    if (opts == NULL) opts = &defaults;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->log = opts->log;
+    cfg->log_user = opts->log_user;
+
+    const char *env;
+    /* log level first, so later problems can be logged */
+    cfg->log_level = VS_DEFAULT_LOG_LEVEL;
+    if (opts->log_level >= 0) {
+        if (opts->log_level > VS_LOG_DEBUG) return VS_ERR_INVALID_ARGUMENT;
+        cfg->log_level = opts->log_level;
+    } else if ((env = getenv("VECSCORE_LOG_LEVEL")) != NULL && parse_level(env, &cfg->log_level)) {
+        early_log(opts, VS_ENV_BAD, "VECSCORE_LOG_LEVEL", env);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+
+    const char *device = opts->device;
+    if (device == NULL || strcmp(device, "auto") == 0) {
+        env = getenv("VECSCORE_DEVICE");
+        device = env != NULL && env[0] != '\0' ? env : "auto";
+    }
+    cfg->device = strdup(device);
+
+    cfg->threads = opts->threads;
+    if (cfg->threads < 0) {
+        early_log(opts, "option %s is negative (%s)", "threads", "use 0 for all cores");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    if (cfg->threads == 0 && (env = getenv("VECSCORE_THREADS")) != NULL) {
+        if (parse_int(env, 0, 4096, &cfg->threads)) {
+            early_log(opts, VS_ENV_BAD, "VECSCORE_THREADS", env);
+            return VS_ERR_INVALID_ARGUMENT;
+        }
+    }
+    if (cfg->threads == 0) cfg->threads = omp_get_max_threads();
+    if (cfg->threads < 1) cfg->threads = 1;
+    if (cfg->threads > VS_MAX_THREADS) cfg->threads = VS_MAX_THREADS;
+
+    cfg->arena_bytes = opts->arena_bytes;
+    if (cfg->arena_bytes == 0 && (env = getenv("VECSCORE_ARENA_BYTES")) != NULL &&
+        (parse_size(env, &cfg->arena_bytes) || cfg->arena_bytes == 0)) {
+        early_log(opts, VS_ENV_BAD, "VECSCORE_ARENA_BYTES", env);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    if (cfg->arena_bytes == 0) cfg->arena_bytes = VS_DEFAULT_ARENA_BYTES;
+
+    cfg->scratch_bytes = opts->scratch_bytes;
+    if (cfg->scratch_bytes == 0 && (env = getenv("VECSCORE_SCRATCH_BYTES")) != NULL &&
+        (parse_size(env, &cfg->scratch_bytes) || cfg->scratch_bytes == 0)) {
+        early_log(opts, VS_ENV_BAD, "VECSCORE_SCRATCH_BYTES", env);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
+
+    const char *isa = opts->isa;
+    if (isa == NULL || isa[0] == '\0') isa = getenv("VECSCORE_ISA");
+    cfg->isa = isa != NULL && isa[0] != '\0' ? strdup(isa) : NULL;
+
+    const char *cache = opts->cache_dir;
+    if (cache == NULL || cache[0] == '\0') cache = getenv("VECSCORE_CACHE_DIR");
+    cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
+
+    cfg->verify = opts->verify;
+    if (cfg->verify == 0 && (env = getenv("VECSCORE_VERIFY")) != NULL &&
+        parse_int(env, 0, 1, &cfg->verify)) {
+        early_log(opts, VS_ENV_BAD, "VECSCORE_VERIFY", env);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    if (cfg->verify < 0 || cfg->verify > 1) return VS_ERR_INVALID_ARGUMENT;
+
+    if (cfg->device == NULL || (isa != NULL && isa[0] != '\0' && cfg->isa == NULL) ||
+        (cache != NULL && cache[0] != '\0' && cfg->cache_dir == NULL))
+        return VS_ERR_OUT_OF_MEMORY;
+    return VS_OK;
+}
+
+static void free_config(vs__config *cfg) {
+    free(cfg->device);
+    free(cfg->isa);
+    free(cfg->cache_dir);
+}
+
+/* ---- context ------------------------------------------------------------ */
+
+static int select_backend(vs_context *ctx) {
+    const char *device = ctx->cfg.device;
+    if (strcmp(device, "auto") == 0 || strcmp(device, "cpu") == 0)
+        return vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->backend, &ctx->backend_state);
+    if (strcmp(device, "opencl") == 0 || strncmp(device, "opencl:", 7) == 0) {
+        vs__log(ctx, VS_LOG_ERROR, "device '%s' requested, but this build has no OpenCL backend",
+                device);
+        return VS_ERR_NO_DEVICE;
+    }
+    vs__log(ctx, VS_LOG_ERROR,
+            "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
+            "opencl:name=TEXT)",
+            device);
+    return VS_ERR_INVALID_ARGUMENT;
+}
+
+int vs_context_create(const vs_options *opts, vs_context **out) {
+    if (out == NULL) return VS_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    vs_context *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) return VS_ERR_OUT_OF_MEMORY;
+    int status = resolve_config(opts, &ctx->cfg);
+    if (status != VS_OK) {
+        free_config(&ctx->cfg);
+        free(ctx);
+        return status;
+    }
+    if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+        free_config(&ctx->cfg);
+        free(ctx);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    status = select_backend(ctx);
+    if (status != VS_OK) {
+        vs_context_free(ctx);
+        return status;
+    }
+    ctx->last.struct_size = sizeof(vs_batch_report);
+    ctx->last.version = VS_REPORT_VERSION;
+    vs__log(ctx, VS_LOG_INFO, "context: backend %s, %s, arena %zu B, scratch %zu B/worker",
+            ctx->backend->name, ctx->backend->describe(ctx->backend_state), ctx->cfg.arena_bytes,
+            ctx->cfg.scratch_bytes);
+    *out = ctx;
+    return VS_OK;
+}
+
+static void workspace_destroy(vs__workspace *ws) {
+    if (ws == NULL) return;
+    vs_arena_destroy(&ws->staging);
+    if (ws->scratch != NULL)
+        for (int i = 0; i < ws->threads; i++)
+            vs_arena_destroy(&ws->scratch[i]);
+    free(ws->scratch);
+    free(ws);
+}
+
+void vs_context_free(vs_context *ctx) {
+    if (ctx == NULL) return;
+    while (ctx->pool != NULL) {
+        vs__workspace *next = ctx->pool->next;
+        workspace_destroy(ctx->pool);
+        ctx->pool = next;
+    }
+    if (ctx->backend != NULL) ctx->backend->release(ctx->backend_state);
+    pthread_mutex_destroy(&ctx->lock);
+    free_config(&ctx->cfg);
+    free(ctx);
+}
+
+const char *vs_context_isa(const vs_context *ctx) {
+    return ctx != NULL && ctx->isa != NULL ? ctx->isa : "";
+}
+
+int vs_context_threads(const vs_context *ctx) {
+    return ctx != NULL ? ctx->cfg.threads : 0;
+}
+
+/* ---- workspaces ----------------------------------------------------------- */
+
+int vs__workspace_acquire(vs_context *ctx, vs__workspace **out) {
+    pthread_mutex_lock(&ctx->lock);
+    vs__workspace *ws = ctx->pool;
+    if (ws != NULL) ctx->pool = ws->next;
+    pthread_mutex_unlock(&ctx->lock);
+    if (ws == NULL) {
+        /* First batch, or more concurrent batches than ever before. */
+        ws = calloc(1, sizeof(*ws));
+        if (ws == NULL) return VS_ERR_OUT_OF_MEMORY;
+        ws->threads = ctx->cfg.threads;
+        ws->scratch = calloc((size_t)ws->threads, sizeof(vs_arena));
+        int status = ws->scratch != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
+        if (status == VS_OK) status = vs_arena_init(&ws->staging, ctx->cfg.arena_bytes, 0);
+        for (int i = 0; status == VS_OK && i < ws->threads; i++)
+            status = vs_arena_init(&ws->scratch[i], ctx->cfg.scratch_bytes, 0);
+        if (status != VS_OK) {
+            vs__log(ctx, VS_LOG_ERROR, "cannot map arenas: %zu B staging + %d x %zu B scratch",
+                    ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
+            workspace_destroy(ws);
+            return VS_ERR_OUT_OF_MEMORY;
+        }
+        if (!ws->staging.stats.pinned)
+            vs__log(ctx, VS_LOG_INFO, "staging arena not locked in memory (RLIMIT_MEMLOCK)");
+    }
+    vs_arena_stats_clear_high_water(&ws->staging);
+    for (int i = 0; i < ws->threads; i++)
+        vs_arena_stats_clear_high_water(&ws->scratch[i]);
+    *out = ws;
+    return VS_OK;
+}
+
+void vs__workspace_release(vs_context *ctx, vs__workspace *ws) {
+    /* Every batch ends with its arenas reset, on success and on error. */
+    vs_arena_reset(&ws->staging);
+    for (int i = 0; i < ws->threads; i++)
+        vs_arena_reset(&ws->scratch[i]);
+    pthread_mutex_lock(&ctx->lock);
+    ws->next = ctx->pool;
+    ctx->pool = ws;
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+int vs_context_last_report(vs_context *ctx, vs_batch_report *out) {
+    if (ctx == NULL || out == NULL) return VS_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ctx->lock);
+    *out = ctx->last;
+    pthread_mutex_unlock(&ctx->lock);
+    return VS_OK;
+}
+
+static int format_field_int(char *buf, size_t size, const char *name, int value, const char *unit) {
+    return snprintf(buf, size, "%s=%d%s\n", name, value, unit);
+}
+static int format_field_uint64_t(char *buf, size_t size, const char *name, uint64_t value,
+                                 const char *unit) {
+    return snprintf(buf, size, "%s=%llu%s\n", name, (unsigned long long)value, unit);
+}
+static int format_field_double(char *buf, size_t size, const char *name, double value,
+                               const char *unit) {
+    return snprintf(buf, size, "%s=%.6f%s\n", name, value, unit);
+}
+
+size_t vs_batch_report_format(const vs_batch_report *report, char *buf, size_t size) {
+    if (report == NULL) return 0;
+    size_t used = 0;
+    char scratch[1];
+#define VS_APPEND_(expr)                                                                           \
+    do {                                                                                           \
+        char *at = used < size ? buf + used : scratch;                                             \
+        size_t room = used < size ? size - used : 0;                                               \
+        int n = (expr);                                                                            \
+        if (n > 0) used += (size_t)n;                                                              \
+    } while (0)
+    VS_APPEND_(snprintf(at, room, "backend=%s\n", report->backend));
+    VS_APPEND_(snprintf(at, room, "isa=%s\n", report->isa));
+    VS_APPEND_(snprintf(at, room, "device=%s\n", report->device));
+    VS_APPEND_(snprintf(at, room, "fallback=%s\n", report->fallback));
+#define VS_FORMAT_FIELD_(type, name, unit, description)                                            \
+    VS_APPEND_(format_field_##type(at, room, #name, report->name, unit));
+    VS_REPORT_FIELDS(VS_FORMAT_FIELD_)
+#undef VS_FORMAT_FIELD_
+#undef VS_APPEND_
+    if (size > 0 && used >= size) buf[size - 1] = '\0';
+    return used;
+}

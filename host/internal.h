@@ -1,0 +1,108 @@
+/*
+ * internal.h — what host/ and the backends share. Not installed.
+ *
+ * host/ owns policy: argument checks, options, the workspace pool, reports,
+ * logging. A backend owns mechanism: it scores one batch described by a
+ * vs__batch, using only the arenas it is handed, and never decides policy.
+ */
+#ifndef VS_HOST_INTERNAL_H
+#define VS_HOST_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../arena/arena.h"
+#include "vecscore.h"
+
+#define VS_DEFAULT_ARENA_BYTES ((size_t)64 << 20)
+#define VS_DEFAULT_SCRATCH_BYTES ((size_t)8 << 20)
+#define VS_DEFAULT_LOG_LEVEL VS_LOG_WARN
+#define VS_MAX_THREADS 256 /* worker threads per batch; more are capped */
+
+/* Memory one batch may use: a staging arena and one scratch arena per worker. */
+typedef struct vs__workspace {
+    vs_arena staging;
+    vs_arena *scratch; /* threads of them */
+    int threads;
+    struct vs__workspace *next;
+} vs__workspace;
+
+typedef struct vs__config {
+    char *device;
+    int threads;
+    size_t arena_bytes;
+    size_t scratch_bytes;
+    char *isa;
+    char *cache_dir;
+    int verify;
+    vs_log_fn log;
+    void *log_user;
+    int log_level;
+} vs__config;
+
+/* One batch, as the host hands it to a backend. */
+typedef struct vs__batch {
+    vs_metric metric;
+    const float *queries;
+    size_t nq;
+    size_t dim;
+    const float *candidates; /* simple API; NULL with a corpus */
+    const void *corpus;      /* the backend's prepared corpus, or NULL */
+    size_t nc;
+    size_t k; /* 0 = full score matrix */
+    float *scores;
+    int64_t *ids;
+    vs__workspace *ws;
+    vs_batch_report *report;
+    vs_context *ctx;
+} vs__batch;
+
+/* The interface every backend implements (cpu/ now; cl/ next). */
+typedef struct vs__backend_ops {
+    const char *name;
+    /* Human-readable device description for reports. */
+    const char *(*describe)(void *state);
+    int (*corpus_prepare)(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                          void **out);
+    void (*corpus_release)(void *state, void *corpus);
+    /* Copies vector j of a prepared corpus into out (dim floats); for verification. */
+    void (*corpus_row)(void *state, const void *corpus, size_t j, float *out);
+    int (*score)(void *state, vs__batch *batch);
+    int (*topk)(void *state, vs__batch *batch);
+    void (*release)(void *state);
+} vs__backend_ops;
+
+struct vs_context {
+    vs__config cfg;
+    const vs__backend_ops *backend;
+    void *backend_state;
+    const char *isa;
+    pthread_mutex_t lock; /* guards the pool and `last`; never held while scoring */
+    vs__workspace *pool;
+    vs_batch_report last;
+};
+
+struct vs_corpus {
+    vs_context *ctx;
+    size_t n;
+    size_t dim;
+    void *data; /* the backend's */
+};
+
+/* Logging: formats and sends to the context's callback if level allows. */
+void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Monotonic seconds. */
+double vs__now(void);
+
+/* CPU backend (cpu/backend.c). */
+int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_ops **ops,
+                           void **state);
+
+/* Workspace pool (host/context.c). */
+int vs__workspace_acquire(vs_context *ctx, vs__workspace **out);
+void vs__workspace_release(vs_context *ctx, vs__workspace *ws);
+
+#endif /* VS_HOST_INTERNAL_H */

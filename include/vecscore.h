@@ -1,0 +1,348 @@
+/*
+ * vecscore.h — batched float32 vector scoring: dot product, cosine, squared L2.
+ *
+ * This header is the manual. Read it top to bottom once; each section says
+ * what a call does, who owns what, the units, and what it returns.
+ *
+ * ## Introduction
+ *
+ * vecscore scores float32 vectors in batches and returns either the full
+ * score matrix (queries x candidates) or the best k candidates per query.
+ * Work runs on native SIMD CPU kernels (serial, AVX2+FMA, AVX-512, chosen at
+ * run time from what the CPU reports) and, where present, on OpenCL devices.
+ * Temporary memory comes from arenas owned by the context and reset after
+ * every batch; results are written straight into the caller's buffers.
+ *
+ * Sections:
+ *   1. Status codes          every fallible call returns 0 or a negative vs_status
+ *   2. Logging and options   vs_options, environment overrides
+ *   3. Context               vs_context_create / vs_context_free
+ *   4. Simple API            vs_score / vs_topk (candidates passed every call)
+ *   5. Corpus API            vs_corpus_* (candidates copied once, norms cached)
+ *   6. Reports               vs_batch_report: what ran the last batch
+ *   7. Output memory         vs_alloc_output / vs_free_output
+ *   8. CPU information       which instruction sets exist
+ *
+ * ## Numerics (the same on every backend; details in docs/numerics.md)
+ *
+ *   - Inputs are float32, row-major, contiguous: row i of a matrix with
+ *     dimension dim starts at element i * dim. Any dim >= 1 works; pointers
+ *     need only the natural alignment of float (4 bytes).
+ *   - Accumulation is in float32 with fused multiply-add. A dot product of
+ *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| of the exact
+ *     value; cosine and L2SQ add the error of the norms they use (stated in
+ *     docs/numerics.md). Tests hold every kernel to these bounds against a
+ *     float64 reference.
+ *   - VS_METRIC_DOT and VS_METRIC_COSINE are similarities: higher is better.
+ *     VS_METRIC_L2SQ is a squared distance: lower is better.
+ *   - Cosine is dot(q, c) / (|q| |c|), clamped to [-1, 1]; if either vector
+ *     has norm 0 the cosine is 0.
+ *   - L2SQ is computed as |q|^2 + |c|^2 - 2 dot(q, c) and clamped at 0, so it
+ *     is never negative.
+ *   - NaN or infinite components give the scores those formulas give in IEEE
+ *     arithmetic (typically NaN or +-inf). They are never an error.
+ *   - Top-k order: best first; equal scores order by lower candidate index;
+ *     NaN scores sort after every other score; when k exceeds the number of
+ *     candidates the tail is padded with id -1 and score -INFINITY (DOT,
+ *     COSINE) or +INFINITY (L2SQ).
+ *
+ * ## Thread safety
+ *
+ * A context may be used from several threads at once; each call takes its
+ * own workspace (arenas) for the duration of the batch. A corpus may be
+ * scored from several threads at once. Freeing a context or corpus while
+ * another thread uses it is undefined.
+ */
+#ifndef VECSCORE_H
+#define VECSCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(VECSCORE_SHARED_BUILD)
+#define VS_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define VS_API __attribute__((visibility("default")))
+#else
+#define VS_API
+#endif
+
+#define VS_VERSION_MAJOR 0
+#define VS_VERSION_MINOR 1
+#define VS_VERSION_PATCH 0
+#define VS_VERSION_STRING "0.1.0"
+
+/** The library's version string, e.g. "0.1.0" (static storage). */
+VS_API const char *vs_version(void);
+
+/* ==================================================================== */
+/* 1. Status codes                                                       */
+/* ==================================================================== */
+
+/*
+ * One table generates the enum, vs_status_name() and vs_strerror().
+ * Values are pinned: they never change between releases.
+ *   XX(suffix, value, sentence)
+ */
+#define VS_STATUS_MAP(XX)                                                                          \
+    XX(OK, 0, "success")                                                                           \
+    XX(ERR_INVALID_ARGUMENT, -1,                                                                   \
+       "invalid argument: a NULL pointer where data is needed, dim or k of 0, an unknown "         \
+       "metric or option, or sizes whose byte count overflows size_t")                             \
+    XX(ERR_OUT_OF_MEMORY, -2,                                                                      \
+       "out of memory: an allocation failed or the work does not fit the configured arenas")       \
+    XX(ERR_NO_DEVICE, -3, "no device matches the requested selector")                              \
+    XX(ERR_DEVICE, -4, "the device failed while running the batch")                                \
+    XX(ERR_UNSUPPORTED, -5,                                                                        \
+       "not supported on this machine or build (e.g. a forced ISA the CPU lacks)")                 \
+    XX(ERR_IO, -6, "an input/output operation failed")                                             \
+    XX(ERR_FORMAT, -7, "malformed or unsupported file contents")                                   \
+    XX(ERR_VERIFY, -8, "verification found a result outside the documented error bound")
+
+typedef enum vs_status {
+#define VS_STATUS_ENUM_(suffix, value, sentence) VS_##suffix = value,
+    VS_STATUS_MAP(VS_STATUS_ENUM_)
+#undef VS_STATUS_ENUM_
+} vs_status;
+
+/** "VS_ERR_INVALID_ARGUMENT" for -1, "VS_OK" for 0, "VS_ERR_UNKNOWN" otherwise. */
+VS_API const char *vs_status_name(int status);
+/** A sentence for people, e.g. for status -2 "out of memory: ...". Never NULL. */
+VS_API const char *vs_strerror(int status);
+
+/* ==================================================================== */
+/* 2. Logging and options                                                */
+/* ==================================================================== */
+
+typedef enum vs_log_level {
+    VS_LOG_ERROR = 0,
+    VS_LOG_WARN = 1,
+    VS_LOG_INFO = 2,
+    VS_LOG_DEBUG = 3
+} vs_log_level;
+
+/*
+ * The library never prints. Messages go to this callback, from whichever
+ * thread made the call; message is valid only during the call.
+ */
+typedef void (*vs_log_fn)(void *user, vs_log_level level, const char *message);
+
+typedef enum vs_metric { VS_METRIC_DOT = 0, VS_METRIC_COSINE = 1, VS_METRIC_L2SQ = 2 } vs_metric;
+
+/** "dot", "cosine", "l2sq"; NULL for an unknown value. */
+VS_API const char *vs_metric_name(vs_metric metric);
+
+/*
+ * Options for a context. Always start from vs_options_init(), then set what
+ * you need. A field left at its default (0, NULL or "auto") takes the value
+ * of its environment variable when that is set, else the built-in default:
+ * explicit option > environment > default.
+ *
+ *   field          environment              default
+ *   device         VECSCORE_DEVICE          "auto"
+ *   threads        VECSCORE_THREADS         0 = all cores (OpenMP's count)
+ *   arena_bytes    VECSCORE_ARENA_BYTES     64 MiB staging arena per concurrent batch
+ *   scratch_bytes  VECSCORE_SCRATCH_BYTES   8 MiB scratch arena per worker thread
+ *   isa            VECSCORE_ISA             best the CPU has ("serial", "avx2", "avx512")
+ *   cache_dir      VECSCORE_CACHE_DIR       $XDG_CACHE_HOME/vecscore (OpenCL programs)
+ *   verify         VECSCORE_VERIFY          0 (off)
+ *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
+ *
+ * Byte sizes in the environment accept a K, M or G suffix (powers of 1024).
+ * A malformed environment value makes vs_context_create fail with
+ * VS_ERR_INVALID_ARGUMENT and a log message naming the variable.
+ *
+ * device selects the backend: "auto" (the best available), "cpu" (native
+ * kernels). OpenCL selectors ("opencl", "opencl:P:D", "opencl:name=TEXT")
+ * come with the OpenCL backend; until then they fail with VS_ERR_NO_DEVICE.
+ *
+ * verify = 1 recomputes a sample of every batch's results (up to 16 scores)
+ * in float64 after the batch and fails the call with VS_ERR_VERIFY if one is
+ * outside the documented bound. It costs O(16 * dim) per batch.
+ */
+typedef struct vs_options {
+    const char *device;
+    int threads;
+    size_t arena_bytes;
+    size_t scratch_bytes;
+    const char *isa;
+    const char *cache_dir;
+    int verify;
+    vs_log_fn log;
+    void *log_user;
+    int log_level; /* a vs_log_level, or -1 for the default */
+} vs_options;
+
+/** Fills opts with the defaults above (device "auto", threads 0 = all cores). */
+VS_API void vs_options_init(vs_options *opts);
+
+/* ==================================================================== */
+/* 3. Context                                                            */
+/* ==================================================================== */
+
+typedef struct vs_context vs_context;
+
+/*
+ * Creates a context. opts may be NULL for the defaults. The context copies
+ * what it needs from opts (strings included). On success *out owns the new
+ * context; free it with vs_context_free. On failure *out is set to NULL.
+ * Returns 0 or a negative vs_status: VS_ERR_INVALID_ARGUMENT (bad option),
+ * VS_ERR_UNSUPPORTED (forced ISA not available), VS_ERR_NO_DEVICE,
+ * VS_ERR_OUT_OF_MEMORY.
+ */
+VS_API int vs_context_create(const vs_options *opts, vs_context **out);
+
+/** Frees the context and everything it owns. NULL is fine. */
+VS_API void vs_context_free(vs_context *ctx);
+
+/** The ISA the context's CPU kernels use ("serial", "avx2", "avx512"). */
+VS_API const char *vs_context_isa(const vs_context *ctx);
+
+/** The number of worker threads the context uses (>= 1). */
+VS_API int vs_context_threads(const vs_context *ctx);
+
+/* ==================================================================== */
+/* 4. Simple API: candidates passed every call                           */
+/* ==================================================================== */
+
+/*
+ * Scores every query against every candidate.
+ *   queries     nq x dim floats, row-major
+ *   candidates  nc x dim floats, row-major
+ *   scores      nq x nc floats, written row-major (query-major):
+ *               scores[i * nc + j] = score(query i, candidate j)
+ * nq == 0 or nc == 0 is valid and writes nothing. Inputs are never modified.
+ * Returns 0 or a negative vs_status; on error nothing is written.
+ */
+VS_API int vs_score(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
+                    const float *candidates, size_t nc, size_t dim, float *scores);
+
+/*
+ * The best k candidates per query, best first.
+ *   scores, ids   nq x k each, row-major: row i holds query i's results.
+ *                 ids are candidate row numbers (0-based); padding is id -1.
+ * The full score matrix is never materialised. k must be >= 1; k > nc is
+ * valid (padded). nq == 0 writes nothing; nc == 0 writes only padding.
+ * Returns 0 or a negative vs_status; on error nothing is written.
+ */
+VS_API int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
+                   const float *candidates, size_t nc, size_t dim, size_t k, float *scores,
+                   int64_t *ids);
+
+/* ==================================================================== */
+/* 5. Corpus API: candidates held by the library                         */
+/* ==================================================================== */
+
+typedef struct vs_corpus vs_corpus;
+
+/*
+ * Copies n x dim vectors into a corpus laid out for the context's kernels
+ * and computes their norms once. The caller's memory is not referenced after
+ * the call returns. n may be 0. The corpus keeps a reference to ctx: free
+ * every corpus before its context.
+ * Returns 0 or a negative vs_status; on failure *out is NULL.
+ */
+VS_API int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                            vs_corpus **out);
+
+/** Like vs_score with the corpus as candidates; scores is nq x vs_corpus_size(c). */
+VS_API int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t nq,
+                           float *scores);
+
+/** Like vs_topk with the corpus as candidates. */
+VS_API int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+                          float *scores, int64_t *ids);
+
+/** Number of vectors in the corpus. */
+VS_API size_t vs_corpus_size(const vs_corpus *c);
+/** Dimension of the corpus vectors. */
+VS_API size_t vs_corpus_dim(const vs_corpus *c);
+
+/** Frees the corpus. NULL is fine. */
+VS_API void vs_corpus_free(vs_corpus *c);
+
+/* ==================================================================== */
+/* 6. Reports: what ran the last batch                                   */
+/* ==================================================================== */
+
+/*
+ * Numeric report fields, defined once: X(type, name, unit, description).
+ * The CLI and benchmarks print reports from this list.
+ */
+#define VS_REPORT_FIELDS(X)                                                                        \
+    X(int, status, "", "status the batch returned (0 or a negative vs_status)")                    \
+    X(int, metric, "", "vs_metric of the batch")                                                   \
+    X(uint64_t, queries, "", "number of queries")                                                  \
+    X(uint64_t, candidates, "", "number of candidates")                                            \
+    X(uint64_t, dim, "", "vector dimension")                                                       \
+    X(uint64_t, k, "", "k for top-k, 0 for a score matrix")                                        \
+    X(int, threads, "", "worker threads used")                                                     \
+    X(uint64_t, query_chunks, "", "query chunks the batch was split into to fit the arena")        \
+    X(uint64_t, arena_capacity_bytes, "B", "staging arena capacity")                               \
+    X(uint64_t, arena_high_water_bytes, "B", "staging arena high-water mark in this batch")        \
+    X(uint64_t, scratch_high_water_bytes, "B", "largest per-worker scratch high-water mark")       \
+    X(int, arena_pinned, "", "1 if the staging arena's pages are locked in memory")                \
+    X(uint64_t, bytes_mapped, "B", "output bytes a device wrote in place (zero-copy)")             \
+    X(uint64_t, bytes_copied, "B", "bytes copied between host and device or staging")              \
+    X(double, compile_seconds, "s", "program build or cache load time in this batch")              \
+    X(double, transfer_seconds, "s", "host-device transfer time")                                  \
+    X(double, kernel_seconds, "s", "time in scoring kernels")                                      \
+    X(double, total_seconds, "s", "wall time of the whole call")
+
+#define VS_REPORT_VERSION 1
+
+typedef struct vs_batch_report {
+    size_t struct_size; /* sizeof(vs_batch_report) of the library that filled it */
+    int version;        /* VS_REPORT_VERSION */
+    char backend[16];   /* "cpu" or "opencl" */
+    char isa[16];       /* CPU ISA that ran (or ran the fallback) */
+    char device[128];   /* device name */
+    char fallback[192]; /* why the batch ran elsewhere than asked; empty if it did not */
+#define VS_REPORT_MEMBER_(type, name, unit, description) type name;
+    VS_REPORT_FIELDS(VS_REPORT_MEMBER_)
+#undef VS_REPORT_MEMBER_
+} vs_batch_report;
+
+/*
+ * Copies the report of the last batch this context completed (from any
+ * thread) into *out. Before any batch the report is zeroed (backend "").
+ * Returns 0, or VS_ERR_INVALID_ARGUMENT if ctx or out is NULL.
+ */
+VS_API int vs_context_last_report(vs_context *ctx, vs_batch_report *out);
+
+/*
+ * Writes the report as "name=value" lines into buf (always NUL-terminated
+ * when size > 0). Returns the length the full text needs, like snprintf.
+ */
+VS_API size_t vs_batch_report_format(const vs_batch_report *report, char *buf, size_t size);
+
+/* ==================================================================== */
+/* 7. Output memory                                                      */
+/* ==================================================================== */
+
+/*
+ * Allocates bytes (rounded up to a multiple of 4096) aligned to 4096 bytes,
+ * which lets an OpenCL device write results into it in place. Returns NULL
+ * on failure or when bytes is 0. Free with vs_free_output (NULL is fine).
+ */
+VS_API void *vs_alloc_output(size_t bytes);
+VS_API void vs_free_output(void *ptr);
+
+/* ==================================================================== */
+/* 8. CPU information                                                    */
+/* ==================================================================== */
+
+/** 1 if this CPU (and build) can run the named ISA ("serial", "avx2", "avx512"), else 0. */
+VS_API int vs_cpu_isa_supported(const char *isa);
+/** The best ISA this CPU supports. */
+VS_API const char *vs_cpu_best_isa(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VECSCORE_H */

@@ -1,0 +1,368 @@
+/*
+ * test_kernels.c — every kernel on every ISA this CPU has, against the
+ * float64 reference (reference.c) within the documented bound, and exactly
+ * on small-integer data (where float32 arithmetic is exact, so any lost or
+ * doubled element shows). Dims cover tails of every vector width; pointers
+ * are misaligned on purpose.
+ *
+ * Each test runs once per ISA (serial, avx2, avx512), forced through the
+ * kernel table and through vs_options.isa. An ISA this CPU lacks is
+ * reported as skipped by cmocka, never as passed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "reference.h"
+
+static const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768, 1000, 4099};
+#define NDIMS (sizeof(dims) / sizeof(dims[0]))
+static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
+
+static const vs__cpu_kernels *table_for(void **state) {
+    const char *isa = *state;
+    const vs__cpu_kernels *kernels = NULL;
+    if (!vs_cpu_isa_supported(isa)) {
+        print_message("ISA %s not supported by this CPU: skipped\n", isa);
+        skip();
+    }
+    assert_int_equal(vs__cpu_kernels_get(isa, &kernels), VS_OK);
+    assert_non_null(kernels);
+    assert_string_equal(kernels->isa, isa);
+    return kernels;
+}
+
+static vs_context *context_for(const char *isa, int threads) {
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.isa = isa;
+    opts.threads = threads;
+    vs_context *ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    assert_string_equal(vs_context_isa(ctx), isa);
+    return ctx;
+}
+
+/* ---- direct kernels --------------------------------------------------------- */
+
+static void test_dot(void **state) {
+    const vs__cpu_kernels *kern = table_for(state);
+    ref_rng rng;
+    ref_rng_seed(&rng, 1);
+    for (size_t di = 0; di < NDIMS; di++) {
+        size_t dim = dims[di];
+        for (size_t misalign = 0; misalign < 4; misalign++) {
+            void *ba, *bb;
+            float *a = ref_alloc_floats(dim, misalign, &ba);
+            float *b = ref_alloc_floats(dim, 3 - misalign, &bb);
+            for (int exact = 0; exact < 2; exact++) {
+                if (exact) {
+                    ref_fill_small_ints(a, dim, &rng);
+                    ref_fill_small_ints(b, dim, &rng);
+                } else {
+                    ref_fill_uniform(a, dim, &rng);
+                    ref_fill_uniform(b, dim, &rng);
+                }
+                double bound;
+                double expected = ref_score(VS_METRIC_DOT, a, b, dim, &bound);
+                float got = kern->dot(a, b, dim);
+                if (exact)
+                    assert_true((double)got == expected);
+                else if (fabs(got - expected) > bound)
+                    fail_msg("%s dot dim %zu: %.9g vs %.12g (bound %.3g)", kern->isa, dim,
+                             (double)got, expected, bound);
+            }
+            free(ba);
+            free(bb);
+        }
+    }
+}
+
+static void test_dot_rows(void **state) {
+    const vs__cpu_kernels *kern = table_for(state);
+    ref_rng rng;
+    ref_rng_seed(&rng, 2);
+    const size_t ldo = 16;
+    float out[VS_ROWS_BLOCK * 16];
+    for (size_t di = 0; di < NDIMS; di++) {
+        size_t dim = dims[di];
+        void *bq, *bc;
+        float *q = ref_alloc_floats(VS_ROWS_BLOCK * dim, 1, &bq);
+        float *c = ref_alloc_floats(9 * dim, 2, &bc);
+        for (int exact = 0; exact < 2; exact++) {
+            if (exact) {
+                ref_fill_small_ints(q, VS_ROWS_BLOCK * dim, &rng);
+                ref_fill_small_ints(c, 9 * dim, &rng);
+            } else {
+                ref_fill_uniform(q, VS_ROWS_BLOCK * dim, &rng);
+                ref_fill_uniform(c, 9 * dim, &rng);
+            }
+            for (size_t rows = 1; rows <= VS_ROWS_BLOCK; rows++)
+                for (size_t cols = 1; cols <= 9; cols++) {
+                    for (size_t i = 0; i < VS_ROWS_BLOCK * 16; i++)
+                        out[i] = -12345.0f;
+                    kern->dot_rows(q, rows, c, cols, dim, out, ldo);
+                    for (size_t r = 0; r < VS_ROWS_BLOCK; r++)
+                        for (size_t j = 0; j < 16; j++) {
+                            if (r >= rows || j >= cols) {
+                                assert_true(out[r * ldo + j] == -12345.0f); /* untouched */
+                                continue;
+                            }
+                            double bound;
+                            double expected =
+                                ref_score(VS_METRIC_DOT, q + r * dim, c + j * dim, dim, &bound);
+                            float got = out[r * ldo + j];
+                            if (exact ? (double)got != expected : fabs(got - expected) > bound)
+                                fail_msg("%s dot_rows %zux%zu dim %zu [%zu][%zu]: %.9g vs %.12g",
+                                         kern->isa, rows, cols, dim, r, j, (double)got, expected);
+                        }
+                }
+        }
+        free(bq);
+        free(bc);
+    }
+}
+
+static void test_tile(void **state) {
+    const vs__cpu_kernels *kern = table_for(state);
+    ref_rng rng;
+    ref_rng_seed(&rng, 3);
+    for (size_t di = 0; di < NDIMS; di++) {
+        size_t dim = dims[di];
+        size_t mr = kern->mr, nr = kern->nr;
+        float *q = malloc(mr * dim * sizeof(float));
+        float *c = malloc(nr * dim * sizeof(float));
+        float *qpack = aligned_alloc(64, (mr * dim * sizeof(float) + 63) / 64 * 64);
+        float *cpack = aligned_alloc(64, (nr * dim * sizeof(float) + 63) / 64 * 64);
+        float *out = aligned_alloc(64, VS_MAX_MR * VS_MAX_NR * sizeof(float));
+        assert_non_null(q);
+        assert_non_null(c);
+        assert_non_null(qpack);
+        assert_non_null(cpack);
+        assert_non_null(out);
+        for (int exact = 0; exact < 2; exact++) {
+            if (exact) {
+                ref_fill_small_ints(q, mr * dim, &rng);
+                ref_fill_small_ints(c, nr * dim, &rng);
+            } else {
+                ref_fill_uniform(q, mr * dim, &rng);
+                ref_fill_uniform(c, nr * dim, &rng);
+            }
+            for (size_t count = 1; count <= nr; count += (count < 3 ? 1 : nr / 4)) {
+                vs__pack_rows(c, count, dim, nr, cpack);
+                for (size_t rows = 1; rows <= mr; rows++) {
+                    vs__pack_rows(q, rows, dim, rows, qpack);
+                    kern->tile(qpack, rows, cpack, dim, out);
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t j = 0; j < nr; j++) {
+                            float got = out[r * nr + j];
+                            if (j >= count) { /* zero padding rows score exactly 0 */
+                                assert_true(got == 0.0f);
+                                continue;
+                            }
+                            double bound;
+                            double expected =
+                                ref_score(VS_METRIC_DOT, q + r * dim, c + j * dim, dim, &bound);
+                            if (exact ? (double)got != expected : fabs(got - expected) > bound)
+                                fail_msg("%s tile rows %zu dim %zu [%zu][%zu]: %.9g vs %.12g",
+                                         kern->isa, rows, dim, r, j, (double)got, expected);
+                        }
+                }
+            }
+        }
+        free(q);
+        free(c);
+        free(qpack);
+        free(cpack);
+        free(out);
+    }
+}
+
+/* ---- through the public API ------------------------------------------------ */
+
+typedef struct shape {
+    size_t nq, nc;
+} shape;
+
+/* nq 5: row path; nq 50: packed path; nc with tails of every panel width. */
+static const shape shapes[] = {{1, 45}, {5, 45}, {50, 203}};
+
+static void check_all_calls(vs_context *ctx, vs_metric metric, const float *q, size_t nq,
+                            const float *c, size_t nc, size_t dim, int exact) {
+    char why[512];
+    float *scores = malloc((nq * nc + 1) * sizeof(float));
+    size_t kmax = nc + 5;
+    float *top_scores = malloc(nq * kmax * sizeof(float));
+    int64_t *top_ids = malloc(nq * kmax * sizeof(int64_t));
+    assert_non_null(scores);
+    assert_non_null(top_scores);
+    assert_non_null(top_ids);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
+    for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+        int rc = use_corpus ? vs_corpus_score(corpus, metric, q, nq, scores)
+                            : vs_score(ctx, metric, q, nq, c, nc, dim, scores);
+        assert_int_equal(rc, VS_OK);
+        if (ref_check_scores(metric, q, nq, c, nc, dim, scores, exact && metric != VS_METRIC_COSINE,
+                             why, sizeof(why)))
+            fail_msg("%s %s score nq %zu: %s", vs_context_isa(ctx),
+                     use_corpus ? "corpus" : "simple", nq, why);
+        const size_t ks[] = {1, 10, nc, kmax};
+        for (size_t ki = 0; ki < 4; ki++) {
+            size_t k = ks[ki];
+            rc = use_corpus ? vs_corpus_topk(corpus, metric, q, nq, k, top_scores, top_ids)
+                            : vs_topk(ctx, metric, q, nq, c, nc, dim, k, top_scores, top_ids);
+            assert_int_equal(rc, VS_OK);
+            if (ref_check_topk(metric, q, nq, c, nc, dim, k, top_scores, top_ids, why, sizeof(why)))
+                fail_msg("%s %s topk nq %zu k %zu: %s", vs_context_isa(ctx),
+                         use_corpus ? "corpus" : "simple", nq, k, why);
+        }
+    }
+    vs_corpus_free(corpus);
+    free(scores);
+    free(top_scores);
+    free(top_ids);
+}
+
+static void test_api_all_dims(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 2);
+    ref_rng rng;
+    ref_rng_seed(&rng, 4);
+    for (size_t di = 0; di < NDIMS; di++) {
+        size_t dim = dims[di];
+        for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+            size_t nq = shapes[si].nq, nc = shapes[si].nc;
+            if (dim >= 1000 && nq > 5) nq = 49; /* keep the large dims quick */
+            void *bq, *bc;
+            float *q = ref_alloc_floats(nq * dim, 1, &bq);
+            float *c = ref_alloc_floats(nc * dim, 3, &bc);
+            for (int exact = 0; exact < 2; exact++) {
+                if (exact) {
+                    ref_fill_small_ints(q, nq * dim, &rng);
+                    ref_fill_small_ints(c, nc * dim, &rng);
+                } else {
+                    ref_fill_uniform(q, nq * dim, &rng);
+                    ref_fill_uniform(c, nc * dim, &rng);
+                }
+                for (size_t mi = 0; mi < 3; mi++)
+                    check_all_calls(ctx, metrics[mi], q, nq, c, nc, dim, exact);
+            }
+            free(bq);
+            free(bc);
+        }
+    }
+    vs_context_free(ctx);
+}
+
+/* Zero, NaN and Inf vectors, and exact ties from duplicated candidates. */
+static void test_special_values(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 2);
+    ref_rng rng;
+    ref_rng_seed(&rng, 5);
+    const size_t dims_here[] = {3, 17, 100};
+    for (size_t di = 0; di < 3; di++) {
+        size_t dim = dims_here[di];
+        for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+            size_t nq = shapes[si].nq, nc = shapes[si].nc;
+            float *q = malloc(nq * dim * sizeof(float));
+            float *c = malloc(nc * dim * sizeof(float));
+            assert_non_null(q);
+            assert_non_null(c);
+            ref_fill_uniform(q, nq * dim, &rng);
+            ref_fill_uniform(c, nc * dim, &rng);
+            /* candidate 0 zero, 1 has a NaN, 2 has +inf, 3..5 duplicate 7 */
+            memset(c, 0, dim * sizeof(float));
+            c[1 * dim + dim / 2] = NAN;
+            c[2 * dim + 0] = INFINITY;
+            for (size_t dup = 3; dup <= 5; dup++)
+                memcpy(c + dup * dim, c + 7 * dim, dim * sizeof(float));
+            memcpy(c + 20 * dim, c + 7 * dim, dim * sizeof(float));
+            /* query 0 is zero; the last query has a NaN */
+            memset(q, 0, dim * sizeof(float));
+            if (nq > 1) q[(nq - 1) * dim] = NAN;
+            for (size_t mi = 0; mi < 3; mi++)
+                check_all_calls(ctx, metrics[mi], q, nq, c, nc, dim, 0);
+
+            /* Exact ties: duplicates must come out in ascending id order, adjacent. */
+            size_t k = nc;
+            float *ts = malloc(nq * k * sizeof(float));
+            int64_t *ti = malloc(nq * k * sizeof(int64_t));
+            assert_non_null(ts);
+            assert_non_null(ti);
+            for (size_t mi = 0; mi < 3; mi++) {
+                assert_int_equal(vs_topk(ctx, metrics[mi], q, nq, c, nc, dim, k, ts, ti), VS_OK);
+                for (size_t i = 1; i + 1 < nq; i++) { /* queries without NaN or zero */
+                    size_t pos[5], found = 0;
+                    const int64_t want[5] = {3, 4, 5, 7, 20};
+                    for (size_t r = 0; r < k; r++)
+                        for (size_t w = 0; w < 5; w++)
+                            if (ti[i * k + r] == want[w]) pos[found++] = r;
+                    assert_int_equal(found, 5);
+                    for (size_t w = 1; w < 5; w++) {
+                        assert_int_equal(ti[i * k + pos[w]], want[w]);
+                        assert_int_equal(pos[w], pos[w - 1] + 1);
+                        assert_true(ts[i * k + pos[w]] == ts[i * k + pos[0]]);
+                    }
+                    /* NaN scores (candidate 1 always, 2 where inf - inf) sort last */
+                    assert_true(isnan(ts[i * k + k - 1]));
+                    assert_true(ti[i * k + k - 1] == 1 || ti[i * k + k - 1] == 2);
+                }
+            }
+            free(ts);
+            free(ti);
+            free(q);
+            free(c);
+        }
+    }
+    vs_context_free(ctx);
+}
+
+/* Cosine with zero vectors is 0; cosine stays in [-1, 1]; L2SQ never negative. */
+static void test_clamps(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 1);
+    const size_t dim = 33, n = 6;
+    float v[6 * 33];
+    ref_rng rng;
+    ref_rng_seed(&rng, 6);
+    ref_fill_uniform(v, n * dim, &rng);
+    memcpy(v + 1 * dim, v, dim * sizeof(float)); /* identical: cos 1, l2 0 */
+    for (size_t d = 0; d < dim; d++)
+        v[2 * dim + d] = -v[d] * 3.0f; /* opposite: cos -1 */
+    memset(v + 3 * dim, 0, dim * sizeof(float));
+    float s[36];
+    assert_int_equal(vs_score(ctx, VS_METRIC_COSINE, v, n, v, n, dim, s), VS_OK);
+    for (size_t i = 0; i < n * n; i++) {
+        assert_true(s[i] >= -1.0f && s[i] <= 1.0f);
+        if (i / n == 3 || i % n == 3) assert_true(s[i] == 0.0f);
+    }
+    assert_true(s[0 * n + 1] > 0.99999f);
+    assert_true(s[0 * n + 2] < -0.99999f);
+    assert_int_equal(vs_score(ctx, VS_METRIC_L2SQ, v, n, v, n, dim, s), VS_OK);
+    for (size_t i = 0; i < n * n; i++)
+        assert_true(s[i] >= 0.0f);
+    assert_true(s[0 * n + 1] >= 0.0f && s[0 * n + 1] < 1e-4f);
+    vs_context_free(ctx);
+}
+
+#define PER_ISA(fn)                                                                                \
+    cmocka_unit_test_prestate(fn, "serial"), cmocka_unit_test_prestate(fn, "avx2"),                \
+        cmocka_unit_test_prestate(fn, "avx512")
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        PER_ISA(test_dot),          PER_ISA(test_dot_rows),       PER_ISA(test_tile),
+        PER_ISA(test_api_all_dims), PER_ISA(test_special_values), PER_ISA(test_clamps),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
