@@ -84,18 +84,10 @@ static VS_ALWAYS_INLINE void dot_rows_fixed(const float *queries, const int rows
 
 #define VS_ROWS_CASES(cols)                                                                        \
     switch (rows) {                                                                                \
-    case 1:                                                                                        \
-        dot_rows_fixed(queries, 1, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        dot_rows_fixed(queries, 2, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        dot_rows_fixed(queries, 3, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    default:                                                                                       \
-        dot_rows_fixed(queries, 4, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
+    case 1: dot_rows_fixed(queries, 1, cand, cols, dim, out + c, ldo); break;                      \
+    case 2: dot_rows_fixed(queries, 2, cand, cols, dim, out + c, ldo); break;                      \
+    case 3: dot_rows_fixed(queries, 3, cand, cols, dim, out + c, ldo); break;                      \
+    default: dot_rows_fixed(queries, 4, cand, cols, dim, out + c, ldo); break;                     \
     }
 
 static void dot_rows_kernel(const float *queries, size_t rows, const float *candidates, size_t cols,
@@ -138,24 +130,12 @@ static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, cons
 static void tile_kernel(const float *qpack, size_t rows, const float *cpack, size_t dim,
                         float *out) {
     switch (rows) {
-    case 1:
-        tile_fixed(qpack, 1, cpack, dim, out);
-        break;
-    case 2:
-        tile_fixed(qpack, 2, cpack, dim, out);
-        break;
-    case 3:
-        tile_fixed(qpack, 3, cpack, dim, out);
-        break;
-    case 4:
-        tile_fixed(qpack, 4, cpack, dim, out);
-        break;
-    case 5:
-        tile_fixed(qpack, 5, cpack, dim, out);
-        break;
-    default:
-        tile_fixed(qpack, 6, cpack, dim, out);
-        break;
+    case 1: tile_fixed(qpack, 1, cpack, dim, out); break;
+    case 2: tile_fixed(qpack, 2, cpack, dim, out); break;
+    case 3: tile_fixed(qpack, 3, cpack, dim, out); break;
+    case 4: tile_fixed(qpack, 4, cpack, dim, out); break;
+    case 5: tile_fixed(qpack, 5, cpack, dim, out); break;
+    default: tile_fixed(qpack, 6, cpack, dim, out); break;
     }
 }
 

@@ -78,18 +78,10 @@ static VS_ALWAYS_INLINE void dot_rows_fixed(const float *queries, const int rows
 
 #define VS_ROWS_CASES(cols)                                                                        \
     switch (rows) {                                                                                \
-    case 1:                                                                                        \
-        dot_rows_fixed(queries, 1, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        dot_rows_fixed(queries, 2, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        dot_rows_fixed(queries, 3, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
-    default:                                                                                       \
-        dot_rows_fixed(queries, 4, cand, cols, dim, out + c, ldo);                                 \
-        break;                                                                                     \
+    case 1: dot_rows_fixed(queries, 1, cand, cols, dim, out + c, ldo); break;                      \
+    case 2: dot_rows_fixed(queries, 2, cand, cols, dim, out + c, ldo); break;                      \
+    case 3: dot_rows_fixed(queries, 3, cand, cols, dim, out + c, ldo); break;                      \
+    default: dot_rows_fixed(queries, 4, cand, cols, dim, out + c, ldo); break;                     \
     }
 
 static void dot_rows_kernel(const float *queries, size_t rows, const float *candidates, size_t cols,
@@ -131,68 +123,21 @@ static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, cons
     }
 }
 
-/* One query streams the panel: latency, not FMA throughput, bounds it, so
- * four independent accumulator pairs over interleaved dimensions. */
-static void tile_one_row(const float *query, const float *cpack, size_t dim, float *out) {
-    __m512 lo[4], hi[4];
-    for (int l = 0; l < 4; l++)
-        lo[l] = hi[l] = _mm512_setzero_ps();
-    size_t d = 0;
-    for (; d + 4 <= dim; d += 4)
-        for (int l = 0; l < 4; l++) {
-            const __m512 q = _mm512_set1_ps(query[d + l]);
-            lo[l] = _mm512_fmadd_ps(q, _mm512_load_ps(cpack + (d + l) * VS_BLOCK_NR), lo[l]);
-            hi[l] = _mm512_fmadd_ps(q, _mm512_load_ps(cpack + (d + l) * VS_BLOCK_NR + 16), hi[l]);
-        }
-    for (; d < dim; d++) {
-        const __m512 q = _mm512_set1_ps(query[d]);
-        lo[0] = _mm512_fmadd_ps(q, _mm512_load_ps(cpack + d * VS_BLOCK_NR), lo[0]);
-        hi[0] = _mm512_fmadd_ps(q, _mm512_load_ps(cpack + d * VS_BLOCK_NR + 16), hi[0]);
-    }
-    _mm512_store_ps(out, _mm512_add_ps(_mm512_add_ps(lo[0], lo[1]), _mm512_add_ps(lo[2], lo[3])));
-    _mm512_store_ps(out + 16,
-                    _mm512_add_ps(_mm512_add_ps(hi[0], hi[1]), _mm512_add_ps(hi[2], hi[3])));
-}
-
 static void tile_kernel(const float *qpack, size_t rows, const float *cpack, size_t dim,
                         float *out) {
     switch (rows) {
-    case 1:
-        tile_one_row(qpack, cpack, dim, out);
-        break;
-    case 2:
-        tile_fixed(qpack, 2, cpack, dim, out);
-        break;
-    case 3:
-        tile_fixed(qpack, 3, cpack, dim, out);
-        break;
-    case 4:
-        tile_fixed(qpack, 4, cpack, dim, out);
-        break;
-    case 5:
-        tile_fixed(qpack, 5, cpack, dim, out);
-        break;
-    case 6:
-        tile_fixed(qpack, 6, cpack, dim, out);
-        break;
-    case 7:
-        tile_fixed(qpack, 7, cpack, dim, out);
-        break;
-    case 8:
-        tile_fixed(qpack, 8, cpack, dim, out);
-        break;
-    case 9:
-        tile_fixed(qpack, 9, cpack, dim, out);
-        break;
-    case 10:
-        tile_fixed(qpack, 10, cpack, dim, out);
-        break;
-    case 11:
-        tile_fixed(qpack, 11, cpack, dim, out);
-        break;
-    default:
-        tile_fixed(qpack, 12, cpack, dim, out);
-        break;
+    case 1: tile_fixed(qpack, 1, cpack, dim, out); break;
+    case 2: tile_fixed(qpack, 2, cpack, dim, out); break;
+    case 3: tile_fixed(qpack, 3, cpack, dim, out); break;
+    case 4: tile_fixed(qpack, 4, cpack, dim, out); break;
+    case 5: tile_fixed(qpack, 5, cpack, dim, out); break;
+    case 6: tile_fixed(qpack, 6, cpack, dim, out); break;
+    case 7: tile_fixed(qpack, 7, cpack, dim, out); break;
+    case 8: tile_fixed(qpack, 8, cpack, dim, out); break;
+    case 9: tile_fixed(qpack, 9, cpack, dim, out); break;
+    case 10: tile_fixed(qpack, 10, cpack, dim, out); break;
+    case 11: tile_fixed(qpack, 11, cpack, dim, out); break;
+    default: tile_fixed(qpack, 12, cpack, dim, out); break;
     }
 }
 
