@@ -1,0 +1,768 @@
+/*
+ * test_arena.c — the bump arena (arena/arena.h) over pinned pages
+ * (arena/pinned.h): sizes, alignment, exhaustion and the sticky failed flag,
+ * overflow-checked arrays, marks, reset, statistics, caller-made blocks, and
+ * two threads with one arena each. vs_arena_check() must pass after every
+ * operation.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arena/arena.h"
+#include "arena/pinned.h"
+#include "vecscore.h"
+
+#define CHECK(arena) assert_int_equal(vs_arena_check(arena), 0)
+
+static size_t page_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* 1 if [ptr, ptr + bytes) lies inside the arena's region. */
+static int inside(const vs_arena *arena, const void *ptr, size_t bytes) {
+    const unsigned char *p = ptr;
+    return p >= arena->base && p <= arena->base + arena->capacity &&
+           bytes <= (size_t)(arena->base + arena->capacity - p);
+}
+
+/* 1 if the page at ptr is mapped in this process (msync fails with ENOMEM otherwise). */
+static int page_mapped(void *ptr) {
+    errno = 0;
+    if (msync(ptr, page_size(), MS_ASYNC) == 0) return 1;
+    return errno != ENOMEM;
+}
+
+/* ---- init ------------------------------------------------------------------- */
+
+static void test_init_rounds_capacity(void **state) {
+    (void)state;
+    const size_t page = page_size();
+    vs_arena arena;
+
+    assert_int_equal(vs_arena_init(&arena, page + 1, 0), VS_OK);
+    CHECK(&arena);
+    assert_non_null(arena.base);
+    assert_int_equal(arena.capacity, 2 * page);
+    assert_int_equal(arena.capacity % page, 0);
+    assert_int_equal((uintptr_t)arena.base % page, 0);
+    assert_int_equal(arena.align, VS_ARENA_DEFAULT_ALIGN);
+    assert_int_equal(VS_ARENA_DEFAULT_ALIGN, 64);
+    assert_int_equal(arena.offset, 0);
+    assert_int_equal(arena.failed, 0);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    assert_int_equal(arena.stats.capacity, arena.capacity);
+    assert_int_equal(arena.stats.high_water, 0);
+    assert_int_equal(arena.stats.allocations, 0);
+    assert_int_equal(arena.stats.overflows, 0);
+    assert_int_equal(arena.stats.resets, 0);
+    /* mlock is best effort: only require that the stats tell the truth. */
+    assert_true(arena.block.locked == 0 || arena.block.locked == 1);
+    assert_int_equal(arena.stats.pinned, arena.block.locked);
+    assert_int_equal(vs_arena_remaining(&arena, 1), arena.capacity);
+    vs_arena_destroy(&arena);
+    CHECK(&arena);
+
+    assert_int_equal(vs_arena_init(&arena, 1, 0), VS_OK);
+    CHECK(&arena);
+    assert_int_equal(arena.capacity, page);
+    vs_arena_destroy(&arena);
+
+    assert_int_equal(vs_arena_init(&arena, 3 * page, 128), VS_OK);
+    CHECK(&arena);
+    assert_int_equal(arena.capacity, 3 * page);
+    assert_int_equal(arena.align, 128);
+    void *p = vs_arena_alloc_aligned(&arena, 1, 1); /* offset 1 */
+    assert_non_null(p);
+    void *q = vs_arena_alloc(&arena, 8); /* default alignment 128 */
+    assert_non_null(q);
+    assert_int_equal((uintptr_t)q % 128, 0);
+    assert_int_equal((unsigned char *)q - arena.base, 128);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+}
+
+static void test_init_invalid_align(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 4096, 3), VS_ERR_INVALID_ARGUMENT);
+    assert_null(arena.base);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+    assert_int_equal(vs_arena_init(&arena, 4096, 48), VS_ERR_INVALID_ARGUMENT);
+    assert_null(arena.base);
+    CHECK(&arena);
+    assert_int_equal(vs_arena_init(NULL, 4096, 0), VS_ERR_INVALID_ARGUMENT);
+}
+
+static void test_init_too_large(void **state) {
+    (void)state;
+    vs_arena arena;
+    /* 2^60 bytes exceeds any user address space: the mapping must fail cleanly. */
+    int status = vs_arena_init(&arena, (size_t)1 << 60, 0);
+    assert_int_equal(status, VS_ERR_OUT_OF_MEMORY);
+    assert_null(arena.base);
+    CHECK(&arena);
+    /* A size whose page rounding would wrap is refused, not wrapped. */
+    status = vs_arena_init(&arena, SIZE_MAX, 0);
+    assert_true(status == VS_ERR_INVALID_ARGUMENT || status == VS_ERR_OUT_OF_MEMORY);
+    assert_null(arena.base);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+}
+
+/* ---- allocation and alignment ----------------------------------------------- */
+
+static void test_alignments_distinct_regions(void **state) {
+    (void)state;
+    static const size_t aligns[] = {1, 2, 8, 64, 256, 4096};
+    static const size_t sizes[] = {3, 5, 17, 100, 301, 777};
+    enum { NA = sizeof(aligns) / sizeof(aligns[0]), ROUNDS = 3, N = NA * ROUNDS };
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 64 * 1024, 0), VS_OK);
+    CHECK(&arena);
+
+    unsigned char *ptrs[N];
+    size_t lens[N];
+    size_t n = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < NA; i++) {
+            size_t align = aligns[i], bytes = sizes[(i + (size_t)round) % NA];
+            size_t before = arena.offset;
+            unsigned char *p = vs_arena_alloc_aligned(&arena, bytes, align);
+            CHECK(&arena);
+            if (p == NULL) fail_msg("alloc %zu at align %zu failed", bytes, align);
+            if ((uintptr_t)p % align != 0) fail_msg("%p not aligned to %zu", (void *)p, align);
+            assert_true(inside(&arena, p, bytes));
+            /* The bump never goes backwards and ends right after this allocation. */
+            assert_true((size_t)(p - arena.base) >= before);
+            assert_true((size_t)(p - arena.base) - before < align);
+            assert_int_equal(arena.offset, (size_t)(p - arena.base) + bytes);
+            assert_int_equal(arena.stats.high_water, arena.offset);
+            memset(p, (int)(n + 1), bytes);
+            ptrs[n] = p;
+            lens[n] = bytes;
+            n++;
+        }
+    }
+    assert_int_equal(arena.stats.allocations, N);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            int disjoint = ptrs[i] + lens[i] <= ptrs[j] || ptrs[j] + lens[j] <= ptrs[i];
+            if (!disjoint) fail_msg("allocations %zu and %zu overlap", i, j);
+        }
+        for (size_t b = 0; b < lens[i]; b++)
+            if (ptrs[i][b] != (unsigned char)(i + 1))
+                fail_msg("allocation %zu byte %zu overwritten", i, b);
+    }
+
+    /* Default alignment. */
+    unsigned char *d = vs_arena_alloc(&arena, 10);
+    CHECK(&arena);
+    assert_non_null(d);
+    assert_int_equal((uintptr_t)d % VS_ARENA_DEFAULT_ALIGN, 0);
+    vs_arena_destroy(&arena);
+    CHECK(&arena);
+}
+
+static void test_non_power_of_two_alignment(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 4096, 0), VS_OK);
+    assert_non_null(vs_arena_alloc(&arena, 10));
+    size_t offset = arena.offset;
+    uint64_t allocations = arena.stats.allocations;
+
+    assert_null(vs_arena_alloc_aligned(&arena, 8, 48));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+    assert_int_equal(arena.offset, offset);
+    assert_int_equal(arena.stats.allocations, allocations);
+
+    vs_arena_reset(&arena);
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    assert_null(vs_arena_alloc_aligned(&arena, 8, 0));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+    assert_int_equal(vs_arena_remaining(&arena, 48), 0);
+    vs_arena_destroy(&arena);
+}
+
+static void test_exhaustion_sticky_failed(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, page_size(), 0), VS_OK);
+    const size_t cap = arena.capacity;
+
+    unsigned char *first = vs_arena_alloc_aligned(&arena, 1000, 1);
+    CHECK(&arena);
+    assert_non_null(first);
+    memset(first, 0xA5, 1000);
+    assert_int_equal(arena.offset, 1000);
+    size_t left = vs_arena_remaining(&arena, 1);
+    assert_int_equal(left, cap - 1000);
+
+    /* One byte too many: NULL, sticky flag, counted, nothing moved. */
+    assert_null(vs_arena_alloc_aligned(&arena, left + 1, 1));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+    assert_int_equal(arena.stats.overflows, 1);
+    assert_int_equal(arena.stats.allocations, 1);
+    assert_int_equal(arena.offset, 1000);
+    assert_int_equal(vs_arena_remaining(&arena, 1), left);
+
+    /* A huge request cannot wrap around. */
+    assert_null(vs_arena_alloc(&arena, SIZE_MAX));
+    CHECK(&arena);
+    assert_int_equal(arena.stats.overflows, 2);
+    assert_int_equal(arena.offset, 1000);
+
+    /* A small allocation that fits still works; the flag stays set. */
+    unsigned char *small = vs_arena_alloc_aligned(&arena, 16, 1);
+    CHECK(&arena);
+    assert_non_null(small);
+    assert_ptr_equal(small, arena.base + 1000);
+    memset(small, 0x5A, 16);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+
+    /* Exactly what is left fits. */
+    left = vs_arena_remaining(&arena, 1);
+    assert_int_equal(left, cap - 1016);
+    unsigned char *rest = vs_arena_alloc_aligned(&arena, left, 1);
+    CHECK(&arena);
+    assert_non_null(rest);
+    memset(rest, 0x3C, left);
+    assert_int_equal(arena.offset, cap);
+    assert_int_equal(vs_arena_remaining(&arena, 1), 0);
+    assert_null(vs_arena_alloc_aligned(&arena, 1, 1));
+    CHECK(&arena);
+    assert_int_equal(arena.stats.overflows, 3);
+    assert_int_equal(arena.offset, cap);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(first[i], 0xA5);
+    for (size_t i = 0; i < 16; i++)
+        assert_int_equal(small[i], 0x5A);
+
+    vs_arena_reset(&arena);
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    assert_int_equal(arena.offset, 0);
+    assert_non_null(vs_arena_alloc(&arena, cap));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    vs_arena_destroy(&arena);
+}
+
+static void test_alloc_array(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 4096, 0), VS_OK);
+
+    double *values = vs_arena_alloc_array(&arena, 10, sizeof(double));
+    CHECK(&arena);
+    assert_non_null(values);
+    assert_int_equal((uintptr_t)values % VS_ARENA_DEFAULT_ALIGN, 0);
+    assert_int_equal(arena.offset, (size_t)((unsigned char *)values - arena.base) + 80);
+    for (int i = 0; i < 10; i++)
+        values[i] = i * 0.5;
+    size_t offset = arena.offset;
+
+    /* count * size wraps around SIZE_MAX: refused before multiplying. */
+    assert_null(vs_arena_alloc_array(&arena, SIZE_MAX / 2 + 1, 2));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 1);
+    assert_int_equal(arena.offset, offset);
+    /* (SIZE_MAX/8 + 2) * 8 wraps to a tiny number that would otherwise fit. */
+    assert_null(vs_arena_alloc_array(&arena, SIZE_MAX / 8 + 2, 8));
+    CHECK(&arena);
+    assert_null(vs_arena_alloc_array(&arena, SIZE_MAX, SIZE_MAX));
+    CHECK(&arena);
+    assert_int_equal(arena.offset, offset);
+    for (int i = 0; i < 10; i++)
+        assert_true(values[i] == i * 0.5);
+
+    vs_arena_reset(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    /* Zero-sized products are allowed. */
+    assert_non_null(vs_arena_alloc_array(&arena, 0, 8));
+    assert_non_null(vs_arena_alloc_array(&arena, 5, 0));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    vs_arena_destroy(&arena);
+}
+
+static void test_zero_byte_allocation(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 4096, 0), VS_OK);
+    void *p = vs_arena_alloc(&arena, 0);
+    CHECK(&arena);
+    assert_non_null(p);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    assert_int_equal(arena.offset, 0);
+    assert_int_equal(arena.stats.allocations, 1);
+    unsigned char *q = vs_arena_alloc_aligned(&arena, 5, 1);
+    assert_non_null(q);
+    memset(q, 1, 5);
+    void *r = vs_arena_alloc_aligned(&arena, 0, 8);
+    CHECK(&arena);
+    assert_non_null(r);
+    assert_int_equal((uintptr_t)r % 8, 0);
+    assert_int_equal(arena.offset, 8);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    vs_arena_destroy(&arena);
+}
+
+/* ---- marks, reset, statistics ------------------------------------------------ */
+
+static void test_marks(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 16384, 0), VS_OK);
+
+    unsigned char *keep = vs_arena_alloc_aligned(&arena, 37, 1);
+    assert_non_null(keep);
+    memset(keep, 0x11, 37);
+    CHECK(&arena);
+
+    size_t a = vs_arena_mark(&arena);
+    assert_int_equal(a, 37);
+    unsigned char *x = vs_arena_alloc_aligned(&arena, 100, 16);
+    assert_non_null(x);
+    memset(x, 0x22, 100);
+    CHECK(&arena);
+    size_t b = vs_arena_mark(&arena);
+    assert_int_equal(b, arena.offset);
+    assert_true(b > a);
+    unsigned char *y = vs_arena_alloc_aligned(&arena, 500, 256);
+    assert_non_null(y);
+    memset(y, 0x33, 500);
+    CHECK(&arena);
+    size_t high = arena.offset;
+
+    vs_arena_release(&arena, b);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, b);
+    assert_int_equal(vs_arena_mark(&arena), b);
+    /* Memory below the mark is untouched. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(x[i], 0x22);
+    /* The same request lands at the same place again. */
+    unsigned char *y2 = vs_arena_alloc_aligned(&arena, 500, 256);
+    assert_ptr_equal(y2, y);
+    CHECK(&arena);
+    vs_arena_release(&arena, b);
+    CHECK(&arena);
+
+    vs_arena_release(&arena, a);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, a);
+    for (int i = 0; i < 37; i++)
+        assert_int_equal(keep[i], 0x11);
+    assert_int_equal(arena.stats.high_water, high);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+
+    /* A mark from the future is ignored. */
+    vs_arena_release(&arena, a + 1000);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, a);
+    vs_arena_release(&arena, SIZE_MAX);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, a);
+
+    /* Release to 0 empties the arena but is not a reset. */
+    vs_arena_release(&arena, 0);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, 0);
+    assert_int_equal(arena.stats.resets, 0);
+    vs_arena_destroy(&arena);
+}
+
+static void test_reset_and_high_water(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 16384, 0), VS_OK);
+
+    assert_non_null(vs_arena_alloc_aligned(&arena, 1000, 1));
+    assert_non_null(vs_arena_alloc_aligned(&arena, 2000, 1));
+    CHECK(&arena);
+    assert_int_equal(arena.offset, 3000);
+    assert_int_equal(arena.stats.high_water, 3000);
+
+    vs_arena_reset(&arena);
+    CHECK(&arena);
+    assert_int_equal(arena.offset, 0);
+    assert_int_equal(arena.stats.resets, 1);
+    assert_int_equal(arena.stats.high_water, 3000);
+    assert_int_equal(vs_arena_remaining(&arena, 1), arena.capacity);
+
+    assert_non_null(vs_arena_alloc_aligned(&arena, 100, 1));
+    CHECK(&arena);
+    assert_int_equal(arena.stats.high_water, 3000);
+    vs_arena_stats_clear_high_water(&arena);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.high_water, 100);
+    assert_non_null(vs_arena_alloc_aligned(&arena, 50, 1));
+    assert_int_equal(arena.stats.high_water, 150);
+
+    vs_arena_reset(&arena);
+    vs_arena_reset(&arena);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.resets, 3);
+    assert_int_equal(arena.stats.allocations, 4);
+    vs_arena_stats_clear_high_water(&arena);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.high_water, 0);
+    vs_arena_destroy(&arena);
+}
+
+static void test_remaining(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 8192, 0), VS_OK);
+    const size_t cap = arena.capacity;
+    assert_int_equal(vs_arena_remaining(&arena, 1), cap);
+    assert_int_equal(vs_arena_remaining(&arena, 4096), cap);
+
+    size_t total = 0;
+    static const size_t sizes[] = {1, 7, 64, 333, 1024};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t before = vs_arena_remaining(&arena, 1);
+        assert_non_null(vs_arena_alloc_aligned(&arena, sizes[i], 1));
+        CHECK(&arena);
+        total += sizes[i];
+        assert_int_equal(vs_arena_remaining(&arena, 1), before - sizes[i]);
+        assert_int_equal(vs_arena_remaining(&arena, 1), cap - total);
+    }
+    /* offset is total (1429); at align 64 the next start is 1472. */
+    assert_int_equal(vs_arena_remaining(&arena, 64), cap - 1472);
+    assert_int_equal(vs_arena_remaining(&arena, 4096), cap - 4096);
+    /* What remaining() promises really fits. */
+    size_t r = vs_arena_remaining(&arena, 64);
+    assert_non_null(vs_arena_alloc_aligned(&arena, r, 64));
+    CHECK(&arena);
+    assert_int_equal(vs_arena_remaining(&arena, 1), 0);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    vs_arena_destroy(&arena);
+}
+
+/* ---- lifetime ------------------------------------------------------------------ */
+
+static void test_zeroed_and_destroyed(void **state) {
+    (void)state;
+    vs_arena zeroed;
+    memset(&zeroed, 0, sizeof(zeroed));
+    CHECK(&zeroed);
+    assert_null(vs_arena_alloc(&zeroed, 8));
+    assert_int_equal(vs_arena_remaining(&zeroed, 1), 0);
+    vs_arena_destroy(&zeroed);
+    CHECK(&zeroed);
+    vs_arena_destroy(NULL);
+    assert_true(vs_arena_check(NULL) < 0);
+
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 8192, 0), VS_OK);
+    unsigned char *base = arena.base;
+    assert_true(page_mapped(base));
+    assert_non_null(vs_arena_alloc(&arena, 100));
+    vs_arena_destroy(&arena);
+    CHECK(&arena);
+    assert_null(arena.base);
+    assert_int_equal(arena.capacity, 0);
+    assert_int_equal(arena.offset, 0);
+    assert_false(page_mapped(base)); /* the pages went back */
+    vs_arena_destroy(&arena);        /* idempotent */
+    CHECK(&arena);
+}
+
+static void test_check_detects_corruption(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 4096, 0), VS_OK);
+    assert_non_null(vs_arena_alloc(&arena, 100));
+    CHECK(&arena);
+
+    size_t offset = arena.offset;
+    arena.offset = arena.capacity + 1;
+    assert_true(vs_arena_check(&arena) < 0);
+    arena.offset = offset;
+    CHECK(&arena);
+
+    size_t high = arena.stats.high_water;
+    arena.stats.high_water = offset - 1;
+    assert_true(vs_arena_check(&arena) < 0);
+    arena.stats.high_water = high;
+
+    arena.align = 48;
+    assert_true(vs_arena_check(&arena) < 0);
+    arena.align = VS_ARENA_DEFAULT_ALIGN;
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+}
+
+/* ---- caller-made blocks ----------------------------------------------------------- */
+
+static void test_init_block(void **state) {
+    (void)state;
+    const size_t page = page_size();
+    vs_pinned_block block;
+    assert_int_equal(vs__pinned_pages_alloc(2 * page + 5, &block), VS_OK);
+    assert_non_null(block.ptr);
+    assert_int_equal(block.bytes, 3 * page);
+    assert_int_equal((uintptr_t)block.ptr % page, 0);
+    assert_non_null(block.release);
+    assert_true(block.locked == 0 || block.locked == 1);
+    void *ptr = block.ptr;
+    int locked = block.locked;
+
+    vs_arena arena;
+    assert_int_equal(vs_arena_init_block(&arena, block, 256), VS_OK);
+    CHECK(&arena);
+    assert_ptr_equal(arena.base, ptr);
+    assert_int_equal(arena.capacity, 3 * page);
+    assert_int_equal(arena.align, 256);
+    assert_int_equal(arena.stats.pinned, locked);
+    unsigned char *p = vs_arena_alloc(&arena, 3 * page - 256);
+    CHECK(&arena);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 256, 0);
+    memset(p, 0x77, 3 * page - 256);
+    assert_int_equal(p[3 * page - 257], 0x77);
+    vs_arena_destroy(&arena);
+    assert_false(page_mapped(ptr));
+
+    /* A NULL block is refused. */
+    vs_pinned_block empty;
+    memset(&empty, 0, sizeof(empty));
+    assert_int_equal(vs_arena_init_block(&arena, empty, 0), VS_ERR_INVALID_ARGUMENT);
+    assert_null(arena.base);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+
+    /* A bad alignment is refused and, since the arena owns the block, released. */
+    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    ptr = block.ptr;
+    assert_int_equal(vs_arena_init_block(&arena, block, 24), VS_ERR_INVALID_ARGUMENT);
+    assert_null(arena.base);
+    CHECK(&arena);
+    assert_false(page_mapped(ptr));
+
+    /* An unlocked block (as an OpenCL host buffer would be) reports pinned = 0. */
+    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    if (block.locked) {
+        assert_int_equal(munlock(block.ptr, block.bytes), 0);
+        block.locked = 0;
+    }
+    assert_int_equal(vs_arena_init_block(&arena, block, 0), VS_OK);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.pinned, 0);
+    vs_arena_destroy(&arena);
+
+    /* The pinned primitive on its own: release is NULL-safe and idempotent. */
+    assert_int_equal(vs__pinned_pages_alloc(1, &block), VS_OK);
+    assert_int_equal(block.bytes, page);
+    ptr = block.ptr;
+    vs__pinned_release(&block);
+    assert_null(block.ptr);
+    assert_false(page_mapped(ptr));
+    vs__pinned_release(&block);
+    vs__pinned_release(NULL);
+}
+
+/* A block over malloc'd memory starting 8 bytes past a 64-byte boundary. */
+static void heap_block_release(vs_pinned_block *block) {
+    free(block->handle);
+}
+
+static void test_misaligned_backing(void **state) {
+    (void)state;
+    enum { BYTES = 8192 };
+    unsigned char *raw = aligned_alloc(64, BYTES + 64);
+    assert_non_null(raw);
+    vs_pinned_block block = {raw + 8, BYTES, 0, heap_block_release, raw};
+    vs_arena arena;
+    assert_int_equal(vs_arena_init_block(&arena, block, 0), VS_OK);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.pinned, 0);
+
+    /* Alignment is of the absolute address, not of the offset. */
+    static const size_t aligns[] = {1, 16, 64, 256, 1024};
+    for (size_t i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+        unsigned char *p = vs_arena_alloc_aligned(&arena, 3, aligns[i]);
+        CHECK(&arena);
+        assert_non_null(p);
+        if ((uintptr_t)p % aligns[i] != 0) fail_msg("%p not aligned to %zu", (void *)p, aligns[i]);
+        assert_true(inside(&arena, p, 3));
+        memset(p, 0xEE, 3);
+    }
+    unsigned char *d = vs_arena_alloc(&arena, 1);
+    assert_non_null(d);
+    assert_int_equal((uintptr_t)d % VS_ARENA_DEFAULT_ALIGN, 0);
+    /* remaining() accounts for the padding the absolute address needs. */
+    size_t r = vs_arena_remaining(&arena, 512);
+    unsigned char *last = vs_arena_alloc_aligned(&arena, r, 512);
+    CHECK(&arena);
+    assert_non_null(last);
+    assert_int_equal((uintptr_t)last % 512, 0);
+    assert_ptr_equal(last + r, arena.base + arena.capacity);
+    assert_int_equal(vs_arena_failed(&arena), 0);
+    vs_arena_destroy(&arena); /* frees raw through the block's release */
+    CHECK(&arena);
+}
+
+/* ---- AddressSanitizer poisoning ------------------------------------------------ */
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#endif
+
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+
+static int poisoned(const void *ptr) {
+    return __asan_address_is_poisoned(ptr);
+}
+#endif
+
+/* Registered only in AddressSanitizer builds (VECSCORE_SANITIZE=ON), which CI runs. */
+#ifdef TEST_ASAN
+static void test_asan_poisoning(void **state) {
+    (void)state;
+    vs_arena arena;
+    assert_int_equal(vs_arena_init(&arena, 8192, 0), VS_OK);
+    unsigned char *base = arena.base;
+    assert_true(poisoned(base));
+    assert_true(poisoned(base + arena.capacity - 1));
+
+    unsigned char *p = vs_arena_alloc_aligned(&arena, 100, 1);
+    assert_ptr_equal(p, base);
+    assert_false(poisoned(p));
+    assert_false(poisoned(p + 99));
+    assert_true(poisoned(p + 100)); /* free space right past the offset */
+    assert_true(poisoned(base + 4096));
+
+    size_t mark = vs_arena_mark(&arena);
+    unsigned char *q = vs_arena_alloc_aligned(&arena, 1000, 64);
+    assert_non_null(q);
+    assert_false(poisoned(q + 999));
+    vs_arena_release(&arena, mark);
+    assert_true(poisoned(q));
+    assert_true(poisoned(q + 999));
+    assert_false(poisoned(p + 99)); /* below the mark: still live */
+
+    vs_arena_reset(&arena);
+    assert_true(poisoned(p));
+    assert_true(poisoned(p + 50));
+    vs_arena_destroy(&arena);
+}
+#endif
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+enum { THREAD_CYCLES = 100000 };
+
+typedef struct thread_job {
+    unsigned seed;
+    int errors;
+    uint64_t allocations, resets;
+    int check;
+} thread_job;
+
+static void *arena_worker(void *arg) {
+    thread_job *job = arg;
+    vs_arena arena;
+    if (vs_arena_init(&arena, 8192, 0) != VS_OK) {
+        job->errors++;
+        return NULL;
+    }
+    for (unsigned cycle = 0; cycle < THREAD_CYCLES; cycle++) {
+        vs_arena_reset(&arena);
+        size_t n1 = 8 + cycle % 57, n2 = 16 + cycle % 91;
+        unsigned char *a = vs_arena_alloc(&arena, n1);
+        uint32_t *b = vs_arena_alloc_array(&arena, n2, sizeof(uint32_t));
+        if (a == NULL || b == NULL || !inside(&arena, a, n1) ||
+            !inside(&arena, b, n2 * sizeof(uint32_t))) {
+            job->errors++;
+            break;
+        }
+        unsigned char tag = (unsigned char)(job->seed + cycle);
+        memset(a, tag, n1);
+        for (size_t i = 0; i < n2; i++)
+            b[i] = job->seed * 0x9E3779B1u + cycle + (uint32_t)i;
+        for (size_t i = 0; i < n1; i++)
+            job->errors += a[i] != tag;
+        for (size_t i = 0; i < n2; i++)
+            job->errors += b[i] != job->seed * 0x9E3779B1u + cycle + (uint32_t)i;
+        if (vs_arena_check(&arena) != 0 || vs_arena_failed(&arena)) job->errors++;
+        if (job->errors) break;
+    }
+    job->allocations = arena.stats.allocations;
+    job->resets = arena.stats.resets;
+    job->check = vs_arena_check(&arena);
+    vs_arena_destroy(&arena);
+    return NULL;
+}
+
+static void test_two_threads(void **state) {
+    (void)state;
+    thread_job jobs[2] = {{.seed = 1}, {.seed = 2}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, arena_worker, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(jobs[i].errors, 0);
+        assert_int_equal(jobs[i].check, 0);
+        assert_int_equal(jobs[i].allocations, 2 * (uint64_t)THREAD_CYCLES);
+        assert_int_equal(jobs[i].resets, THREAD_CYCLES);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_rounds_capacity),
+        cmocka_unit_test(test_init_invalid_align),
+        cmocka_unit_test(test_init_too_large),
+        cmocka_unit_test(test_alignments_distinct_regions),
+        cmocka_unit_test(test_non_power_of_two_alignment),
+        cmocka_unit_test(test_exhaustion_sticky_failed),
+        cmocka_unit_test(test_alloc_array),
+        cmocka_unit_test(test_zero_byte_allocation),
+        cmocka_unit_test(test_marks),
+        cmocka_unit_test(test_reset_and_high_water),
+        cmocka_unit_test(test_remaining),
+        cmocka_unit_test(test_zeroed_and_destroyed),
+        cmocka_unit_test(test_check_detects_corruption),
+        cmocka_unit_test(test_init_block),
+        cmocka_unit_test(test_misaligned_backing),
+#ifdef TEST_ASAN
+        cmocka_unit_test(test_asan_poisoning),
+#endif
+        cmocka_unit_test(test_two_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
