@@ -62,12 +62,9 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
 static double score_bound(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
     const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
     switch (metric) {
-    case VS_METRIC_DOT:
-        return (d + 2) * u * abs_dot + 1e-30;
-    case VS_METRIC_COSINE:
-        return (2 * d + 10) * u + 1e-30;
-    case VS_METRIC_L2SQ:
-        return (2 * d + 8) * u * (nq2 + nc2) + 1e-30;
+    case VS_METRIC_DOT: return (d + 2) * u * abs_dot + 1e-30;
+    case VS_METRIC_COSINE: return (2 * d + 10) * u + 1e-30;
+    case VS_METRIC_L2SQ: return (2 * d + 8) * u * (nq2 + nc2) + 1e-30;
     }
     return 0;
 }

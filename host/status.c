@@ -4,24 +4,20 @@
 const char *vs_status_name(int status) {
     switch (status) {
 #define VS_STATUS_NAME_(suffix, value, sentence)                                                   \
-    case value:                                                                                    \
-        return "VS_" #suffix;
+    case value: return "VS_" #suffix;
         VS_STATUS_MAP(VS_STATUS_NAME_)
 #undef VS_STATUS_NAME_
-    default:
-        return "VS_ERR_UNKNOWN";
+    default: return "VS_ERR_UNKNOWN";
     }
 }
 
 const char *vs_strerror(int status) {
     switch (status) {
 #define VS_STATUS_SENTENCE_(suffix, value, sentence)                                               \
-    case value:                                                                                    \
-        return sentence;
+    case value: return sentence;
         VS_STATUS_MAP(VS_STATUS_SENTENCE_)
 #undef VS_STATUS_SENTENCE_
-    default:
-        return "unknown status code";
+    default: return "unknown status code";
     }
 }
 
@@ -31,12 +27,9 @@ const char *vs_version(void) {
 
 const char *vs_metric_name(vs_metric metric) {
     switch (metric) {
-    case VS_METRIC_DOT:
-        return "dot";
-    case VS_METRIC_COSINE:
-        return "cosine";
-    case VS_METRIC_L2SQ:
-        return "l2sq";
+    case VS_METRIC_DOT: return "dot";
+    case VS_METRIC_COSINE: return "cosine";
+    case VS_METRIC_L2SQ: return "l2sq";
     }
     return NULL;
 }

@@ -47,9 +47,7 @@ double ref_score(vs_metric metric, const float *q, const float *c, size_t dim, d
         nc2 += (double)c[i] * (double)c[i];
     }
     switch (metric) {
-    case VS_METRIC_DOT:
-        *bound = (d + 2) * u * abs_dot + 1e-30;
-        return dot;
+    case VS_METRIC_DOT: *bound = (d + 2) * u * abs_dot + 1e-30; return dot;
     case VS_METRIC_COSINE: {
         *bound = (2 * d + 10) * u + 1e-30;
         if (nq2 == 0 || nc2 == 0) return 0;
