@@ -1,0 +1,227 @@
+/*
+ * vecscore_io.h — reading and writing vector files: .fvecs .bvecs .ivecs
+ * .fbin .u8bin .ibin .npy.
+ *
+ * This header is the manual for the io part of the library (the formats
+ * themselves are described byte by byte in docs/formats.md).
+ *
+ * ## Reading
+ *
+ * A reader memory-maps a file (or wraps a caller's buffer), checks every
+ * header field and every size product for overflow, and then hands out rows
+ * on request: vs_reader_read_f32(r, start, count, out) converts rows
+ * [start, start + count) to float32 into the caller's buffer. Nothing is
+ * read into memory that the caller did not ask for, so a file larger than
+ * memory can be processed chunk by chunk; pages already copied out are
+ * released from the process (madvise) so resident memory stays bounded by
+ * the caller's buffers.
+ *
+ * Validation is strict. vs_reader_open rejects: empty or truncated files, a
+ * header past the end of the file, dimension 0, negative or above
+ * VS_IO_MAX_DIM, a size that is not exactly header + rows x record, size
+ * products that overflow 64 bits, unknown or unsupported npy dtypes,
+ * big-endian data, Fortran order, arrays of more than 2 dimensions and
+ * malformed npy headers. For .fvecs/.bvecs/.ivecs the dimension of the first
+ * and last record is checked at open and every other record's when it is
+ * read (an error names the record). vs_reader_validate checks them all.
+ *
+ * Every rejection returns a negative vs_status (VS_ERR_IO for operating
+ * system failures, VS_ERR_FORMAT for bad contents, VS_ERR_INVALID_ARGUMENT
+ * for bad arguments) and writes a message naming the file, the byte offset
+ * or record, and what was expected, e.g.
+ *   "base.fbin: looks like .fvecs, not .fbin (size 5160 is not 8 + 7 x 1 x 4)"
+ *
+ * ## Writing
+ *
+ * Writers never leave a partial file: data goes to a temporary file in the
+ * target's directory (".NAME.tmp-XXXXXX") that is renamed over the target
+ * only by vs_writer_commit. vs_writer_abort (or a failed commit) removes the
+ * temporary file and leaves an existing target untouched. The same
+ * mechanism is available for any output as vs_outfile.
+ *
+ * All functions return 0 or a negative vs_status unless they say otherwise.
+ * Objects are not thread-safe; use one per thread.
+ */
+#ifndef VECSCORE_IO_H
+#define VECSCORE_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vecscore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest dimension a reader accepts (and a writer writes). */
+#define VS_IO_MAX_DIM (1u << 20)
+/** Largest npy header (the dict text) a reader accepts, in bytes. */
+#define VS_IO_NPY_MAX_HEADER 65536u
+/** Recommended size of the message buffers passed to this API. */
+#define VS_IO_ERROR_SIZE 512
+
+typedef enum vs_file_format {
+    VS_FORMAT_UNKNOWN = 0, /* for open: detect from content and extension */
+    VS_FORMAT_FVECS = 1,
+    VS_FORMAT_BVECS = 2,
+    VS_FORMAT_IVECS = 3,
+    VS_FORMAT_FBIN = 4,
+    VS_FORMAT_U8BIN = 5,
+    VS_FORMAT_IBIN = 6,
+    VS_FORMAT_NPY = 7
+} vs_file_format;
+
+/** Element types, named like numpy's: f4 f2 f8 u1 i1 i4 i8. */
+typedef enum vs_dtype {
+    VS_DTYPE_F32 = 0,
+    VS_DTYPE_F16 = 1,
+    VS_DTYPE_F64 = 2,
+    VS_DTYPE_U8 = 3,
+    VS_DTYPE_I8 = 4,
+    VS_DTYPE_I32 = 5,
+    VS_DTYPE_I64 = 6
+} vs_dtype;
+
+/** "fvecs", "npy", ... (without the dot); "unknown" for VS_FORMAT_UNKNOWN. */
+VS_API const char *vs_file_format_name(vs_file_format format);
+/** The format an extension names (".fvecs" or "FILE.fvecs"), else VS_FORMAT_UNKNOWN. */
+VS_API vs_file_format vs_file_format_from_path(const char *path);
+/** "f4", "f2", "f8", "u1", "i1", "i4", "i8"; NULL for an unknown value. */
+VS_API const char *vs_dtype_name(vs_dtype dtype);
+/** Bytes per element: 4, 2, 8, 1, 1, 4, 8; 0 for an unknown value. */
+VS_API size_t vs_dtype_size(vs_dtype dtype);
+
+/* ==================================================================== */
+/* Reader                                                                */
+/* ==================================================================== */
+
+typedef struct vs_reader vs_reader;
+
+/* Flags for vs_reader_open. */
+#define VS_READ_REJECT_NONFINITE 1u /* read_f32 fails on a NaN or infinite value, naming the row   \
+                                     */
+#define VS_READ_VALIDATE_ALL 2u     /* check every record's dimension at open (.*vecs) */
+
+typedef struct vs_reader_info {
+    vs_file_format format;
+    vs_dtype dtype;       /* element type stored in the file */
+    uint64_t rows;        /* number of vectors (a 1-D npy array is one vector) */
+    uint64_t dim;         /* elements per vector, 1..VS_IO_MAX_DIM */
+    uint64_t data_offset; /* byte offset of the first row's first element */
+    uint64_t file_bytes;  /* total size */
+    int npy_version;      /* 1, 2 or 3 for .npy, else 0 */
+} vs_reader_info;
+
+/*
+ * Opens and checks path. format VS_FORMAT_UNKNOWN detects the format from
+ * the content and the extension together; a format given explicitly (or by
+ * the extension) that the content contradicts is an error naming both
+ * ("looks like .fvecs, not .fbin"). flags: VS_READ_* above, or 0.
+ * On failure *out is NULL and err (if not NULL, err_size > 0) holds the
+ * message. On success *out owns the reader: free it with vs_reader_close.
+ */
+VS_API int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_reader **out,
+                          char *err, size_t err_size);
+
+/*
+ * Like vs_reader_open on size bytes at data (which the caller keeps alive
+ * and unchanged until vs_reader_close). name is used in messages only and
+ * for extension-based detection; it may be NULL ("<memory>").
+ */
+VS_API int vs_reader_open_memory(const void *data, size_t size, const char *name,
+                                 vs_file_format format, unsigned flags, vs_reader **out, char *err,
+                                 size_t err_size);
+
+/** Unmaps and frees. NULL is fine. */
+VS_API void vs_reader_close(vs_reader *r);
+
+/** What the file holds. r must not be NULL. */
+VS_API const vs_reader_info *vs_reader_get_info(const vs_reader *r);
+
+/** The message of the last failed call on r ("" if none). Valid until the next call. */
+VS_API const char *vs_reader_error(const vs_reader *r);
+
+/*
+ * Converts rows [start, start + count) to float32 into out (count x dim
+ * floats, row-major). start + count must not exceed rows. Returns
+ * VS_ERR_FORMAT for a record whose dimension differs (.*vecs) or, with
+ * VS_READ_REJECT_NONFINITE, a NaN/infinite value; the message names the row.
+ * On error the contents of out are unspecified.
+ */
+VS_API int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out);
+
+/*
+ * Like vs_reader_read_f32 for integer files (ids, ground truth): converts
+ * rows to int64. Float files are refused with VS_ERR_FORMAT.
+ */
+VS_API int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *out);
+
+/* Checks the dimension field of every record (.*vecs; a no-op for the others). */
+VS_API int vs_reader_validate(vs_reader *r);
+
+/* ==================================================================== */
+/* Atomic output files                                                   */
+/* ==================================================================== */
+
+typedef struct vs_outfile vs_outfile;
+
+/*
+ * Creates a temporary file next to path, open for writing. Write through
+ * vs_outfile_stream; vs_outfile_commit renames it to path, vs_outfile_abort
+ * removes it. Exactly one of the two must be called; both free the object.
+ */
+VS_API int vs_outfile_open(const char *path, vs_outfile **out, char *err, size_t err_size);
+/** The stdio stream to write to. */
+VS_API FILE *vs_outfile_stream(vs_outfile *f);
+/*
+ * The temporary file's path (valid until commit/abort). A signal handler may
+ * unlink() it; the string is never reallocated.
+ */
+VS_API const char *vs_outfile_temp_path(const vs_outfile *f);
+/** Flushes, syncs and renames. On failure the temporary file is removed. */
+VS_API int vs_outfile_commit(vs_outfile *f, char *err, size_t err_size);
+/** Closes and removes the temporary file. NULL is fine. */
+VS_API void vs_outfile_abort(vs_outfile *f);
+
+/* ==================================================================== */
+/* Writer                                                                */
+/* ==================================================================== */
+
+typedef struct vs_writer vs_writer;
+
+/*
+ * Starts a vector file at path (atomically, as vs_outfile). format must not
+ * be VS_FORMAT_UNKNOWN; dtype is the stored element type:
+ *   fvecs/fbin: F32;  bvecs/u8bin: U8;  ivecs/ibin: I32;
+ *   npy: F32, F16, F64, U8, I8, I32 or I64.
+ * dim is 1..VS_IO_MAX_DIM. The row count is whatever was written by commit
+ * (0 rows gives a header-only .fbin/.npy and an empty .*vecs file).
+ */
+VS_API int vs_writer_open(const char *path, vs_file_format format, vs_dtype dtype, uint64_t dim,
+                          vs_writer **out, char *err, size_t err_size);
+
+/*
+ * Appends rows (rows x dim values, row-major), converting to the stored
+ * type. Integer and byte types refuse values that are not finite, not
+ * whole numbers or out of range (VS_ERR_INVALID_ARGUMENT, naming the row).
+ */
+VS_API int vs_writer_write_f32(vs_writer *w, const float *values, uint64_t rows);
+VS_API int vs_writer_write_i64(vs_writer *w, const int64_t *values, uint64_t rows);
+
+/** The message of the last failed call on w. */
+VS_API const char *vs_writer_error(const vs_writer *w);
+/** The temporary file's path, for signal handlers (see vs_outfile_temp_path). */
+VS_API const char *vs_writer_temp_path(const vs_writer *w);
+
+/** Completes the header, syncs and renames. Frees w, success or not. */
+VS_API int vs_writer_commit(vs_writer *w, char *err, size_t err_size);
+/** Removes the temporary file and frees w. NULL is fine. */
+VS_API void vs_writer_abort(vs_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VECSCORE_IO_H */

@@ -1,0 +1,727 @@
+/*
+ * test_io.c — vector file readers and writers: every rejection the readers
+ * promise (each checked for its status and for a message naming the file,
+ * the offset or record and what was expected), format detection and
+ * mismatch messages, round trips through every format and dtype, streaming
+ * reads, non-finite handling, and atomic writes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vecscore_io.h"
+
+static char dir[256];
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static int setup_dir(void **state) {
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/vs_test_io_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int teardown_dir(void **state) {
+    (void)state;
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+static const char *path_of(const char *name) {
+    static char path[4][512];
+    static int next;
+    next = (next + 1) % 4;
+    snprintf(path[next], sizeof(path[next]), "%s/%s", dir, name);
+    return path[next];
+}
+
+static void write_file(const char *name, const void *data, size_t size) {
+    FILE *f = fopen(path_of(name), "wb");
+    assert_non_null(f);
+    if (size > 0) assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Number of entries in dir (temporary files included). */
+static int dir_entries(void) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A byte buffer built piece by piece. */
+typedef struct bytes {
+    unsigned char data[200000];
+    size_t size;
+} bytes;
+
+static bytes buf;
+
+static void put(const void *data, size_t size) {
+    assert_true(buf.size + size <= sizeof(buf.data));
+    memcpy(buf.data + buf.size, data, size);
+    buf.size += size;
+}
+static void put_i32(int32_t v) {
+    put(&v, 4);
+}
+static void put_u32(uint32_t v) {
+    put(&v, 4);
+}
+static void put_f32(float v) {
+    put(&v, 4);
+}
+
+/* An .npy file with the given version and dict text (padded, '\n'-ended),
+ * then data_bytes bytes of data. */
+static void put_npy(int major, const char *dict, size_t pad_to, size_t data_bytes) {
+    buf.size = 0;
+    unsigned char magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major, 0};
+    put(magic, 8);
+    size_t preamble = major == 1 ? 10 : 12;
+    size_t text = strlen(dict) + 1;
+    size_t total = preamble + text;
+    if (pad_to > 0 && total % pad_to) total += pad_to - total % pad_to;
+    size_t header_len = total - preamble;
+    if (major == 1) {
+        uint16_t len16 = (uint16_t)header_len;
+        put(&len16, 2);
+    } else {
+        put_u32((uint32_t)header_len);
+    }
+    put(dict, strlen(dict));
+    for (size_t i = text; i < header_len; i++)
+        put(" ", 1);
+    put("\n", 1);
+    for (size_t i = 0; i < data_bytes; i++) {
+        unsigned char b = (unsigned char)(i * 7 + 1);
+        put(&b, 1);
+    }
+}
+
+/*
+ * Writes buf to name, opens it (and the same bytes from memory) with format,
+ * and checks the status and that the message contains every needle.
+ */
+static void expect_reject_fmt(const char *name, vs_file_format format, int status, ...) {
+    write_file(name, buf.data, buf.size);
+    char err[VS_IO_ERROR_SIZE] = "";
+    vs_reader *r = (vs_reader *)&buf;
+    int rc = vs_reader_open(path_of(name), format, 0, &r, err, sizeof(err));
+    if (rc != status) fprintf(stderr, "%s: got %d (%s)\n", name, rc, err);
+    assert_int_equal(rc, status);
+    assert_null(r);
+    assert_non_null(strstr(err, name)); /* names the file */
+    va_list args;
+    va_start(args, status);
+    for (const char *needle = va_arg(args, const char *); needle != NULL;
+         needle = va_arg(args, const char *)) {
+        if (strstr(err, needle) == NULL) fprintf(stderr, "message: %s\nlacks: %s\n", err, needle);
+        assert_non_null(strstr(err, needle));
+    }
+    va_end(args);
+
+    char err2[VS_IO_ERROR_SIZE] = "";
+    rc = vs_reader_open_memory(buf.data, buf.size, name, format, 0, &r, err2, sizeof(err2));
+    assert_int_equal(rc, status);
+    assert_null(r);
+    assert_non_null(strstr(err2, name));
+}
+#define expect_reject(name, status, ...)                                                           \
+    expect_reject_fmt(name, VS_FORMAT_UNKNOWN, status, __VA_ARGS__, (const char *)NULL)
+
+static vs_reader *open_ok(const char *name, unsigned flags) {
+    char err[VS_IO_ERROR_SIZE] = "";
+    vs_reader *r = NULL;
+    int rc = vs_reader_open(path_of(name), VS_FORMAT_UNKNOWN, flags, &r, err, sizeof(err));
+    if (rc != 0) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_non_null(r);
+    return r;
+}
+
+/* A valid fvecs file of rows x dim, value = row * 100 + column. */
+static void put_fvecs(int rows, int dim) {
+    buf.size = 0;
+    for (int i = 0; i < rows; i++) {
+        put_i32(dim);
+        for (int j = 0; j < dim; j++)
+            put_f32((float)(i * 100 + j));
+    }
+}
+
+/* ---- .fvecs / .bvecs / .ivecs rejections ----------------------------------------------- */
+
+static void test_vecs_rejections(void **state) {
+    (void)state;
+    buf.size = 0;
+    expect_reject("empty.fvecs", VS_ERR_FORMAT, "empty file");
+    put("\x01\x00", 2);
+    expect_reject("short.fvecs", VS_ERR_FORMAT, "truncated", "4-byte dimension");
+
+    buf.size = 0;
+    put_i32(0);
+    put_f32(1.0f);
+    expect_reject("dim0.fvecs", VS_ERR_FORMAT, "record 0 (byte 0)", "dimension 0", "expected 1..");
+    buf.size = 0;
+    put_i32(-3);
+    put_f32(1.0f);
+    expect_reject("dimneg.fvecs", VS_ERR_FORMAT, "dimension -3", "expected 1..");
+    buf.size = 0;
+    put_i32((int32_t)VS_IO_MAX_DIM + 1);
+    put_f32(1.0f);
+    expect_reject("dimbig.fvecs", VS_ERR_FORMAT, "dimension 1048577", "expected 1..1048576");
+
+    put_fvecs(1, 8);
+    buf.size -= 3;
+    expect_reject("trunc.fvecs", VS_ERR_FORMAT, "truncated", "record 0", "needs 36 bytes");
+
+    put_fvecs(3, 4);
+    put("\x04\x00\x00\x00\x01", 5);
+    expect_reject("partial.fvecs", VS_ERR_FORMAT, "trailing partial record 3", "byte 60",
+                  "expected 20");
+
+    put_fvecs(4, 4);
+    int32_t bad = 5;
+    memcpy(buf.data + 3 * 20, &bad, 4);
+    expect_reject("lastdim.fvecs", VS_ERR_FORMAT, "record 3 (byte 60)", "dimension 5",
+                  "first record's 4");
+
+    /* bvecs: 1-byte elements */
+    buf.size = 0;
+    put_i32(4);
+    put("\x01\x02\x03\x04", 4);
+    put_i32(4);
+    put("\x01\x02", 2);
+    expect_reject("partial.bvecs", VS_ERR_FORMAT, "trailing partial record 1", "byte 8");
+
+    /* ivecs: truncated header */
+    buf.size = 0;
+    put("\x01", 1);
+    expect_reject("short.ivecs", VS_ERR_FORMAT, "truncated", ".ivecs");
+}
+
+/* A record in the middle whose dimension differs: found when read (naming the
+ * record), by vs_reader_validate, and at open with VS_READ_VALIDATE_ALL. */
+static void test_vecs_middle_record(void **state) {
+    (void)state;
+    put_fvecs(40, 4);
+    int32_t bad = 7;
+    memcpy(buf.data + 20 * 20, &bad, 4);
+    write_file("middle.fvecs", buf.data, buf.size);
+    vs_reader *r = open_ok("middle.fvecs", 0);
+    float out[40 * 4];
+    assert_int_equal(vs_reader_read_f32(r, 0, 20, out), 0);
+    assert_true(out[19 * 4 + 3] == 1903.0f);
+    assert_int_equal(vs_reader_read_f32(r, 10, 20, out), VS_ERR_FORMAT);
+    assert_non_null(strstr(vs_reader_error(r), "record 20 (byte 400)"));
+    assert_non_null(strstr(vs_reader_error(r), "middle.fvecs"));
+    assert_int_equal(vs_reader_validate(r), VS_ERR_FORMAT);
+    assert_non_null(strstr(vs_reader_error(r), "record 20"));
+    vs_reader_close(r);
+
+    char err[VS_IO_ERROR_SIZE];
+    assert_int_equal(vs_reader_open(path_of("middle.fvecs"), VS_FORMAT_UNKNOWN,
+                                    VS_READ_VALIDATE_ALL, &r, err, sizeof(err)),
+                     VS_ERR_FORMAT);
+    assert_non_null(strstr(err, "record 20 (byte 400): dimension 7"));
+}
+
+/* ---- .fbin / .u8bin / .ibin rejections ------------------------------------------------- */
+
+static void test_bin_rejections(void **state) {
+    (void)state;
+    buf.size = 0;
+    put_u32(2);
+    expect_reject("short.fbin", VS_ERR_FORMAT, "truncated header", "expected 8");
+
+    buf.size = 0;
+    put_u32(2);
+    put_u32(0);
+    expect_reject("dim0.fbin", VS_ERR_FORMAT, "dimension 0 at byte 4", "expected 1..");
+
+    buf.size = 0;
+    put_u32(2);
+    put_u32(VS_IO_MAX_DIM + 5);
+    expect_reject("dimbig.u8bin", VS_ERR_FORMAT, "dimension 1048581 at byte 4");
+
+    buf.size = 0;
+    put_u32(3);
+    put_u32(2);
+    for (int i = 0; i < 5; i++)
+        put_f32(1.0f);
+    expect_reject("trunc.fbin", VS_ERR_FORMAT, "not 8 + 3 x 2 x 4 = 32 bytes", "truncated",
+                  "byte 28");
+
+    buf.size = 0;
+    put_u32(2);
+    put_u32(2);
+    for (int i = 0; i < 4; i++)
+        put_i32(i);
+    put("\x00", 1);
+    expect_reject("trail.ibin", VS_ERR_FORMAT, "trailing bytes", "byte 24");
+
+    buf.size = 0;
+    put_u32(0);
+    put_u32(3);
+    expect_reject("zero.fbin", VS_ERR_FORMAT, "count 0", "no vectors");
+
+    buf.size = 0;
+    put_u32(0xffffffffu);
+    put_u32(VS_IO_MAX_DIM);
+    expect_reject("huge.fbin", VS_ERR_FORMAT, "4294967295 x 1048576 x 4", "truncated");
+}
+
+/* ---- .npy rejections ----------------------------------------------------------------------- */
+
+static void test_npy_rejections(void **state) {
+    (void)state;
+    buf.size = 0;
+    put("\x93NUMP", 5);
+    expect_reject("short.npy", VS_ERR_FORMAT, "truncated");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    buf.data[1] = 'X';
+    expect_reject("magic.npy", VS_ERR_FORMAT, "npy magic");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    buf.data[6] = 4;
+    expect_reject("version.npy", VS_ERR_FORMAT, "npy version 4.0 at byte 6",
+                  "expected 1.0, 2.0 or 3.0");
+
+    put_npy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    uint32_t big = VS_IO_NPY_MAX_HEADER + 1;
+    memcpy(buf.data + 8, &big, 4);
+    expect_reject("hdrbig.npy", VS_ERR_FORMAT, "header length 65537 at byte 8", "limit");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 0);
+    buf.size -= 10;
+    expect_reject("hdrpast.npy", VS_ERR_FORMAT, "past the end of the file");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    buf.data[buf.size - 8 - 1] = ' ';
+    expect_reject("nonl.npy", VS_ERR_FORMAT, "newline at byte 127");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, }", 64, 8);
+    expect_reject("noshape.npy", VS_ERR_FORMAT, "missing key 'shape'");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), 'extra': 1}", 64, 8);
+    expect_reject("extra.npy", VS_ERR_FORMAT, "unknown key 'extra'");
+
+    put_npy(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1, 2)}", 64, 8);
+    expect_reject("dup.npy", VS_ERR_FORMAT, "key 'descr' appears twice");
+
+    put_npy(1, "{'descr': '<f4' 'fortran_order': False, 'shape': (1, 2)}", 64, 8);
+    expect_reject("comma.npy", VS_ERR_FORMAT, "malformed npy header at byte 26",
+                  "expected ',' or '}'");
+
+    put_npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    expect_reject("bigendian.npy", VS_ERR_FORMAT, "big-endian dtype '>f4'", "'<f4'");
+
+    put_npy(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (1, 2), }", 64, 16);
+    expect_reject("complex.npy", VS_ERR_FORMAT, "unsupported npy dtype '<c8'", "<f4 <f2 <f8");
+
+    put_npy(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
+    expect_reject("struct.npy", VS_ERR_FORMAT, "structured");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 64, 16);
+    expect_reject("fortran.npy", VS_ERR_FORMAT, "Fortran-order", "C order");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 2), }", 64, 32);
+    expect_reject("3d.npy", VS_ERR_FORMAT, "3 dimensions", "expected 2");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 64, 4);
+    expect_reject("0d.npy", VS_ERR_FORMAT, "0 dimensions");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 0), }", 64, 0);
+    expect_reject("dim0.npy", VS_ERR_FORMAT, "npy dimension 0");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", 64, 0);
+    expect_reject("rows0.npy", VS_ERR_FORMAT, "0 rows");
+
+    put_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 1024), }",
+            64, 8);
+    expect_reject("overflow.npy", VS_ERR_FORMAT, "overflows 64 bits");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999, 1), }",
+            64, 8);
+    expect_reject("bigvalue.npy", VS_ERR_FORMAT, "shape value at byte", "overflows 64 bits");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 64, 20);
+    expect_reject("trunc.npy", VS_ERR_FORMAT, "truncated", "128 + 3 x 2 x 4 = 152");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 64, 25);
+    expect_reject("trail.npy", VS_ERR_FORMAT, "trailing bytes", "byte 152");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }\x01", 64, 8);
+    expect_reject("ctrl.npy", VS_ERR_FORMAT, "malformed npy header", "byte 0x01");
+}
+
+/* ---- format detection -------------------------------------------------------------------------
+ */
+
+static void test_detection(void **state) {
+    (void)state;
+    put_fvecs(3, 5);
+    expect_reject("vecs.fbin", VS_ERR_FORMAT, "looks like .fvecs, not .fbin");
+
+    buf.size = 0;
+    put_u32(3);
+    put_u32(4);
+    for (int i = 0; i < 12; i++)
+        put_f32((float)i + 0.5f);
+    expect_reject("bin.fvecs", VS_ERR_FORMAT, "looks like .fbin, not .fvecs");
+
+    put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 64, 24);
+    expect_reject("array.ivecs", VS_ERR_FORMAT, "looks like .npy, not .ivecs");
+
+    /* explicit format beats the extension */
+    put_fvecs(3, 5);
+    expect_reject_fmt("vecs.dat", VS_FORMAT_FBIN, VS_ERR_FORMAT, "looks like .fvecs, not .fbin",
+                      (const char *)NULL);
+
+    /* unknown extension: the content decides */
+    write_file("vecs.dat", buf.data, buf.size);
+    vs_reader *r = open_ok("vecs.dat", 0);
+    assert_int_equal(vs_reader_get_info(r)->format, VS_FORMAT_FVECS);
+    assert_int_equal(vs_reader_get_info(r)->rows, 3);
+    assert_int_equal(vs_reader_get_info(r)->dim, 5);
+    vs_reader_close(r);
+
+    buf.size = 0;
+    put("garbage!!", 9);
+    expect_reject("junk.dat", VS_ERR_FORMAT, "unknown format");
+
+    assert_int_equal(vs_file_format_from_path("a/b.c/x.FVECS"), VS_FORMAT_FVECS);
+    assert_int_equal(vs_file_format_from_path("x.u8bin"), VS_FORMAT_U8BIN);
+    assert_int_equal(vs_file_format_from_path("dir.npy/x"), VS_FORMAT_UNKNOWN);
+    assert_string_equal(vs_file_format_name(VS_FORMAT_IBIN), "ibin");
+
+    char err[VS_IO_ERROR_SIZE];
+    assert_int_equal(vs_reader_open(path_of("missing.fvecs"), 0, 0, &r, err, sizeof(err)),
+                     VS_ERR_IO);
+    assert_non_null(strstr(err, "missing.fvecs: cannot open"));
+    assert_int_equal(vs_reader_open(dir, 0, 0, &r, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(vs_reader_open(NULL, 0, 0, &r, err, sizeof(err)), VS_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- npy versions, dtypes, unaligned data, 1-D -------------------------------------------- */
+
+static void test_npy_variants(void **state) {
+    (void)state;
+    /* v2 and v3 headers, data offset 12 + 3 = 15 bytes past... not a multiple of 4 */
+    for (int major = 1; major <= 3; major++) {
+        put_npy(major, "{ \"descr\":\"<f4\",\"fortran_order\":False,\"shape\":(2,3)}", 0, 0);
+        assert_true(buf.size % 4 != 0); /* unaligned data offset */
+        for (int i = 0; i < 6; i++)
+            put_f32((float)i * 1.5f);
+        char name[32];
+        snprintf(name, sizeof(name), "v%d.npy", major);
+        write_file(name, buf.data, buf.size);
+        vs_reader *r = open_ok(name, 0);
+        const vs_reader_info *info = vs_reader_get_info(r);
+        assert_int_equal(info->npy_version, major);
+        assert_int_equal(info->rows, 2);
+        assert_int_equal(info->dim, 3);
+        float out[6];
+        assert_int_equal(vs_reader_read_f32(r, 0, 2, out), 0);
+        for (int i = 0; i < 6; i++)
+            assert_true(out[i] == (float)i * 1.5f);
+        assert_int_equal(vs_reader_read_i64(r, 0, 1, (int64_t *)out), VS_ERR_FORMAT);
+        assert_non_null(strstr(vs_reader_error(r), "float32"));
+        vs_reader_close(r);
+    }
+
+    /* 1-D: one vector; Python-2 long suffix and trailing comma */
+    put_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4L,), }", 16, 0);
+    for (int i = 0; i < 4; i++) {
+        double d = -2.25 * i;
+        put(&d, 8);
+    }
+    write_file("one.npy", buf.data, buf.size);
+    vs_reader *r = open_ok("one.npy", 0);
+    assert_int_equal(vs_reader_get_info(r)->rows, 1);
+    assert_int_equal(vs_reader_get_info(r)->dim, 4);
+    assert_int_equal(vs_reader_get_info(r)->dtype, VS_DTYPE_F64);
+    float out[4];
+    assert_int_equal(vs_reader_read_f32(r, 0, 1, out), 0);
+    for (int i = 0; i < 4; i++)
+        assert_true(out[i] == (float)(-2.25 * i));
+    vs_reader_close(r);
+
+    /* float16 values: 1, -2, 0.5, 65504, subnormal 2^-24, inf */
+    put_npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (1, 6), }", 64, 0);
+    uint16_t halves[6] = {0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x7c00};
+    put(halves, sizeof(halves));
+    write_file("half.npy", buf.data, buf.size);
+    r = open_ok("half.npy", 0);
+    float h[6];
+    assert_int_equal(vs_reader_read_f32(r, 0, 1, h), 0);
+    assert_true(h[0] == 1.0f && h[1] == -2.0f && h[2] == 0.5f && h[3] == 65504.0f);
+    assert_true(h[4] == ldexpf(1.0f, -24));
+    assert_true(isinf(h[5]));
+    vs_reader_close(r);
+
+    /* int8 */
+    put_npy(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (2, 2), }", 64, 0);
+    put("\x01\xff\x80\x7f", 4);
+    write_file("i8.npy", buf.data, buf.size);
+    r = open_ok("i8.npy", 0);
+    float b[4];
+    int64_t ids[4];
+    assert_int_equal(vs_reader_read_f32(r, 0, 2, b), 0);
+    assert_true(b[0] == 1.0f && b[1] == -1.0f && b[2] == -128.0f && b[3] == 127.0f);
+    assert_int_equal(vs_reader_read_i64(r, 1, 1, ids), 0);
+    assert_int_equal(ids[0], -128);
+    assert_int_equal(ids[1], 127);
+    vs_reader_close(r);
+}
+
+/* ---- streaming reads, ranges, non-finite values ------------------------------------------- */
+
+static void test_streaming_and_nonfinite(void **state) {
+    (void)state;
+    put_fvecs(10, 3);
+    float nan = NAN;
+    memcpy(buf.data + 6 * 16 + 4 + 2 * 4, &nan, 4); /* row 6, element 2 */
+    write_file("nan.fvecs", buf.data, buf.size);
+
+    vs_reader *r = open_ok("nan.fvecs", 0);
+    float out[30];
+    for (uint64_t start = 0; start < 10; start += 4) { /* chunks of 4, 4, 2 */
+        uint64_t count = start + 4 <= 10 ? 4 : 10 - start;
+        assert_int_equal(vs_reader_read_f32(r, start, count, out), 0);
+        assert_true(out[0] == (float)(start * 100));
+    }
+    assert_int_equal(vs_reader_read_f32(r, 8, 3, out), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_reader_error(r), "outside"));
+    assert_int_equal(vs_reader_read_f32(r, 10, 0, out), 0);
+    vs_reader_close(r);
+
+    r = open_ok("nan.fvecs", VS_READ_REJECT_NONFINITE);
+    assert_int_equal(vs_reader_read_f32(r, 0, 6, out), 0);
+    assert_int_equal(vs_reader_read_f32(r, 4, 4, out), VS_ERR_FORMAT);
+    assert_non_null(strstr(vs_reader_error(r), "row 6, element 2 is NaN"));
+    assert_non_null(strstr(vs_reader_error(r), "nan.fvecs"));
+    vs_reader_close(r);
+}
+
+/* ---- round trips through every format and dtype -------------------------------------------- */
+
+static void round_trip(const char *name, vs_file_format format, vs_dtype dtype, int ids) {
+    enum { ROWS = 5, DIM = 7 };
+    float values[ROWS * DIM];
+    int64_t ivalues[ROWS * DIM];
+    for (int i = 0; i < ROWS * DIM; i++) {
+        int v = (i * 37) % 200 - (dtype == VS_DTYPE_U8 ? 0 : 100);
+        if (dtype == VS_DTYPE_U8 && v < 0) v = -v;
+        ivalues[i] = v;
+        /* halves of small integers are exact in every float type */
+        values[i] = (dtype == VS_DTYPE_F32 || dtype == VS_DTYPE_F16 || dtype == VS_DTYPE_F64)
+                        ? (float)v * 0.5f
+                        : (float)v;
+    }
+    if (dtype == VS_DTYPE_I64) ivalues[3] = INT64_C(1) << 40;
+    char err[VS_IO_ERROR_SIZE];
+    vs_writer *w = NULL;
+    assert_int_equal(vs_writer_open(path_of(name), format, dtype, DIM, &w, err, sizeof(err)), 0);
+    if (ids) {
+        assert_int_equal(vs_writer_write_i64(w, ivalues, 2), 0);
+        assert_int_equal(vs_writer_write_i64(w, ivalues + 2 * DIM, ROWS - 2), 0);
+    } else {
+        assert_int_equal(vs_writer_write_f32(w, values, 3), 0);
+        assert_int_equal(vs_writer_write_f32(w, values + 3 * DIM, ROWS - 3), 0);
+    }
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), 0);
+
+    vs_reader *r = open_ok(name, VS_READ_VALIDATE_ALL);
+    const vs_reader_info *info = vs_reader_get_info(r);
+    assert_int_equal(info->format, format);
+    assert_int_equal(info->dtype, dtype);
+    assert_int_equal(info->rows, ROWS);
+    assert_int_equal(info->dim, DIM);
+    if (ids) {
+        int64_t back[ROWS * DIM];
+        assert_int_equal(vs_reader_read_i64(r, 0, ROWS, back), 0);
+        for (int i = 0; i < ROWS * DIM; i++)
+            assert_int_equal(back[i], ivalues[i]);
+    } else {
+        float back[ROWS * DIM];
+        assert_int_equal(vs_reader_read_f32(r, 1, ROWS - 1, back), 0);
+        for (int i = 0; i < (ROWS - 1) * DIM; i++)
+            assert_true(back[i] == values[DIM + i]);
+    }
+    vs_reader_close(r);
+}
+
+static void test_round_trips(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    round_trip("rt.fvecs", VS_FORMAT_FVECS, VS_DTYPE_F32, 0);
+    round_trip("rt.bvecs", VS_FORMAT_BVECS, VS_DTYPE_U8, 0);
+    round_trip("rt.ivecs", VS_FORMAT_IVECS, VS_DTYPE_I32, 1);
+    round_trip("rt.fbin", VS_FORMAT_FBIN, VS_DTYPE_F32, 0);
+    round_trip("rt.u8bin", VS_FORMAT_U8BIN, VS_DTYPE_U8, 0);
+    round_trip("rt.ibin", VS_FORMAT_IBIN, VS_DTYPE_I32, 1);
+    round_trip("rt_f4.npy", VS_FORMAT_NPY, VS_DTYPE_F32, 0);
+    round_trip("rt_f2.npy", VS_FORMAT_NPY, VS_DTYPE_F16, 0);
+    round_trip("rt_f8.npy", VS_FORMAT_NPY, VS_DTYPE_F64, 0);
+    round_trip("rt_u1.npy", VS_FORMAT_NPY, VS_DTYPE_U8, 0);
+    round_trip("rt_i1.npy", VS_FORMAT_NPY, VS_DTYPE_I8, 0);
+    round_trip("rt_i4.npy", VS_FORMAT_NPY, VS_DTYPE_I32, 1);
+    round_trip("rt_i8.npy", VS_FORMAT_NPY, VS_DTYPE_I64, 1);
+    /* only the targets remain: no temporary files */
+    assert_int_equal(dir_entries(), 13);
+}
+
+/* ---- atomic writes ----------------------------------------------------------------------------
+ */
+
+static void test_atomic_writes(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char err[VS_IO_ERROR_SIZE];
+    float row[3] = {1, 2, 3};
+
+    /* abort leaves nothing */
+    vs_writer *w = NULL;
+    assert_int_equal(
+        vs_writer_open(path_of("a.fvecs"), VS_FORMAT_FVECS, VS_DTYPE_F32, 3, &w, err, sizeof(err)),
+        0);
+    assert_non_null(strstr(vs_writer_temp_path(w), "/.a.fvecs.tmp-"));
+    assert_int_equal(access(vs_writer_temp_path(w), F_OK), 0);
+    assert_int_equal(vs_writer_write_f32(w, row, 1), 0);
+    assert_int_equal(dir_entries(), 1);
+    vs_writer_abort(w);
+    assert_int_equal(dir_entries(), 0);
+
+    /* an existing target is untouched by a failed write, replaced by a commit */
+    write_file("keep.bvecs", "old", 3);
+    assert_int_equal(vs_writer_open(path_of("keep.bvecs"), VS_FORMAT_BVECS, VS_DTYPE_U8, 3, &w, err,
+                                    sizeof(err)),
+                     0);
+    float bad[3] = {1, 300, 2};
+    assert_int_equal(vs_writer_write_f32(w, bad, 1), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_writer_error(w), "row 0, element 1: 300 does not fit u1"));
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "300"));
+    assert_int_equal(dir_entries(), 1);
+    struct stat st;
+    assert_int_equal(stat(path_of("keep.bvecs"), &st), 0);
+    assert_int_equal(st.st_size, 3);
+
+    assert_int_equal(vs_writer_open(path_of("keep.bvecs"), VS_FORMAT_BVECS, VS_DTYPE_U8, 3, &w, err,
+                                    sizeof(err)),
+                     0);
+    assert_int_equal(vs_writer_write_f32(w, row, 1), 0);
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), 0);
+    assert_int_equal(stat(path_of("keep.bvecs"), &st), 0);
+    assert_int_equal(st.st_size, 7);
+    assert_int_equal(dir_entries(), 1);
+
+    /* a missing directory, a bad dtype, a bad dim */
+    assert_int_equal(vs_writer_open(path_of("nodir/x.fvecs"), VS_FORMAT_FVECS, VS_DTYPE_F32, 3, &w,
+                                    err, sizeof(err)),
+                     VS_ERR_IO);
+    assert_null(w);
+    assert_non_null(strstr(err, "cannot create a temporary file"));
+    assert_int_equal(
+        vs_writer_open(path_of("x.fvecs"), VS_FORMAT_FVECS, VS_DTYPE_U8, 3, &w, err, sizeof(err)),
+        VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+        vs_writer_open(path_of("x.fvecs"), VS_FORMAT_FVECS, VS_DTYPE_F32, 0, &w, err, sizeof(err)),
+        VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+        vs_writer_open(path_of("x.dat"), VS_FORMAT_UNKNOWN, VS_DTYPE_F32, 2, &w, err, sizeof(err)),
+        VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(dir_entries(), 1);
+
+    /* vs_outfile on its own */
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open(path_of("t.tsv"), &f, err, sizeof(err)), 0);
+    fprintf(vs_outfile_stream(f), "hello\n");
+    assert_int_equal(access(path_of("t.tsv"), F_OK), -1);
+    assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+    assert_int_equal(stat(path_of("t.tsv"), &st), 0);
+    assert_int_equal(st.st_size, 6);
+    vs_outfile_abort(NULL);
+    vs_writer_abort(NULL);
+    vs_reader_close(NULL);
+}
+
+static void test_half_conversion(void **state) {
+    (void)state;
+    /* halves survive half -> float -> half (a sample across every exponent, NaNs excluded) */
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0) continue; /* NaN payloads */
+        if ((h & 0xffu) != 0x23u && (h & 0x3ffu) != 0) continue;     /* sample */
+        float f = 0;
+        put_npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (1, 1), }", 64, 0);
+        uint16_t h16 = (uint16_t)h;
+        put(&h16, 2);
+        vs_reader *r = NULL;
+        assert_int_equal(vs_reader_open_memory(buf.data, buf.size, "h.npy", 0, 0, &r, NULL, 0), 0);
+        assert_int_equal(vs_reader_read_f32(r, 0, 1, &f), 0);
+        vs_reader_close(r);
+        vs_writer *w = NULL;
+        char e[VS_IO_ERROR_SIZE];
+        assert_int_equal(
+            vs_writer_open(path_of("h.npy"), VS_FORMAT_NPY, VS_DTYPE_F16, 1, &w, e, sizeof(e)), 0);
+        assert_int_equal(vs_writer_write_f32(w, &f, 1), 0);
+        assert_int_equal(vs_writer_commit(w, e, sizeof(e)), 0);
+        FILE *in = fopen(path_of("h.npy"), "rb");
+        unsigned char back[130];
+        assert_int_equal(fread(back, 1, 130, in), 130);
+        fclose(in);
+        assert_int_equal(back[128] | back[129] << 8, h);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vecs_rejections),
+        cmocka_unit_test(test_vecs_middle_record),
+        cmocka_unit_test(test_bin_rejections),
+        cmocka_unit_test(test_npy_rejections),
+        cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_npy_variants),
+        cmocka_unit_test(test_streaming_and_nonfinite),
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_atomic_writes),
+        cmocka_unit_test(test_half_conversion),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
