@@ -4,6 +4,7 @@
  * memory.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,7 +148,58 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
 
 /* ---- the batch flow ----------------------------------------------------------- */
 
-static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source) {
+/*
+ * "auto" with an OpenCL GPU: estimated seconds on each side for this shape,
+ * from conservative built-in constants (moved bytes / bandwidth + flops /
+ * throughput + launch overhead). Returns 1 if the device should run it.
+ */
+#define VS_COST_CPU_FLOPS_PER_THREAD 16e9
+#define VS_COST_CPU_BANDWIDTH 20e9
+#define VS_COST_LINK_BANDWIDTH 10e9 /* host <-> device, PCIe-class */
+#define VS_COST_DEVICE_FLOPS 2e12
+#define VS_COST_DEVICE_LAUNCH 300e-6
+
+static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
+    const double nq = (double)b->nq, nc = (double)b->nc, dim = (double)b->dim;
+    const double flops = 2.0 * nq * nc * dim;
+    const double threads = ctx->cfg.threads > 0 ? ctx->cfg.threads : 1;
+    const double cpu = fmax(flops / (threads * VS_COST_CPU_FLOPS_PER_THREAD),
+                            (nq + nc) * dim * 4.0 / VS_COST_CPU_BANDWIDTH);
+    double moved = nq * dim * 4.0 + (b->k ? nq * (double)b->k * 12.0 : nq * nc * 4.0);
+    if (b->corpus == NULL) moved += nc * dim * 4.0;
+    const double device =
+        moved / VS_COST_LINK_BANDWIDTH + flops / VS_COST_DEVICE_FLOPS + VS_COST_DEVICE_LAUNCH;
+    if (device < cpu) return 1;
+    snprintf(why, size,
+             "auto: the cost model estimates %.3g ms on the CPU vs %.3g ms on the device",
+             cpu * 1e3, device * 1e3);
+    return 0;
+}
+
+/* Runs the batch on one backend, with the corpus data that backend owns. */
+static int run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
+                  const vs_corpus *corpus) {
+    if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
+    vs__workspace *ws = NULL;
+    int status = vs__workspace_acquire(ctx, &ws);
+    if (status != VS_OK) return status;
+    b->ws = ws;
+    status = b->k ? ops->topk(state, b) : ops->score(state, b);
+    vs_batch_report *report = b->report;
+    if (report->arena_capacity_bytes == 0) { /* the CPU backend stages in the workspace */
+        report->arena_capacity_bytes = ws->staging.capacity;
+        report->arena_high_water_bytes = ws->staging.stats.high_water;
+        report->arena_pinned = ws->staging.stats.pinned;
+    }
+    for (int i = 0; i < ws->threads; i++)
+        if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
+            report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
+    vs__workspace_release(ctx, ws);
+    return status;
+}
+
+static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source,
+                     const vs_corpus *corpus) {
     double start = vs__now();
     vs_batch_report report;
     memset(&report, 0, sizeof(report));
@@ -161,20 +213,47 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     b->report = &report;
     b->ctx = ctx;
 
-    vs__workspace *ws = NULL;
-    int status = vs__workspace_acquire(ctx, &ws);
-    if (status == VS_OK) {
-        b->ws = ws;
-        status = b->k ? ctx->backend->topk(ctx->backend_state, b)
-                      : ctx->backend->score(ctx->backend_state, b);
-        report.arena_capacity_bytes = ws->staging.capacity;
-        report.arena_high_water_bytes = ws->staging.stats.high_water;
-        report.arena_pinned = ws->staging.stats.pinned;
-        for (int i = 0; i < ws->threads; i++)
-            if (ws->scratch[i].stats.high_water > report.scratch_high_water_bytes)
-                report.scratch_high_water_bytes = ws->scratch[i].stats.high_water;
-        vs__workspace_release(ctx, ws);
+    char why[sizeof(report.fallback)] = "";
+    pthread_mutex_lock(&ctx->lock);
+    int use_device = ctx->backend != ctx->cpu && !ctx->demoted;
+    if (ctx->demoted)
+        snprintf(why, sizeof(why), "the device failed %d batches; this context uses the CPU",
+                 ctx->device_failures);
+    pthread_mutex_unlock(&ctx->lock);
+    if (ctx->backend == ctx->cpu) snprintf(why, sizeof(why), "%s", ctx->why_cpu);
+    if (use_device && corpus != NULL && corpus->data == NULL) {
+        use_device = 0;
+        snprintf(why, sizeof(why), "the corpus could not be placed on the device");
     }
+    if (use_device && ctx->is_auto) use_device = device_preferred(ctx, b, why, sizeof(why));
+
+    int status;
+    if (use_device) {
+        status = run_on(ctx, ctx->backend, ctx->backend_state, b, corpus);
+        if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT) {
+            /* A device failure: the CPU re-runs the whole batch (it overwrites every output). */
+            pthread_mutex_lock(&ctx->lock);
+            int failures = ++ctx->device_failures;
+            if (failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
+            pthread_mutex_unlock(&ctx->lock);
+            char detail[sizeof(report.fallback)];
+            memcpy(detail, report.fallback, sizeof(detail));
+            snprintf(why, sizeof(why), "device failed (%s%s%.120s); re-ran on the CPU%s",
+                     vs_status_name(status), detail[0] ? ": " : "", detail,
+                     failures >= VS_DEMOTE_AFTER ? "; device demoted for this context" : "");
+            vs__log(ctx, VS_LOG_WARN, "%s", why);
+            const double compile = report.compile_seconds;
+            const int cache = report.program_cache;
+            memset(report.fallback, 0, sizeof(report.fallback));
+            report.arena_capacity_bytes = 0;
+            status = run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
+            report.compile_seconds = compile;
+            report.program_cache = cache;
+        }
+    } else {
+        status = run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
+    }
+    memcpy(report.fallback, why, sizeof(report.fallback));
     if (status == VS_OK && ctx->cfg.verify) status = verify_batch(ctx, b, row, source);
     report.status = status;
     report.total_seconds = vs__now() - start;
@@ -196,7 +275,7 @@ int vs_score(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
                    .candidates = candidates,
                    .nc = nc,
                    .scores = scores};
-    return run_batch(ctx, &b, plain_row, candidates);
+    return run_batch(ctx, &b, plain_row, candidates, NULL);
 }
 
 int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
@@ -213,7 +292,7 @@ int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
                    .k = k,
                    .scores = scores,
                    .ids = ids};
-    return run_batch(ctx, &b, plain_row, candidates);
+    return run_batch(ctx, &b, plain_row, candidates, NULL);
 }
 
 /* ---- corpus ------------------------------------------------------------------- */
@@ -229,10 +308,20 @@ int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim
     corpus->ctx = ctx;
     corpus->n = n;
     corpus->dim = dim;
-    status = ctx->backend->corpus_prepare(ctx->backend_state, ctx, vectors, n, dim, &corpus->data);
+    /* The CPU always holds a copy: it re-runs batches the device fails. */
+    status = ctx->cpu->corpus_prepare(ctx->cpu_state, ctx, vectors, n, dim, &corpus->cpu_data);
     if (status != VS_OK) {
         free(corpus);
         return status;
+    }
+    if (ctx->backend == ctx->cpu) {
+        corpus->data = corpus->cpu_data;
+    } else if (ctx->backend->corpus_prepare(ctx->backend_state, ctx, vectors, n, dim,
+                                            &corpus->data) != VS_OK) {
+        /* Not fatal: batches on this corpus run on the CPU (and the report says so). */
+        corpus->data = NULL;
+        vs__log(ctx, VS_LOG_WARN,
+                "vs_corpus_create: the device could not take the corpus; it stays on the CPU");
     }
     *out = corpus;
     return VS_OK;
@@ -240,7 +329,7 @@ int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim
 
 static const float *corpus_row(const void *source, size_t j, size_t dim, float *buffer) {
     const vs_corpus *corpus = source;
-    corpus->ctx->backend->corpus_row(corpus->ctx->backend_state, corpus->data, j, buffer);
+    corpus->ctx->cpu->corpus_row(corpus->ctx->cpu_state, corpus->cpu_data, j, buffer);
     (void)dim;
     return buffer;
 }
@@ -258,7 +347,7 @@ int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t
                    .corpus = c->data,
                    .nc = c->n,
                    .scores = scores};
-    return run_batch(c->ctx, &b, corpus_row, c);
+    return run_batch(c->ctx, &b, corpus_row, c, c);
 }
 
 int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
@@ -276,7 +365,7 @@ int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t 
                    .k = k,
                    .scores = scores,
                    .ids = ids};
-    return run_batch(c->ctx, &b, corpus_row, c);
+    return run_batch(c->ctx, &b, corpus_row, c, c);
 }
 
 size_t vs_corpus_size(const vs_corpus *c) {
@@ -289,7 +378,10 @@ size_t vs_corpus_dim(const vs_corpus *c) {
 
 void vs_corpus_free(vs_corpus *c) {
     if (c == NULL) return;
-    c->ctx->backend->corpus_release(c->ctx->backend_state, c->data);
+    vs_context *ctx = c->ctx;
+    if (c->data != NULL && c->data != c->cpu_data)
+        ctx->backend->corpus_release(ctx->backend_state, c->data);
+    ctx->cpu->corpus_release(ctx->cpu_state, c->cpu_data);
     free(c);
 }
 

@@ -178,18 +178,37 @@ static void free_config(vs__config *cfg) {
 
 static int select_backend(vs_context *ctx) {
     const char *device = ctx->cfg.device;
-    if (strcmp(device, "auto") == 0 || strcmp(device, "cpu") == 0)
-        return vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->backend, &ctx->backend_state);
-    if (strcmp(device, "opencl") == 0 || strncmp(device, "opencl:", 7) == 0) {
-        vs__log(ctx, VS_LOG_ERROR, "device '%s' requested, but this build has no OpenCL backend",
+    int status = vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->cpu, &ctx->cpu_state);
+    if (status != VS_OK) return status;
+    ctx->backend = ctx->cpu;
+    ctx->backend_state = ctx->cpu_state;
+    if (strcmp(device, "cpu") == 0) return VS_OK;
+    const int is_auto = strcmp(device, "auto") == 0;
+    if (!is_auto && strcmp(device, "opencl") != 0 && strncmp(device, "opencl:", 7) != 0) {
+        vs__log(ctx, VS_LOG_ERROR,
+                "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
+                "opencl:name=TEXT)",
                 device);
-        return VS_ERR_NO_DEVICE;
+        return VS_ERR_INVALID_ARGUMENT;
     }
-    vs__log(ctx, VS_LOG_ERROR,
-            "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
-            "opencl:name=TEXT)",
-            device);
-    return VS_ERR_INVALID_ARGUMENT;
+    char why[192] = "";
+    const vs__backend_ops *ops = NULL;
+    void *state = NULL;
+    status = vs__opencl_open(ctx, device, &ops, &state, why, sizeof(why));
+    if (status == VS_OK) {
+        ctx->backend = ops;
+        ctx->backend_state = state;
+        ctx->is_auto = is_auto;
+        return VS_OK;
+    }
+    if (is_auto) {
+        /* No GPU or accelerator (or it failed to open): the CPU runs, and says why. */
+        snprintf(ctx->why_cpu, sizeof(ctx->why_cpu), "%s", why);
+        vs__log(ctx, VS_LOG_INFO, "auto: using the CPU backend: %s", why);
+        return VS_OK;
+    }
+    vs__log(ctx, VS_LOG_ERROR, "device '%s': %s", device, why);
+    return status;
 }
 
 int vs_context_create(const vs_options *opts, vs_context **out) {
@@ -239,7 +258,8 @@ void vs_context_free(vs_context *ctx) {
         workspace_destroy(ctx->pool);
         ctx->pool = next;
     }
-    if (ctx->backend != NULL) ctx->backend->release(ctx->backend_state);
+    if (ctx->backend != NULL && ctx->backend != ctx->cpu) ctx->backend->release(ctx->backend_state);
+    if (ctx->cpu != NULL) ctx->cpu->release(ctx->cpu_state);
     pthread_mutex_destroy(&ctx->lock);
     free_config(&ctx->cfg);
     free(ctx);

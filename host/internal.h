@@ -19,6 +19,7 @@
 #define VS_DEFAULT_SCRATCH_BYTES ((size_t)8 << 20)
 #define VS_DEFAULT_LOG_LEVEL VS_LOG_WARN
 #define VS_MAX_THREADS 256 /* worker threads per batch; more are capped */
+#define VS_DEMOTE_AFTER 3  /* device failures before a context stops using the device */
 
 /* Memory one batch may use: a staging arena and one scratch arena per worker. */
 typedef struct vs__workspace {
@@ -75,8 +76,14 @@ typedef struct vs__backend_ops {
 
 struct vs_context {
     vs__config cfg;
-    const vs__backend_ops *backend;
+    const vs__backend_ops *backend; /* where batches go: cpu, or an OpenCL device */
     void *backend_state;
+    const vs__backend_ops *cpu; /* always present: the CPU backend, for fallback */
+    void *cpu_state;
+    int is_auto;         /* device "auto": a cost model picks the device per call */
+    int device_failures; /* batches the device failed (guarded by lock) */
+    int demoted;         /* set after VS_DEMOTE_AFTER failures: CPU only from then on */
+    char why_cpu[192];   /* why "auto" runs on the CPU ("" if it does not) */
     const char *isa;
     pthread_mutex_t lock; /* guards the pool and `last`; never held while scoring */
     vs__workspace *pool;
@@ -87,7 +94,8 @@ struct vs_corpus {
     vs_context *ctx;
     size_t n;
     size_t dim;
-    void *data; /* the backend's */
+    void *data;     /* the context backend's (NULL if that failed to take it) */
+    void *cpu_data; /* the CPU backend's copy (the same pointer on a CPU context) */
 };
 
 /* Logging: formats and sends to the context's callback if level allows. */
@@ -100,6 +108,14 @@ double vs__now(void);
 /* CPU backend (cpu/backend.c). */
 int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_ops **ops,
                            void **state);
+
+/*
+ * OpenCL (cl/devices.c): opens the backend for "auto" or an opencl selector.
+ * Returns VS_ERR_NO_DEVICE (why says what was looked for and found) when
+ * nothing matches; for "auto" that means: use the CPU.
+ */
+int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
+                    void **state, char *why, size_t why_size);
 
 /* Workspace pool (host/context.c). */
 int vs__workspace_acquire(vs_context *ctx, vs__workspace **out);

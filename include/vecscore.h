@@ -156,9 +156,23 @@ VS_API const char *vs_metric_name(vs_metric metric);
  * A malformed environment value makes vs_context_create fail with
  * VS_ERR_INVALID_ARGUMENT and a log message naming the variable.
  *
- * device selects the backend: "auto" (the best available), "cpu" (native
- * kernels). OpenCL selectors ("opencl", "opencl:P:D", "opencl:name=TEXT")
- * come with the OpenCL backend; until then they fail with VS_ERR_NO_DEVICE.
+ * device selects where batches run (see section 9 for the list):
+ *   "auto"              an OpenCL GPU or accelerator when there is one (a
+ *                       cost model then picks it or the CPU per call shape),
+ *                       else the native CPU kernels; the batch report says
+ *                       why the CPU ran. PoCL-style OpenCL CPU devices are
+ *                       never chosen by "auto", only by name.
+ *   "cpu"               the native SIMD kernels
+ *   "opencl"            the first OpenCL device found (any type)
+ *   "opencl:P:D"        device D of platform P (0-based, as `vecscore devices`)
+ *   "opencl:name=TEXT"  the first OpenCL device whose name contains TEXT
+ *                       (case-insensitive)
+ * An OpenCL selector that matches nothing (or no OpenCL platform at all)
+ * makes vs_context_create fail with VS_ERR_NO_DEVICE and a log message
+ * naming what was looked for. A context on an OpenCL device re-runs a batch
+ * on the CPU kernels when the device fails inside it (same results; the
+ * report's fallback field says why); after 3 such failures the context stops
+ * using the device.
  *
  * verify = 1 recomputes a sample of every batch's results (up to 16 scores)
  * in float64 after the batch and fails the call with VS_ERR_VERIFY if one is
@@ -289,6 +303,8 @@ VS_API void vs_corpus_free(vs_corpus *c);
     X(uint64_t, bytes_mapped, "B", "output bytes a device wrote in place (zero-copy)")             \
     X(uint64_t, bytes_copied, "B", "bytes copied between host and device or staging")              \
     X(double, compile_seconds, "s", "program build or cache load time in this batch")              \
+    X(int, program_cache, "",                                                                      \
+      "OpenCL program: 0 not built in this batch, 1 compiled, 2 loaded from cache")                \
     X(double, transfer_seconds, "s", "host-device transfer time")                                  \
     X(double, kernel_seconds, "s", "time in scoring kernels")                                      \
     X(double, total_seconds, "s", "wall time of the whole call")
@@ -340,6 +356,58 @@ VS_API void vs_free_output(void *ptr);
 VS_API int vs_cpu_isa_supported(const char *isa);
 /** The best ISA this CPU supports. */
 VS_API const char *vs_cpu_best_isa(void);
+
+/* ==================================================================== */
+/* 9. Devices                                                            */
+/* ==================================================================== */
+
+typedef enum vs_device_kind {
+    VS_DEVICE_NATIVE_CPU = 0,         /* the native SIMD kernels */
+    VS_DEVICE_OPENCL_GPU = 1,         /* CL_DEVICE_TYPE_GPU */
+    VS_DEVICE_OPENCL_CPU = 2,         /* CL_DEVICE_TYPE_CPU (e.g. PoCL) */
+    VS_DEVICE_OPENCL_ACCELERATOR = 3, /* CL_DEVICE_TYPE_ACCELERATOR */
+    VS_DEVICE_OPENCL_OTHER = 4
+} vs_device_kind;
+
+/** What one device is; strings are NUL-terminated (truncated if longer). */
+typedef struct vs_device {
+    vs_device_kind kind;
+    char selector[32];         /* "cpu" or "opencl:P:D": pass it as vs_options.device */
+    char name[128];            /* device name (CPU: "native CPU (avx512, 16 threads)") */
+    char vendor[128];          /* device vendor */
+    char platform[128];        /* OpenCL platform name; "" for the native CPU */
+    char driver_version[64];   /* CL_DRIVER_VERSION; "" for the native CPU */
+    char device_version[64];   /* CL_DEVICE_VERSION; the ISA for the native CPU */
+    int platform_index;        /* P of "opencl:P:D"; -1 for the native CPU */
+    int device_index;          /* D of "opencl:P:D"; -1 for the native CPU */
+    unsigned compute_units;    /* CL_DEVICE_MAX_COMPUTE_UNITS, or CPU threads */
+    uint64_t global_mem_bytes; /* CL_DEVICE_GLOBAL_MEM_SIZE; 0 for the native CPU */
+    uint64_t max_alloc_bytes;  /* CL_DEVICE_MAX_MEM_ALLOC_SIZE; 0 for the native CPU */
+    unsigned base_align_bytes; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    int unified_memory;        /* CL_DEVICE_HOST_UNIFIED_MEMORY (1 for the native CPU) */
+    int zero_copy_expected;    /* 1 if aligned outputs are written in place, without a copy */
+    int auto_eligible;         /* 1 if "auto" may choose it */
+} vs_device;
+
+/*
+ * Number of devices: 1 (the native CPU, always index 0) plus every OpenCL
+ * device the ICD loader reports, in platform then device order. Discovery
+ * runs on every call (a few OpenCL queries).
+ */
+VS_API int vs_device_count(void);
+
+/*
+ * Fills *out for device index (0 <= index < vs_device_count()). Returns 0,
+ * or VS_ERR_INVALID_ARGUMENT for a bad index or NULL out.
+ */
+VS_API int vs_device_info(int index, vs_device *out);
+
+/*
+ * Why there are no OpenCL devices: "" when at least one was found, else a
+ * sentence (e.g. "no OpenCL platform (clGetPlatformIDs: CL_PLATFORM_NOT_FOUND_KHR)",
+ * or "this build has no OpenCL support"). The string is static.
+ */
+VS_API const char *vs_opencl_status(void);
 
 #ifdef __cplusplus
 }

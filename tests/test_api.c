@@ -99,9 +99,18 @@ static void test_bad_options(void **state) {
     assert_null(ctx);
     assert_non_null(strstr(capture.last, "gpu-please"));
 
-    opts.device = "opencl";
+    opts.device = "opencl:name=no-such-device-xyz";
     assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_NO_DEVICE);
-    assert_non_null(strstr(capture.last, "opencl"));
+    assert_null(ctx);
+    assert_non_null(strstr(capture.last, "no-such-device-xyz"));
+
+    opts.device = "opencl:7:0";
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_NO_DEVICE);
+    assert_non_null(strstr(capture.last, "platform 7"));
+
+    opts.device = "opencl:1:x";
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(capture.last, "opencl:1:x"));
 
     opts.device = "cpu";
     opts.isa = "sse9";
@@ -432,7 +441,9 @@ static void test_small_arenas_split(void **state) {
 
 static void test_report(void **state) {
     (void)state;
+    setenv("VECSCORE_DEVICE", "cpu", 1);
     vs_context *ctx = make_context(NULL);
+    unsetenv("VECSCORE_DEVICE");
     vs_batch_report report;
     assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
     assert_int_equal(report.struct_size, sizeof(report));
@@ -451,7 +462,7 @@ static void test_report(void **state) {
     assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
     assert_string_equal(report.backend, "cpu");
     assert_string_equal(report.isa, vs_context_isa(ctx));
-    assert_string_equal(report.fallback, "");
+    assert_string_equal(report.fallback, ""); /* "cpu" was asked for */
     assert_non_null(strstr(report.device, "CPU"));
     assert_int_equal(report.status, 0);
     assert_int_equal(report.metric, VS_METRIC_COSINE);

@@ -1,0 +1,712 @@
+/*
+ * backend.c — the OpenCL backend: context and queue on one device, resident
+ * corpora, the batch pipeline (stage queries through the pinned arena, score
+ * tile by tile, select top-k on the device, write results into the caller's
+ * memory without a copy when it is aligned).
+ *
+ * Plan of one batch (all sizes fixed before the first command is enqueued):
+ *
+ *   corpus     resident in parts of at most CL_DEVICE_MAX_MEM_ALLOC_SIZE bytes
+ *              (a larger corpus is split, never refused), with |v|^2 and 1/|v|
+ *   queries    in chunks of `rows` that fit the staging arena and the
+ *              device scratch limits; each chunk is copied into the pinned
+ *              arena with its aux values and written to the device
+ *   candidates in tiles of `columns` within a part
+ *   score      vs_score_tile writes straight into the output (zero-copy) or
+ *              into a tile buffer read back with clEnqueueReadBufferRect
+ *   top-k      vs_score_tile -> vs_select_segments -> vs_merge_segments per
+ *              tile; the running best k stays on the device, only nq x k
+ *              results come back
+ *
+ * Batches on one context are serialised (one in-order queue); the staging
+ * arena is reset after every chunk once the device has finished with it.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../arena/pinned_cl.h"
+#include "../cpu/kernels.h"
+#include "cl_internal.h"
+
+#define VS_CL_TILE 16
+#define VS_CL_MAX_SEGMENTS 64    /* must match score.cl */
+#define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
+#define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
+#define VS_CL_MAX_ROWS 1024      /* queries per chunk */
+#define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
+#define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
+
+typedef struct cl_part {
+    cl_mem vectors;
+    cl_mem norm_sq;  /* |v|^2: L2 aux */
+    cl_mem inv_norm; /* 1/|v| (0 for a zero vector): cosine aux */
+    size_t first, count;
+} cl_part;
+
+typedef struct cl_corpus {
+    size_t n, dim;
+    size_t nparts;
+    cl_part *parts;
+} cl_corpus;
+
+typedef struct cl_state {
+    vs__cl_entry entry;
+    cl_context context;
+    cl_command_queue queue;
+    cl_program program;
+    cl_kernel score, select, merge;
+    int built;
+    vs_arena staging;
+    size_t align;     /* device base-address alignment, at least 64 */
+    size_t max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE (or the test override) */
+    char *cache_dir;
+    pthread_mutex_t lock;
+    char description[512];
+} cl_state;
+
+static size_t round_up(size_t value, size_t unit) {
+    return (value + unit - 1) / unit * unit;
+}
+
+static cl_mem make_buffer(const vs_context *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
+                          void *host, const char *what, int *status) {
+    cl_int err = CL_SUCCESS;
+    cl_mem mem = vs__cl.CreateBuffer(s->context, flags, bytes > 0 ? bytes : 16, host, &err);
+    if (err != CL_SUCCESS) {
+        char label[96];
+        snprintf(label, sizeof(label), "clCreateBuffer(%s, %zu B)", what, bytes);
+        *status = vs__cl_failed(ctx, label, err);
+        return NULL;
+    }
+    return mem;
+}
+
+static void release_mem(cl_mem *mem) {
+    if (*mem != NULL) vs__cl.ReleaseMemObject(*mem);
+    *mem = NULL;
+}
+
+/* Sets kernel arguments from (size, pointer) pairs; 0 or the failing status. */
+typedef struct arg {
+    size_t size;
+    const void *value;
+} arg;
+#define ARG(v) ((arg){sizeof(v), &(v)})
+
+static int set_args(const vs_context *ctx, cl_kernel kernel, const char *name, const arg *args,
+                    int count) {
+    for (int i = 0; i < count; i++) {
+        cl_int err = vs__cl.SetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS) {
+            char label[96];
+            snprintf(label, sizeof(label), "clSetKernelArg(%s, %d)", name, i);
+            return vs__cl_failed(ctx, label, err);
+        }
+    }
+    return VS_OK;
+}
+
+/* ---- program --------------------------------------------------------------------- */
+
+static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *report) {
+    if (s->built) return VS_OK;
+    int status = VS_OK;
+    cl_int err = CL_SUCCESS;
+    vs__cl_program_result result;
+    status = vs__cl_program_get(ctx, s->context, &s->entry, s->cache_dir, vs__cl_source_score,
+                                vs__cl_source_score_length, VS_CL_BUILD_OPTIONS, &result);
+    if (status != VS_OK) return status;
+    s->program = result.program;
+    s->score = vs__cl.CreateKernel(s->program, "vs_score_tile", &err);
+    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_tile)");
+    s->select = vs__cl.CreateKernel(s->program, "vs_select_segments", &err);
+    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_select_segments)");
+    s->merge = vs__cl.CreateKernel(s->program, "vs_merge_segments", &err);
+    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_merge_segments)");
+    s->built = 1;
+    if (report != NULL) {
+        report->compile_seconds = result.seconds;
+        report->program_cache = result.from_cache ? 2 : 1;
+    }
+    vs__log(ctx, VS_LOG_INFO, "opencl: program %s in %.3f s",
+            result.from_cache ? "loaded from cache" : "compiled", result.seconds);
+    return VS_OK;
+cleanup:
+    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
+    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
+    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
+    s->score = s->select = s->merge = NULL;
+    vs__cl.ReleaseProgram(s->program);
+    s->program = NULL;
+    return status;
+}
+
+/* ---- corpus ---------------------------------------------------------------------- */
+
+static void corpus_release(void *state, void *data) {
+    (void)state;
+    cl_corpus *corpus = data;
+    if (corpus == NULL) return;
+    for (size_t p = 0; p < corpus->nparts; p++) {
+        release_mem(&corpus->parts[p].vectors);
+        release_mem(&corpus->parts[p].norm_sq);
+        release_mem(&corpus->parts[p].inv_norm);
+    }
+    free(corpus->parts);
+    free(corpus);
+}
+
+static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                          void **out) {
+    cl_state *s = state;
+    int status = VS_OK;
+    *out = NULL;
+    float *norm_sq = NULL, *inv_norm = NULL;
+    cl_corpus *corpus = calloc(1, sizeof(*corpus));
+    if (corpus == NULL) return VS_ERR_OUT_OF_MEMORY;
+    corpus->n = n;
+    corpus->dim = dim;
+    size_t rows_per_part = s->max_alloc / (dim * sizeof(float));
+    if (rows_per_part == 0) {
+        vs__log(ctx, VS_LOG_ERROR,
+                "opencl: one vector of dim %zu is larger than the device's largest allocation "
+                "(%zu B)",
+                dim, s->max_alloc);
+        free(corpus);
+        return VS_ERR_UNSUPPORTED;
+    }
+    corpus->nparts = n == 0 ? 0 : (n + rows_per_part - 1) / rows_per_part;
+    if (corpus->nparts > 0) {
+        corpus->parts = calloc(corpus->nparts, sizeof(cl_part));
+        size_t rows = n < rows_per_part ? n : rows_per_part;
+        norm_sq = malloc(rows * sizeof(float));
+        inv_norm = malloc(rows * sizeof(float));
+        if (corpus->parts == NULL || norm_sq == NULL || inv_norm == NULL) {
+            status = VS_ERR_OUT_OF_MEMORY;
+            goto cleanup;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    for (size_t p = 0; p < corpus->nparts && status == VS_OK; p++) {
+        cl_part *part = &corpus->parts[p];
+        part->first = p * rows_per_part;
+        part->count = n - part->first < rows_per_part ? n - part->first : rows_per_part;
+        const float *rows = vectors + part->first * dim;
+        for (size_t j = 0; j < part->count; j++) {
+            double sum = 0;
+            for (size_t i = 0; i < dim; i++)
+                sum += (double)rows[j * dim + i] * rows[j * dim + i];
+            norm_sq[j] = (float)sum;
+            inv_norm[j] = vs__aux_from_norm_sq(VS_METRIC_COSINE, norm_sq[j]);
+        }
+        const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
+        part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float), (void *)rows,
+                                    "corpus vectors", &status);
+        if (status == VS_OK)
+            part->norm_sq = make_buffer(ctx, s, flags, part->count * sizeof(float), norm_sq,
+                                        "corpus norms", &status);
+        if (status == VS_OK)
+            part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float), inv_norm,
+                                         "corpus inverse norms", &status);
+    }
+    pthread_mutex_unlock(&s->lock);
+cleanup:
+    free(norm_sq);
+    free(inv_norm);
+    if (status != VS_OK) {
+        corpus_release(state, corpus);
+        return status;
+    }
+    *out = corpus;
+    return VS_OK;
+}
+
+static void corpus_row(void *state, const void *data, size_t j, float *out) {
+    /* Verification reads rows back from the device (rare, small). */
+    cl_state *s = state;
+    const cl_corpus *corpus = data;
+    size_t p = 0;
+    while (p + 1 < corpus->nparts && j >= corpus->parts[p + 1].first)
+        p++;
+    const cl_part *part = &corpus->parts[p];
+    pthread_mutex_lock(&s->lock);
+    cl_int err = vs__cl.EnqueueReadBuffer(s->queue, part->vectors, CL_TRUE,
+                                          (j - part->first) * corpus->dim * sizeof(float),
+                                          corpus->dim * sizeof(float), out, 0, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+    if (err != CL_SUCCESS) {
+        vs__cl_failed(NULL, "clEnqueueReadBuffer(corpus row)", err);
+        for (size_t i = 0; i < corpus->dim; i++)
+            out[i] = NAN; /* verification then reports a mismatch */
+    }
+}
+
+/* ---- one batch --------------------------------------------------------------------- */
+
+typedef struct plan {
+    size_t rows;     /* queries per chunk */
+    size_t columns;  /* candidates per tile */
+    size_t segments; /* selection segments per tile (top-k) */
+    size_t segment_length;
+    size_t k;      /* min(k, nc): entries kept on the device */
+    int zero_copy; /* outputs wrapped in place */
+} plan;
+
+static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *corpus, plan *p) {
+    memset(p, 0, sizeof(*p));
+    const size_t limit = s->max_alloc < VS_CL_SCRATCH_LIMIT ? s->max_alloc : VS_CL_SCRATCH_LIMIT;
+    size_t largest_part = 0;
+    for (size_t i = 0; i < corpus->nparts; i++)
+        if (corpus->parts[i].count > largest_part) largest_part = corpus->parts[i].count;
+    p->k = b->k < b->nc ? b->k : b->nc;
+    p->columns = b->k ? VS_CL_TILE_COLUMNS : round_up(largest_part, VS_CL_TILE);
+    if (p->columns > round_up(largest_part, VS_CL_TILE))
+        p->columns = round_up(largest_part, VS_CL_TILE);
+    if (p->columns == 0) p->columns = VS_CL_TILE;
+    p->segments = (p->columns + VS_CL_SEGMENT_TARGET - 1) / VS_CL_SEGMENT_TARGET;
+    if (p->segments > VS_CL_MAX_SEGMENTS) p->segments = VS_CL_MAX_SEGMENTS;
+    if (p->segments == 0) p->segments = 1;
+
+    /* Outputs in place when the caller's memory meets the device alignment. */
+    const size_t out_bytes = b->k ? b->nq * b->k * sizeof(int64_t) : b->nq * b->nc * sizeof(float);
+    p->zero_copy = (uintptr_t)b->scores % s->align == 0 &&
+                   (b->k == 0 || (uintptr_t)b->ids % s->align == 0) && out_bytes <= s->max_alloc;
+
+    /* Rows per chunk: the staging arena, the device scratch and the queries buffer. */
+    const size_t per_row_staging = b->dim * sizeof(float) + sizeof(float);
+    const size_t reserve = 2 * s->align + 128;
+    size_t rows =
+        s->staging.capacity > reserve ? (s->staging.capacity - reserve) / per_row_staging : 0;
+    if (rows > VS_CL_MAX_ROWS) rows = VS_CL_MAX_ROWS;
+    if (rows > s->max_alloc / (b->dim * sizeof(float)))
+        rows = s->max_alloc / (b->dim * sizeof(float));
+    for (;;) {
+        size_t tile_rows = limit / (p->columns * sizeof(float));
+        size_t list_rows =
+            p->k ? limit / (p->segments * p->k * (sizeof(float) + sizeof(int64_t))) : SIZE_MAX;
+        size_t r = rows;
+        if (b->k || !p->zero_copy) r = r < tile_rows ? r : tile_rows;
+        r = r < list_rows ? r : list_rows;
+        if (r >= 1 || (p->segments == 1 && p->columns == VS_CL_TILE)) {
+            rows = r;
+            break;
+        }
+        if (p->segments > 1)
+            p->segments = 1;
+        else
+            p->columns = VS_CL_TILE;
+    }
+    if (rows == 0) return VS_ERR_OUT_OF_MEMORY;
+    p->rows = rows < b->nq ? rows : (b->nq > 0 ? b->nq : 1);
+    p->segment_length = (p->columns + p->segments - 1) / p->segments;
+    return VS_OK;
+}
+
+typedef struct buffers {
+    cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
+} buffers;
+
+static void release_buffers(buffers *d) {
+    release_mem(&d->queries);
+    release_mem(&d->qaux);
+    release_mem(&d->tile);
+    release_mem(&d->seg_keys);
+    release_mem(&d->seg_ids);
+    for (int i = 0; i < 2; i++) {
+        release_mem(&d->run_keys[i]);
+        release_mem(&d->run_ids[i]);
+    }
+    release_mem(&d->out_scores);
+    release_mem(&d->out_ids);
+}
+
+static int launch(const vs_context *ctx, cl_state *s, cl_kernel kernel, const char *name,
+                  cl_uint dims, const size_t *global, const size_t *local) {
+    cl_int err =
+        vs__cl.EnqueueNDRangeKernel(s->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char label[96];
+        snprintf(label, sizeof(label), "clEnqueueNDRangeKernel(%s)", name);
+        return vs__cl_failed(ctx, label, err);
+    }
+    return VS_OK;
+}
+
+/* Scores a chunk of queries against one tile of a part (see score.cl). */
+static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                      const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
+                      cl_ulong out_offset, cl_ulong ld_out) {
+    const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
+                   caux_offset = (cl_ulong)t0;
+    const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
+    const cl_int metric = (cl_int)b->metric, negate = b->k && b->metric == VS_METRIC_L2SQ;
+    const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+    const arg args[] = {ARG(d->queries),    ARG(query_offset),     ARG(nrows),
+                        ARG(part->vectors), ARG(candidate_offset), ARG(ncolumns),
+                        ARG(dim),           ARG(metric),           ARG(d->qaux),
+                        ARG(caux),          ARG(caux_offset),      ARG(out),
+                        ARG(out_offset),    ARG(ld_out),           ARG(negate)};
+    int status =
+        set_args(ctx, s->score, "vs_score_tile", args, (int)(sizeof(args) / sizeof(*args)));
+    if (status != VS_OK) return status;
+    const size_t global[2] = {round_up(columns, VS_CL_TILE), round_up(rows, VS_CL_TILE)};
+    const size_t local[2] = {VS_CL_TILE, VS_CL_TILE};
+    return launch(ctx, s, s->score, "vs_score_tile", 2, global, local);
+}
+
+/* Selects per segment, then merges into the running list or the outputs. */
+static int select_and_merge(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                            buffers *d, size_t rows, size_t columns, size_t id_base,
+                            int has_running, int *current, int final_rows, cl_ulong out_offset) {
+    int status = VS_OK;
+    cl_uint segments = 0;
+    const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows;
+    if (columns > 0) {
+        const cl_ulong ld = (cl_ulong)p->columns;
+        const cl_uint ncolumns = (cl_uint)columns, seg_len = (cl_uint)p->segment_length;
+        segments = (cl_uint)((columns + p->segment_length - 1) / p->segment_length);
+        const cl_long base = (cl_long)id_base;
+        const arg args[] = {ARG(d->tile),     ARG(ld),        ARG(nrows), ARG(ncolumns),
+                            ARG(seg_len),     ARG(segments),  ARG(base),  ARG(k),
+                            ARG(d->seg_keys), ARG(d->seg_ids)};
+        status = set_args(ctx, s->select, "vs_select_segments", args, 10);
+        if (status != VS_OK) return status;
+        const size_t global[2] = {segments, rows};
+        status = launch(ctx, s, s->select, "vs_select_segments", 2, global, NULL);
+        if (status != VS_OK) return status;
+    }
+    const int next = has_running ? 1 - *current : *current;
+    const cl_int running = has_running, final = final_rows, distance = b->metric == VS_METRIC_L2SQ;
+    const cl_uint k_out = (cl_uint)b->k;
+    const arg args[] = {ARG(d->seg_keys),
+                        ARG(d->seg_ids),
+                        ARG(segments),
+                        ARG(k),
+                        ARG(nrows),
+                        ARG(d->run_keys[*current]),
+                        ARG(d->run_ids[*current]),
+                        ARG(running),
+                        ARG(d->run_keys[next]),
+                        ARG(d->run_ids[next]),
+                        ARG(final),
+                        ARG(distance),
+                        ARG(k_out),
+                        ARG(d->out_scores),
+                        ARG(d->out_ids),
+                        ARG(out_offset)};
+    status = set_args(ctx, s->merge, "vs_merge_segments", args, 16);
+    if (status != VS_OK) return status;
+    const size_t global[1] = {rows};
+    status = launch(ctx, s, s->merge, "vs_merge_segments", 1, global, NULL);
+    *current = next;
+    return status;
+}
+
+static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_t bytes,
+                           const void *host, const char *what, vs_batch_report *report) {
+    double start = vs__now();
+    cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    report->transfer_seconds += vs__now() - start;
+    report->bytes_copied += bytes;
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, what, err);
+}
+
+static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
+    double start = vs__now();
+    cl_int err = vs__cl.Finish(s->queue);
+    report->kernel_seconds += vs__now() - start;
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clFinish", err);
+}
+
+static int run_batch(cl_state *s, vs__batch *b) {
+    const vs_context *ctx = b->ctx;
+    vs_batch_report *report = b->report;
+    int status = VS_OK;
+    cl_corpus *temporary = NULL;
+    buffers d;
+    memset(&d, 0, sizeof(d));
+    vs__cl_clear_error();
+    snprintf(report->backend, sizeof(report->backend), "opencl");
+    snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
+    report->isa[0] = '\0';
+    report->threads = 0;
+
+    pthread_mutex_lock(&s->lock);
+    status = ensure_built(s, ctx, report);
+    if (status != VS_OK) goto unlock;
+    const cl_corpus *corpus = b->corpus;
+    if (corpus == NULL) {
+        /* Per-call candidates: uploaded for this call only. */
+        pthread_mutex_unlock(&s->lock);
+        void *data = NULL;
+        status = corpus_prepare(s, b->ctx, b->candidates, b->nc, b->dim, &data);
+        pthread_mutex_lock(&s->lock);
+        if (status != VS_OK) goto unlock;
+        temporary = data;
+        corpus = temporary;
+        report->bytes_copied += b->nc * b->dim * sizeof(float);
+    }
+    plan p;
+    status = make_plan(s, b, corpus, &p);
+    if (status != VS_OK) {
+        vs__log(ctx, VS_LOG_ERROR, "opencl: k = %zu does not fit the device scratch limits", b->k);
+        goto unlock;
+    }
+    report->arena_capacity_bytes = s->staging.capacity;
+    report->arena_pinned = s->staging.stats.pinned;
+    vs_arena_stats_clear_high_water(&s->staging);
+    if (b->nq == 0 || (b->nc == 0 && b->k == 0)) goto unlock;
+
+    /* Device buffers for the whole batch. */
+    const cl_mem_flags rw = CL_MEM_READ_WRITE;
+    const size_t rows = p.rows;
+    d.queries = make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * b->dim * sizeof(float), NULL,
+                            "queries", &status);
+    if (status == VS_OK)
+        d.qaux =
+            make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
+    if (status == VS_OK && (b->k || !p.zero_copy))
+        d.tile =
+            make_buffer(ctx, s, rw, rows * p.columns * sizeof(float), NULL, "score tile", &status);
+    if (b->k) {
+        const size_t list = rows * p.segments * p.k, running = rows * p.k;
+        if (status == VS_OK)
+            d.seg_keys =
+                make_buffer(ctx, s, rw, list * sizeof(float), NULL, "segment keys", &status);
+        if (status == VS_OK)
+            d.seg_ids =
+                make_buffer(ctx, s, rw, list * sizeof(int64_t), NULL, "segment ids", &status);
+        for (int i = 0; i < 2 && status == VS_OK; i++) {
+            d.run_keys[i] =
+                make_buffer(ctx, s, rw, running * sizeof(float), NULL, "running keys", &status);
+            if (status == VS_OK)
+                d.run_ids[i] = make_buffer(ctx, s, rw, running * sizeof(int64_t), NULL,
+                                           "running ids", &status);
+        }
+    }
+    const size_t out_floats = b->k ? b->nq * b->k : b->nq * b->nc;
+    if (status == VS_OK && p.zero_copy) {
+        const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
+        d.out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
+                                   "caller scores", &status);
+        if (status == VS_OK && b->k)
+            d.out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
+                                    "caller ids", &status);
+    } else if (status == VS_OK && b->k) {
+        d.out_scores =
+            make_buffer(ctx, s, rw, rows * b->k * sizeof(float), NULL, "result scores", &status);
+        if (status == VS_OK)
+            d.out_ids =
+                make_buffer(ctx, s, rw, rows * b->k * sizeof(int64_t), NULL, "result ids", &status);
+    }
+    if (status != VS_OK) goto unlock;
+
+    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += rows) {
+        const size_t count = b->nq - q0 < rows ? b->nq - q0 : rows;
+        report->query_chunks++;
+        /* Stage the chunk (queries and aux values) in the pinned arena. */
+        size_t mark = vs_arena_mark(&s->staging);
+        float *staged =
+            vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
+        float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
+        if (staged == NULL || qaux == NULL) {
+            vs_arena_release(&s->staging, mark);
+            status = VS_ERR_OUT_OF_MEMORY;
+            break;
+        }
+        memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
+        for (size_t i = 0; i < count; i++) {
+            const float *row = staged + i * b->dim;
+            double sum = 0;
+            for (size_t j = 0; j < b->dim; j++)
+                sum += (double)row[j] * row[j];
+            qaux[i] =
+                b->metric == VS_METRIC_DOT ? 0.0f : vs__aux_from_norm_sq(b->metric, (float)sum);
+        }
+        status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
+                                 "clEnqueueWriteBuffer(queries)", report);
+        if (status == VS_OK)
+            status = write_to_device(ctx, s, d.qaux, count * sizeof(float), qaux,
+                                     "clEnqueueWriteBuffer(query aux)", report);
+
+        int current = 0, has_running = 0;
+        const cl_ulong out_row = p.zero_copy ? (cl_ulong)q0 : 0;
+        if (b->k && corpus->nparts == 0 && status == VS_OK) /* no candidates: padding only */
+            status = select_and_merge(ctx, s, b, &p, &d, count, 0, 0, 0, &current, 1, out_row);
+        for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
+            const cl_part *part = &corpus->parts[pi];
+            for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p.columns) {
+                const size_t columns = part->count - t0 < p.columns ? part->count - t0 : p.columns;
+                const size_t id_base = part->first + t0;
+                if (b->k) {
+                    const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+                    status =
+                        score_tile(ctx, s, b, &d, part, t0, columns, count, d.tile, 0, p.columns);
+                    if (status == VS_OK)
+                        status = select_and_merge(ctx, s, b, &p, &d, count, columns, id_base,
+                                                  has_running, &current, last, out_row);
+                    has_running = 1;
+                } else if (p.zero_copy) {
+                    status = score_tile(ctx, s, b, &d, part, t0, columns, count, d.out_scores,
+                                        (cl_ulong)q0 * b->nc + id_base, b->nc);
+                } else {
+                    status =
+                        score_tile(ctx, s, b, &d, part, t0, columns, count, d.tile, 0, p.columns);
+                    if (status == VS_OK) status = finish(ctx, s, report);
+                    if (status == VS_OK) {
+                        const size_t origin[3] = {0, 0, 0};
+                        const size_t region[3] = {columns * sizeof(float), count, 1};
+                        double start = vs__now();
+                        cl_int err = vs__cl.EnqueueReadBufferRect(
+                            s->queue, d.tile, CL_TRUE, origin, origin, region,
+                            p.columns * sizeof(float), 0, b->nc * sizeof(float), 0,
+                            b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
+                        report->transfer_seconds += vs__now() - start;
+                        report->bytes_copied += columns * count * sizeof(float);
+                        if (err != CL_SUCCESS)
+                            status = vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
+                    }
+                }
+            }
+        }
+        if (status == VS_OK) status = finish(ctx, s, report);
+        if (status == VS_OK && b->k && !p.zero_copy) {
+            double start = vs__now();
+            cl_int err = vs__cl.EnqueueReadBuffer(s->queue, d.out_scores, CL_TRUE, 0,
+                                                  count * b->k * sizeof(float),
+                                                  b->scores + q0 * b->k, 0, NULL, NULL);
+            if (err == CL_SUCCESS)
+                err = vs__cl.EnqueueReadBuffer(s->queue, d.out_ids, CL_TRUE, 0,
+                                               count * b->k * sizeof(int64_t), b->ids + q0 * b->k,
+                                               0, NULL, NULL);
+            report->transfer_seconds += vs__now() - start;
+            report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
+            if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
+        }
+        report->arena_high_water_bytes = s->staging.stats.high_water;
+        vs__cl.Finish(s->queue); /* the device is done with the staged chunk */
+        vs_arena_release(&s->staging, mark);
+    }
+
+    /* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
+    cl_mem outs[2] = {d.out_scores, b->k ? d.out_ids : NULL};
+    const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
+    for (int i = 0; i < 2 && status == VS_OK && p.zero_copy; i++) {
+        if (outs[i] == NULL) continue;
+        cl_int err = CL_SUCCESS;
+        double start = vs__now();
+        void *mapped = vs__cl.EnqueueMapBuffer(s->queue, outs[i], CL_TRUE, CL_MAP_READ, 0,
+                                               out_bytes[i], 0, NULL, NULL, &err);
+        if (err != CL_SUCCESS) {
+            status = vs__cl_failed(ctx, "clEnqueueMapBuffer(results)", err);
+            break;
+        }
+        void *host = i == 0 ? (void *)b->scores : (void *)b->ids;
+        if (mapped == host)
+            report->bytes_mapped += out_bytes[i];
+        else {
+            /* A driver that maps elsewhere: copy (and count it). */
+            memcpy(host, mapped, out_bytes[i]);
+            report->bytes_copied += out_bytes[i];
+        }
+        err = vs__cl.EnqueueUnmapMemObject(s->queue, outs[i], mapped, 0, NULL, NULL);
+        if (err == CL_SUCCESS) err = vs__cl.Finish(s->queue);
+        report->transfer_seconds += vs__now() - start;
+        if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueUnmapMemObject(results)", err);
+    }
+
+unlock:
+    if (status != VS_OK) vs__cl.Finish(s->queue);
+    release_buffers(&d);
+    vs_arena_reset(&s->staging);
+    pthread_mutex_unlock(&s->lock);
+    corpus_release(s, temporary);
+    if (status != VS_OK && vs__cl_last_error()[0] != '\0')
+        snprintf(report->fallback, sizeof(report->fallback), "%s", vs__cl_last_error());
+    return status;
+}
+
+static int score(void *state, vs__batch *b) {
+    return run_batch(state, b);
+}
+
+static int topk(void *state, vs__batch *b) {
+    return run_batch(state, b);
+}
+
+static const char *describe(void *state) {
+    return ((cl_state *)state)->description;
+}
+
+static void release(void *state) {
+    cl_state *s = state;
+    if (s == NULL) return;
+    vs_arena_destroy(&s->staging);
+    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
+    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
+    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
+    if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
+    if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
+    if (s->context != NULL) vs__cl.ReleaseContext(s->context);
+    pthread_mutex_destroy(&s->lock);
+    free(s->cache_dir);
+    free(s);
+}
+
+static const vs__backend_ops cl_ops = {
+    .name = "opencl",
+    .describe = describe,
+    .corpus_prepare = corpus_prepare,
+    .corpus_release = corpus_release,
+    .corpus_row = corpus_row,
+    .score = score,
+    .topk = topk,
+    .release = release,
+};
+
+int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
+                          void **state) {
+    int status = VS_OK;
+    cl_int err = CL_SUCCESS;
+    cl_state *s = calloc(1, sizeof(*s));
+    if (s == NULL) return VS_ERR_OUT_OF_MEMORY;
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    s->entry = *entry;
+    s->align = entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
+    s->max_alloc = (size_t)entry->info.max_alloc_bytes;
+    const char *override = getenv("VECSCORE_CL_MAX_ALLOC_BYTES"); /* testing knob */
+    if (override != NULL && strtoull(override, NULL, 10) > 0)
+        s->max_alloc = (size_t)strtoull(override, NULL, 10);
+    if (ctx->cfg.cache_dir != NULL && (s->cache_dir = strdup(ctx->cfg.cache_dir)) == NULL) {
+        status = VS_ERR_OUT_OF_MEMORY;
+        goto cleanup;
+    }
+    const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
+                                                (cl_context_properties)entry->platform, 0};
+    s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);
+    VS_CL_CHECK(ctx, err, "clCreateContext");
+    s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
+    VS_CL_CHECK(ctx, err, "clCreateCommandQueue");
+    vs_pinned_block block;
+    status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->cfg.arena_bytes, &block);
+    if (status != VS_OK) goto cleanup;
+    status = vs_arena_init_block(&s->staging, block, s->align);
+    if (status != VS_OK) goto cleanup;
+    snprintf(s->description, sizeof(s->description),
+             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB)", entry->info.name,
+             entry->info.platform, entry->info.selector, entry->info.driver_version,
+             entry->info.compute_units, s->max_alloc >> 20);
+    *ops = &cl_ops;
+    *state = s;
+    return VS_OK;
+cleanup:
+    release(s);
+    return status;
+}

@@ -1,0 +1,43 @@
+/*
+ * cl_internal.h — what the files of the OpenCL backend share. Not installed.
+ */
+#ifndef VS_CL_INTERNAL_H
+#define VS_CL_INTERNAL_H
+
+#include "cl_calls.h"
+
+/* One discovered device. */
+typedef struct vs__cl_entry {
+    cl_platform_id platform;
+    cl_device_id device;
+    vs_device info;
+} vs__cl_entry;
+
+/*
+ * Lists every OpenCL device (platform order, then device order) into a
+ * malloc'd array (*out, free() it; NULL when *count is 0). When there are
+ * none, `why` receives the reason. Returns 0, or VS_ERR_OUT_OF_MEMORY.
+ */
+int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
+                    size_t why_size);
+
+/* Creates the backend on one device (context, queue, staging arena). */
+int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
+                          void **state);
+
+/* Program build with the on-disk binary cache (cl/program.c). */
+typedef struct vs__cl_program_result {
+    cl_program program;
+    double seconds; /* build or load time */
+    int from_cache; /* 1 if loaded from the binary cache */
+} vs__cl_program_result;
+
+int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_entry *entry,
+                       const char *cache_dir, const char *source, size_t source_length,
+                       const char *options, vs__cl_program_result *out);
+
+/* The embedded kernel source (generated from cl/kernels/score.cl). */
+extern const char vs__cl_source_score[];
+extern const size_t vs__cl_source_score_length;
+
+#endif /* VS_CL_INTERNAL_H */

@@ -1,0 +1,271 @@
+/*
+ * devices.c — OpenCL platform and device discovery, the public device list
+ * and the choice of a device from a selector.
+ */
+#include <ctype.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_internal.h"
+
+#define VS_MAX_PLATFORMS 16
+#define VS_MAX_DEVICES_PER_PLATFORM 64
+
+static void info_string(cl_device_id device, cl_device_info what, char *out, size_t size) {
+    out[0] = '\0';
+    if (vs__cl.GetDeviceInfo(device, what, size, out, NULL) != CL_SUCCESS) out[0] = '\0';
+    out[size - 1] = '\0';
+}
+
+static int device_details(const vs_context *ctx, cl_platform_id platform, cl_device_id device,
+                          int p, int d, vs_device *info) {
+    int status = VS_OK;
+    memset(info, 0, sizeof(*info));
+    cl_device_type type = 0;
+    cl_uint units = 0, align_bits = 0;
+    cl_ulong global = 0, max_alloc = 0;
+    cl_bool unified = CL_FALSE;
+    VS_CL_CHECK(ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_TYPE, sizeof(type), &type, NULL),
+                "clGetDeviceInfo(CL_DEVICE_TYPE)");
+    VS_CL_CHECK(
+        ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units), &units, NULL),
+        "clGetDeviceInfo(CL_DEVICE_MAX_COMPUTE_UNITS)");
+    VS_CL_CHECK(
+        ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(global), &global, NULL),
+        "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE)");
+    VS_CL_CHECK(ctx,
+                vs__cl.GetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(max_alloc),
+                                     &max_alloc, NULL),
+                "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    VS_CL_CHECK(ctx,
+                vs__cl.GetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits),
+                                     &align_bits, NULL),
+                "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)");
+    VS_CL_CHECK(ctx,
+                vs__cl.GetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(unified),
+                                     &unified, NULL),
+                "clGetDeviceInfo(CL_DEVICE_HOST_UNIFIED_MEMORY)");
+    info_string(device, CL_DEVICE_NAME, info->name, sizeof(info->name));
+    info_string(device, CL_DEVICE_VENDOR, info->vendor, sizeof(info->vendor));
+    info_string(device, CL_DRIVER_VERSION, info->driver_version, sizeof(info->driver_version));
+    info_string(device, CL_DEVICE_VERSION, info->device_version, sizeof(info->device_version));
+    if (vs__cl.GetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof(info->platform), info->platform,
+                               NULL) != CL_SUCCESS)
+        info->platform[0] = '\0';
+    info->platform[sizeof(info->platform) - 1] = '\0';
+    if (type & CL_DEVICE_TYPE_GPU)
+        info->kind = VS_DEVICE_OPENCL_GPU;
+    else if (type & CL_DEVICE_TYPE_ACCELERATOR)
+        info->kind = VS_DEVICE_OPENCL_ACCELERATOR;
+    else if (type & CL_DEVICE_TYPE_CPU)
+        info->kind = VS_DEVICE_OPENCL_CPU;
+    else
+        info->kind = VS_DEVICE_OPENCL_OTHER;
+    snprintf(info->selector, sizeof(info->selector), "opencl:%d:%d", p, d);
+    info->platform_index = p;
+    info->device_index = d;
+    info->compute_units = units;
+    info->global_mem_bytes = global;
+    info->max_alloc_bytes = max_alloc;
+    info->base_align_bytes = align_bits / 8 > 0 ? align_bits / 8 : 1;
+    info->unified_memory = unified == CL_TRUE;
+    /* USE_HOST_PTR buffers on a device that shares host memory are written in place. */
+    info->zero_copy_expected = info->unified_memory;
+    info->auto_eligible =
+        info->kind == VS_DEVICE_OPENCL_GPU || info->kind == VS_DEVICE_OPENCL_ACCELERATOR;
+cleanup:
+    return status;
+}
+
+int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
+                    size_t why_size) {
+    *out = NULL;
+    *count = 0;
+    why[0] = '\0';
+    cl_platform_id platforms[VS_MAX_PLATFORMS];
+    cl_uint nplatforms = 0;
+    cl_int err = vs__cl.GetPlatformIDs(VS_MAX_PLATFORMS, platforms, &nplatforms);
+    if (err == -1001 || (err == CL_SUCCESS && nplatforms == 0)) {
+        snprintf(why, why_size, "no OpenCL platform (clGetPlatformIDs: %s)",
+                 err == CL_SUCCESS ? "0 platforms" : vs__cl_error_name(err));
+        return VS_OK;
+    }
+    if (err != CL_SUCCESS) {
+        vs__cl_failed(ctx, "clGetPlatformIDs", err);
+        snprintf(why, why_size, "OpenCL discovery failed (clGetPlatformIDs: %s)",
+                 vs__cl_error_name(err));
+        return VS_OK;
+    }
+    if (nplatforms > VS_MAX_PLATFORMS) nplatforms = VS_MAX_PLATFORMS;
+    vs__cl_entry *list = calloc((size_t)nplatforms * VS_MAX_DEVICES_PER_PLATFORM, sizeof(*list));
+    if (list == NULL) return VS_ERR_OUT_OF_MEMORY;
+    int n = 0;
+    char last_failure[160] = "";
+    for (cl_uint p = 0; p < nplatforms; p++) {
+        cl_device_id devices[VS_MAX_DEVICES_PER_PLATFORM];
+        cl_uint ndevices = 0;
+        err = vs__cl.GetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, VS_MAX_DEVICES_PER_PLATFORM,
+                                  devices, &ndevices);
+        if (err != CL_SUCCESS) {
+            if (err != CL_DEVICE_NOT_FOUND) vs__cl_failed(ctx, "clGetDeviceIDs", err);
+            snprintf(last_failure, sizeof(last_failure), "clGetDeviceIDs on platform %u: %s",
+                     (unsigned)p, vs__cl_error_name(err));
+            continue;
+        }
+        if (ndevices > VS_MAX_DEVICES_PER_PLATFORM) ndevices = VS_MAX_DEVICES_PER_PLATFORM;
+        for (cl_uint d = 0; d < ndevices; d++) {
+            if (device_details(ctx, platforms[p], devices[d], (int)p, (int)d, &list[n].info) !=
+                VS_OK) {
+                snprintf(last_failure, sizeof(last_failure), "%s", vs__cl_last_error());
+                continue;
+            }
+            list[n].platform = platforms[p];
+            list[n].device = devices[d];
+            n++;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        snprintf(why, why_size, "%u OpenCL platform(s) but no usable device (%s)",
+                 (unsigned)nplatforms, last_failure[0] ? last_failure : "none listed");
+        return VS_OK;
+    }
+    *out = list;
+    *count = n;
+    return VS_OK;
+}
+
+/* ---- public device list ----------------------------------------------------- */
+
+static void native_cpu(vs_device *info) {
+    memset(info, 0, sizeof(*info));
+    info->kind = VS_DEVICE_NATIVE_CPU;
+    snprintf(info->selector, sizeof(info->selector), "cpu");
+    int threads = omp_get_max_threads();
+    snprintf(info->name, sizeof(info->name), "native CPU (%s, %d threads)", vs_cpu_best_isa(),
+             threads);
+    snprintf(info->vendor, sizeof(info->vendor), "vecscore");
+    snprintf(info->device_version, sizeof(info->device_version), "%s", vs_cpu_best_isa());
+    info->platform_index = -1;
+    info->device_index = -1;
+    info->compute_units = (unsigned)threads;
+    info->base_align_bytes = 64;
+    info->unified_memory = 1;
+    info->zero_copy_expected = 1;
+    info->auto_eligible = 1;
+}
+
+static _Thread_local char opencl_status[256];
+
+int vs_device_count(void) {
+    vs__cl_entry *list = NULL;
+    int count = 0;
+    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
+        return 1;
+    free(list);
+    return 1 + count;
+}
+
+int vs_device_info(int index, vs_device *out) {
+    if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
+    if (index == 0) {
+        native_cpu(out);
+        return VS_OK;
+    }
+    vs__cl_entry *list = NULL;
+    int count = 0;
+    int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
+    if (status != VS_OK) return status;
+    if (index > count) {
+        free(list);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *out = list[index - 1].info;
+    free(list);
+    return VS_OK;
+}
+
+const char *vs_opencl_status(void) {
+    vs__cl_entry *list = NULL;
+    int count = 0;
+    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
+        return "out of memory while listing OpenCL devices";
+    free(list);
+    return opencl_status;
+}
+
+/* ---- choosing a device --------------------------------------------------------- */
+
+static int contains_folded(const char *haystack, const char *needle) {
+    size_t n = strlen(needle);
+    for (const char *h = haystack; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n) return 1;
+    }
+    return n == 0;
+}
+
+/*
+ * Opens the OpenCL backend for a selector ("auto" or an opencl one). For
+ * "auto" with no eligible device, returns VS_ERR_NO_DEVICE with the reason
+ * in why (the caller then uses the CPU).
+ */
+int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
+                    void **state, char *why, size_t why_size) {
+    vs__cl_entry *list = NULL;
+    int count = 0;
+    int status = vs__cl_discover(ctx, &list, &count, why, why_size);
+    if (status != VS_OK) return status;
+    const vs__cl_entry *chosen = NULL;
+    const int is_auto = strcmp(selector, "auto") == 0;
+    if (count == 0) {
+        /* why says what discovery found */
+    } else if (is_auto) {
+        for (int i = 0; i < count && chosen == NULL; i++)
+            if (list[i].info.auto_eligible) chosen = &list[i];
+        if (chosen == NULL)
+            snprintf(why, why_size,
+                     "auto: no OpenCL GPU or accelerator among %d OpenCL device(s); OpenCL CPU "
+                     "devices are used only when asked for by name",
+                     count);
+    } else if (strcmp(selector, "opencl") == 0) {
+        chosen = &list[0];
+    } else if (strncmp(selector, "opencl:name=", 12) == 0) {
+        for (int i = 0; i < count && chosen == NULL; i++)
+            if (contains_folded(list[i].info.name, selector + 12)) chosen = &list[i];
+        if (chosen == NULL)
+            snprintf(why, why_size, "no OpenCL device name contains '%s' (%d device(s) found)",
+                     selector + 12, count);
+    } else {
+        int p = -1, d = -1, used = 0;
+        if (sscanf(selector, "opencl:%d:%d%n", &p, &d, &used) != 2 || selector[used] != '\0' ||
+            p < 0 || d < 0) {
+            free(list);
+            snprintf(why, why_size,
+                     "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
+                     "opencl:name=TEXT)",
+                     selector);
+            return VS_ERR_INVALID_ARGUMENT;
+        }
+        for (int i = 0; i < count && chosen == NULL; i++)
+            if (list[i].info.platform_index == p && list[i].info.device_index == d)
+                chosen = &list[i];
+        if (chosen == NULL)
+            snprintf(why, why_size, "no OpenCL device %d on platform %d (%d device(s) found)", d, p,
+                     count);
+    }
+    if (chosen == NULL) {
+        free(list);
+        return VS_ERR_NO_DEVICE;
+    }
+    status = vs__cl_backend_create(ctx, chosen, ops, state);
+    if (status != VS_OK)
+        snprintf(why, why_size, "OpenCL device '%s' could not be opened (%s)", chosen->info.name,
+                 vs__cl_last_error()[0] ? vs__cl_last_error() : vs_status_name(status));
+    free(list);
+    return status;
+}
