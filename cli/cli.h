@@ -1,0 +1,83 @@
+/*
+ * cli.h — what the `vecscore` subcommands share. Built only on the public
+ * headers (vecscore.h, vecscore_io.h).
+ */
+#ifndef VS_CLI_H
+#define VS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vecscore.h"
+#include "vecscore_io.h"
+
+/* Exit codes, documented in `vecscore --help` and docs/cli.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,  /* bad command line (also: a subcommand not available yet) */
+    EXIT_INPUT = 2,  /* an input file is missing, unreadable or malformed */
+    EXIT_DEVICE = 3, /* no such device, or the device/library failed */
+    EXIT_OUTPUT = 4  /* an output file could not be written */
+};
+
+/* Prints "vecscore CMD: message" to stderr and returns code. */
+int cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Strict number parsing: the whole string, within [min, max]. 0 or -1. */
+int cli_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Option scanning: returns the value of "--name VALUE" / "--name=VALUE" /
+ * "-n VALUE" at argv[*i] (advancing *i), or NULL if argv[*i] is not that
+ * option. *missing is set when the option is present without a value. */
+const char *cli_option(int argc, char **argv, int *i, const char *long_name, const char *short_name,
+                       int *missing);
+
+/* Temporary output files removed by SIGINT/SIGTERM/SIGHUP. */
+void cli_signals_install(void);
+void cli_temp_register(const char *path);
+void cli_temp_unregister(const char *path);
+
+/* Library log messages: warnings go to stderr (unless quiet); the last
+ * error is kept for the failure message. */
+typedef struct cli_log {
+    int quiet;
+    char last[512];
+} cli_log;
+void cli_log_callback(void *user, vs_log_level level, const char *message);
+
+/* Creates a context from --device/--threads; on failure prints and returns
+ * the exit code (EXIT_USAGE for a malformed selector, EXIT_DEVICE else). */
+int cli_context(const char *cmd, const char *device, int threads, cli_log *log, vs_context **out);
+
+/* Progress bar on stderr, only when stderr is a terminal and not quiet, and
+ * only after the first second. */
+typedef struct cli_progress {
+    int enabled;
+    double start;
+    double last_draw;
+    int drawn;
+    const char *unit;
+} cli_progress;
+void cli_progress_start(cli_progress *p, int quiet, const char *unit);
+void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total);
+void cli_progress_finish(cli_progress *p);
+
+/* Checked 64-bit product: 1 and *out, or 0 on overflow. */
+static inline int cli_mul(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+double cli_now(void);
+uint64_t cli_peak_rss_bytes(void);
+
+/* Subcommands. */
+int cli_devices(int argc, char **argv);
+int cli_gen(int argc, char **argv);
+int cli_topk(int argc, char **argv);
+int cli_score(int argc, char **argv);
+int cli_recall(int argc, char **argv);
+
+#endif /* VS_CLI_H */

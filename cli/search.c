@@ -1,0 +1,722 @@
+/*
+ * search.c — `vecscore topk` and `vecscore score`.
+ *
+ * topk streams BASE in chunks through the corpus API:
+ *
+ *   for each chunk of BASE rows [c0, c0 + C):          read C rows, vs_corpus_create
+ *       for each batch of queries [q0, q0 + B):        read B rows
+ *           vs_corpus_topk -> B x k (chunk-local ids)
+ *           merge into the running top-k of those queries (ids + c0)
+ *       vs_corpus_free
+ *
+ * so only one chunk, one query batch and the running results (queries x k)
+ * are in memory; the full score matrix never exists. The merge keeps the
+ * library's order: better score first, equal scores by lower global id, NaN
+ * after every number, padding (id -1) last. Chunks are visited in id order.
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_topk_help(FILE *out);
+void cli_score_help(FILE *out);
+
+#define DEFAULT_BATCH 1024
+#define DEFAULT_CHUNK_BYTES ((uint64_t)256 << 20)
+#define SCORE_BATCH_BYTES ((uint64_t)256 << 20)
+
+typedef struct search_args {
+    const char *cmd;
+    const char *queries;
+    const char *base;
+    const char *output;
+    const char *scores;
+    const char *device;
+    vs_metric metric;
+    uint64_t k;
+    uint64_t batch; /* 0 = default */
+    uint64_t chunk; /* 0 = default */
+    int threads;
+    int report;
+    int quiet;
+    int reject_nonfinite;
+} search_args;
+
+static int parse_metric(const char *text, vs_metric *out) {
+    if (strcmp(text, "dot") == 0) {
+        *out = VS_METRIC_DOT;
+    } else if (strcmp(text, "cosine") == 0) {
+        *out = VS_METRIC_COSINE;
+    } else if (strcmp(text, "l2") == 0 || strcmp(text, "l2sq") == 0) {
+        *out = VS_METRIC_L2SQ;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns -1 to continue, or an exit code (help printed counts as 0). */
+static int parse_search_args(int argc, char **argv, int is_topk, search_args *a) {
+    memset(a, 0, sizeof(*a));
+    a->cmd = is_topk ? "topk" : "score";
+    a->metric = VS_METRIC_COSINE;
+    for (int i = 0; i < argc; i++) {
+        int missing = 0;
+        const char *value;
+        uint64_t number;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            if (is_topk)
+                cli_topk_help(stdout);
+            else
+                cli_score_help(stdout);
+            return EXIT_OK;
+        } else if ((value = cli_option(argc, argv, &i, "--queries", "-q", &missing)) != NULL) {
+            a->queries = value;
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--base", "-b", &missing))) {
+            a->base = value;
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--output", "-o", &missing))) {
+            a->output = value;
+        } else if (!missing && is_topk &&
+                   (value = cli_option(argc, argv, &i, "--scores", NULL, &missing))) {
+            a->scores = value;
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--device", NULL, &missing))) {
+            a->device = value;
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--metric", "-m", &missing))) {
+            if (parse_metric(value, &a->metric) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "--metric '%s': expected dot, cosine or l2",
+                                value);
+        } else if (!missing && is_topk &&
+                   (value = cli_option(argc, argv, &i, "-k", "--k", &missing))) {
+            if (cli_parse_u64(value, 1, VS_IO_MAX_DIM, &a->k) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "-k '%s': expected 1 .. %u", value,
+                                VS_IO_MAX_DIM);
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--batch", NULL, &missing))) {
+            if (cli_parse_u64(value, 1, UINT32_MAX, &a->batch) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "--batch '%s': expected 1 .. 4294967295",
+                                value);
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--chunk", NULL, &missing))) {
+            if (cli_parse_u64(value, 1, UINT32_MAX, &a->chunk) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "--chunk '%s': expected 1 .. 4294967295",
+                                value);
+        } else if (!missing && (value = cli_option(argc, argv, &i, "--threads", "-t", &missing))) {
+            if (cli_parse_u64(value, 0, 4096, &number) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "--threads '%s': expected 0 .. 4096", value);
+            a->threads = (int)number;
+        } else if (!missing && strcmp(argv[i], "--report") == 0) {
+            a->report = 1;
+        } else if (!missing && strcmp(argv[i], "--quiet") == 0) {
+            a->quiet = 1;
+        } else if (!missing && strcmp(argv[i], "--reject-nonfinite") == 0) {
+            a->reject_nonfinite = 1;
+        } else if (missing) {
+            return cli_fail(EXIT_USAGE, a->cmd, "%s needs a value", argv[i]);
+        } else {
+            return cli_fail(EXIT_USAGE, a->cmd, "unknown argument '%s'; see 'vecscore %s --help'",
+                            argv[i], a->cmd);
+        }
+    }
+    if (a->queries == NULL || a->base == NULL || a->output == NULL || (is_topk && a->k == 0))
+        return cli_fail(EXIT_USAGE, a->cmd, "%s are required; see 'vecscore %s --help'",
+                        is_topk ? "-q, -b, -k and -o" : "-q, -b and -o", a->cmd);
+    return -1;
+}
+
+/* ---- inputs -------------------------------------------------------------------------- */
+
+typedef struct inputs {
+    vs_reader *queries;
+    vs_reader *base;
+    uint64_t nq, nb, dim;
+} inputs;
+
+static int open_inputs(const search_args *a, inputs *in) {
+    memset(in, 0, sizeof(*in));
+    unsigned flags = a->reject_nonfinite ? VS_READ_REJECT_NONFINITE : 0;
+    char err[VS_IO_ERROR_SIZE];
+    if (vs_reader_open(a->queries, VS_FORMAT_UNKNOWN, flags, &in->queries, err, sizeof(err)) != 0)
+        return cli_fail(EXIT_INPUT, a->cmd, "%s", err);
+    if (vs_reader_open(a->base, VS_FORMAT_UNKNOWN, flags, &in->base, err, sizeof(err)) != 0) {
+        vs_reader_close(in->queries);
+        return cli_fail(EXIT_INPUT, a->cmd, "%s", err);
+    }
+    const vs_reader_info *qi = vs_reader_get_info(in->queries);
+    const vs_reader_info *bi = vs_reader_get_info(in->base);
+    if (qi->dim != bi->dim) {
+        vs_reader_close(in->queries);
+        vs_reader_close(in->base);
+        return cli_fail(
+            EXIT_INPUT, a->cmd, "%s has dimension %llu but %s has dimension %llu; they must match",
+            a->queries, (unsigned long long)qi->dim, a->base, (unsigned long long)bi->dim);
+    }
+    in->nq = qi->rows;
+    in->nb = bi->rows;
+    in->dim = qi->dim;
+    return -1;
+}
+
+static void close_inputs(inputs *in) {
+    vs_reader_close(in->queries);
+    vs_reader_close(in->base);
+}
+
+/* ---- outputs --------------------------------------------------------------------------- */
+
+enum out_kind { OUT_VECTORS, OUT_TSV, OUT_JSON, OUT_STDOUT };
+
+typedef struct output {
+    enum out_kind kind;
+    vs_writer *writer; /* OUT_VECTORS */
+    vs_outfile *text;  /* OUT_TSV, OUT_JSON */
+    FILE *stream;      /* text stream (file or stdout) */
+    const char *path;
+    const char *temp;
+} output;
+
+static int output_kind(const char *path, enum out_kind *kind, vs_file_format *format) {
+    if (strcmp(path, "-") == 0) {
+        *kind = OUT_STDOUT;
+        return 0;
+    }
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot != NULL && (slash == NULL || dot > slash)) {
+        if (strcmp(dot, ".tsv") == 0) {
+            *kind = OUT_TSV;
+            return 0;
+        }
+        if (strcmp(dot, ".json") == 0) {
+            *kind = OUT_JSON;
+            return 0;
+        }
+    }
+    *kind = OUT_VECTORS;
+    *format = vs_file_format_from_path(path);
+    return *format == VS_FORMAT_UNKNOWN ? -1 : 0;
+}
+
+static int output_open_text(const char *cmd, const char *path, enum out_kind kind, output *o) {
+    memset(o, 0, sizeof(*o));
+    o->kind = kind;
+    o->path = path;
+    if (kind == OUT_STDOUT) {
+        o->stream = stdout;
+        return -1;
+    }
+    char err[VS_IO_ERROR_SIZE];
+    if (vs_outfile_open(path, &o->text, err, sizeof(err)) != 0)
+        return cli_fail(EXIT_OUTPUT, cmd, "%s", err);
+    o->stream = vs_outfile_stream(o->text);
+    o->temp = vs_outfile_temp_path(o->text);
+    cli_temp_register(o->temp);
+    return -1;
+}
+
+static int output_open_vectors(const char *cmd, const char *path, vs_file_format format,
+                               vs_dtype dtype, uint64_t dim, output *o) {
+    memset(o, 0, sizeof(*o));
+    o->kind = OUT_VECTORS;
+    o->path = path;
+    char err[VS_IO_ERROR_SIZE];
+    if (vs_writer_open(path, format, dtype, dim, &o->writer, err, sizeof(err)) != 0)
+        return cli_fail(EXIT_OUTPUT, cmd, "%s", err);
+    o->temp = vs_writer_temp_path(o->writer);
+    cli_temp_register(o->temp);
+    return -1;
+}
+
+static void output_abort(output *o) {
+    if (o->temp) cli_temp_unregister(o->temp);
+    if (o->writer) vs_writer_abort(o->writer);
+    if (o->text) vs_outfile_abort(o->text);
+    memset(o, 0, sizeof(*o));
+}
+
+static int output_commit(const char *cmd, output *o) {
+    char err[VS_IO_ERROR_SIZE];
+    int rc = 0;
+    if (o->temp) cli_temp_unregister(o->temp);
+    if (o->writer) {
+        rc = vs_writer_commit(o->writer, err, sizeof(err));
+    } else if (o->text) {
+        rc = vs_outfile_commit(o->text, err, sizeof(err));
+    } else if (o->kind == OUT_STDOUT) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            rc = VS_ERR_IO;
+            snprintf(err, sizeof(err), "writing to stdout failed");
+        }
+    }
+    memset(o, 0, sizeof(*o));
+    return rc != 0 ? cli_fail(EXIT_OUTPUT, cmd, "%s", err) : -1;
+}
+
+static int output_write_error(const char *cmd, output *o) {
+    if (o->writer) return cli_fail(EXIT_OUTPUT, cmd, "%s", vs_writer_error(o->writer));
+    return cli_fail(EXIT_OUTPUT, cmd, "%s: write failed", o->path);
+}
+
+/* Scores in text: %.9g round-trips float32; JSON has no inf/NaN, so null. */
+static void text_score(FILE *f, float score, int json) {
+    if (json && !isfinite(score))
+        fputs("null", f);
+    else if (isnan(score))
+        fputs("nan", f);
+    else if (isinf(score))
+        fputs(score > 0 ? "inf" : "-inf", f);
+    else
+        fprintf(f, "%.9g", (double)score);
+}
+
+/* ---- report --------------------------------------------------------------------------- */
+
+typedef struct totals {
+    uint64_t chunks;
+    uint64_t batches;
+    double kernel_seconds;
+    double total_seconds;
+    uint64_t arena_high_water;
+} totals;
+
+static void totals_add(vs_context *ctx, totals *t) {
+    vs_batch_report r;
+    if (vs_context_last_report(ctx, &r) != 0) return;
+    t->batches++;
+    t->kernel_seconds += r.kernel_seconds;
+    if (r.arena_high_water_bytes > t->arena_high_water)
+        t->arena_high_water = r.arena_high_water_bytes;
+}
+
+static void print_report(vs_context *ctx, const totals *t, double seconds) {
+    vs_batch_report r;
+    if (vs_context_last_report(ctx, &r) != 0) return;
+    size_t need = vs_batch_report_format(&r, NULL, 0);
+    char *text = malloc(need + 1);
+    if (text != NULL) {
+        vs_batch_report_format(&r, text, need + 1);
+        fprintf(stderr, "# last batch\n%s", text);
+        free(text);
+    }
+    fprintf(stderr,
+            "# whole run\nchunks=%llu\nbatches=%llu\nkernel_seconds_sum=%.6f\n"
+            "arena_high_water_bytes_max=%llu\nwall_seconds=%.6f\npeak_rss_bytes=%llu\n",
+            (unsigned long long)t->chunks, (unsigned long long)t->batches, t->kernel_seconds,
+            (unsigned long long)t->arena_high_water, seconds,
+            (unsigned long long)cli_peak_rss_bytes());
+}
+
+static int library_fail(const char *cmd, const cli_log *log, const char *what, int rc) {
+    return cli_fail(EXIT_DEVICE, cmd, "%s failed: %s (%s)", what,
+                    log->last[0] ? log->last : vs_strerror(rc), vs_status_name(rc));
+}
+
+/* ---- top-k merge ------------------------------------------------------------------------ */
+
+/* 1 if (score a, id a) ranks before (score b, id b). */
+static int ranks_before(float sa, int64_t ia, float sb, int64_t ib, int distance) {
+    int pad_a = ia < 0, pad_b = ib < 0;
+    if (pad_a != pad_b) return pad_b;
+    if (pad_a) return 0;
+    int nan_a = isnan(sa), nan_b = isnan(sb);
+    if (nan_a != nan_b) return nan_b;
+    if (!nan_a && sa != sb) return distance ? sa < sb : sa > sb;
+    return ia < ib;
+}
+
+/* Merges k sorted candidates (ids + offset) into best (k sorted entries). */
+static void merge_topk(float *best_scores, int64_t *best_ids, const float *scores,
+                       const int64_t *ids, int64_t offset, size_t k, int distance,
+                       float *tmp_scores, int64_t *tmp_ids) {
+    size_t i = 0, j = 0;
+    for (size_t n = 0; n < k; n++) {
+        int64_t cand = j < k && ids[j] >= 0 ? ids[j] + offset : -1;
+        if (j >= k ||
+            (i < k && !ranks_before(scores[j], cand, best_scores[i], best_ids[i], distance))) {
+            tmp_scores[n] = best_scores[i];
+            tmp_ids[n] = best_ids[i];
+            i++;
+        } else {
+            tmp_scores[n] = scores[j];
+            tmp_ids[n] = cand;
+            j++;
+        }
+    }
+    memcpy(best_scores, tmp_scores, k * sizeof(float));
+    memcpy(best_ids, tmp_ids, k * sizeof(int64_t));
+}
+
+/* ---- topk ------------------------------------------------------------------------------ */
+
+static uint64_t default_chunk(uint64_t dim) {
+    uint64_t rows = DEFAULT_CHUNK_BYTES / (dim * sizeof(float));
+    return rows > 0 ? rows : 1;
+}
+
+int cli_topk(int argc, char **argv) {
+    search_args a;
+    int code = parse_search_args(argc, argv, 1, &a);
+    if (code >= 0) return code;
+    const char *cmd = a.cmd;
+
+    /* Output formats first: a bad name is a usage error before any work. */
+    enum out_kind kind;
+    vs_file_format format = VS_FORMAT_UNKNOWN, scores_format = VS_FORMAT_UNKNOWN;
+    if (output_kind(a.output, &kind, &format) != 0 ||
+        (kind == OUT_VECTORS && format != VS_FORMAT_IVECS && format != VS_FORMAT_IBIN &&
+         format != VS_FORMAT_NPY))
+        return cli_fail(EXIT_USAGE, cmd,
+                        "%s: results are written as .ivecs, .ibin, .npy, .tsv, .json or - "
+                        "(TSV on stdout)",
+                        a.output);
+    if (a.scores != NULL) {
+        if (kind != OUT_VECTORS)
+            return cli_fail(EXIT_USAGE, cmd,
+                            "--scores goes with .ivecs/.ibin/.npy results; .tsv, .json and - "
+                            "already hold the scores");
+        scores_format = vs_file_format_from_path(a.scores);
+        if (scores_format != VS_FORMAT_FVECS && scores_format != VS_FORMAT_FBIN &&
+            scores_format != VS_FORMAT_NPY)
+            return cli_fail(EXIT_USAGE, cmd, "--scores %s: expected .fvecs, .fbin or .npy",
+                            a.scores);
+    }
+
+    inputs in;
+    if ((code = open_inputs(&a, &in)) >= 0) return code;
+    uint64_t k = a.k, nq = in.nq, nb = in.nb, dim = in.dim;
+    if (nb > (uint64_t)INT32_MAX && (format == VS_FORMAT_IVECS || format == VS_FORMAT_IBIN)) {
+        close_inputs(&in);
+        return cli_fail(EXIT_USAGE, cmd, "%s has %llu rows: ids do not fit .%s (int32); use .npy",
+                        a.base, (unsigned long long)nb, vs_file_format_name(format));
+    }
+    uint64_t batch = a.batch ? a.batch : DEFAULT_BATCH;
+    if (batch > nq) batch = nq;
+    uint64_t chunk = a.chunk ? a.chunk : default_chunk(dim);
+    if (chunk > nb) chunk = nb;
+
+    /* Sizes: every product checked before allocating. */
+    uint64_t results, qbytes, cbytes, bbytes;
+    if (!cli_mul(nq, k, &results) || !cli_mul(results, 12, &results) ||
+        !cli_mul(batch, dim * 4, &qbytes) || !cli_mul(chunk, dim * 4, &cbytes) ||
+        !cli_mul(batch, k * 12, &bbytes) || results > SIZE_MAX || qbytes > SIZE_MAX ||
+        cbytes > SIZE_MAX || bbytes > SIZE_MAX) {
+        close_inputs(&in);
+        return cli_fail(EXIT_USAGE, cmd,
+                        "%llu queries x k %llu (or the batch/chunk) overflow "
+                        "this machine's sizes",
+                        (unsigned long long)nq, (unsigned long long)k);
+    }
+
+    output ids_out = {0}, scores_out = {0};
+    if (kind == OUT_VECTORS) {
+        code =
+            output_open_vectors(cmd, a.output, format,
+                                format == VS_FORMAT_NPY ? VS_DTYPE_I64 : VS_DTYPE_I32, k, &ids_out);
+        if (code < 0 && a.scores != NULL) {
+            code = output_open_vectors(cmd, a.scores, scores_format, VS_DTYPE_F32, k, &scores_out);
+            if (code >= 0) output_abort(&ids_out);
+        }
+    } else {
+        code = output_open_text(cmd, a.output, kind, &ids_out);
+    }
+    if (code >= 0) {
+        close_inputs(&in);
+        return code;
+    }
+
+    cli_log log = {a.quiet, ""};
+    vs_context *ctx = NULL;
+    float *best_scores = malloc(nq * k * sizeof(float));
+    int64_t *best_ids = malloc(nq * k * sizeof(int64_t));
+    float *qbuf = malloc(batch * dim * sizeof(float));
+    float *cbuf = malloc(chunk * dim * sizeof(float));
+    float *batch_scores = malloc(batch * k * sizeof(float));
+    int64_t *batch_ids = malloc(batch * k * sizeof(int64_t));
+    float *tmp_scores = malloc(k * sizeof(float));
+    int64_t *tmp_ids = malloc(k * sizeof(int64_t));
+    totals t = {0};
+    double started = cli_now();
+    if (!best_scores || !best_ids || !qbuf || !cbuf || !batch_scores || !batch_ids || !tmp_scores ||
+        !tmp_ids) {
+        code = cli_fail(EXIT_DEVICE, cmd, "out of memory for %llu queries x k %llu",
+                        (unsigned long long)nq, (unsigned long long)k);
+        goto done;
+    }
+    if ((code = cli_context(cmd, a.device, a.threads, &log, &ctx)) != EXIT_OK) goto done;
+    code = -1;
+
+    int distance = a.metric == VS_METRIC_L2SQ;
+    for (uint64_t i = 0; i < nq * k; i++) {
+        best_scores[i] = distance ? INFINITY : -INFINITY;
+        best_ids[i] = -1;
+    }
+    int queries_resident = batch == nq; /* one batch: read the queries once */
+    if (queries_resident && vs_reader_read_f32(in.queries, 0, nq, qbuf) != 0) {
+        code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.queries));
+        goto done;
+    }
+    cli_progress progress;
+    cli_progress_start(&progress, a.quiet, "scores");
+    uint64_t work_total = nq * nb, work_done = 0;
+    for (uint64_t c0 = 0; c0 < nb && code < 0; c0 += chunk) {
+        uint64_t cn = nb - c0 < chunk ? nb - c0 : chunk;
+        if (vs_reader_read_f32(in.base, c0, cn, cbuf) != 0) {
+            code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
+            break;
+        }
+        vs_corpus *corpus = NULL;
+        int rc = vs_corpus_create(ctx, cbuf, cn, dim, &corpus);
+        if (rc != 0) {
+            code = library_fail(cmd, &log, "vs_corpus_create", rc);
+            break;
+        }
+        t.chunks++;
+        for (uint64_t q0 = 0; q0 < nq; q0 += batch) {
+            uint64_t qn = nq - q0 < batch ? nq - q0 : batch;
+            if (!queries_resident && vs_reader_read_f32(in.queries, q0, qn, qbuf) != 0) {
+                code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.queries));
+                break;
+            }
+            rc = vs_corpus_topk(corpus, a.metric, qbuf, qn, k, batch_scores, batch_ids);
+            if (rc != 0) {
+                code = library_fail(cmd, &log, "vs_corpus_topk", rc);
+                break;
+            }
+            totals_add(ctx, &t);
+            for (uint64_t i = 0; i < qn; i++)
+                merge_topk(best_scores + (q0 + i) * k, best_ids + (q0 + i) * k,
+                           batch_scores + i * k, batch_ids + i * k, (int64_t)c0, k, distance,
+                           tmp_scores, tmp_ids);
+            work_done += qn * cn;
+            cli_progress_update(&progress, work_done, work_total);
+        }
+        vs_corpus_free(corpus);
+    }
+    cli_progress_finish(&progress);
+    if (code >= 0) goto done;
+
+    /* Results. */
+    if (kind == OUT_VECTORS) {
+        if (vs_writer_write_i64(ids_out.writer, best_ids, nq) != 0) {
+            code = output_write_error(cmd, &ids_out);
+            goto done;
+        }
+        if (scores_out.writer && vs_writer_write_f32(scores_out.writer, best_scores, nq) != 0) {
+            code = output_write_error(cmd, &scores_out);
+            goto done;
+        }
+    } else {
+        FILE *f = ids_out.stream;
+        int json = kind == OUT_JSON;
+        if (json)
+            fprintf(f, "{\"metric\": \"%s\", \"k\": %llu, \"results\": [\n",
+                    vs_metric_name(a.metric), (unsigned long long)k);
+        else
+            fprintf(f, "query\trank\tid\tscore\n");
+        for (uint64_t q = 0; q < nq; q++) {
+            if (json) {
+                fprintf(f, "  {\"query\": %llu, \"ids\": [", (unsigned long long)q);
+                for (uint64_t r = 0; r < k; r++)
+                    fprintf(f, "%s%lld", r ? ", " : "", (long long)best_ids[q * k + r]);
+                fprintf(f, "], \"scores\": [");
+                for (uint64_t r = 0; r < k; r++) {
+                    if (r) fputs(", ", f);
+                    text_score(f, best_scores[q * k + r], 1);
+                }
+                fprintf(f, "]}%s\n", q + 1 < nq ? "," : "");
+            } else {
+                for (uint64_t r = 0; r < k; r++) {
+                    fprintf(f, "%llu\t%llu\t%lld\t", (unsigned long long)q, (unsigned long long)r,
+                            (long long)best_ids[q * k + r]);
+                    text_score(f, best_scores[q * k + r], 0);
+                    fputc('\n', f);
+                }
+            }
+        }
+        if (json) fprintf(f, "]}\n");
+    }
+    if ((code = output_commit(cmd, &ids_out)) >= 0) goto done;
+    if (scores_out.writer && (code = output_commit(cmd, &scores_out)) >= 0) goto done;
+    code = EXIT_OK;
+    if (a.report) print_report(ctx, &t, cli_now() - started);
+
+done:
+    output_abort(&ids_out);
+    output_abort(&scores_out);
+    vs_context_free(ctx);
+    close_inputs(&in);
+    free(best_scores);
+    free(best_ids);
+    free(qbuf);
+    free(cbuf);
+    free(batch_scores);
+    free(batch_ids);
+    free(tmp_scores);
+    free(tmp_ids);
+    return code;
+}
+
+/* ---- score ----------------------------------------------------------------------------- */
+
+int cli_score(int argc, char **argv) {
+    search_args a;
+    int code = parse_search_args(argc, argv, 0, &a);
+    if (code >= 0) return code;
+    const char *cmd = a.cmd;
+
+    enum out_kind kind;
+    vs_file_format format = VS_FORMAT_UNKNOWN;
+    if (output_kind(a.output, &kind, &format) != 0 ||
+        (kind == OUT_VECTORS && format != VS_FORMAT_FVECS && format != VS_FORMAT_FBIN &&
+         format != VS_FORMAT_NPY))
+        return cli_fail(EXIT_USAGE, cmd,
+                        "%s: scores are written as .fvecs, .fbin, .npy, .tsv, .json or - (TSV "
+                        "on stdout)",
+                        a.output);
+    inputs in;
+    if ((code = open_inputs(&a, &in)) >= 0) return code;
+    uint64_t nq = in.nq, nb = in.nb, dim = in.dim;
+    if (kind == OUT_VECTORS && nb > VS_IO_MAX_DIM) {
+        close_inputs(&in);
+        return cli_fail(EXIT_USAGE, cmd,
+                        "%s has %llu rows: a score row that wide exceeds the %u-element limit of "
+                        "vector files; use .tsv or topk",
+                        a.base, (unsigned long long)nb, VS_IO_MAX_DIM);
+    }
+    uint64_t batch = a.batch ? a.batch : SCORE_BATCH_BYTES / (nb * sizeof(float));
+    if (batch == 0) batch = 1;
+    if (batch > nq) batch = nq;
+    uint64_t chunk = a.chunk ? a.chunk : default_chunk(dim);
+    if (chunk > nb) chunk = nb;
+    uint64_t sbytes, qbytes, cbytes;
+    if (!cli_mul(batch, nb * 4, &sbytes) || !cli_mul(batch, dim * 4, &qbytes) ||
+        !cli_mul(chunk, dim * 4, &cbytes) || sbytes > SIZE_MAX || qbytes > SIZE_MAX ||
+        cbytes > SIZE_MAX) {
+        close_inputs(&in);
+        return cli_fail(EXIT_USAGE, cmd,
+                        "batch %llu x %llu base rows overflows this machine's "
+                        "sizes",
+                        (unsigned long long)batch, (unsigned long long)nb);
+    }
+
+    output out = {0};
+    code = kind == OUT_VECTORS ? output_open_vectors(cmd, a.output, format, VS_DTYPE_F32, nb, &out)
+                               : output_open_text(cmd, a.output, kind, &out);
+    if (code >= 0) {
+        close_inputs(&in);
+        return code;
+    }
+
+    cli_log log = {a.quiet, ""};
+    vs_context *ctx = NULL;
+    vs_corpus *corpus = NULL;
+    float *scores = malloc(batch * nb * sizeof(float));
+    float *qbuf = malloc(batch * dim * sizeof(float));
+    float *cbuf = malloc(chunk * dim * sizeof(float));
+    float *part = chunk < nb ? malloc(batch * chunk * sizeof(float)) : NULL;
+    totals t = {0};
+    double started = cli_now();
+    if (!scores || !qbuf || !cbuf || (chunk < nb && !part)) {
+        code = cli_fail(EXIT_DEVICE, cmd, "out of memory for a batch of %llu x %llu scores",
+                        (unsigned long long)batch, (unsigned long long)nb);
+        goto done;
+    }
+    if ((code = cli_context(cmd, a.device, a.threads, &log, &ctx)) != EXIT_OK) goto done;
+    code = -1;
+    int rc;
+    if (chunk == nb) { /* the whole base fits one chunk: one corpus for every batch */
+        if (vs_reader_read_f32(in.base, 0, nb, cbuf) != 0) {
+            code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
+            goto done;
+        }
+        if ((rc = vs_corpus_create(ctx, cbuf, nb, dim, &corpus)) != 0) {
+            code = library_fail(cmd, &log, "vs_corpus_create", rc);
+            goto done;
+        }
+        t.chunks = 1;
+    }
+    int json = kind == OUT_JSON;
+    if (json) fprintf(out.stream, "{\"metric\": \"%s\", \"scores\": [\n", vs_metric_name(a.metric));
+    if (kind == OUT_TSV || kind == OUT_STDOUT) fprintf(out.stream, "query\tid\tscore\n");
+    cli_progress progress;
+    cli_progress_start(&progress, a.quiet, "scores");
+    for (uint64_t q0 = 0; q0 < nq && code < 0; q0 += batch) {
+        uint64_t qn = nq - q0 < batch ? nq - q0 : batch;
+        if (vs_reader_read_f32(in.queries, q0, qn, qbuf) != 0) {
+            code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.queries));
+            break;
+        }
+        if (corpus != NULL) {
+            if ((rc = vs_corpus_score(corpus, a.metric, qbuf, qn, scores)) != 0) {
+                code = library_fail(cmd, &log, "vs_corpus_score", rc);
+                break;
+            }
+            totals_add(ctx, &t);
+        } else {
+            for (uint64_t c0 = 0; c0 < nb; c0 += chunk) {
+                uint64_t cn = nb - c0 < chunk ? nb - c0 : chunk;
+                if (vs_reader_read_f32(in.base, c0, cn, cbuf) != 0) {
+                    code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
+                    break;
+                }
+                /* The corpus path, as for a single chunk, so that chunked and
+                 * one-piece runs give bit-identical scores. */
+                vs_corpus *piece = NULL;
+                if ((rc = vs_corpus_create(ctx, cbuf, cn, dim, &piece)) != 0) {
+                    code = library_fail(cmd, &log, "vs_corpus_create", rc);
+                    break;
+                }
+                rc = vs_corpus_score(piece, a.metric, qbuf, qn, part);
+                vs_corpus_free(piece);
+                if (rc != 0) {
+                    code = library_fail(cmd, &log, "vs_corpus_score", rc);
+                    break;
+                }
+                totals_add(ctx, &t);
+                t.chunks++;
+                for (uint64_t i = 0; i < qn; i++)
+                    memcpy(scores + i * nb + c0, part + i * cn, cn * sizeof(float));
+            }
+            if (code >= 0) break;
+        }
+        if (kind == OUT_VECTORS) {
+            if (vs_writer_write_f32(out.writer, scores, qn) != 0) {
+                code = output_write_error(cmd, &out);
+                break;
+            }
+        } else {
+            for (uint64_t i = 0; i < qn; i++) {
+                uint64_t q = q0 + i;
+                if (json) fputs("  [", out.stream);
+                for (uint64_t j = 0; j < nb; j++) {
+                    if (json) {
+                        if (j) fputs(", ", out.stream);
+                    } else {
+                        fprintf(out.stream, "%llu\t%llu\t", (unsigned long long)q,
+                                (unsigned long long)j);
+                    }
+                    text_score(out.stream, scores[i * nb + j], json);
+                    if (!json) fputc('\n', out.stream);
+                }
+                if (json) fprintf(out.stream, "]%s\n", q + 1 < nq ? "," : "");
+            }
+        }
+        cli_progress_update(&progress, (q0 + qn) * nb, nq * nb);
+    }
+    cli_progress_finish(&progress);
+    if (code >= 0) goto done;
+    if (json) fprintf(out.stream, "]}\n");
+    if ((code = output_commit(cmd, &out)) >= 0) goto done;
+    code = EXIT_OK;
+    if (a.report) print_report(ctx, &t, cli_now() - started);
+
+done:
+    output_abort(&out);
+    vs_corpus_free(corpus);
+    vs_context_free(ctx);
+    close_inputs(&in);
+    free(scores);
+    free(qbuf);
+    free(cbuf);
+    free(part);
+    return code;
+}
