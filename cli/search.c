@@ -144,11 +144,12 @@ static int open_inputs(const search_args *a, inputs *in) {
     const vs_reader_info *qi = vs_reader_get_info(in->queries);
     const vs_reader_info *bi = vs_reader_get_info(in->base);
     if (qi->dim != bi->dim) {
+        cli_fail(EXIT_INPUT, a->cmd,
+                 "%s has dimension %llu but %s has dimension %llu; they must match", a->queries,
+                 (unsigned long long)qi->dim, a->base, (unsigned long long)bi->dim);
         vs_reader_close(in->queries);
         vs_reader_close(in->base);
-        return cli_fail(
-            EXIT_INPUT, a->cmd, "%s has dimension %llu but %s has dimension %llu; they must match",
-            a->queries, (unsigned long long)qi->dim, a->base, (unsigned long long)bi->dim);
+        return EXIT_INPUT;
     }
     in->nq = qi->rows;
     in->nb = bi->rows;
