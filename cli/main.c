@@ -5,6 +5,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -727,6 +730,14 @@ int cli_recall(int argc, char **argv) {
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
+#ifdef __GLIBC__
+    /* Chunk buffers and corpora are large and short-lived: keep them in
+     * their own mappings so that freeing one returns it to the system.
+     * glibc's default raises the threshold after the first such free, and
+     * freed chunks then stay resident in the heap (measured: 2.5x the
+     * documented memory bound with 25 MB chunks). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     cli_signals_install();
     if (argc < 2) {
         main_help(stderr);
