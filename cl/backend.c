@@ -33,6 +33,7 @@
 #include "cl_internal.h"
 
 #define VS_CL_TILE 16
+#define VS_CL_ROWS 8             /* queries per work-item in vs_score_rows; must match score.cl */
 #define VS_CL_MAX_SEGMENTS 64    /* must match score.cl */
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
@@ -59,6 +60,8 @@ typedef struct cl_state {
     cl_command_queue queue;
     cl_program program;
     cl_kernel score, select, merge;
+    cl_kernel score_rows; /* used instead of score when rows_kernel is set */
+    int rows_kernel;      /* 1 on CPU-type devices (or VECSCORE_CL_KERNEL=rows) */
     int built;
     vs_arena staging;
     size_t align;     /* device base-address alignment, at least 64 */
@@ -127,6 +130,8 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
     VS_CL_CHECK(ctx, err, "clCreateKernel(vs_select_segments)");
     s->merge = vs__cl.CreateKernel(s->program, "vs_merge_segments", &err);
     VS_CL_CHECK(ctx, err, "clCreateKernel(vs_merge_segments)");
+    s->score_rows = vs__cl.CreateKernel(s->program, "vs_score_rows", &err);
+    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_rows)");
     s->built = 1;
     if (report != NULL) {
         report->compile_seconds = result.seconds;
@@ -139,7 +144,8 @@ cleanup:
     if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
     if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
     if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
-    s->score = s->select = s->merge = NULL;
+    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
+    s->score = s->select = s->merge = s->score_rows = NULL;
     vs__cl.ReleaseProgram(s->program);
     s->program = NULL;
     return status;
@@ -350,12 +356,17 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
                         ARG(dim),           ARG(metric),           ARG(d->qaux),
                         ARG(caux),          ARG(caux_offset),      ARG(out),
                         ARG(out_offset),    ARG(ld_out),           ARG(negate)};
-    int status =
-        set_args(ctx, s->score, "vs_score_tile", args, (int)(sizeof(args) / sizeof(*args)));
+    cl_kernel kernel = s->rows_kernel ? s->score_rows : s->score;
+    const char *name = s->rows_kernel ? "vs_score_rows" : "vs_score_tile";
+    int status = set_args(ctx, kernel, name, args, (int)(sizeof(args) / sizeof(*args)));
     if (status != VS_OK) return status;
+    if (s->rows_kernel) {
+        const size_t global[2] = {columns, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
+        return launch(ctx, s, kernel, name, 2, global, NULL);
+    }
     const size_t global[2] = {round_up(columns, VS_CL_TILE), round_up(rows, VS_CL_TILE)};
     const size_t local[2] = {VS_CL_TILE, VS_CL_TILE};
-    return launch(ctx, s, s->score, "vs_score_tile", 2, global, local);
+    return launch(ctx, s, kernel, name, 2, global, local);
 }
 
 /* Selects per segment, then merges into the running list or the outputs. */
@@ -649,6 +660,7 @@ static void release(void *state) {
     if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
     if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
     if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
+    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
@@ -681,6 +693,11 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->entry = *entry;
     s->align = entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
+    /* CPU cores run the barrier-free kernel far faster than local-memory tiles. */
+    s->rows_kernel = entry->info.kind == VS_DEVICE_OPENCL_CPU;
+    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* testing knob: "tile" or "rows" */
+    if (kernel != NULL && strcmp(kernel, "tile") == 0) s->rows_kernel = 0;
+    if (kernel != NULL && strcmp(kernel, "rows") == 0) s->rows_kernel = 1;
     const char *override = getenv("VECSCORE_CL_MAX_ALLOC_BYTES"); /* testing knob */
     if (override != NULL && strtoull(override, NULL, 10) > 0)
         s->max_alloc = (size_t)strtoull(override, NULL, 10);

@@ -235,9 +235,11 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
     free(cbase);
 }
 
-static void test_agreement(void **state) {
-    (void)state;
+/* kernel: "tile" (GPU-style) or "rows" (CPU-style) scoring kernel. */
+static void run_agreement(const char *kernel) {
+    setenv("VECSCORE_CL_KERNEL", kernel, 1);
     vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_KERNEL");
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -251,6 +253,17 @@ static void test_agreement(void **state) {
     check_agreement(dev, cpu, 2, 9000, 4099, 5, 1, 0);  /* dim 4099 over two tiles */
     vs_context_free(dev);
     vs_context_free(cpu);
+}
+
+/* Both scoring kernels run on every device; PoCL defaults to "rows", GPUs to "tile". */
+static void test_agreement_rows_kernel(void **state) {
+    (void)state;
+    run_agreement("rows");
+}
+
+static void test_agreement_tile_kernel(void **state) {
+    (void)state;
+    run_agreement("tile");
 }
 
 static void test_empty_and_invalid(void **state) {
@@ -554,10 +567,15 @@ int main(int argc, char **argv) {
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     } else {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_devices),       cmocka_unit_test(test_selectors),
-            cmocka_unit_test(test_agreement),     cmocka_unit_test(test_empty_and_invalid),
-            cmocka_unit_test(test_zero_copy),     cmocka_unit_test(test_corpus_split),
-            cmocka_unit_test(test_program_cache), cmocka_unit_test(test_fault_injection),
+            cmocka_unit_test(test_devices),
+            cmocka_unit_test(test_selectors),
+            cmocka_unit_test(test_agreement_rows_kernel),
+            cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_empty_and_invalid),
+            cmocka_unit_test(test_zero_copy),
+            cmocka_unit_test(test_corpus_split),
+            cmocka_unit_test(test_program_cache),
+            cmocka_unit_test(test_fault_injection),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }

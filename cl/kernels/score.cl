@@ -72,6 +72,61 @@ vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
     out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
 }
 
+/*
+ * vs_score_rows: the same scores for devices whose compute units are CPU
+ * cores (PoCL): no local memory and no barriers, each work-item scores one
+ * candidate against VS_ROWS queries with 16-wide vector loads, keeping 16
+ * interleaved partial sums per pair (then a fixed-order reduction), like the
+ * CPU's dot kernel. Arguments and output as vs_score_tile.
+ */
+#define VS_ROWS 8
+
+inline float vs_reduce16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.lo + c.hi;
+}
+
+__kernel void vs_score_rows(__global const float *queries, ulong query_offset, uint rows,
+                            __global const float *candidates, ulong candidate_offset,
+                            uint columns, uint dim, int metric, __global const float *qaux,
+                            __global const float *caux, ulong caux_offset, __global float *out,
+                            ulong out_offset, ulong ld_out, int negate) {
+    const uint col = (uint)get_global_id(0);
+    const uint row0 = (uint)get_global_id(1) * VS_ROWS;
+    if (col >= columns || row0 >= rows) return;
+    const uint count = min((uint)VS_ROWS, rows - row0);
+    __global const float *c = candidates + candidate_offset + (ulong)col * dim;
+    __global const float *q = queries + query_offset + (ulong)row0 * dim;
+    float16 acc[VS_ROWS];
+    for (uint r = 0; r < VS_ROWS; r++)
+        acc[r] = (float16)(0.0f);
+    const uint body = dim & ~15u;
+    for (uint d = 0; d < body; d += 16) {
+        const float16 cv = vload16(0, c + d);
+        for (uint r = 0; r < VS_ROWS; r++)
+            if (r < count) acc[r] = fma(vload16(0, q + (ulong)r * dim + d), cv, acc[r]);
+    }
+    for (uint r = 0; r < count; r++) {
+        float s = vs_reduce16(acc[r]);
+        for (uint d = body; d < dim; d++)
+            s = fma(q[(ulong)r * dim + d], c[d], s);
+        const uint row = row0 + r;
+        if (metric == VS_METRIC_COSINE) {
+            const float qa = qaux[row], ca = caux[caux_offset + col];
+            s = s * qa * ca;
+            s = (qa == 0.0f || ca == 0.0f) ? 0.0f : s;
+            s = s > 1.0f ? 1.0f : s;
+            s = s < -1.0f ? -1.0f : s;
+        } else if (metric == VS_METRIC_L2SQ) {
+            const float dist = (qaux[row] + caux[caux_offset + col]) - 2.0f * s;
+            s = dist < 0.0f ? 0.0f : dist;
+        }
+        out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
+    }
+}
+
 /* 1 if (a, ia) ranks before (b, ib). */
 inline int vs_before(float a, long ia, float b, long ib) {
     if (ib < 0) return ia >= 0;
@@ -97,10 +152,14 @@ __kernel void vs_select_segments(__global const float *tile, ulong ld_tile, uint
     const uint lo = segment * segment_length;
     const uint hi = min(columns, lo + segment_length);
     uint filled = 0;
+    /* The current k-th best, kept in registers: most candidates stop here. */
+    float worst_key = -INFINITY;
+    long worst_id = -1;
+    __global const float *scores = tile + (ulong)row * ld_tile;
     for (uint c = lo; c < hi; c++) {
-        const float key = tile[(ulong)row * ld_tile + c];
+        const float key = scores[c];
         const long id = id_base + (long)c;
-        if (filled == k && !vs_before(key, id, keys[k - 1], ids[k - 1])) continue;
+        if (filled == k && !vs_before(key, id, worst_key, worst_id)) continue;
         uint at = filled < k ? filled : k - 1;
         while (at > 0 && vs_before(key, id, keys[at - 1], ids[at - 1])) {
             keys[at] = keys[at - 1];
@@ -110,6 +169,8 @@ __kernel void vs_select_segments(__global const float *tile, ulong ld_tile, uint
         keys[at] = key;
         ids[at] = id;
         if (filled < k) filled++;
+        worst_key = keys[k - 1];
+        worst_id = ids[k - 1];
     }
 }
 
