@@ -115,9 +115,10 @@ int cli_context(const char *cmd, const char *device, int threads, cli_log *log, 
     int rc = vs_context_create(&opts, out);
     if (rc == 0) return EXIT_OK;
     const char *detail = log->last[0] ? log->last : vs_strerror(rc);
-    int code = rc == VS_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_DEVICE;
-    return cli_fail(code, cmd, "cannot use device '%s': %s (%s)", device ? device : "auto", detail,
-                    vs_status_name(rc));
+    if (rc == VS_ERR_INVALID_ARGUMENT) /* a malformed selector, or a VECSCORE_* variable */
+        return cli_fail(EXIT_USAGE, cmd, "bad option: %s (%s)", detail, vs_status_name(rc));
+    return cli_fail(EXIT_DEVICE, cmd, "cannot use device '%s': %s (%s)", device ? device : "auto",
+                    detail, vs_status_name(rc));
 }
 
 double cli_now(void) {

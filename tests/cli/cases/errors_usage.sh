@@ -24,4 +24,7 @@ check_usage 'out.ivecs: scores are written as \.fvecs' score -q q.fvecs -b base.
 check_usage '--scores goes with \.ivecs/\.ibin/\.npy results' topk -q q.fvecs -b base.fvecs -k 3 -o out.tsv --scores out.fvecs
 check_usage '--scores out.ivecs: expected \.fvecs, \.fbin or \.npy' topk -q q.fvecs -b base.fvecs -k 3 -o out.npy --scores out.ivecs
 check_usage "unknown argument '--scores'" score -q q.fvecs -b base.fvecs -o out.fvecs --scores s.fvecs
-check_usage "cannot use device 'gpu-please': unknown device selector" topk -q q.fvecs -b base.fvecs -k 3 --device gpu-please -o out.ivecs
+check_usage "^vecscore topk: bad option: unknown device selector 'gpu-please'.*\\(VS_ERR_INVALID_ARGUMENT\\)$" topk -q q.fvecs -b base.fvecs -k 3 --device gpu-please -o out.ivecs
+# environment overrides are options too
+VECSCORE_THREADS=abc check_usage "bad option: environment variable VECSCORE_THREADS has an invalid value 'abc'" topk -q q.fvecs -b base.fvecs -k 3 -o out.ivecs
+VECSCORE_ISA=sse9 check_usage "bad option: .*sse9" score -q q.fvecs -b base.fvecs -o out.fvecs
