@@ -197,8 +197,10 @@ static void devices_help(FILE *out) {
     fprintf(out,
             "usage: vecscore devices [--json]\n"
             "\n"
-            "Lists the backends this build and machine can run (cpu with its ISA and\n"
-            "threads; opencl when a device is present) and which one 'auto' picks.\n"
+            "Lists every device the library can use (the native CPU with its ISA and\n"
+            "threads, then each OpenCL device with its selector, memory and driver),\n"
+            "why there is no OpenCL device if there is none, and what 'auto' picks\n"
+            "(found by running one tiny batch).\n"
             "  --json   one JSON object on stdout\n"
             "\n%s",
             exit_codes_help);
@@ -377,13 +379,49 @@ static void json_probe(FILE *out, const char *selector, const probe *p) {
     }
 }
 
-/*
- * The public API has no device enumeration yet, so the selectors below are
- * probed one by one. When the library gains vs_device_count/vs_device_info,
- * list every device here.
- */
-static const char *const probe_selectors[] = {"cpu", "opencl"};
+static const char *kind_name(vs_device_kind kind) {
+    switch (kind) {
+    case VS_DEVICE_NATIVE_CPU: return "native-cpu";
+    case VS_DEVICE_OPENCL_GPU: return "opencl-gpu";
+    case VS_DEVICE_OPENCL_CPU: return "opencl-cpu";
+    case VS_DEVICE_OPENCL_ACCELERATOR: return "opencl-accelerator";
+    case VS_DEVICE_OPENCL_OTHER: break;
+    }
+    return "opencl-other";
+}
 
+static void json_device(FILE *out, int index, const vs_device *d) {
+    fprintf(out, "{\"index\": %d, \"selector\": ", index);
+    json_string(out, d->selector);
+    fprintf(out, ", \"kind\": \"%s\", \"name\": ", kind_name(d->kind));
+    json_string(out, d->name);
+    fprintf(out, ", \"vendor\": ");
+    json_string(out, d->vendor);
+    fprintf(out, ", \"platform\": ");
+    json_string(out, d->platform);
+    fprintf(out, ", \"driver_version\": ");
+    json_string(out, d->driver_version);
+    fprintf(out, ", \"device_version\": ");
+    json_string(out, d->device_version);
+    fprintf(out,
+            ", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
+            "\"unified_memory\": %s, \"zero_copy_expected\": %s, \"auto_eligible\": %s}",
+            d->compute_units, (unsigned long long)d->global_mem_bytes,
+            (unsigned long long)d->max_alloc_bytes, d->unified_memory ? "true" : "false",
+            d->zero_copy_expected ? "true" : "false", d->auto_eligible ? "true" : "false");
+}
+
+static void format_bytes(uint64_t bytes, char *out, size_t size) {
+    if (bytes == 0)
+        snprintf(out, size, "-");
+    else if (bytes >= ((uint64_t)1 << 30))
+        snprintf(out, size, "%.1f GiB", (double)bytes / (double)((uint64_t)1 << 30));
+    else
+        snprintf(out, size, "%.0f MiB", (double)bytes / (double)((uint64_t)1 << 20));
+}
+
+/* Every device the library reports (vs_device_count/vs_device_info), and
+ * what "auto" picks, learned by running one tiny batch under "auto". */
 int cli_devices(int argc, char **argv) {
     int json = 0;
     for (int i = 0; i < argc; i++) {
@@ -397,35 +435,44 @@ int cli_devices(int argc, char **argv) {
                             "unknown argument '%s'; see 'vecscore devices --help'", argv[i]);
         }
     }
-    probe probes[2], automatic;
-    for (int i = 0; i < 2; i++)
-        probe_device(probe_selectors[i], &probes[i]);
+    int count = vs_device_count();
+    probe automatic;
     probe_device("auto", &automatic);
+    const char *opencl_status = vs_opencl_status();
     if (json) {
-        printf("{\"version\": \"%s\", \"cpu_best_isa\": \"%s\", \"devices\": [", vs_version(),
+        printf("{\"version\": \"%s\", \"cpu_best_isa\": \"%s\", \"opencl_status\": ", vs_version(),
                vs_cpu_best_isa());
-        for (int i = 0; i < 2; i++) {
+        json_string(stdout, opencl_status);
+        printf(", \"devices\": [");
+        for (int i = 0; i < count; i++) {
+            vs_device d;
+            if (vs_device_info(i, &d) != 0) continue;
             if (i) printf(", ");
-            json_probe(stdout, probe_selectors[i], &probes[i]);
+            json_device(stdout, i, &d);
         }
         printf("], \"auto\": ");
         json_probe(stdout, "auto", &automatic);
         printf("}\n");
     } else {
-        for (int i = 0; i < 2; i++) {
-            const probe *p = &probes[i];
-            if (p->available)
-                printf("%-7s available    backend=%s isa=%s threads=%d device=%s\n",
-                       probe_selectors[i], p->backend, p->isa, p->threads, p->device);
-            else
-                printf("%-7s unavailable  %s (%s)\n", probe_selectors[i], p->error,
-                       vs_status_name(p->status));
+        printf("%-12s %-12s %-4s %5s %9s %-9s %s\n", "SELECTOR", "KIND", "AUTO", "UNITS", "MEMORY",
+               "ZERO-COPY", "NAME");
+        for (int i = 0; i < count; i++) {
+            vs_device d;
+            if (vs_device_info(i, &d) != 0) continue;
+            char memory[32];
+            format_bytes(d.global_mem_bytes, memory, sizeof(memory));
+            printf("%-12s %-12s %-4s %5u %9s %-9s %s", d.selector, kind_name(d.kind),
+                   d.auto_eligible ? "yes" : "no", d.compute_units, memory,
+                   d.zero_copy_expected ? "yes" : "no", d.name);
+            if (d.platform[0]) printf(" [%s, %s]", d.platform, d.driver_version);
+            printf("\n");
         }
+        if (opencl_status[0]) printf("opencl: %s\n", opencl_status);
         if (automatic.available)
-            printf("auto    picks        backend=%s isa=%s device=%s\n", automatic.backend,
-                   automatic.isa, automatic.device);
+            printf("auto picks: %s (isa %s), device %s\n", automatic.backend, automatic.isa,
+                   automatic.device);
         else
-            printf("auto    unavailable  %s\n", automatic.error);
+            printf("auto picks nothing: %s\n", automatic.error);
     }
     if (fflush(stdout) != 0) return EXIT_OUTPUT;
     return automatic.available ? EXIT_OK : EXIT_DEVICE;
@@ -438,11 +485,12 @@ static int print_version(void) {
     for (int i = 0; i < 3; i++)
         if (vs_cpu_isa_supported(isas[i])) printf(" %s", isas[i]);
     printf(")\ndevices:");
-    for (int i = 0; i < 2; i++) {
-        probe p;
-        probe_device(probe_selectors[i], &p);
-        printf(" %s%s", probe_selectors[i], p.available ? "" : " (unavailable)");
+    int count = vs_device_count();
+    for (int i = 0; i < count; i++) {
+        vs_device d;
+        if (vs_device_info(i, &d) == 0) printf(" %s (%s)", d.selector, d.name);
     }
+    if (vs_opencl_status()[0]) printf("; opencl: %s", vs_opencl_status());
     printf("\n");
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_OUTPUT;
 }
