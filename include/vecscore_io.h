@@ -99,10 +99,13 @@ VS_API size_t vs_dtype_size(vs_dtype dtype);
 
 typedef struct vs_reader vs_reader;
 
-/* Flags for vs_reader_open. */
-#define VS_READ_REJECT_NONFINITE 1u /* read_f32 fails on a NaN or infinite value, naming the row   \
-                                     */
-#define VS_READ_VALIDATE_ALL 2u     /* check every record's dimension at open (.*vecs) */
+/*
+ * Flags for vs_reader_open:
+ *   VS_READ_REJECT_NONFINITE  read_f32 fails on a NaN or infinite value, naming the row
+ *   VS_READ_VALIDATE_ALL      check every record's dimension at open (.*vecs)
+ */
+#define VS_READ_REJECT_NONFINITE 1u
+#define VS_READ_VALIDATE_ALL 2u
 
 typedef struct vs_reader_info {
     vs_file_format format;
