@@ -34,6 +34,7 @@
 
 #define VS_CL_TILE 16
 #define VS_CL_ROWS 8             /* queries per work-item in vs_score_rows; must match score.cl */
+#define VS_CL_FUSED_K 32         /* largest k for vs_topk_rows; must match score.cl */
 #define VS_CL_MAX_SEGMENTS 64    /* must match score.cl */
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
@@ -61,7 +62,9 @@ typedef struct cl_state {
     cl_program program;
     cl_kernel score, select, merge;
     cl_kernel score_rows; /* used instead of score when rows_kernel is set */
+    cl_kernel topk_rows;  /* fused scoring + selection for rows_kernel, k <= VS_CL_FUSED_K */
     int rows_kernel;      /* 1 on CPU-type devices (or VECSCORE_CL_KERNEL=rows) */
+    int fused_policy;     /* -1 automatic, 0 never, 1 whenever possible (VECSCORE_CL_FUSED) */
     int built;
     vs_arena staging;
     size_t align;     /* device base-address alignment, at least 64 */
@@ -132,6 +135,8 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
     VS_CL_CHECK(ctx, err, "clCreateKernel(vs_merge_segments)");
     s->score_rows = vs__cl.CreateKernel(s->program, "vs_score_rows", &err);
     VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_rows)");
+    s->topk_rows = vs__cl.CreateKernel(s->program, "vs_topk_rows", &err);
+    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_topk_rows)");
     s->built = 1;
     if (report != NULL) {
         report->compile_seconds = result.seconds;
@@ -145,7 +150,8 @@ cleanup:
     if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
     if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
     if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
-    s->score = s->select = s->merge = s->score_rows = NULL;
+    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
+    s->score = s->select = s->merge = s->score_rows = s->topk_rows = NULL;
     vs__cl.ReleaseProgram(s->program);
     s->program = NULL;
     return status;
@@ -259,6 +265,7 @@ typedef struct plan {
     size_t segments; /* selection segments per tile (top-k) */
     size_t segment_length;
     size_t k;      /* min(k, nc): entries kept on the device */
+    int fused;     /* top-k scored and selected in one kernel (vs_topk_rows) */
     int zero_copy; /* outputs wrapped in place */
 } plan;
 
@@ -269,6 +276,8 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     for (size_t i = 0; i < corpus->nparts; i++)
         if (corpus->parts[i].count > largest_part) largest_part = corpus->parts[i].count;
     p->k = b->k < b->nc ? b->k : b->nc;
+    p->fused = b->k && s->rows_kernel && p->k <= VS_CL_FUSED_K;
+    if (s->fused_policy >= 0) p->fused = p->fused && s->fused_policy;
     p->columns = b->k ? VS_CL_TILE_COLUMNS : round_up(largest_part, VS_CL_TILE);
     if (p->columns > round_up(largest_part, VS_CL_TILE))
         p->columns = round_up(largest_part, VS_CL_TILE);
@@ -295,7 +304,7 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
         size_t list_rows =
             p->k ? limit / (p->segments * p->k * (sizeof(float) + sizeof(int64_t))) : SIZE_MAX;
         size_t r = rows;
-        if (b->k || !p->zero_copy) r = r < tile_rows ? r : tile_rows;
+        if ((b->k && !p->fused) || (!b->k && !p->zero_copy)) r = r < tile_rows ? r : tile_rows;
         r = r < list_rows ? r : list_rows;
         if (r >= 1 || (p->segments == 1 && p->columns == VS_CL_TILE)) {
             rows = r;
@@ -370,26 +379,53 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
 }
 
 /* Selects per segment, then merges into the running list or the outputs. */
-static int select_and_merge(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
-                            buffers *d, size_t rows, size_t columns, size_t id_base,
-                            int has_running, int *current, int final_rows, cl_ulong out_offset) {
-    int status = VS_OK;
-    cl_uint segments = 0;
-    const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows;
-    if (columns > 0) {
-        const cl_ulong ld = (cl_ulong)p->columns;
-        const cl_uint ncolumns = (cl_uint)columns, seg_len = (cl_uint)p->segment_length;
-        segments = (cl_uint)((columns + p->segment_length - 1) / p->segment_length);
-        const cl_long base = (cl_long)id_base;
-        const arg args[] = {ARG(d->tile),     ARG(ld),        ARG(nrows), ARG(ncolumns),
-                            ARG(seg_len),     ARG(segments),  ARG(base),  ARG(k),
-                            ARG(d->seg_keys), ARG(d->seg_ids)};
-        status = set_args(ctx, s->select, "vs_select_segments", args, 10);
+/*
+ * Best k of each segment of the tile: from the score tile (vs_select_segments),
+ * or scored and selected in one pass (vs_topk_rows) when p->fused.
+ */
+static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                           buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
+                           cl_uint *segments) {
+    const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows, ncolumns = (cl_uint)columns;
+    const cl_uint seg_len = (cl_uint)p->segment_length;
+    const cl_long base = (cl_long)(part->first + t0);
+    *segments = (cl_uint)((columns + p->segment_length - 1) / p->segment_length);
+    if (p->fused) {
+        const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
+                       caux_offset = (cl_ulong)t0;
+        const cl_uint dim = (cl_uint)b->dim;
+        const cl_int metric = (cl_int)b->metric;
+        const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+        const arg args[] = {
+            ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(part->vectors),
+            ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
+            ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(seg_len),
+            ARG(*segments),        ARG(base),         ARG(k),           ARG(d->seg_keys),
+            ARG(d->seg_ids)};
+        int status = set_args(ctx, s->topk_rows, "vs_topk_rows", args, 17);
         if (status != VS_OK) return status;
-        const size_t global[2] = {segments, rows};
-        status = launch(ctx, s, s->select, "vs_select_segments", 2, global, NULL);
-        if (status != VS_OK) return status;
+        /* One work-item per group: its private lists (3 KiB) never pile up on a stack. */
+        const size_t global[2] = {*segments, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
+        const size_t local[2] = {1, 1};
+        return launch(ctx, s, s->topk_rows, "vs_topk_rows", 2, global, local);
     }
+    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
+    if (status != VS_OK) return status;
+    const cl_ulong ld = (cl_ulong)p->columns;
+    const arg args[] = {ARG(d->tile),   ARG(ld),   ARG(nrows), ARG(ncolumns),    ARG(seg_len),
+                        ARG(*segments), ARG(base), ARG(k),     ARG(d->seg_keys), ARG(d->seg_ids)};
+    status = set_args(ctx, s->select, "vs_select_segments", args, 10);
+    if (status != VS_OK) return status;
+    const size_t global[2] = {*segments, rows};
+    return launch(ctx, s, s->select, "vs_select_segments", 2, global, NULL);
+}
+
+/* Merges the segment lists into the running list, or (final_rows) into the outputs. */
+static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                          buffers *d, size_t rows, cl_uint segments, int has_running, int *current,
+                          int final_rows, cl_ulong out_offset) {
+    int status = VS_OK;
+    const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows;
     const int next = has_running ? 1 - *current : *current;
     const cl_int running = has_running, final = final_rows, distance = b->metric == VS_METRIC_L2SQ;
     const cl_uint k_out = (cl_uint)b->k;
@@ -480,7 +516,7 @@ static int run_batch(cl_state *s, vs__batch *b) {
     if (status == VS_OK)
         d.qaux =
             make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
-    if (status == VS_OK && (b->k || !p.zero_copy))
+    if (status == VS_OK && ((b->k && !p.fused) || (!b->k && !p.zero_copy)))
         d.tile =
             make_buffer(ctx, s, rw, rows * p.columns * sizeof(float), NULL, "score tile", &status);
     if (b->k) {
@@ -547,7 +583,7 @@ static int run_batch(cl_state *s, vs__batch *b) {
         int current = 0, has_running = 0;
         const cl_ulong out_row = p.zero_copy ? (cl_ulong)q0 : 0;
         if (b->k && corpus->nparts == 0 && status == VS_OK) /* no candidates: padding only */
-            status = select_and_merge(ctx, s, b, &p, &d, count, 0, 0, 0, &current, 1, out_row);
+            status = merge_segments(ctx, s, b, &p, &d, count, 0, 0, &current, 1, out_row);
         for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
             const cl_part *part = &corpus->parts[pi];
             for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p.columns) {
@@ -555,11 +591,12 @@ static int run_batch(cl_state *s, vs__batch *b) {
                 const size_t id_base = part->first + t0;
                 if (b->k) {
                     const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+                    cl_uint segments = 0;
                     status =
-                        score_tile(ctx, s, b, &d, part, t0, columns, count, d.tile, 0, p.columns);
+                        select_segments(ctx, s, b, &p, &d, part, t0, count, columns, &segments);
                     if (status == VS_OK)
-                        status = select_and_merge(ctx, s, b, &p, &d, count, columns, id_base,
-                                                  has_running, &current, last, out_row);
+                        status = merge_segments(ctx, s, b, &p, &d, count, segments, has_running,
+                                                &current, last, out_row);
                     has_running = 1;
                 } else if (p.zero_copy) {
                     status = score_tile(ctx, s, b, &d, part, t0, columns, count, d.out_scores,
@@ -661,6 +698,7 @@ static void release(void *state) {
     if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
     if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
     if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
+    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
@@ -698,6 +736,8 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* testing knob: "tile" or "rows" */
     if (kernel != NULL && strcmp(kernel, "tile") == 0) s->rows_kernel = 0;
     if (kernel != NULL && strcmp(kernel, "rows") == 0) s->rows_kernel = 1;
+    const char *fused = getenv("VECSCORE_CL_FUSED"); /* testing knob: "0" or "1" */
+    s->fused_policy = fused != NULL && (fused[0] == '0' || fused[0] == '1') ? fused[0] - '0' : -1;
     const char *override = getenv("VECSCORE_CL_MAX_ALLOC_BYTES"); /* testing knob */
     if (override != NULL && strtoull(override, NULL, 10) > 0)
         s->max_alloc = (size_t)strtoull(override, NULL, 10);

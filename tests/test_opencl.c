@@ -235,11 +235,16 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
     free(cbase);
 }
 
-/* kernel: "tile" (GPU-style) or "rows" (CPU-style) scoring kernel. */
-static void run_agreement(const char *kernel) {
+/*
+ * kernel: "tile" (GPU-style) or "rows" (CPU-style) scoring kernel; fused: "1"
+ * to score and select in one kernel where k allows it (rows only), "0" not to.
+ */
+static void run_agreement(const char *kernel, const char *fused) {
     setenv("VECSCORE_CL_KERNEL", kernel, 1);
+    setenv("VECSCORE_CL_FUSED", fused, 1);
     vs_context *dev = must_open("opencl");
     unsetenv("VECSCORE_CL_KERNEL");
+    unsetenv("VECSCORE_CL_FUSED");
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -255,15 +260,20 @@ static void run_agreement(const char *kernel) {
     vs_context_free(cpu);
 }
 
-/* Both scoring kernels run on every device; PoCL defaults to "rows", GPUs to "tile". */
-static void test_agreement_rows_kernel(void **state) {
+/* Every kernel path runs on every device; PoCL defaults to "rows" (fused), GPUs to "tile". */
+static void test_agreement_rows_fused(void **state) {
     (void)state;
-    run_agreement("rows");
+    run_agreement("rows", "1");
+}
+
+static void test_agreement_rows_separate(void **state) {
+    (void)state;
+    run_agreement("rows", "0");
 }
 
 static void test_agreement_tile_kernel(void **state) {
     (void)state;
-    run_agreement("tile");
+    run_agreement("tile", "0");
 }
 
 static void test_empty_and_invalid(void **state) {
@@ -569,7 +579,8 @@ int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_devices),
             cmocka_unit_test(test_selectors),
-            cmocka_unit_test(test_agreement_rows_kernel),
+            cmocka_unit_test(test_agreement_rows_fused),
+            cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),

@@ -29,6 +29,20 @@
 #define VS_METRIC_L2SQ 2
 #define VS_MAX_SEGMENTS 64
 
+/* The metric epilogue, exactly as cpu/block.h: NaN is kept by the comparisons. */
+inline float vs_epilogue(int metric, float s, float qa, float ca) {
+    if (metric == VS_METRIC_COSINE) {
+        s = s * qa * ca;
+        s = (qa == 0.0f || ca == 0.0f) ? 0.0f : s;
+        s = s > 1.0f ? 1.0f : s;
+        s = s < -1.0f ? -1.0f : s;
+    } else if (metric == VS_METRIC_L2SQ) {
+        const float d = (qa + ca) - 2.0f * s;
+        s = d < 0.0f ? 0.0f : d;
+    }
+    return s;
+}
+
 __kernel __attribute__((reqd_work_group_size(VS_TILE, VS_TILE, 1))) void
 vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
               __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
@@ -58,17 +72,7 @@ vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (row >= rows || col >= columns) return;
-    float s = acc;
-    if (metric == VS_METRIC_COSINE) {
-        const float qa = qaux[row], ca = caux[caux_offset + col];
-        s = s * qa * ca;
-        s = (qa == 0.0f || ca == 0.0f) ? 0.0f : s;
-        s = s > 1.0f ? 1.0f : s;
-        s = s < -1.0f ? -1.0f : s;
-    } else if (metric == VS_METRIC_L2SQ) {
-        const float d = (qaux[row] + caux[caux_offset + col]) - 2.0f * s;
-        s = d < 0.0f ? 0.0f : d;
-    }
+    const float s = vs_epilogue(metric, acc, qaux[row], caux[caux_offset + col]);
     out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
 }
 
@@ -88,6 +92,39 @@ inline float vs_reduce16(float16 v) {
     return c.lo + c.hi;
 }
 
+/*
+ * Raw dot products of candidate c with `count` (<= VS_ROWS) consecutive
+ * queries starting at q, into dots[0..count).
+ */
+inline void vs_dots_rows(__global const float *q, __global const float *c, uint dim, uint count,
+                         float *dots) {
+    float16 acc[VS_ROWS];
+    for (uint r = 0; r < VS_ROWS; r++)
+        acc[r] = (float16)(0.0f);
+    const uint body = dim & ~15u;
+    if (count == VS_ROWS) {
+        /* Full block: fixed trip counts, so the compiler keeps acc in registers. */
+        for (uint d = 0; d < body; d += 16) {
+            const float16 cv = vload16(0, c + d);
+#pragma unroll
+            for (uint r = 0; r < VS_ROWS; r++)
+                acc[r] = fma(vload16(0, q + (ulong)r * dim + d), cv, acc[r]);
+        }
+    } else {
+        for (uint d = 0; d < body; d += 16) {
+            const float16 cv = vload16(0, c + d);
+            for (uint r = 0; r < count; r++)
+                acc[r] = fma(vload16(0, q + (ulong)r * dim + d), cv, acc[r]);
+        }
+    }
+    for (uint r = 0; r < count; r++) {
+        float s = vs_reduce16(acc[r]);
+        for (uint d = body; d < dim; d++)
+            s = fma(q[(ulong)r * dim + d], c[d], s);
+        dots[r] = s;
+    }
+}
+
 __kernel void vs_score_rows(__global const float *queries, ulong query_offset, uint rows,
                             __global const float *candidates, ulong candidate_offset,
                             uint columns, uint dim, int metric, __global const float *qaux,
@@ -97,33 +134,13 @@ __kernel void vs_score_rows(__global const float *queries, ulong query_offset, u
     const uint row0 = (uint)get_global_id(1) * VS_ROWS;
     if (col >= columns || row0 >= rows) return;
     const uint count = min((uint)VS_ROWS, rows - row0);
-    __global const float *c = candidates + candidate_offset + (ulong)col * dim;
-    __global const float *q = queries + query_offset + (ulong)row0 * dim;
-    float16 acc[VS_ROWS];
-    for (uint r = 0; r < VS_ROWS; r++)
-        acc[r] = (float16)(0.0f);
-    const uint body = dim & ~15u;
-    for (uint d = 0; d < body; d += 16) {
-        const float16 cv = vload16(0, c + d);
-        for (uint r = 0; r < VS_ROWS; r++)
-            if (r < count) acc[r] = fma(vload16(0, q + (ulong)r * dim + d), cv, acc[r]);
-    }
+    float dots[VS_ROWS];
+    vs_dots_rows(queries + query_offset + (ulong)row0 * dim,
+                 candidates + candidate_offset + (ulong)col * dim, dim, count, dots);
+    const float ca = caux[caux_offset + col];
     for (uint r = 0; r < count; r++) {
-        float s = vs_reduce16(acc[r]);
-        for (uint d = body; d < dim; d++)
-            s = fma(q[(ulong)r * dim + d], c[d], s);
-        const uint row = row0 + r;
-        if (metric == VS_METRIC_COSINE) {
-            const float qa = qaux[row], ca = caux[caux_offset + col];
-            s = s * qa * ca;
-            s = (qa == 0.0f || ca == 0.0f) ? 0.0f : s;
-            s = s > 1.0f ? 1.0f : s;
-            s = s < -1.0f ? -1.0f : s;
-        } else if (metric == VS_METRIC_L2SQ) {
-            const float dist = (qaux[row] + caux[caux_offset + col]) - 2.0f * s;
-            s = dist < 0.0f ? 0.0f : dist;
-        }
-        out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
+        const float s = vs_epilogue(metric, dots[r], qaux[row0 + r], ca);
+        out[out_offset + (ulong)(row0 + r) * ld_out + col] = negate ? -s : s;
     }
 }
 
@@ -171,6 +188,67 @@ __kernel void vs_select_segments(__global const float *tile, ulong ld_tile, uint
         if (filled < k) filled++;
         worst_key = keys[k - 1];
         worst_id = ids[k - 1];
+    }
+}
+
+/*
+ * vs_topk_rows: vs_score_rows and vs_select_segments in one pass, for CPU-type
+ * devices and k <= VS_FUSED_K: each work-item scores one segment of the tile
+ * against VS_ROWS queries and keeps each query's best k in private memory,
+ * so no score tile is written. Writes the same segment lists as
+ * vs_select_segments (keys negated for L2).
+ */
+#define VS_FUSED_K 32
+
+__kernel void vs_topk_rows(__global const float *queries, ulong query_offset, uint rows,
+                           __global const float *candidates, ulong candidate_offset,
+                           uint columns, uint dim, int metric, __global const float *qaux,
+                           __global const float *caux, ulong caux_offset, uint segment_length,
+                           uint segments, long id_base, uint k, __global float *segment_keys,
+                           __global long *segment_ids) {
+    const uint segment = (uint)get_global_id(0);
+    const uint row0 = (uint)get_global_id(1) * VS_ROWS;
+    if (segment >= segments || row0 >= rows) return;
+    const uint count = min((uint)VS_ROWS, rows - row0);
+    const int negate = metric == VS_METRIC_L2SQ;
+    float keys[VS_ROWS][VS_FUSED_K];
+    long ids[VS_ROWS][VS_FUSED_K];
+    uint filled[VS_ROWS];
+    float qa[VS_ROWS];
+    for (uint r = 0; r < VS_ROWS; r++) {
+        filled[r] = 0;
+        qa[r] = r < count ? qaux[row0 + r] : 0.0f;
+    }
+    __global const float *q = queries + query_offset + (ulong)row0 * dim;
+    const uint lo = segment * segment_length;
+    const uint hi = min(columns, lo + segment_length);
+    for (uint col = lo; col < hi; col++) {
+        float dots[VS_ROWS];
+        vs_dots_rows(q, candidates + candidate_offset + (ulong)col * dim, dim, count, dots);
+        const float ca = caux[caux_offset + col];
+        const long id = id_base + (long)col;
+        for (uint r = 0; r < count; r++) {
+            float key = vs_epilogue(metric, dots[r], qa[r], ca);
+            key = negate ? -key : key;
+            uint n = filled[r];
+            if (n == k && !vs_before(key, id, keys[r][k - 1], ids[r][k - 1])) continue;
+            uint at = n < k ? n : k - 1;
+            while (at > 0 && vs_before(key, id, keys[r][at - 1], ids[r][at - 1])) {
+                keys[r][at] = keys[r][at - 1];
+                ids[r][at] = ids[r][at - 1];
+                at--;
+            }
+            keys[r][at] = key;
+            ids[r][at] = id;
+            if (n < k) filled[r] = n + 1;
+        }
+    }
+    for (uint r = 0; r < count; r++) {
+        const ulong base = ((ulong)(row0 + r) * segments + segment) * k;
+        for (uint i = 0; i < k; i++) {
+            segment_keys[base + i] = i < filled[r] ? keys[r][i] : -INFINITY;
+            segment_ids[base + i] = i < filled[r] ? ids[r][i] : -1;
+        }
     }
 }
 
