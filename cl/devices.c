@@ -13,10 +13,18 @@
 #define VS_MAX_PLATFORMS 16
 #define VS_MAX_DEVICES_PER_PLATFORM 64
 
+/* A string property, truncated to size (the driver refuses too small a buffer). */
 static void info_string(cl_device_id device, cl_device_info what, char *out, size_t size) {
     out[0] = '\0';
-    if (vs__cl.GetDeviceInfo(device, what, size, out, NULL) != CL_SUCCESS) out[0] = '\0';
-    out[size - 1] = '\0';
+    size_t needed = 0;
+    if (vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed) != CL_SUCCESS || needed == 0) return;
+    char *full = malloc(needed + 1);
+    if (full == NULL) return;
+    if (vs__cl.GetDeviceInfo(device, what, needed, full, NULL) == CL_SUCCESS) {
+        full[needed] = '\0';
+        snprintf(out, size, "%s", full);
+    }
+    free(full);
 }
 
 static int device_details(const vs_context *ctx, cl_platform_id platform, cl_device_id device,
