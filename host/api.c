@@ -149,36 +149,29 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
 /* ---- the batch flow ----------------------------------------------------------- */
 
 /*
- * "auto" with an OpenCL GPU: estimated seconds on each side for this shape,
- * from conservative built-in constants (moved bytes / bandwidth + flops /
- * throughput + launch overhead). Returns 1 if the device should run it.
+ * "auto" with an OpenCL device: estimated seconds on each side for this shape
+ * from the calibrated cost model (host/cost.c), or from conservative built-in
+ * constants when calibration failed. Returns 1 if the device should run it.
  */
-#define VS_COST_CPU_FLOPS_PER_THREAD 16e9
-#define VS_COST_CPU_BANDWIDTH 20e9
-#define VS_COST_LINK_BANDWIDTH 10e9 /* host <-> device, PCIe-class */
-#define VS_COST_DEVICE_FLOPS 2e12
-#define VS_COST_DEVICE_LAUNCH 300e-6
+static const vs__cost_model builtin_cost = {
+    .cpu = {.launch = 20e-6, .bandwidth = 20e9, .flops = 32e9, .link = 0},
+    .device = {.launch = 300e-6, .bandwidth = 300e9, .flops = 2e12, .link = 10e9},
+};
 
 static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
-    const double nq = (double)b->nq, nc = (double)b->nc, dim = (double)b->dim;
-    const double flops = 2.0 * nq * nc * dim;
-    const double threads = ctx->cfg.threads > 0 ? ctx->cfg.threads : 1;
-    const double cpu = fmax(flops / (threads * VS_COST_CPU_FLOPS_PER_THREAD),
-                            (nq + nc) * dim * 4.0 / VS_COST_CPU_BANDWIDTH);
-    double moved = nq * dim * 4.0 + (b->k ? nq * (double)b->k * 12.0 : nq * nc * 4.0);
-    if (b->corpus == NULL) moved += nc * dim * 4.0;
-    const double device =
-        moved / VS_COST_LINK_BANDWIDTH + flops / VS_COST_DEVICE_FLOPS + VS_COST_DEVICE_LAUNCH;
+    const vs__cost_model *model = ctx->cost.valid ? &ctx->cost : &builtin_cost;
+    const double cpu = vs__cost_seconds(&model->cpu, b);
+    const double device = vs__cost_seconds(&model->device, b);
     if (device < cpu) return 1;
     snprintf(why, size,
-             "auto: the cost model estimates %.3g ms on the CPU vs %.3g ms on the device",
-             cpu * 1e3, device * 1e3);
+             "auto: the %s cost model estimates %.3g ms on the CPU vs %.3g ms on the device",
+             ctx->cost.valid ? "calibrated" : "built-in", cpu * 1e3, device * 1e3);
     return 0;
 }
 
 /* Runs the batch on one backend, with the corpus data that backend owns. */
-static int run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
-                  const vs_corpus *corpus) {
+int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
+               const vs_corpus *corpus) {
     if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
     vs__workspace *ws = NULL;
     int status = vs__workspace_acquire(ctx, &ws);
@@ -229,7 +222,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
 
     int status;
     if (use_device) {
-        status = run_on(ctx, ctx->backend, ctx->backend_state, b, corpus);
+        status = vs__run_on(ctx, ctx->backend, ctx->backend_state, b, corpus);
         if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT) {
             /* A device failure: the CPU re-runs the whole batch (it overwrites every output). */
             pthread_mutex_lock(&ctx->lock);
@@ -246,12 +239,12 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             const int cache = report.program_cache;
             memset(report.fallback, 0, sizeof(report.fallback));
             report.arena_capacity_bytes = 0;
-            status = run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
+            status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
             report.compile_seconds = compile;
             report.program_cache = cache;
         }
     } else {
-        status = run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
+        status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
     }
     memcpy(report.fallback, why, sizeof(report.fallback));
     if (status == VS_OK && ctx->cfg.verify) status = verify_batch(ctx, b, row, source);

@@ -199,6 +199,8 @@ static int select_backend(vs_context *ctx) {
         ctx->backend = ops;
         ctx->backend_state = state;
         ctx->is_auto = is_auto;
+        /* Not fatal: without calibration the built-in constants apply. */
+        if (is_auto) vs__cost_calibrate(ctx);
         return VS_OK;
     }
     if (is_auto) {

@@ -74,6 +74,20 @@ typedef struct vs__backend_ops {
     void (*release)(void *state);
 } vs__backend_ops;
 
+/* One side of the cost model (host/cost.c): seconds per batch shape. */
+typedef struct vs__cost_side {
+    double launch;    /* s per batch */
+    double bandwidth; /* bytes/s streamed */
+    double flops;     /* flop/s */
+    double link;      /* bytes/s to upload per-call candidates; 0 = free */
+} vs__cost_side;
+
+typedef struct vs__cost_model {
+    vs__cost_side cpu, device;
+    int valid;      /* 0: built-in constants apply */
+    int from_cache; /* loaded from the cost cache, not measured by this context */
+} vs__cost_model;
+
 struct vs_context {
     vs__config cfg;
     const vs__backend_ops *backend; /* where batches go: cpu, or an OpenCL device */
@@ -84,6 +98,7 @@ struct vs_context {
     int device_failures; /* batches the device failed (guarded by lock) */
     int demoted;         /* set after VS_DEMOTE_AFTER failures: CPU only from then on */
     char why_cpu[192];   /* why "auto" runs on the CPU ("" if it does not) */
+    vs__cost_model cost; /* "auto" with a device: calibrated per device and driver */
     const char *isa;
     pthread_mutex_t lock; /* guards the pool and `last`; never held while scoring */
     vs__workspace *pool;
@@ -116,6 +131,14 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
  */
 int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size);
+
+/* Cost model (host/cost.c): measures (or loads) ctx->cost; 0 or a vs_status. */
+int vs__cost_calibrate(vs_context *ctx);
+double vs__cost_seconds(const vs__cost_side *side, const struct vs__batch *b);
+
+/* Runs one batch on one backend with that backend's corpus data (host/api.c). */
+int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
+               const vs_corpus *corpus);
 
 /* Workspace pool (host/context.c). */
 int vs__workspace_acquire(vs_context *ctx, vs__workspace **out);

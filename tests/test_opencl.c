@@ -542,6 +542,60 @@ static void test_fault_injection(void **state) {
     free(c);
 }
 
+/* ---- auto: calibrated cost model ------------------------------------------------------- */
+
+static const char *auto_batch(float *s, int64_t *ids) {
+    static char backend[16];
+    vs_context *ctx = must_open("auto");
+    float q[64], c[64 * 40];
+    for (int i = 0; i < 64; i++)
+        q[i] = (float)(i % 7) - 3.0f;
+    for (int i = 0; i < 64 * 40; i++)
+        c[i] = (float)(i % 11) - 5.0f;
+    assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, 1, c, 40, 64, 5, s, ids), VS_OK);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    snprintf(backend, sizeof(backend), "%s", report.backend);
+    if (strcmp(backend, "cpu") == 0) assert_non_null(strstr(report.fallback, "cost model"));
+    vs_context_free(ctx);
+    return backend;
+}
+
+static void test_auto_cost_model(void **state) {
+    (void)state;
+    char saved[200], command[600];
+    snprintf(saved, sizeof(saved), "%s", cache_dir);
+    snprintf(cache_dir, sizeof(cache_dir), "%.150s/cost-test", saved);
+    setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1); /* let auto weigh PoCL, as it would a GPU */
+
+    /* First context: calibrates both sides and writes the cost file; PoCL loses to the CPU. */
+    float s1[5], s2[5];
+    int64_t i1[5], i2[5];
+    assert_string_equal(auto_batch(s1, i1), "cpu");
+    snprintf(command, sizeof(command), "test -s %s/cost-*.txt", cache_dir);
+    assert_int_equal(system(command), 0);
+
+    /* A cost file that makes the device look 1000x faster: auto now sends the call there. */
+    snprintf(command, sizeof(command),
+             "for f in %s/cost-*.txt; do echo 'vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0' > "
+             "\"$f\"; done",
+             cache_dir);
+    assert_int_equal(system(command), 0);
+    assert_string_equal(auto_batch(s2, i2), "opencl");
+    assert_memory_equal(i1, i2, sizeof(i1));
+
+    /* A corrupt cost file is measured again and rewritten. */
+    snprintf(command, sizeof(command), "for f in %s/cost-*.txt; do echo junk > \"$f\"; done",
+             cache_dir);
+    assert_int_equal(system(command), 0);
+    assert_string_equal(auto_batch(s2, i2), "cpu");
+    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 1 ' %s/cost-*.txt", cache_dir);
+    assert_int_equal(system(command), 0);
+
+    unsetenv("VECSCORE_AUTO_OPENCL_CPU");
+    snprintf(cache_dir, sizeof(cache_dir), "%.190s", saved);
+}
+
 /* ---- without any OpenCL platform ----------------------------------------------------------- */
 
 static void test_no_platform(void **state) {
@@ -587,6 +641,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
+            cmocka_unit_test(test_auto_cost_model),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }
