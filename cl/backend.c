@@ -208,6 +208,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         part->first = p * rows_per_part;
         part->count = n - part->first < rows_per_part ? n - part->first : rows_per_part;
         const float *rows = vectors + part->first * dim;
+#pragma omp parallel for schedule(static) if (part->count * dim > 1000000)
         for (size_t j = 0; j < part->count; j++) {
             double sum = 0;
             for (size_t i = 0; i < dim; i++)
