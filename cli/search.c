@@ -311,41 +311,6 @@ static int library_fail(const char *cmd, const cli_log *log, const char *what, i
                     log->last[0] ? log->last : vs_strerror(rc), vs_status_name(rc));
 }
 
-/* ---- top-k merge ------------------------------------------------------------------------ */
-
-/* 1 if (score a, id a) ranks before (score b, id b). */
-static int ranks_before(float sa, int64_t ia, float sb, int64_t ib, int distance) {
-    int pad_a = ia < 0, pad_b = ib < 0;
-    if (pad_a != pad_b) return pad_b;
-    if (pad_a) return 0;
-    int nan_a = isnan(sa), nan_b = isnan(sb);
-    if (nan_a != nan_b) return nan_b;
-    if (!nan_a && sa != sb) return distance ? sa < sb : sa > sb;
-    return ia < ib;
-}
-
-/* Merges k sorted candidates (ids + offset) into best (k sorted entries). */
-static void merge_topk(float *best_scores, int64_t *best_ids, const float *scores,
-                       const int64_t *ids, int64_t offset, size_t k, int distance,
-                       float *tmp_scores, int64_t *tmp_ids) {
-    size_t i = 0, j = 0;
-    for (size_t n = 0; n < k; n++) {
-        int64_t cand = j < k && ids[j] >= 0 ? ids[j] + offset : -1;
-        if (j >= k ||
-            (i < k && !ranks_before(scores[j], cand, best_scores[i], best_ids[i], distance))) {
-            tmp_scores[n] = best_scores[i];
-            tmp_ids[n] = best_ids[i];
-            i++;
-        } else {
-            tmp_scores[n] = scores[j];
-            tmp_ids[n] = cand;
-            j++;
-        }
-    }
-    memcpy(best_scores, tmp_scores, k * sizeof(float));
-    memcpy(best_ids, tmp_ids, k * sizeof(int64_t));
-}
-
 /* ---- topk ------------------------------------------------------------------------------ */
 
 static uint64_t default_chunk(uint64_t dim) {
@@ -432,12 +397,9 @@ int cli_topk(int argc, char **argv) {
     float *cbuf = malloc(chunk * dim * sizeof(float));
     float *batch_scores = malloc(batch * k * sizeof(float));
     int64_t *batch_ids = malloc(batch * k * sizeof(int64_t));
-    float *tmp_scores = malloc(k * sizeof(float));
-    int64_t *tmp_ids = malloc(k * sizeof(int64_t));
     totals t = {0};
     double started = cli_now();
-    if (!best_scores || !best_ids || !qbuf || !cbuf || !batch_scores || !batch_ids || !tmp_scores ||
-        !tmp_ids) {
+    if (!best_scores || !best_ids || !qbuf || !cbuf || !batch_scores || !batch_ids) {
         code = cli_fail(EXIT_DEVICE, cmd, "out of memory for %llu queries x k %llu",
                         (unsigned long long)nq, (unsigned long long)k);
         goto done;
@@ -483,10 +445,12 @@ int cli_topk(int argc, char **argv) {
                 break;
             }
             totals_add(ctx, &t);
-            for (uint64_t i = 0; i < qn; i++)
-                merge_topk(best_scores + (q0 + i) * k, best_ids + (q0 + i) * k,
-                           batch_scores + i * k, batch_ids + i * k, (int64_t)c0, k, distance,
-                           tmp_scores, tmp_ids);
+            rc = vs_topk_merge(a.metric, qn, k, best_scores + q0 * k, best_ids + q0 * k,
+                               batch_scores, batch_ids, (int64_t)c0);
+            if (rc != 0) {
+                code = library_fail(cmd, &log, "vs_topk_merge", rc);
+                break;
+            }
             work_done += qn * cn;
             cli_progress_update(&progress, work_done, work_total);
         }
@@ -551,8 +515,6 @@ done:
     free(cbuf);
     free(batch_scores);
     free(batch_ids);
-    free(tmp_scores);
-    free(tmp_ids);
     return code;
 }
 

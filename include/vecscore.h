@@ -279,6 +279,30 @@ VS_API size_t vs_corpus_dim(const vs_corpus *c);
 /** Frees the corpus. NULL is fine. */
 VS_API void vs_corpus_free(vs_corpus *c);
 
+/*
+ * Merges top-k results computed over two disjoint sets of candidates, such as
+ * chunks of one base file or shards on other machines, in the library's
+ * order. A base too large for one corpus can then be scored chunk by chunk
+ * with exact results.
+ *
+ *   scores, ids              nq x k, best first: the running result, updated
+ *                            in place
+ *   more_scores, more_ids    nq x k, best first, from the other candidates;
+ *                            their ids are shifted by id_offset (padding
+ *                            id -1 stays -1)
+ *
+ * The order is the same as vs_topk's: better score first (higher for DOT and
+ * COSINE, lower for L2SQ), equal scores by lower id, NaN after every number,
+ * padding (id -1) last. Merging the top-k of each part of a candidate set
+ * gives exactly the top-k of the whole set. The two inputs must not
+ * overlap. Returns 0, VS_ERR_INVALID_ARGUMENT (NULL with nq > 0, k = 0, an
+ * unknown metric, nq x k overflowing, or a negative id_offset), or
+ * VS_ERR_OUT_OF_MEMORY (k entries of temporary space). On error nothing is
+ * written.
+ */
+VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, int64_t *ids,
+                         const float *more_scores, const int64_t *more_ids, int64_t id_offset);
+
 /* ==================================================================== */
 /* 6. Reports: what ran the last batch                                   */
 /* ==================================================================== */

@@ -437,6 +437,81 @@ static void test_small_arenas_split(void **state) {
     free(s_small);
 }
 
+/* ---- merge ---------------------------------------------------------------------------- */
+
+/* Top-k of a base scored in chunks and merged equals top-k of the whole base. */
+static void test_topk_merge(void **state) {
+    (void)state;
+    vs_context *ctx = make_context(NULL);
+    const size_t nq = 7, nc = 203, dim = 9;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    ref_rng rng;
+    ref_rng_seed(&rng, 99);
+    ref_fill_small_ints(q, nq * dim, &rng); /* small integers: many exact ties */
+    ref_fill_small_ints(c, nc * dim, &rng);
+    c[50 * dim] = NAN;                    /* a NaN candidate in the first chunk */
+    c[180 * dim + 1] = NAN;               /* and one in the last */
+    const size_t ks[] = {1, 10, 60, 250}; /* 250 > nc: padding */
+    const size_t chunks[] = {1, 40, 64, 203};
+    for (int m = 0; m < 3; m++) {
+        for (size_t ki = 0; ki < 4; ki++) {
+            const size_t k = ks[ki];
+            float *whole_s = malloc(nq * k * sizeof(float)),
+                  *run_s = malloc(nq * k * sizeof(float));
+            float *part_s = malloc(nq * k * sizeof(float));
+            int64_t *whole_i = malloc(nq * k * sizeof(int64_t)),
+                    *run_i = malloc(nq * k * sizeof(int64_t));
+            int64_t *part_i = malloc(nq * k * sizeof(int64_t));
+            assert_int_equal(vs_topk(ctx, (vs_metric)m, q, nq, c, nc, dim, k, whole_s, whole_i),
+                             VS_OK);
+            for (size_t ci = 0; ci < 4; ci++) {
+                const size_t chunk = chunks[ci];
+                for (size_t c0 = 0; c0 < nc; c0 += chunk) {
+                    const size_t count = nc - c0 < chunk ? nc - c0 : chunk;
+                    float *dst_s = c0 == 0 ? run_s : part_s;
+                    int64_t *dst_i = c0 == 0 ? run_i : part_i;
+                    assert_int_equal(vs_topk(ctx, (vs_metric)m, q, nq, c + c0 * dim, count, dim, k,
+                                             dst_s, dst_i),
+                                     VS_OK);
+                    if (c0 > 0)
+                        assert_int_equal(vs_topk_merge((vs_metric)m, nq, k, run_s, run_i, part_s,
+                                                       part_i, (int64_t)c0),
+                                         VS_OK);
+                }
+                for (size_t e = 0; e < nq * k; e++) {
+                    if (run_i[e] != whole_i[e])
+                        fail_msg("metric %d k %zu chunk %zu entry %zu: merged id %lld, whole %lld",
+                                 m, k, chunk, e, (long long)run_i[e], (long long)whole_i[e]);
+                    assert_memory_equal(&run_s[e], &whole_s[e], sizeof(float));
+                }
+            }
+            free(whole_s);
+            free(run_s);
+            free(part_s);
+            free(whole_i);
+            free(run_i);
+            free(part_i);
+        }
+    }
+    /* Bad arguments write nothing. */
+    float s[2] = {1, 2}, ms[2] = {3, 4};
+    int64_t i[2] = {0, 1}, mi[2] = {0, INT64_MAX};
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, 1, 2, s, i, ms, mi, 5), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, 1, 0, s, i, ms, mi, 0), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, 1, 2, s, i, NULL, mi, 0),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_topk_merge((vs_metric)7, 1, 2, s, i, ms, mi, 0), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, 1, 2, s, i, ms, mi, -1), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, SIZE_MAX, 2, s, i, ms, mi, 0),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_float_equal(s[0], 1, 0);
+    assert_int_equal(i[1], 1);
+    assert_int_equal(vs_topk_merge(VS_METRIC_DOT, 0, 2, NULL, NULL, NULL, NULL, 0), VS_OK);
+    free(q);
+    free(c);
+    vs_context_free(ctx);
+}
+
 /* ---- reports --------------------------------------------------------------------- */
 
 static void test_report(void **state) {
@@ -561,6 +636,7 @@ int main(void) {
         cmocka_unit_test(test_empty_and_padding),
         cmocka_unit_test(test_corpus_copies),
         cmocka_unit_test(test_small_arenas_split),
+        cmocka_unit_test(test_topk_merge),
         cmocka_unit_test(test_report),
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_alloc_output),
