@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,65 @@ static void test_fault_injection(void **state) {
     free(c);
 }
 
+/* ---- threads ------------------------------------------------------------------------------ */
+
+typedef struct thread_job {
+    vs_context *ctx;
+    vs_corpus *corpus;
+    const float *q;
+    const float *c;
+    size_t nq, nc, dim, k;
+    int metric;
+    int failures;
+} thread_job;
+
+static void *thread_main(void *arg) {
+    thread_job *job = arg;
+    float *s = malloc(job->nq * job->k * sizeof(float));
+    int64_t *ids = malloc(job->nq * job->k * sizeof(int64_t));
+    char why[256];
+    for (int round = 0; round < 6; round++) {
+        int status = round % 2 ? vs_corpus_topk(job->corpus, (vs_metric)job->metric, job->q,
+                                                job->nq, job->k, s, ids)
+                               : vs_topk(job->ctx, (vs_metric)job->metric, job->q, job->nq, job->c,
+                                         job->nc, job->dim, job->k, s, ids);
+        if (status != VS_OK || ref_check_topk((vs_metric)job->metric, job->q, job->nq, job->c,
+                                              job->nc, job->dim, job->k, s, ids, why, sizeof(why)))
+            job->failures++;
+    }
+    free(s);
+    free(ids);
+    return NULL;
+}
+
+/* Several threads share one OpenCL context and corpus; batches are serialised inside. */
+static void test_threads_share_context(void **state) {
+    (void)state;
+    vs_context *dev = must_open("opencl");
+    const size_t nq = 9, nc = 700, dim = 19, k = 6;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    make_data(q, nq, c, nc, dim, 21);
+    vs_corpus *corpus;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    pthread_t threads[4];
+    thread_job jobs[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = (thread_job){dev, corpus, q, c, nq, nc, dim, k, t % 3, 0};
+        assert_int_equal(pthread_create(&threads[t], NULL, thread_main, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(threads[t], NULL);
+        assert_int_equal(jobs[t].failures, 0);
+    }
+    vs_batch_report report;
+    vs_context_last_report(dev, &report);
+    assert_string_equal(report.backend, "opencl");
+    vs_corpus_free(corpus);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 /* ---- auto: calibrated cost model ------------------------------------------------------- */
 
 static const char *auto_batch(float *s, int64_t *ids) {
@@ -642,6 +702,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),
+            cmocka_unit_test(test_threads_share_context),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }
