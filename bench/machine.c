@@ -1,0 +1,200 @@
+/*
+ * machine.c — this machine's limits, measured by the harness at start:
+ *
+ *   - memory read bandwidth: every OpenMP thread sums its share of a buffer
+ *     much larger than the caches, with eight independent vector
+ *     accumulators, so the adds never limit it; best of several passes;
+ *   - peak FMA throughput: every thread runs a loop of fused multiply-adds on
+ *     independent accumulators (16 for AVX-512, 12 for AVX2), so neither
+ *     latency nor loads limit it; best of several passes, per ISA.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define BENCH_X86 1
+#endif
+
+double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- read bandwidth ---------------------------------------------------------------- */
+
+static float sum_range_scalar(const float *p, size_t n) {
+    float lanes[32] = {0};
+    for (size_t i = 0; i + 32 <= n; i += 32)
+        for (int l = 0; l < 32; l++)
+            lanes[l] += p[i + l];
+    float total = 0;
+    for (int l = 0; l < 32; l++)
+        total += lanes[l];
+    return total;
+}
+
+#ifdef BENCH_X86
+__attribute__((target("avx2"))) static float sum_range_avx2(const float *p, size_t n) {
+    __m256 acc[8];
+    for (int l = 0; l < 8; l++)
+        acc[l] = _mm256_setzero_ps();
+    for (size_t i = 0; i + 64 <= n; i += 64)
+        for (int l = 0; l < 8; l++)
+            acc[l] = _mm256_add_ps(acc[l], _mm256_loadu_ps(p + i + 8 * l));
+    float lanes[8], total = 0;
+    for (int l = 1; l < 8; l++)
+        acc[0] = _mm256_add_ps(acc[0], acc[l]);
+    _mm256_storeu_ps(lanes, acc[0]);
+    for (int l = 0; l < 8; l++)
+        total += lanes[l];
+    return total;
+}
+
+__attribute__((target("avx512f"))) static float sum_range_avx512(const float *p, size_t n) {
+    __m512 acc[8];
+    for (int l = 0; l < 8; l++)
+        acc[l] = _mm512_setzero_ps();
+    for (size_t i = 0; i + 128 <= n; i += 128)
+        for (int l = 0; l < 8; l++)
+            acc[l] = _mm512_add_ps(acc[l], _mm512_loadu_ps(p + i + 16 * l));
+    for (int l = 1; l < 8; l++)
+        acc[0] = _mm512_add_ps(acc[0], acc[l]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+#endif
+
+static double measure_bandwidth(int quick) {
+    size_t n = (size_t)1 << (quick ? 26 : 28); /* 256 MiB or 1 GiB of floats */
+    float *buffer = malloc(n * sizeof(float));
+    if (buffer == NULL) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        buffer[i] = (float)(i & 1023) * 0.001f;
+    float (*sum)(const float *, size_t) = sum_range_scalar;
+#ifdef BENCH_X86
+    if (__builtin_cpu_supports("avx2")) sum = sum_range_avx2;
+    if (__builtin_cpu_supports("avx512f")) sum = sum_range_avx512;
+#endif
+    double best = 1e30;
+    volatile float sink = 0;
+    for (int pass = 0; pass < (quick ? 3 : 6); pass++) {
+        double start = bench_now();
+        float total = 0;
+#pragma omp parallel reduction(+ : total)
+        {
+            size_t threads = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+            size_t share = (n / threads) & ~(size_t)127;
+            total += sum(buffer + me * share, share);
+        }
+        sink = total;
+        double elapsed = bench_now() - start;
+        if (pass > 0 && elapsed < best) best = elapsed; /* pass 0 warms the TLB */
+    }
+    (void)sink;
+    free(buffer);
+    return (double)n * sizeof(float) / best / 1e9;
+}
+
+/* ---- peak FMA ---------------------------------------------------------------------- */
+
+#ifdef BENCH_X86
+__attribute__((target("avx512f"))) static float fma_loop_avx512(long iterations) {
+    __m512 acc[16];
+    const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-6f);
+    for (int l = 0; l < 16; l++)
+        acc[l] = _mm512_set1_ps((float)l);
+    for (long i = 0; i < iterations; i++)
+        for (int l = 0; l < 16; l++)
+            acc[l] = _mm512_fmadd_ps(acc[l], mul, add);
+    for (int l = 1; l < 16; l++)
+        acc[0] = _mm512_add_ps(acc[0], acc[l]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iterations) {
+    __m256 acc[12];
+    const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-6f);
+    for (int l = 0; l < 12; l++)
+        acc[l] = _mm256_set1_ps((float)l);
+    for (long i = 0; i < iterations; i++)
+        for (int l = 0; l < 12; l++)
+            acc[l] = _mm256_fmadd_ps(acc[l], mul, add);
+    for (int l = 1; l < 12; l++)
+        acc[0] = _mm256_add_ps(acc[0], acc[l]);
+    float lanes[8], total = 0;
+    _mm256_storeu_ps(lanes, acc[0]);
+    for (int l = 0; l < 8; l++)
+        total += lanes[l];
+    return total;
+}
+#endif
+
+/* Returns GFLOP/s of loop over all threads: flops_per_iteration per call-iteration. */
+static double measure_fma(float (*loop)(long), long iterations, double flops_per_iteration,
+                          int quick) {
+    double best = 1e30;
+    volatile float sink = 0;
+    int threads = 1;
+    for (int pass = 0; pass < (quick ? 2 : 4); pass++) {
+        double start = bench_now();
+        float total = 0;
+#pragma omp parallel reduction(+ : total)
+        {
+#pragma omp single
+            threads = omp_get_num_threads();
+            total += loop(iterations);
+        }
+        sink = total;
+        double elapsed = bench_now() - start;
+        if (elapsed < best) best = elapsed;
+    }
+    (void)sink;
+    return (double)threads * (double)iterations * flops_per_iteration / best / 1e9;
+}
+
+static void cpu_model(char *out, size_t size) {
+    snprintf(out, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f == NULL) return;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) {
+                colon++;
+                while (*colon == ' ' || *colon == '\t')
+                    colon++;
+                colon[strcspn(colon, "\n")] = '\0';
+                snprintf(out, size, "%s", colon);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+void bench_machine_measure(bench_machine *machine, int quick) {
+    memset(machine, 0, sizeof(*machine));
+    cpu_model(machine->cpu_model, sizeof(machine->cpu_model));
+    machine->threads = omp_get_max_threads();
+    machine->read_bandwidth_gbs = measure_bandwidth(quick);
+    long iterations = quick ? 4000000 : 20000000;
+#ifdef BENCH_X86
+    if (__builtin_cpu_supports("avx512f"))
+        machine->peak_avx512_gflops =
+            measure_fma(fma_loop_avx512, iterations, 16.0 * 16 * 2, quick);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        machine->peak_avx2_gflops = measure_fma(fma_loop_avx2, iterations, 12.0 * 8 * 2, quick);
+#endif
+    machine->peak_gflops = machine->peak_avx512_gflops > machine->peak_avx2_gflops
+                               ? machine->peak_avx512_gflops
+                               : machine->peak_avx2_gflops;
+}
