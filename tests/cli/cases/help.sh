@@ -1,5 +1,6 @@
 # --help for the command and every subcommand; usage errors for no command,
-# an unknown command, and bench (not yet available: exit 1, documented).
+# an unknown command, and a bad bench option; one tiny bench run (the harness
+# of bench/, docs/benchmarks.md) that writes its CSV and JSON.
 run --help
 expect_exit 0
 expect_stdout_match '^usage: vecscore <command> \[options\]$'
@@ -14,7 +15,9 @@ for sub in devices gen topk score recall; do
 done
 run bench --help
 expect_exit 0
-expect_stdout_match 'Not yet available'
+expect_stdout_match '^usage: vecscore bench \[--quick\]'
+expect_stdout_match '^Exit status: 0, 1 usage, 2 a vecscore path failed its check'
+expect_stderr_empty
 
 run
 expect_exit 1
@@ -24,4 +27,19 @@ expect_exit 1
 expect_stderr_match "unknown command 'frobnicate'"
 run bench --devices all
 expect_exit 1
-expect_stderr_match '^vecscore bench: not yet available in this build$'
+expect_stderr_match "^vecscore bench: bad option '--devices' all$"
+expect_stderr_match '^usage: vecscore bench'
+run bench --shapes 1x2
+expect_exit 1
+expect_stderr_match "^vecscore bench: bad option '--shapes' 1x2$"
+
+# A tiny real run: two CPU paths, checked against float64 and timed.
+run bench --quick --shapes 1x64x16,3x50x7 --metrics dot,l2sq --paths vs-serial,vs-auto --reps 1 \
+    --no-alloc --no-plots --no-first-call --out out
+expect_exit 0
+expect_stdout_match '^3x50x7 +l2sq +topk +vs-serial +ok '
+expect_stdout_match '^1x64x16 +dot +score +vs-auto +ok '
+grep -q '^date,cpu,library_version,best_isa,queries,candidates,dim,metric,mode,k,path,' \
+    out/results.csv || fail "out/results.csv has no header"
+[ "$(grep -c ",ok," out/results.csv)" -eq 16 ] || fail "expected 16 ok rows in out/results.csv"
+grep -q '"rows": \[' out/results.json || fail "out/results.json has no rows"
