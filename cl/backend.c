@@ -194,6 +194,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     corpus->nparts = n == 0 ? 0 : (n + rows_per_part - 1) / rows_per_part;
     if (corpus->nparts > 0) {
         corpus->parts = calloc(corpus->nparts, sizeof(cl_part));
+        if (corpus->parts == NULL) corpus->nparts = 0; /* corpus_release walks parts */
         size_t rows = n < rows_per_part ? n : rows_per_part;
         norm_sq = malloc(rows * sizeof(float));
         inv_norm = malloc(rows * sizeof(float));
@@ -279,18 +280,25 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     p->k = b->k < b->nc ? b->k : b->nc;
     p->fused = b->k && s->rows_kernel && p->k <= VS_CL_FUSED_K;
     if (s->fused_policy >= 0) p->fused = p->fused && s->fused_policy;
+    /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
+    if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
+    const size_t max_columns = (size_t)(UINT32_MAX & ~(uint32_t)(VS_CL_TILE - 1));
     p->columns = b->k ? VS_CL_TILE_COLUMNS : round_up(largest_part, VS_CL_TILE);
     if (p->columns > round_up(largest_part, VS_CL_TILE))
         p->columns = round_up(largest_part, VS_CL_TILE);
+    if (p->columns > max_columns) p->columns = max_columns;
     if (p->columns == 0) p->columns = VS_CL_TILE;
-    p->segments = (p->columns + VS_CL_SEGMENT_TARGET - 1) / VS_CL_SEGMENT_TARGET;
-    if (p->segments > VS_CL_MAX_SEGMENTS) p->segments = VS_CL_MAX_SEGMENTS;
-    if (p->segments == 0) p->segments = 1;
 
-    /* Outputs in place when the caller's memory meets the device alignment. */
+    /*
+     * Outputs in place when the device shares host memory and the caller's
+     * memory meets its alignment; on a discrete device USE_HOST_PTR would make
+     * the driver copy anyway, so results are read back (and counted as copied).
+     */
     const size_t out_bytes = b->k ? b->nq * b->k * sizeof(int64_t) : b->nq * b->nc * sizeof(float);
-    p->zero_copy = (uintptr_t)b->scores % s->align == 0 &&
+    p->zero_copy = s->entry.info.unified_memory && (uintptr_t)b->scores % s->align == 0 &&
                    (b->k == 0 || (uintptr_t)b->ids % s->align == 0) && out_bytes <= s->max_alloc;
+    /* Per-tile score buffer: needed for unfused top-k and for copied score matrices. */
+    const int tile_buffer = (b->k && !p->fused) || (!b->k && !p->zero_copy);
 
     /* Rows per chunk: the staging arena, the device scratch and the queries buffer. */
     const size_t per_row_staging = b->dim * sizeof(float) + sizeof(float);
@@ -300,23 +308,31 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     if (rows > VS_CL_MAX_ROWS) rows = VS_CL_MAX_ROWS;
     if (rows > s->max_alloc / (b->dim * sizeof(float)))
         rows = s->max_alloc / (b->dim * sizeof(float));
-    for (;;) {
-        size_t tile_rows = limit / (p->columns * sizeof(float));
-        size_t list_rows =
-            p->k ? limit / (p->segments * p->k * (sizeof(float) + sizeof(int64_t))) : SIZE_MAX;
-        size_t r = rows;
-        if ((b->k && !p->fused) || (!b->k && !p->zero_copy)) r = r < tile_rows ? r : tile_rows;
-        r = r < list_rows ? r : list_rows;
-        if (r >= 1 || (p->segments == 1 && p->columns == VS_CL_TILE)) {
-            rows = r;
-            break;
+    if (rows == 0) return VS_ERR_UNSUPPORTED; /* one query does not fit the staging arena */
+    /* Copied top-k results come back through rows x k buffers. */
+    if (b->k && !p->zero_copy && rows > limit / (b->k * sizeof(int64_t)))
+        rows = limit / (b->k * sizeof(int64_t));
+    /* Keep as many rows as fit, then shrink the tile (not below one row). */
+    if (tile_buffer && rows > limit / (p->columns * sizeof(float))) {
+        size_t fit = limit / (p->columns * sizeof(float));
+        if (fit >= 1) {
+            rows = fit;
+        } else {
+            rows = 1;
+            p->columns = limit / sizeof(float) / VS_CL_TILE * VS_CL_TILE;
         }
-        if (p->segments > 1)
-            p->segments = 1;
-        else
-            p->columns = VS_CL_TILE;
     }
-    if (rows == 0) return VS_ERR_OUT_OF_MEMORY;
+    p->segments = (p->columns + VS_CL_SEGMENT_TARGET - 1) / VS_CL_SEGMENT_TARGET;
+    if (p->segments > VS_CL_MAX_SEGMENTS) p->segments = VS_CL_MAX_SEGMENTS;
+    if (p->segments == 0) p->segments = 1;
+    if (p->k) {
+        const size_t entry = sizeof(float) + sizeof(int64_t);
+        while (p->segments > 1 && rows > limit / (p->segments * p->k * entry))
+            p->segments /= 2;
+        if (rows > limit / (p->segments * p->k * entry))
+            rows = limit / (p->segments * p->k * entry);
+    }
+    if (rows == 0 || p->columns == 0) return VS_ERR_UNSUPPORTED; /* k too large for the device */
     p->rows = rows < b->nq ? rows : (b->nq > 0 ? b->nq : 1);
     p->segment_length = (p->columns + p->segments - 1) / p->segments;
     return VS_OK;
@@ -475,6 +491,7 @@ static int run_batch(cl_state *s, vs__batch *b) {
     vs_batch_report *report = b->report;
     int status = VS_OK;
     cl_corpus *temporary = NULL;
+    int p_zero_copy = 0; /* caller memory wrapped in place (for the error path) */
     buffers d;
     memset(&d, 0, sizeof(d));
     vs__cl_clear_error();
@@ -501,9 +518,14 @@ static int run_batch(cl_state *s, vs__batch *b) {
     plan p;
     status = make_plan(s, b, corpus, &p);
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR, "opencl: k = %zu does not fit the device scratch limits", b->k);
+        vs__log(ctx, VS_LOG_INFO,
+                "opencl: the batch does not fit the device (dim %zu, k %zu, staging %zu B)", b->dim,
+                b->k, s->staging.capacity);
+        snprintf(report->fallback, sizeof(report->fallback),
+                 "the batch does not fit the device (dim %zu, k %zu)", b->dim, b->k);
         goto unlock;
     }
+    p_zero_copy = p.zero_copy;
     report->arena_capacity_bytes = s->staging.capacity;
     report->arena_pinned = s->staging.stats.pinned;
     vs_arena_stats_clear_high_water(&s->staging);
@@ -669,7 +691,10 @@ static int run_batch(cl_state *s, vs__batch *b) {
     }
 
 unlock:
-    if (status != VS_OK) vs__cl.Finish(s->queue);
+    /* After a failure the queue must be idle before buffers (and the caller's memory,
+     * when wrapped in place) are given back; if that cannot be confirmed, the host
+     * must not re-run the batch into memory the device may still write. */
+    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p_zero_copy) b->no_rerun = 1;
     release_buffers(&d);
     vs_arena_reset(&s->staging);
     pthread_mutex_unlock(&s->lock);
@@ -758,9 +783,11 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     status = vs_arena_init_block(&s->staging, block, s->align);
     if (status != VS_OK) goto cleanup;
     snprintf(s->description, sizeof(s->description),
-             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB)", entry->info.name,
-             entry->info.platform, entry->info.selector, entry->info.driver_version,
-             entry->info.compute_units, s->max_alloc >> 20);
+             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB, kernel %s%s)",
+             entry->info.name, entry->info.platform, entry->info.selector,
+             entry->info.driver_version, entry->info.compute_units, s->max_alloc >> 20,
+             s->rows_kernel ? "rows" : "tile",
+             s->fused_policy == 0 ? ", unfused" : (s->fused_policy == 1 ? ", fused" : ""));
     *ops = &cl_ops;
     *state = s;
     return VS_OK;

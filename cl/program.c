@@ -120,8 +120,10 @@ static void cache_store(const vs_context *ctx, const char *dir, const char *path
         return;
     }
     char temp[4200];
-    snprintf(temp, sizeof(temp), "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(temp, "wb");
+    snprintf(temp, sizeof(temp), "%s.tmp.XXXXXX", path); /* unique per writer */
+    int fd = mkstemp(temp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && f == NULL) close(fd);
     int ok = f != NULL;
     if (ok) {
         uint64_t header[3] = {key, size, fnv1a(0xcbf29ce484222325ull, binary, size)};

@@ -206,7 +206,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     b->report = &report;
     b->ctx = ctx;
 
-    char why[sizeof(report.fallback)] = "";
+    char why[320] = ""; /* copied, truncated, into report.fallback */
     pthread_mutex_lock(&ctx->lock);
     int use_device = ctx->backend != ctx->cpu && !ctx->demoted;
     if (ctx->demoted)
@@ -223,18 +223,32 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     int status;
     if (use_device) {
         status = vs__run_on(ctx, ctx->backend, ctx->backend_state, b, corpus);
-        if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT) {
-            /* A device failure: the CPU re-runs the whole batch (it overwrites every output). */
+        if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT && b->no_rerun) {
             pthread_mutex_lock(&ctx->lock);
-            int failures = ++ctx->device_failures;
-            if (failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
+            if (++ctx->device_failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
+            pthread_mutex_unlock(&ctx->lock);
+            vs__log(ctx, VS_LOG_ERROR,
+                    "the device failed and could not be confirmed idle; the outputs are not "
+                    "re-written on the CPU");
+        } else if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT) {
+            /*
+             * The CPU re-runs the whole batch (it overwrites every output). Only a
+             * device failure counts toward demotion; a batch the device cannot take
+             * (too large a k, a dim beyond its limits) is simply run on the CPU.
+             */
+            const int failure = status == VS_ERR_DEVICE;
+            int failures = 0;
+            pthread_mutex_lock(&ctx->lock);
+            if (failure) failures = ++ctx->device_failures;
+            if (failure && failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
             pthread_mutex_unlock(&ctx->lock);
             char detail[sizeof(report.fallback)];
             memcpy(detail, report.fallback, sizeof(detail));
-            snprintf(why, sizeof(why), "device failed (%s%s%.120s); re-ran on the CPU%s",
+            snprintf(why, sizeof(why), "%s (%s%s%.120s); re-ran on the CPU%s",
+                     failure ? "device failed" : "device cannot take this batch",
                      vs_status_name(status), detail[0] ? ": " : "", detail,
                      failures >= VS_DEMOTE_AFTER ? "; device demoted for this context" : "");
-            vs__log(ctx, VS_LOG_WARN, "%s", why);
+            vs__log(ctx, failure ? VS_LOG_WARN : VS_LOG_INFO, "%s", why);
             const double compile = report.compile_seconds;
             const int cache = report.program_cache;
             memset(report.fallback, 0, sizeof(report.fallback));
@@ -246,7 +260,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     } else {
         status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
     }
-    memcpy(report.fallback, why, sizeof(report.fallback));
+    snprintf(report.fallback, sizeof(report.fallback), "%.191s", why);
     if (status == VS_OK && ctx->cfg.verify) status = verify_batch(ctx, b, row, source);
     report.status = status;
     report.total_seconds = vs__now() - start;

@@ -5,7 +5,7 @@
  * Each side is described by four constants:
  *
  *   seconds = launch + max(bytes / bandwidth, flops / throughput)
- *             + candidate bytes / link       (per-call candidates only)
+ *             + (results back + per-call candidates up) / link
  *
  * with bytes = (nq + nc) * dim * 4 and flops = 2 * nq * nc * dim. They are
  * measured once per device, driver, CPU ISA, thread count and library version
@@ -33,8 +33,12 @@ double vs__cost_seconds(const vs__cost_side *side, const vs__batch *b) {
     const double nq = (double)b->nq, nc = (double)b->nc, dim = (double)b->dim;
     const double bytes = (nq + nc) * dim * 4.0, flops = 2.0 * nq * nc * dim;
     double seconds = side->launch + fmax(bytes / side->bandwidth, flops / side->flops);
-    if (b->corpus == NULL && b->candidates != NULL && side->link > 0)
-        seconds += nc * dim * 4.0 / side->link;
+    if (side->link > 0) {
+        /* Across the link: per-call candidates up, results (matrix or top-k) back. */
+        double moved = b->k ? nq * (double)b->k * 12.0 : nq * nc * 4.0;
+        if (b->corpus == NULL && b->candidates != NULL) moved += nc * dim * 4.0;
+        seconds += moved / side->link;
+    }
     return seconds;
 }
 
@@ -159,8 +163,13 @@ static void store(const vs_context *ctx, const char *path, const vs__cost_model 
         *p = '/';
     }
     mkdir(dir, 0755);
-    snprintf(temp, sizeof(temp), "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(temp, "w");
+    snprintf(temp, sizeof(temp), "%s.tmp.XXXXXX", path); /* unique per writer */
+    int fd = mkstemp(temp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && f == NULL) {
+        close(fd);
+        unlink(temp);
+    }
     if (f == NULL) {
         vs__log(ctx, VS_LOG_WARN, "auto: cannot write cost cache %s: %s", path, strerror(errno));
         return;

@@ -57,6 +57,7 @@ typedef struct vs__batch {
     vs__workspace *ws;
     vs_batch_report *report;
     vs_context *ctx;
+    int no_rerun; /* set by a backend: outputs may still change, do not re-run on the CPU */
 } vs__batch;
 
 /* The interface every backend implements (cpu/ now; cl/ next). */

@@ -388,6 +388,39 @@ static void test_corpus_split(void **state) {
     vs_context_free(cpu);
 }
 
+/* A batch the device cannot take runs on the CPU and does not demote the device. */
+static void test_batch_too_large_for_device(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 3, nc = 200, dim = 2, k = 300;
+    float q[6] = {1, 0, 0, 1, 1, 1}, *c = malloc(nc * dim * sizeof(float));
+    for (size_t i = 0; i < nc * dim; i++)
+        c[i] = (float)(i % 13) - 6.0f;
+    float *s = malloc(nq * k * sizeof(float));
+    int64_t *ids = malloc(nq * k * sizeof(int64_t));
+    char why[512];
+    vs_batch_report report;
+    for (int round = 0; round < 5; round++) {
+        assert_int_equal(vs_topk(dev, VS_METRIC_DOT, q, nq, c, nc, dim, k, s, ids), VS_OK);
+        if (ref_check_topk(VS_METRIC_DOT, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
+            fail_msg("%s", why);
+        vs_context_last_report(dev, &report);
+        assert_string_equal(report.backend, "cpu");
+        assert_non_null(strstr(report.fallback, "cannot take this batch"));
+        assert_null(strstr(report.fallback, "demoted"));
+    }
+    /* Still on the device for what fits. */
+    assert_int_equal(vs_topk(dev, VS_METRIC_DOT, q, nq, c, 20, dim, 3, s, ids), VS_OK);
+    vs_context_last_report(dev, &report);
+    assert_string_equal(report.backend, "opencl");
+    free(c);
+    free(s);
+    free(ids);
+    vs_context_free(dev);
+}
+
 /* ---- program cache ------------------------------------------------------------------------ */
 
 static int first_batch(int *cache_state, double *compile_seconds) {
@@ -522,9 +555,11 @@ static void test_fault_injection(void **state) {
     assert_true(refused > 0);
 
     /* Every call failing from some point on: repeated fallback, then demotion. */
+    /* Outputs one element off the device alignment: results come back by copy, so a
+     * dead device can never still be writing them while the CPU re-runs the batch. */
     dev = must_open("opencl");
-    float s[6 * 5];
-    int64_t ids[6 * 5];
+    float *s_raw = vs_alloc_output((6 * 5 + 1) * sizeof(float)), *s = s_raw + 1;
+    int64_t *ids_raw = vs_alloc_output((6 * 5 + 1) * sizeof(int64_t)), *ids = ids_raw + 1;
     assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids), VS_OK);
     vs__cl_fail_after(1, 1);
     vs_batch_report report;
@@ -539,6 +574,8 @@ static void test_fault_injection(void **state) {
     }
     vs__cl_fail_after(0, 0);
     vs_context_free(dev);
+    vs_free_output(s_raw);
+    vs_free_output(ids_raw);
     free(q);
     free(c);
 }
@@ -699,6 +736,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
             cmocka_unit_test(test_corpus_split),
+            cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),

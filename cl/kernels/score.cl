@@ -2,8 +2,9 @@
  * score.cl — tiled scoring and top-k selection for vecscore's OpenCL backend.
  *
  * No -cl-fast-relaxed-math: products are accumulated with fma() in float32,
- * in depth order within a tile, so results stay within the bound stated in
- * docs/numerics.md. Metric epilogues match cpu/block.h exactly:
+ * so results stay within the bound stated in docs/numerics.md. The metric
+ * epilogues use the same formulas as cpu/block.h (the compiler may contract
+ * a multiply-add, as the CPU build may; both stay within the bound):
  *   DOT     s
  *   COSINE  s * qaux * caux, 0 when either side has zero norm, clamped to
  *           [-1, 1] with comparisons that keep NaN
