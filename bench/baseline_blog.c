@@ -145,6 +145,7 @@ int bench_blog_paths(bench_path *paths, int max) {
         path->finish = blog_finish;
         path->destroy = blog_destroy;
         path->opencl_device = -1;
+        path->auxiliary = 1;
     }
     return count;
 }

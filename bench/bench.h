@@ -68,6 +68,7 @@ struct bench_path {
     void (*destroy)(bench_path *path);                                  /* at exit */
     int opencl_device; /* vs_device_info index for OpenCL paths, else -1 */
     double rate_flops; /* measured flop rate from the last shape, to budget the next */
+    int auxiliary;     /* 1: informative only (ISAs below the best, blog baselines) */
     char error[192];   /* why prepare/run failed */
 };
 

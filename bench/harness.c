@@ -41,7 +41,7 @@
 #define MAX_PATHS 32
 #define MAX_SHAPES 32
 #define MAX_SAMPLES 4
-#define MAX_REPS 200
+#define MAX_REPS 1000
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -61,6 +61,7 @@ typedef struct options {
     char out_dir[512];
     int alloc, plots, first_call;
     double row_budget; /* seconds one row may take (warm-up + reps), estimated */
+    double aux_budget; /* the same for auxiliary paths (other ISAs, blog baselines) */
 } options;
 
 static void usage(FILE *out, const char *prefix) {
@@ -75,13 +76,16 @@ static void usage(FILE *out, const char *prefix) {
             "a table to stdout and results.csv, results.json, alloc.csv and PNG plots to\n"
             "DIR (default bench-results). See docs/benchmarks.md.\n"
             "  --quick         small shapes, fewer reps: a smoke test (< 1 minute)\n"
-            "  --reps N        timed calls per row after one warm-up (default 5; quick 3)\n"
+            "  --reps N        timed calls per row after one warm-up (default 5; quick 3);\n"
+            "                  short calls get more, up to 0.25 s of calls (quick 0.05 s)\n"
             "  --shapes LIST   default 1x1000x768,1x100000x768,16x100000x768,\n"
             "                  256x100000x128,1024x100000x768\n"
             "  --paths LIST    only these paths (a name, or a prefix ending in '*')\n"
             "  --budget S      skip a row whose warm-up + reps would take longer than S\n"
-            "                  seconds, estimated from the path's earlier rows (default 40;\n"
+            "                  seconds, estimated from the path's earlier rows (default 60;\n"
             "                  quick 4)\n"
+            "  --aux-budget S  the same for auxiliary paths: ISAs below the best one and\n"
+            "                  the blog baselines (default 15; quick 2)\n"
             "  --list          print the paths this build and machine have, and exit\n"
             "Exit status: 0, 1 usage, 2 a vecscore path failed its check, 3 setup failed.\n",
             prefix);
@@ -666,14 +670,15 @@ static void time_row(run_state *st, bench_path *path, const bench_problem *p, co
     size_t out_floats = p->topk ? sh->q * p->k : sh->q * sh->n;
     int reps = o->reps < MAX_REPS ? o->reps : MAX_REPS;
 
+    double budget = path->auxiliary ? o->aux_budget : o->row_budget;
     if (path->rate_flops > 0) {
         double estimate = flops / path->rate_flops * (reps + 1);
-        if (estimate > o->row_budget) {
+        if (estimate > budget) {
             snprintf(r->status, sizeof(r->status), "skipped");
             snprintf(r->note, sizeof(r->note),
                      "estimated %.0f s for warm-up + %d reps (from its earlier rows) > budget %.0f "
                      "s",
-                     estimate, reps, o->row_budget);
+                     estimate, reps, budget);
             return;
         }
     }
@@ -704,15 +709,25 @@ static void time_row(run_state *st, bench_path *path, const bench_problem *p, co
         if (strcmp(path->kind, "vecscore") == 0) st->vecscore_failures++;
         return;
     }
-    if (warm * reps > 1.5 * o->row_budget && path->rate_flops == 0) {
+    {
+        bench_path_info discard; /* report sums start after the warm-up */
+        memset(&discard, 0, sizeof(discard));
+        path->info(path, &discard);
+    }
+    if (warm * reps > 1.5 * budget && path->rate_flops == 0) {
         path->rate_flops = flops / warm;
         snprintf(r->status, sizeof(r->status), "skipped");
         snprintf(r->note, sizeof(r->note), "warm-up took %.1f s; %d reps exceed budget %.0f s",
-                 warm, reps, o->row_budget);
+                 warm, reps, budget);
         return;
     }
 
-    double times[MAX_REPS];
+    /* Short calls get more runs: up to a quarter second of timed calls
+     * (quick: 0.05 s), at most MAX_REPS, never fewer than --reps. */
+    double spread = o->quick ? 0.05 : 0.25;
+    if (warm > 0 && spread / warm > reps)
+        reps = spread / warm < MAX_REPS ? (int)(spread / warm) : MAX_REPS;
+    static double times[MAX_REPS];
     for (int rep = 0; rep < reps; rep++) {
         if (path->before_run) path->before_run(path, p);
         start = bench_now();
@@ -1403,8 +1418,9 @@ static int build_paths(run_state *st) {
     char name[48];
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof(name), "vs-%s", isas[i]);
-        if (vs_cpu_isa_supported(isas[i]) && path_selected(o, name))
-            n += vs_path(&candidates[n], name, "cpu", isas[i], 0, -1, NULL);
+        if (vs_cpu_isa_supported(isas[i]) && path_selected(o, name) &&
+            vs_path(&candidates[n], name, "cpu", isas[i], 0, -1, NULL))
+            candidates[n++].auxiliary = strcmp(isas[i], vs_cpu_best_isa()) != 0;
     }
     int devices = vs_device_count();
     for (int i = 1; i < devices && n < MAX_PATHS - 4; i++) {
@@ -1454,6 +1470,57 @@ static int build_paths(run_state *st) {
     return n;
 }
 
+/* summary.md: the machine, the DOT rows of every shape (both modes), the
+ * allocation rows and the targets, as Markdown tables for docs/benchmarks.md. */
+static int write_markdown(const run_state *st, const target *targets, int ntargets) {
+    FILE *f = open_out(st, "summary.md");
+    if (f == NULL) return -1;
+    const bench_machine *mc = &st->machine;
+    fprintf(f,
+            "Run %s, vecscore %s, CPU \"%s\" (best ISA %s, %d OpenMP threads, "
+            "OMP_WAIT_POLICY=%s).\n\n"
+            "Limits measured in this run (better of start and end): read bandwidth %.1f GB/s "
+            "(start %.1f, end %.1f); peak FMA %.1f GFLOP/s (start %.1f, end %.1f; AVX-512 %.1f, "
+            "AVX2 %.1f).\n\n",
+            st->date, vs_version(), mc->cpu_model, vs_cpu_best_isa(), mc->threads,
+            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
+            mc->read_bandwidth_gbs, st->machine_start.read_bandwidth_gbs,
+            st->machine_end.read_bandwidth_gbs, mc->peak_gflops, st->machine_start.peak_gflops,
+            st->machine_end.peak_gflops, mc->peak_avx512_gflops, mc->peak_avx2_gflops);
+    fprintf(f, "| shape QxNxd | mode | path | status | median ms | min ms | GFLOP/s | GB/s | "
+               "%% limit | note |\n|---|---|---|---|---:|---:|---:|---:|---:|---|\n");
+    for (size_t i = 0; i < st->nrows; i++) {
+        const row *r = &st->rows[i];
+        if (r->metric != VS_METRIC_DOT) continue;
+        fprintf(f, "| %zux%zux%zu | %s | %s | %s |", r->sh.q, r->sh.n, r->sh.d, mode_name(r->topk),
+                r->path, r->status);
+        if (strcmp(r->status, "ok") == 0)
+            fprintf(f, " %.3f | %.3f | %.1f | %.1f | %.0f%% |", r->median * 1e3, r->min * 1e3,
+                    r->gflops, r->gbs, r->pct_limit);
+        else
+            fprintf(f, " | | | | |");
+        fprintf(f, " %s |\n", r->note);
+    }
+    if (st->nalloc) {
+        fprintf(f, "\n| pattern | allocator | bytes | threads | ns per allocation (median) | "
+                   "min |\n|---|---|---:|---:|---:|---:|\n");
+        for (int i = 0; i < st->nalloc; i++) {
+            const bench_alloc_row *a = &st->alloc[i];
+            if (a->bytes)
+                fprintf(f, "| %s | %s | %zu | %d | %.2f | %.2f |\n", a->pattern, a->allocator,
+                        a->bytes, a->threads, a->ns_per_alloc, a->ns_per_alloc_min);
+            else
+                fprintf(f, "| %s | %s | 3 KB-1 MB | %d | %.2f | %.2f |\n", a->pattern, a->allocator,
+                        a->threads, a->ns_per_alloc, a->ns_per_alloc_min);
+        }
+    }
+    fprintf(f, "\n| target | measured | verdict |\n|---|---|---|\n");
+    for (int i = 0; i < ntargets; i++)
+        fprintf(f, "| %s | %s | %s |\n", targets[i].name, targets[i].measured, targets[i].verdict);
+    fclose(f);
+    return 0;
+}
+
 static void print_targets(const target *t, int count) {
     printf("\ntargets (this run)\n");
     for (int i = 0; i < count; i++)
@@ -1473,7 +1540,7 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
     o->metrics[0] = o->metrics[1] = o->metrics[2] = 1;
     o->modes[0] = o->modes[1] = 1;
     o->alloc = o->plots = o->first_call = 1;
-    o->row_budget = -1;
+    o->row_budget = o->aux_budget = -1;
     snprintf(o->out_dir, sizeof(o->out_dir), "bench-results");
     const char *shapes_text = NULL;
     int list_only = 0;
@@ -1523,10 +1590,11 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
         } else if (strcmp(arg, "--out") == 0) {
             snprintf(o->out_dir, sizeof(o->out_dir), "%s", value);
             i++;
-        } else if (strcmp(arg, "--budget") == 0) {
+        } else if (strcmp(arg, "--budget") == 0 || strcmp(arg, "--aux-budget") == 0) {
             char *end;
-            o->row_budget = strtod(value, &end);
-            bad = *end != '\0' || !(o->row_budget > 0);
+            double *budget = strcmp(arg, "--budget") == 0 ? &o->row_budget : &o->aux_budget;
+            *budget = strtod(value, &end);
+            bad = *end != '\0' || !(*budget > 0);
             i++;
         } else {
             bad = 1;
@@ -1540,7 +1608,8 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
         }
     }
     if (o->reps < 0) o->reps = o->quick ? 3 : 5;
-    if (o->row_budget < 0) o->row_budget = o->quick ? 4 : 40;
+    if (o->row_budget < 0) o->row_budget = o->quick ? 4 : 60;
+    if (o->aux_budget < 0) o->aux_budget = o->quick ? 2 : 15;
     if (shapes_text == NULL) {
         static const shape full[5] = {{1, 1000, 768},
                                       {1, 100000, 768},
@@ -1650,9 +1719,10 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
         ntargets = evaluate_targets(st, targets, 32);
         print_targets(targets, ntargets);
         if (write_csv(st) != 0 || write_json(st, targets, ntargets) != 0) status = 3;
+        if (write_markdown(st, targets, ntargets) != 0) status = 3;
         write_plots(st);
-        printf("\nwrote %s/results.csv, results.json, alloc.csv, plot.gp%s\n", o->out_dir,
-               o->plots ? " and PNG plots" : "");
+        printf("\nwrote %s/results.csv, results.json, alloc.csv, summary.md, plot.gp%s\n",
+               o->out_dir, o->plots ? " and PNG plots" : "");
     }
     for (int i = 0; i < st->npaths; i++)
         st->paths[i].destroy(&st->paths[i]);

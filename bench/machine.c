@@ -85,7 +85,7 @@ static double measure_bandwidth(int quick) {
 #endif
     double best = 1e30;
     volatile float sink = 0;
-    for (int pass = 0; pass < (quick ? 3 : 6); pass++) {
+    for (int pass = 0; pass < (quick ? 3 : 8); pass++) {
         double start = bench_now();
         float total = 0;
 #pragma omp parallel reduction(+ : total)
@@ -143,7 +143,7 @@ static double measure_fma(float (*loop)(long), long iterations, double flops_per
     double best = 1e30;
     volatile float sink = 0;
     int threads = 1;
-    for (int pass = 0; pass < (quick ? 2 : 4); pass++) {
+    for (int pass = 0; pass < (quick ? 3 : 12); pass++) {
         double start = bench_now();
         float total = 0;
 #pragma omp parallel reduction(+ : total)
@@ -186,7 +186,7 @@ void bench_machine_measure(bench_machine *machine, int quick) {
     cpu_model(machine->cpu_model, sizeof(machine->cpu_model));
     machine->threads = omp_get_max_threads();
     machine->read_bandwidth_gbs = measure_bandwidth(quick);
-    long iterations = quick ? 4000000 : 20000000;
+    long iterations = quick ? 4000000 : 10000000;
 #ifdef BENCH_X86
     if (__builtin_cpu_supports("avx512f"))
         machine->peak_avx512_gflops =
