@@ -173,17 +173,20 @@ static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why
 int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
                const vs_corpus *corpus) {
     if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
+    if (ops != ctx->cpu) {
+        /* An OpenCL backend stages through its own pinned arena. */
+        b->ws = NULL;
+        return b->k ? ops->topk(state, b) : ops->score(state, b);
+    }
     vs__workspace *ws = NULL;
     int status = vs__workspace_acquire(ctx, &ws);
     if (status != VS_OK) return status;
     b->ws = ws;
     status = b->k ? ops->topk(state, b) : ops->score(state, b);
     vs_batch_report *report = b->report;
-    if (report->arena_capacity_bytes == 0) { /* the CPU backend stages in the workspace */
-        report->arena_capacity_bytes = ws->staging.capacity;
-        report->arena_high_water_bytes = ws->staging.stats.high_water;
-        report->arena_pinned = ws->staging.stats.pinned;
-    }
+    report->arena_capacity_bytes = ws->staging.capacity;
+    report->arena_high_water_bytes = ws->staging.stats.high_water;
+    report->arena_pinned = ws->staging.stats.pinned;
     for (int i = 0; i < ws->threads; i++)
         if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
             report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
@@ -252,7 +255,6 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             const double compile = report.compile_seconds;
             const int cache = report.program_cache;
             memset(report.fallback, 0, sizeof(report.fallback));
-            report.arena_capacity_bytes = 0;
             status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
             report.compile_seconds = compile;
             report.program_cache = cache;

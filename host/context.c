@@ -234,6 +234,16 @@ int vs_context_create(const vs_options *opts, vs_context **out) {
         vs_context_free(ctx);
         return status;
     }
+    if (ctx->backend == ctx->cpu || ctx->is_auto) {
+        /* The first workspace (arenas, locked in memory) now, not in the first batch. */
+        vs__workspace *ws = NULL;
+        status = vs__workspace_acquire(ctx, &ws);
+        if (status != VS_OK) {
+            vs_context_free(ctx);
+            return status;
+        }
+        vs__workspace_release(ctx, ws);
+    }
     ctx->last.struct_size = sizeof(vs_batch_report);
     ctx->last.version = VS_REPORT_VERSION;
     vs__log(ctx, VS_LOG_INFO, "context: backend %s, %s, arena %zu B, scratch %zu B/worker",

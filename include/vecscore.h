@@ -326,7 +326,9 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(int, arena_pinned, "", "1 if the staging arena's pages are locked in memory")                \
     X(uint64_t, bytes_mapped, "B", "output bytes a device wrote in place (zero-copy)")             \
     X(uint64_t, bytes_copied, "B", "bytes copied between host and device or staging")              \
-    X(double, compile_seconds, "s", "program build or cache load time in this batch")              \
+    X(double, compile_seconds, "s",                                                                \
+      "OpenCL: context's program build or cache load plus first launch of each kernel; "           \
+      "reported with the context's first batch")                                                   \
     X(int, program_cache, "",                                                                      \
       "OpenCL program: 0 not built in this batch, 1 compiled, 2 loaded from cache")                \
     X(double, transfer_seconds, "s", "host-device transfer time")                                  \
