@@ -1382,8 +1382,7 @@ static void write_plots(const run_state *st) {
                "set xlabel 'shape (queries x candidates x dim), metric dot'\n");
     static const char *titles[3] = {"top-k (k=%zu): median time per call, lower is better",
                                     "score matrix: median time per call, lower is better",
-                                    "top-k (k=%zu): %% of the machine limit (read bandwidth or "
-                                    "peak FMA, measured in the same run)"};
+                                    "top-k (k=%zu): %% of the machine limit (bandwidth or FMA)"};
     static const char *pngs[3] = {"time_topk.png", "time_score.png", "limit_topk.png"};
     for (int i = 0; i < 3; i++) {
         if (counts[i] == 0) continue;
