@@ -1152,6 +1152,25 @@ static double finite_or_zero(double x) {
     return isfinite(x) ? x : 0;
 }
 
+/* The environment variables that change how the paths run, "NAME=value ...". */
+static const char *environment_settings(void) {
+    static const char *names[] = {
+        "OMP_WAIT_POLICY",      "OMP_NUM_THREADS",         "OMP_PROC_BIND",      "GOMP_SPINCOUNT",
+        "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE",  "VECSCORE_THREADS",
+        "VECSCORE_ISA",         "VECSCORE_DEVICE",         "VECSCORE_CL_KERNEL", "POCL_CACHE_DIR",
+        "VECSCORE_CACHE_DIR"};
+    static char text[1024];
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *value = getenv(names[i]);
+        if (value && used < sizeof(text))
+            used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s=%s", used ? " " : "",
+                                     names[i], value);
+    }
+    return text;
+}
+
 static FILE *open_out(const run_state *st, const char *name) {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", st->opt.out_dir, name);
@@ -1233,6 +1252,8 @@ static int write_json(const run_state *st, const target *targets, int ntargets) 
             mc->threads, mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops,
             mc->peak_avx2_gflops);
     json_string(f, getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
+    fprintf(f, ", \"environment\": ");
+    json_string(f, environment_settings());
     fprintf(f,
             ", \"limits_start\": {\"read_bandwidth_gbs\": %.3f, \"peak_gflops\": %.3f}, "
             "\"limits_end\": {\"read_bandwidth_gbs\": %.3f, \"peak_gflops\": %.3f}",
@@ -1477,15 +1498,16 @@ static int write_markdown(const run_state *st, const target *targets, int ntarge
     const bench_machine *mc = &st->machine;
     fprintf(f,
             "Run %s, vecscore %s, CPU \"%s\" (best ISA %s, %d OpenMP threads, "
-            "OMP_WAIT_POLICY=%s).\n\n"
+            "OMP_WAIT_POLICY=%s; environment: %s).\n\n"
             "Limits measured in this run (better of start and end): read bandwidth %.1f GB/s "
             "(start %.1f, end %.1f); peak FMA %.1f GFLOP/s (start %.1f, end %.1f; AVX-512 %.1f, "
             "AVX2 %.1f).\n\n",
             st->date, vs_version(), mc->cpu_model, vs_cpu_best_isa(), mc->threads,
             getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
-            mc->read_bandwidth_gbs, st->machine_start.read_bandwidth_gbs,
-            st->machine_end.read_bandwidth_gbs, mc->peak_gflops, st->machine_start.peak_gflops,
-            st->machine_end.peak_gflops, mc->peak_avx512_gflops, mc->peak_avx2_gflops);
+            environment_settings()[0] ? environment_settings() : "none set", mc->read_bandwidth_gbs,
+            st->machine_start.read_bandwidth_gbs, st->machine_end.read_bandwidth_gbs,
+            mc->peak_gflops, st->machine_start.peak_gflops, st->machine_end.peak_gflops,
+            mc->peak_avx512_gflops, mc->peak_avx2_gflops);
     fprintf(f, "| shape QxNxd | mode | path | status | median ms | min ms | GFLOP/s | GB/s | "
                "%% limit | note |\n|---|---|---|---|---:|---:|---:|---:|---:|---|\n");
     for (size_t i = 0; i < st->nrows; i++) {
@@ -1661,6 +1683,7 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
            "%.1f)\n",
            mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops, mc->peak_avx2_gflops);
     if (bench_blas_config()[0]) printf("openblas: %s\n", bench_blas_config());
+    printf("environment: %s\n", environment_settings()[0] ? environment_settings() : "(none set)");
     printf("paths:");
     for (int i = 0; i < st->npaths; i++)
         printf(" %s", st->paths[i].name);
