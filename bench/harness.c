@@ -81,11 +81,11 @@ static void usage(FILE *out, const char *prefix) {
             "  --shapes LIST   default 1x1000x768,1x100000x768,16x100000x768,\n"
             "                  256x100000x128,1024x100000x768\n"
             "  --paths LIST    only these paths (a name, or a prefix ending in '*')\n"
-            "  --budget S      skip a row whose warm-up + reps would take longer than S\n"
-            "                  seconds, estimated from the path's earlier rows (default 60;\n"
-            "                  quick 4)\n"
-            "  --aux-budget S  the same for auxiliary paths: ISAs below the best one and\n"
-            "                  the blog baselines (default 15; quick 2)\n"
+            "  --budget S      skip a row when its warm-up call x reps exceeds 1.5 S\n"
+            "                  seconds (default 60; quick 4)\n"
+            "  --aux-budget S  for auxiliary paths (ISAs below the best one, the blog\n"
+            "                  baselines): skip a row when its warm-up + reps, estimated\n"
+            "                  from the path's earlier rows, exceed S (default 15; quick 2)\n"
             "  --list          print the paths this build and machine have, and exit\n"
             "Exit status: 0, 1 usage, 2 a vecscore path failed its check, 3 setup failed.\n",
             prefix);
@@ -671,7 +671,10 @@ static void time_row(run_state *st, bench_path *path, const bench_problem *p, co
     int reps = o->reps < MAX_REPS ? o->reps : MAX_REPS;
 
     double budget = path->auxiliary ? o->aux_budget : o->row_budget;
-    if (path->rate_flops > 0) {
+    /* Auxiliary paths are skipped on an estimate from their earlier rows; the
+     * others always get their warm-up call (a peer's algorithm can change with
+     * the shape, e.g. FAISS switches to BLAS at 20 queries). */
+    if (path->auxiliary && path->rate_flops > 0) {
         double estimate = flops / path->rate_flops * (reps + 1);
         if (estimate > budget) {
             snprintf(r->status, sizeof(r->status), "skipped");
@@ -714,7 +717,7 @@ static void time_row(run_state *st, bench_path *path, const bench_problem *p, co
         memset(&discard, 0, sizeof(discard));
         path->info(path, &discard);
     }
-    if (warm * reps > 1.5 * budget && path->rate_flops == 0) {
+    if (warm * reps > 1.5 * budget) {
         path->rate_flops = flops / warm;
         snprintf(r->status, sizeof(r->status), "skipped");
         snprintf(r->note, sizeof(r->note), "warm-up took %.1f s; %d reps exceed budget %.0f s",
@@ -1682,7 +1685,18 @@ int vs_bench_main(int argc, char **argv, const char *self_prefix) {
     printf("measured limits: read bandwidth %.1f GB/s; peak FMA %.1f GFLOP/s (AVX-512 %.1f, AVX2 "
            "%.1f)\n",
            mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops, mc->peak_avx2_gflops);
-    if (bench_blas_config()[0]) printf("openblas: %s\n", bench_blas_config());
+    if (bench_blas_config()[0]) {
+        printf("openblas: %s\n", bench_blas_config());
+        char lower[256];
+        size_t i = 0;
+        for (const char *c = bench_blas_config(); *c && i + 1 < sizeof(lower); c++)
+            lower[i++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        lower[i] = '\0';
+        if (vs_cpu_isa_supported("avx512") && !strstr(lower, "core skylakex") &&
+            !strstr(lower, "core cooperlake") && !strstr(lower, "core sapphirerapids"))
+            printf("note: OpenBLAS runs kernels without AVX-512 on this AVX-512 CPU; "
+                   "OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 kernels\n");
+    }
     printf("environment: %s\n", environment_settings()[0] ? environment_settings() : "(none set)");
     printf("paths:");
     for (int i = 0; i < st->npaths; i++)
