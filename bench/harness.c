@@ -321,6 +321,7 @@ typedef struct vs_state {
     char isa[16];
     char driver[64];
     int interfere; /* run an OpenBLAS call (untimed) before each call */
+    int oneshot;   /* vs_score / vs_topk with the candidates passed every call */
     float *interfere_scratch;
     size_t interfere_floats;
     vs_batch_report report;
@@ -335,7 +336,7 @@ static int vs_supports(const bench_path *path, vs_metric metric, int topk, size_
 
 static int vs_prepare(bench_path *path, const bench_problem *p) {
     vs_state *s = path->state;
-    if (s->corpus && s->shape_id == p->shape_id) return 0;
+    if (s->oneshot || (s->corpus && s->shape_id == p->shape_id)) return 0;
     vs_corpus_free(s->corpus);
     s->corpus = NULL;
     int status = vs_corpus_create(s->ctx, p->base, p->base_count, p->dim, &s->corpus);
@@ -363,13 +364,22 @@ static void vs_before_run(bench_path *path, const bench_problem *p) {
 
 static int vs_run(bench_path *path, const bench_problem *p) {
     vs_state *s = path->state;
-    int status =
-        p->topk ? vs_corpus_topk(s->corpus, p->metric, p->queries, p->queries_count, p->k,
-                                 p->scores, p->ids)
-                : vs_corpus_score(s->corpus, p->metric, p->queries, p->queries_count, p->scores);
+    int status;
+    if (s->oneshot)
+        status = p->topk ? vs_topk(s->ctx, p->metric, p->queries, p->queries_count, p->base,
+                                   p->base_count, p->dim, p->k, p->scores, p->ids)
+                         : vs_score(s->ctx, p->metric, p->queries, p->queries_count, p->base,
+                                    p->base_count, p->dim, p->scores);
+    else
+        status = p->topk ? vs_corpus_topk(s->corpus, p->metric, p->queries, p->queries_count, p->k,
+                                          p->scores, p->ids)
+                         : vs_corpus_score(s->corpus, p->metric, p->queries, p->queries_count,
+                                           p->scores);
     if (status != VS_OK) {
         snprintf(path->error, sizeof(path->error), "%s: %s",
-                 p->topk ? "vs_corpus_topk" : "vs_corpus_score", vs_status_name(status));
+                 s->oneshot ? (p->topk ? "vs_topk" : "vs_score")
+                            : (p->topk ? "vs_corpus_topk" : "vs_corpus_score"),
+                 vs_status_name(status));
         return -1;
     }
     vs_context_last_report(s->ctx, &s->report);
@@ -387,7 +397,9 @@ static void vs_info(bench_path *path, bench_path_info *out) {
     snprintf(out->device, sizeof(out->device), "%s", r->device);
     snprintf(out->driver, sizeof(out->driver), "%s", s->driver);
     snprintf(out->fallback, sizeof(out->fallback), "%s", r->fallback);
-    snprintf(out->settings, sizeof(out->settings), "vs_corpus_*; device=%s isa=%s threads=%d%s",
+    snprintf(out->settings, sizeof(out->settings), "%s; device=%s isa=%s threads=%d%s",
+             s->oneshot ? "vs_score/vs_topk, candidates passed every call"
+                        : "vs_corpus_* (corpus uploaded once, untimed)",
              s->selector, s->isa[0] ? s->isa : "(best)", r->threads,
              s->interfere ? "; an OpenBLAS call (untimed) before every timed call" : "");
     out->threads = r->threads;
@@ -1455,6 +1467,11 @@ static int build_paths(run_state *st) {
     }
     if (path_selected(o, "vs-auto"))
         n += vs_path(&candidates[n], "vs-auto", "auto", NULL, 0, -1, NULL);
+    if (path_selected(o, "vs-auto-oneshot") &&
+        vs_path(&candidates[n], "vs-auto-oneshot", "auto", NULL, 0, -1, NULL)) {
+        ((vs_state *)candidates[n].state)->oneshot = 1;
+        candidates[n++].auxiliary = 1;
+    }
     bench_path scratch[4];
     int blas = bench_blas_paths(scratch, 1);
     if (blas) {
