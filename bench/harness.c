@@ -1113,8 +1113,9 @@ static int evaluate_targets(const run_state *st, target *t, int max) {
             for (size_t j = 0; j < st->nrows; j++) {
                 const row *o = &st->rows[j];
                 if (strcmp(o->kind, "vecscore") != 0 || strcmp(o->status, "ok") != 0 ||
-                    strstr(o->path, "after") || o->sh.q != r->sh.q || o->sh.n != r->sh.n ||
-                    o->sh.d != r->sh.d || o->metric != r->metric || o->topk != r->topk)
+                    strstr(o->path, "after") || strstr(o->path, "oneshot") || o->sh.q != r->sh.q ||
+                    o->sh.n != r->sh.n || o->sh.d != r->sh.d || o->metric != r->metric ||
+                    o->topk != r->topk)
                     continue;
                 if (o->median < best) {
                     best = o->median;
