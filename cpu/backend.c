@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../host/internal.h"
 #include "kernels.h"
@@ -38,12 +39,21 @@
 #define VS_ROWS_BLOCK_CANDIDATES 256
 /* Largest packed query chunk (keeps the queries a block meets in L2/L3). */
 #define VS_CHUNK_MAX_BYTES ((size_t)8 << 20)
-/* Below this many multiply-adds one thread does the whole batch. */
-#define VS_PARALLEL_MIN_WORK ((size_t)1 << 21)
+/*
+ * Below this many multiply-adds one thread does the whole batch. Waking a
+ * sleeping OpenMP team costs ~60 us here (futex), against ~3 us for a
+ * spinning one, so the threshold follows OMP_WAIT_POLICY: with "passive"
+ * (threads always sleep) only batches worth well over 100 us are split.
+ */
+#define VS_PARALLEL_MIN_WORK ((size_t)1 << 18)
+#define VS_PARALLEL_MIN_WORK_PASSIVE ((size_t)1 << 22)
+/* Queries per chunk below which the heaps are merged and sorted by one thread. */
+#define VS_PARALLEL_MIN_MERGE 32
 
 typedef struct cpu_state {
     const vs__cpu_kernels *kernels;
     int threads;
+    size_t parallel_min_work; /* VS_PARALLEL_MIN_WORK or its passive variant */
     char description[96];
 } cpu_state;
 
@@ -175,7 +185,7 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
     /* Threads: enough work, and at most the workspace's workers. */
     p->threads = cpu->threads;
     double work = (double)b->nq * (double)b->nc * (double)dim;
-    if (work < (double)VS_PARALLEL_MIN_WORK) p->threads = 1;
+    if (work < (double)cpu->parallel_min_work) p->threads = 1;
 
     /* Path and candidate block. */
     if (b->corpus != NULL) {
@@ -346,8 +356,7 @@ static void run_chunk(const chunk_job *job) {
 #pragma omp parallel num_threads(p->threads) if (p->threads > 1)
     {
         int worker = omp_get_thread_num(), workers = omp_get_num_threads();
-#pragma omp single
-        team = workers;
+        if (worker == 0) team = workers; /* read after the region's join; no barrier needed */
         size_t lo, hi;
         if (p->split_candidates) {
             size_t unit = p->path == PATH_ROWS ? 1 : job->kern->nr;
@@ -366,7 +375,9 @@ static void run_chunk(const chunk_job *job) {
     const float padding = b->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
     const int negate = b->metric == VS_METRIC_L2SQ;
     const int merge = p->split_candidates ? team : 1;
-#pragma omp parallel for num_threads(p->threads) schedule(static) if (p->threads > 1)
+    /* A second team wake-up only pays when there are many heaps to finish. */
+#pragma omp parallel for num_threads(p->threads)                                                   \
+    schedule(static) if (p->threads > 1 && job->q_count >= VS_PARALLEL_MIN_MERGE)
     for (size_t i = 0; i < job->q_count; i++) {
         for (int w = 1; w < merge; w++)
             vs__heap_merge(&job->heaps[i], &job->workers[w].heaps[i]);
@@ -536,6 +547,10 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
     if (cpu == NULL) return VS_ERR_OUT_OF_MEMORY;
     cpu->kernels = kernels;
     cpu->threads = ctx->cfg.threads;
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    cpu->parallel_min_work = wait != NULL && strcasecmp(wait, "passive") == 0
+                                 ? VS_PARALLEL_MIN_WORK_PASSIVE
+                                 : VS_PARALLEL_MIN_WORK;
     snprintf(cpu->description, sizeof(cpu->description), "native CPU (%s, %d thread%s)",
              kernels->isa, cpu->threads, cpu->threads == 1 ? "" : "s");
     *ops = &cpu_ops;
