@@ -7,7 +7,9 @@
 #   3. vecscore right after an OpenBLAS call, with OpenBLAS's idle threads
 #      told to sleep at once (OPENBLAS_THREAD_TIMEOUT=4), for comparison
 #      with the vs-auto-after-blas rows of 1;
-#   4. the OpenCL top-k without the fused score+select kernel.
+#   4. the OpenCL top-k without the fused score+select kernel;
+#   5. the cache-resident shape with OpenMP's default wait policy (threads
+#      spin between calls) instead of PASSIVE.
 #
 #   bench/reproduce.sh [OUT_DIR]      (default bench-results)
 #
@@ -25,23 +27,28 @@ export OMP_WAIT_POLICY=PASSIVE
 batched=16x100000x768,256x100000x128,1024x100000x768
 quiet=(--no-alloc --no-plots --no-first-call)
 
-echo "== 1/4 full run" >&2
+echo "== 1/5 full run" >&2
 OPENBLAS_CORETYPE=SkylakeX "$VECSCORE" bench --out "$OUT/full" | tee "$OUT/full.txt"
 
-echo "== 2/4 OpenBLAS with its Haswell kernels" >&2
+echo "== 2/5 OpenBLAS with its Haswell kernels" >&2
 OPENBLAS_CORETYPE=Haswell "$VECSCORE" bench --shapes "$batched" --metrics dot \
   --paths openblas,faiss-flat "${quiet[@]}" --out "$OUT/openblas-haswell" |
   tee "$OUT/openblas-haswell.txt"
 
-echo "== 3/4 vecscore after OpenBLAS, OpenBLAS threads sleeping at once" >&2
+echo "== 3/5 vecscore after OpenBLAS, OpenBLAS threads sleeping at once" >&2
 OPENBLAS_CORETYPE=SkylakeX OPENBLAS_THREAD_TIMEOUT=4 "$VECSCORE" bench --shapes "$batched" \
   --metrics dot --paths vs-auto,openblas,vs-auto-after-blas "${quiet[@]}" \
   --out "$OUT/openblas-timeout" | tee "$OUT/openblas-timeout.txt"
 
-echo "== 4/4 OpenCL top-k without the fused kernel" >&2
+echo "== 4/5 OpenCL top-k without the fused kernel" >&2
 VECSCORE_CL_FUSED=0 "$VECSCORE" bench --shapes 16x100000x768,256x100000x128 --metrics dot \
   --modes topk --paths 'vs-opencl*' "${quiet[@]}" --out "$OUT/opencl-unfused" |
   tee "$OUT/opencl-unfused.txt"
+
+echo "== 5/5 Q=1 N=1000 d=768 with OpenMP's default wait policy" >&2
+env -u OMP_WAIT_POLICY OPENBLAS_CORETYPE=SkylakeX "$VECSCORE" bench --shapes 1x1000x768 \
+  --metrics dot,cosine --paths vs-auto,openblas,blog-malloc "${quiet[@]}" \
+  --out "$OUT/omp-default" | tee "$OUT/omp-default.txt"
 
 rm -rf "$POCL_CACHE_DIR"
 echo "results in $OUT/full (plots, CSV, JSON, summary.md) and $OUT/*.txt" >&2
