@@ -14,7 +14,7 @@
 #   bench/reproduce.sh [OUT_DIR]      (default bench-results)
 #
 # VECSCORE names the vecscore binary (default build/cli/vecscore). Runs
-# take about 12 minutes on the 2-core machine of the docs; run them on a
+# take about 9 minutes on the 2-core machine of the docs; run them on a
 # quiet machine: every other process shows up in the numbers.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
