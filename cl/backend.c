@@ -35,6 +35,7 @@
 #define VS_CL_TILE 16
 #define VS_CL_ROWS 8             /* queries per work-item in vs_score_rows; must match score.cl */
 #define VS_CL_FUSED_K 32         /* largest k for vs_topk_rows; must match score.cl */
+#define VS_CL_FUSED_MIN_DIM 256  /* shortest vectors for which vs_topk_rows is chosen */
 #define VS_CL_MAX_SEGMENTS 64    /* must match score.cl */
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
@@ -284,8 +285,15 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     for (size_t i = 0; i < corpus->nparts; i++)
         if (corpus->parts[i].count > largest_part) largest_part = corpus->parts[i].count;
     p->k = b->k < b->nc ? b->k : b->nc;
+    /* Fused pays when scoring dominates (dim >= 256); for short vectors the
+     * per-candidate selection in the fused loop costs more than a separate pass
+     * (PoCL here: d=128 top-10 at Q=1/4/256 2.7/3.2/126 ms separate vs
+     * 3.5/4.9/152 ms fused; d=768 at Q=1/16 fused 8/21 ms vs 13/36 ms). */
     p->fused = b->k && s->rows_kernel && p->k <= VS_CL_FUSED_K;
-    if (s->fused_policy >= 0) p->fused = p->fused && s->fused_policy;
+    if (s->fused_policy >= 0)
+        p->fused = p->fused && s->fused_policy;
+    else
+        p->fused = p->fused && b->dim >= VS_CL_FUSED_MIN_DIM;
     /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
     if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
     const size_t max_columns = (size_t)(UINT32_MAX & ~(uint32_t)(VS_CL_TILE - 1));

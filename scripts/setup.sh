@@ -5,7 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-PACKAGES=(build-essential cmake pkg-config git libcmocka-dev clang-format libopenblas-dev
+PACKAGES=(build-essential g++ cmake pkg-config git libcmocka-dev clang-format libopenblas-dev
+          libfaiss-dev libclblast-dev gnuplot-nox
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo)
 
 missing=()

@@ -38,7 +38,7 @@ PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/b
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 
 echo "== 4/5 benchmark smoke run (checks results, asserts nothing about speed)"
-OMP_WAIT_POLICY=PASSIVE "$ROOT/build/bench/bench_core" --quick --reps 1
+OMP_WAIT_POLICY=PASSIVE "$ROOT/build/bench/bench_core" --quick --reps 1 --out "$ROOT/build/bench-results"
 
 echo "== 5/5 clang-format"
 cd "$ROOT"
