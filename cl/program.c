@@ -27,20 +27,6 @@
 #define VS_CACHE_MAGIC "VSCLBIN1"
 #define VS_CACHE_MAX_BYTES ((uint64_t)256 << 20)
 
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t size) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < size; i++) {
-        hash ^= p[i];
-        hash *= 0x100000001b3ull;
-    }
-    return hash;
-}
-
-static uint64_t fnv1a_str(uint64_t hash, const char *s) {
-    hash = fnv1a(hash, s, strlen(s));
-    return fnv1a(hash, "|", 1); /* separator: "ab"+"c" != "a"+"bc" */
-}
-
 static int make_dirs(const char *path) {
     char buffer[4096];
     if (snprintf(buffer, sizeof(buffer), "%s", path) >= (int)sizeof(buffer)) return -1;
@@ -84,7 +70,7 @@ static unsigned char *cache_load(const vs_context *ctx, const char *path, uint64
     if (valid) {
         payload = malloc((size_t)header[1]);
         valid = payload != NULL && fread(payload, 1, (size_t)header[1], f) == header[1] &&
-                fgetc(f) == EOF && fnv1a(0xcbf29ce484222325ull, payload, header[1]) == header[2];
+                fgetc(f) == EOF && vs__fnv1a(VS_FNV1A_SEED, payload, header[1]) == header[2];
     }
     fclose(f);
     if (!valid) {
@@ -126,7 +112,7 @@ static void cache_store(const vs_context *ctx, const char *dir, const char *path
     if (fd >= 0 && f == NULL) close(fd);
     int ok = f != NULL;
     if (ok) {
-        uint64_t header[3] = {key, size, fnv1a(0xcbf29ce484222325ull, binary, size)};
+        uint64_t header[3] = {key, size, vs__fnv1a(VS_FNV1A_SEED, binary, size)};
         ok = fwrite(VS_CACHE_MAGIC, 1, 8, f) == 8 && fwrite(header, sizeof(uint64_t), 3, f) == 3 &&
              fwrite(binary, 1, size, f) == size;
         ok = (fclose(f) == 0) && ok;
@@ -165,14 +151,14 @@ int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_e
                                platform_version, NULL) != CL_SUCCESS)
         platform_version[0] = '\0';
     platform_version[sizeof(platform_version) - 1] = '\0';
-    uint64_t key = 0xcbf29ce484222325ull;
-    key = fnv1a_str(key, entry->info.platform);
-    key = fnv1a_str(key, platform_version);
-    key = fnv1a_str(key, entry->info.name);
-    key = fnv1a_str(key, entry->info.driver_version);
-    key = fnv1a(key, source, source_length);
-    key = fnv1a_str(key, options);
-    key = fnv1a_str(key, vs_version());
+    uint64_t key = VS_FNV1A_SEED;
+    key = vs__fnv1a_field(key, entry->info.platform);
+    key = vs__fnv1a_field(key, platform_version);
+    key = vs__fnv1a_field(key, entry->info.name);
+    key = vs__fnv1a_field(key, entry->info.driver_version);
+    key = vs__fnv1a(key, source, source_length);
+    key = vs__fnv1a_field(key, options);
+    key = vs__fnv1a_field(key, vs_version());
 
     char dir[4096], path[4200];
     if (cache_dir != NULL && cache_dir[0] != '\0')

@@ -104,14 +104,6 @@ done:
     return status;
 }
 
-static uint64_t fnv1a(uint64_t hash, const char *s) {
-    for (; *s; s++) {
-        hash ^= (unsigned char)*s;
-        hash *= 0x100000001b3ull;
-    }
-    return (hash ^ '|') * 0x100000001b3ull;
-}
-
 static void cache_path(const vs_context *ctx, char *out, size_t size) {
     out[0] = '\0';
     char dir[3072];
@@ -126,11 +118,12 @@ static void cache_path(const vs_context *ctx, char *out, size_t size) {
         return;
     char threads[32];
     snprintf(threads, sizeof(threads), "%d", ctx->cfg.threads);
-    uint64_t key = 0xcbf29ce484222325ull;
-    key = fnv1a(key, ctx->backend->describe(ctx->backend_state)); /* name, driver, units */
-    key = fnv1a(key, ctx->cpu->describe(ctx->cpu_state));         /* ISA and threads */
-    key = fnv1a(key, threads);
-    key = fnv1a(key, vs_version());
+    uint64_t key = VS_FNV1A_SEED;
+    key =
+        vs__fnv1a_field(key, ctx->backend->describe(ctx->backend_state)); /* name, driver, units */
+    key = vs__fnv1a_field(key, ctx->cpu->describe(ctx->cpu_state));       /* ISA and threads */
+    key = vs__fnv1a_field(key, threads);
+    key = vs__fnv1a_field(key, vs_version());
     snprintf(out, size, "%s/cost-%016llx.txt", dir, (unsigned long long)key);
 }
 
