@@ -164,6 +164,14 @@ cleanup:
     return status;
 }
 
+/* |v|^2 summed in float64 and rounded once: the aux values of corpora and queries. */
+static float norm_sq_f64(const float *v, size_t dim) {
+    double sum = 0;
+    for (size_t i = 0; i < dim; i++)
+        sum += (double)v[i] * v[i];
+    return (float)sum;
+}
+
 /* ---- corpus ---------------------------------------------------------------------- */
 
 static void corpus_release(void *state, void *data) {
@@ -218,10 +226,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         const float *rows = vectors + part->first * dim;
 #pragma omp parallel for schedule(static) if (part->count * dim > 1000000)
         for (size_t j = 0; j < part->count; j++) {
-            double sum = 0;
-            for (size_t i = 0; i < dim; i++)
-                sum += (double)rows[j * dim + i] * rows[j * dim + i];
-            norm_sq[j] = (float)sum;
+            norm_sq[j] = norm_sq_f64(rows + j * dim, dim);
             inv_norm[j] = vs__aux_from_norm_sq(VS_METRIC_COSINE, norm_sq[j]);
         }
         const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
@@ -610,11 +615,9 @@ static int run_batch(cl_state *s, vs__batch *b) {
         memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
         for (size_t i = 0; i < count; i++) {
             const float *row = staged + i * b->dim;
-            double sum = 0;
-            for (size_t j = 0; j < b->dim; j++)
-                sum += (double)row[j] * row[j];
-            qaux[i] =
-                b->metric == VS_METRIC_DOT ? 0.0f : vs__aux_from_norm_sq(b->metric, (float)sum);
+            qaux[i] = b->metric == VS_METRIC_DOT
+                          ? 0.0f
+                          : vs__aux_from_norm_sq(b->metric, norm_sq_f64(row, b->dim));
         }
         status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
                                  "clEnqueueWriteBuffer(queries)", report);

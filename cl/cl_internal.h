@@ -21,6 +21,10 @@ typedef struct vs__cl_entry {
 int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
                     size_t why_size);
 
+/* A device (platform NULL) or platform (device NULL) string, truncated to size; "" on failure. */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size);
+
 /* Creates the backend on one device (context, queue, staging arena). */
 int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
                           void **state);

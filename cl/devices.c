@@ -13,14 +13,23 @@
 #define VS_MAX_PLATFORMS 16
 #define VS_MAX_DEVICES_PER_PLATFORM 64
 
-/* A string property, truncated to size (the driver refuses too small a buffer). */
-static void info_string(cl_device_id device, cl_device_info what, char *out, size_t size) {
+/*
+ * A string property of a device (platform NULL) or of a platform (device
+ * NULL), truncated to size; "" if the query fails. The length is asked first
+ * because drivers refuse a buffer that is too small rather than truncate.
+ */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size) {
     out[0] = '\0';
     size_t needed = 0;
-    if (vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed) != CL_SUCCESS || needed == 0) return;
+    cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
+                                : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
+    if (err != CL_SUCCESS || needed == 0) return;
     char *full = malloc(needed + 1);
     if (full == NULL) return;
-    if (vs__cl.GetDeviceInfo(device, what, needed, full, NULL) == CL_SUCCESS) {
+    err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
+                         : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
+    if (err == CL_SUCCESS) {
         full[needed] = '\0';
         snprintf(out, size, "%s", full);
     }
@@ -55,14 +64,13 @@ static int device_details(const vs_context *ctx, cl_platform_id platform, cl_dev
                 vs__cl.GetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(unified),
                                      &unified, NULL),
                 "clGetDeviceInfo(CL_DEVICE_HOST_UNIFIED_MEMORY)");
-    info_string(device, CL_DEVICE_NAME, info->name, sizeof(info->name));
-    info_string(device, CL_DEVICE_VENDOR, info->vendor, sizeof(info->vendor));
-    info_string(device, CL_DRIVER_VERSION, info->driver_version, sizeof(info->driver_version));
-    info_string(device, CL_DEVICE_VERSION, info->device_version, sizeof(info->device_version));
-    if (vs__cl.GetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof(info->platform), info->platform,
-                               NULL) != CL_SUCCESS)
-        info->platform[0] = '\0';
-    info->platform[sizeof(info->platform) - 1] = '\0';
+    vs__cl_info_string(NULL, device, CL_DEVICE_NAME, info->name, sizeof(info->name));
+    vs__cl_info_string(NULL, device, CL_DEVICE_VENDOR, info->vendor, sizeof(info->vendor));
+    vs__cl_info_string(NULL, device, CL_DRIVER_VERSION, info->driver_version,
+                       sizeof(info->driver_version));
+    vs__cl_info_string(NULL, device, CL_DEVICE_VERSION, info->device_version,
+                       sizeof(info->device_version));
+    vs__cl_info_string(platform, NULL, CL_PLATFORM_NAME, info->platform, sizeof(info->platform));
     if (type & CL_DEVICE_TYPE_GPU)
         info->kind = VS_DEVICE_OPENCL_GPU;
     else if (type & CL_DEVICE_TYPE_ACCELERATOR)

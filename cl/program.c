@@ -146,11 +146,9 @@ int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_e
     cl_program program = NULL;
     cl_device_id device = entry->device;
 
-    char platform_version[128] = "";
-    if (vs__cl.GetPlatformInfo(entry->platform, CL_PLATFORM_VERSION, sizeof(platform_version),
-                               platform_version, NULL) != CL_SUCCESS)
-        platform_version[0] = '\0';
-    platform_version[sizeof(platform_version) - 1] = '\0';
+    char platform_version[256];
+    vs__cl_info_string(entry->platform, NULL, CL_PLATFORM_VERSION, platform_version,
+                       sizeof(platform_version));
     uint64_t key = VS_FNV1A_SEED;
     key = vs__fnv1a_field(key, entry->info.platform);
     key = vs__fnv1a_field(key, platform_version);
