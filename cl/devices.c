@@ -190,21 +190,33 @@ int vs_device_count(void) {
     return 1 + count;
 }
 
+/* Discovers the OpenCL devices and finds public index (>= 1) among them;
+ * on success the caller frees *list. */
+static int opencl_entry(int index, vs__cl_entry **list, const vs__cl_entry **entry) {
+    int count = 0;
+    *list = NULL;
+    int status = vs__cl_discover(NULL, list, &count, opencl_status, sizeof(opencl_status));
+    if (status != VS_OK) return status;
+    if (index > count) {
+        free(*list);
+        *list = NULL;
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *entry = &(*list)[index - 1];
+    return VS_OK;
+}
+
 int vs_device_info(int index, vs_device *out) {
     if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
     if (index == 0) {
         native_cpu(out);
         return VS_OK;
     }
-    vs__cl_entry *list = NULL;
-    int count = 0;
-    int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
+    vs__cl_entry *list;
+    const vs__cl_entry *entry;
+    int status = opencl_entry(index, &list, &entry);
     if (status != VS_OK) return status;
-    if (index > count) {
-        free(list);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    *out = list[index - 1].info;
+    *out = entry->info;
     free(list);
     return VS_OK;
 }
@@ -230,15 +242,10 @@ int vs_device_string(int index, vs_device_field field, char *out, size_t size) {
     if (index == 0) {
         full = strdup(device_field(&native, field));
     } else {
-        vs__cl_entry *list = NULL;
-        int count = 0;
-        int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
+        vs__cl_entry *list;
+        const vs__cl_entry *entry;
+        int status = opencl_entry(index, &list, &entry);
         if (status != VS_OK) return status;
-        if (index > count) {
-            free(list);
-            return VS_ERR_INVALID_ARGUMENT;
-        }
-        const vs__cl_entry *entry = &list[index - 1];
         static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
                                           CL_DRIVER_VERSION, CL_DEVICE_VERSION};
         if (field == VS_DEVICE_FIELD_PLATFORM)
