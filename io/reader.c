@@ -1188,13 +1188,32 @@ static int convert_block(vs_reader *r, const unsigned char *src, size_t row_stri
                          src + bad_row * row_stride + bad_column * column_stride);
 }
 
+/*
+ * convert_block for n_rows rows stored column-major (element (i, j) at src +
+ * i x elem + j x column_stride), a block of rows at a time so that the rows
+ * being written stay in cache. Blocks go in row order, so the first inexact
+ * value named is still the first in row order.
+ */
+static int convert_columns(vs_reader *r, const unsigned char *src, size_t column_stride,
+                           uint64_t n_rows, void *out, uint64_t first, uint64_t row0, int to_i64) {
+    size_t elem = vs_dtype_size(r->info.dtype);
+    enum { BLOCK_ROWS = 64 };
+    for (uint64_t b = 0; b < n_rows; b += BLOCK_ROWS) {
+        uint64_t n = n_rows - b < BLOCK_ROWS ? n_rows - b : BLOCK_ROWS;
+        int rc = convert_block(r, src + b * elem, elem, column_stride, n, out, first + b, row0 + b,
+                               to_i64);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
 /* Rows [start, start + count) of a column-major npy, through panels of rows. */
 static int read_fortran(vs_reader *r, uint64_t start, uint64_t count, void *out, int to_i64) {
     uint64_t rows = r->info.rows, dim = r->info.dim;
     size_t elem = vs_dtype_size(r->info.dtype);
     if (r->mem != NULL) { /* strided straight from memory */
         const unsigned char *base = r->mem + r->info.data_offset + start * elem;
-        return convert_block(r, base, elem, (size_t)(rows * elem), count, out, 0, start, to_i64);
+        return convert_columns(r, base, (size_t)(rows * elem), count, out, 0, start, to_i64);
     }
     int rc = staging(r);
     if (rc != 0) return rc;
@@ -1216,8 +1235,8 @@ static int read_fortran(vs_reader *r, uint64_t start, uint64_t count, void *out,
         uint64_t offset = row - r->panel_start;
         uint64_t n = r->panel_start + r->panel_rows - row;
         if (n > count - done) n = count - done;
-        rc = convert_block(r, r->staging + offset * elem, elem, (size_t)(r->panel_rows * elem), n,
-                           out, done, row, to_i64);
+        rc = convert_columns(r, r->staging + offset * elem, (size_t)(r->panel_rows * elem), n, out,
+                             done, row, to_i64);
         if (rc != 0) return rc;
         done += n;
     }
