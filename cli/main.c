@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,9 +131,12 @@ int cli_open_input(const char *cmd, const char *path, unsigned flags, int ids, v
     *owned = NULL;
     char err[VS_IO_ERROR_SIZE];
     if (strcmp(path, "-") != 0) {
-        if (vs_reader_open(path, VS_FORMAT_UNKNOWN, flags, out, err, sizeof(err)) != 0)
-            return cli_fail(EXIT_INPUT, cmd, "%s", err);
-        return EXIT_OK;
+        if (vs_reader_open(path, VS_FORMAT_UNKNOWN, flags, out, err, sizeof(err)) == 0)
+            return EXIT_OK;
+        struct stat st; /* a pipe by name (a FIFO, /dev/stdin): say how to read it */
+        int stream = stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+        return cli_fail(EXIT_INPUT, cmd, "%s%s", err,
+                        stream ? "; to read a stream, give - and pipe it to standard input" : "");
     }
     if (isatty(STDIN_FILENO))
         return cli_fail(EXIT_INPUT, cmd,
