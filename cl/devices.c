@@ -14,25 +14,31 @@
 #define VS_MAX_DEVICES_PER_PLATFORM 64
 
 /*
- * A string property of a device (platform NULL) or of a platform (device
- * NULL), truncated to size; "" if the query fails. The length is asked first
- * because drivers refuse a buffer that is too small rather than truncate.
+ * The whole of a string property of a device (platform NULL) or of a
+ * platform (device NULL), malloc'd; "" if the query fails, NULL only when
+ * memory runs out. The length is asked first because drivers refuse a
+ * buffer that is too small rather than truncate.
  */
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size) {
-    out[0] = '\0';
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
     size_t needed = 0;
     cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
                                 : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
-    if (err != CL_SUCCESS || needed == 0) return;
+    if (err != CL_SUCCESS) needed = 0;
     char *full = malloc(needed + 1);
-    if (full == NULL) return;
+    if (full == NULL) return NULL;
+    full[0] = '\0';
+    if (needed == 0) return full;
     err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
                          : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
-    if (err == CL_SUCCESS) {
-        full[needed] = '\0';
-        snprintf(out, size, "%s", full);
-    }
+    full[err == CL_SUCCESS ? needed : 0] = '\0';
+    return full;
+}
+
+/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size) {
+    char *full = vs__cl_info_dup(platform, device, what);
+    snprintf(out, size, "%s", full != NULL ? full : "");
     free(full);
 }
 
@@ -184,23 +190,75 @@ int vs_device_count(void) {
     return 1 + count;
 }
 
+/* Discovers the OpenCL devices and finds public index (>= 1) among them;
+ * on success the caller frees *list. */
+static int opencl_entry(int index, vs__cl_entry **list, const vs__cl_entry **entry) {
+    int count = 0;
+    *list = NULL;
+    int status = vs__cl_discover(NULL, list, &count, opencl_status, sizeof(opencl_status));
+    if (status != VS_OK) return status;
+    if (index > count) {
+        free(*list);
+        *list = NULL;
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *entry = &(*list)[index - 1];
+    return VS_OK;
+}
+
 int vs_device_info(int index, vs_device *out) {
     if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
     if (index == 0) {
         native_cpu(out);
         return VS_OK;
     }
-    vs__cl_entry *list = NULL;
-    int count = 0;
-    int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
+    vs__cl_entry *list;
+    const vs__cl_entry *entry;
+    int status = opencl_entry(index, &list, &entry);
     if (status != VS_OK) return status;
-    if (index > count) {
-        free(list);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    *out = list[index - 1].info;
+    *out = entry->info;
     free(list);
     return VS_OK;
+}
+
+/* One string field of a vs_device, by enum. */
+static const char *device_field(const vs_device *d, vs_device_field field) {
+    switch (field) {
+    case VS_DEVICE_FIELD_NAME: return d->name;
+    case VS_DEVICE_FIELD_VENDOR: return d->vendor;
+    case VS_DEVICE_FIELD_PLATFORM: return d->platform;
+    case VS_DEVICE_FIELD_DRIVER_VERSION: return d->driver_version;
+    case VS_DEVICE_FIELD_DEVICE_VERSION: return d->device_version;
+    }
+    return NULL;
+}
+
+int vs_device_string(int index, vs_device_field field, char *out, size_t size) {
+    vs_device native;
+    native_cpu(&native);
+    if (index < 0 || (out == NULL && size > 0) || device_field(&native, field) == NULL)
+        return VS_ERR_INVALID_ARGUMENT;
+    char *full = NULL;
+    if (index == 0) {
+        full = strdup(device_field(&native, field));
+    } else {
+        vs__cl_entry *list;
+        const vs__cl_entry *entry;
+        int status = opencl_entry(index, &list, &entry);
+        if (status != VS_OK) return status;
+        static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
+                                          CL_DRIVER_VERSION, CL_DEVICE_VERSION};
+        if (field == VS_DEVICE_FIELD_PLATFORM)
+            full = vs__cl_info_dup(entry->platform, NULL, CL_PLATFORM_NAME);
+        else
+            full = vs__cl_info_dup(NULL, entry->device, queries[field]);
+        free(list);
+    }
+    if (full == NULL) return VS_ERR_OUT_OF_MEMORY;
+    size_t length = strlen(full);
+    if (size > 0) snprintf(out, size, "%s", full);
+    free(full);
+    return length > (size_t)INT32_MAX ? VS_ERR_OUT_OF_MEMORY : (int)length;
 }
 
 const char *vs_opencl_status(void) {

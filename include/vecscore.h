@@ -395,7 +395,8 @@ typedef enum vs_device_kind {
     VS_DEVICE_OPENCL_OTHER = 4
 } vs_device_kind;
 
-/** What one device is; strings are NUL-terminated (truncated if longer). */
+/** What one device is; strings are NUL-terminated and cut to their field's
+ * size (vs_device_string gives any of them whole). */
 typedef struct vs_device {
     vs_device_kind kind;
     char selector[32];         /* "cpu" or "opencl:P:D": pass it as vs_options.device */
@@ -427,6 +428,26 @@ VS_API int vs_device_count(void);
  * or VS_ERR_INVALID_ARGUMENT for a bad index or NULL out.
  */
 VS_API int vs_device_info(int index, vs_device *out);
+
+/** The string fields of vs_device, for vs_device_string. */
+typedef enum vs_device_field {
+    VS_DEVICE_FIELD_NAME = 0,           /* vs_device.name */
+    VS_DEVICE_FIELD_VENDOR = 1,         /* vs_device.vendor */
+    VS_DEVICE_FIELD_PLATFORM = 2,       /* vs_device.platform */
+    VS_DEVICE_FIELD_DRIVER_VERSION = 3, /* vs_device.driver_version */
+    VS_DEVICE_FIELD_DEVICE_VERSION = 4  /* vs_device.device_version */
+} vs_device_field;
+
+/*
+ * One string property of device index, whole: the vs_device fields have
+ * fixed sizes and cut longer strings (a CL_DEVICE_VERSION can exceed 63
+ * characters). Copies it into out, NUL-terminated and cut to size - 1
+ * characters (out may be NULL when size is 0), and returns its full length
+ * like snprintf: call with size 0 for the length, then with length + 1.
+ * Returns a negative vs_status instead: VS_ERR_INVALID_ARGUMENT for a bad
+ * index or field or a NULL out with size > 0, VS_ERR_OUT_OF_MEMORY.
+ */
+VS_API int vs_device_string(int index, vs_device_field field, char *out, size_t size);
 
 /*
  * Why there are no OpenCL devices: "" when at least one was found, else a

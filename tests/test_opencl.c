@@ -717,6 +717,72 @@ static void test_no_platform(void **state) {
     assert_non_null(strstr(report.fallback, "no OpenCL platform"));
     vs_context_free(ctx);
 }
+/* vs_device_string: every field whole (the direct clGetDeviceInfo answer),
+ * snprintf-style lengths and truncation, and its argument checks. */
+static void test_device_strings(void **state) {
+    (void)state;
+    int count = vs_device_count();
+    assert_true(count >= 2);
+    for (int i = 0; i < count; i++) {
+        vs_device info;
+        assert_int_equal(vs_device_info(i, &info), VS_OK);
+        const char *fields[5] = {info.name, info.vendor, info.platform, info.driver_version,
+                                 info.device_version};
+        for (int f = 0; f < 5; f++) {
+            int length = vs_device_string(i, (vs_device_field)f, NULL, 0);
+            assert_true(length >= (int)strlen(fields[f]));
+            char *whole = malloc((size_t)length + 1);
+            assert_non_null(whole);
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, whole, (size_t)length + 1),
+                             length);
+            assert_int_equal(strlen(whole), (size_t)length);
+            /* the vs_device field is the same string, cut to its size */
+            assert_memory_equal(whole, fields[f], strlen(fields[f]));
+            char cut[4] = "xyz";
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, cut, sizeof(cut)), length);
+            assert_true(strlen(cut) == (length < 3 ? (size_t)length : 3));
+            assert_memory_equal(cut, whole, strlen(cut));
+            free(whole);
+        }
+        if (i == 0) continue;
+        /* the OpenCL answer itself, however long */
+        cl_platform_id platforms[16];
+        cl_uint nplatforms = 0;
+        assert_int_equal(clGetPlatformIDs(16, platforms, &nplatforms), CL_SUCCESS);
+        assert_true((cl_uint)info.platform_index < nplatforms);
+        cl_device_id devices[64];
+        cl_uint ndevices = 0;
+        assert_int_equal(clGetDeviceIDs(platforms[info.platform_index], CL_DEVICE_TYPE_ALL, 64,
+                                        devices, &ndevices),
+                         CL_SUCCESS);
+        assert_true((cl_uint)info.device_index < ndevices);
+        size_t needed = 0;
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, 0, NULL, &needed),
+            CL_SUCCESS);
+        char *direct = malloc(needed + 1);
+        assert_non_null(direct);
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, needed, direct, NULL),
+            CL_SUCCESS);
+        direct[needed] = '\0';
+        char *ours = malloc(needed + 1);
+        assert_non_null(ours);
+        assert_int_equal(vs_device_string(i, VS_DEVICE_FIELD_DEVICE_VERSION, ours, needed + 1),
+                         (int)strlen(direct));
+        assert_string_equal(ours, direct);
+        free(direct);
+        free(ours);
+    }
+    char out[8];
+    assert_int_equal(vs_device_string(count, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(-1, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, (vs_device_field)5, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, VS_DEVICE_FIELD_NAME, NULL, 4), VS_ERR_INVALID_ARGUMENT);
+}
 
 int main(int argc, char **argv) {
     snprintf(cache_dir, sizeof(cache_dir), "/tmp/vecscore-test-opencl-XXXXXX");
@@ -741,6 +807,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),
             cmocka_unit_test(test_threads_share_context),
+            cmocka_unit_test(test_device_strings),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }
