@@ -29,14 +29,19 @@
  *     dimension dim starts at element i * dim. Any dim >= 1 works; pointers
  *     need only the natural alignment of float (4 bytes).
  *   - Accumulation is in float32 with fused multiply-add. A dot product of
- *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| of the exact
- *     value; cosine and L2SQ add the error of the norms they use (stated in
+ *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| + d * 2^-149
+ *     (underflow) of the exact value, as long as no partial sum overflows
+ *     (DOT and L2SQ keep float32's range: beyond it they give +-inf or NaN);
+ *     cosine and L2SQ add the error of the norms they use (stated in
  *     docs/numerics.md). Tests hold every kernel to these bounds against a
  *     float64 reference.
  *   - VS_METRIC_DOT and VS_METRIC_COSINE are similarities: higher is better.
  *     VS_METRIC_L2SQ is a squared distance: lower is better.
  *   - Cosine is dot(q, c) / (|q| |c|), clamped to [-1, 1]; if either vector
- *     has norm 0 the cosine is 0.
+ *     is zero the cosine is 0. It is within its bound for every finite
+ *     vector, from subnormal norms to components near FLT_MAX (norms are
+ *     computed in float64 and such vectors are rescaled or rescored; see
+ *     docs/numerics.md, "Tiny and huge vectors").
  *   - L2SQ is computed as |q|^2 + |c|^2 - 2 dot(q, c) and clamped at 0, so it
  *     is never negative.
  *   - NaN or infinite components give the scores those formulas give in IEEE

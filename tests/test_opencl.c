@@ -277,6 +277,140 @@ static void test_agreement_tile_kernel(void **state) {
     run_agreement("tile", "0");
 }
 
+/* ---- numerics: tiny and huge norms (docs/numerics.md) ---------------------------------- */
+
+/* Every metric of one batch shape on the device against the reference; it must run there. */
+static void check_extreme_on_device(vs_context *dev, const char *what, const float *q, size_t nq,
+                                    const float *c, size_t nc, size_t dim, size_t k) {
+    float *scores = malloc(nq * nc * sizeof(float));
+    float *top_scores = malloc(nq * k * sizeof(float));
+    int64_t *top_ids = malloc(nq * k * sizeof(int64_t));
+    assert_non_null(scores);
+    assert_non_null(top_scores);
+    assert_non_null(top_ids);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    char why[512];
+    vs_batch_report report;
+    for (int m = 0; m < 3; m++) {
+        const vs_metric metric = (vs_metric)m;
+        for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+            const char *how = use_corpus ? "corpus" : "simple";
+            int rc = use_corpus ? vs_corpus_score(corpus, metric, q, nq, scores)
+                                : vs_score(dev, metric, q, nq, c, nc, dim, scores);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s %s: ran on %s (%s)", what, how, report.backend, report.fallback);
+            /* Cosine is within its bound for every pair; DOT and L2SQ may overflow as float32. */
+            if (metric == VS_METRIC_COSINE
+                    ? ref_check_scores(metric, q, nq, c, nc, dim, scores, 0, why, sizeof(why))
+                    : ref_check_scores_overflow(metric, q, nq, c, nc, dim, scores, why,
+                                                sizeof(why)))
+                fail_msg("%s %s %s scores: %s", what, how, vs_metric_name(metric), why);
+            if (metric != VS_METRIC_COSINE) continue;
+            rc = use_corpus ? vs_corpus_topk(corpus, metric, q, nq, k, top_scores, top_ids)
+                            : vs_topk(dev, metric, q, nq, c, nc, dim, k, top_scores, top_ids);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            assert_string_equal(report.backend, "opencl");
+            if (ref_check_topk(metric, q, nq, c, nc, dim, k, top_scores, top_ids, why, sizeof(why)))
+                fail_msg("%s %s cosine top-k: %s", what, how, why);
+        }
+    }
+    vs_corpus_free(corpus);
+    free(scores);
+    free(top_scores);
+    free(top_ids);
+}
+
+/*
+ * Queries and candidates of every norm kind against each other (zero and NaN
+ * rows too) on one kernel path; then the issue's case, a query of norm
+ * 3.7e-24 whose top-1 must be the candidate pointing its way.
+ */
+static void run_extreme_norms(const char *kernel, const char *fused) {
+    setenv("VECSCORE_CL_KERNEL", kernel, 1);
+    setenv("VECSCORE_CL_FUSED", fused, 1);
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_KERNEL");
+    unsetenv("VECSCORE_CL_FUSED");
+    ref_rng rng;
+    ref_rng_seed(&rng, 77);
+    const size_t dims[] = {1, 7, 17, 100, 300};
+    char what[160];
+    for (size_t di = 0; di < sizeof(dims) / sizeof(*dims); di++) {
+        const size_t dim = dims[di], nq = 13, nc = 60;
+        void *qbase, *cbase;
+        float *q = ref_alloc_floats(nq * dim, di % 3, &qbase);
+        float *c = ref_alloc_floats(nc * dim, (di + 1) % 3, &cbase);
+        ref_fill_extreme(q, nq, dim, di, &rng);
+        ref_fill_extreme(c, nc, dim, 0, &rng);
+        memset(c + 3 * dim, 0, dim * sizeof(float)); /* zero candidate */
+        c[4 * dim + dim / 2] = NAN;                  /* NaN candidate */
+        snprintf(what, sizeof(what), "kernel %s fused %s dim %zu", kernel, fused, dim);
+        check_extreme_on_device(dev, what, q, nq, c, nc, dim, 5);
+        check_extreme_on_device(dev, what, q + 2 * dim, 1, c, nc, dim, 5); /* one query */
+        free(qbase);
+        free(cbase);
+    }
+    /* Top-1 of a tiny query (and of a subnormal and a huge one) among ordinary candidates. */
+    const size_t dim = 64, nc = 40, best = 17;
+    float q[3 * 64], c[40 * 64], top_scores[3];
+    int64_t top_ids[3];
+    ref_fill_uniform(c, nc * dim, &rng);
+    const double scales[3] = {3.7e-24, 1e-42, 1e36};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t d = 0; d < dim; d++)
+            q[i * dim + d] = (float)(c[best * dim + d] * scales[i]);
+    assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, 3, c, nc, dim, 1, top_scores, top_ids),
+                     VS_OK);
+    for (size_t i = 0; i < 3; i++)
+        if (top_ids[i] != (int64_t)best || !(top_scores[i] > 0.9999f))
+            fail_msg("kernel %s: query of scale %g: top-1 %lld (%.9g), expected %zu (1)", kernel,
+                     scales[i], (long long)top_ids[i], (double)top_scores[i], best);
+    vs_context_free(dev);
+}
+
+static void test_extreme_norms_rows_fused(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "1");
+}
+
+static void test_extreme_norms_rows_separate(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "0");
+}
+
+static void test_extreme_norms_tile_kernel(void **state) {
+    (void)state;
+    run_extreme_norms("tile", "0");
+}
+
+/*
+ * A corpus split into parts where only the middle part holds tiny and huge
+ * vectors: that part's scaled copy is used, the others are read as they are.
+ */
+static void test_extreme_norms_corpus_parts(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1); /* 353 rows of dim 29 per part */
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 11, nc = 1000, dim = 29;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_non_null(q);
+    assert_non_null(c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 78);
+    ref_fill_uniform(c, nc * dim, &rng);
+    ref_fill_extreme(c + 400 * dim, 2 * REF_EXTREME_KINDS, dim, 0, &rng);
+    ref_fill_extreme(q, nq, dim, 0, &rng);
+    check_extreme_on_device(dev, "corpus in parts", q, nq, c, nc, dim, 7);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 static void test_empty_and_invalid(void **state) {
     (void)state;
     vs_context *dev = must_open("opencl");
@@ -799,6 +933,10 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_fused),
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_rows_fused),
+            cmocka_unit_test(test_extreme_norms_rows_separate),
+            cmocka_unit_test(test_extreme_norms_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
             cmocka_unit_test(test_corpus_split),
