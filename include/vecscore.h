@@ -180,12 +180,12 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *                       (case-insensitive)
  * An OpenCL selector that matches nothing (or no OpenCL platform at all)
  * makes vs_context_create fail with VS_ERR_NO_DEVICE and a log message
- * naming what was looked for. An explicit OpenCL selector with an arena_bytes
- * below what the device needs fails with VS_ERR_INVALID_ARGUMENT, and the
- * message gives the minimum ("auto" then runs on the CPU instead). A context on an OpenCL device re-runs a batch
- * on the CPU kernels when the device fails inside it (same results; the
- * report's fallback field says why); after 3 such failures the context stops
- * using the device.
+ * naming what was looked for. An explicit OpenCL selector with an
+ * arena_bytes below what the device needs fails with VS_ERR_INVALID_ARGUMENT,
+ * and the message gives the minimum ("auto" runs on the CPU instead). A
+ * context on an OpenCL device re-runs a batch on the CPU kernels when the
+ * device fails inside it (same results; the report's fallback field says
+ * why); after 3 such failures the context stops using the device.
  *
  * verify = 1 recomputes a sample of every batch's results (up to 16 scores)
  * in float64 after the batch and fails the call with VS_ERR_VERIFY if one is
