@@ -64,6 +64,13 @@ static const char *file_kind(mode_t mode) {
     return "it is of an unknown file type";
 }
 
+/* Why a directory that (l/f)stat described (status: its result) cannot be trusted, or NULL. */
+static const char *dir_not_private(int status, const struct stat *st, char *buffer, size_t size) {
+    if (status != 0) return strerror(errno);
+    if (!S_ISDIR(st->st_mode)) return file_kind(st->st_mode);
+    return not_private(st, buffer, size);
+}
+
 /* The configured directory, else the XDG default; malloc'd, or NULL (none). */
 static char *resolve_dir(const vs_context *ctx) {
     const char *configured = ctx->cfg.cache_dir, *xdg = getenv("XDG_CACHE_HOME"),
@@ -109,13 +116,7 @@ static int make_private_dirs(char *path, char *why, size_t why_size) {
         if (made) {
             struct stat st;
             char reason[128];
-            const char *bad = NULL;
-            if (lstat(path, &st) != 0)
-                bad = strerror(errno);
-            else if (!S_ISDIR(st.st_mode))
-                bad = file_kind(st.st_mode);
-            else
-                bad = not_private(&st, reason, sizeof(reason));
+            const char *bad = dir_not_private(lstat(path, &st), &st, reason, sizeof(reason));
             if (bad != NULL) {
                 snprintf(why, why_size, "the directory %s it created is not private: %s", path,
                          bad);
@@ -138,13 +139,7 @@ static int open_private_dir(char *path, char *why, size_t why_size) {
     }
     struct stat st, link;
     char reason[128];
-    const char *bad = NULL;
-    if (fstat(fd, &st) != 0)
-        bad = strerror(errno);
-    else if (!S_ISDIR(st.st_mode))
-        bad = file_kind(st.st_mode);
-    else
-        bad = not_private(&st, reason, sizeof(reason));
+    const char *bad = dir_not_private(fstat(fd, &st), &st, reason, sizeof(reason));
     if (bad != NULL) {
         const int is_link = lstat(path, &link) == 0 && S_ISLNK(link.st_mode);
         snprintf(why, why_size, "%s%s is not private: %s", path,

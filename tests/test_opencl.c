@@ -31,6 +31,8 @@
 typedef struct log_capture {
     char last[512];
     int errors;
+    char all[16384]; /* every message, one per line */
+    size_t used;
 } log_capture;
 
 static void capture_log(void *user, vs_log_level level, const char *message) {
@@ -38,20 +40,28 @@ static void capture_log(void *user, vs_log_level level, const char *message) {
     if (capture == NULL) return;
     if (level == VS_LOG_ERROR) capture->errors++;
     snprintf(capture->last, sizeof(capture->last), "%s", message);
+    size_t room = sizeof(capture->all) - capture->used;
+    int n = snprintf(capture->all + capture->used, room, "%s\n", message);
+    if (n > 0 && (size_t)n < room) capture->used += (size_t)n;
 }
 
 static char cache_dir[200];
 
-static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+static vs_context *open_with(const char *selector, const char *dir, log_capture *capture,
+                             int *status) {
     vs_options opts;
     vs_options_init(&opts);
     opts.device = selector;
-    opts.cache_dir = cache_dir;
+    opts.cache_dir = dir;
     opts.log = capture_log;
     opts.log_user = capture;
     vs_context *ctx = NULL;
     *status = vs_context_create(&opts, &ctx);
     return ctx;
+}
+
+static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+    return open_with(selector, cache_dir, capture, status);
 }
 
 /* The context keeps the log target: it must outlive the context. */
@@ -479,7 +489,7 @@ static void test_program_cache(void **state) {
 static int use_device_once(const float *q, size_t nq, const float *c, size_t nc, size_t dim,
                            size_t k, const float *expect_s, const int64_t *expect_i,
                            int *ran_on_device) {
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     if (status != VS_OK) {
@@ -642,9 +652,20 @@ static void test_threads_share_context(void **state) {
 
 /* ---- auto: calibrated cost model ------------------------------------------------------- */
 
-static const char *auto_batch(float *s, int64_t *ids) {
+/* A context for selector with its cache in dir, logging into log (cleared first); must open. */
+static vs_context *open_in(const char *selector, const char *dir, log_capture *log) {
+    memset(log, 0, sizeof(*log));
+    int status;
+    vs_context *ctx = open_with(selector, dir, log, &status);
+    if (status != VS_OK)
+        fail_msg("vs_context_create(%s) = %s: %s", selector, vs_status_name(status), log->all);
+    return ctx;
+}
+
+/* One auto context with its cache in dir; the backend that ran its top-k. */
+static const char *cost_run(const char *dir, log_capture *log, float *s, int64_t *ids) {
     static char backend[16];
-    vs_context *ctx = must_open("auto");
+    vs_context *ctx = open_in("auto", dir, log);
     float q[64], c[64 * 40];
     for (int i = 0; i < 64; i++)
         q[i] = (float)(i % 7) - 3.0f;
@@ -657,6 +678,11 @@ static const char *auto_batch(float *s, int64_t *ids) {
     if (strcmp(backend, "cpu") == 0) assert_non_null(strstr(report.fallback, "cost model"));
     vs_context_free(ctx);
     return backend;
+}
+
+static const char *auto_batch(float *s, int64_t *ids) {
+    static log_capture log;
+    return cost_run(cache_dir, &log, s, ids);
 }
 
 static void test_auto_cost_model(void **state) {
@@ -696,19 +722,6 @@ static void test_auto_cost_model(void **state) {
 
 /* ---- cache trust (host/cache.c) ------------------------------------------------------------ */
 
-/* Every message of a context, one per line. */
-typedef struct log_all {
-    char text[16384];
-    size_t used;
-} log_all;
-
-static void append_log(void *user, vs_log_level level, const char *message) {
-    log_all *log = user;
-    (void)level;
-    int n = snprintf(log->text + log->used, sizeof(log->text) - log->used, "%s\n", message);
-    if (n > 0) log->used += (size_t)n < sizeof(log->text) - log->used ? (size_t)n : 0;
-}
-
 static int count_in(const char *text, const char *needle) {
     int n = 0;
     for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
@@ -718,17 +731,8 @@ static int count_in(const char *text, const char *needle) {
 
 /* One context on PoCL with its cache in dir; returns the report's program_cache (1 compiled,
  * 2 loaded). The log is cleared first. */
-static int cache_run(const char *dir, log_all *log) {
-    memset(log, 0, sizeof(*log));
-    vs_options opts;
-    vs_options_init(&opts);
-    opts.device = "opencl";
-    opts.cache_dir = dir;
-    opts.log = append_log;
-    opts.log_user = log;
-    vs_context *ctx = NULL;
-    int status = vs_context_create(&opts, &ctx);
-    if (status != VS_OK) fail_msg("vs_context_create = %s: %s", vs_status_name(status), log->text);
+static int cache_run(const char *dir, log_capture *log) {
+    vs_context *ctx = open_in("opencl", dir, log);
     float q[4] = {1, 2, 3, 4}, s[1];
     assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
     assert_float_equal(s[0], 30.0f, 0);
@@ -769,7 +773,7 @@ static int file_count(const char *dir) {
 static void test_cache_entry_checks(void **state) {
     (void)state;
     char dir[256], entry[512], outside[320];
-    log_all log;
+    log_capture log;
     struct stat st, before;
     snprintf(dir, sizeof(dir), "%s/trust-entry", cache_dir);
     assert_int_equal(cache_run(dir, &log), 1);
@@ -785,7 +789,7 @@ static void test_cache_entry_checks(void **state) {
     alarm(300);
     assert_int_equal(cache_run(dir, &log), 1);
     alarm(0);
-    assert_non_null(strstr(log.text, "it is a FIFO, not a regular file"));
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
     assert_int_equal(lstat(entry, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(cache_run(dir, &log), 2);
@@ -794,7 +798,7 @@ static void test_cache_entry_checks(void **state) {
     assert_int_equal(unlink(entry), 0);
     assert_int_equal(mkdir(entry, 0700), 0);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "it is a directory, not a regular file"));
+    assert_non_null(strstr(log.all, "it is a directory, not a regular file"));
     assert_int_equal(rmdir(entry), 0);
     assert_int_equal(cache_run(dir, &log), 1);
     assert_int_equal(cache_run(dir, &log), 2);
@@ -806,7 +810,7 @@ static void test_cache_entry_checks(void **state) {
     assert_int_equal(symlink(outside, entry), 0);
     assert_int_equal(stat(outside, &before), 0);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "it is a symbolic link"));
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
     assert_int_equal(lstat(entry, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(stat(outside, &st), 0);
@@ -820,7 +824,7 @@ static void test_cache_entry_checks(void **state) {
     for (int i = 0; i < 3; i++) {
         assert_int_equal(chmod(entry, modes[i]), 0);
         assert_int_equal(cache_run(dir, &log), 1);
-        assert_non_null(strstr(log.text, "writable by"));
+        assert_non_null(strstr(log.all, "writable by"));
         assert_int_equal(stat(entry, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
         assert_int_equal(cache_run(dir, &log), 2);
@@ -832,7 +836,7 @@ static void test_cache_entry_checks(void **state) {
     assert_int_equal(ftruncate(fd, (off_t)300 << 20), 0);
     close(fd);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "more than the"));
+    assert_non_null(strstr(log.all, "more than the"));
     assert_int_equal(cache_run(dir, &log), 2);
 
     /* A damaged payload (checksum no longer matches): dropped and rebuilt. */
@@ -845,7 +849,7 @@ static void test_cache_entry_checks(void **state) {
     assert_int_equal(pwrite(fd, &byte, 1, st.st_size / 2), 1);
     close(fd);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "corrupt or foreign"));
+    assert_non_null(strstr(log.all, "corrupt or foreign"));
     assert_int_equal(cache_run(dir, &log), 2);
     assert_int_equal(file_count(dir), 1); /* no temporary file left behind */
 }
@@ -854,21 +858,21 @@ static void test_cache_entry_owner(void **state) {
     (void)state;
     if (geteuid() != 0) skip(); /* giving a file away needs root (CI runs the tests as root) */
     char dir[256], entry[512];
-    log_all log;
+    log_capture log;
     struct stat st;
     snprintf(dir, sizeof(dir), "%s/trust-owner", cache_dir);
     assert_int_equal(cache_run(dir, &log), 1);
     find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
     assert_int_equal(chown(entry, 12345, 12345), 0);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "owned by uid 12345"));
+    assert_non_null(strstr(log.all, "owned by uid 12345"));
     assert_int_equal(stat(entry, &st), 0);
     assert_int_equal(st.st_uid, geteuid());
     assert_int_equal(cache_run(dir, &log), 2);
     /* The directory given away: not trusted, nothing read or written. */
     assert_int_equal(chown(dir, 12345, 12345), 0);
     assert_int_equal(cache_run(dir, &log), 1);
-    assert_non_null(strstr(log.text, "is not private: it is owned by uid 12345"));
+    assert_non_null(strstr(log.all, "is not private: it is owned by uid 12345"));
     assert_int_equal(chown(dir, 0, 0), 0);
     assert_int_equal(cache_run(dir, &log), 2);
 }
@@ -876,7 +880,7 @@ static void test_cache_entry_owner(void **state) {
 static void test_cache_dir_checks(void **state) {
     (void)state;
     char root[256], dir[300], entry[512], link[300], path[300];
-    log_all log;
+    log_capture log;
     struct stat st, before;
     /* Created where missing, every new level 0700. */
     snprintf(root, sizeof(root), "%s/trust-dir", cache_dir);
@@ -898,7 +902,7 @@ static void test_cache_dir_checks(void **state) {
         assert_int_equal(chmod(dir, modes[i]), 0);
         assert_int_equal(stat(entry, &before), 0);
         assert_int_equal(cache_run(dir, &log), 1);
-        assert_int_equal(count_in(log.text, "is not private: it is writable by"), 1);
+        assert_int_equal(count_in(log.all, "is not private: it is writable by"), 1);
         assert_int_equal(stat(entry, &st), 0);
         assert_true(st.st_ino == before.st_ino && st.st_mtime == before.st_mtime);
         assert_int_equal(file_count(dir), 1);
@@ -912,37 +916,12 @@ static void test_cache_dir_checks(void **state) {
     assert_int_equal(cache_run(link, &log), 2);
     assert_int_equal(chmod(dir, 0775), 0);
     assert_int_equal(cache_run(link, &log), 1);
-    assert_non_null(strstr(log.text, "(a symbolic link; its target checked) is not private"));
+    assert_non_null(strstr(log.all, "(a symbolic link; its target checked) is not private"));
     assert_int_equal(chmod(dir, 0700), 0);
 
     /* A regular file where the directory should be: no cache, the build still succeeds. */
     assert_int_equal(cache_run(entry, &log), 1);
-    assert_non_null(strstr(log.text, "cache: cannot open"));
-}
-
-/* One auto context (PoCL weighed as a GPU) with its cache in dir; the backend that ran. */
-static const char *cost_run(const char *dir, log_all *log) {
-    static char backend[16];
-    memset(log, 0, sizeof(*log));
-    vs_options opts;
-    vs_options_init(&opts);
-    opts.cache_dir = dir;
-    opts.log = append_log;
-    opts.log_user = log;
-    vs_context *ctx = NULL;
-    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
-    float q[64], c[64 * 40], s[5];
-    int64_t ids[5];
-    for (int i = 0; i < 64; i++)
-        q[i] = (float)(i % 7) - 3.0f;
-    for (int i = 0; i < 64 * 40; i++)
-        c[i] = (float)(i % 11) - 5.0f;
-    assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, 1, c, 40, 64, 5, s, ids), VS_OK);
-    vs_batch_report report;
-    vs_context_last_report(ctx, &report);
-    snprintf(backend, sizeof(backend), "%s", report.backend);
-    vs_context_free(ctx);
-    return backend;
+    assert_non_null(strstr(log.all, "cache: cannot open"));
 }
 
 #define VS_FAST_DEVICE "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"
@@ -967,26 +946,28 @@ static int has_text(const char *path, const char *text) {
 static void test_cost_cache_checks(void **state) {
     (void)state;
     char dir[256], entry[512], outside[320];
-    log_all log;
+    log_capture log;
     struct stat st;
+    float s[5];
+    int64_t ids[5];
     setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
     snprintf(dir, sizeof(dir), "%s/trust-cost", cache_dir);
-    assert_string_equal(cost_run(dir, &log), "cpu"); /* calibrated: PoCL loses */
+    assert_string_equal(cost_run(dir, &log, s, ids), "cpu"); /* calibrated: PoCL loses */
     find_entry(dir, "cost-", ".txt", entry, sizeof(entry));
     assert_int_equal(stat(entry, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* A cost file that makes the device look faster is used: the device runs. */
     write_text(entry, VS_FAST_DEVICE);
-    assert_string_equal(cost_run(dir, &log), "opencl");
+    assert_string_equal(cost_run(dir, &log, s, ids), "opencl");
 
     /* A FIFO at the cost file: no block, measured again, replaced. */
     assert_int_equal(unlink(entry), 0);
     assert_int_equal(mkfifo(entry, 0600), 0);
     alarm(300);
-    assert_string_equal(cost_run(dir, &log), "cpu");
+    assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
     alarm(0);
-    assert_non_null(strstr(log.text, "auto: cost cache: entry"));
-    assert_non_null(strstr(log.text, "it is a FIFO, not a regular file"));
+    assert_non_null(strstr(log.all, "auto: cost cache: entry"));
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
     assert_int_equal(lstat(entry, &st), 0);
     assert_true(S_ISREG(st.st_mode));
 
@@ -995,8 +976,8 @@ static void test_cost_cache_checks(void **state) {
     write_text(outside, VS_FAST_DEVICE);
     assert_int_equal(unlink(entry), 0);
     assert_int_equal(symlink(outside, entry), 0);
-    assert_string_equal(cost_run(dir, &log), "cpu");
-    assert_non_null(strstr(log.text, "it is a symbolic link"));
+    assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
     assert_true(has_text(outside, VS_FAST_DEVICE));
     assert_int_equal(lstat(entry, &st), 0);
     assert_true(S_ISREG(st.st_mode));
@@ -1005,15 +986,15 @@ static void test_cost_cache_checks(void **state) {
     /* Writable by group or others: not used. */
     write_text(entry, VS_FAST_DEVICE);
     assert_int_equal(chmod(entry, 0660), 0);
-    assert_string_equal(cost_run(dir, &log), "cpu");
-    assert_non_null(strstr(log.text, "writable by its group"));
+    assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
+    assert_non_null(strstr(log.all, "writable by its group"));
 
     /* Owned by someone else (root only): not used. */
     if (geteuid() == 0) {
         write_text(entry, VS_FAST_DEVICE);
         assert_int_equal(chown(entry, 12345, 12345), 0);
-        assert_string_equal(cost_run(dir, &log), "cpu");
-        assert_non_null(strstr(log.text, "owned by uid 12345"));
+        assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
+        assert_non_null(strstr(log.all, "owned by uid 12345"));
     }
 
     /* Malformed: trailing junk, or values that are not finite. */
@@ -1021,18 +1002,18 @@ static void test_cost_cache_checks(void **state) {
                          "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 inf 1e15 0\n"};
     for (int i = 0; i < 2; i++) {
         write_text(entry, bad[i]);
-        assert_string_equal(cost_run(dir, &log), "cpu");
-        assert_non_null(strstr(log.text, "is malformed"));
+        assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
+        assert_non_null(strstr(log.all, "is malformed"));
     }
 
     /* A directory its group can write: neither cache is used, one warning for both. */
     write_text(entry, VS_FAST_DEVICE);
     assert_int_equal(chmod(dir, 0770), 0);
-    assert_string_equal(cost_run(dir, &log), "cpu");
-    assert_int_equal(count_in(log.text, "not private"), 1);
+    assert_string_equal(cost_run(dir, &log, s, ids), "cpu");
+    assert_int_equal(count_in(log.all, "not private"), 1);
     assert_true(has_text(entry, VS_FAST_DEVICE)); /* not rewritten either */
     assert_int_equal(chmod(dir, 0700), 0);
-    assert_string_equal(cost_run(dir, &log), "opencl");
+    assert_string_equal(cost_run(dir, &log, s, ids), "opencl");
     unsetenv("VECSCORE_AUTO_OPENCL_CPU");
 }
 
@@ -1040,21 +1021,21 @@ static void test_cost_cache_checks(void **state) {
 
 static void test_arena_too_small(void **state) {
     (void)state;
-    log_all log;
+    log_capture log;
     vs_options opts;
     vs_options_init(&opts);
     opts.device = "opencl";
     opts.cache_dir = cache_dir;
-    opts.log = append_log;
+    opts.log = capture_log;
     opts.log_user = &log;
     opts.arena_bytes = 1;
     vs_context *ctx = (vs_context *)&log;
     memset(&log, 0, sizeof(log));
     assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
     assert_null(ctx);
-    const char *at = strstr(log.text, "it needs at least ");
-    assert_non_null(strstr(log.text, "staging arena"));
-    assert_non_null(strstr(log.text, "of 1 bytes is too small for OpenCL device"));
+    const char *at = strstr(log.all, "it needs at least ");
+    assert_non_null(strstr(log.all, "staging arena"));
+    assert_non_null(strstr(log.all, "of 1 bytes is too small for OpenCL device"));
     assert_non_null(at);
     size_t need = (size_t)strtoull(at + strlen("it needs at least "), NULL, 10);
     assert_true(need > 1);
@@ -1063,7 +1044,7 @@ static void test_arena_too_small(void **state) {
     opts.arena_bytes = need - 1;
     memset(&log, 0, sizeof(log));
     assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(log.text, "too small"));
+    assert_non_null(strstr(log.all, "too small"));
     opts.arena_bytes = need;
     assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
     float q[24], s[1];
@@ -1081,7 +1062,7 @@ static void test_arena_too_small(void **state) {
     setenv("VECSCORE_ARENA_BYTES", "64", 1);
     memset(&log, 0, sizeof(log));
     assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(log.text, "of 64 bytes is too small"));
+    assert_non_null(strstr(log.all, "of 64 bytes is too small"));
     unsetenv("VECSCORE_ARENA_BYTES");
 
     /* Under auto the arena may suit the CPU: the CPU runs, and the report says why. */
@@ -1114,13 +1095,13 @@ static void test_bad_knobs(void **state) {
         {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        log_all log;
+        log_capture log;
         memset(&log, 0, sizeof(log));
         vs_options opts;
         vs_options_init(&opts);
         opts.device = cases[i].device;
         opts.cache_dir = cache_dir;
-        opts.log = append_log;
+        opts.log = capture_log;
         opts.log_user = &log;
         setenv(cases[i].name, cases[i].value, 1);
         vs_context *ctx = NULL;
@@ -1132,7 +1113,7 @@ static void test_bad_knobs(void **state) {
         char expect[160];
         snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
                  cases[i].name, cases[i].value);
-        if (strstr(log.text, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.text);
+        if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
     }
 }
 
@@ -1142,7 +1123,7 @@ static void test_no_platform(void **state) {
     (void)state;
     assert_int_equal(vs_device_count(), 1);
     assert_non_null(strstr(vs_opencl_status(), "no OpenCL platform"));
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     assert_int_equal(status, VS_ERR_NO_DEVICE);
