@@ -108,8 +108,12 @@ static int make_private_dirs(char *path, char *why, size_t why_size) {
         char saved = path[i];
         path[i] = '\0';
         int made = mkdir(path, 0700) == 0;
-        if (!made && errno != EEXIST) {
-            snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
+        const int mkdir_errno = errno;
+        struct stat existing;
+        /* Some file systems say EROFS or EACCES even for a directory that exists. */
+        if (!made && mkdir_errno != EEXIST &&
+            !(stat(path, &existing) == 0 && S_ISDIR(existing.st_mode))) {
+            snprintf(why, why_size, "cannot create %s: %s", path, strerror(mkdir_errno));
             path[i] = saved;
             return -1;
         }
@@ -154,9 +158,11 @@ static int open_private_dir(char *path, char *why, size_t why_size) {
 static int cache_dir_fd(const vs_context *ctx) {
     /* The cache fields are filled in lazily; every context is allocated writable. */
     vs_context *mutable_ctx = (vs_context *)ctx;
+    char why[600] = "";
+    int warn = -1; /* the level to log why at, once the lock is released (the callback may call
+                      back into the library) */
     pthread_mutex_lock(&mutable_ctx->lock);
     if (ctx->cache_state == 0) {
-        char why[600] = "";
         char *path = resolve_dir(ctx);
         int fd = -1;
         if (path == NULL)
@@ -164,20 +170,22 @@ static int cache_dir_fd(const vs_context *ctx) {
                      "no cache directory (set cache_dir or VECSCORE_CACHE_DIR, or HOME)");
         else
             fd = open_private_dir(path, why, sizeof(why));
-        mutable_ctx->cache_fd = fd;
-        mutable_ctx->cache_state = fd >= 0 ? 1 : -1;
         if (fd < 0) {
-            vs__log(ctx, path != NULL ? VS_LOG_WARN : VS_LOG_INFO,
-                    "cache: %s; the OpenCL program cache and the cost cache are off (programs are "
-                    "built from source)",
-                    why);
+            warn = path != NULL ? VS_LOG_WARN : VS_LOG_INFO;
             free(path);
             path = NULL;
         }
+        mutable_ctx->cache_fd = fd;
         mutable_ctx->cache_path = path;
+        mutable_ctx->cache_state = fd >= 0 ? 1 : -1;
     }
     int fd = ctx->cache_state == 1 ? ctx->cache_fd : -1;
     pthread_mutex_unlock(&mutable_ctx->lock);
+    if (warn >= 0)
+        vs__log(ctx, (vs_log_level)warn,
+                "cache: %s; the OpenCL program cache and the cost cache are off (programs are "
+                "built from source)",
+                why);
     return fd;
 }
 
