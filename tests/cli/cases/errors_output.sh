@@ -80,40 +80,40 @@ expect_no_temp
 # the disk fills at the final flush (RLIMIT_FSIZE; the CLI ignores SIGXFSZ so
 # the write fails): 200 queries, k = 1: ids.ibin is 808 bytes, scores.fvecs
 # 1600 and over the 1 KiB limit, both still in stdio's buffer until the flush
+# run_limited KIB ARGS...: run ARGS under `ulimit -f KIB` (1 KiB units in bash)
+run_limited() {
+    local limit=$1
+    shift
+    LAST_CMD="$* (ulimit -f $limit)"
+    (ulimit -f "$limit" && exec "$VECSCORE" "$@" >stdout.txt 2>stderr.txt)
+    RC=$?
+}
 "$VECSCORE" gen --count 200 --dim 16 --seed 3 -o q200.fvecs || fail "gen q200.fvecs"
 printf 'old ids' >ids.ibin
 cp ids.ibin ids_ibin.orig
-LAST_CMD="topk -q q200.fvecs -b base.fvecs -k 1 -o ids.ibin --scores scores.fvecs (ulimit -f 1)"
-(ulimit -f 1 && exec "$VECSCORE" topk -q q200.fvecs -b base.fvecs -k 1 -o ids.ibin --scores scores.fvecs >stdout.txt 2>stderr.txt)
-RC=$?
+run_limited 1 topk -q q200.fvecs -b base.fvecs -k 1 -o ids.ibin --scores scores.fvecs
 expect_exit 4
 expect_stderr_match '^vecscore topk: scores.fvecs: write failed: File too large$'
 expect_same ids.ibin ids_ibin.orig
 expect_same scores.fvecs scores.orig
 expect_no_temp
 # the other way round: the ids do not fit, the scores would
-LAST_CMD="topk ... -o big.npy --scores small.fbin (ulimit -f 1)"
-(ulimit -f 1 && exec "$VECSCORE" topk -q q200.fvecs -b base.fvecs -k 1 -o big.npy --scores small.fbin >stdout.txt 2>stderr.txt)
-RC=$?
+run_limited 1 topk -q q200.fvecs -b base.fvecs -k 1 -o big.npy --scores small.fbin
 expect_exit 4
 expect_stderr_match 'big.npy: write failed: File too large'
 expect_no_file big.npy small.fbin
 expect_no_temp
 # within the limit the same run succeeds (the limit above is what failed it)
-(ulimit -f 4 && exec "$VECSCORE" topk -q q200.fvecs -b base.fvecs -k 1 -o ids.ibin --scores scores.fvecs)
-[ $? -eq 0 ] || fail "topk within ulimit -f 4 failed"
+run_limited 4 topk -q q200.fvecs -b base.fvecs -k 1 -o ids.ibin --scores scores.fvecs
+expect_exit 0
 [ "$(stat -c %s ids.ibin)" -eq 808 ] && [ "$(stat -c %s scores.fvecs)" -eq 1600 ] || fail "sizes"
 # gen and score hit the same limit: exit 4, nothing left
 printf 'old' >g.fvecs
-LAST_CMD="gen ... -o g.fvecs (ulimit -f 1)"
-(ulimit -f 1 && exec "$VECSCORE" gen --count 1000 --dim 8 -o g.fvecs >stdout.txt 2>stderr.txt)
-RC=$?
+run_limited 1 gen --count 1000 --dim 8 -o g.fvecs
 expect_exit 4
 expect_stderr_match 'g.fvecs: write failed: File too large'
 [ "$(cat g.fvecs)" = old ] || fail "g.fvecs was replaced"
-LAST_CMD="score ... -o m.tsv (ulimit -f 1)"
-(ulimit -f 1 && exec "$VECSCORE" score -q q.fvecs -b base.fvecs -o m.tsv >stdout.txt 2>stderr.txt)
-RC=$?
+run_limited 1 score -q q.fvecs -b base.fvecs -o m.tsv
 expect_exit 4
 expect_stderr_match 'm.tsv: write failed: File too large'
 expect_no_file m.tsv
