@@ -1,16 +1,26 @@
 # `vecscore bench`: the benchmark program vecscore-bench (bench/,
-# docs/benchmarks.md) run through the vecscore command. --help and usage
-# errors; a tiny real run (CSV, JSON); the plots' script (every metric, a
-# style per path, "not run" labels, the limit's definition); the contention
-# scenario (its rows and ratios, a load that is gone after the run, after
-# SIGTERM and after SIGKILL); and the error when vecscore-bench is missing.
+# docs/benchmarks.md) run through the vecscore command. What vecscore links;
+# --help and usage errors; a tiny real run (CSV, JSON); the plots' script
+# (every metric, a style per path, "not run" labels, the limit's
+# definition); the contention scenario (its rows and ratios, a load that is
+# gone after the run, after SIGTERM and after SIGKILL); and the error when
+# vecscore-bench is missing.
 # Registered only when the benchmark is built (tests/CMakeLists.txt).
+
 # load_alive PID: a process of that benchmark's load (named vsload-PID) is
 # still there and not a zombie (an exited child that init has not reaped yet).
 load_alive() {
     ps -eo stat=,comm= | awk -v name="vsload-$1" '$2 == name && $1 !~ /^Z/ { found = 1 }
                                                   END { exit !found }'
 }
+
+# The vecscore command links only the library's dependencies: the peers
+# (OpenBLAS, CLBlast, FAISS and its C++ runtime) are vecscore-bench's.
+needed=$(readelf -d "$VECSCORE" | grep NEEDED) || fail "readelf -d $VECSCORE failed"
+if echo "$needed" | grep -Eiq 'openblas|clblast|faiss|stdc\+\+'; then
+    fail "vecscore links a benchmark peer: $needed"
+fi
+[ -x "$(dirname "$VECSCORE")/vecscore-bench" ] || fail "no vecscore-bench next to vecscore"
 
 run bench --help
 expect_exit 0
