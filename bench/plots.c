@@ -171,7 +171,9 @@ static void panel_axes(FILE *f, const run_state *st, const plot_kind *kind, vs_m
                 si);
     fprintf(f, "set title 'metric %s'\n", vs_metric_name(metric));
     if (kind->percent)
-        fprintf(f, "unset logscale y\nset ylabel '%% of limit'\nset yrange [0:*]\n"
+        /* The range always holds the 100% line (an arrow outside it would be
+         * drawn over the next panel). */
+        fprintf(f, "unset logscale y\nset ylabel '%% of limit'\nset yrange [0:110<*]\n"
                    "set arrow from graph 0, first 100 to graph 1, first 100 nohead dt 2 lw 1.5 "
                    "lc rgb '#444444'\n"
                    "set label '100%% = machine limit' at graph 0.005, first 100 offset 0,0.6 "
@@ -348,7 +350,8 @@ static void write_contention(FILE *f, const run_state *st) {
             "font ',10'\nset multiplot layout %d,1 title ",
             PANEL_HEIGHT * (1 + callers) + 100, 1 + callers);
     gp_string(f, title);
-    fprintf(f, " font ',10'\nunset label\nunset arrow\nset logscale y\nset yrange [*:*]\n"
+    /* Ranges that always hold the target lines (1.5; 0.9 below). */
+    fprintf(f, " font ',10'\nunset label\nunset arrow\nset logscale y\nset yrange [*<0.5:3<*]\n"
                "set ylabel 'default threads / 1 thread (log)'\n"
                "set title 'under load: median time with the default threads / with 1 thread, "
                "same trial (above 1: the default is slower)'\n");
@@ -362,7 +365,7 @@ static void write_contention(FILE *f, const run_state *st) {
             "'#1f77b4' title 'each trial', \\\n     'contention.dat' index 1 using 1:2 with points "
             "pt 9 ps 2 lc rgb '#d62728' title 'worst trial'\n");
     if (callers) {
-        fprintf(f, "unset label\nunset arrow\nunset logscale y\nset yrange [0:*]\n"
+        fprintf(f, "unset label\nunset arrow\nunset logscale y\nset yrange [0:1.1<*]\n"
                    "set ylabel 'throughput / 1 caller'\nset title 'N callers on one context: "
                    "total queries per second / that of 1 caller using all cores'\n");
         shape_tics(f, &st->opt.callers_shapes);
