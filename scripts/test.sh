@@ -5,7 +5,8 @@
 #   2. the same suites on an AddressSanitizer + UBSan build,
 #   3. install, then the example built through find_package and through
 #      pkg-config, each run,
-#   4. a quick benchmark run (result checks only, no speed asserts),
+#   4. a quick benchmark run through `vecscore bench` (result checks only, no
+#      speed asserts; the contention scenario included),
 #   5. clang-format check of every C file.
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -42,7 +43,7 @@ PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/b
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 
 echo "== 4/5 benchmark smoke run (checks results, asserts nothing about speed)"
-OMP_WAIT_POLICY=PASSIVE "$ROOT/build/bench/bench_core" --quick --reps 1 --out "$ROOT/build/bench-results"
+OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"
 
 echo "== 5/5 clang-format"
 cd "$ROOT"
