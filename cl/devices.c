@@ -1,9 +1,9 @@
 /*
- * devices.c — OpenCL platform and device discovery, the public device list
- * and the choice of a device from a selector.
+ * devices.c — OpenCL platform and device discovery, the OpenCL devices of the
+ * public device list (host/devices.c) and the choice of a device from a
+ * selector.
  */
 #include <ctype.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,63 +153,27 @@ int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char 
     return VS_OK;
 }
 
-/* ---- public device list ----------------------------------------------------- */
+/* ---- the OpenCL part of the public device list (host/devices.c) ------------- */
 
-static void native_cpu(vs_device *info) {
-    memset(info, 0, sizeof(*info));
-    info->kind = VS_DEVICE_NATIVE_CPU;
-    snprintf(info->selector, sizeof(info->selector), "cpu");
-    int threads = omp_get_max_threads();
-    snprintf(info->name, sizeof(info->name), "native CPU (%s, %d threads)", vs_cpu_best_isa(),
-             threads);
-    snprintf(info->vendor, sizeof(info->vendor), "vecscore");
-    snprintf(info->device_version, sizeof(info->device_version), "%s", vs_cpu_best_isa());
-    info->platform_index = -1;
-    info->device_index = -1;
-    info->compute_units = (unsigned)threads;
-    info->base_align_bytes = 64;
-    info->unified_memory = 1;
-    info->zero_copy_expected = 1;
-    info->auto_eligible = 1;
-}
-
-static _Thread_local char opencl_status[256];
-
-int vs_device_count(void) {
+int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why,
+                    size_t why_size) {
+    *out = NULL;
+    *count = 0;
     vs__cl_entry *list = NULL;
-    int count = 0;
-    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
-        return 1;
-    free(list);
-    return 1 + count;
-}
-
-int vs_device_info(int index, vs_device *out) {
-    if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
-    if (index == 0) {
-        native_cpu(out);
-        return VS_OK;
-    }
-    vs__cl_entry *list = NULL;
-    int count = 0;
-    int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
-    if (status != VS_OK) return status;
-    if (index > count) {
+    int n = 0;
+    int status = vs__cl_discover(ctx, &list, &n, why, why_size);
+    if (status != VS_OK || n == 0) return status;
+    vs_device *infos = malloc((size_t)n * sizeof(*infos));
+    if (infos == NULL) {
         free(list);
-        return VS_ERR_INVALID_ARGUMENT;
+        return VS_ERR_OUT_OF_MEMORY;
     }
-    *out = list[index - 1].info;
+    for (int i = 0; i < n; i++)
+        infos[i] = list[i].info;
     free(list);
+    *out = infos;
+    *count = n;
     return VS_OK;
-}
-
-const char *vs_opencl_status(void) {
-    vs__cl_entry *list = NULL;
-    int count = 0;
-    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
-        return "out of memory while listing OpenCL devices";
-    free(list);
-    return opencl_status;
 }
 
 /* ---- choosing a device --------------------------------------------------------- */
