@@ -104,7 +104,7 @@ VS_API const char *vs_version(void);
     XX(ERR_VERIFY, -8, "verification found a result outside the documented error bound")
 
 typedef enum vs_status {
-#define VS_STATUS_ENUM_(suffix, value, sentence) VS_##suffix = value,
+#define VS_STATUS_ENUM_(suffix, value, sentence) VS_##suffix = (value),
     VS_STATUS_MAP(VS_STATUS_ENUM_)
 #undef VS_STATUS_ENUM_
 } vs_status;
