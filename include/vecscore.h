@@ -418,7 +418,9 @@ typedef struct vs_device {
 /*
  * Number of devices: 1 (the native CPU, always index 0) plus every OpenCL
  * device the ICD loader reports, in platform then device order. Discovery
- * runs on every call (a few OpenCL queries).
+ * runs on every call (a few OpenCL queries). A library built without OpenCL
+ * (-DVECSCORE_OPENCL=OFF) has the native CPU only: "auto" runs there, and an
+ * "opencl..." selector fails with VS_ERR_NO_DEVICE.
  */
 VS_API int vs_device_count(void);
 
@@ -431,7 +433,8 @@ VS_API int vs_device_info(int index, vs_device *out);
 /*
  * Why there are no OpenCL devices: "" when at least one was found, else a
  * sentence (e.g. "no OpenCL platform (clGetPlatformIDs: CL_PLATFORM_NOT_FOUND_KHR)",
- * or "this build has no OpenCL support"). The string is static.
+ * or, in a library built with -DVECSCORE_OPENCL=OFF, "no OpenCL platform
+ * (built without OpenCL)"). The string is static.
  */
 VS_API const char *vs_opencl_status(void);
 
