@@ -6,8 +6,8 @@
 #                     OpenMP, CMake, the OpenCL loader and headers, and PoCL
 #                     (the OpenCL device the demo lists). Used by demo.sh.
 #   setup.sh test     also what the tests and CI checks need: cmocka,
-#                     pkg-config, git, clang-format, clang-tidy, cppcheck,
-#                     python3; builds the test suites.
+#                     pkg-config, git, clang-format, clang-tidy (with clang's
+#                     omp.h, libomp-dev), cppcheck, python3; builds the tests.
 #   setup.sh bench    also the benchmark's peers: g++ (the FAISS shim),
 #                     OpenBLAS, FAISS, CLBlast and gnuplot; builds the bench.
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 DEMO_PACKAGES=(build-essential cmake ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)
-TEST_PACKAGES=(libcmocka-dev pkg-config git clang-format clang-tidy cppcheck python3)
+TEST_PACKAGES=(libcmocka-dev pkg-config git clang-format clang-tidy libomp-dev cppcheck python3)
 BENCH_PACKAGES=(g++ pkg-config libopenblas-dev libfaiss-dev libclblast-dev gnuplot-nox)
 
 groups=("$@")
