@@ -8,9 +8,13 @@
  *
  *   corpus     resident in parts of at most CL_DEVICE_MAX_MEM_ALLOC_SIZE bytes
  *              (a larger corpus is split, never refused), with |v|^2 and 1/|v|
+ *              (float64, rounded once); a part holding a vector whose norm is
+ *              outside the cosine safe range (cpu/kernels.h) also keeps a copy
+ *              with such vectors scaled by a power of two, for COSINE batches
  *   queries    in chunks of `rows` that fit the staging arena and the
  *              device scratch limits; each chunk is copied into the pinned
- *              arena with its aux values and written to the device
+ *              arena with its aux values (COSINE: scaled like the corpus copy)
+ *              and written to the device
  *   candidates in tiles of `columns` within a part
  *   score      vs_score_tile writes straight into the output (zero-copy) or
  *              into a tile buffer read back with clEnqueueReadBufferRect
@@ -45,8 +49,9 @@
 
 typedef struct cl_part {
     cl_mem vectors;
-    cl_mem norm_sq;  /* |v|^2: L2 aux */
-    cl_mem inv_norm; /* 1/|v| (0 for a zero vector): cosine aux */
+    cl_mem norm_sq;        /* |v|^2: L2 aux */
+    cl_mem inv_norm;       /* 1/|v 2^shift| (0 for a zero vector): cosine aux */
+    cl_mem cosine_vectors; /* the vectors scaled by 2^shift, when some shift != 0; else NULL */
     size_t first, count;
 } cl_part;
 
@@ -164,14 +169,6 @@ cleanup:
     return status;
 }
 
-/* |v|^2 summed in float64 and rounded once: the aux values of corpora and queries. */
-static float norm_sq_f64(const float *v, size_t dim) {
-    double sum = 0;
-    for (size_t i = 0; i < dim; i++)
-        sum += (double)v[i] * v[i];
-    return (float)sum;
-}
-
 /* ---- corpus ---------------------------------------------------------------------- */
 
 static void corpus_release(void *state, void *data) {
@@ -182,9 +179,35 @@ static void corpus_release(void *state, void *data) {
         release_mem(&corpus->parts[p].vectors);
         release_mem(&corpus->parts[p].norm_sq);
         release_mem(&corpus->parts[p].inv_norm);
+        release_mem(&corpus->parts[p].cosine_vectors);
     }
     free(corpus->parts);
     free(corpus);
+}
+
+/*
+ * A part that holds a vector with a nonzero cosine shift (a norm outside the
+ * safe range, cpu/kernels.h; rare) gets a copy with those vectors scaled by
+ * 2^shift, which COSINE batches read instead, so the float32 dot on the
+ * device neither underflows nor overflows. 0 or a vs_status.
+ */
+static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, const float *rows,
+                            size_t dim, const int *shifts) {
+    size_t first = 0;
+    while (first < part->count && shifts[first] == 0)
+        first++;
+    if (first == part->count) return VS_OK;
+    const size_t bytes = part->count * dim * sizeof(float);
+    float *scaled = malloc(bytes);
+    if (scaled == NULL) return VS_ERR_OUT_OF_MEMORY;
+    memcpy(scaled, rows, bytes);
+    for (size_t j = first; j < part->count; j++)
+        if (shifts[j] != 0) vs__scale_strided(scaled + j * dim, dim, 1, shifts[j]);
+    int status = VS_OK;
+    part->cosine_vectors = make_buffer(ctx, s, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
+                                       scaled, "corpus vectors for cosine", &status);
+    free(scaled);
+    return status;
 }
 
 static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
@@ -193,6 +216,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     int status = VS_OK;
     *out = NULL;
     float *norm_sq = NULL, *inv_norm = NULL;
+    int *shifts = NULL;
     cl_corpus *corpus = calloc(1, sizeof(*corpus));
     if (corpus == NULL) return VS_ERR_OUT_OF_MEMORY;
     corpus->n = n;
@@ -213,7 +237,8 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         size_t rows = n < rows_per_part ? n : rows_per_part;
         norm_sq = malloc(rows * sizeof(float));
         inv_norm = malloc(rows * sizeof(float));
-        if (corpus->parts == NULL || norm_sq == NULL || inv_norm == NULL) {
+        shifts = malloc(rows * sizeof(int));
+        if (corpus->parts == NULL || norm_sq == NULL || inv_norm == NULL || shifts == NULL) {
             status = VS_ERR_OUT_OF_MEMORY;
             goto cleanup;
         }
@@ -226,8 +251,9 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         const float *rows = vectors + part->first * dim;
 #pragma omp parallel for schedule(static) if (part->count * dim > 1000000)
         for (size_t j = 0; j < part->count; j++) {
-            norm_sq[j] = norm_sq_f64(rows + j * dim, dim);
-            inv_norm[j] = vs__aux_from_norm_sq(VS_METRIC_COSINE, norm_sq[j]);
+            const double sum = vs__norm_sq_f64(rows + j * dim, dim);
+            norm_sq[j] = (float)sum;
+            inv_norm[j] = vs__cosine_aux(sum, &shifts[j]);
         }
         const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
         part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float), (void *)rows,
@@ -238,11 +264,13 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         if (status == VS_OK)
             part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float), inv_norm,
                                          "corpus inverse norms", &status);
+        if (status == VS_OK) status = make_cosine_copy(ctx, s, part, rows, dim, shifts);
     }
     pthread_mutex_unlock(&s->lock);
 cleanup:
     free(norm_sq);
     free(inv_norm);
+    free(shifts);
     if (status != VS_OK) {
         corpus_release(state, corpus);
         return status;
@@ -387,6 +415,12 @@ static int launch(const vs_context *ctx, cl_state *s, cl_kernel kernel, const ch
     return VS_OK;
 }
 
+/* The candidates the kernels read: COSINE uses the scaled copy where there is one. */
+static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
+    if (b->metric == VS_METRIC_COSINE && part->cosine_vectors != NULL) return part->cosine_vectors;
+    return part->vectors;
+}
+
 /* NOLINTBEGIN(bugprone-sizeof-expression): ARG(v) passes sizeof(v) to clSetKernelArg, and
  * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
 
@@ -399,11 +433,11 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
     const cl_int metric = (cl_int)b->metric, negate = b->k && b->metric == VS_METRIC_L2SQ;
     const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
-    const arg args[] = {ARG(d->queries),    ARG(query_offset),     ARG(nrows),
-                        ARG(part->vectors), ARG(candidate_offset), ARG(ncolumns),
-                        ARG(dim),           ARG(metric),           ARG(d->qaux),
-                        ARG(caux),          ARG(caux_offset),      ARG(out),
-                        ARG(out_offset),    ARG(ld_out),           ARG(negate)};
+    const cl_mem vectors = part_vectors(b, part);
+    const arg args[] = {ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
+                        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
+                        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
+                        ARG(out_offset),       ARG(ld_out),       ARG(negate)};
     cl_kernel kernel = s->rows_kernel ? s->score_rows : s->score;
     const char *name = s->rows_kernel ? "vs_score_rows" : "vs_score_tile";
     int status = set_args(ctx, kernel, name, args, (int)(sizeof(args) / sizeof(*args)));
@@ -435,8 +469,9 @@ static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *
         const cl_uint dim = (cl_uint)b->dim;
         const cl_int metric = (cl_int)b->metric;
         const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+        const cl_mem vectors = part_vectors(b, part);
         const arg args[] = {
-            ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(part->vectors),
+            ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
             ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
             ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(seg_len),
             ARG(*segments),        ARG(base),         ARG(k),           ARG(d->seg_keys),
@@ -617,12 +652,15 @@ static int run_batch(cl_state *s, vs__batch *b) {
             break;
         }
         memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
-        for (size_t i = 0; i < count; i++) {
-            const float *row = staged + i * b->dim;
-            qaux[i] = b->metric == VS_METRIC_DOT
-                          ? 0.0f
-                          : vs__aux_from_norm_sq(b->metric, norm_sq_f64(row, b->dim));
+        for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
+            float *row = staged + i * b->dim;
+            const double norm_sq = vs__norm_sq_f64(row, b->dim);
+            int shift = 0;
+            qaux[i] =
+                b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
+            if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
         }
+        if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
         status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
                                  "clEnqueueWriteBuffer(queries)", report);
         if (status == VS_OK)

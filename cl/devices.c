@@ -14,25 +14,31 @@
 #define VS_MAX_DEVICES_PER_PLATFORM 64
 
 /*
- * A string property of a device (platform NULL) or of a platform (device
- * NULL), truncated to size; "" if the query fails. The length is asked first
- * because drivers refuse a buffer that is too small rather than truncate.
+ * The whole of a string property of a device (platform NULL) or of a
+ * platform (device NULL), malloc'd; "" if the query fails, NULL only when
+ * memory runs out. The length is asked first because drivers refuse a
+ * buffer that is too small rather than truncate.
  */
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size) {
-    out[0] = '\0';
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
     size_t needed = 0;
     cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
                                 : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
-    if (err != CL_SUCCESS || needed == 0) return;
+    if (err != CL_SUCCESS) needed = 0;
     char *full = malloc(needed + 1);
-    if (full == NULL) return;
+    if (full == NULL) return NULL;
+    full[0] = '\0';
+    if (needed == 0) return full;
     err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
                          : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
-    if (err == CL_SUCCESS) {
-        full[needed] = '\0';
-        snprintf(out, size, "%s", full);
-    }
+    full[err == CL_SUCCESS ? needed : 0] = '\0';
+    return full;
+}
+
+/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size) {
+    char *full = vs__cl_info_dup(platform, device, what);
+    snprintf(out, size, "%s", full != NULL ? full : "");
     free(full);
 }
 
@@ -174,6 +180,27 @@ int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *wh
     *out = infos;
     *count = n;
     return VS_OK;
+}
+
+int vs__opencl_string(int index, vs_device_field field, char **out) {
+    *out = NULL;
+    vs__cl_entry *list = NULL;
+    int count = 0;
+    char why[256];
+    int status = vs__cl_discover(NULL, &list, &count, why, sizeof(why));
+    if (status != VS_OK) return status;
+    if (index < 0 || index >= count) {
+        free(list);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
+                                      CL_DRIVER_VERSION, CL_DEVICE_VERSION};
+    if (field == VS_DEVICE_FIELD_PLATFORM)
+        *out = vs__cl_info_dup(list[index].platform, NULL, CL_PLATFORM_NAME);
+    else
+        *out = vs__cl_info_dup(NULL, list[index].device, queries[field]);
+    free(list);
+    return *out != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
 }
 
 /* ---- choosing a device --------------------------------------------------------- */

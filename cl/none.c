@@ -20,6 +20,13 @@ int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *wh
     return VS_OK;
 }
 
+int vs__opencl_string(int index, vs_device_field field, char **out) {
+    (void)index;
+    (void)field;
+    *out = NULL;
+    return VS_ERR_INVALID_ARGUMENT; /* there is no OpenCL device */
+}
+
 int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     (void)ctx;

@@ -1,9 +1,11 @@
 /*
  * devices.c — the public device list: the native CPU (always index 0), then
- * every OpenCL device the backend finds (vs__opencl_list: cl/devices.c, or
- * cl/none.c in a build without OpenCL, which finds none and says so).
+ * every OpenCL device the backend finds (vs__opencl_list and
+ * vs__opencl_string: cl/devices.c, or cl/none.c in a build without OpenCL,
+ * which finds none and says so).
  */
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,37 @@ int vs_device_info(int index, vs_device *out) {
     *out = list[index - 1];
     free(list);
     return VS_OK;
+}
+
+/* One string field of a vs_device, by enum; NULL for an unknown field. */
+static const char *device_field(const vs_device *d, vs_device_field field) {
+    switch (field) {
+    case VS_DEVICE_FIELD_NAME: return d->name;
+    case VS_DEVICE_FIELD_VENDOR: return d->vendor;
+    case VS_DEVICE_FIELD_PLATFORM: return d->platform;
+    case VS_DEVICE_FIELD_DRIVER_VERSION: return d->driver_version;
+    case VS_DEVICE_FIELD_DEVICE_VERSION: return d->device_version;
+    }
+    return NULL;
+}
+
+int vs_device_string(int index, vs_device_field field, char *out, size_t size) {
+    vs_device native;
+    native_cpu(&native);
+    if (index < 0 || (out == NULL && size > 0) || device_field(&native, field) == NULL)
+        return VS_ERR_INVALID_ARGUMENT;
+    char *full = NULL;
+    if (index == 0) {
+        full = strdup(device_field(&native, field));
+    } else {
+        int status = vs__opencl_string(index - 1, field, &full);
+        if (status != VS_OK) return status;
+    }
+    if (full == NULL) return VS_ERR_OUT_OF_MEMORY;
+    size_t length = strlen(full);
+    if (size > 0) snprintf(out, size, "%s", full);
+    free(full);
+    return length > (size_t)INT32_MAX ? VS_ERR_OUT_OF_MEMORY : (int)length;
 }
 
 const char *vs_opencl_status(void) {

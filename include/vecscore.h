@@ -29,14 +29,19 @@
  *     dimension dim starts at element i * dim. Any dim >= 1 works; pointers
  *     need only the natural alignment of float (4 bytes).
  *   - Accumulation is in float32 with fused multiply-add. A dot product of
- *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| of the exact
- *     value; cosine and L2SQ add the error of the norms they use (stated in
+ *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| + d * 2^-149
+ *     (underflow) of the exact value, as long as no partial sum overflows
+ *     (DOT and L2SQ keep float32's range: beyond it they give +-inf or NaN);
+ *     cosine and L2SQ add the error of the norms they use (stated in
  *     docs/numerics.md). Tests hold every kernel to these bounds against a
  *     float64 reference.
  *   - VS_METRIC_DOT and VS_METRIC_COSINE are similarities: higher is better.
  *     VS_METRIC_L2SQ is a squared distance: lower is better.
  *   - Cosine is dot(q, c) / (|q| |c|), clamped to [-1, 1]; if either vector
- *     has norm 0 the cosine is 0.
+ *     is zero the cosine is 0. It is within its bound for every finite
+ *     vector, from subnormal norms to components near FLT_MAX (norms are
+ *     computed in float64 and such vectors are rescaled or rescored; see
+ *     docs/numerics.md, "Tiny and huge vectors").
  *   - L2SQ is computed as |q|^2 + |c|^2 - 2 dot(q, c) and clamped at 0, so it
  *     is never negative.
  *   - NaN or infinite components give the scores those formulas give in IEEE
@@ -395,7 +400,8 @@ typedef enum vs_device_kind {
     VS_DEVICE_OPENCL_OTHER = 4
 } vs_device_kind;
 
-/** What one device is; strings are NUL-terminated (truncated if longer). */
+/** What one device is; strings are NUL-terminated and cut to their field's
+ * size (vs_device_string gives any of them whole). */
 typedef struct vs_device {
     vs_device_kind kind;
     char selector[32];         /* "cpu" or "opencl:P:D": pass it as vs_options.device */
@@ -429,6 +435,26 @@ VS_API int vs_device_count(void);
  * or VS_ERR_INVALID_ARGUMENT for a bad index or NULL out.
  */
 VS_API int vs_device_info(int index, vs_device *out);
+
+/** The string fields of vs_device, for vs_device_string. */
+typedef enum vs_device_field {
+    VS_DEVICE_FIELD_NAME = 0,           /* vs_device.name */
+    VS_DEVICE_FIELD_VENDOR = 1,         /* vs_device.vendor */
+    VS_DEVICE_FIELD_PLATFORM = 2,       /* vs_device.platform */
+    VS_DEVICE_FIELD_DRIVER_VERSION = 3, /* vs_device.driver_version */
+    VS_DEVICE_FIELD_DEVICE_VERSION = 4  /* vs_device.device_version */
+} vs_device_field;
+
+/*
+ * One string property of device index, whole: the vs_device fields have
+ * fixed sizes and cut longer strings (a CL_DEVICE_VERSION can exceed 63
+ * characters). Copies it into out, NUL-terminated and cut to size - 1
+ * characters (out may be NULL when size is 0), and returns its full length
+ * like snprintf: call with size 0 for the length, then with length + 1.
+ * Returns a negative vs_status instead: VS_ERR_INVALID_ARGUMENT for a bad
+ * index or field or a NULL out with size > 0, VS_ERR_OUT_OF_MEMORY.
+ */
+VS_API int vs_device_string(int index, vs_device_field field, char *out, size_t size);
 
 /*
  * Why there are no OpenCL devices: "" when at least one was found, else a

@@ -277,6 +277,140 @@ static void test_agreement_tile_kernel(void **state) {
     run_agreement("tile", "0");
 }
 
+/* ---- numerics: tiny and huge norms (docs/numerics.md) ---------------------------------- */
+
+/* Every metric of one batch shape on the device against the reference; it must run there. */
+static void check_extreme_on_device(vs_context *dev, const char *what, const float *q, size_t nq,
+                                    const float *c, size_t nc, size_t dim, size_t k) {
+    float *scores = malloc(nq * nc * sizeof(float));
+    float *top_scores = malloc(nq * k * sizeof(float));
+    int64_t *top_ids = malloc(nq * k * sizeof(int64_t));
+    assert_non_null(scores);
+    assert_non_null(top_scores);
+    assert_non_null(top_ids);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    char why[512];
+    vs_batch_report report;
+    for (int m = 0; m < 3; m++) {
+        const vs_metric metric = (vs_metric)m;
+        for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+            const char *how = use_corpus ? "corpus" : "simple";
+            int rc = use_corpus ? vs_corpus_score(corpus, metric, q, nq, scores)
+                                : vs_score(dev, metric, q, nq, c, nc, dim, scores);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s %s: ran on %s (%s)", what, how, report.backend, report.fallback);
+            /* Cosine is within its bound for every pair; DOT and L2SQ may overflow as float32. */
+            if (metric == VS_METRIC_COSINE
+                    ? ref_check_scores(metric, q, nq, c, nc, dim, scores, 0, why, sizeof(why))
+                    : ref_check_scores_overflow(metric, q, nq, c, nc, dim, scores, why,
+                                                sizeof(why)))
+                fail_msg("%s %s %s scores: %s", what, how, vs_metric_name(metric), why);
+            if (metric != VS_METRIC_COSINE) continue;
+            rc = use_corpus ? vs_corpus_topk(corpus, metric, q, nq, k, top_scores, top_ids)
+                            : vs_topk(dev, metric, q, nq, c, nc, dim, k, top_scores, top_ids);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            assert_string_equal(report.backend, "opencl");
+            if (ref_check_topk(metric, q, nq, c, nc, dim, k, top_scores, top_ids, why, sizeof(why)))
+                fail_msg("%s %s cosine top-k: %s", what, how, why);
+        }
+    }
+    vs_corpus_free(corpus);
+    free(scores);
+    free(top_scores);
+    free(top_ids);
+}
+
+/*
+ * Queries and candidates of every norm kind against each other (zero and NaN
+ * rows too) on one kernel path; then the issue's case, a query of norm
+ * 3.7e-24 whose top-1 must be the candidate pointing its way.
+ */
+static void run_extreme_norms(const char *kernel, const char *fused) {
+    setenv("VECSCORE_CL_KERNEL", kernel, 1);
+    setenv("VECSCORE_CL_FUSED", fused, 1);
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_KERNEL");
+    unsetenv("VECSCORE_CL_FUSED");
+    ref_rng rng;
+    ref_rng_seed(&rng, 77);
+    const size_t dims[] = {1, 7, 17, 100, 300};
+    char what[160];
+    for (size_t di = 0; di < sizeof(dims) / sizeof(*dims); di++) {
+        const size_t dim = dims[di], nq = 13, nc = 60;
+        void *qbase, *cbase;
+        float *q = ref_alloc_floats(nq * dim, di % 3, &qbase);
+        float *c = ref_alloc_floats(nc * dim, (di + 1) % 3, &cbase);
+        ref_fill_extreme(q, nq, dim, di, &rng);
+        ref_fill_extreme(c, nc, dim, 0, &rng);
+        memset(c + 3 * dim, 0, dim * sizeof(float)); /* zero candidate */
+        c[4 * dim + dim / 2] = NAN;                  /* NaN candidate */
+        snprintf(what, sizeof(what), "kernel %s fused %s dim %zu", kernel, fused, dim);
+        check_extreme_on_device(dev, what, q, nq, c, nc, dim, 5);
+        check_extreme_on_device(dev, what, q + 2 * dim, 1, c, nc, dim, 5); /* one query */
+        free(qbase);
+        free(cbase);
+    }
+    /* Top-1 of a tiny query (and of a subnormal and a huge one) among ordinary candidates. */
+    const size_t dim = 64, nc = 40, best = 17;
+    float q[3 * 64], c[40 * 64], top_scores[3];
+    int64_t top_ids[3];
+    ref_fill_uniform(c, nc * dim, &rng);
+    const double scales[3] = {3.7e-24, 1e-42, 1e36};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t d = 0; d < dim; d++)
+            q[i * dim + d] = (float)(c[best * dim + d] * scales[i]);
+    assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, 3, c, nc, dim, 1, top_scores, top_ids),
+                     VS_OK);
+    for (size_t i = 0; i < 3; i++)
+        if (top_ids[i] != (int64_t)best || !(top_scores[i] > 0.9999f))
+            fail_msg("kernel %s: query of scale %g: top-1 %lld (%.9g), expected %zu (1)", kernel,
+                     scales[i], (long long)top_ids[i], (double)top_scores[i], best);
+    vs_context_free(dev);
+}
+
+static void test_extreme_norms_rows_fused(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "1");
+}
+
+static void test_extreme_norms_rows_separate(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "0");
+}
+
+static void test_extreme_norms_tile_kernel(void **state) {
+    (void)state;
+    run_extreme_norms("tile", "0");
+}
+
+/*
+ * A corpus split into parts where only the middle part holds tiny and huge
+ * vectors: that part's scaled copy is used, the others are read as they are.
+ */
+static void test_extreme_norms_corpus_parts(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1); /* 353 rows of dim 29 per part */
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 11, nc = 1000, dim = 29;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_non_null(q);
+    assert_non_null(c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 78);
+    ref_fill_uniform(c, nc * dim, &rng);
+    ref_fill_extreme(c + 400 * dim, 2 * REF_EXTREME_KINDS, dim, 0, &rng);
+    ref_fill_extreme(q, nq, dim, 0, &rng);
+    check_extreme_on_device(dev, "corpus in parts", q, nq, c, nc, dim, 7);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 static void test_empty_and_invalid(void **state) {
     (void)state;
     vs_context *dev = must_open("opencl");
@@ -717,6 +851,72 @@ static void test_no_platform(void **state) {
     assert_non_null(strstr(report.fallback, "no OpenCL platform"));
     vs_context_free(ctx);
 }
+/* vs_device_string: every field whole (the direct clGetDeviceInfo answer),
+ * snprintf-style lengths and truncation, and its argument checks. */
+static void test_device_strings(void **state) {
+    (void)state;
+    int count = vs_device_count();
+    assert_true(count >= 2);
+    for (int i = 0; i < count; i++) {
+        vs_device info;
+        assert_int_equal(vs_device_info(i, &info), VS_OK);
+        const char *fields[5] = {info.name, info.vendor, info.platform, info.driver_version,
+                                 info.device_version};
+        for (int f = 0; f < 5; f++) {
+            int length = vs_device_string(i, (vs_device_field)f, NULL, 0);
+            assert_true(length >= (int)strlen(fields[f]));
+            char *whole = malloc((size_t)length + 1);
+            assert_non_null(whole);
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, whole, (size_t)length + 1),
+                             length);
+            assert_int_equal(strlen(whole), (size_t)length);
+            /* the vs_device field is the same string, cut to its size */
+            assert_memory_equal(whole, fields[f], strlen(fields[f]));
+            char cut[4] = "xyz";
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, cut, sizeof(cut)), length);
+            assert_true(strlen(cut) == (length < 3 ? (size_t)length : 3));
+            assert_memory_equal(cut, whole, strlen(cut));
+            free(whole);
+        }
+        if (i == 0) continue;
+        /* the OpenCL answer itself, however long */
+        cl_platform_id platforms[16];
+        cl_uint nplatforms = 0;
+        assert_int_equal(clGetPlatformIDs(16, platforms, &nplatforms), CL_SUCCESS);
+        assert_true((cl_uint)info.platform_index < nplatforms);
+        cl_device_id devices[64];
+        cl_uint ndevices = 0;
+        assert_int_equal(clGetDeviceIDs(platforms[info.platform_index], CL_DEVICE_TYPE_ALL, 64,
+                                        devices, &ndevices),
+                         CL_SUCCESS);
+        assert_true((cl_uint)info.device_index < ndevices);
+        size_t needed = 0;
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, 0, NULL, &needed),
+            CL_SUCCESS);
+        char *direct = malloc(needed + 1);
+        assert_non_null(direct);
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, needed, direct, NULL),
+            CL_SUCCESS);
+        direct[needed] = '\0';
+        char *ours = malloc(needed + 1);
+        assert_non_null(ours);
+        assert_int_equal(vs_device_string(i, VS_DEVICE_FIELD_DEVICE_VERSION, ours, needed + 1),
+                         (int)strlen(direct));
+        assert_string_equal(ours, direct);
+        free(direct);
+        free(ours);
+    }
+    char out[8];
+    assert_int_equal(vs_device_string(count, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(-1, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, (vs_device_field)5, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, VS_DEVICE_FIELD_NAME, NULL, 4), VS_ERR_INVALID_ARGUMENT);
+}
 
 int main(int argc, char **argv) {
     snprintf(cache_dir, sizeof(cache_dir), "/tmp/vecscore-test-opencl-XXXXXX");
@@ -733,6 +933,10 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_fused),
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_rows_fused),
+            cmocka_unit_test(test_extreme_norms_rows_separate),
+            cmocka_unit_test(test_extreme_norms_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
             cmocka_unit_test(test_corpus_split),
@@ -741,6 +945,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),
             cmocka_unit_test(test_threads_share_context),
+            cmocka_unit_test(test_device_strings),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }
