@@ -46,6 +46,7 @@
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
+#define VS_CL_WARM_DIM 24 /* dimension of the warm-up batch (warm_up) */
 
 typedef struct cl_part {
     cl_mem vectors;
@@ -78,13 +79,31 @@ typedef struct cl_state {
     vs_arena staging;
     size_t align;     /* device base-address alignment, at least 64 */
     size_t max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE (or the test override) */
-    char *cache_dir;
     pthread_mutex_t lock;
     char description[512];
 } cl_state;
 
 static size_t round_up(size_t value, size_t unit) {
     return (value + unit - 1) / unit * unit;
+}
+
+/* Staging arena bytes a chunk needs besides its rows: alignment of its two allocations. */
+static size_t staging_reserve(size_t align) {
+    return 2 * align + 128;
+}
+
+/* Staging bytes per query row: the vector and its aux value. */
+static size_t staging_row_bytes(size_t dim) {
+    return dim * sizeof(float) + sizeof(float);
+}
+
+static size_t device_align(const vs__cl_entry *entry) {
+    return entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
+}
+
+size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
+    *reserve = staging_reserve(device_align(entry));
+    return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
 }
 
 static cl_mem make_buffer(const vs_context *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
@@ -132,7 +151,7 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     vs__cl_program_result result;
-    status = vs__cl_program_get(ctx, s->context, &s->entry, s->cache_dir, vs__cl_source_score,
+    status = vs__cl_program_get(ctx, s->context, &s->entry, vs__cl_source_score,
                                 vs__cl_source_score_length, VS_CL_BUILD_OPTIONS, &result);
     if (status != VS_OK) return status;
     s->program = result.program;
@@ -348,8 +367,8 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     const int tile_buffer = (b->k && !p->fused) || (!b->k && !p->zero_copy);
 
     /* Rows per chunk: the staging arena, the device scratch and the queries buffer. */
-    const size_t per_row_staging = b->dim * sizeof(float) + sizeof(float);
-    const size_t reserve = 2 * s->align + 128;
+    const size_t per_row_staging = staging_row_bytes(b->dim);
+    const size_t reserve = staging_reserve(s->align);
     size_t rows =
         s->staging.capacity > reserve ? (s->staging.capacity - reserve) / per_row_staging : 0;
     if (rows > VS_CL_MAX_ROWS) rows = VS_CL_MAX_ROWS;
@@ -793,7 +812,6 @@ static void release(void *state) {
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
     pthread_mutex_destroy(&s->lock);
-    free(s->cache_dir);
     free(s);
 }
 
@@ -817,7 +835,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
     double start = vs__now();
     int status = ensure_built(s, ctx, NULL);
     if (status != VS_OK) return status;
-    enum { rows = 2, columns = 40, dim = 24, big_k = VS_CL_FUSED_K + 1 };
+    enum { rows = 2, columns = 40, dim = VS_CL_WARM_DIM, big_k = VS_CL_FUSED_K + 1 };
     float vectors[columns * dim];
     for (int i = 0; i < columns * dim; i++)
         vectors[i] = (float)(i % 7) - 3.0f;
@@ -852,7 +870,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
 }
 
 int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state) {
+                          void **state, char *why, size_t why_size) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -862,20 +880,32 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
         return VS_ERR_OUT_OF_MEMORY;
     }
     s->entry = *entry;
-    s->align = entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
+    s->align = device_align(entry);
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
     /* CPU cores run the barrier-free kernel far faster than local-memory tiles. */
     s->rows_kernel = entry->info.kind == VS_DEVICE_OPENCL_CPU;
-    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* testing knob: "tile" or "rows" */
-    if (kernel != NULL && strcmp(kernel, "tile") == 0) s->rows_kernel = 0;
-    if (kernel != NULL && strcmp(kernel, "rows") == 0) s->rows_kernel = 1;
-    const char *fused = getenv("VECSCORE_CL_FUSED"); /* testing knob: "0" or "1" */
-    s->fused_policy = fused != NULL && (fused[0] == '0' || fused[0] == '1') ? fused[0] - '0' : -1;
-    const char *override = getenv("VECSCORE_CL_MAX_ALLOC_BYTES"); /* testing knob */
-    if (override != NULL && strtoull(override, NULL, 10) > 0)
-        s->max_alloc = (size_t)strtoull(override, NULL, 10);
-    if (ctx->cfg.cache_dir != NULL && (s->cache_dir = strdup(ctx->cfg.cache_dir)) == NULL) {
-        status = VS_ERR_OUT_OF_MEMORY;
+    /* Testing knobs, parsed as strictly as the options: a bad value is a bad option. */
+    uint64_t knob = 0;
+    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* "tile" or "rows" */
+    if (kernel != NULL && strcmp(kernel, "tile") != 0 && strcmp(kernel, "rows") != 0) {
+        snprintf(why, why_size,
+                 "environment variable VECSCORE_CL_KERNEL has an invalid value '%.64s' (expected "
+                 "tile or rows)",
+                 kernel);
+        status = VS_ERR_INVALID_ARGUMENT;
+    } else if (kernel != NULL) {
+        s->rows_kernel = strcmp(kernel, "rows") == 0;
+    }
+    int found = vs__env_uint("VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &knob, why, why_size);
+    s->fused_policy = found == 1 ? (int)knob : -1; /* -1: automatic */
+    if (found < 0) status = found;
+    found = vs__env_uint("VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1,
+                         "a byte count of 1 or more: digits, optionally followed by K, M or G",
+                         &knob, why, why_size);
+    if (found == 1) s->max_alloc = (size_t)knob;
+    if (found < 0) status = found;
+    if (status != VS_OK) {
+        vs__log(ctx, VS_LOG_ERROR, "opencl: %s", why);
         goto cleanup;
     }
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,

@@ -27,7 +27,9 @@ int vs__opencl_string(int index, vs_device_field field, char **out) {
     return VS_ERR_INVALID_ARGUMENT; /* there is no OpenCL device */
 }
 
-int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
+/* Every selector, "auto" included: no device. (The OpenCL testing knobs, such as
+ * VECSCORE_AUTO_OPENCL_CPU, have nothing to act on and are not read.) */
+int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     (void)ctx;
     (void)selector;

@@ -157,9 +157,18 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *   verify         VECSCORE_VERIFY          0 (off)
  *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
  *
- * Byte sizes in the environment accept a K, M or G suffix (powers of 1024).
- * A malformed environment value makes vs_context_create fail with
- * VS_ERR_INVALID_ARGUMENT and a log message naming the variable.
+ * Numbers in the environment are decimal digits and nothing else: a sign,
+ * a blank before or after, a base prefix, other trailing characters or a
+ * value that overflows is malformed. Byte sizes accept one K, M or G suffix
+ * (powers of 1024) and must be at least 1. A malformed environment value
+ * makes vs_context_create fail with VS_ERR_INVALID_ARGUMENT and a log
+ * message naming the variable, its value and what is wrong.
+ *
+ * cache_dir holds the OpenCL program binaries and the cost model's
+ * constants. It is created 0700 where missing and used only when it is
+ * private: owned by the user and not writable by group or others (else one
+ * warning, and programs are built from source). Entries must be regular
+ * files with the same properties. See docs/opencl.md for the trust model.
  *
  * device selects where batches run (see section 9 for the list):
  *   "auto"              an OpenCL GPU or accelerator when there is one (a
@@ -169,15 +178,19 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *                       never chosen by "auto", only by name.
  *   "cpu"               the native SIMD kernels
  *   "opencl"            the first OpenCL device found (any type)
- *   "opencl:P:D"        device D of platform P (0-based, as `vecscore devices`)
+ *   "opencl:P:D"        device D of platform P (0-based, as `vecscore devices`;
+ *                       digits only, P in 0..15, D in 0..63, else the
+ *                       selector is malformed: VS_ERR_INVALID_ARGUMENT)
  *   "opencl:name=TEXT"  the first OpenCL device whose name contains TEXT
  *                       (case-insensitive)
  * An OpenCL selector that matches nothing (or no OpenCL platform at all)
  * makes vs_context_create fail with VS_ERR_NO_DEVICE and a log message
- * naming what was looked for. A context on an OpenCL device re-runs a batch
- * on the CPU kernels when the device fails inside it (same results; the
- * report's fallback field says why); after 3 such failures the context stops
- * using the device.
+ * naming what was looked for. An explicit OpenCL selector with an
+ * arena_bytes below what the device needs fails with VS_ERR_INVALID_ARGUMENT,
+ * and the message gives the minimum ("auto" runs on the CPU instead). A
+ * context on an OpenCL device re-runs a batch on the CPU kernels when the
+ * device fails inside it (same results; the report's fallback field says
+ * why); after 3 such failures the context stops using the device.
  *
  * verify = 1 recomputes a sample of every batch's results (up to 16 scores)
  * in float64 after the batch and fails the call with VS_ERR_VERIFY if one is

@@ -30,6 +30,7 @@ is found. Exit 2: bad arguments or a malformed allow-list.
 """
 import argparse
 import os
+import signal
 import re
 import sys
 import tempfile
@@ -553,6 +554,7 @@ def self_test():
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."),
                         help="the repository root (default: the parent of scripts/)")

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@
 typedef struct log_capture {
     char last[512];
     int errors;
+    char all[16384]; /* every message, one per line */
+    size_t used;
 } log_capture;
 
 static void capture_log(void *user, vs_log_level level, const char *message) {
@@ -37,20 +40,28 @@ static void capture_log(void *user, vs_log_level level, const char *message) {
     if (capture == NULL) return;
     if (level == VS_LOG_ERROR) capture->errors++;
     snprintf(capture->last, sizeof(capture->last), "%s", message);
+    size_t room = sizeof(capture->all) - capture->used;
+    int n = snprintf(capture->all + capture->used, room, "%s\n", message);
+    if (n > 0 && (size_t)n < room) capture->used += (size_t)n;
 }
 
 static char cache_dir[200];
 
-static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+static vs_context *open_with(const char *selector, const char *dir, log_capture *capture,
+                             int *status) {
     vs_options opts;
     vs_options_init(&opts);
     opts.device = selector;
-    opts.cache_dir = cache_dir;
+    opts.cache_dir = dir;
     opts.log = capture_log;
     opts.log_user = capture;
     vs_context *ctx = NULL;
     *status = vs_context_create(&opts, &ctx);
     return ctx;
+}
+
+static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+    return open_with(selector, cache_dir, capture, status);
 }
 
 /* The context keeps the log target: it must outlive the context. */
@@ -612,7 +623,7 @@ static void test_program_cache(void **state) {
 static int use_device_once(const float *q, size_t nq, const float *c, size_t nc, size_t dim,
                            size_t k, const float *expect_s, const int64_t *expect_i,
                            int *ran_on_device) {
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     if (status != VS_OK) {
@@ -775,9 +786,20 @@ static void test_threads_share_context(void **state) {
 
 /* ---- auto: calibrated cost model ------------------------------------------------------- */
 
-static const char *auto_batch(float *s, int64_t *ids) {
+/* A context for selector with its cache in dir, logging into log (cleared first); must open. */
+static vs_context *open_in(const char *selector, const char *dir, log_capture *log) {
+    memset(log, 0, sizeof(*log));
+    int status;
+    vs_context *ctx = open_with(selector, dir, log, &status);
+    if (status != VS_OK)
+        fail_msg("vs_context_create(%s) = %s: %s", selector, vs_status_name(status), log->all);
+    return ctx;
+}
+
+/* One auto context with its cache in dir; the backend that ran its top-k. */
+static const char *cost_run(const char *dir, log_capture *log, float *s, int64_t *ids) {
     static char backend[16];
-    vs_context *ctx = must_open("auto");
+    vs_context *ctx = open_in("auto", dir, log);
     float q[64], c[64 * 40];
     for (int i = 0; i < 64; i++)
         q[i] = (float)(i % 7) - 3.0f;
@@ -790,6 +812,11 @@ static const char *auto_batch(float *s, int64_t *ids) {
     if (strcmp(backend, "cpu") == 0) assert_non_null(strstr(report.fallback, "cost model"));
     vs_context_free(ctx);
     return backend;
+}
+
+static const char *auto_batch(float *s, int64_t *ids) {
+    static log_capture log;
+    return cost_run(cache_dir, &log, s, ids);
 }
 
 static void test_auto_cost_model(void **state) {
@@ -827,13 +854,430 @@ static void test_auto_cost_model(void **state) {
     snprintf(cache_dir, sizeof(cache_dir), "%.190s", saved);
 }
 
+/* ---- cache trust (host/cache.c) ------------------------------------------------------------ */
+
+static int count_in(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* One context on PoCL with its cache in dir; returns the report's program_cache (1 compiled,
+ * 2 loaded). The log is cleared first. */
+static int cache_run(const char *dir, log_capture *log) {
+    vs_context *ctx = open_in("opencl", dir, log);
+    float q[4] = {1, 2, 3, 4}, s[1];
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
+    assert_float_equal(s[0], 30.0f, 0);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "opencl");
+    vs_context_free(ctx);
+    return report.program_cache;
+}
+
+/* The one file in dir named PREFIX*SUFFIX (not a temporary one). */
+static void find_entry(const char *dir, const char *prefix, const char *suffix, char *out,
+                       size_t size) {
+    char command[600];
+    snprintf(command, sizeof(command), "ls '%s' | grep '^%s.*%s$'", dir, prefix, suffix);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    char name[256] = "", extra[256];
+    int found = fgets(name, sizeof(name), p) != NULL;
+    int more = fgets(extra, sizeof(extra), p) != NULL;
+    pclose(p);
+    if (!found || more) fail_msg("expected one %s*%s in %s", prefix, suffix, dir);
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static int file_count(const char *dir) {
+    char command[400];
+    snprintf(command, sizeof(command), "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    int n = -1;
+    if (fscanf(p, "%d", &n) != 1) n = -1;
+    pclose(p);
+    return n;
+}
+
+static void test_cache_entry_checks(void **state) {
+    (void)state;
+    char dir[256], entry[512], outside[320];
+    log_capture log;
+    struct stat st, before;
+    snprintf(dir, sizeof(dir), "%s/trust-entry", cache_dir);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_int_equal(cache_run(dir, &log), 2);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* A FIFO at the entry path: opened without blocking, refused after the open, replaced. The
+     * alarm kills the test (a failure, not a hang) if the open ever blocks again. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkfifo(entry, 0600), 0);
+    alarm(300);
+    assert_int_equal(cache_run(dir, &log), 1);
+    alarm(0);
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A directory at the entry path: refused, and the build still succeeds. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkdir(entry, 0700), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "it is a directory, not a regular file"));
+    assert_int_equal(rmdir(entry), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A symbolic link at the entry path, even to a valid entry: not followed; the link (not its
+     * target) is replaced by the rebuilt entry. */
+    snprintf(outside, sizeof(outside), "%s/outside.clbin", cache_dir);
+    assert_int_equal(rename(entry, outside), 0);
+    assert_int_equal(symlink(outside, entry), 0);
+    assert_int_equal(stat(outside, &before), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(stat(outside, &st), 0);
+    assert_true(st.st_ino == before.st_ino && st.st_size == before.st_size &&
+                st.st_mtime == before.st_mtime);
+    assert_int_equal(unlink(outside), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* Writable by group, or by others: refused, then rewritten 0600. */
+    const mode_t modes[] = {0620, 0602, 0666};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(chmod(entry, modes[i]), 0);
+        assert_int_equal(cache_run(dir, &log), 1);
+        assert_non_null(strstr(log.all, "writable by"));
+        assert_int_equal(stat(entry, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(cache_run(dir, &log), 2);
+    }
+
+    /* Larger than an entry may be (a sparse file): refused without being read. */
+    int fd = open(entry, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)300 << 20), 0);
+    close(fd);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "more than the"));
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A damaged payload (checksum no longer matches): dropped and rebuilt. */
+    assert_int_equal(stat(entry, &st), 0);
+    fd = open(entry, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte = 0;
+    assert_int_equal(pread(fd, &byte, 1, st.st_size / 2), 1);
+    byte ^= 0x5a;
+    assert_int_equal(pwrite(fd, &byte, 1, st.st_size / 2), 1);
+    close(fd);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "corrupt or foreign"));
+    assert_int_equal(cache_run(dir, &log), 2);
+    assert_int_equal(file_count(dir), 1); /* no temporary file left behind */
+}
+
+static void test_cache_entry_owner(void **state) {
+    (void)state;
+    if (geteuid() != 0) skip(); /* giving a file away needs root (CI runs the tests as root) */
+    char dir[256], entry[512];
+    log_capture log;
+    struct stat st;
+    snprintf(dir, sizeof(dir), "%s/trust-owner", cache_dir);
+    assert_int_equal(cache_run(dir, &log), 1);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+    assert_int_equal(chown(entry, 12345, 12345), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "owned by uid 12345"));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_uid, geteuid());
+    assert_int_equal(cache_run(dir, &log), 2);
+    /* The directory given away: not trusted, nothing read or written. */
+    assert_int_equal(chown(dir, 12345, 12345), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "is not private: it is owned by uid 12345"));
+    assert_int_equal(chown(dir, 0, 0), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+}
+
+static void test_cache_dir_checks(void **state) {
+    (void)state;
+    char root[256], dir[300], entry[512], link[300], path[300];
+    log_capture log;
+    struct stat st, before;
+    /* Created where missing, every new level 0700. */
+    snprintf(root, sizeof(root), "%s/trust-dir", cache_dir);
+    snprintf(dir, sizeof(dir), "%s/a/b", root);
+    assert_int_equal(cache_run(dir, &log), 1);
+    const char *levels[] = {"", "/a", "/a/b"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s%s", root, levels[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
+    assert_int_equal(cache_run(dir, &log), 2);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+
+    /* Writable by its group or by others: the valid entry is not loaded, nothing is written,
+     * one warning. */
+    const mode_t modes[] = {0770, 0703, 0777, 01777};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(chmod(dir, modes[i]), 0);
+        assert_int_equal(stat(entry, &before), 0);
+        assert_int_equal(cache_run(dir, &log), 1);
+        assert_int_equal(count_in(log.all, "is not private: it is writable by"), 1);
+        assert_int_equal(stat(entry, &st), 0);
+        assert_true(st.st_ino == before.st_ino && st.st_mtime == before.st_mtime);
+        assert_int_equal(file_count(dir), 1);
+    }
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A symbolic link to the directory: trusted when its target is. */
+    snprintf(link, sizeof(link), "%s/link", root);
+    assert_int_equal(symlink(dir, link), 0);
+    assert_int_equal(cache_run(link, &log), 2);
+    assert_int_equal(chmod(dir, 0775), 0);
+    assert_int_equal(cache_run(link, &log), 1);
+    assert_non_null(strstr(log.all, "(a symbolic link; its target checked) is not private"));
+    assert_int_equal(chmod(dir, 0700), 0);
+
+    /* A regular file where the directory should be: no cache, the build still succeeds. */
+    assert_int_equal(cache_run(entry, &log), 1);
+    assert_non_null(strstr(log.all, "cache: cannot open"));
+}
+
+#define VS_FAST_DEVICE "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int has_text(const char *path, const char *text) {
+    char buffer[256] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    size_t n = fread(buffer, 1, sizeof(buffer) - 1, f);
+    fclose(f);
+    buffer[n] = '\0';
+    return strcmp(buffer, text) == 0;
+}
+
+/* The cost file was not used: this context measured the constants itself. Which side then wins
+ * depends on the machine (under ASan the CPU kernels are slower than PoCL's), so only the
+ * measurement is checked. */
+static void expect_measured(const char *dir, log_capture *log) {
+    float s[5];
+    int64_t ids[5];
+    cost_run(dir, log, s, ids);
+    if (strstr(log->all, "auto: calibrated in") == NULL)
+        fail_msg("expected a calibration (the cost file must not be used); log:\n%s", log->all);
+}
+
+/* The "fast device" cost file was used: no calibration, and the device ran. */
+static void expect_loaded(const char *dir, log_capture *log) {
+    float s[5];
+    int64_t ids[5];
+    assert_string_equal(cost_run(dir, log, s, ids), "opencl");
+    if (strstr(log->all, "auto: calibrated in") != NULL)
+        fail_msg("the cost file was measured again, not used; log:\n%s", log->all);
+}
+
+static void test_cost_cache_checks(void **state) {
+    (void)state;
+    char dir[256], entry[512], outside[320];
+    log_capture log;
+    struct stat st;
+    setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
+    setenv("VECSCORE_LOG_LEVEL", "info", 1); /* "auto: calibrated in ..." says it measured */
+    snprintf(dir, sizeof(dir), "%s/trust-cost", cache_dir);
+    expect_measured(dir, &log);
+    find_entry(dir, "cost-", ".txt", entry, sizeof(entry));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* A cost file that makes the device look faster is used: the device runs. */
+    write_text(entry, VS_FAST_DEVICE);
+    expect_loaded(dir, &log);
+
+    /* A FIFO at the cost file: no block, measured again, replaced. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkfifo(entry, 0600), 0);
+    alarm(300);
+    expect_measured(dir, &log);
+    alarm(0);
+    assert_non_null(strstr(log.all, "auto: cost cache: entry"));
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+
+    /* A symbolic link to a "fast device" file: not followed, the link replaced. */
+    snprintf(outside, sizeof(outside), "%s/outside-cost.txt", cache_dir);
+    write_text(outside, VS_FAST_DEVICE);
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(symlink(outside, entry), 0);
+    expect_measured(dir, &log);
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
+    assert_true(has_text(outside, VS_FAST_DEVICE));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    unlink(outside);
+
+    /* Writable by group or others: not used. */
+    write_text(entry, VS_FAST_DEVICE);
+    assert_int_equal(chmod(entry, 0660), 0);
+    expect_measured(dir, &log);
+    assert_non_null(strstr(log.all, "writable by its group"));
+
+    /* Owned by someone else (root only): not used. */
+    if (geteuid() == 0) {
+        write_text(entry, VS_FAST_DEVICE);
+        assert_int_equal(chown(entry, 12345, 12345), 0);
+        expect_measured(dir, &log);
+        assert_non_null(strstr(log.all, "owned by uid 12345"));
+    }
+
+    /* Malformed: trailing junk, or values that are not finite. */
+    const char *bad[] = {"vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0 junk\n",
+                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 inf 1e15 0\n"};
+    for (int i = 0; i < 2; i++) {
+        write_text(entry, bad[i]);
+        expect_measured(dir, &log);
+        assert_non_null(strstr(log.all, "is malformed"));
+    }
+
+    /* A directory its group can write: neither cache is used, one warning for both. */
+    write_text(entry, VS_FAST_DEVICE);
+    assert_int_equal(chmod(dir, 0770), 0);
+    expect_measured(dir, &log);
+    assert_int_equal(count_in(log.all, "not private"), 1);
+    assert_true(has_text(entry, VS_FAST_DEVICE)); /* not rewritten either */
+    assert_int_equal(chmod(dir, 0700), 0);
+    expect_loaded(dir, &log);
+    unsetenv("VECSCORE_LOG_LEVEL");
+    unsetenv("VECSCORE_AUTO_OPENCL_CPU");
+}
+
+/* ---- parsing: the staging arena and the testing knobs ------------------------------------- */
+
+static void test_arena_too_small(void **state) {
+    (void)state;
+    log_capture log;
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "opencl";
+    opts.cache_dir = cache_dir;
+    opts.log = capture_log;
+    opts.log_user = &log;
+    opts.arena_bytes = 1;
+    vs_context *ctx = (vs_context *)&log;
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    const char *at = strstr(log.all, "it needs at least ");
+    assert_non_null(strstr(log.all, "staging arena"));
+    assert_non_null(strstr(log.all, "of 1 bytes is too small for OpenCL device"));
+    assert_non_null(at);
+    size_t need = (size_t)strtoull(at + strlen("it needs at least "), NULL, 10);
+    assert_true(need > 1);
+
+    /* One byte short still fails; the minimum opens and runs on the device. */
+    opts.arena_bytes = need - 1;
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(log.all, "too small"));
+    opts.arena_bytes = need;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    float q[24], s[1];
+    for (int i = 0; i < 24; i++)
+        q[i] = 1.0f;
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 24, s), VS_OK);
+    assert_float_equal(s[0], 24.0f, 0);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "opencl");
+    vs_context_free(ctx);
+
+    /* The same from the environment. */
+    opts.arena_bytes = 0;
+    setenv("VECSCORE_ARENA_BYTES", "64", 1);
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(log.all, "of 64 bytes is too small"));
+    unsetenv("VECSCORE_ARENA_BYTES");
+
+    /* Under auto the arena may suit the CPU: the CPU runs, and the report says why. */
+    setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
+    opts.device = "auto";
+    opts.arena_bytes = 64;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 24, s), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "cpu");
+    assert_non_null(strstr(report.fallback, "too small"));
+    vs_context_free(ctx);
+    unsetenv("VECSCORE_AUTO_OPENCL_CPU");
+}
+
+static void test_bad_knobs(void **state) {
+    (void)state;
+    const struct {
+        const char *name, *value, *device;
+    } cases[] = {
+        {"VECSCORE_CL_FUSED", "2", "opencl"},
+        {"VECSCORE_CL_FUSED", " 1", "opencl"},
+        {"VECSCORE_CL_FUSED", "1x", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", "opencl"},
+        {"VECSCORE_CL_KERNEL", "tiles", "opencl"},
+        {"VECSCORE_AUTO_OPENCL_CPU", "yes", "auto"},
+        {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        log_capture log;
+        memset(&log, 0, sizeof(log));
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = cases[i].device;
+        opts.cache_dir = cache_dir;
+        opts.log = capture_log;
+        opts.log_user = &log;
+        setenv(cases[i].name, cases[i].value, 1);
+        vs_context *ctx = NULL;
+        int status = vs_context_create(&opts, &ctx);
+        unsetenv(cases[i].name);
+        if (status != VS_ERR_INVALID_ARGUMENT)
+            fail_msg("%s='%s': %s", cases[i].name, cases[i].value, vs_status_name(status));
+        assert_null(ctx);
+        char expect[160];
+        snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
+                 cases[i].name, cases[i].value);
+        if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
+    }
+}
+
 /* ---- without any OpenCL platform ----------------------------------------------------------- */
 
 static void test_no_platform(void **state) {
     (void)state;
     assert_int_equal(vs_device_count(), 1);
     assert_non_null(strstr(vs_opencl_status(), "no OpenCL platform"));
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     assert_int_equal(status, VS_ERR_NO_DEVICE);
@@ -946,6 +1390,12 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_auto_cost_model),
             cmocka_unit_test(test_threads_share_context),
             cmocka_unit_test(test_device_strings),
+            cmocka_unit_test(test_cache_entry_checks),
+            cmocka_unit_test(test_cache_entry_owner),
+            cmocka_unit_test(test_cache_dir_checks),
+            cmocka_unit_test(test_cost_cache_checks),
+            cmocka_unit_test(test_arena_too_small),
+            cmocka_unit_test(test_bad_knobs),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }
