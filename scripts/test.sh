@@ -7,7 +7,10 @@
 #      pkg-config, each run,
 #   4. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
-#   5. clang-format check of every C file.
+#   5. clang-format check of every C file;
+# and the build checks: the build without OpenCL, vecscore as a subproject,
+# include cycles, clang-tidy + cppcheck, and what the installed vecscore
+# links (scripts/check_*.sh, check_include_cycles.py, lint.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +20,7 @@ export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$(mktemp -d)}"
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
       VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
 
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" test bench
 
 echo "== quick start: scripts/demo.sh (the README's first command must work)"
 unset DEMO_VECSCORE DEMO_WORK # the real demo: its own set-up and build/demo
@@ -31,6 +34,18 @@ cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
+
+# ---- build checks (scripts/): each prints what it checked or what is wrong ----
+echo "== build check: without OpenCL (-DVECSCORE_OPENCL=OFF): configure, build, tests, links"
+"$ROOT/scripts/check_no_opencl.sh" "$ROOT/build-no-opencl"
+echo "== build check: vecscore as a subproject (add_subdirectory, FetchContent)"
+"$ROOT/scripts/check_consumer.sh" "$ROOT/build/consumer"
+echo "== build check: no include cycle beyond scripts/include_cycles.allow"
+python3 "$ROOT/scripts/check_include_cycles.py" --self-test
+python3 "$ROOT/scripts/check_include_cycles.py"
+echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.suppress)"
+python3 "$ROOT/scripts/lint.py" --build "$ROOT/build-lint"
+# ---- end of build checks ----
 
 echo "== 3/5 install; example through find_package and through pkg-config"
 PREFIX="$ROOT/build/prefix"
@@ -53,4 +68,8 @@ if [ "$unformatted" != "0" ]; then
   echo "clang-format: $unformatted lines need formatting (run clang-format -i)" >&2
   exit 1
 fi
+# ---- build check (scripts/check_links.sh) ----
+echo "== build check: the installed vecscore links only libvecscore, libm, OpenMP, pthreads, OpenCL"
+"$ROOT/scripts/check_links.sh" "$ROOT/build"
+# ---- end of build check ----
 echo "all checks passed"

@@ -6,6 +6,7 @@
 # gone after the run, after SIGTERM and after SIGKILL); and the error when
 # vecscore-bench is missing.
 # Registered only when the benchmark is built (tests/CMakeLists.txt).
+# needs: bench
 
 # load_alive PID: a process of that benchmark's load (named vsload-PID) is
 # still there and not a zombie (an exited child that init has not reaped yet).

@@ -1,5 +1,6 @@
 # --help for the command and every subcommand; usage errors for no command
-# and an unknown command. `vecscore bench` has its own case (bench.sh).
+# and an unknown command. (`vecscore bench` is checked in bench.sh, which
+# needs a build with the benchmark.)
 run --help
 expect_exit 0
 expect_stdout_match '^usage: vecscore <command> \[options\]$'
@@ -12,7 +13,6 @@ for sub in devices gen topk score recall; do
     expect_stdout_match '^Exit codes: 0 success'
     expect_stderr_empty
 done
-
 run
 expect_exit 1
 expect_stderr_match '^usage: vecscore <command>'
