@@ -524,7 +524,7 @@ static void test_init_block(void **state) {
     (void)state;
     const size_t page = page_size();
     vs_pinned_block block;
-    assert_int_equal(vs__pinned_pages_alloc(2 * page + 5, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(2 * page + 5, NULL, &block), VS_OK);
     assert_non_null(block.ptr);
     assert_int_equal(block.bytes, 3 * page);
     assert_int_equal((uintptr_t)block.ptr % page, 0);
@@ -558,7 +558,7 @@ static void test_init_block(void **state) {
     vs_arena_destroy(&arena);
 
     /* A bad alignment is refused and, since the arena owns the block, released. */
-    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(page, NULL, &block), VS_OK);
     ptr = block.ptr;
     assert_int_equal(vs_arena_init_block(&arena, block, 24), VS_ERR_INVALID_ARGUMENT);
     assert_null(arena.base);
@@ -566,7 +566,7 @@ static void test_init_block(void **state) {
     assert_false(page_mapped(ptr));
 
     /* An unlocked block (as an OpenCL host buffer would be) reports pinned = 0. */
-    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(page, NULL, &block), VS_OK);
     if (block.locked) {
         assert_int_equal(munlock(block.ptr, block.bytes), 0);
         block.locked = 0;
@@ -577,7 +577,7 @@ static void test_init_block(void **state) {
     vs_arena_destroy(&arena);
 
     /* The pinned primitive on its own: release is NULL-safe and idempotent. */
-    assert_int_equal(vs__pinned_pages_alloc(1, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(1, NULL, &block), VS_OK);
     assert_int_equal(block.bytes, page);
     ptr = block.ptr;
     vs__pinned_release(&block);
@@ -597,7 +597,7 @@ static void test_misaligned_backing(void **state) {
     enum { BYTES = 8192 };
     unsigned char *raw = aligned_alloc(64, BYTES + 64);
     assert_non_null(raw);
-    vs_pinned_block block = {raw + 8, BYTES, 0, heap_block_release, raw};
+    vs_pinned_block block = {.ptr = raw + 8, .bytes = BYTES, .release = heap_block_release, .handle = raw};
     vs_arena arena;
     assert_int_equal(vs_arena_init_block(&arena, block, 0), VS_OK);
     CHECK(&arena);
