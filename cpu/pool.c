@@ -1,0 +1,556 @@
+/*
+ * pool.c — the process-wide worker pool described in pool.h.
+ *
+ * Synchronisation: one mutex (pool.lock) guards the worker set, the active
+ * job list, the free job list and each job's slots/refs/first_join; a job's
+ * unit counters (next, done, joined) are atomics, so claiming a unit never
+ * takes the lock. A job object stays alive while anyone refers to it (the
+ * caller until its units are done, each attached helper until it leaves), so
+ * a helper that wakes late only ever touches the job object, never the
+ * caller's data: it reaches fn/arg only through a unit it claimed, and the
+ * caller waits for every claimed unit.
+ */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vecscore.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VS_CPU_RELAX() _mm_pause()
+#else
+#define VS_CPU_RELAX() ((void)0)
+#endif
+
+#define VS_POOL_CALIBRATION_ROUNDS 5
+#define VS_POOL_SPIN_MAX_SECONDS 1e-3 /* never spin longer than this, whatever was measured */
+#define VS_POOL_TEST_WAIT_SECONDS 10.0
+
+typedef struct pool_job {
+    vs__pool_fn fn;
+    void *arg;
+    size_t units;
+    int max_slots; /* participants, caller included */
+    atomic_size_t next;
+    atomic_size_t done;
+    atomic_int joined; /* helpers that ran at least one unit */
+    /* guarded by pool.lock */
+    int slots; /* slots handed out; the caller holds slot 0 */
+    int refs;  /* caller + attached helpers */
+    int listed;
+    int caller_waiting;
+    double posted_at, first_join;
+    pthread_cond_t finished;
+    struct pool_job *next_job; /* active list, or free list */
+} pool_job;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* idle workers sleep here */
+    int refs;            /* contexts using the pool */
+    int workers;
+    int capacity; /* entries in threads */
+    pthread_t *threads;
+    int stop;
+    int starting; /* a thread is starting workers / calibrating */
+    int calibrated;
+    int sleeping, spinning;
+    atomic_uint posted; /* bumped by every job posted */
+    pool_job *active;   /* FIFO */
+    pool_job *free_jobs;
+    _Atomic double join_seconds; /* estimate: post -> first helper attached */
+    _Atomic double join_fastest; /* the fastest join observed */
+    double spin_seconds;
+    atomic_uint probes;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
+
+/* Serialises retain/release, so that a release joining workers never races a retain. */
+static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static atomic_int test_cpu_count;
+static atomic_int test_force_split;
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    atomic_int mode;
+    atomic_int wait_for_helper;
+    int parked;
+    int release;
+} test = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_seconds(double seconds) {
+    struct timespec ts = {.tv_sec = (time_t)seconds,
+                          .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+int vs__pool_cpu_count(void) {
+    int forced = atomic_load(&test_cpu_count);
+    if (forced > 0) return forced;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+/* ---- testing hooks ------------------------------------------------------------------- */
+
+void vs__pool_test_set_cpu_count(int cpus) {
+    atomic_store(&test_cpu_count, cpus > 0 ? cpus : 0);
+}
+
+void vs__pool_test_force_split(int on) {
+    atomic_store(&test_force_split, on != 0);
+}
+
+void vs__pool_test_park(int mode, int wait_for_helper) {
+    pthread_mutex_lock(&test.lock);
+    test.release = 0;
+    pthread_mutex_unlock(&test.lock);
+    atomic_store(&test.wait_for_helper, wait_for_helper);
+    atomic_store(&test.mode, mode);
+}
+
+int vs__pool_test_parked(void) {
+    pthread_mutex_lock(&test.lock);
+    int parked = test.parked;
+    pthread_mutex_unlock(&test.lock);
+    return parked;
+}
+
+void vs__pool_test_unpark(void) {
+    atomic_store(&test.mode, VS_POOL_PARK_NONE);
+    pthread_mutex_lock(&test.lock);
+    test.release = 1;
+    pthread_cond_broadcast(&test.changed);
+    pthread_mutex_unlock(&test.lock);
+}
+
+int vs__pool_test_workers(void) {
+    pthread_mutex_lock(&pool.lock);
+    int workers = pool.workers;
+    pthread_mutex_unlock(&pool.lock);
+    return workers;
+}
+
+/* Parks the calling helper if `mode` is armed (once). */
+static void test_maybe_park(int mode) {
+    int expected = mode;
+    if (atomic_load_explicit(&test.mode, memory_order_relaxed) != mode ||
+        !atomic_compare_exchange_strong(&test.mode, &expected, VS_POOL_PARK_NONE))
+        return;
+    pthread_mutex_lock(&test.lock);
+    test.parked = 1;
+    pthread_cond_broadcast(&test.changed);
+    while (!test.release)
+        pthread_cond_wait(&test.changed, &test.lock);
+    test.parked = 0;
+    pthread_mutex_unlock(&test.lock);
+}
+
+/* ---- jobs -------------------------------------------------------------------------- */
+
+/* Drops a reference (pool.lock held); the last one returns the job to the free list. */
+static void job_unref(pool_job *job) {
+    if (--job->refs > 0) return;
+    job->next_job = pool.free_jobs;
+    pool.free_jobs = job;
+}
+
+static void job_unlist(pool_job *job) {
+    if (!job->listed) return;
+    for (pool_job **at = &pool.active; *at != NULL; at = &(*at)->next_job)
+        if (*at == job) {
+            *at = job->next_job;
+            break;
+        }
+    job->listed = 0;
+    job->next_job = NULL;
+}
+
+/* First active job that still has units and a free slot (pool.lock held). */
+static pool_job *job_pick(void) {
+    for (pool_job *job = pool.active; job != NULL; job = job->next_job)
+        if (job->slots < job->max_slots &&
+            atomic_load_explicit(&job->next, memory_order_relaxed) < job->units)
+            return job;
+    return NULL;
+}
+
+/* Claims and runs units until none is left. Returns the units this participant ran. */
+static size_t run_units(pool_job *job, int slot) {
+    size_t ran = 0;
+    for (;;) {
+        size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (unit >= job->units) break;
+        if (slot > 0) {
+            if (ran == 0) atomic_fetch_add_explicit(&job->joined, 1, memory_order_relaxed);
+            test_maybe_park(VS_POOL_PARK_HOLDING_UNIT);
+        }
+        job->fn(job->arg, unit, slot);
+        ran++;
+        size_t done = atomic_fetch_add_explicit(&job->done, 1, memory_order_acq_rel) + 1;
+        if (done == job->units && slot > 0) {
+            pthread_mutex_lock(&pool.lock);
+            if (job->caller_waiting) pthread_cond_signal(&job->finished);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return ran;
+}
+
+/* Spins (without the lock) until a job is posted or `seconds` pass. */
+static void spin_for_post(unsigned seen, double seconds) {
+    if (seconds <= 0) return;
+    const double until = now_seconds() + seconds;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(&pool.posted, memory_order_relaxed) != seen) return;
+            VS_CPU_RELAX();
+        }
+        if (now_seconds() >= until) return;
+    }
+}
+
+static void *worker_main(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&pool.lock);
+    while (!pool.stop) {
+        pool_job *job = job_pick();
+        if (job != NULL) {
+            int slot = job->slots++;
+            job->refs++;
+            if (job->first_join == 0) job->first_join = now_seconds();
+            pthread_mutex_unlock(&pool.lock);
+            test_maybe_park(VS_POOL_PARK_BEFORE_CLAIM);
+            run_units(job, slot);
+            pthread_mutex_lock(&pool.lock);
+            job_unref(job);
+            continue;
+        }
+        unsigned seen = atomic_load_explicit(&pool.posted, memory_order_relaxed);
+        double spin = pool.spin_seconds;
+        pool.spinning++;
+        pthread_mutex_unlock(&pool.lock);
+        spin_for_post(seen, spin);
+        pthread_mutex_lock(&pool.lock);
+        pool.spinning--;
+        if (atomic_load_explicit(&pool.posted, memory_order_relaxed) != seen) continue;
+        pool.sleeping++;
+        while (!pool.stop && atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen)
+            pthread_cond_wait(&pool.work, &pool.lock);
+        pool.sleeping--;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return NULL;
+}
+
+/*
+ * Posts a job (pool.lock held) and wakes up to `helpers` workers (spinning
+ * ones first). NULL if no job object could be made.
+ */
+static pool_job *job_post(vs__pool_fn fn, void *arg, size_t units, int participants,
+                          size_t helpers) {
+    pool_job *job = pool.free_jobs;
+    if (job != NULL) {
+        pool.free_jobs = job->next_job;
+    } else {
+        job = calloc(1, sizeof(*job));
+        if (job == NULL) return NULL;
+        if (pthread_cond_init(&job->finished, NULL) != 0) {
+            free(job);
+            return NULL;
+        }
+    }
+    job->fn = fn;
+    job->arg = arg;
+    job->units = units;
+    job->max_slots = participants < pool.workers + 1 ? participants : pool.workers + 1;
+    atomic_store_explicit(&job->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&job->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&job->joined, 0, memory_order_relaxed);
+    job->slots = 1;
+    job->refs = 1;
+    job->listed = 1;
+    job->caller_waiting = 0;
+    job->first_join = 0;
+    job->posted_at = now_seconds();
+    job->next_job = NULL;
+    pool_job **tail = &pool.active;
+    while (*tail != NULL)
+        tail = &(*tail)->next_job;
+    *tail = job;
+    atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
+    if (helpers > (size_t)job->max_slots - 1) helpers = (size_t)job->max_slots - 1;
+    int wake = (int)helpers - pool.spinning;
+    if (wake >= pool.sleeping)
+        pthread_cond_broadcast(&pool.work);
+    else
+        for (int i = 0; i < wake; i++)
+            pthread_cond_signal(&pool.work);
+    return job;
+}
+
+/* Waits (pool.lock held) until every unit of the job has finished. */
+static void job_wait(pool_job *job) {
+    if (atomic_load_explicit(&job->done, memory_order_acquire) == job->units) return;
+    /* A short spin first: the last unit is usually about to finish. */
+    double spin = pool.spin_seconds;
+    pthread_mutex_unlock(&pool.lock);
+    const double until = now_seconds() + spin;
+    while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units &&
+           now_seconds() < until)
+        for (int i = 0; i < 64; i++)
+            VS_CPU_RELAX();
+    pthread_mutex_lock(&pool.lock);
+    while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units) {
+        job->caller_waiting = 1;
+        pthread_cond_wait(&job->finished, &pool.lock);
+    }
+    job->caller_waiting = 0;
+}
+
+/*
+ * Folds one observation of the join time into the estimate (pool.lock held):
+ * a moving average of logarithms, so that one call that no helper reached
+ * (observed as "at least as long as the call", which can be seconds) moves
+ * the estimate by a factor, not to the call's length, and quick joins bring
+ * it back down as fast.
+ */
+static void observe_join(double seconds, int seen) {
+    if (!(seconds > 1e-9)) seconds = 1e-9;
+    double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
+    if (seen && (fastest == 0 || seconds < fastest))
+        atomic_store_explicit(&pool.join_fastest, seconds, memory_order_relaxed);
+    double estimate = atomic_load_explicit(&pool.join_seconds, memory_order_relaxed);
+    if (!(estimate > 1e-9)) estimate = seconds;
+    estimate = exp(log(estimate) + (log(seconds) - log(estimate)) / 4);
+    atomic_store_explicit(&pool.join_seconds, estimate, memory_order_relaxed);
+}
+
+static void run_alone(vs__pool_fn fn, void *arg, size_t units, vs__pool_run_info *info) {
+    double start = now_seconds();
+    for (size_t unit = 0; unit < units; unit++)
+        fn(arg, unit, 0);
+    info->joined = 1;
+    info->caller_units = units;
+    info->caller_seconds = now_seconds() - start;
+}
+
+void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
+                  vs__pool_run_info *info) {
+    vs__pool_run_info local;
+    if (info == NULL) info = &local;
+    memset(info, 0, sizeof(*info));
+    if (units == 0) return;
+    pthread_mutex_lock(&pool.lock);
+    pool_job *job = NULL;
+    if (units > 1 && participants > 1 && pool.workers > 0 && !pool.stop)
+        job = job_post(fn, arg, units, participants, units - 1); /* the caller takes one */
+    pthread_mutex_unlock(&pool.lock);
+    if (job == NULL) {
+        run_alone(fn, arg, units, info);
+        return;
+    }
+    int expected = 1;
+    if (atomic_load_explicit(&test.wait_for_helper, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&test.wait_for_helper, &expected, 0)) {
+        /* Testing: let a helper attach and park first, so that it is part of the job. */
+        const double until = now_seconds() + VS_POOL_TEST_WAIT_SECONDS;
+        while (!vs__pool_test_parked() && now_seconds() < until)
+            sleep_seconds(50e-6);
+    }
+    double start = now_seconds();
+    info->caller_units = run_units(job, 0);
+    info->caller_seconds = now_seconds() - start;
+    pthread_mutex_lock(&pool.lock);
+    job_unlist(job); /* every unit is claimed: no one else may attach */
+    if (job->first_join > 0)
+        observe_join(job->first_join - job->posted_at, 1);
+    else
+        observe_join(now_seconds() - job->posted_at, 0); /* no helper came: at least this long */
+    job_wait(job);
+    info->joined = 1 + atomic_load_explicit(&job->joined, memory_order_relaxed);
+    job_unref(job);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* ---- starting, calibrating, stopping -------------------------------------------------- */
+
+static void noop_unit(void *arg, size_t unit, int slot) {
+    (void)arg;
+    (void)unit;
+    (void)slot;
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Measures how long a sleeping worker takes to join a posted job: a few
+ * rounds of a one-unit job that only a helper may run (pool.lock held on
+ * entry and exit; released while waiting).
+ */
+static void calibrate(void) {
+    double samples[VS_POOL_CALIBRATION_ROUNDS];
+    int count = 0;
+    for (int round = 0; round < VS_POOL_CALIBRATION_ROUNDS; round++) {
+        /* Wait (briefly) for every worker to be asleep, as after an idle spell. */
+        const double until = now_seconds() + 0.02;
+        while (pool.sleeping < pool.workers && now_seconds() < until) {
+            pthread_mutex_unlock(&pool.lock);
+            sleep_seconds(20e-6);
+            pthread_mutex_lock(&pool.lock);
+        }
+        pool_job *job = job_post(noop_unit, NULL, 1, 2, 1);
+        if (job == NULL) break;
+        /* The caller claims nothing: wait until a helper has run the unit. */
+        job_wait(job);
+        samples[count++] = job->first_join - job->posted_at;
+        job_unlist(job);
+        job_unref(job);
+    }
+    double median = 50e-6; /* only if every round failed to allocate a job */
+    if (count > 0) {
+        qsort(samples, (size_t)count, sizeof(double), compare_double);
+        median = samples[count / 2];
+    }
+    atomic_store_explicit(&pool.join_seconds, median, memory_order_relaxed);
+    atomic_store_explicit(&pool.join_fastest, count > 0 ? samples[0] : median,
+                          memory_order_relaxed);
+    /* Spinning longer than a wake-up costs is never worth it (and is capped). */
+    pool.spin_seconds = median < VS_POOL_SPIN_MAX_SECONDS ? median : VS_POOL_SPIN_MAX_SECONDS;
+    pool.calibrated = 1;
+}
+
+double vs__pool_join_seconds(int helpers) {
+    int max_workers = vs__pool_cpu_count() - 1;
+    if (helpers > max_workers) helpers = max_workers;
+    if (helpers <= 0) return INFINITY;
+    const int forced = atomic_load_explicit(&test_force_split, memory_order_relaxed);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.workers >= helpers && pool.calibrated) {
+        pthread_mutex_unlock(&pool.lock);
+        return forced ? 0.0 : atomic_load_explicit(&pool.join_seconds, memory_order_relaxed);
+    }
+    if (pool.starting || pool.stop || pool.refs == 0) {
+        /* Another caller is starting workers: this batch runs alone. */
+        pthread_mutex_unlock(&pool.lock);
+        return INFINITY;
+    }
+    pool.starting = 1;
+    if (pool.capacity < helpers) {
+        pthread_t *grown = realloc(pool.threads, (size_t)helpers * sizeof(pthread_t));
+        if (grown != NULL) {
+            pool.threads = grown;
+            pool.capacity = helpers;
+        }
+    }
+    /* Workers start with every signal blocked: signals stay with the application's threads. */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    while (pool.workers < helpers && pool.workers < pool.capacity) {
+        if (pthread_create(&pool.threads[pool.workers], NULL, worker_main, NULL) != 0) break;
+        pool.workers++;
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (!pool.calibrated && pool.workers > 0) calibrate();
+    pool.starting = 0;
+    double estimate = pool.workers > 0 && pool.calibrated
+                          ? atomic_load_explicit(&pool.join_seconds, memory_order_relaxed)
+                          : INFINITY;
+    if (forced && isfinite(estimate)) estimate = 0.0;
+    pthread_mutex_unlock(&pool.lock);
+    return estimate;
+}
+
+int vs__pool_probe(double seconds) {
+    double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
+    if (!(seconds > 2 * fastest)) return 0;
+    return atomic_fetch_add_explicit(&pool.probes, 1, memory_order_relaxed) % 16 == 15;
+}
+
+/* In a forked child only the forking thread exists: forget the workers. */
+static void after_fork_child(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.work, NULL);
+    pthread_mutex_init(&lifecycle, NULL);
+    pool.workers = 0;
+    pool.sleeping = 0;
+    pool.spinning = 0;
+    pool.starting = 0;
+    pool.active = NULL;
+    pool.calibrated = 0;
+}
+
+static void register_fork_handler(void) {
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+int vs__pool_retain(void) {
+    pthread_once(&fork_once, register_fork_handler);
+    pthread_mutex_lock(&lifecycle);
+    pthread_mutex_lock(&pool.lock);
+    pool.refs++;
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&lifecycle);
+    return VS_OK;
+}
+
+void vs__pool_release(void) {
+    pthread_mutex_lock(&lifecycle);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.refs <= 0 || --pool.refs > 0) {
+        pthread_mutex_unlock(&pool.lock);
+        pthread_mutex_unlock(&lifecycle);
+        return;
+    }
+    /* The last context is gone: stop and join every worker, free the jobs. */
+    pool.stop = 1;
+    pthread_cond_broadcast(&pool.work);
+    int workers = pool.workers;
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < workers; i++)
+        pthread_join(pool.threads[i], NULL);
+    pthread_mutex_lock(&pool.lock);
+    while (pool.free_jobs != NULL) {
+        pool_job *job = pool.free_jobs;
+        pool.free_jobs = job->next_job;
+        pthread_cond_destroy(&job->finished);
+        free(job);
+    }
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.capacity = 0;
+    pool.workers = 0;
+    pool.calibrated = 0;
+    pool.spin_seconds = 0;
+    atomic_store(&pool.join_fastest, 0.0);
+    pool.stop = 0;
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&lifecycle);
+}
