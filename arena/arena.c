@@ -52,7 +52,8 @@ int vs_arena_init_block(vs_arena *arena, vs_pinned_block block, size_t align) {
     arena->align = align;
     arena->stats.capacity = block.bytes;
     sync_block_stats(arena);
-    VS_POISON(arena->base, arena->capacity);
+    /* Only committed memory is poisoned: the rest faults anyway, and its shadow stays untouched. */
+    VS_POISON(arena->base, arena->block.committed);
     return VS_OK;
 }
 
@@ -71,7 +72,7 @@ int vs_arena_init(vs_arena *arena, size_t capacity, size_t align) {
 
 void vs_arena_destroy(vs_arena *arena) {
     if (arena == NULL) return;
-    if (arena->base != NULL) VS_UNPOISON(arena->base, arena->capacity);
+    if (arena->base != NULL) VS_UNPOISON(arena->base, arena->block.committed);
     vs__pinned_release(&arena->block);
     memset(arena, 0, sizeof(*arena));
 }
@@ -91,7 +92,9 @@ static int commit_to(vs_arena *arena, size_t end) {
     if (target < end) target = end;
     target = round_up(target, VS_ARENA_COMMIT_STEP);
     if (target > arena->capacity) target = arena->capacity;
+    const size_t before = block->committed;
     if (block->commit(block, target) != VS_OK) return 0;
+    VS_POISON(arena->base + before, block->committed - before); /* free until allocated */
     arena->stats.commits++;
     sync_block_stats(arena);
     return 1;
@@ -105,6 +108,7 @@ size_t vs_arena_trim(vs_arena *arena, size_t keep) {
     const size_t before = arena->block.committed;
     if (target >= before) return 0;
     if (arena->block.commit(&arena->block, target) != VS_OK) return 0;
+    VS_UNPOISON(arena->base + target, before - target); /* reserved again: faults, no shadow */
     sync_block_stats(arena);
     return before - arena->block.committed;
 }
@@ -158,12 +162,12 @@ size_t vs_arena_mark(const vs_arena *arena) {
 
 void vs_arena_release(vs_arena *arena, size_t mark) {
     if (mark > arena->offset) return; /* a mark from the future: ignore, check() stays clean */
-    VS_POISON(arena->base + mark, arena->capacity - mark);
+    VS_POISON(arena->base + mark, arena->block.committed - mark);
     arena->offset = mark;
 }
 
 void vs_arena_reset(vs_arena *arena) {
-    if (arena->base != NULL) VS_POISON(arena->base, arena->capacity);
+    if (arena->base != NULL) VS_POISON(arena->base, arena->block.committed);
     arena->offset = 0;
     arena->failed = 0;
     arena->stats.resets++;

@@ -83,8 +83,7 @@ int vs__pinned_pages_alloc(size_t bytes, vs_lock_budget *budget, vs_pinned_block
     if (bytes == 0 || bytes > SIZE_MAX - page_size) return VS_ERR_INVALID_ARGUMENT;
     size_t rounded = (bytes + page_size - 1) / page_size * page_size;
     /* Address space only: no memory, no commit charge, until commit(). */
-    void *ptr =
-        mmap(NULL, rounded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *ptr = mmap(NULL, rounded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (ptr == MAP_FAILED) return VS_ERR_OUT_OF_MEMORY;
     out->ptr = ptr;
     out->bytes = rounded;
