@@ -672,7 +672,7 @@ static const vs__backend_ops cpu_ops = {
 /* Seeds the rates with a short measurement on this thread (tens of microseconds). */
 static void seed_rates(cpu_state *cpu) {
     enum { DIM = 1024, REPEATS = 16, HEAP = 64 };
-    static float a[DIM], c[DIM];
+    float a[DIM], c[DIM]; /* on the stack: contexts may be made by several threads at once */
     for (int d = 0; d < DIM; d++) {
         a[d] = (float)(d % 7) * 0.25f;
         c[d] = (float)(d % 5) * 0.5f;
