@@ -3,11 +3,11 @@
  * and the choice of a device from a selector.
  */
 #include <ctype.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu/pool.h"
 #include "cl_internal.h"
 
 #define VS_MAX_PLATFORMS 16
@@ -159,7 +159,7 @@ static void native_cpu(vs_device *info) {
     memset(info, 0, sizeof(*info));
     info->kind = VS_DEVICE_NATIVE_CPU;
     snprintf(info->selector, sizeof(info->selector), "cpu");
-    int threads = omp_get_max_threads();
+    int threads = vs__pool_cpu_count(); /* what threads = 0 resolves to */
     snprintf(info->name, sizeof(info->name), "native CPU (%s, %d threads)", vs_cpu_best_isa(),
              threads);
     snprintf(info->vendor, sizeof(info->vendor), "vecscore");

@@ -33,7 +33,8 @@
 #endif
 
 #define VS_POOL_CALIBRATION_ROUNDS 5
-#define VS_POOL_SPIN_MAX_SECONDS 1e-3 /* never spin longer than this, whatever was measured */
+#define VS_POOL_SPIN_MAX_SECONDS 1e-3   /* never spin longer than this, whatever was measured */
+#define VS_POOL_CALIBRATION_SPIN 200e-6 /* spin while calibrating (the "spinning" rounds) */
 #define VS_POOL_TEST_WAIT_SECONDS 10.0
 
 typedef struct pool_job {
@@ -50,6 +51,7 @@ typedef struct pool_job {
     int listed;
     int caller_waiting;
     double posted_at, first_join;
+    int spinner; /* a worker was spinning when it was posted */
     pthread_cond_t finished;
     struct pool_job *next_job; /* active list, or free list */
 } pool_job;
@@ -64,14 +66,20 @@ static struct {
     int stop;
     int starting; /* a thread is starting workers / calibrating */
     int calibrated;
-    int sleeping, spinning;
-    atomic_uint posted; /* bumped by every job posted */
-    pool_job *active;   /* FIFO */
+    int sleeping;
+    atomic_int spinning; /* changed under the lock, read without it by vs__pool_join_seconds */
+    atomic_uint posted;  /* bumped by every job posted */
+    pool_job *active;    /* FIFO */
     pool_job *free_jobs;
-    _Atomic double join_seconds; /* estimate: post -> first helper attached */
+    /*
+     * Estimates of the time from posting a job to the first helper attaching:
+     * when a worker was spinning at the post, and when every worker slept.
+     */
+    _Atomic double join_spinning, join_sleeping;
     _Atomic double join_fastest; /* the fastest join observed */
     double spin_seconds;
     atomic_uint probes;
+    atomic_int ready; /* workers started and calibrated: read without the lock */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* Serialises retain/release, so that a release joining workers never races a retain. */
@@ -251,11 +259,11 @@ static void *worker_main(void *unused) {
         }
         unsigned seen = atomic_load_explicit(&pool.posted, memory_order_relaxed);
         double spin = pool.spin_seconds;
-        pool.spinning++;
+        atomic_fetch_add_explicit(&pool.spinning, 1, memory_order_relaxed);
         pthread_mutex_unlock(&pool.lock);
         spin_for_post(seen, spin);
         pthread_mutex_lock(&pool.lock);
-        pool.spinning--;
+        atomic_fetch_sub_explicit(&pool.spinning, 1, memory_order_relaxed);
         if (atomic_load_explicit(&pool.posted, memory_order_relaxed) != seen) continue;
         pool.sleeping++;
         while (!pool.stop && atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen)
@@ -303,7 +311,9 @@ static pool_job *job_post(vs__pool_fn fn, void *arg, size_t units, int participa
     *tail = job;
     atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
     if (helpers > (size_t)job->max_slots - 1) helpers = (size_t)job->max_slots - 1;
-    int wake = (int)helpers - pool.spinning;
+    const int spinning = atomic_load_explicit(&pool.spinning, memory_order_relaxed);
+    job->spinner = spinning > 0;
+    int wake = (int)helpers - spinning;
     if (wake >= pool.sleeping)
         pthread_cond_broadcast(&pool.work);
     else
@@ -338,15 +348,15 @@ static void job_wait(pool_job *job) {
  * the estimate by a factor, not to the call's length, and quick joins bring
  * it back down as fast.
  */
-static void observe_join(double seconds, int seen) {
+static void observe_join(_Atomic double *estimate_at, double seconds, int seen) {
     if (!(seconds > 1e-9)) seconds = 1e-9;
     double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
     if (seen && (fastest == 0 || seconds < fastest))
         atomic_store_explicit(&pool.join_fastest, seconds, memory_order_relaxed);
-    double estimate = atomic_load_explicit(&pool.join_seconds, memory_order_relaxed);
+    double estimate = atomic_load_explicit(estimate_at, memory_order_relaxed);
     if (!(estimate > 1e-9)) estimate = seconds;
     estimate = exp(log(estimate) + (log(seconds) - log(estimate)) / 4);
-    atomic_store_explicit(&pool.join_seconds, estimate, memory_order_relaxed);
+    atomic_store_explicit(estimate_at, estimate, memory_order_relaxed);
 }
 
 static void run_alone(vs__pool_fn fn, void *arg, size_t units, vs__pool_run_info *info) {
@@ -386,10 +396,11 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     info->caller_seconds = now_seconds() - start;
     pthread_mutex_lock(&pool.lock);
     job_unlist(job); /* every unit is claimed: no one else may attach */
+    _Atomic double *estimate = job->spinner ? &pool.join_spinning : &pool.join_sleeping;
     if (job->first_join > 0)
-        observe_join(job->first_join - job->posted_at, 1);
-    else
-        observe_join(now_seconds() - job->posted_at, 0); /* no helper came: at least this long */
+        observe_join(estimate, job->first_join - job->posted_at, 1);
+    else /* no helper came: at least this long */
+        observe_join(estimate, now_seconds() - job->posted_at, 0);
     job_wait(job);
     info->joined = 1 + atomic_load_explicit(&job->joined, memory_order_relaxed);
     job_unref(job);
@@ -409,41 +420,67 @@ static int compare_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Posts a one-unit job that only a helper may run and returns how long it took to join. */
+static double time_one_join(void) {
+    pool_job *job = job_post(noop_unit, NULL, 1, 2, 1);
+    if (job == NULL) return -1;
+    job_wait(job); /* the caller claims nothing */
+    double seconds = job->first_join - job->posted_at;
+    job_unlist(job);
+    job_unref(job);
+    return seconds;
+}
+
+static double median_of(double *samples, int count) {
+    qsort(samples, (size_t)count, sizeof(double), compare_double);
+    return samples[count / 2];
+}
+
 /*
- * Measures how long a sleeping worker takes to join a posted job: a few
- * rounds of a one-unit job that only a helper may run (pool.lock held on
- * entry and exit; released while waiting).
+ * Measures how long a worker takes to join a posted job when it sleeps (as
+ * after an idle spell) and when it is still spinning (right after a job): a
+ * few rounds of each (pool.lock held on entry and exit; released while
+ * waiting). Workers spin, from then on, for as long as a sleeping one takes
+ * to wake: spinning longer is never worth it.
  */
 static void calibrate(void) {
-    double samples[VS_POOL_CALIBRATION_ROUNDS];
+    double asleep[VS_POOL_CALIBRATION_ROUNDS], spinning[VS_POOL_CALIBRATION_ROUNDS];
     int count = 0;
+    pool.spin_seconds = VS_POOL_CALIBRATION_SPIN; /* for the spinning rounds */
     for (int round = 0; round < VS_POOL_CALIBRATION_ROUNDS; round++) {
-        /* Wait (briefly) for every worker to be asleep, as after an idle spell. */
+        /* Wait (briefly) for every worker to be asleep. */
         const double until = now_seconds() + 0.02;
         while (pool.sleeping < pool.workers && now_seconds() < until) {
             pthread_mutex_unlock(&pool.lock);
             sleep_seconds(20e-6);
             pthread_mutex_lock(&pool.lock);
         }
-        pool_job *job = job_post(noop_unit, NULL, 1, 2, 1);
-        if (job == NULL) break;
-        /* The caller claims nothing: wait until a helper has run the unit. */
-        job_wait(job);
-        samples[count++] = job->first_join - job->posted_at;
-        job_unlist(job);
-        job_unref(job);
+        double slept = time_one_join();
+        double spun = time_one_join(); /* the worker that ran the first one is spinning */
+        if (slept < 0 || spun < 0) break;
+        asleep[count] = slept;
+        spinning[count] = spun;
+        count++;
     }
-    double median = 50e-6; /* only if every round failed to allocate a job */
+    double sleep_join = 50e-6, spin_join = 5e-6; /* only if no job could be allocated */
     if (count > 0) {
-        qsort(samples, (size_t)count, sizeof(double), compare_double);
-        median = samples[count / 2];
+        sleep_join = median_of(asleep, count);
+        spin_join = median_of(spinning, count);
     }
-    atomic_store_explicit(&pool.join_seconds, median, memory_order_relaxed);
-    atomic_store_explicit(&pool.join_fastest, count > 0 ? samples[0] : median,
+    atomic_store_explicit(&pool.join_sleeping, sleep_join, memory_order_relaxed);
+    atomic_store_explicit(&pool.join_spinning, spin_join, memory_order_relaxed);
+    atomic_store_explicit(&pool.join_fastest, spin_join < sleep_join ? spin_join : sleep_join,
                           memory_order_relaxed);
-    /* Spinning longer than a wake-up costs is never worth it (and is capped). */
-    pool.spin_seconds = median < VS_POOL_SPIN_MAX_SECONDS ? median : VS_POOL_SPIN_MAX_SECONDS;
+    pool.spin_seconds =
+        sleep_join < VS_POOL_SPIN_MAX_SECONDS ? sleep_join : VS_POOL_SPIN_MAX_SECONDS;
     pool.calibrated = 1;
+}
+
+/* The join estimate for a job posted now: a spinning worker comes sooner than a sleeping one. */
+static double join_estimate(void) {
+    return atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0
+               ? atomic_load_explicit(&pool.join_spinning, memory_order_relaxed)
+               : atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed);
 }
 
 double vs__pool_join_seconds(int helpers) {
@@ -451,10 +488,12 @@ double vs__pool_join_seconds(int helpers) {
     if (helpers > max_workers) helpers = max_workers;
     if (helpers <= 0) return INFINITY;
     const int forced = atomic_load_explicit(&test_force_split, memory_order_relaxed);
+    if (atomic_load_explicit(&pool.ready, memory_order_acquire) >= helpers)
+        return forced ? 0.0 : join_estimate();
     pthread_mutex_lock(&pool.lock);
     if (pool.workers >= helpers && pool.calibrated) {
         pthread_mutex_unlock(&pool.lock);
-        return forced ? 0.0 : atomic_load_explicit(&pool.join_seconds, memory_order_relaxed);
+        return forced ? 0.0 : join_estimate();
     }
     if (pool.starting || pool.stop || pool.refs == 0) {
         /* Another caller is starting workers: this batch runs alone. */
@@ -479,10 +518,9 @@ double vs__pool_join_seconds(int helpers) {
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (!pool.calibrated && pool.workers > 0) calibrate();
+    if (pool.calibrated) atomic_store_explicit(&pool.ready, pool.workers, memory_order_release);
     pool.starting = 0;
-    double estimate = pool.workers > 0 && pool.calibrated
-                          ? atomic_load_explicit(&pool.join_seconds, memory_order_relaxed)
-                          : INFINITY;
+    double estimate = pool.workers > 0 && pool.calibrated ? join_estimate() : INFINITY;
     if (forced && isfinite(estimate)) estimate = 0.0;
     pthread_mutex_unlock(&pool.lock);
     return estimate;
@@ -500,8 +538,9 @@ static void after_fork_child(void) {
     pthread_cond_init(&pool.work, NULL);
     pthread_mutex_init(&lifecycle, NULL);
     pool.workers = 0;
+    atomic_store(&pool.ready, 0);
     pool.sleeping = 0;
-    pool.spinning = 0;
+    atomic_store(&pool.spinning, 0);
     pool.starting = 0;
     pool.active = NULL;
     pool.calibrated = 0;
@@ -531,6 +570,7 @@ void vs__pool_release(void) {
     }
     /* The last context is gone: stop and join every worker, free the jobs. */
     pool.stop = 1;
+    atomic_store(&pool.ready, 0);
     pthread_cond_broadcast(&pool.work);
     int workers = pool.workers;
     pthread_mutex_unlock(&pool.lock);
