@@ -403,17 +403,22 @@ static void check_async_result(async_call *call) {
     assert_memory_equal(call->ids, call->d->expect_corpus_ids, sizeof(call->ids));
 }
 
+/* Starts a corpus top-k in its own thread with a helper parked (mode) inside its job. */
+static void start_with_parked_helper(async_call *call, int mode, pthread_t *thread) {
+    pthread_mutex_init(&call->lock, NULL);
+    vs__pool_test_park(mode, 1);
+    assert_int_equal(pthread_create(thread, NULL, async_main, call), 0);
+    assert_true(wait_for(parked_cond, NULL, 20.0));
+}
+
 /* A helper that attached but was descheduled before it claimed a unit must not hold the call up. */
 static void test_parked_helper_does_not_delay(void **state) {
     shared_data *d = *state;
     vs__pool_test_force_split(1);
     for (int round = 0; round < 3; round++) {
         async_call call = {.d = d};
-        pthread_mutex_init(&call.lock, NULL);
-        vs__pool_test_park(VS_POOL_PARK_BEFORE_CLAIM, 1);
         pthread_t thread;
-        assert_int_equal(pthread_create(&thread, NULL, async_main, &call), 0);
-        assert_true(wait_for(parked_cond, NULL, 20.0));
+        start_with_parked_helper(&call, VS_POOL_PARK_BEFORE_CLAIM, &thread);
         /* The call completes on the caller while the helper stays parked. */
         int completed = wait_for(done_cond, &call, 20.0);
         int still_parked = vs__pool_test_parked();
@@ -437,11 +442,8 @@ static void test_helper_holding_unit_delays_only_it(void **state) {
     shared_data *d = *state;
     vs__pool_test_force_split(1);
     async_call call = {.d = d};
-    pthread_mutex_init(&call.lock, NULL);
-    vs__pool_test_park(VS_POOL_PARK_HOLDING_UNIT, 1);
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, async_main, &call), 0);
-    assert_true(wait_for(parked_cond, NULL, 20.0));
+    start_with_parked_helper(&call, VS_POOL_PARK_HOLDING_UNIT, &thread);
     sleep_ms(200);
     /* Its unit is not done, so neither is the call... */
     int done_while_parked = async_done(&call);
