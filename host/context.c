@@ -44,6 +44,7 @@ static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
 static int facts_key_ok;
 
 static void facts_free(void *facts) {
+    if (tl_facts == facts) tl_facts = NULL; /* a later destructor calling in starts afresh */
     free(facts);
 }
 
