@@ -89,11 +89,18 @@ static double rate_get(const cpu_state *cpu, enum rate which) {
     return atomic_load_explicit(&cpu->rate[which], memory_order_relaxed);
 }
 
-/* Folds a sample (seconds for `amount` of work, on the calling thread) into a rate. */
+/*
+ * Folds a sample (seconds for `amount` of work, on the calling thread) into a
+ * rate: a moving average of logarithms that follows a faster sample at once
+ * (half way) and a slower one slowly (an eighth), since a slow sample is
+ * usually the caller having been descheduled, not the work getting harder.
+ */
 static void rate_observe(cpu_state *cpu, enum rate which, double seconds, double amount) {
     if (!(seconds > 1e-6) || !(amount > 0)) return; /* too short to mean anything */
-    double sample = seconds / amount, old = rate_get(cpu, which);
-    atomic_store_explicit(&cpu->rate[which], old + (sample - old) / 4, memory_order_relaxed);
+    const double sample = seconds / amount, old = rate_get(cpu, which);
+    const double step = log(sample / old);
+    const double moved = exp(log(old) + (step < 0 ? step / 2 : step / 8));
+    atomic_store_explicit(&cpu->rate[which], moved, memory_order_relaxed);
 }
 
 /*

@@ -35,6 +35,8 @@
 #define VS_POOL_CALIBRATION_ROUNDS 5
 #define VS_POOL_SPIN_MAX_SECONDS 1e-3   /* never spin longer than this, whatever was measured */
 #define VS_POOL_CALIBRATION_SPIN 200e-6 /* spin while calibrating (the "spinning" rounds) */
+#define VS_POOL_PROBE_MIN 16u           /* one declined split in 16 probes, helpers being quick */
+#define VS_POOL_PROBE_MAX 1024u         /* ... and one in 1024 while they are slow */
 #define VS_POOL_TEST_WAIT_SECONDS 10.0
 
 typedef struct pool_job {
@@ -78,8 +80,9 @@ static struct {
     _Atomic double join_spinning, join_sleeping;
     _Atomic double join_fastest; /* the fastest join observed */
     double spin_seconds;
-    atomic_uint probes;
-    atomic_int ready; /* workers started and calibrated: read without the lock */
+    atomic_uint probes;         /* declined splits since the last probe */
+    atomic_uint probe_interval; /* 16, doubled (up to 1024) by every slow observation */
+    atomic_int ready;           /* workers started and calibrated: read without the lock */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* Serialises retain/release, so that a release joining workers never races a retain. */
@@ -355,6 +358,13 @@ static void observe_join(_Atomic double *estimate_at, double seconds, int seen) 
         atomic_store_explicit(&pool.join_fastest, seconds, memory_order_relaxed);
     double estimate = atomic_load_explicit(estimate_at, memory_order_relaxed);
     if (!(estimate > 1e-9)) estimate = seconds;
+    /* Probes back off while helpers are slow (a busy machine), and come back when one is quick. */
+    unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
+    if (seconds > estimate)
+        interval = interval < VS_POOL_PROBE_MAX / 2 ? 2 * interval : VS_POOL_PROBE_MAX;
+    else
+        interval = VS_POOL_PROBE_MIN;
+    atomic_store_explicit(&pool.probe_interval, interval, memory_order_relaxed);
     estimate = exp(log(estimate) + (log(seconds) - log(estimate)) / 4);
     atomic_store_explicit(estimate_at, estimate, memory_order_relaxed);
 }
@@ -393,15 +403,23 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     }
     double start = now_seconds();
     info->caller_units = run_units(job, 0);
-    info->caller_seconds = now_seconds() - start;
+    const double caller_done = now_seconds();
+    info->caller_seconds = caller_done - start;
     pthread_mutex_lock(&pool.lock);
     job_unlist(job); /* every unit is claimed: no one else may attach */
-    _Atomic double *estimate = job->spinner ? &pool.join_spinning : &pool.join_sleeping;
-    if (job->first_join > 0)
-        observe_join(estimate, job->first_join - job->posted_at, 1);
-    else /* no helper came: at least this long */
-        observe_join(estimate, now_seconds() - job->posted_at, 0);
+    const int seen = job->first_join > 0;
+    /* No helper came: it costs at least this long. */
+    const double join = (seen ? job->first_join : now_seconds()) - job->posted_at;
     job_wait(job);
+    /*
+     * What a helper cost this call: the time until it came, plus how much
+     * longer than one of the caller's own units the caller then waited for
+     * the helpers' last units (a helper descheduled in the middle of a unit).
+     */
+    const double unit = info->caller_units ? info->caller_seconds / (double)info->caller_units : 0;
+    double late = now_seconds() - caller_done - unit;
+    observe_join(job->spinner ? &pool.join_spinning : &pool.join_sleeping,
+                 join + (late > 0 ? late : 0), seen);
     info->joined = 1 + atomic_load_explicit(&job->joined, memory_order_relaxed);
     job_unref(job);
     pthread_mutex_unlock(&pool.lock);
@@ -529,7 +547,11 @@ double vs__pool_join_seconds(int helpers) {
 int vs__pool_probe(double seconds) {
     double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
     if (!(seconds > 2 * fastest)) return 0;
-    return atomic_fetch_add_explicit(&pool.probes, 1, memory_order_relaxed) % 16 == 15;
+    unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
+    if (interval < VS_POOL_PROBE_MIN) interval = VS_POOL_PROBE_MIN;
+    if (atomic_fetch_add_explicit(&pool.probes, 1, memory_order_relaxed) + 1 < interval) return 0;
+    atomic_store_explicit(&pool.probes, 0, memory_order_relaxed);
+    return 1;
 }
 
 /* In a forked child only the forking thread exists: forget the workers. */

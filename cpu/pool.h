@@ -63,10 +63,11 @@ int vs__pool_cpu_count(void);
 double vs__pool_join_seconds(int helpers);
 
 /*
- * 1 about once in 16 calls for work of `seconds` that is worth splitting
- * against the fastest join seen (a helper that was spinning): a caller that
- * declined to split because of the join estimate splits anyway, so that the
- * estimate follows a machine that has become idle again.
+ * 1 once in 16 calls (up to once in 1024, backing off while helpers are
+ * observed to be slow) for work of `seconds` that is worth splitting against
+ * the fastest join seen: a caller that declined to split because of the join
+ * estimate splits anyway, so that the estimate follows a machine that has
+ * become idle again.
  */
 int vs__pool_probe(double seconds);
 
