@@ -74,12 +74,13 @@
  *     machine); a helper descheduled while it runs a unit delays the call by
  *     that unit at most.
  *   - A batch runs on the caller alone when its estimated time is less than
- *     twice the time a helper takes to join. Both are measured: the seconds
- *     per multiply-add of each kernel path on the calling thread (a short
- *     measurement at vs_context_create, then every batch), and the pool's
- *     join time (a calibration when the workers start, then every split
- *     batch, so that on a busy machine, where helpers come late, batches
- *     stay on the caller). vs_batch_report.threads says how many threads the
+ *     twice what a helper costs. Both are measured: the seconds per
+ *     multiply-add of each kernel path on the calling thread (a short
+ *     measurement at vs_context_create, then every batch), and the time
+ *     until a helper joins plus any wait for a helper stalled in its unit
+ *     (a calibration when the workers start, then every split batch), so
+ *     that on a busy machine, where helpers come late, batches stay on the
+ *     caller. vs_batch_report.threads says how many threads the
  *     batch was planned for and threads_joined how many took part.
  *   - Results are bit-identical whatever the thread count and timing: a
  *     score depends only on its (query, candidate) pair, and top-k keeps
