@@ -502,12 +502,14 @@ static double join_estimate(void) {
 }
 
 double vs__pool_join_seconds(int helpers) {
+    if (helpers <= 0) return INFINITY;
+    const int forced = atomic_load_explicit(&test_force_split, memory_order_relaxed);
+    /* The common case, without the lock or a system call. */
+    if (atomic_load_explicit(&pool.ready, memory_order_acquire) >= helpers)
+        return forced ? 0.0 : join_estimate();
     int max_workers = vs__pool_cpu_count() - 1;
     if (helpers > max_workers) helpers = max_workers;
     if (helpers <= 0) return INFINITY;
-    const int forced = atomic_load_explicit(&test_force_split, memory_order_relaxed);
-    if (atomic_load_explicit(&pool.ready, memory_order_acquire) >= helpers)
-        return forced ? 0.0 : join_estimate();
     pthread_mutex_lock(&pool.lock);
     if (pool.workers >= helpers && pool.calibrated) {
         pthread_mutex_unlock(&pool.lock);

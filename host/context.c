@@ -448,11 +448,22 @@ size_t vs__context_idle_committed(vs_context *ctx) {
     return bytes;
 }
 
-/* Gives every arena's memory above keep back (what is live is never touched). */
+/* Gives an arena's memory back down to keep + a quarter, if it holds half as much again. */
+static void arena_shrink(vs_arena *arena, size_t keep) {
+    size_t slack = keep / 2 + VS_ARENA_COMMIT_STEP;
+    if (keep == 0 || arena->stats.committed > keep + slack)
+        vs_arena_trim(arena, keep == 0 ? 0 : keep + keep / 4);
+}
+
+/*
+ * Shrinks every arena of the workspace towards keep (0: gives everything
+ * back). The slack matches the commit steps (which overshoot by at most a
+ * quarter), so a steady workload never trims and re-commits the same pages.
+ */
 static void workspace_trim(vs__workspace *ws, size_t keep) {
-    vs_arena_trim(&ws->staging, keep);
+    arena_shrink(&ws->staging, keep);
     for (int i = 0; i < ws->threads; i++)
-        vs_arena_trim(&ws->scratch[i], keep);
+        arena_shrink(&ws->scratch[i], keep);
     ws->trimmed = keep == 0;
 }
 

@@ -1020,6 +1020,43 @@ static void test_concurrent_callers_memory(void **state) {
     free(c);
 }
 
+/* The same batch again and again: its workspace neither gives memory back nor commits anew. */
+static void test_steady_batches_keep_their_memory(void **state) {
+    (void)state;
+    const size_t nq = 300, nc = 64, dim = 768;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *scores = malloc(nq * 4 * sizeof(float));
+    int64_t *ids = malloc(nq * 4 * sizeof(int64_t));
+    fill(q, nq * dim, 7);
+    fill(c, nc * dim, 8);
+    vs_context *ctx = cpu_context(1, 0);
+    uint64_t commits = 0;
+    size_t committed = 0;
+    for (int round = 0; round < 12; round++) {
+        assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, nq, c, nc, dim, 4, scores, ids), VS_OK);
+        const vs__workspace *ws = ctx->pool; /* the one the batch used, idle again */
+        assert_non_null(ws);
+        if (round == 1) {
+            commits = ws->staging.stats.commits;
+            committed = ws->staging.stats.committed;
+        }
+        if (round > 1) {
+            assert_int_equal(ws->staging.stats.commits, commits);
+            assert_int_equal(ws->staging.stats.committed, committed);
+        }
+    }
+    assert_true(committed >= nq * dim * sizeof(float));
+    /* Smaller batches afterwards: the memory decays back down. */
+    for (int round = 0; round < 40; round++)
+        assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, 1, c, nc, dim, 4, scores, ids), VS_OK);
+    assert_true(ctx->pool->staging.stats.committed <= 4 * VS_ARENA_COMMIT_STEP);
+    vs_context_free(ctx);
+    free(q);
+    free(c);
+    free(scores);
+    free(ids);
+}
+
 static void test_lock_bytes_option_and_environment(void **state) {
     (void)state;
     const int lockable = can_lock();
@@ -1167,6 +1204,7 @@ int main(void) {
         cmocka_unit_test(test_lock_budget_caps_locked_memory),
         cmocka_unit_test(test_context_rss_after_one_batch),
         cmocka_unit_test(test_concurrent_callers_memory),
+        cmocka_unit_test(test_steady_batches_keep_their_memory),
         cmocka_unit_test(test_lock_bytes_option_and_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
