@@ -8,9 +8,13 @@
  *
  *   corpus     resident in parts of at most CL_DEVICE_MAX_MEM_ALLOC_SIZE bytes
  *              (a larger corpus is split, never refused), with |v|^2 and 1/|v|
+ *              (float64, rounded once); a part holding a vector whose norm is
+ *              outside the cosine safe range (cpu/kernels.h) also keeps a copy
+ *              with such vectors scaled by a power of two, for COSINE batches
  *   queries    in chunks of `rows` that fit the staging arena and the
  *              device scratch limits; each chunk is copied into the pinned
- *              arena with its aux values and written to the device
+ *              arena with its aux values (COSINE: scaled like the corpus copy)
+ *              and written to the device
  *   candidates in tiles of `columns` within a part
  *   score      vs_score_tile writes straight into the output (zero-copy) or
  *              into a tile buffer read back with clEnqueueReadBufferRect
@@ -42,11 +46,13 @@
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
+#define VS_CL_WARM_DIM 24 /* dimension of the warm-up batch (warm_up) */
 
 typedef struct cl_part {
     cl_mem vectors;
-    cl_mem norm_sq;  /* |v|^2: L2 aux */
-    cl_mem inv_norm; /* 1/|v| (0 for a zero vector): cosine aux */
+    cl_mem norm_sq;        /* |v|^2: L2 aux */
+    cl_mem inv_norm;       /* 1/|v 2^shift| (0 for a zero vector): cosine aux */
+    cl_mem cosine_vectors; /* the vectors scaled by 2^shift, when some shift != 0; else NULL */
     size_t first, count;
 } cl_part;
 
@@ -73,13 +79,31 @@ typedef struct cl_state {
     vs_arena staging;
     size_t align;     /* device base-address alignment, at least 64 */
     size_t max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE (or the test override) */
-    char *cache_dir;
     pthread_mutex_t lock;
     char description[512];
 } cl_state;
 
 static size_t round_up(size_t value, size_t unit) {
     return (value + unit - 1) / unit * unit;
+}
+
+/* Staging arena bytes a chunk needs besides its rows: alignment of its two allocations. */
+static size_t staging_reserve(size_t align) {
+    return 2 * align + 128;
+}
+
+/* Staging bytes per query row: the vector and its aux value. */
+static size_t staging_row_bytes(size_t dim) {
+    return dim * sizeof(float) + sizeof(float);
+}
+
+static size_t device_align(const vs__cl_entry *entry) {
+    return entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
+}
+
+size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
+    *reserve = staging_reserve(device_align(entry));
+    return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
 }
 
 static cl_mem make_buffer(const vs_context *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
@@ -127,7 +151,7 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     vs__cl_program_result result;
-    status = vs__cl_program_get(ctx, s->context, &s->entry, s->cache_dir, vs__cl_source_score,
+    status = vs__cl_program_get(ctx, s->context, &s->entry, vs__cl_source_score,
                                 vs__cl_source_score_length, VS_CL_BUILD_OPTIONS, &result);
     if (status != VS_OK) return status;
     s->program = result.program;
@@ -164,14 +188,6 @@ cleanup:
     return status;
 }
 
-/* |v|^2 summed in float64 and rounded once: the aux values of corpora and queries. */
-static float norm_sq_f64(const float *v, size_t dim) {
-    double sum = 0;
-    for (size_t i = 0; i < dim; i++)
-        sum += (double)v[i] * v[i];
-    return (float)sum;
-}
-
 /* ---- corpus ---------------------------------------------------------------------- */
 
 static void corpus_release(void *state, void *data) {
@@ -182,9 +198,35 @@ static void corpus_release(void *state, void *data) {
         release_mem(&corpus->parts[p].vectors);
         release_mem(&corpus->parts[p].norm_sq);
         release_mem(&corpus->parts[p].inv_norm);
+        release_mem(&corpus->parts[p].cosine_vectors);
     }
     free(corpus->parts);
     free(corpus);
+}
+
+/*
+ * A part that holds a vector with a nonzero cosine shift (a norm outside the
+ * safe range, cpu/kernels.h; rare) gets a copy with those vectors scaled by
+ * 2^shift, which COSINE batches read instead, so the float32 dot on the
+ * device neither underflows nor overflows. 0 or a vs_status.
+ */
+static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, const float *rows,
+                            size_t dim, const int *shifts) {
+    size_t first = 0;
+    while (first < part->count && shifts[first] == 0)
+        first++;
+    if (first == part->count) return VS_OK;
+    const size_t bytes = part->count * dim * sizeof(float);
+    float *scaled = malloc(bytes);
+    if (scaled == NULL) return VS_ERR_OUT_OF_MEMORY;
+    memcpy(scaled, rows, bytes);
+    for (size_t j = first; j < part->count; j++)
+        if (shifts[j] != 0) vs__scale_strided(scaled + j * dim, dim, 1, shifts[j]);
+    int status = VS_OK;
+    part->cosine_vectors = make_buffer(ctx, s, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
+                                       scaled, "corpus vectors for cosine", &status);
+    free(scaled);
+    return status;
 }
 
 static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
@@ -193,6 +235,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     int status = VS_OK;
     *out = NULL;
     float *norm_sq = NULL, *inv_norm = NULL;
+    int *shifts = NULL;
     cl_corpus *corpus = calloc(1, sizeof(*corpus));
     if (corpus == NULL) return VS_ERR_OUT_OF_MEMORY;
     corpus->n = n;
@@ -213,7 +256,8 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         size_t rows = n < rows_per_part ? n : rows_per_part;
         norm_sq = malloc(rows * sizeof(float));
         inv_norm = malloc(rows * sizeof(float));
-        if (corpus->parts == NULL || norm_sq == NULL || inv_norm == NULL) {
+        shifts = malloc(rows * sizeof(int));
+        if (corpus->parts == NULL || norm_sq == NULL || inv_norm == NULL || shifts == NULL) {
             status = VS_ERR_OUT_OF_MEMORY;
             goto cleanup;
         }
@@ -226,8 +270,9 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         const float *rows = vectors + part->first * dim;
 #pragma omp parallel for schedule(static) if (part->count * dim > 1000000)
         for (size_t j = 0; j < part->count; j++) {
-            norm_sq[j] = norm_sq_f64(rows + j * dim, dim);
-            inv_norm[j] = vs__aux_from_norm_sq(VS_METRIC_COSINE, norm_sq[j]);
+            const double sum = vs__norm_sq_f64(rows + j * dim, dim);
+            norm_sq[j] = (float)sum;
+            inv_norm[j] = vs__cosine_aux(sum, &shifts[j]);
         }
         const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
         part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float), (void *)rows,
@@ -238,11 +283,13 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         if (status == VS_OK)
             part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float), inv_norm,
                                          "corpus inverse norms", &status);
+        if (status == VS_OK) status = make_cosine_copy(ctx, s, part, rows, dim, shifts);
     }
     pthread_mutex_unlock(&s->lock);
 cleanup:
     free(norm_sq);
     free(inv_norm);
+    free(shifts);
     if (status != VS_OK) {
         corpus_release(state, corpus);
         return status;
@@ -320,8 +367,8 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     const int tile_buffer = (b->k && !p->fused) || (!b->k && !p->zero_copy);
 
     /* Rows per chunk: the staging arena, the device scratch and the queries buffer. */
-    const size_t per_row_staging = b->dim * sizeof(float) + sizeof(float);
-    const size_t reserve = 2 * s->align + 128;
+    const size_t per_row_staging = staging_row_bytes(b->dim);
+    const size_t reserve = staging_reserve(s->align);
     size_t rows =
         s->staging.capacity > reserve ? (s->staging.capacity - reserve) / per_row_staging : 0;
     if (rows > VS_CL_MAX_ROWS) rows = VS_CL_MAX_ROWS;
@@ -387,6 +434,12 @@ static int launch(const vs_context *ctx, cl_state *s, cl_kernel kernel, const ch
     return VS_OK;
 }
 
+/* The candidates the kernels read: COSINE uses the scaled copy where there is one. */
+static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
+    if (b->metric == VS_METRIC_COSINE && part->cosine_vectors != NULL) return part->cosine_vectors;
+    return part->vectors;
+}
+
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
 static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
@@ -396,11 +449,11 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
     const cl_int metric = (cl_int)b->metric, negate = b->k && b->metric == VS_METRIC_L2SQ;
     const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
-    const arg args[] = {ARG(d->queries),    ARG(query_offset),     ARG(nrows),
-                        ARG(part->vectors), ARG(candidate_offset), ARG(ncolumns),
-                        ARG(dim),           ARG(metric),           ARG(d->qaux),
-                        ARG(caux),          ARG(caux_offset),      ARG(out),
-                        ARG(out_offset),    ARG(ld_out),           ARG(negate)};
+    const cl_mem vectors = part_vectors(b, part);
+    const arg args[] = {ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
+                        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
+                        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
+                        ARG(out_offset),       ARG(ld_out),       ARG(negate)};
     cl_kernel kernel = s->rows_kernel ? s->score_rows : s->score;
     const char *name = s->rows_kernel ? "vs_score_rows" : "vs_score_tile";
     int status = set_args(ctx, kernel, name, args, (int)(sizeof(args) / sizeof(*args)));
@@ -432,8 +485,9 @@ static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *
         const cl_uint dim = (cl_uint)b->dim;
         const cl_int metric = (cl_int)b->metric;
         const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+        const cl_mem vectors = part_vectors(b, part);
         const arg args[] = {
-            ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(part->vectors),
+            ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
             ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
             ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(seg_len),
             ARG(*segments),        ARG(base),         ARG(k),           ARG(d->seg_keys),
@@ -613,12 +667,15 @@ static int run_batch(cl_state *s, vs__batch *b) {
             break;
         }
         memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
-        for (size_t i = 0; i < count; i++) {
-            const float *row = staged + i * b->dim;
-            qaux[i] = b->metric == VS_METRIC_DOT
-                          ? 0.0f
-                          : vs__aux_from_norm_sq(b->metric, norm_sq_f64(row, b->dim));
+        for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
+            float *row = staged + i * b->dim;
+            const double norm_sq = vs__norm_sq_f64(row, b->dim);
+            int shift = 0;
+            qaux[i] =
+                b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
+            if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
         }
+        if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
         status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
                                  "clEnqueueWriteBuffer(queries)", report);
         if (status == VS_OK)
@@ -751,7 +808,6 @@ static void release(void *state) {
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
     pthread_mutex_destroy(&s->lock);
-    free(s->cache_dir);
     free(s);
 }
 
@@ -775,7 +831,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
     double start = vs__now();
     int status = ensure_built(s, ctx, NULL);
     if (status != VS_OK) return status;
-    enum { rows = 2, columns = 40, dim = 24, big_k = VS_CL_FUSED_K + 1 };
+    enum { rows = 2, columns = 40, dim = VS_CL_WARM_DIM, big_k = VS_CL_FUSED_K + 1 };
     float vectors[columns * dim];
     for (int i = 0; i < columns * dim; i++)
         vectors[i] = (float)(i % 7) - 3.0f;
@@ -810,7 +866,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
 }
 
 int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state) {
+                          void **state, char *why, size_t why_size) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -820,20 +876,32 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
         return VS_ERR_OUT_OF_MEMORY;
     }
     s->entry = *entry;
-    s->align = entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
+    s->align = device_align(entry);
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
     /* CPU cores run the barrier-free kernel far faster than local-memory tiles. */
     s->rows_kernel = entry->info.kind == VS_DEVICE_OPENCL_CPU;
-    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* testing knob: "tile" or "rows" */
-    if (kernel != NULL && strcmp(kernel, "tile") == 0) s->rows_kernel = 0;
-    if (kernel != NULL && strcmp(kernel, "rows") == 0) s->rows_kernel = 1;
-    const char *fused = getenv("VECSCORE_CL_FUSED"); /* testing knob: "0" or "1" */
-    s->fused_policy = fused != NULL && (fused[0] == '0' || fused[0] == '1') ? fused[0] - '0' : -1;
-    const char *override = getenv("VECSCORE_CL_MAX_ALLOC_BYTES"); /* testing knob */
-    if (override != NULL && strtoull(override, NULL, 10) > 0)
-        s->max_alloc = (size_t)strtoull(override, NULL, 10);
-    if (ctx->cfg.cache_dir != NULL && (s->cache_dir = strdup(ctx->cfg.cache_dir)) == NULL) {
-        status = VS_ERR_OUT_OF_MEMORY;
+    /* Testing knobs, parsed as strictly as the options: a bad value is a bad option. */
+    uint64_t knob = 0;
+    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* "tile" or "rows" */
+    if (kernel != NULL && strcmp(kernel, "tile") != 0 && strcmp(kernel, "rows") != 0) {
+        snprintf(why, why_size,
+                 "environment variable VECSCORE_CL_KERNEL has an invalid value '%.64s' (expected "
+                 "tile or rows)",
+                 kernel);
+        status = VS_ERR_INVALID_ARGUMENT;
+    } else if (kernel != NULL) {
+        s->rows_kernel = strcmp(kernel, "rows") == 0;
+    }
+    int found = vs__env_uint("VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &knob, why, why_size);
+    s->fused_policy = found == 1 ? (int)knob : -1; /* -1: automatic */
+    if (found < 0) status = found;
+    found = vs__env_uint("VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1,
+                         "a byte count of 1 or more: digits, optionally followed by K, M or G",
+                         &knob, why, why_size);
+    if (found == 1) s->max_alloc = (size_t)knob;
+    if (found < 0) status = found;
+    if (status != VS_OK) {
+        vs__log(ctx, VS_LOG_ERROR, "opencl: %s", why);
         goto cleanup;
     }
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,

@@ -10,29 +10,35 @@
 #include "../cpu/pool.h"
 #include "cl_internal.h"
 
-#define VS_MAX_PLATFORMS 16
-#define VS_MAX_DEVICES_PER_PLATFORM 64
+#define VS_MAX_PLATFORMS VS__CL_MAX_PLATFORMS
+#define VS_MAX_DEVICES_PER_PLATFORM VS__CL_MAX_DEVICES
 
 /*
- * A string property of a device (platform NULL) or of a platform (device
- * NULL), truncated to size; "" if the query fails. The length is asked first
- * because drivers refuse a buffer that is too small rather than truncate.
+ * The whole of a string property of a device (platform NULL) or of a
+ * platform (device NULL), malloc'd; "" if the query fails, NULL only when
+ * memory runs out. The length is asked first because drivers refuse a
+ * buffer that is too small rather than truncate.
  */
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size) {
-    out[0] = '\0';
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
     size_t needed = 0;
     cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
                                 : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
-    if (err != CL_SUCCESS || needed == 0) return;
+    if (err != CL_SUCCESS) needed = 0;
     char *full = malloc(needed + 1);
-    if (full == NULL) return;
+    if (full == NULL) return NULL;
+    full[0] = '\0';
+    if (needed == 0) return full;
     err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
                          : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
-    if (err == CL_SUCCESS) {
-        full[needed] = '\0';
-        snprintf(out, size, "%s", full);
-    }
+    full[err == CL_SUCCESS ? needed : 0] = '\0';
+    return full;
+}
+
+/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size) {
+    char *full = vs__cl_info_dup(platform, device, what);
+    snprintf(out, size, "%s", full != NULL ? full : "");
     free(full);
 }
 
@@ -184,23 +190,75 @@ int vs_device_count(void) {
     return 1 + count;
 }
 
+/* Discovers the OpenCL devices and finds public index (>= 1) among them;
+ * on success the caller frees *list. */
+static int opencl_entry(int index, vs__cl_entry **list, const vs__cl_entry **entry) {
+    int count = 0;
+    *list = NULL;
+    int status = vs__cl_discover(NULL, list, &count, opencl_status, sizeof(opencl_status));
+    if (status != VS_OK) return status;
+    if (index > count) {
+        free(*list);
+        *list = NULL;
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *entry = &(*list)[index - 1];
+    return VS_OK;
+}
+
 int vs_device_info(int index, vs_device *out) {
     if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
     if (index == 0) {
         native_cpu(out);
         return VS_OK;
     }
-    vs__cl_entry *list = NULL;
-    int count = 0;
-    int status = vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status));
+    vs__cl_entry *list;
+    const vs__cl_entry *entry;
+    int status = opencl_entry(index, &list, &entry);
     if (status != VS_OK) return status;
-    if (index > count) {
-        free(list);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    *out = list[index - 1].info;
+    *out = entry->info;
     free(list);
     return VS_OK;
+}
+
+/* One string field of a vs_device, by enum. */
+static const char *device_field(const vs_device *d, vs_device_field field) {
+    switch (field) {
+    case VS_DEVICE_FIELD_NAME: return d->name;
+    case VS_DEVICE_FIELD_VENDOR: return d->vendor;
+    case VS_DEVICE_FIELD_PLATFORM: return d->platform;
+    case VS_DEVICE_FIELD_DRIVER_VERSION: return d->driver_version;
+    case VS_DEVICE_FIELD_DEVICE_VERSION: return d->device_version;
+    }
+    return NULL;
+}
+
+int vs_device_string(int index, vs_device_field field, char *out, size_t size) {
+    vs_device native;
+    native_cpu(&native);
+    if (index < 0 || (out == NULL && size > 0) || device_field(&native, field) == NULL)
+        return VS_ERR_INVALID_ARGUMENT;
+    char *full = NULL;
+    if (index == 0) {
+        full = strdup(device_field(&native, field));
+    } else {
+        vs__cl_entry *list;
+        const vs__cl_entry *entry;
+        int status = opencl_entry(index, &list, &entry);
+        if (status != VS_OK) return status;
+        static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
+                                          CL_DRIVER_VERSION, CL_DEVICE_VERSION};
+        if (field == VS_DEVICE_FIELD_PLATFORM)
+            full = vs__cl_info_dup(entry->platform, NULL, CL_PLATFORM_NAME);
+        else
+            full = vs__cl_info_dup(NULL, entry->device, queries[field]);
+        free(list);
+    }
+    if (full == NULL) return VS_ERR_OUT_OF_MEMORY;
+    size_t length = strlen(full);
+    if (size > 0) snprintf(out, size, "%s", full);
+    free(full);
+    return length > (size_t)INT32_MAX ? VS_ERR_OUT_OF_MEMORY : (int)length;
 }
 
 const char *vs_opencl_status(void) {
@@ -230,20 +288,21 @@ static int contains_folded(const char *haystack, const char *needle) {
  * "auto" with no eligible device, returns VS_ERR_NO_DEVICE with the reason
  * in why (the caller then uses the CPU).
  */
-int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
+int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
+    const int is_auto = selector->kind == VS_SELECT_AUTO;
+    uint64_t any = 0; /* testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI) */
+    if (is_auto &&
+        vs__env_uint("VECSCORE_AUTO_OPENCL_CPU", 0, 1, 0, "0 or 1", &any, why, why_size) < 0)
+        return VS_ERR_INVALID_ARGUMENT;
     vs__cl_entry *list = NULL;
     int count = 0;
     int status = vs__cl_discover(ctx, &list, &count, why, why_size);
     if (status != VS_OK) return status;
     const vs__cl_entry *chosen = NULL;
-    const int is_auto = strcmp(selector, "auto") == 0;
     if (count == 0) {
         /* why says what discovery found */
     } else if (is_auto) {
-        /* Testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI). */
-        const char *knob = getenv("VECSCORE_AUTO_OPENCL_CPU");
-        const int any = knob != NULL && strcmp(knob, "1") == 0;
         for (int i = 0; i < count && chosen == NULL; i++)
             if (list[i].info.auto_eligible || any) chosen = &list[i];
         if (chosen == NULL)
@@ -251,38 +310,45 @@ int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops
                      "auto: no OpenCL GPU or accelerator among %d OpenCL device(s); OpenCL CPU "
                      "devices are used only when asked for by name",
                      count);
-    } else if (strcmp(selector, "opencl") == 0) {
+    } else if (selector->kind == VS_SELECT_OPENCL) {
         chosen = &list[0];
-    } else if (strncmp(selector, "opencl:name=", 12) == 0) {
+    } else if (selector->kind == VS_SELECT_OPENCL_NAME) {
         for (int i = 0; i < count && chosen == NULL; i++)
-            if (contains_folded(list[i].info.name, selector + 12)) chosen = &list[i];
+            if (contains_folded(list[i].info.name, selector->name)) chosen = &list[i];
         if (chosen == NULL)
             snprintf(why, why_size, "no OpenCL device name contains '%s' (%d device(s) found)",
-                     selector + 12, count);
+                     selector->name, count);
     } else {
-        int p = -1, d = -1, used = 0;
-        if (sscanf(selector, "opencl:%d:%d%n", &p, &d, &used) != 2 || selector[used] != '\0' ||
-            p < 0 || d < 0) {
-            free(list);
-            snprintf(why, why_size,
-                     "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
-                     "opencl:name=TEXT)",
-                     selector);
-            return VS_ERR_INVALID_ARGUMENT;
-        }
         for (int i = 0; i < count && chosen == NULL; i++)
-            if (list[i].info.platform_index == p && list[i].info.device_index == d)
+            if (list[i].info.platform_index == selector->platform &&
+                list[i].info.device_index == selector->device)
                 chosen = &list[i];
         if (chosen == NULL)
-            snprintf(why, why_size, "no OpenCL device %d on platform %d (%d device(s) found)", d, p,
-                     count);
+            snprintf(why, why_size, "no OpenCL device %d on platform %d (%d device(s) found)",
+                     selector->device, selector->platform, count);
     }
     if (chosen == NULL) {
         free(list);
         return VS_ERR_NO_DEVICE;
     }
-    status = vs__cl_backend_create(ctx, chosen, ops, state);
-    if (status != VS_OK)
+    /* A staging arena too small for the device: a bad option when the device was asked for,
+     * the CPU's turn under "auto" (the arena may suit the CPU). */
+    size_t reserve = 0;
+    const size_t need = vs__cl_min_arena_bytes(chosen, &reserve);
+    if (ctx->cfg.arena_bytes < need) {
+        snprintf(why, why_size,
+                 "%sthe staging arena (arena_bytes or VECSCORE_ARENA_BYTES) of %zu bytes is too "
+                 "small for OpenCL device '%s': it needs at least %zu bytes to open (a batch "
+                 "stages %zu bytes plus 4 x dim + 4 per query row)",
+                 is_auto ? "auto: " : "", ctx->cfg.arena_bytes, chosen->info.name, need, reserve);
+        free(list);
+        return is_auto ? VS_ERR_NO_DEVICE : VS_ERR_INVALID_ARGUMENT;
+    }
+    char reason[256] = "";
+    status = vs__cl_backend_create(ctx, chosen, ops, state, reason, sizeof(reason));
+    if (status != VS_OK && reason[0] != '\0')
+        snprintf(why, why_size, "%s", reason);
+    else if (status != VS_OK)
         snprintf(why, why_size, "OpenCL device '%s' could not be opened (%s)", chosen->info.name,
                  vs__cl_last_error()[0] ? vs__cl_last_error() : vs_status_name(status));
     free(list);

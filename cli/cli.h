@@ -33,6 +33,29 @@ int cli_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 const char *cli_option(int argc, char **argv, int *i, const char *long_name, const char *short_name,
                        int *missing);
 
+/* "NAMES is given more than once; give it once" (names: "-q/--queries"):
+ * returns EXIT_USAGE. Single-valued options may appear once. */
+int cli_repeated(const char *cmd, const char *names);
+
+/* With names[i] present[i] for n required options: -1 when all are there,
+ * else a usage error naming only the missing ones ("-k and -o are required"). */
+int cli_require(const char *cmd, int n, const char *const *names, const int *present);
+
+/* Opens an input for reading; path "-" reads standard input whole into
+ * memory (the content decides the format, and with ids set the .fvecs/.fbin
+ * layouts are read as the .ivecs/.ibin ones; *owned must then outlive the
+ * reader). On failure prints and returns EXIT_INPUT, else EXIT_OK. */
+int cli_open_input(const char *cmd, const char *path, unsigned flags, int ids, vs_reader **out,
+                   unsigned char **owned);
+void cli_close_input(vs_reader *reader, unsigned char *owned);
+#define CLI_STDIN_NAME "<stdin>"
+
+/* Testing hook, called after each chunk of BASE is read: with
+ * VECSCORE_TEST_STOP_AFTER_CHUNK=N the process stops itself (SIGSTOP) after
+ * its Nth chunk read, so a test can change the file at a known point and
+ * continue it (SIGCONT). Unset: nothing. */
+void cli_test_chunk_read(void);
+
 /* Temporary output files removed by SIGINT/SIGTERM/SIGHUP. */
 void cli_signals_install(void);
 void cli_temp_register(const char *path);

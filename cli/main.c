@@ -9,12 +9,14 @@
 #include <malloc.h>
 #endif
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +61,128 @@ const char *cli_option(int argc, char **argv, int *i, const char *long_name, con
         return argv[*i];
     }
     return NULL;
+}
+
+int cli_repeated(const char *cmd, const char *names) {
+    return cli_fail(EXIT_USAGE, cmd, "%s is given more than once; give it once", names);
+}
+
+int cli_require(const char *cmd, int n, const char *const *names, const int *present) {
+    char list[256] = "";
+    int missing = 0, total = 0;
+    for (int i = 0; i < n; i++)
+        total += !present[i];
+    for (int i = 0; i < n; i++) {
+        if (present[i]) continue;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s",
+                 missing == 0           ? ""
+                 : missing == total - 1 ? " and "
+                                        : ", ",
+                 names[i]);
+        missing++;
+    }
+    if (missing == 0) return -1;
+    return cli_fail(EXIT_USAGE, cmd, "%s %s required; see 'vecscore %s --help'", list,
+                    missing == 1 ? "is" : "are", cmd);
+}
+
+/* Reads all of standard input into a malloc'd buffer; EXIT_OK or EXIT_INPUT. */
+static int read_stdin(const char *cmd, unsigned char **out, size_t *out_size) {
+    size_t size = 0, capacity = 0;
+    unsigned char *data = NULL;
+    for (;;) {
+        if (size == capacity) {
+            size_t bigger = capacity ? capacity * 2 : (size_t)1 << 16;
+            unsigned char *grown = bigger > capacity ? realloc(data, bigger) : NULL;
+            if (grown == NULL) {
+                free(data);
+                return cli_fail(EXIT_INPUT, cmd, "%s: out of memory after %zu bytes",
+                                CLI_STDIN_NAME, size);
+            }
+            data = grown;
+            capacity = bigger;
+        }
+        ssize_t got = read(STDIN_FILENO, data + size, capacity - size);
+        if (got > 0) {
+            size += (size_t)got;
+        } else if (got == 0) {
+            break;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking pipe */
+            struct pollfd ready = {STDIN_FILENO, POLLIN, 0};
+            (void)poll(&ready, 1, -1);
+        } else {
+            int error = errno;
+            free(data);
+            return cli_fail(EXIT_INPUT, cmd, "%s: read failed after %zu bytes: %s", CLI_STDIN_NAME,
+                            size, strerror(error));
+        }
+    }
+    *out = data;
+    *out_size = size;
+    return EXIT_OK;
+}
+
+int cli_open_input(const char *cmd, const char *path, unsigned flags, int ids, vs_reader **out,
+                   unsigned char **owned) {
+    *out = NULL;
+    *owned = NULL;
+    char err[VS_IO_ERROR_SIZE];
+    if (strcmp(path, "-") != 0) {
+        if (vs_reader_open(path, VS_FORMAT_UNKNOWN, flags, out, err, sizeof(err)) == 0)
+            return EXIT_OK;
+        struct stat st; /* a pipe by name (a FIFO, /dev/stdin): say how to read it */
+        int stream = stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+        return cli_fail(EXIT_INPUT, cmd, "%s%s", err,
+                        stream ? "; to read a stream, give - and pipe it to standard input" : "");
+    }
+    if (isatty(STDIN_FILENO))
+        return cli_fail(EXIT_INPUT, cmd,
+                        "%s: standard input is a terminal; pipe or redirect a vector file into "
+                        "it",
+                        CLI_STDIN_NAME);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    int code = read_stdin(cmd, &data, &size);
+    if (code != EXIT_OK) return code;
+    /* The name has no extension: the content decides the format. */
+    if (vs_reader_open_memory(data, size, CLI_STDIN_NAME, VS_FORMAT_UNKNOWN, flags, out, err,
+                              sizeof(err)) != 0) {
+        free(data);
+        return cli_fail(EXIT_INPUT, cmd, "%s", err);
+    }
+    /* .ivecs/.ibin have the layouts of .fvecs/.fbin: where ids are expected,
+     * that layout means the integer one. */
+    vs_file_format format = vs_reader_get_info(*out)->format;
+    if (ids && (format == VS_FORMAT_FVECS || format == VS_FORMAT_FBIN)) {
+        vs_reader_close(*out);
+        if (vs_reader_open_memory(data, size, CLI_STDIN_NAME,
+                                  format == VS_FORMAT_FVECS ? VS_FORMAT_IVECS : VS_FORMAT_IBIN,
+                                  flags, out, err, sizeof(err)) != 0) {
+            free(data);
+            return cli_fail(EXIT_INPUT, cmd, "%s", err);
+        }
+    }
+    *owned = data;
+    return EXIT_OK;
+}
+
+void cli_close_input(vs_reader *reader, unsigned char *owned) {
+    vs_reader_close(reader);
+    free(owned);
+}
+
+void cli_test_chunk_read(void) {
+    static long stop_at = -1; /* -1: not read yet; 0: off */
+    static long reads;
+    if (stop_at < 0) {
+        const char *text = getenv("VECSCORE_TEST_STOP_AFTER_CHUNK");
+        uint64_t value = 0;
+        stop_at = text != NULL && cli_parse_u64(text, 1, 1000000000, &value) == 0 ? (long)value : 0;
+    }
+    if (stop_at > 0 && ++reads == stop_at) raise(SIGSTOP);
 }
 
 #define CLI_MAX_TEMPS 4
@@ -191,7 +315,7 @@ static void main_help(FILE *out) {
             "  recall                  recall of a top-k result against ground truth\n"
             "  bench                   device and peer benchmark (docs/benchmarks.md)\n"
             "\n"
-            "Options: --help (also after a command), --version\n"
+            "Options: --help (also after a command, or as: help COMMAND), --version\n"
             "Files: .fvecs .bvecs .ivecs .fbin .u8bin .ibin .npy (see docs/formats.md)\n"
             "\n%s",
             exit_codes_help);
@@ -237,7 +361,9 @@ static void recall_help(FILE *out) {
             "usage: vecscore recall --result IDS --truth IDS [-k K]\n"
             "\n"
             "Compares a top-k result with ground truth (both integer id files:\n"
-            ".ivecs .ibin or an integer .npy; one row per query, best first) and prints\n"
+            ".ivecs .ibin or an integer .npy, one row per query, best first; big-ann\n"
+            "ground-truth .ibin files, ids then distances, are read as their ids;\n"
+            "- reads standard input) and prints\n"
             "recall@1, recall@10, recall@100 (those within both files' widths) and\n"
             "recall@K, one per line as 'recall@N<TAB>VALUE'. recall@N is the mean over\n"
             "queries of |result[:N] & truth[:N]| / N (ids of -1 are padding and never\n"
@@ -263,9 +389,10 @@ void cli_topk_help(FILE *out) {
             "0-based row numbers of BASE; equal scores order by lower id, NaN last;\n"
             "when K exceeds BASE's rows the tail is id -1 with score -inf (dot,\n"
             "cosine) or +inf (l2).\n"
-            "  -q, --queries FILE   query vectors (any vector format)\n"
+            "  -q, --queries FILE   query vectors (any vector format; - reads standard\n"
+            "                       input whole, the content decides the format)\n"
             "  -b, --base FILE      base vectors; streamed in chunks, so it may be\n"
-            "                       larger than memory\n"
+            "                       larger than memory (- reads standard input)\n"
             "  -k K                 results per query (1 .. 1048576)\n"
             "  --metric M           dot, cosine (default) or l2 (squared L2)\n"
             "  --device SEL         auto (default), cpu, opencl, opencl:P:D,\n"
@@ -349,6 +476,54 @@ static void probe_device(const char *selector, probe *out) {
         snprintf(out->error, sizeof(out->error), "%s", log.last[0] ? log.last : vs_strerror(rc));
 }
 
+/*
+ * One string of device index, whole (vs_device_string; the vs_device fields
+ * cut long strings), malloc'd; NULL when that fails (print the field then).
+ */
+static char *device_text(int index, vs_device_field field) {
+    for (int tries = 0; tries < 4; tries++) {
+        int length = vs_device_string(index, field, NULL, 0);
+        if (length < 0) return NULL;
+        char *text = malloc((size_t)length + 1);
+        if (text == NULL) return NULL;
+        int again = vs_device_string(index, field, text, (size_t)length + 1);
+        if (again >= 0 && again <= length) return text;
+        free(text); /* it grew between the two calls: ask again */
+    }
+    return NULL;
+}
+
+/* The five strings of a device, whole where they can be had. */
+typedef struct device_texts {
+    char *owned[5];
+    const char *text[5]; /* owned[i], or the vs_device field */
+} device_texts;
+
+static void device_texts_get(int index, const vs_device *d, device_texts *t) {
+    const char *fields[5] = {d->name, d->vendor, d->platform, d->driver_version, d->device_version};
+    for (int i = 0; i < 5; i++) {
+        t->owned[i] = device_text(index, (vs_device_field)i);
+        t->text[i] = t->owned[i] != NULL ? t->owned[i] : fields[i];
+    }
+}
+
+static void device_texts_free(device_texts *t) {
+    for (int i = 0; i < 5; i++)
+        free(t->owned[i]);
+}
+
+/* The whole name of the device a probe ran on: the report's name is cut like
+ * the vs_device one, so the device whose cut name matches is the one. */
+static char *probe_device_name(const probe *p) {
+    int count = vs_device_count();
+    for (int i = 0; i < count; i++) {
+        vs_device d;
+        if (vs_device_info(i, &d) == 0 && strcmp(d.name, p->device) == 0)
+            return device_text(i, VS_DEVICE_FIELD_NAME);
+    }
+    return NULL;
+}
+
 static void json_string(FILE *out, const char *text) {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
@@ -370,7 +545,9 @@ static void json_probe(FILE *out, const char *selector, const probe *p) {
         fprintf(out, ", \"backend\": ");
         json_string(out, p->backend);
         fprintf(out, ", \"device\": ");
-        json_string(out, p->device);
+        char *name = probe_device_name(p);
+        json_string(out, name != NULL ? name : p->device);
+        free(name);
         fprintf(out, ", \"isa\": ");
         json_string(out, p->isa);
         fprintf(out, ", \"threads\": %d}", p->threads);
@@ -395,18 +572,21 @@ static const char *kind_name(vs_device_kind kind) {
 }
 
 static void json_device(FILE *out, int index, const vs_device *d) {
+    device_texts t;
+    device_texts_get(index, d, &t);
     fprintf(out, "{\"index\": %d, \"selector\": ", index);
     json_string(out, d->selector);
     fprintf(out, ", \"kind\": \"%s\", \"name\": ", kind_name(d->kind));
-    json_string(out, d->name);
+    json_string(out, t.text[VS_DEVICE_FIELD_NAME]);
     fprintf(out, ", \"vendor\": ");
-    json_string(out, d->vendor);
+    json_string(out, t.text[VS_DEVICE_FIELD_VENDOR]);
     fprintf(out, ", \"platform\": ");
-    json_string(out, d->platform);
+    json_string(out, t.text[VS_DEVICE_FIELD_PLATFORM]);
     fprintf(out, ", \"driver_version\": ");
-    json_string(out, d->driver_version);
+    json_string(out, t.text[VS_DEVICE_FIELD_DRIVER_VERSION]);
     fprintf(out, ", \"device_version\": ");
-    json_string(out, d->device_version);
+    json_string(out, t.text[VS_DEVICE_FIELD_DEVICE_VERSION]);
+    device_texts_free(&t);
     fprintf(out,
             ", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
             "\"unified_memory\": %s, \"zero_copy_expected\": %s, \"auto_eligible\": %s}",
@@ -465,17 +645,24 @@ int cli_devices(int argc, char **argv) {
             if (vs_device_info(i, &d) != 0) continue;
             char memory[32];
             format_bytes(d.global_mem_bytes, memory, sizeof(memory));
+            device_texts t;
+            device_texts_get(i, &d, &t);
             printf("%-12s %-12s %-4s %5u %9s %-9s %s", d.selector, kind_name(d.kind),
                    d.auto_eligible ? "yes" : "no", d.compute_units, memory,
-                   d.zero_copy_expected ? "yes" : "no", d.name);
-            if (d.platform[0]) printf(" [%s, %s]", d.platform, d.driver_version);
+                   d.zero_copy_expected ? "yes" : "no", t.text[VS_DEVICE_FIELD_NAME]);
+            if (d.platform[0])
+                printf(" [%s, %s]", t.text[VS_DEVICE_FIELD_PLATFORM],
+                       t.text[VS_DEVICE_FIELD_DRIVER_VERSION]);
             printf("\n");
+            device_texts_free(&t);
         }
         if (opencl_status[0]) printf("opencl: %s\n", opencl_status);
-        if (automatic.available)
+        if (automatic.available) {
+            char *name = probe_device_name(&automatic);
             printf("auto picks: %s (isa %s), device %s\n", automatic.backend, automatic.isa,
-                   automatic.device);
-        else
+                   name != NULL ? name : automatic.device);
+            free(name);
+        } else
             printf("auto picks nothing: %s\n", automatic.error);
     }
     if (fflush(stdout) != 0) return EXIT_OUTPUT;
@@ -492,7 +679,10 @@ static int print_version(void) {
     int count = vs_device_count();
     for (int i = 0; i < count; i++) {
         vs_device d;
-        if (vs_device_info(i, &d) == 0) printf(" %s (%s)", d.selector, d.name);
+        if (vs_device_info(i, &d) != 0) continue;
+        char *name = device_text(i, VS_DEVICE_FIELD_NAME);
+        printf(" %s (%s)", d.selector, name != NULL ? name : d.name);
+        free(name);
     }
     if (vs_opencl_status()[0]) printf("; opencl: %s", vs_opencl_status());
     printf("\n");
@@ -542,7 +732,7 @@ enum { DIST_GAUSSIAN, DIST_UNIFORM, DIST_CLUSTERED };
 int cli_gen(int argc, char **argv) {
     const char *cmd = "gen", *output = NULL, *dist_name = "gaussian";
     uint64_t count = 0, dim = 0, seed = 42;
-    int have_count = 0, have_dim = 0, normalize = 0;
+    int have_count = 0, have_dim = 0, have_seed = 0, have_dist = 0, normalize = 0;
     for (int i = 0; i < argc; i++) {
         int missing = 0;
         const char *value;
@@ -550,22 +740,29 @@ int cli_gen(int argc, char **argv) {
             gen_help(stdout);
             return EXIT_OK;
         } else if ((value = cli_option(argc, argv, &i, "--count", "-n", &missing)) != NULL) {
+            if (have_count) return cli_repeated(cmd, "-n/--count");
             if (cli_parse_u64(value, 1, UINT32_MAX, &count) != 0)
                 return cli_fail(EXIT_USAGE, cmd, "--count '%s': expected 1 .. 4294967295", value);
             have_count = 1;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--dim", "-d", &missing))) {
+            if (have_dim) return cli_repeated(cmd, "-d/--dim");
             if (cli_parse_u64(value, 1, VS_IO_MAX_DIM, &dim) != 0)
                 return cli_fail(EXIT_USAGE, cmd, "--dim '%s': expected 1 .. %u", value,
                                 VS_IO_MAX_DIM);
             have_dim = 1;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--seed", NULL, &missing))) {
+            if (have_seed) return cli_repeated(cmd, "--seed");
             if (cli_parse_u64(value, 0, UINT64_MAX, &seed) != 0)
                 return cli_fail(EXIT_USAGE, cmd, "--seed '%s': expected a non-negative integer",
                                 value);
+            have_seed = 1;
         } else if (!missing &&
                    (value = cli_option(argc, argv, &i, "--distribution", NULL, &missing))) {
+            if (have_dist) return cli_repeated(cmd, "--distribution");
             dist_name = value;
+            have_dist = 1;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--output", "-o", &missing))) {
+            if (output != NULL) return cli_repeated(cmd, "-o/--output");
             output = value;
         } else if (!missing && strcmp(argv[i], "--normalize") == 0) {
             normalize = 1;
@@ -576,9 +773,10 @@ int cli_gen(int argc, char **argv) {
                             argv[i]);
         }
     }
-    if (!have_count || !have_dim || output == NULL)
-        return cli_fail(EXIT_USAGE, cmd,
-                        "--count, --dim and -o are required; see 'vecscore gen --help'");
+    static const char *const required[] = {"--count", "--dim", "-o"};
+    int present[3] = {have_count, have_dim, output != NULL};
+    int code = cli_require(cmd, 3, required, present);
+    if (code >= 0) return code;
     int dist;
     if (strcmp(dist_name, "gaussian") == 0)
         dist = DIST_GAUSSIAN;
@@ -671,17 +869,17 @@ int cli_gen(int argc, char **argv) {
 
 /* ---- recall ----------------------------------------------------------------------------- */
 
-static int open_ids(const char *cmd, const char *path, vs_reader **out) {
-    char err[VS_IO_ERROR_SIZE];
-    int rc = vs_reader_open(path, VS_FORMAT_UNKNOWN, 0, out, err, sizeof(err));
-    if (rc != 0) return cli_fail(EXIT_INPUT, cmd, "%s", err);
+static int open_ids(const char *cmd, const char *path, vs_reader **out, unsigned char **owned) {
+    int code = cli_open_input(cmd, path, 0, 1, out, owned);
+    if (code != EXIT_OK) return code;
     vs_dtype dtype = vs_reader_get_info(*out)->dtype;
     if (dtype == VS_DTYPE_F32 || dtype == VS_DTYPE_F16 || dtype == VS_DTYPE_F64) {
         cli_fail(EXIT_INPUT, cmd,
                  "%s: holds %s values; expected integer ids (.ivecs, .ibin or an integer .npy)",
-                 path, vs_dtype_name(dtype));
-        vs_reader_close(*out);
+                 strcmp(path, "-") == 0 ? CLI_STDIN_NAME : path, vs_dtype_name(dtype));
+        cli_close_input(*out, *owned);
         *out = NULL;
+        *owned = NULL;
         return EXIT_INPUT;
     }
     return EXIT_OK;
@@ -690,6 +888,7 @@ static int open_ids(const char *cmd, const char *path, vs_reader **out) {
 int cli_recall(int argc, char **argv) {
     const char *cmd = "recall", *result_path = NULL, *truth_path = NULL;
     uint64_t k = 0;
+    int have_k = 0;
     for (int i = 0; i < argc; i++) {
         int missing = 0;
         const char *value;
@@ -697,12 +896,16 @@ int cli_recall(int argc, char **argv) {
             recall_help(stdout);
             return EXIT_OK;
         } else if ((value = cli_option(argc, argv, &i, "--result", "-r", &missing)) != NULL) {
+            if (result_path != NULL) return cli_repeated(cmd, "-r/--result");
             result_path = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--truth", "-t", &missing))) {
+            if (truth_path != NULL) return cli_repeated(cmd, "-t/--truth");
             truth_path = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "-k", NULL, &missing))) {
+            if (have_k) return cli_repeated(cmd, "-k");
             if (cli_parse_u64(value, 1, VS_IO_MAX_DIM, &k) != 0)
                 return cli_fail(EXIT_USAGE, cmd, "-k '%s': expected 1 .. %u", value, VS_IO_MAX_DIM);
+            have_k = 1;
         } else if (missing) {
             return cli_fail(EXIT_USAGE, cmd, "%s needs a value", argv[i]);
         } else {
@@ -710,17 +913,24 @@ int cli_recall(int argc, char **argv) {
                             argv[i]);
         }
     }
-    if (result_path == NULL || truth_path == NULL)
+    static const char *const required[] = {"--result", "--truth"};
+    int present[2] = {result_path != NULL, truth_path != NULL};
+    int code = cli_require(cmd, 2, required, present);
+    if (code >= 0) return code;
+    if (strcmp(result_path, "-") == 0 && strcmp(truth_path, "-") == 0)
         return cli_fail(EXIT_USAGE, cmd,
-                        "--result and --truth are required; see 'vecscore recall --help'");
+                        "--result and --truth cannot both be - (there is one standard input)");
 
     vs_reader *result = NULL, *truth = NULL;
-    int code = open_ids(cmd, result_path, &result);
-    if (code == EXIT_OK) code = open_ids(cmd, truth_path, &truth);
+    unsigned char *result_owned = NULL, *truth_owned = NULL;
+    code = open_ids(cmd, result_path, &result, &result_owned);
+    if (code == EXIT_OK) code = open_ids(cmd, truth_path, &truth, &truth_owned);
     if (code != EXIT_OK) {
-        vs_reader_close(result);
+        cli_close_input(result, result_owned);
         return code;
     }
+    if (strcmp(result_path, "-") == 0) result_path = CLI_STDIN_NAME;
+    if (strcmp(truth_path, "-") == 0) truth_path = CLI_STDIN_NAME;
     const vs_reader_info *ri = vs_reader_get_info(result), *ti = vs_reader_get_info(truth);
     uint64_t width = ri->dim < ti->dim ? ri->dim : ti->dim;
     if (ri->rows != ti->rows) {
@@ -733,8 +943,8 @@ int cli_recall(int argc, char **argv) {
                         (unsigned long long)ti->dim);
     }
     if (code != EXIT_OK) {
-        vs_reader_close(result);
-        vs_reader_close(truth);
+        cli_close_input(result, result_owned);
+        cli_close_input(truth, truth_owned);
         return code;
     }
     if (k == 0) k = width;
@@ -775,8 +985,8 @@ int cli_recall(int argc, char **argv) {
     }
     free(rrow);
     free(trow);
-    vs_reader_close(result);
-    vs_reader_close(truth);
+    cli_close_input(result, result_owned);
+    cli_close_input(truth, truth_owned);
     return code;
 }
 
@@ -803,6 +1013,19 @@ static int cli_bench(int argc, char **argv) {
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
+    /* `vecscore help CMD` is `vecscore CMD --help`; an unknown CMD is refused as a command. */
+    static char help_flag[] = "--help";
+    char *as_help[4] = {NULL, NULL, help_flag, NULL};
+    if (argc >= 3 && strcmp(argv[1], "help") == 0) {
+        if (argc > 3)
+            return cli_fail(EXIT_USAGE, "help",
+                            "unexpected argument '%s'; usage: vecscore help [COMMAND]", argv[3]);
+        if (strcmp(argv[2], "help") != 0) {
+            as_help[0] = argv[0];
+            as_help[1] = argv[2];
+            argv = as_help;
+        }
+    }
     /* Before the malloc tuning below: the benchmark's allocation figures are
      * for glibc's defaults, as an application gets them. */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0) return cli_bench(argc - 1, argv + 1);

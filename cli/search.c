@@ -57,11 +57,31 @@ static int parse_metric(const char *text, vs_metric *out) {
     return 0;
 }
 
+/* Single-valued options, for the "given more than once" check. */
+enum {
+    SEEN_QUERIES = 1 << 0,
+    SEEN_BASE = 1 << 1,
+    SEEN_OUTPUT = 1 << 2,
+    SEEN_SCORES = 1 << 3,
+    SEEN_DEVICE = 1 << 4,
+    SEEN_METRIC = 1 << 5,
+    SEEN_K = 1 << 6,
+    SEEN_BATCH = 1 << 7,
+    SEEN_CHUNK = 1 << 8,
+    SEEN_THREADS = 1 << 9
+};
+
 /* Returns -1 to continue, or an exit code (help printed counts as 0). */
 static int parse_search_args(int argc, char **argv, int is_topk, search_args *a) {
     memset(a, 0, sizeof(*a));
     a->cmd = is_topk ? "topk" : "score";
     a->metric = VS_METRIC_COSINE;
+    unsigned seen = 0;
+#define ONCE(bit, names)                                                                           \
+    do {                                                                                           \
+        if (seen & (bit)) return cli_repeated(a->cmd, names);                                      \
+        seen |= (bit);                                                                             \
+    } while (0)
     for (int i = 0; i < argc; i++) {
         int missing = 0;
         const char *value;
@@ -73,34 +93,44 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
                 cli_score_help(stdout);
             return EXIT_OK;
         } else if ((value = cli_option(argc, argv, &i, "--queries", "-q", &missing)) != NULL) {
+            ONCE(SEEN_QUERIES, "-q/--queries");
             a->queries = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--base", "-b", &missing))) {
+            ONCE(SEEN_BASE, "-b/--base");
             a->base = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--output", "-o", &missing))) {
+            ONCE(SEEN_OUTPUT, "-o/--output");
             a->output = value;
         } else if (!missing && is_topk &&
                    (value = cli_option(argc, argv, &i, "--scores", NULL, &missing))) {
+            ONCE(SEEN_SCORES, "--scores");
             a->scores = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--device", NULL, &missing))) {
+            ONCE(SEEN_DEVICE, "--device");
             a->device = value;
         } else if (!missing && (value = cli_option(argc, argv, &i, "--metric", "-m", &missing))) {
+            ONCE(SEEN_METRIC, "-m/--metric");
             if (parse_metric(value, &a->metric) != 0)
                 return cli_fail(EXIT_USAGE, a->cmd, "--metric '%s': expected dot, cosine or l2",
                                 value);
         } else if (!missing && is_topk &&
                    (value = cli_option(argc, argv, &i, "-k", "--k", &missing))) {
+            ONCE(SEEN_K, "-k");
             if (cli_parse_u64(value, 1, VS_IO_MAX_DIM, &a->k) != 0)
                 return cli_fail(EXIT_USAGE, a->cmd, "-k '%s': expected 1 .. %u", value,
                                 VS_IO_MAX_DIM);
         } else if (!missing && (value = cli_option(argc, argv, &i, "--batch", NULL, &missing))) {
+            ONCE(SEEN_BATCH, "--batch");
             if (cli_parse_u64(value, 1, UINT32_MAX, &a->batch) != 0)
                 return cli_fail(EXIT_USAGE, a->cmd, "--batch '%s': expected 1 .. 4294967295",
                                 value);
         } else if (!missing && (value = cli_option(argc, argv, &i, "--chunk", NULL, &missing))) {
+            ONCE(SEEN_CHUNK, "--chunk");
             if (cli_parse_u64(value, 1, UINT32_MAX, &a->chunk) != 0)
                 return cli_fail(EXIT_USAGE, a->cmd, "--chunk '%s': expected 1 .. 4294967295",
                                 value);
         } else if (!missing && (value = cli_option(argc, argv, &i, "--threads", "-t", &missing))) {
+            ONCE(SEEN_THREADS, "-t/--threads");
             if (cli_parse_u64(value, 0, 4096, &number) != 0)
                 return cli_fail(EXIT_USAGE, a->cmd, "--threads '%s': expected 0 .. 4096", value);
             a->threads = (int)number;
@@ -117,9 +147,17 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
                             argv[i], a->cmd);
         }
     }
-    if (a->queries == NULL || a->base == NULL || a->output == NULL || (is_topk && a->k == 0))
-        return cli_fail(EXIT_USAGE, a->cmd, "%s are required; see 'vecscore %s --help'",
-                        is_topk ? "-q, -b, -k and -o" : "-q, -b and -o", a->cmd);
+#undef ONCE
+    static const char *const topk_required[] = {"-q", "-b", "-k", "-o"};
+    static const char *const score_required[] = {"-q", "-b", "-o"};
+    int present[4] = {a->queries != NULL, a->base != NULL, is_topk ? a->k != 0 : a->output != NULL,
+                      a->output != NULL};
+    int code =
+        cli_require(a->cmd, is_topk ? 4 : 3, is_topk ? topk_required : score_required, present);
+    if (code >= 0) return code;
+    if (strcmp(a->queries, "-") == 0 && strcmp(a->base, "-") == 0)
+        return cli_fail(EXIT_USAGE, a->cmd,
+                        "-q and -b cannot both be - (there is one standard input)");
     return -1;
 }
 
@@ -128,38 +166,40 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
 typedef struct inputs {
     vs_reader *queries;
     vs_reader *base;
+    unsigned char *queries_owned, *base_owned; /* standard input, read whole */
     uint64_t nq, nb, dim;
 } inputs;
+
+static void close_inputs(inputs *in) {
+    cli_close_input(in->queries, in->queries_owned);
+    cli_close_input(in->base, in->base_owned);
+    memset(in, 0, sizeof(*in));
+}
 
 static int open_inputs(const search_args *a, inputs *in) {
     memset(in, 0, sizeof(*in));
     unsigned flags = a->reject_nonfinite ? VS_READ_REJECT_NONFINITE : 0;
-    char err[VS_IO_ERROR_SIZE];
-    if (vs_reader_open(a->queries, VS_FORMAT_UNKNOWN, flags, &in->queries, err, sizeof(err)) != 0)
-        return cli_fail(EXIT_INPUT, a->cmd, "%s", err);
-    if (vs_reader_open(a->base, VS_FORMAT_UNKNOWN, flags, &in->base, err, sizeof(err)) != 0) {
-        vs_reader_close(in->queries);
-        return cli_fail(EXIT_INPUT, a->cmd, "%s", err);
+    int code = cli_open_input(a->cmd, a->queries, flags, 0, &in->queries, &in->queries_owned);
+    if (code == EXIT_OK)
+        code = cli_open_input(a->cmd, a->base, flags, 0, &in->base, &in->base_owned);
+    if (code != EXIT_OK) {
+        close_inputs(in);
+        return code;
     }
     const vs_reader_info *qi = vs_reader_get_info(in->queries);
     const vs_reader_info *bi = vs_reader_get_info(in->base);
     if (qi->dim != bi->dim) {
-        cli_fail(EXIT_INPUT, a->cmd,
-                 "%s has dimension %llu but %s has dimension %llu; they must match", a->queries,
-                 (unsigned long long)qi->dim, a->base, (unsigned long long)bi->dim);
-        vs_reader_close(in->queries);
-        vs_reader_close(in->base);
+        cli_fail(
+            EXIT_INPUT, a->cmd, "%s has dimension %llu but %s has dimension %llu; they must match",
+            strcmp(a->queries, "-") == 0 ? CLI_STDIN_NAME : a->queries, (unsigned long long)qi->dim,
+            strcmp(a->base, "-") == 0 ? CLI_STDIN_NAME : a->base, (unsigned long long)bi->dim);
+        close_inputs(in);
         return EXIT_INPUT;
     }
     in->nq = qi->rows;
     in->nb = bi->rows;
     in->dim = qi->dim;
     return -1;
-}
-
-static void close_inputs(inputs *in) {
-    vs_reader_close(in->queries);
-    vs_reader_close(in->base);
 }
 
 /* ---- outputs --------------------------------------------------------------------------- */
@@ -426,6 +466,7 @@ int cli_topk(int argc, char **argv) {
             code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
             break;
         }
+        cli_test_chunk_read();
         vs_corpus *corpus = NULL;
         int rc = vs_corpus_create(ctx, cbuf, cn, dim, &corpus);
         if (rc != 0) {
@@ -591,6 +632,7 @@ int cli_score(int argc, char **argv) {
             code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
             goto done;
         }
+        cli_test_chunk_read();
         if ((rc = vs_corpus_create(ctx, cbuf, nb, dim, &corpus)) != 0) {
             code = library_fail(cmd, &log, "vs_corpus_create", rc);
             goto done;
@@ -621,6 +663,7 @@ int cli_score(int argc, char **argv) {
                     code = cli_fail(EXIT_INPUT, cmd, "%s", vs_reader_error(in.base));
                     break;
                 }
+                cli_test_chunk_read();
                 /* The corpus path, as for a single chunk, so that chunked and
                  * one-piece runs give bit-identical scores. */
                 vs_corpus *piece = NULL;

@@ -78,7 +78,8 @@ typedef struct cpu_corpus {
     size_t n, dim, nr;
     float *panels;   /* packed, 64-byte aligned */
     float *norm_sq;  /* |c|^2 */
-    float *inv_norm; /* cosine aux */
+    float *inv_norm; /* cosine aux (VS_CAUX_RESCUE: scored in float64, see kernels.h) */
+    size_t rescued;  /* candidates marked VS_CAUX_RESCUE */
 } cpu_corpus;
 
 /* ------------------------------------------------------------------ */
@@ -153,9 +154,12 @@ static void pack_unit(void *arg, size_t unit, int slot) {
         vs__pack_rows(vectors + first * dim, count, dim, kern->nr,
                       corpus->panels + p * kern->nr * dim);
         for (size_t j = first; j < first + count; j++) {
-            float norm_sq = kern->dot(vectors + j * dim, vectors + j * dim, dim);
-            corpus->norm_sq[j] = norm_sq;
-            corpus->inv_norm[j] = vs__aux_from_norm_sq(VS_METRIC_COSINE, norm_sq);
+            /* Once per corpus, so in float64 (docs/numerics.md). */
+            const double norm_sq = vs__norm_sq_f64(vectors + j * dim, dim);
+            int shift;
+            corpus->norm_sq[j] = (float)norm_sq;
+            corpus->inv_norm[j] = vs__cosine_aux(norm_sq, &shift);
+            if (shift != 0) corpus->inv_norm[j] = VS_CAUX_RESCUE;
         }
     }
 }
@@ -195,6 +199,8 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         units = (panels + job.panels_per_unit - 1) / job.panels_per_unit;
         vs__pool_run(pack_unit, &job, units, participants, NULL);
     }
+    for (size_t j = 0; j < n; j++)
+        corpus->rescued += corpus->inv_norm[j] == VS_CAUX_RESCUE;
     *out = corpus;
     return VS_OK;
 oom:
@@ -221,6 +227,7 @@ typedef struct plan {
     size_t sliver_floats; /* floats between packed slivers (mr * dim) */
     size_t block;         /* candidates per block (multiple of nr on packed paths) */
     size_t heap_size;     /* m = min(k, nc); 0 for score */
+    int cosine;           /* queries read in place get a staged copy to scale into */
     int split_candidates; /* units are candidate ranges (else query ranges) */
     size_t ranges;        /* candidate split: number of ranges (= units of a chunk) */
     size_t range_span;    /* candidate split: candidates per range */
@@ -238,6 +245,8 @@ static size_t staging_bytes(const plan *p, size_t q, size_t mr, size_t dim, int 
     size_t bytes = align64(q * sizeof(float)) + 64; /* aux */
     if (p->path != PATH_ROWS && q > 1)
         bytes += align64((q + mr - 1) / mr * mr * dim * sizeof(float)) + 64;
+    else if (p->cosine)
+        bytes += align64(q * dim * sizeof(float)) + 64; /* scaled copy (chunk_stage) */
     if (topk) bytes += align64(q * sizeof(vs__heap)) + 64;
     return bytes;
 }
@@ -268,6 +277,7 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
     const size_t scratch_cap = b->ws->scratch[0].capacity;
     memset(p, 0, sizeof(*p));
     p->heap_size = topk ? (b->k < b->nc ? b->k : b->nc) : 0;
+    p->cosine = b->metric == VS_METRIC_COSINE;
 
     /* Path and candidate block. */
     if (b->corpus != NULL) {
@@ -384,6 +394,8 @@ typedef struct chunk_job {
     size_t q_first; /* first query of the chunk in the batch */
     size_t q_count;
     const float *qpack; /* packed slivers, or the query rows themselves */
+    const float *qrows; /* row-major queries of the chunk: the caller's, or qcopy */
+    float *qcopy;       /* COSINE, queries read in place: room for scaled rows */
     size_t sliver_stride;
     float *qaux;
     vs__heap *heaps;       /* chunk heaps in the output (topk): range 0, or every query */
@@ -393,14 +405,26 @@ typedef struct chunk_job {
     worker_buffers *slots; /* one per participant slot */
 } chunk_job;
 
-/* Candidate aux values for [c0, c0 + count) of per-call candidates. */
-static void block_aux(const chunk_job *job, size_t c0, size_t count, float *caux) {
+/*
+ * Candidate aux values for [c0, c0 + count) of per-call candidates. Returns
+ * the number marked VS_CAUX_RESCUE (COSINE norms outside the safe range).
+ */
+static size_t block_aux(const chunk_job *job, size_t c0, size_t count, float *caux) {
     const vs__batch *b = job->b;
-    if (b->metric == VS_METRIC_DOT) return;
+    size_t rescued = 0;
+    if (b->metric == VS_METRIC_DOT) return 0;
     for (size_t j = 0; j < count; j++) {
         const float *row = b->candidates + (c0 + j) * b->dim;
-        caux[j] = vs__aux_from_norm_sq(b->metric, job->kern->dot(row, row, b->dim));
+        const float norm_sq = job->kern->dot(row, row, b->dim);
+        int shift = 0;
+        caux[j] = b->metric == VS_METRIC_L2SQ ? norm_sq
+                                              : vs__cosine_aux_f32(norm_sq, row, b->dim, &shift);
+        if (shift != 0) {
+            caux[j] = VS_CAUX_RESCUE;
+            rescued++;
+        }
     }
+    return rescued;
 }
 
 /* One unit of work: queries [qa, qb) of the chunk against candidates [ca, cb). */
@@ -426,13 +450,14 @@ static void run_range(const chunk_job *job, int slot, size_t qa, size_t qb, size
             const cpu_corpus *corpus = job->corpus;
             epi.caux = b->metric == VS_METRIC_COSINE ? corpus->inv_norm : corpus->norm_sq;
             epi.caux_base = 0;
+            epi.rescue = b->metric == VS_METRIC_COSINE && corpus->rescued > 0;
             const float *cpack = corpus->panels + c0 * dim; /* c0 is panel-aligned */
             kern->block_packed(&epi, job->qpack + (qa / mr) * job->sliver_stride,
                                job->sliver_stride, qa, qb - qa, cpack, c0, count, dim);
             break;
         }
         case PATH_PACK: {
-            block_aux(job, c0, count, wb->caux);
+            epi.rescue = block_aux(job, c0, count, wb->caux) > 0;
             epi.caux = wb->caux;
             epi.caux_base = c0;
             for (size_t j = 0; j < count; j += kern->nr) {
@@ -445,11 +470,11 @@ static void run_range(const chunk_job *job, int slot, size_t qa, size_t qb, size
             break;
         }
         case PATH_ROWS:
-            block_aux(job, c0, count, wb->caux);
+            epi.rescue = block_aux(job, c0, count, wb->caux) > 0;
             epi.caux = wb->caux;
             epi.caux_base = c0;
-            kern->block_rows(&epi, b->queries + (job->q_first + qa) * dim, qa, qb - qa,
-                             b->candidates + c0 * dim, c0, count, dim);
+            kern->block_rows(&epi, job->qrows + qa * dim, qa, qb - qa, b->candidates + c0 * dim, c0,
+                             count, dim);
             break;
         }
     }
@@ -532,6 +557,9 @@ static int chunk_alloc(chunk_job *job, size_t q) {
     if (p->path != PATH_ROWS && q > 1)
         job->qpack =
             vs_arena_alloc_array(&ws->staging, (q + mr - 1) / mr * mr * dim, sizeof(float));
+    job->qcopy = NULL;
+    if (!(p->path != PATH_ROWS && q > 1) && p->cosine)
+        job->qcopy = vs_arena_alloc_array(&ws->staging, q * dim, sizeof(float));
     job->heaps = b->k ? vs_arena_alloc_array(&ws->staging, q, sizeof(vs__heap)) : NULL;
     job->range_heaps = NULL;
     if (p->split_candidates) {
@@ -569,26 +597,47 @@ static int chunk_alloc(chunk_job *job, size_t q) {
     return VS_OK;
 }
 
-/* Fills aux values, packed slivers and output heaps for the chunk. */
+/*
+ * Fills aux values, packed slivers and output heaps for the chunk. Query
+ * norms are computed once per batch, in float64; for COSINE a query whose
+ * norm is outside the safe range is scaled by an exact power of two
+ * (kernels.h), in its packed sliver or in a staged copy of the rows.
+ */
 static void chunk_stage(chunk_job *job) {
     const vs__batch *b = job->b;
     const size_t mr = job->kern->mr, dim = b->dim;
     const float *rows = b->queries + job->q_first * dim;
-    for (size_t i = 0; i < job->q_count; i++) {
-        const float *row = rows + i * dim;
-        job->qaux[i] = b->metric == VS_METRIC_DOT
-                           ? 0.0f
-                           : vs__aux_from_norm_sq(b->metric, job->kern->dot(row, row, dim));
-    }
     if (job->qpack != NULL) {
         for (size_t s = 0; s * mr < job->q_count; s++) {
             size_t n = job->q_count - s * mr < mr ? job->q_count - s * mr : mr;
             vs__pack_rows(rows + s * mr * dim, n, dim, n,
                           (float *)job->qpack + s * job->sliver_stride);
         }
-    } else {
-        job->qpack = rows; /* one query: a one-row sliver is the row itself */
     }
+    job->qrows = rows;
+    for (size_t i = 0; i < job->q_count; i++) {
+        const float *row = rows + i * dim;
+        int shift = 0;
+        if (b->metric == VS_METRIC_DOT) {
+            job->qaux[i] = 0.0f;
+        } else {
+            const double norm_sq = vs__norm_sq_f64(row, dim);
+            job->qaux[i] =
+                b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
+        }
+        if (shift == 0) continue;
+        if (job->qpack != NULL) {
+            const size_t s = i / mr, n = job->q_count - s * mr < mr ? job->q_count - s * mr : mr;
+            vs__scale_strided((float *)job->qpack + s * job->sliver_stride + i % mr, dim, n, shift);
+        } else {
+            if (job->qrows == rows) { /* first scaled query: stage the chunk */
+                memcpy(job->qcopy, rows, job->q_count * dim * sizeof(float));
+                job->qrows = job->qcopy;
+            }
+            vs__scale_strided(job->qcopy + i * dim, dim, 1, shift);
+        }
+    }
+    if (job->qpack == NULL) job->qpack = job->qrows; /* one query: a one-row sliver is the row */
     if (b->k) {
         for (size_t i = 0; i < job->q_count; i++) {
             size_t row = job->q_first + i;

@@ -43,6 +43,27 @@ static inline void transform_rows(const vs__epilogue *epi, float *tile, size_t l
     }
 }
 
+/*
+ * COSINE pairs with a candidate marked VS_CAUX_RESCUE (norm outside the safe
+ * range, see kernels.h): the float32 dot may have underflowed or overflowed,
+ * so the cosine is recomputed in float64 from the vectors. Query row r's
+ * element d is at queries[r * query_next + d * query_step], candidate j's at
+ * candidates[j * candidate_next + d * candidate_step].
+ */
+static void rescue_rows(const vs__epilogue *epi, float *tile, size_t ldt, size_t rows, size_t c0,
+                        size_t cols, const float *queries, size_t query_step, size_t query_next,
+                        const float *candidates, size_t candidate_step, size_t candidate_next,
+                        size_t dim) {
+    const float *caux = epi->caux + (c0 - epi->caux_base);
+    for (size_t j = 0; j < cols; j++) {
+        if (caux[j] != VS_CAUX_RESCUE) continue;
+        for (size_t r = 0; r < rows; r++)
+            tile[r * ldt + j] =
+                vs__cosine_f64(queries + r * query_next, query_step,
+                               candidates + j * candidate_next, candidate_step, dim);
+    }
+}
+
 /* Delivers transformed tile rows: into the score matrix or the heaps. */
 static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt, size_t q0,
                                 size_t rows, size_t c0, size_t cols) {
@@ -81,9 +102,13 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
         for (size_t p = 0; p * VS_BLOCK_NR < nc; p++) {
             size_t cols = nc - p * VS_BLOCK_NR;
             if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
-            tile_kernel(sliver, rows, cpack + p * VS_BLOCK_NR * dim, dim, tile);
+            const float *panel = cpack + p * VS_BLOCK_NR * dim;
+            tile_kernel(sliver, rows, panel, dim, tile);
             size_t qs = q0 + s * VS_BLOCK_MR, cs = c0 + p * VS_BLOCK_NR;
             transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+            if (epi->rescue)
+                rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel,
+                            VS_BLOCK_NR, 1, dim);
             deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
         }
     }
@@ -99,6 +124,9 @@ static void block_rows_kernel(const vs__epilogue *epi, const float *queries, siz
             dot_rows_kernel(queries + qb * dim, rows, candidates + cb * dim, cols, dim, tile,
                             VS_ROWS_COLS);
             transform_rows(epi, tile, VS_ROWS_COLS, q0 + qb, rows, c0 + cb, cols);
+            if (epi->rescue)
+                rescue_rows(epi, tile, VS_ROWS_COLS, rows, c0 + cb, cols, queries + qb * dim, 1,
+                            dim, candidates + cb * dim, 1, dim, dim);
             deliver_rows(epi, tile, VS_ROWS_COLS, q0 + qb, rows, c0 + cb, cols);
         }
     }

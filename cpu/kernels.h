@@ -40,15 +40,22 @@
  * What the epilogue needs to turn raw dot products into scores and deliver
  * them: either into a score matrix or into per-query heaps.
  *
- *   qaux[i]   for query i (relative to the chunk): COSINE 1/|q| (0 if |q| = 0,
- *             NaN if |q|^2 is not finite), L2SQ |q|^2, DOT unused.
- *   caux[j]   the same for candidate j, indexed from caux_base.
+ *   qaux[i]   for query i (relative to the chunk): COSINE 1/|q| of the query
+ *             as the kernels see it (scaled by 2^shift, see vs__cosine_aux; 0
+ *             for a zero vector, NaN if a component is not finite), L2SQ
+ *             |q|^2, DOT unused.
+ *   caux[j]   the same for candidate j, indexed from caux_base; for COSINE,
+ *             VS_CAUX_RESCUE marks a candidate the kernels see unscaled whose
+ *             norm is outside the safe range: its cosines are recomputed in
+ *             float64 (vs__cosine_f64) before delivery. `rescue` says whether
+ *             any candidate of the range is marked.
  */
 typedef struct vs__epilogue {
     vs_metric metric;
     const float *qaux;
     const float *caux;
     size_t caux_base; /* candidate index of caux[0] */
+    int rescue;       /* COSINE: some caux in this range is VS_CAUX_RESCUE */
     /* score mode (heaps == NULL): scores[(query) * ld + candidate] */
     float *scores;
     size_t ld;
@@ -108,7 +115,46 @@ void vs__pack_rows(const float *rows, size_t count, size_t dim, size_t stride, f
 /* Size in floats of the packed panels for n candidates (panels of nr). */
 size_t vs__packed_floats(size_t n, size_t dim, size_t nr);
 
-/* Auxiliary value for one vector (see vs__epilogue): from its squared norm. */
-float vs__aux_from_norm_sq(vs_metric metric, float norm_sq);
+/*
+ * Norms for cosine (pack.c; docs/numerics.md "Tiny and huge vectors").
+ *
+ * The float32 dot of two vectors is accurate (relative to |q| |c|) while
+ * |q| |c| stays inside about [2^-100, 2^100]: below, products underflow;
+ * above, sums overflow. A vector is "moderate" when |v| is in
+ * [2^-VS_NORM_SAFE_EXP, 2^VS_NORM_SAFE_EXP]; any two moderate vectors are
+ * safe together. Other finite nonzero vectors are either scaled by an exact
+ * power of two into [0.5, 1) before the kernels see them (queries, and
+ * candidates on OpenCL), or, as CPU candidates, marked VS_CAUX_RESCUE and
+ * scored in float64.
+ */
+#define VS_NORM_SAFE_EXP 40
+#define VS_CAUX_RESCUE (-1.0f)
+
+/* Sum of v_i^2 in float64: no underflow or overflow for any float32 input. */
+double vs__norm_sq_f64(const float *v, size_t dim);
+
+/*
+ * Cosine aux value from a float64 squared norm: 0 for a zero vector, NaN if
+ * it is not finite, else 1/|v 2^shift| rounded once, where *shift is 0 for a
+ * moderate vector and otherwise the power of two that brings |v| into
+ * [0.5, 1). *shift is 0 whenever the result is 0 or NaN.
+ */
+float vs__cosine_aux(double norm_sq, int *shift);
+
+/*
+ * The same from a float32 squared norm computed by a kernel (fast path for
+ * per-call candidates): used as it is when it shows a moderate vector, else
+ * recomputed in float64 from v.
+ */
+float vs__cosine_aux_f32(float norm_sq, const float *v, size_t dim, int *shift);
+
+/* x[i * stride] *= 2^shift for i < count (ldexpf: exact unless it underflows). */
+void vs__scale_strided(float *x, size_t count, size_t stride, int shift);
+
+/*
+ * Cosine of a and b (element i at a[i * a_step], b[i * b_step]) in float64,
+ * clamped to [-1, 1], 0 if either is a zero vector: the rescue path.
+ */
+float vs__cosine_f64(const float *a, size_t a_step, const float *b, size_t b_step, size_t dim);
 
 #endif /* VS_CPU_KERNELS_H */

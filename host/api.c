@@ -3,6 +3,7 @@
  * optional verification, arena reset, report), the corpus API and output
  * memory.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,21 +63,41 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
 /* ---- verification ----------------------------------------------------------- */
 
 #define VS_UNIT_ROUNDOFF 5.9604644775390625e-08 /* 2^-24 */
+#define VS_SUBNORMAL_MIN 1.4012984643248171e-45 /* 2^-149, the spacing of float32 subnormals */
 
-/* The documented bound for one score, from float64 sums over the inputs. */
+/*
+ * The documented bound for one score (docs/numerics.md), from float64 sums
+ * over the inputs: a relative part and, for DOT and L2SQ, what products that
+ * underflow can lose (at most half of 2^-149 per rounding).
+ */
 static double score_bound(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
     const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
     switch (metric) {
-    case VS_METRIC_DOT: return (d + 2) * u * abs_dot + 1e-30;
-    case VS_METRIC_COSINE: return (2 * d + 10) * u + 1e-30;
-    case VS_METRIC_L2SQ: return (2 * d + 8) * u * (nq2 + nc2) + 1e-30;
+    case VS_METRIC_DOT: return (d + 2) * u * abs_dot + d * VS_SUBNORMAL_MIN;
+    case VS_METRIC_COSINE: return (2 * d + 10) * u;
+    case VS_METRIC_L2SQ: return (2 * d + 8) * u * (nq2 + nc2) + 2 * d * VS_SUBNORMAL_MIN;
     }
     return 0;
 }
 
-/* Float64 score of one pair by the documented formulas; *bound receives the bound. */
+/*
+ * 1 if the float32 computation of DOT or L2SQ may overflow (some partial sum
+ * can reach FLT_MAX): the result may then be +-inf or NaN. Cosine never does.
+ */
+static int may_overflow(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
+    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
+    if (metric == VS_METRIC_DOT) return abs_dot * (1 + (d + 2) * u) >= FLT_MAX;
+    if (metric == VS_METRIC_L2SQ)
+        return (nq2 + nc2 + 2 * abs_dot) * (1 + (2 * d + 8) * u) >= FLT_MAX;
+    return 0;
+}
+
+/*
+ * Float64 score of one pair by the documented formulas; *bound receives the
+ * bound, *overflow whether the float32 result may legitimately overflow.
+ */
 static double reference_score(vs_metric metric, const float *q, const float *c, size_t dim,
-                              double *bound) {
+                              double *bound, int *overflow) {
     double dot = 0, abs_dot = 0, nq2 = 0, nc2 = 0;
     for (size_t i = 0; i < dim; i++) {
         dot += (double)q[i] * c[i];
@@ -85,6 +106,7 @@ static double reference_score(vs_metric metric, const float *q, const float *c, 
         nc2 += (double)c[i] * c[i];
     }
     *bound = score_bound(metric, dim, abs_dot, nq2, nc2);
+    *overflow = may_overflow(metric, dim, abs_dot, nq2, nc2);
     if (metric == VS_METRIC_DOT) return dot;
     if (metric == VS_METRIC_COSINE) {
         if (nq2 == 0 || nc2 == 0) return 0;
@@ -95,9 +117,11 @@ static double reference_score(vs_metric metric, const float *q, const float *c, 
     return l2 < 0 ? 0 : l2;
 }
 
-static int agrees(double reference, double bound, float got) {
+/* A finite result means nothing overflowed, so the bound applies to it. */
+static int agrees(double reference, double bound, int overflow, float got) {
     if (isnan(reference)) return isnan(got);
     if (isinf(reference)) return (double)got == reference;
+    if (overflow && !isfinite(got)) return 1;
     return fabs((double)got - reference) <= bound;
 }
 
@@ -136,9 +160,11 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
             got = b->scores[i * b->nc + j];
         }
         double bound;
-        double expected = reference_score(b->metric, b->queries + i * b->dim,
-                                          row(source, j, b->dim, buffer), b->dim, &bound);
-        if (!agrees(expected, bound, got)) {
+        int overflow;
+        double expected =
+            reference_score(b->metric, b->queries + i * b->dim, row(source, j, b->dim, buffer),
+                            b->dim, &bound, &overflow);
+        if (!agrees(expected, bound, overflow, got)) {
             status = VS_ERR_VERIFY;
             vs__log(ctx, VS_LOG_ERROR,
                     "verify: score(query %zu, candidate %zu) = %.9g, float64 reference %.9g, "

@@ -3,7 +3,6 @@
  * workspace pool, logging, per-thread reports and error messages.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -123,55 +122,48 @@ void vs_options_init(vs_options *opts) {
 
 /* ---- parsing environment values -------------------------------------- */
 
-static int parse_size(const char *text, size_t *out) {
-    char *end = NULL;
-    errno = 0;
-    if (text[0] == '-') return -1;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno != 0 || end == text) return -1;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift != 0) end++;
-    if (*end != '\0') return -1;
-    if (value > (SIZE_MAX >> shift)) return -1;
-    *out = (size_t)value << shift;
-    return 0;
+/* Logs through the options' callback before a context exists. */
+static void early_log(const vs_options *opts, const char *message) {
+    if (opts != NULL && opts->log != NULL) opts->log(opts->log_user, VS_LOG_ERROR, message);
 }
 
-static int parse_int(const char *text, int low, int high, int *out) {
-    char *end = NULL;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) return -1;
-    *out = (int)value;
-    return 0;
+#define VS_BYTES_EXPECTED "a byte count of 1 or more: digits, optionally followed by K, M or G"
+
+/*
+ * A numeric VECSCORE_* variable through the library's one strict parser:
+ * 0 unset, 1 set (*out), or VS_ERR_INVALID_ARGUMENT (logged, naming it).
+ */
+static int env_number(const vs_options *opts, const char *name, uint64_t min, uint64_t max,
+                      int suffixes, const char *expected, uint64_t *out) {
+    char why[256];
+    int found = vs__env_uint(name, min, max, suffixes, expected, out, why, sizeof(why));
+    if (found < 0) early_log(opts, why);
+    return found;
 }
 
-static int parse_level(const char *text, int *out) {
+static int env_size(const vs_options *opts, const char *name, size_t *inout) {
+    uint64_t value = 0;
+    int found = env_number(opts, name, 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    if (found == 1) *inout = (size_t)value;
+    return found < 0 ? found : VS_OK;
+}
+
+/* VECSCORE_LOG_LEVEL: a name, or the number 0..3. */
+static int env_log_level(const vs_options *opts, int *out) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
+    const char *text = getenv("VECSCORE_LOG_LEVEL");
+    if (text == NULL) return VS_OK;
     for (int i = 0; i < 4; i++)
         if (strcmp(text, names[i]) == 0) {
             *out = i;
-            return 0;
+            return VS_OK;
         }
-    return parse_int(text, 0, 3, out);
+    uint64_t value = 0;
+    int found = env_number(opts, "VECSCORE_LOG_LEVEL", 0, VS_LOG_DEBUG, 0,
+                           "error, warn, info, debug or 0..3", &value);
+    if (found == 1) *out = (int)value;
+    return found < 0 ? found : VS_OK;
 }
-
-/* Logs through the options' callback before a context exists. */
-static void early_log(const vs_options *opts, const char *fmt, const char *name,
-                      const char *value) {
-    if (opts == NULL || opts->log == NULL) return;
-    char message[256];
-    snprintf(message, sizeof(message), fmt, name, value);
-    opts->log(opts->log_user, VS_LOG_ERROR, message);
-}
-
-#define VS_ENV_BAD "environment variable %s has an invalid value '%s'"
 
 static int resolve_config(const vs_options *opts, vs__config *cfg) {
     vs_options defaults;
@@ -182,36 +174,47 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->log_user = opts->log_user;
 
     const char *env;
+    uint64_t value = 0;
+    char why[384];
     /* log level first, so later problems can be logged */
     cfg->log_level = VS_DEFAULT_LOG_LEVEL;
     if (opts->log_level >= 0) {
         if (opts->log_level > VS_LOG_DEBUG) return VS_ERR_INVALID_ARGUMENT;
         cfg->log_level = opts->log_level;
-    } else if ((env = getenv("VECSCORE_LOG_LEVEL")) != NULL && parse_level(env, &cfg->log_level)) {
-        early_log(opts, VS_ENV_BAD, "VECSCORE_LOG_LEVEL", env);
+    } else if (env_log_level(opts, &cfg->log_level) != VS_OK) {
         return VS_ERR_INVALID_ARGUMENT;
     }
 
     const char *device = opts->device;
+    const char *device_source = "";
     if (device == NULL || strcmp(device, "auto") == 0) {
         env = getenv("VECSCORE_DEVICE");
         device = env != NULL && env[0] != '\0' ? env : "auto";
+        if (device == env) device_source = "environment variable VECSCORE_DEVICE: ";
     }
     cfg->device = strdup(device);
+    if (cfg->device == NULL) return VS_ERR_OUT_OF_MEMORY;
+    /* Parsed once here; select_backend and cl/devices.c use the result. */
+    if (vs__selector_parse(cfg->device, &cfg->selector, why, sizeof(why)) != VS_OK) {
+        char message[448];
+        snprintf(message, sizeof(message), "%s%s", device_source, why);
+        early_log(opts, message);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
 
     cfg->threads = opts->threads;
     if (cfg->threads < 0) {
-        early_log(opts, "option %s is negative (%s)", "threads", "use 0 for all cores");
+        early_log(opts, "option threads is negative (use 0 for all cores)");
         return VS_ERR_INVALID_ARGUMENT;
     }
-    if (cfg->threads == 0 && (env = getenv("VECSCORE_THREADS")) != NULL) {
-        if (parse_int(env, 0, 4096, &cfg->threads)) {
-            early_log(opts, VS_ENV_BAD, "VECSCORE_THREADS", env);
-            return VS_ERR_INVALID_ARGUMENT;
-        }
+    if (cfg->threads == 0) {
+        int found = env_number(opts, "VECSCORE_THREADS", 0, 4096, 0,
+                               "a thread count from 0 (all cores) to 4096", &value);
+        if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+        if (found == 1) cfg->threads = (int)value;
     }
     if (cfg->threads > VS_THREADS_LIMIT) {
-        early_log(opts, "option %s is above %s", "threads", "4096 (use 0 for all cores)");
+        early_log(opts, "option threads is above 4096 (use 0 for all cores)");
         return VS_ERR_INVALID_ARGUMENT;
     }
     /* The cap at the CPU count is applied (and said) by vs_context_create. */
@@ -219,29 +222,25 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->threads_requested = cfg->threads;
 
     cfg->arena_bytes = opts->arena_bytes;
-    if (cfg->arena_bytes == 0 && (env = getenv("VECSCORE_ARENA_BYTES")) != NULL &&
-        (parse_size(env, &cfg->arena_bytes) || cfg->arena_bytes == 0)) {
-        early_log(opts, VS_ENV_BAD, "VECSCORE_ARENA_BYTES", env);
+    if (cfg->arena_bytes == 0 && env_size(opts, "VECSCORE_ARENA_BYTES", &cfg->arena_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
-    }
     if (cfg->arena_bytes == 0) cfg->arena_bytes = VS_DEFAULT_ARENA_BYTES;
 
     cfg->scratch_bytes = opts->scratch_bytes;
-    if (cfg->scratch_bytes == 0 && (env = getenv("VECSCORE_SCRATCH_BYTES")) != NULL &&
-        (parse_size(env, &cfg->scratch_bytes) || cfg->scratch_bytes == 0)) {
-        early_log(opts, VS_ENV_BAD, "VECSCORE_SCRATCH_BYTES", env);
+    if (cfg->scratch_bytes == 0 &&
+        env_size(opts, "VECSCORE_SCRATCH_BYTES", &cfg->scratch_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
-    }
     if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
 
     cfg->lock_bytes = opts->lock_bytes;
     if (cfg->lock_bytes == 0) {
         /* VECSCORE_LOCK_BYTES=0 is valid: lock nothing. */
-        cfg->lock_bytes = VS_DEFAULT_LOCK_BYTES;
-        if ((env = getenv("VECSCORE_LOCK_BYTES")) != NULL && parse_size(env, &cfg->lock_bytes)) {
-            early_log(opts, VS_ENV_BAD, "VECSCORE_LOCK_BYTES", env);
-            return VS_ERR_INVALID_ARGUMENT;
-        }
+        int found = env_number(opts, "VECSCORE_LOCK_BYTES", 0, SIZE_MAX, 1,
+                               "a byte count: digits, optionally followed by K, M or G "
+                               "(0 locks nothing)",
+                               &value);
+        if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+        cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
     }
 
     const char *isa = opts->isa;
@@ -253,14 +252,14 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
 
     cfg->verify = opts->verify;
-    if (cfg->verify == 0 && (env = getenv("VECSCORE_VERIFY")) != NULL &&
-        parse_int(env, 0, 1, &cfg->verify)) {
-        early_log(opts, VS_ENV_BAD, "VECSCORE_VERIFY", env);
-        return VS_ERR_INVALID_ARGUMENT;
+    if (cfg->verify == 0) {
+        int found = env_number(opts, "VECSCORE_VERIFY", 0, 1, 0, "0 or 1", &value);
+        if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+        if (found == 1) cfg->verify = (int)value;
     }
     if (cfg->verify < 0 || cfg->verify > 1) return VS_ERR_INVALID_ARGUMENT;
 
-    if (cfg->device == NULL || (isa != NULL && isa[0] != '\0' && cfg->isa == NULL) ||
+    if ((isa != NULL && isa[0] != '\0' && cfg->isa == NULL) ||
         (cache != NULL && cache[0] != '\0' && cfg->cache_dir == NULL))
         return VS_ERR_OUT_OF_MEMORY;
     return VS_OK;
@@ -276,23 +275,17 @@ static void free_config(vs__config *cfg) {
 
 static int select_backend(vs_context *ctx) {
     const char *device = ctx->cfg.device;
+    const vs__selector *selector = &ctx->cfg.selector; /* parsed by resolve_config */
     int status = vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->cpu, &ctx->cpu_state);
     if (status != VS_OK) return status;
     ctx->backend = ctx->cpu;
     ctx->backend_state = ctx->cpu_state;
-    if (strcmp(device, "cpu") == 0) return VS_OK;
-    const int is_auto = strcmp(device, "auto") == 0;
-    if (!is_auto && strcmp(device, "opencl") != 0 && strncmp(device, "opencl:", 7) != 0) {
-        vs__log(ctx, VS_LOG_ERROR,
-                "unknown device selector '%s' (expected auto, cpu, opencl, opencl:P:D or "
-                "opencl:name=TEXT)",
-                device);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    char why[192] = "";
+    if (selector->kind == VS_SELECT_CPU) return VS_OK;
+    const int is_auto = selector->kind == VS_SELECT_AUTO;
+    char why[384] = "";
     const vs__backend_ops *ops = NULL;
     void *state = NULL;
-    status = vs__opencl_open(ctx, device, &ops, &state, why, sizeof(why));
+    status = vs__opencl_open(ctx, selector, &ops, &state, why, sizeof(why));
     if (status == VS_OK) {
         ctx->backend = ops;
         ctx->backend_state = state;
@@ -301,12 +294,13 @@ static int select_backend(vs_context *ctx) {
         if (is_auto) vs__cost_calibrate(ctx);
         return VS_OK;
     }
-    if (is_auto) {
+    if (is_auto && status != VS_ERR_INVALID_ARGUMENT) {
         /* No GPU or accelerator (or it failed to open): the CPU runs, and says why. */
         snprintf(ctx->why_cpu, sizeof(ctx->why_cpu), "%s", why);
         vs__log(ctx, VS_LOG_INFO, "auto: using the CPU backend: %s", why);
         return VS_OK;
     }
+    /* A bad option (a malformed testing knob) is an error under "auto" too. */
     vs__log(ctx, VS_LOG_ERROR, "device '%s': %s", device, why);
     return status;
 }
@@ -417,6 +411,7 @@ void vs_context_free(vs_context *ctx) {
     }
     if (ctx->backend != NULL && ctx->backend != ctx->cpu) ctx->backend->release(ctx->backend_state);
     if (ctx->cpu != NULL) ctx->cpu->release(ctx->cpu_state);
+    vs__cache_close(ctx);
     pthread_mutex_destroy(&ctx->lock);
     free_config(&ctx->cfg);
     free(ctx);

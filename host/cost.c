@@ -10,16 +10,14 @@
  * with bytes = (nq + nc) * dim * 4 and flops = 2 * nq * nc * dim. They are
  * measured once per device, driver, CPU ISA, thread count and library version
  * by timing a few small batches on each side (about 0.5 s), and cached
- * in <cache_dir>/cost-<key>.txt (atomic write), so later contexts reuse them.
- * Without a usable cache directory the calibration simply runs again.
+ * in cost-<key>.txt in the context's cache directory (host/cache.c: used only
+ * when private; atomic write), so later contexts reuse them. Without a usable
+ * cache directory or file the calibration simply runs again.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -104,18 +102,11 @@ done:
     return status;
 }
 
-static void cache_path(const vs_context *ctx, char *out, size_t size) {
-    out[0] = '\0';
-    char dir[3072];
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (ctx->cfg.cache_dir != NULL)
-        snprintf(dir, sizeof(dir), "%s", ctx->cfg.cache_dir);
-    else if (xdg != NULL && xdg[0] == '/')
-        snprintf(dir, sizeof(dir), "%s/vecscore", xdg);
-    else if (home != NULL && home[0] != '\0')
-        snprintf(dir, sizeof(dir), "%s/.cache/vecscore", home);
-    else
-        return;
+#define VS_COST_WHAT "auto: cost cache"
+#define VS_COST_MAX_BYTES 4096
+
+/* The cost file's name in the cache directory (host/cache.c). */
+static void cache_name(const vs_context *ctx, char *out, size_t size) {
     char threads[32];
     snprintf(threads, sizeof(threads), "%d", ctx->cfg.threads);
     uint64_t key = VS_FNV1A_SEED;
@@ -124,63 +115,53 @@ static void cache_path(const vs_context *ctx, char *out, size_t size) {
     key = vs__fnv1a_field(key, ctx->cpu->describe(ctx->cpu_state));       /* ISA and threads */
     key = vs__fnv1a_field(key, threads);
     key = vs__fnv1a_field(key, vs_version());
-    snprintf(out, size, "%s/cost-%016llx.txt", dir, (unsigned long long)key);
+    snprintf(out, size, "cost-%016llx.txt", (unsigned long long)key);
 }
 
-static int load(const char *path, vs__cost_model *model) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return -1;
-    int version = 0;
+static int finite_side(const vs__cost_side *side) {
+    return isfinite(side->launch) && isfinite(side->bandwidth) && isfinite(side->flops) &&
+           isfinite(side->link) && side->bandwidth > 0 && side->flops > 0 && side->launch >= 0 &&
+           side->link >= 0;
+}
+
+/* 0 and the model from the cost file; -1 when it is missing, not usable or malformed. */
+static int load(const vs_context *ctx, const char *name, vs__cost_model *model) {
+    unsigned char *text = NULL;
+    size_t size = 0;
+    if (!vs__cache_read(ctx, VS_COST_WHAT, name, VS_COST_MAX_BYTES, &text, &size)) return -1;
+    int version = 0, used = 0;
     vs__cost_side *c = &model->cpu, *d = &model->device;
-    int n =
-        fscanf(f, "vecscore-cost %d %lg %lg %lg %lg %lg %lg %lg %lg", &version, &c->launch,
-               &c->bandwidth, &c->flops, &c->link, &d->launch, &d->bandwidth, &d->flops, &d->link);
-    fclose(f);
-    if (n != 9 || version != VS_COST_VERSION || !(c->bandwidth > 0) || !(c->flops > 0) ||
-        !(d->bandwidth > 0) || !(d->flops > 0) || !(c->launch >= 0) || !(d->launch >= 0) ||
-        !(c->link >= 0) || !(d->link >= 0))
+    int n = sscanf((const char *)text, "vecscore-cost %d %lg %lg %lg %lg %lg %lg %lg %lg%n",
+                   &version, &c->launch, &c->bandwidth, &c->flops, &c->link, &d->launch,
+                   &d->bandwidth, &d->flops, &d->link, &used);
+    const int whole = n == 9 && strlen((const char *)text) == size &&
+                      strspn((const char *)text + used, "\n") == size - (size_t)used;
+    free(text);
+    if (!whole || version != VS_COST_VERSION || !finite_side(c) || !finite_side(d)) {
+        vs__log(ctx, VS_LOG_WARN, "%s: entry %s is malformed; measuring again", VS_COST_WHAT, name);
+        memset(model, 0, sizeof(*model));
         return -1;
+    }
     return 0;
 }
 
-static void store(const vs_context *ctx, const char *path, const vs__cost_model *model) {
-    char dir[4096], temp[4200];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) return;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) { /* mkdir -p */
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(dir, 0755);
-        *p = '/';
-    }
-    mkdir(dir, 0755);
-    snprintf(temp, sizeof(temp), "%s.tmp.XXXXXX", path); /* unique per writer */
-    int fd = mkstemp(temp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (fd >= 0 && f == NULL) {
-        close(fd);
-        unlink(temp);
-    }
-    if (f == NULL) {
-        vs__log(ctx, VS_LOG_WARN, "auto: cannot write cost cache %s: %s", path, strerror(errno));
-        return;
-    }
+static void store(const vs_context *ctx, const char *name, const vs__cost_model *model) {
     const vs__cost_side *c = &model->cpu, *d = &model->device;
-    int ok = fprintf(f, "vecscore-cost %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n",
-                     VS_COST_VERSION, c->launch, c->bandwidth, c->flops, c->link, d->launch,
-                     d->bandwidth, d->flops, d->link) > 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(temp, path) != 0) unlink(temp);
+    char text[512];
+    int length =
+        snprintf(text, sizeof(text), "vecscore-cost %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n",
+                 VS_COST_VERSION, c->launch, c->bandwidth, c->flops, c->link, d->launch,
+                 d->bandwidth, d->flops, d->link);
+    if (length > 0 && (size_t)length < sizeof(text))
+        vs__cache_write(ctx, VS_COST_WHAT, name, text, (size_t)length);
 }
 
 int vs__cost_calibrate(vs_context *ctx) {
     vs__cost_model *model = &ctx->cost;
     memset(model, 0, sizeof(*model));
-    char path[4200];
-    cache_path(ctx, path, sizeof(path));
-    if (path[0] != '\0' && load(path, model) == 0) {
+    char name[64];
+    cache_name(ctx, name, sizeof(name));
+    if (load(ctx, name, model) == 0) {
         model->valid = 1;
         model->from_cache = 1;
         return VS_OK;
@@ -211,6 +192,6 @@ int vs__cost_calibrate(vs_context *ctx) {
             vs__now() - start, model->cpu.bandwidth / 1e9, model->cpu.flops / 1e9,
             model->cpu.launch * 1e6, model->device.bandwidth / 1e9, model->device.flops / 1e9,
             model->device.launch * 1e6, model->device.link / 1e9);
-    if (path[0] != '\0') store(ctx, path, model);
+    store(ctx, name, model);
     return VS_OK;
 }

@@ -19,9 +19,26 @@
 #define VS_DEFAULT_SCRATCH_BYTES ((size_t)8 << 20)
 #define VS_DEFAULT_LOG_LEVEL VS_LOG_WARN
 #define VS_DEFAULT_LOCK_BYTES ((size_t)16 << 20)
-#define VS_THREADS_LIMIT 4096 /* largest threads value accepted; above the CPU count it is capped  \
-                               */
-#define VS_DEMOTE_AFTER 3     /* device failures before a context stops using the device */
+/* The largest threads value accepted; above the CPU count it is capped there. */
+#define VS_THREADS_LIMIT 4096
+#define VS_DEMOTE_AFTER 3       /* device failures before a context stops using the device */
+#define VS__CL_MAX_PLATFORMS 16 /* OpenCL platforms listed (P of "opencl:P:D" is below this) */
+#define VS__CL_MAX_DEVICES 64   /* devices listed per platform (D is below this) */
+
+/* A parsed device selector (host/parse.c); name points into the parsed text. */
+typedef enum vs__selector_kind {
+    VS_SELECT_AUTO,
+    VS_SELECT_CPU,
+    VS_SELECT_OPENCL,       /* "opencl": the first OpenCL device */
+    VS_SELECT_OPENCL_INDEX, /* "opencl:P:D" */
+    VS_SELECT_OPENCL_NAME   /* "opencl:name=TEXT" */
+} vs__selector_kind;
+
+typedef struct vs__selector {
+    vs__selector_kind kind;
+    int platform, device; /* VS_SELECT_OPENCL_INDEX */
+    const char *name;     /* VS_SELECT_OPENCL_NAME: TEXT, never empty */
+} vs__selector;
 
 /*
  * Memory one batch may use: a staging arena and one scratch arena per
@@ -44,6 +61,7 @@ typedef struct vs__workspace {
 
 typedef struct vs__config {
     char *device;
+    vs__selector selector; /* device, parsed */
     int threads;
     size_t arena_bytes;
     size_t scratch_bytes;
@@ -120,6 +138,10 @@ struct vs_context {
     vs__workspace *pool;        /* idle workspaces, most recently used first */
     vs_lock_budget lock_budget; /* the cap on locked arena memory (lock_bytes) */
     uint64_t id;                /* unique per process, keys the per-thread reports */
+    /* The cache directory (host/cache.c), opened and checked at first use (under lock). */
+    int cache_state; /* 0 not opened yet, 1 private and open as cache_fd, -1 none or not trusted */
+    int cache_fd;
+    char *cache_path; /* for messages, while cache_state is 1 */
 };
 
 struct vs_corpus {
@@ -149,6 +171,52 @@ static inline uint64_t vs__fnv1a_field(uint64_t hash, const char *s) {
     return vs__fnv1a(vs__fnv1a(hash, s, n), "|", 1);
 }
 
+/*
+ * Strict parsers (host/parse.c), used for every number and selector the
+ * library reads as text.
+ *
+ * vs__parse_uint: one or more ASCII digits and nothing else (no sign, no
+ * blank, no base prefix), with `suffixes` one trailing K, M or G (times
+ * 1024, 1024^2, 1024^3); the value must lie in [min, max]. Returns NULL and
+ * sets *out, or a reason ("it has a sign ...") and leaves *out alone.
+ */
+const char *vs__parse_uint(const char *text, uint64_t min, uint64_t max, int suffixes,
+                           uint64_t *out);
+/*
+ * The environment variable `name` through vs__parse_uint: 0 when it is not
+ * set, 1 when it is (*out set), or VS_ERR_INVALID_ARGUMENT with a message
+ * naming the variable, its value, the reason and `expected` in why.
+ */
+int vs__env_uint(const char *name, uint64_t min, uint64_t max, int suffixes, const char *expected,
+                 uint64_t *out, char *why, size_t why_size);
+/* Parses a device selector; VS_OK, or VS_ERR_INVALID_ARGUMENT with a message naming it in why. */
+int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t why_size);
+
+/*
+ * The on-disk cache (host/cache.c), shared by the OpenCL program cache and
+ * the cost cache. The directory is resolved once per context (cache_dir,
+ * else VECSCORE_CACHE_DIR, else $XDG_CACHE_HOME/vecscore, else
+ * ~/.cache/vecscore), created 0700 where missing, and trusted only when it
+ * is a directory owned by this user that group and others cannot write;
+ * otherwise both caches are off for the context (one warning). Entries are
+ * opened without blocking or following a link and used only when they are
+ * regular files owned by this user, not writable by group or others, and at
+ * most max_bytes long; anything else is ignored with a warning (a rebuilt
+ * entry then replaces it). `what` names the cache in messages.
+ *
+ * vs__cache_read: 1 and a malloc'd copy (NUL-terminated, *size bytes) of the
+ * entry, or 0 when there is nothing usable.
+ * vs__cache_write: writes a 0600 temporary file and renames it over `name`;
+ * 0, or -1 (warned).
+ * vs__cache_drop: removes a damaged entry.
+ */
+int vs__cache_read(const vs_context *ctx, const char *what, const char *name, size_t max_bytes,
+                   unsigned char **data, size_t *size);
+int vs__cache_write(const vs_context *ctx, const char *what, const char *name, const void *data,
+                    size_t size);
+void vs__cache_drop(const vs_context *ctx, const char *name);
+void vs__cache_close(vs_context *ctx);
+
 /* Logging: formats and sends to the context's callback if level allows. */
 void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -163,9 +231,11 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
 /*
  * OpenCL (cl/devices.c): opens the backend for "auto" or an opencl selector.
  * Returns VS_ERR_NO_DEVICE (why says what was looked for and found) when
- * nothing matches; for "auto" that means: use the CPU.
+ * nothing matches; for "auto" that means: use the CPU. A bad testing knob,
+ * or (for an explicit selector) a staging arena too small for the device,
+ * is VS_ERR_INVALID_ARGUMENT with the reason in why.
  */
-int vs__opencl_open(vs_context *ctx, const char *selector, const vs__backend_ops **ops,
+int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size);
 
 /* Cost model (host/cost.c): measures (or loads) ctx->cost; 0 or a vs_status. */

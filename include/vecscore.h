@@ -31,14 +31,19 @@
  *     dimension dim starts at element i * dim. Any dim >= 1 works; pointers
  *     need only the natural alignment of float (4 bytes).
  *   - Accumulation is in float32 with fused multiply-add. A dot product of
- *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| of the exact
- *     value; cosine and L2SQ add the error of the norms they use (stated in
+ *     dimension d is within (d + 2) * 2^-24 * sum_i |q_i * c_i| + d * 2^-149
+ *     (underflow) of the exact value, as long as no partial sum overflows
+ *     (DOT and L2SQ keep float32's range: beyond it they give +-inf or NaN);
+ *     cosine and L2SQ add the error of the norms they use (stated in
  *     docs/numerics.md). Tests hold every kernel to these bounds against a
  *     float64 reference.
  *   - VS_METRIC_DOT and VS_METRIC_COSINE are similarities: higher is better.
  *     VS_METRIC_L2SQ is a squared distance: lower is better.
  *   - Cosine is dot(q, c) / (|q| |c|), clamped to [-1, 1]; if either vector
- *     has norm 0 the cosine is 0.
+ *     is zero the cosine is 0. It is within its bound for every finite
+ *     vector, from subnormal norms to components near FLT_MAX (norms are
+ *     computed in float64 and such vectors are rescaled or rescored; see
+ *     docs/numerics.md, "Tiny and huge vectors").
  *   - L2SQ is computed as |q|^2 + |c|^2 - 2 dot(q, c) and clamped at 0, so it
  *     is never negative.
  *   - NaN or infinite components give the scores those formulas give in IEEE
@@ -241,9 +246,18 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *   verify         VECSCORE_VERIFY          0 (off)
  *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
  *
- * Byte sizes in the environment accept a K, M or G suffix (powers of 1024).
- * A malformed environment value makes vs_context_create fail with
- * VS_ERR_INVALID_ARGUMENT and a log message naming the variable.
+ * Numbers in the environment are decimal digits and nothing else: a sign,
+ * a blank before or after, a base prefix, other trailing characters or a
+ * value that overflows is malformed. Byte sizes accept one K, M or G suffix
+ * (powers of 1024) and must be at least 1. A malformed environment value
+ * makes vs_context_create fail with VS_ERR_INVALID_ARGUMENT and a log
+ * message naming the variable, its value and what is wrong.
+ *
+ * cache_dir holds the OpenCL program binaries and the cost model's
+ * constants. It is created 0700 where missing and used only when it is
+ * private: owned by the user and not writable by group or others (else one
+ * warning, and programs are built from source). Entries must be regular
+ * files with the same properties. See docs/opencl.md for the trust model.
  *
  * device selects where batches run (see section 9 for the list):
  *   "auto"              an OpenCL GPU or accelerator when there is one (a
@@ -253,15 +267,19 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *                       never chosen by "auto", only by name.
  *   "cpu"               the native SIMD kernels
  *   "opencl"            the first OpenCL device found (any type)
- *   "opencl:P:D"        device D of platform P (0-based, as `vecscore devices`)
+ *   "opencl:P:D"        device D of platform P (0-based, as `vecscore devices`;
+ *                       digits only, P in 0..15, D in 0..63, else the
+ *                       selector is malformed: VS_ERR_INVALID_ARGUMENT)
  *   "opencl:name=TEXT"  the first OpenCL device whose name contains TEXT
  *                       (case-insensitive)
  * An OpenCL selector that matches nothing (or no OpenCL platform at all)
  * makes vs_context_create fail with VS_ERR_NO_DEVICE and a log message
- * naming what was looked for. A context on an OpenCL device re-runs a batch
- * on the CPU kernels when the device fails inside it (same results; the
- * report's fallback field says why); after 3 such failures the context stops
- * using the device.
+ * naming what was looked for. An explicit OpenCL selector with an
+ * arena_bytes below what the device needs fails with VS_ERR_INVALID_ARGUMENT,
+ * and the message gives the minimum ("auto" runs on the CPU instead). A
+ * context on an OpenCL device re-runs a batch on the CPU kernels when the
+ * device fails inside it (same results; the report's fallback field says
+ * why); after 3 such failures the context stops using the device.
  *
  * verify = 1 recomputes a sample of every batch's results (up to 16 scores)
  * in float64 after the batch and fails the call with VS_ERR_VERIFY if one is
@@ -498,7 +516,8 @@ typedef enum vs_device_kind {
     VS_DEVICE_OPENCL_OTHER = 4
 } vs_device_kind;
 
-/** What one device is; strings are NUL-terminated (truncated if longer). */
+/** What one device is; strings are NUL-terminated and cut to their field's
+ * size (vs_device_string gives any of them whole). */
 typedef struct vs_device {
     vs_device_kind kind;
     char selector[32];         /* "cpu" or "opencl:P:D": pass it as vs_options.device */
@@ -530,6 +549,26 @@ VS_API int vs_device_count(void);
  * or VS_ERR_INVALID_ARGUMENT for a bad index or NULL out.
  */
 VS_API int vs_device_info(int index, vs_device *out);
+
+/** The string fields of vs_device, for vs_device_string. */
+typedef enum vs_device_field {
+    VS_DEVICE_FIELD_NAME = 0,           /* vs_device.name */
+    VS_DEVICE_FIELD_VENDOR = 1,         /* vs_device.vendor */
+    VS_DEVICE_FIELD_PLATFORM = 2,       /* vs_device.platform */
+    VS_DEVICE_FIELD_DRIVER_VERSION = 3, /* vs_device.driver_version */
+    VS_DEVICE_FIELD_DEVICE_VERSION = 4  /* vs_device.device_version */
+} vs_device_field;
+
+/*
+ * One string property of device index, whole: the vs_device fields have
+ * fixed sizes and cut longer strings (a CL_DEVICE_VERSION can exceed 63
+ * characters). Copies it into out, NUL-terminated and cut to size - 1
+ * characters (out may be NULL when size is 0), and returns its full length
+ * like snprintf: call with size 0 for the length, then with length + 1.
+ * Returns a negative vs_status instead: VS_ERR_INVALID_ARGUMENT for a bad
+ * index or field or a NULL out with size > 0, VS_ERR_OUT_OF_MEMORY.
+ */
+VS_API int vs_device_string(int index, vs_device_field field, char *out, size_t size);
 
 /*
  * Why there are no OpenCL devices: "" when at least one was found, else a

@@ -7,28 +7,52 @@
  *
  * ## Reading
  *
- * A reader memory-maps a file (or wraps a caller's buffer), checks every
- * header field and every size product for overflow, and then hands out rows
- * on request: vs_reader_read_f32(r, start, count, out) converts rows
+ * A reader opens a file (or wraps a caller's buffer), checks every header
+ * field and every size product for overflow, and then hands out rows on
+ * request: vs_reader_read_f32(r, start, count, out) converts rows
  * [start, start + count) to float32 into the caller's buffer. Nothing is
- * read into memory that the caller did not ask for, so a file larger than
- * memory can be processed chunk by chunk; pages already copied out are
- * released from the process (madvise) so resident memory stays bounded by
- * the caller's buffers.
+ * read that the caller did not ask for, so a file larger than memory can be
+ * processed chunk by chunk; besides the caller's buffers a reader holds at
+ * most one staging buffer of 4 MiB (or one record, if larger), allocated
+ * only when rows need converting.
+ *
+ * Files are read with pread(), not mapped, so a file that another process
+ * truncates while it is read cannot crash the caller (no SIGBUS). Every read
+ * re-checks the file's size and modification time against those at open: a
+ * file that shrank, grew or was rewritten fails the read with VS_ERR_IO and
+ * a message naming the file and what happened, e.g.
+ *   "base.fvecs: file shrank from 34000 to 17000 bytes while being read"
+ * (a file replaced by rename is not noticed: the reader keeps the file it
+ * opened). Special files (FIFOs, devices, directories) are refused at open
+ * without blocking; to read a stream, read it into memory and use
+ * vs_reader_open_memory.
  *
  * Validation is strict. vs_reader_open rejects: empty or truncated files, a
  * header past the end of the file, dimension 0, negative or above
  * VS_IO_MAX_DIM, a size that is not exactly header + rows x record, size
  * products that overflow 64 bits, unknown or unsupported npy dtypes,
- * big-endian data, Fortran order, arrays of more than 2 dimensions and
- * malformed npy headers. For .fvecs/.bvecs/.ivecs the dimension of the first
- * and last record is checked at open and every other record's when it is
- * read (an error names the record). vs_reader_validate checks them all.
+ * big-endian data, arrays of more than 2 dimensions and malformed npy
+ * headers. For .fvecs/.bvecs/.ivecs the dimension of the first and last
+ * record is checked at open and every other record's when it is read (an
+ * error names the record). vs_reader_validate checks them all.
+ *
+ * Accepted layouts beyond the plain ones: Fortran-order (column-major) .npy
+ * arrays are read transposed, so rows come out as for C order; an .ibin of
+ * 8 + n x k x 8 bytes is big-ann ground truth (n x k int32 ids followed by
+ * n x k float32 distances), read as its ids (vs_reader_info.distances_offset
+ * says where the distances start).
+ *
+ * Integer data (.ivecs, .ibin, integer .npy) read as float32 vectors must be
+ * exact in float32: vs_reader_read_f32 fails with VS_ERR_FORMAT naming the
+ * row, column and value of the first element in the range read (in row
+ * order) that float32 cannot represent (int32/int64 values beyond 2^24 in
+ * magnitude that are not multiples of a large enough power of two). 8-bit
+ * types are always exact. vs_reader_read_i64 reads them unchanged.
  *
  * Every rejection returns a negative vs_status (VS_ERR_IO for operating
- * system failures, VS_ERR_FORMAT for bad contents, VS_ERR_INVALID_ARGUMENT
- * for bad arguments) and writes a message naming the file, the byte offset
- * or record, and what was expected, e.g.
+ * system failures and files that changed, VS_ERR_FORMAT for bad contents,
+ * VS_ERR_INVALID_ARGUMENT for bad arguments) and writes a message naming the
+ * file, the byte offset or record, and what was expected, e.g.
  *   "base.fbin: looks like .fvecs, not .fbin (size 5160 is not 8 + 7 x 1 x 4)"
  *
  * ## Writing
@@ -109,12 +133,15 @@ typedef struct vs_reader vs_reader;
 
 typedef struct vs_reader_info {
     vs_file_format format;
-    vs_dtype dtype;       /* element type stored in the file */
-    uint64_t rows;        /* number of vectors (a 1-D npy array is one vector) */
-    uint64_t dim;         /* elements per vector, 1..VS_IO_MAX_DIM */
-    uint64_t data_offset; /* byte offset of the first row's first element */
-    uint64_t file_bytes;  /* total size */
-    int npy_version;      /* 1, 2 or 3 for .npy, else 0 */
+    vs_dtype dtype;            /* element type stored in the file */
+    uint64_t rows;             /* number of vectors (a 1-D npy array is one vector) */
+    uint64_t dim;              /* elements per vector, 1..VS_IO_MAX_DIM */
+    uint64_t data_offset;      /* byte offset of the first row's first element */
+    uint64_t file_bytes;       /* total size */
+    int npy_version;           /* 1, 2 or 3 for .npy, else 0 */
+    int fortran_order;         /* .npy stored column-major (rows are still read as rows) */
+    uint64_t distances_offset; /* .ibin ground truth: byte offset of the float32
+                                  distances after the ids; else 0 */
 } vs_reader_info;
 
 /*
@@ -131,7 +158,9 @@ VS_API int vs_reader_open(const char *path, vs_file_format format, unsigned flag
 /*
  * Like vs_reader_open on size bytes at data (which the caller keeps alive
  * and unchanged until vs_reader_close). name is used in messages only and
- * for extension-based detection; it may be NULL ("<memory>").
+ * for extension-based detection; it may be NULL ("<memory>"). This is how a
+ * stream (a pipe, standard input) is read: read it whole into memory first;
+ * a name without a known extension lets the content decide the format.
  */
 VS_API int vs_reader_open_memory(const void *data, size_t size, const char *name,
                                  vs_file_format format, unsigned flags, vs_reader **out, char *err,
@@ -149,9 +178,11 @@ VS_API const char *vs_reader_error(const vs_reader *r);
 /*
  * Converts rows [start, start + count) to float32 into out (count x dim
  * floats, row-major). start + count must not exceed rows. Returns
- * VS_ERR_FORMAT for a record whose dimension differs (.*vecs) or, with
- * VS_READ_REJECT_NONFINITE, a NaN/infinite value; the message names the row.
- * On error the contents of out are unspecified.
+ * VS_ERR_FORMAT for a record whose dimension differs (.*vecs), an integer
+ * that float32 cannot hold exactly, or, with VS_READ_REJECT_NONFINITE, a
+ * NaN/infinite value; the message names the row. VS_ERR_IO when the file
+ * cannot be read or changed since open (shrank, grew, rewritten). On error
+ * the contents of out are unspecified.
  */
 VS_API int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out);
 

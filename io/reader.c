@@ -1,18 +1,36 @@
 /*
- * reader.c — strict, memory-mapped, streaming readers for .fvecs .bvecs
- * .ivecs .fbin .u8bin .ibin and .npy.
+ * reader.c — strict, streaming readers for .fvecs .bvecs .ivecs .fbin .u8bin
+ * .ibin and .npy.
  *
- * The file is mapped read-only once; vs_reader_open checks the header and
- * the size arithmetic (every product checked for 64-bit overflow) before a
- * single row is touched. Rows are converted to float32 (or int64) only when
- * asked for, into the caller's buffer, with unaligned-safe loads: neither a
- * record's data nor an npy data offset is assumed aligned.
+ * vs_reader_open checks the header and the size arithmetic (every product
+ * checked for 64-bit overflow) before a single row is touched. Rows are
+ * converted to float32 (or int64) only when asked for, into the caller's
+ * buffer, with unaligned-safe loads: neither a record's data nor an npy data
+ * offset is assumed aligned.
  *
  *   .*vecs   [int32 dim][dim x elem] [int32 dim][dim x elem] ...
- *   .*bin    [uint32 rows][uint32 dim][rows x dim x elem]
+ *   .*bin    [uint32 rows][uint32 dim][rows x dim x elem]   (.ibin ground truth:
+ *            [uint32 rows][uint32 k][rows x k int32 ids][rows x k float32 distances])
  *   .npy     [\x93NUMPY][major][minor][len u16|u32][dict text ... \n][data]
+ *
+ * Files are read with pread(), never mapped. Another process may truncate or
+ * rewrite a file while it is being read; through a mapping that is a SIGBUS
+ * in the caller's process, and a library must not install a process-wide
+ * signal handler to survive it. With pread a shrink is a short read, and
+ * every range is bracketed by fstat() checks of the size and modification
+ * time recorded at open, so a file that shrank, grew or was rewritten is an
+ * error naming the file and what happened, never a crash or a mix of old and
+ * new contents. Conversions go through a staging buffer of the reader's own
+ * (VS_READER_STAGING_BYTES, or one record if that is larger); float32 rows
+ * of .fbin and C-order .npy files are read straight into the caller's
+ * buffer. A Fortran-order .npy is read one panel of rows at a time: each
+ * column's run of the panel's rows is one read, and the panel is transposed
+ * while it is converted.
+ *
+ * Memory readers (vs_reader_open_memory) run the same code with memcpy in
+ * place of pread, so the fuzz targets cover every row path.
  */
-#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise ignores it on glibc */
+#define _DEFAULT_SOURCE /* st_mtim, posix_fadvise */
 #include "io_internal.h"
 
 #include <ctype.h>
@@ -24,19 +42,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Staging buffer per reader (at least one record or row). */
+#define VS_READER_STAGING_BYTES ((size_t)4 << 20)
+/* Bytes read at open for the header checks: the largest npy preamble and header. */
+#define VS_READER_HEAD_BYTES ((size_t)12 + VS_IO_NPY_MAX_HEADER)
 
 struct vs_reader {
     vs_reader_info info;
-    const unsigned char *data; /* the whole file */
-    size_t size;
-    int mapped; /* 1: munmap on close */
+    const unsigned char *mem;  /* memory reader: the caller's bytes; NULL for a file */
+    int fd;                    /* file reader: the open file; -1 for memory */
+    const unsigned char *head; /* the first head_size bytes (files: head_copy) */
+    unsigned char *head_copy;
+    size_t head_size;
+    uint64_t size;         /* bytes at open */
+    struct timespec mtime; /* file reader: modification time at open */
     unsigned flags;
     uint64_t record_bytes; /* .*vecs: 4 + dim x elem; others: dim x elem */
     int vecs;              /* 1 for .fvecs/.bvecs/.ivecs */
-    size_t page;           /* page size, for releasing consumed pages */
+    int fortran;           /* 1 for a column-major npy of more than one row and column */
+    unsigned char *staging;
+    size_t staging_size;
+    uint64_t panel_start, panel_rows; /* Fortran, file: rows held in staging, column-major */
     char *name;
     char err[VS_IO_ERROR_SIZE];
 };
@@ -180,31 +210,146 @@ static const char *dtype_words(vs_dtype dtype) {
     return "?";
 }
 
+/* ---- reading bytes: pread with change checks, or memcpy ------------------------------ */
+
+static int same_time(struct timespec a, struct timespec b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Describes how the file differs from what was opened (st: its state now). */
+static int changed_error(vs_reader *r, const struct stat *st) {
+    uint64_t now = (uint64_t)st->st_size;
+    if (now < r->size) {
+        vs__io_msg(r->err, sizeof(r->err),
+                   "%s: file shrank from %llu to %llu bytes while being read", r->name,
+                   (unsigned long long)r->size, (unsigned long long)now);
+    } else if (now > r->size) {
+        vs__io_msg(r->err, sizeof(r->err), "%s: file grew from %llu to %llu bytes while being read",
+                   r->name, (unsigned long long)r->size, (unsigned long long)now);
+    } else {
+        vs__io_msg(r->err, sizeof(r->err),
+                   "%s: file was rewritten while being read (same size, %llu bytes, but a new "
+                   "modification time)",
+                   r->name, (unsigned long long)now);
+    }
+    return VS_ERR_IO;
+}
+
+/* 0 if the file still has the size and modification time it had at open. */
+static int check_unchanged(vs_reader *r) {
+    if (r->mem != NULL) return 0;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        vs__io_msg(r->err, sizeof(r->err), "%s: cannot stat: %s", r->name, strerror(errno));
+        return VS_ERR_IO;
+    }
+    if ((uint64_t)st.st_size != r->size || !same_time(st.st_mtim, r->mtime))
+        return changed_error(r, &st);
+    return 0;
+}
+
+/*
+ * Copies the n bytes at offset (offset + n <= r->size) into out. A read that
+ * ends early means the file shrank since open: that is an error naming the
+ * file and its sizes, never a short copy.
+ */
+static int fetch(vs_reader *r, uint64_t offset, size_t n, void *out) {
+    if (n == 0) return 0;
+    if (r->mem != NULL) {
+        memcpy(out, r->mem + offset, n);
+        return 0;
+    }
+    unsigned char *dst = out;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t got = pread(r->fd, dst + done, n - done, (off_t)(offset + done));
+        if (got > 0) {
+            done += (size_t)got;
+        } else if (got < 0 && errno == EINTR) {
+            continue;
+        } else if (got < 0) {
+            vs__io_msg(r->err, sizeof(r->err), "%s: read failed at byte %llu: %s", r->name,
+                       (unsigned long long)(offset + done), strerror(errno));
+            return VS_ERR_IO;
+        } else { /* end of file inside a range that existed at open */
+            struct stat st;
+            if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size != r->size)
+                return changed_error(r, &st);
+            vs__io_msg(r->err, sizeof(r->err),
+                       "%s: file shrank while being read (it had %llu bytes at open; a read at "
+                       "byte %llu found its end)",
+                       r->name, (unsigned long long)r->size, (unsigned long long)(offset + done));
+            return VS_ERR_IO;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A view of the n bytes at offset: in place for a memory reader, else read
+ * into dst (n bytes). NULL on failure (r->err says why).
+ */
+static const unsigned char *load(vs_reader *r, uint64_t offset, size_t n, unsigned char *dst) {
+    if (r->mem != NULL) return r->mem + offset;
+    return fetch(r, offset, n, dst) == 0 ? dst : NULL;
+}
+
+/* The little-endian uint32 at offset (offset + 4 <= r->size). */
+static int peek_u32(vs_reader *r, uint64_t offset, uint32_t *out) {
+    if (offset + 4 <= r->head_size) {
+        *out = load_u32(r->head + offset);
+        return 0;
+    }
+    unsigned char bytes[4];
+    int rc = fetch(r, offset, 4, bytes);
+    if (rc == 0) *out = load_u32(bytes);
+    return rc;
+}
+
+/* The staging buffer, allocated on first use. */
+static int staging(vs_reader *r) {
+    if (r->staging != NULL) return 0;
+    size_t size = VS_READER_STAGING_BYTES;
+    if (r->record_bytes > size) size = (size_t)r->record_bytes;
+    r->staging = malloc(size);
+    if (r->staging == NULL) {
+        vs__io_msg(r->err, sizeof(r->err), "%s: out of memory for a %zu-byte read buffer", r->name,
+                   size);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    r->staging_size = size;
+    return 0;
+}
+
 /* ---- per-format checks ------------------------------------------------------------ */
 
 /*
- * Each check decides whether size bytes at p are a valid file of one format.
- * On success it fills *info and returns 0; otherwise VS_ERR_FORMAT and a
- * reason (without the file name) in why.
+ * Each check decides whether the r->size bytes of r (r->head holds the first
+ * r->head_size of them, at least min(size, VS_READER_HEAD_BYTES)) are a valid
+ * file of one format. On success it fills *out and returns 0; otherwise
+ * VS_ERR_FORMAT and a reason (without the file name) in why, or VS_ERR_IO
+ * (the file could not be read; r->err says why).
  */
 typedef struct parse_out {
     vs_reader_info info;
     uint64_t record_bytes;
     int vecs;
+    int fortran;
 } parse_out;
 
-static int check_vecs(const unsigned char *p, size_t size, vs_file_format format, vs_dtype dtype,
-                      unsigned flags, int sniffing, parse_out *out, char *why, size_t why_size) {
+static int check_vecs(vs_reader *r, vs_file_format format, vs_dtype dtype, int sniffing,
+                      parse_out *out, char *why, size_t why_size) {
     const char *ext = vs_file_format_name(format);
     size_t elem = vs_dtype_size(dtype);
+    uint64_t size = r->size;
     if (size < 4) {
         vs__io_msg(why, why_size,
-                   "truncated: %zu bytes, but a .%s record starts with a 4-byte dimension", size,
-                   ext);
+                   "truncated: %llu bytes, but a .%s record starts with a 4-byte dimension",
+                   (unsigned long long)size, ext);
         return VS_ERR_FORMAT;
     }
     int32_t dim;
-    uint32_t raw = load_u32(p);
+    uint32_t raw = load_u32(r->head);
     memcpy(&dim, &raw, sizeof(dim));
     if (dim <= 0 || (uint32_t)dim > VS_IO_MAX_DIM) {
         vs__io_msg(why, why_size, "record 0 (byte 0): dimension %ld; expected 1..%u", (long)dim,
@@ -214,8 +359,8 @@ static int check_vecs(const unsigned char *p, size_t size, vs_file_format format
     uint64_t record = 4 + (uint64_t)dim * elem; /* dim <= 2^20: no overflow */
     if (size < record) {
         vs__io_msg(why, why_size,
-                   "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %zu",
-                   (long)dim, (unsigned long long)record, size);
+                   "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %llu",
+                   (long)dim, (unsigned long long)record, (unsigned long long)size);
         return VS_ERR_FORMAT;
     }
     uint64_t rows = size / record;
@@ -228,12 +373,14 @@ static int check_vecs(const unsigned char *p, size_t size, vs_file_format format
                    elem);
         return VS_ERR_FORMAT;
     }
-    /* First records, the last record, or all of them. */
-    uint64_t check_first = (flags & VS_READ_VALIDATE_ALL) ? rows : (sniffing ? 16 : 2);
+    /* The first records and the last one (VS_READ_VALIDATE_ALL checks the
+     * rest after the format is settled). */
+    uint64_t check_first = sniffing ? 16 : 2;
     for (uint64_t i = 0; i <= check_first && i < rows; i++) {
         uint64_t row = i < check_first ? i : rows - 1;
-        if (row >= rows) break;
-        uint32_t d = load_u32(p + row * record);
+        uint32_t d;
+        int rc = peek_u32(r, row * record, &d);
+        if (rc != 0) return rc;
         if (d != (uint32_t)dim) {
             int32_t signed_d;
             memcpy(&signed_d, &d, sizeof(signed_d));
@@ -257,17 +404,18 @@ static int check_vecs(const unsigned char *p, size_t size, vs_file_format format
     return 0;
 }
 
-static int check_bin(const unsigned char *p, size_t size, vs_file_format format, vs_dtype dtype,
-                     parse_out *out, char *why, size_t why_size) {
+static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_out *out, char *why,
+                     size_t why_size) {
     const char *ext = vs_file_format_name(format);
+    uint64_t size = r->size;
     if (size < 8) {
         vs__io_msg(why, why_size,
-                   "truncated header: %zu bytes, expected 8 (uint32 count, uint32 dimension) for "
+                   "truncated header: %llu bytes, expected 8 (uint32 count, uint32 dimension) for "
                    ".%s",
-                   size, ext);
+                   (unsigned long long)size, ext);
         return VS_ERR_FORMAT;
     }
-    uint32_t rows = load_u32(p), dim = load_u32(p + 4);
+    uint32_t rows = load_u32(r->head), dim = load_u32(r->head + 4);
     if (dim == 0 || dim > VS_IO_MAX_DIM) {
         vs__io_msg(why, why_size, "dimension %lu at byte 4; expected 1..%u", (unsigned long)dim,
                    VS_IO_MAX_DIM);
@@ -280,13 +428,22 @@ static int check_bin(const unsigned char *p, size_t size, vs_file_format format,
                    (unsigned long)rows, (unsigned long)dim);
         return VS_ERR_FORMAT;
     }
-    if (need != size) {
+    /* big-ann ground truth (.ibin): the ids, then as many float32 distances. */
+    uint64_t truth = 0;
+    int is_truth = format == VS_FORMAT_IBIN && vs__add_u64(need, bytes, &truth) && truth == size;
+    if (need != size && !is_truth) {
+        char also[160] = "";
+        if (format == VS_FORMAT_IBIN && truth != 0)
+            snprintf(also, sizeof(also),
+                     "; nor 8 + %lu x %lu x 8 = %llu bytes (ids then float32 distances, as in "
+                     "big-ann ground truth)",
+                     (unsigned long)rows, (unsigned long)dim, (unsigned long long)truth);
         vs__io_msg(why, why_size,
-                   "size %zu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)", size,
-                   (unsigned long)rows, (unsigned long)dim, vs_dtype_size(dtype),
-                   (unsigned long long)need,
+                   "size %llu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)%s",
+                   (unsigned long long)size, (unsigned long)rows, (unsigned long)dim,
+                   vs_dtype_size(dtype), (unsigned long long)need,
                    need > size ? "truncated: data ends early" : "trailing bytes after the data end",
-                   (unsigned long long)(need > size ? size : need));
+                   (unsigned long long)(need > size ? size : need), also);
         return VS_ERR_FORMAT;
     }
     if (rows == 0) {
@@ -300,6 +457,7 @@ static int check_bin(const unsigned char *p, size_t size, vs_file_format format,
     out->info.dim = dim;
     out->info.data_offset = 8;
     out->info.file_bytes = size;
+    out->info.distances_offset = is_truth ? need : 0;
     out->record_bytes = (uint64_t)dim * vs_dtype_size(dtype);
     return 0;
 }
@@ -443,11 +601,13 @@ static int npy_dtype(const char *descr, vs_dtype *out, char *why, size_t why_siz
     return VS_ERR_FORMAT;
 }
 
-static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *why,
-                     size_t why_size) {
+static int check_npy(vs_reader *r, parse_out *out, char *why, size_t why_size) {
+    const unsigned char *p = r->head;
+    uint64_t size = r->size;
     static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     if (size < 10) {
-        vs__io_msg(why, why_size, "truncated: %zu bytes, an npy preamble is at least 10", size);
+        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy preamble is at least 10",
+                   (unsigned long long)size);
         return VS_ERR_FORMAT;
     }
     if (memcmp(p, magic, 6) != 0) {
@@ -462,8 +622,8 @@ static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *
     }
     size_t text_at = major == 1 ? 10 : 12;
     if (size < text_at) {
-        vs__io_msg(why, why_size, "truncated: %zu bytes, an npy %u.0 preamble is %zu", size, major,
-                   text_at);
+        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy %u.0 preamble is %zu",
+                   (unsigned long long)size, major, text_at);
         return VS_ERR_FORMAT;
     }
     uint64_t header_len = major == 1 ? load_u16(p + 8) : load_u32(p + 8);
@@ -475,9 +635,9 @@ static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *
     if (text_at + header_len > size) {
         vs__io_msg(why, why_size,
                    "npy header of %llu bytes (length at byte 8) ends at byte %llu, past the end "
-                   "of the file (%zu bytes)",
+                   "of the file (%llu bytes)",
                    (unsigned long long)header_len, (unsigned long long)(text_at + header_len),
-                   size);
+                   (unsigned long long)size);
         return VS_ERR_FORMAT;
     }
     if (header_len == 0 || p[text_at + header_len - 1] != '\n') {
@@ -553,12 +713,6 @@ static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *
     }
     vs_dtype dtype;
     if (npy_dtype(descr, &dtype, why, why_size, descr_at)) return VS_ERR_FORMAT;
-    if (fortran) {
-        vs__io_msg(why, why_size,
-                   "Fortran-order npy arrays are not supported; expected C order (save "
-                   "np.ascontiguousarray(a))");
-        return VS_ERR_FORMAT;
-    }
     uint64_t rows, dim;
     if (ndim == 2) {
         rows = dims[0];
@@ -585,10 +739,11 @@ static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *
     }
     if (need != size) {
         vs__io_msg(why, why_size,
-                   "size %zu does not match the npy header: %llu + %llu x %llu x %zu = %llu bytes "
+                   "size %llu does not match the npy header: %llu + %llu x %llu x %zu = %llu bytes "
                    "(%s at byte %llu)",
-                   size, (unsigned long long)(text_at + header_len), (unsigned long long)rows,
-                   (unsigned long long)dim, vs_dtype_size(dtype), (unsigned long long)need,
+                   (unsigned long long)size, (unsigned long long)(text_at + header_len),
+                   (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype),
+                   (unsigned long long)need,
                    need > size ? "truncated: data ends early" : "trailing bytes after the data",
                    (unsigned long long)(need > size ? size : need));
         return VS_ERR_FORMAT;
@@ -605,41 +760,40 @@ static int check_npy(const unsigned char *p, size_t size, parse_out *out, char *
     out->info.data_offset = text_at + header_len;
     out->info.file_bytes = size;
     out->info.npy_version = (int)major;
+    /* Column-major data: element (i, j) at (j x rows + i). With one row or one
+     * column that is the C layout. */
+    out->info.fortran_order = fortran;
+    out->fortran = fortran && ndim == 2 && rows > 1 && dim > 1;
     out->record_bytes = dim * vs_dtype_size(dtype);
     return 0;
 }
 
-static int check_format(const unsigned char *p, size_t size, vs_file_format format, unsigned flags,
-                        int sniffing, parse_out *out, char *why, size_t why_size) {
+static int check_format(vs_reader *r, vs_file_format format, int sniffing, parse_out *out,
+                        char *why, size_t why_size) {
     switch (format) {
-    case VS_FORMAT_FVECS:
-        return check_vecs(p, size, format, VS_DTYPE_F32, flags, sniffing, out, why, why_size);
-    case VS_FORMAT_BVECS:
-        return check_vecs(p, size, format, VS_DTYPE_U8, flags, sniffing, out, why, why_size);
-    case VS_FORMAT_IVECS:
-        return check_vecs(p, size, format, VS_DTYPE_I32, flags, sniffing, out, why, why_size);
-    case VS_FORMAT_FBIN: return check_bin(p, size, format, VS_DTYPE_F32, out, why, why_size);
-    case VS_FORMAT_U8BIN: return check_bin(p, size, format, VS_DTYPE_U8, out, why, why_size);
-    case VS_FORMAT_IBIN: return check_bin(p, size, format, VS_DTYPE_I32, out, why, why_size);
-    case VS_FORMAT_NPY: return check_npy(p, size, out, why, why_size);
+    case VS_FORMAT_FVECS: return check_vecs(r, format, VS_DTYPE_F32, sniffing, out, why, why_size);
+    case VS_FORMAT_BVECS: return check_vecs(r, format, VS_DTYPE_U8, sniffing, out, why, why_size);
+    case VS_FORMAT_IVECS: return check_vecs(r, format, VS_DTYPE_I32, sniffing, out, why, why_size);
+    case VS_FORMAT_FBIN: return check_bin(r, format, VS_DTYPE_F32, out, why, why_size);
+    case VS_FORMAT_U8BIN: return check_bin(r, format, VS_DTYPE_U8, out, why, why_size);
+    case VS_FORMAT_IBIN: return check_bin(r, format, VS_DTYPE_I32, out, why, why_size);
+    case VS_FORMAT_NPY: return check_npy(r, out, why, why_size);
     case VS_FORMAT_UNKNOWN: break;
     }
     vs__io_msg(why, why_size, "unknown format");
     return VS_ERR_INVALID_ARGUMENT;
 }
 
-/* Formats tried when content decides; layouts that are identical (fvecs/ivecs,
- * fbin/ibin) are told apart only by the extension. */
-static const vs_file_format sniff_order[] = {VS_FORMAT_NPY, VS_FORMAT_FVECS, VS_FORMAT_BVECS,
-                                             VS_FORMAT_FBIN, VS_FORMAT_U8BIN};
+/* Formats tried when content decides. fvecs/ivecs and fbin/ibin have the same
+ * layouts and are told apart only by the extension; .ibin comes last because
+ * only its ground-truth layout (ids then distances) is not already a .fbin. */
+static const vs_file_format sniff_order[] = {VS_FORMAT_NPY,  VS_FORMAT_FVECS, VS_FORMAT_BVECS,
+                                             VS_FORMAT_FBIN, VS_FORMAT_U8BIN, VS_FORMAT_IBIN};
 
 static int same_layout(vs_file_format a, vs_file_format b) {
     if (a == b) return 1;
     if ((a == VS_FORMAT_FVECS && b == VS_FORMAT_IVECS) ||
         (a == VS_FORMAT_IVECS && b == VS_FORMAT_FVECS))
-        return 1;
-    if ((a == VS_FORMAT_FBIN && b == VS_FORMAT_IBIN) ||
-        (a == VS_FORMAT_IBIN && b == VS_FORMAT_FBIN))
         return 1;
     return 0;
 }
@@ -653,17 +807,22 @@ static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
     char why[VS_IO_ERROR_SIZE];
     vs_file_format want = format != VS_FORMAT_UNKNOWN ? format : vs_file_format_from_path(name);
     if (want != VS_FORMAT_UNKNOWN) {
-        int rc = check_format(r->data, r->size, want, r->flags, 0, out, why, sizeof(why));
-        if (rc == 0) return 0;
+        int rc = check_format(r, want, 0, out, why, sizeof(why));
+        if (rc != VS_ERR_FORMAT) return rc; /* 0, or an I/O error with r->err set */
         for (size_t i = 0; i < sizeof(sniff_order) / sizeof(sniff_order[0]); i++) {
             vs_file_format other = sniff_order[i];
             if (same_layout(other, want)) continue;
-            parse_out ignored;
+            parse_out found;
             char ignored_why[8];
-            if (check_format(r->data, r->size, other, 0, 1, &ignored, ignored_why,
-                             sizeof(ignored_why)) == 0) {
-                vs__io_msg(r->err, sizeof(r->err), "%s: looks like .%s, not .%s (%s)", name,
-                           vs_file_format_name(other), vs_file_format_name(want), why);
+            int other_rc = check_format(r, other, 1, &found, ignored_why, sizeof(ignored_why));
+            if (other_rc == VS_ERR_IO) return other_rc;
+            if (other_rc == 0) {
+                vs__io_msg(r->err, sizeof(r->err), "%s: looks like .%s%s, not .%s (%s)", name,
+                           vs_file_format_name(other),
+                           found.info.distances_offset ? " (ids then distances: big-ann ground "
+                                                         "truth)"
+                                                       : "",
+                           vs_file_format_name(want), why);
                 return VS_ERR_FORMAT;
             }
         }
@@ -672,8 +831,8 @@ static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
         return rc;
     }
     for (size_t i = 0; i < sizeof(sniff_order) / sizeof(sniff_order[0]); i++) {
-        if (check_format(r->data, r->size, sniff_order[i], r->flags, 1, out, why, sizeof(why)) == 0)
-            return 0;
+        int rc = check_format(r, sniff_order[i], 1, out, why, sizeof(why));
+        if (rc != VS_ERR_FORMAT) return rc;
     }
     vs__io_msg(r->err, sizeof(r->err),
                "%s: unknown format: the extension is not one of .fvecs .bvecs .ivecs .fbin "
@@ -692,27 +851,47 @@ static vs_reader *reader_new(const char *name, unsigned flags) {
         free(r);
         return NULL;
     }
+    r->fd = -1;
     r->flags = flags;
-    long page = sysconf(_SC_PAGESIZE);
-    r->page = page > 0 ? (size_t)page : 4096;
     return r;
 }
+
+static int check_dims(vs_reader *r, uint64_t start, uint64_t count);
 
 static int reader_finish(vs_reader *r, vs_file_format format, vs_reader **out, char *err,
                          size_t err_size) {
     parse_out parsed;
     int rc = parse(r, format, &parsed);
+    if (rc == 0) {
+        r->info = parsed.info;
+        r->record_bytes = parsed.record_bytes;
+        r->vecs = parsed.vecs;
+        r->fortran = parsed.fortran;
+        if (r->vecs && (r->flags & VS_READ_VALIDATE_ALL)) rc = check_dims(r, 0, r->info.rows);
+    }
+    if (rc == 0) rc = check_unchanged(r); /* the header was read from the file opened */
     if (rc != 0) {
         vs__io_msg(err, err_size, "%s", r->err);
         vs_reader_close(r);
         return rc;
     }
-    r->info = parsed.info;
-    r->record_bytes = parsed.record_bytes;
-    r->vecs = parsed.vecs;
+    /* The header copy is not needed any more. */
+    free(r->head_copy);
+    r->head_copy = NULL;
+    r->head = r->mem;
+    r->head_size = r->mem != NULL ? (size_t)r->size : 0;
     r->err[0] = '\0';
     *out = r;
     return 0;
+}
+
+static const char *file_type(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (pipe)";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
 }
 
 int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_reader **out,
@@ -722,7 +901,8 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
         vs__io_msg(err, err_size, "vs_reader_open: path and out must not be NULL");
         return VS_ERR_INVALID_ARGUMENT;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         vs__io_msg(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         return VS_ERR_IO;
@@ -734,15 +914,9 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
         return VS_ERR_IO;
     }
     if (!S_ISREG(st.st_mode)) {
-        vs__io_msg(err, err_size, "%s: not a regular file", path);
+        vs__io_msg(err, err_size, "%s: not a regular file (it is %s)", path, file_type(st.st_mode));
         close(fd);
         return VS_ERR_IO;
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        vs__io_msg(err, err_size, "%s: %llu bytes do not fit this machine's address space", path,
-                   (unsigned long long)st.st_size);
-        close(fd);
-        return VS_ERR_FORMAT;
     }
     vs_reader *r = reader_new(path, flags);
     if (r == NULL) {
@@ -750,22 +924,27 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
         vs__io_msg(err, err_size, "%s: out of memory", path);
         return VS_ERR_OUT_OF_MEMORY;
     }
-    r->size = (size_t)st.st_size;
-    if (r->size > 0) {
-        void *map = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            vs__io_msg(err, err_size, "%s: cannot map %zu bytes: %s", path, r->size,
-                       strerror(errno));
-            close(fd);
-            free(r->name);
-            free(r);
-            return VS_ERR_IO;
+    r->fd = fd;
+    r->size = (uint64_t)st.st_size;
+    r->mtime = st.st_mtim;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    size_t head = r->size < VS_READER_HEAD_BYTES ? (size_t)r->size : VS_READER_HEAD_BYTES;
+    if (head > 0) {
+        r->head_copy = malloc(head);
+        if (r->head_copy == NULL) {
+            vs__io_msg(err, err_size, "%s: out of memory", path);
+            vs_reader_close(r);
+            return VS_ERR_OUT_OF_MEMORY;
         }
-        r->data = map;
-        r->mapped = 1;
-        (void)madvise(map, r->size, MADV_SEQUENTIAL);
+        int rc = fetch(r, 0, head, r->head_copy);
+        if (rc != 0) {
+            vs__io_msg(err, err_size, "%s", r->err);
+            vs_reader_close(r);
+            return rc;
+        }
     }
-    close(fd);
+    r->head = r->head_copy;
+    r->head_size = head;
     return reader_finish(r, format, out, err, err_size);
 }
 
@@ -781,14 +960,19 @@ int vs_reader_open_memory(const void *data, size_t size, const char *name, vs_fi
         vs__io_msg(err, err_size, "out of memory");
         return VS_ERR_OUT_OF_MEMORY;
     }
-    r->data = data;
+    static const unsigned char nothing[1] = {0};
+    r->mem = size > 0 ? data : nothing;
     r->size = size;
+    r->head = r->mem;
+    r->head_size = size;
     return reader_finish(r, format, out, err, err_size);
 }
 
 void vs_reader_close(vs_reader *r) {
     if (r == NULL) return;
-    if (r->mapped) munmap((void *)r->data, r->size);
+    if (r->fd >= 0) close(r->fd);
+    free(r->head_copy);
+    free(r->staging);
     free(r->name);
     free(r);
 }
@@ -819,91 +1003,289 @@ static int check_range(vs_reader *r, uint64_t start, uint64_t count, const void 
     return 0;
 }
 
-static uint64_t row_offset(const vs_reader *r, uint64_t row) {
-    return r->vecs ? row * r->record_bytes + 4 : r->info.data_offset + row * r->record_bytes;
+/* Byte offset of row's record (.*vecs: its dimension field) or first element. */
+static uint64_t record_offset(const vs_reader *r, uint64_t row) {
+    return r->vecs ? row * r->record_bytes : r->info.data_offset + row * r->record_bytes;
 }
 
-static int check_record(vs_reader *r, uint64_t row) {
-    if (!r->vecs) return 0;
-    uint64_t at = row * r->record_bytes;
-    uint32_t d = load_u32(r->data + at);
-    if (d == r->info.dim) return 0;
+static int dim_error(vs_reader *r, uint64_t row, uint32_t d) {
     int32_t signed_d;
     memcpy(&signed_d, &d, sizeof(signed_d));
     vs__io_msg(r->err, sizeof(r->err),
                "%s: record %llu (byte %llu): dimension %ld differs from the first record's %llu",
-               r->name, (unsigned long long)row, (unsigned long long)at, (long)signed_d,
-               (unsigned long long)r->info.dim);
+               r->name, (unsigned long long)row, (unsigned long long)(row * r->record_bytes),
+               (long)signed_d, (unsigned long long)r->info.dim);
     return VS_ERR_FORMAT;
 }
 
-/* Drops the pages of rows [start, start + count) from the process: the
- * caller has its copy, and a streamed file must not pile up in RSS. */
-static void release_rows(vs_reader *r, uint64_t start, uint64_t count) {
-    if (!r->mapped || count == 0) return;
-    uint64_t begin = start * r->record_bytes + (r->vecs ? 0 : r->info.data_offset);
-    uint64_t end = begin + count * r->record_bytes;
-    uint64_t first = (begin + r->page - 1) / r->page * r->page;
-    uint64_t last = end / r->page * r->page;
-    if (last > first) (void)madvise((void *)(r->data + first), last - first, MADV_DONTNEED);
+/* Checks the dimension field of records [start, start + count) (.*vecs). */
+static int check_dims(vs_reader *r, uint64_t start, uint64_t count) {
+    if (!r->vecs || count == 0) return 0;
+    if (r->mem == NULL && r->record_bytes >= 4096) { /* one small read per record */
+        for (uint64_t row = start; row < start + count; row++) {
+            uint32_t d;
+            int rc = peek_u32(r, row * r->record_bytes, &d);
+            if (rc != 0) return rc;
+            if (d != r->info.dim) return dim_error(r, row, d);
+        }
+        return 0;
+    }
+    int rc = r->mem != NULL ? 0 : staging(r);
+    if (rc != 0) return rc;
+    uint64_t per = r->mem != NULL ? count : r->staging_size / r->record_bytes;
+    for (uint64_t done = 0; done < count;) {
+        uint64_t n = count - done < per ? count - done : per;
+        const unsigned char *records =
+            load(r, (start + done) * r->record_bytes, (size_t)(n * r->record_bytes), r->staging);
+        if (records == NULL) return VS_ERR_IO;
+        for (uint64_t i = 0; i < n; i++) {
+            uint32_t d = load_u32(records + i * r->record_bytes);
+            if (d != r->info.dim) return dim_error(r, start + done + i, d);
+        }
+        done += n;
+    }
+    return 0;
 }
 
-static void convert_f32(const unsigned char *src, vs_dtype dtype, uint64_t n, float *out) {
+/*
+ * Converts n elements of dtype (element i at src + i x stride bytes) to
+ * float32 at out[i x out_stride]. Returns n, or the index of the first
+ * integer that float32 cannot hold exactly (out is then incomplete).
+ */
+static uint64_t convert_f32(const unsigned char *src, size_t stride, vs_dtype dtype, uint64_t n,
+                            float *out, size_t out_stride) {
     switch (dtype) {
     case VS_DTYPE_F32:
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(out, src, n * sizeof(float));
-#else
-        for (uint64_t i = 0; i < n; i++) {
-            uint32_t bits = load_u32(src + 4 * i);
-            memcpy(&out[i], &bits, sizeof(float));
+        if (stride == 4 && out_stride == 1) {
+            memcpy(out, src, n * sizeof(float));
+            break;
         }
 #endif
+        for (uint64_t i = 0; i < n; i++) {
+            uint32_t bits = load_u32(src + i * stride);
+            memcpy(&out[i * out_stride], &bits, sizeof(float));
+        }
         break;
     case VS_DTYPE_F16:
         for (uint64_t i = 0; i < n; i++)
-            out[i] = vs__f16_to_f32(load_u16(src + 2 * i));
+            out[i * out_stride] = vs__f16_to_f32(load_u16(src + i * stride));
         break;
     case VS_DTYPE_F64:
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t bits = load_u64(src + 8 * i);
+            uint64_t bits = load_u64(src + i * stride);
             double d;
             memcpy(&d, &bits, sizeof(d));
-            out[i] = (float)d;
+            out[i * out_stride] = (float)d;
         }
         break;
     case VS_DTYPE_U8:
         for (uint64_t i = 0; i < n; i++)
-            out[i] = (float)src[i];
+            out[i * out_stride] = (float)src[i * stride];
         break;
     case VS_DTYPE_I8:
         for (uint64_t i = 0; i < n; i++)
-            out[i] = (float)(int8_t)src[i];
+            out[i * out_stride] = (float)(int8_t)src[i * stride];
         break;
     case VS_DTYPE_I32:
-        for (uint64_t i = 0; i < n; i++)
-            out[i] = (float)(int32_t)load_u32(src + 4 * i);
+        for (uint64_t i = 0; i < n; i++) {
+            int32_t v = (int32_t)load_u32(src + i * stride);
+            float f = (float)v;
+            if ((int64_t)f != (int64_t)v) return i; /* |f| <= 2^31: the cast is defined */
+            out[i * out_stride] = f;
+        }
         break;
     case VS_DTYPE_I64:
-        for (uint64_t i = 0; i < n; i++)
-            out[i] = (float)(int64_t)load_u64(src + 8 * i);
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t v = (int64_t)load_u64(src + i * stride);
+            float f = (float)v;
+            /* 2^63 does not fit int64: only INT64_MAX and its neighbours round there */
+            if (f >= 0x1p63f || (int64_t)f != v) return i;
+            out[i * out_stride] = f;
+        }
         break;
     }
+    return n;
+}
+
+/* Converts n integer elements to int64 at out[i x out_stride]. */
+static void convert_i64(const unsigned char *src, size_t stride, vs_dtype dtype, uint64_t n,
+                        int64_t *out, size_t out_stride) {
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *at = src + i * stride;
+        int64_t v = 0;
+        switch (dtype) {
+        case VS_DTYPE_U8: v = at[0]; break;
+        case VS_DTYPE_I8: v = (int8_t)at[0]; break;
+        case VS_DTYPE_I32: v = (int32_t)load_u32(at); break;
+        case VS_DTYPE_I64: v = (int64_t)load_u64(at); break;
+        default: break; /* float types are refused before */
+        }
+        out[i * out_stride] = v;
+    }
+}
+
+static int inexact_error(vs_reader *r, uint64_t row, uint64_t column, const unsigned char *at) {
+    int64_t v =
+        r->info.dtype == VS_DTYPE_I32 ? (int64_t)(int32_t)load_u32(at) : (int64_t)load_u64(at);
+    vs__io_msg(r->err, sizeof(r->err),
+               "%s: row %llu, column %llu: the %s value %lld does not convert exactly to float32 "
+               "(it would become %.9g); integer vectors are read only when every value is exact "
+               "in float32 (every integer of magnitude up to 2^24 is)",
+               r->name, (unsigned long long)row, (unsigned long long)column,
+               dtype_words(r->info.dtype), (long long)v, (double)(float)v);
+    return VS_ERR_FORMAT;
+}
+
+/*
+ * Converts elements to out (float32 or int64, per to_i64): n_rows rows of
+ * dim elements; element (i, j) at src + i x row_stride + j x column_stride
+ * bytes goes to out[(first + i) x dim + j]. rows_done is the reader row of
+ * src's row 0, for messages. Returns 0 or VS_ERR_FORMAT (an inexact integer,
+ * the first one in row order).
+ */
+static int convert_block(vs_reader *r, const unsigned char *src, size_t row_stride,
+                         size_t column_stride, uint64_t n_rows, void *out, uint64_t first,
+                         uint64_t row0, int to_i64) {
+    vs_dtype dtype = r->info.dtype;
+    uint64_t dim = r->info.dim;
+    int row_major = row_stride >= column_stride;
+    /* Rows outer when rows are contiguous; columns outer for a column-major panel. */
+    uint64_t outer = row_major ? n_rows : dim, inner = row_major ? dim : n_rows;
+    size_t outer_stride = row_major ? row_stride : column_stride;
+    size_t inner_stride = row_major ? column_stride : row_stride;
+    size_t out_outer = row_major ? (size_t)dim : 1, out_inner = row_major ? 1 : (size_t)dim;
+    uint64_t bad_row = UINT64_MAX, bad_column = 0;
+    for (uint64_t o = 0; o < outer; o++) {
+        const unsigned char *line = src + o * outer_stride;
+        size_t at = (size_t)(first * dim + o * out_outer);
+        if (to_i64) {
+            convert_i64(line, inner_stride, dtype, inner, (int64_t *)out + at, out_inner);
+            continue;
+        }
+        /* A contiguous run of rows converts in one call. */
+        if (row_major && column_stride * dim == row_stride && o == 0) {
+            uint64_t got =
+                convert_f32(line, column_stride, dtype, n_rows * dim, (float *)out + at, 1);
+            if (got < n_rows * dim) {
+                bad_row = got / dim;
+                bad_column = got % dim;
+            }
+            break;
+        }
+        uint64_t got = convert_f32(line, inner_stride, dtype, inner, (float *)out + at, out_inner);
+        if (got < inner) {
+            uint64_t row = row_major ? o : got, column = row_major ? got : o;
+            if (row < bad_row) { /* columns come in order: an equal row keeps the first */
+                bad_row = row;
+                bad_column = column;
+            }
+            if (row_major) break;
+        }
+    }
+    if (bad_row == UINT64_MAX) return 0;
+    return inexact_error(r, row0 + bad_row, bad_column,
+                         src + bad_row * row_stride + bad_column * column_stride);
+}
+
+/*
+ * convert_block for n_rows rows stored column-major (element (i, j) at src +
+ * i x elem + j x column_stride), a block of rows at a time so that the rows
+ * being written stay in cache. Blocks go in row order, so the first inexact
+ * value named is still the first in row order.
+ */
+static int convert_columns(vs_reader *r, const unsigned char *src, size_t column_stride,
+                           uint64_t n_rows, void *out, uint64_t first, uint64_t row0, int to_i64) {
+    size_t elem = vs_dtype_size(r->info.dtype);
+    enum { BLOCK_ROWS = 64 };
+    for (uint64_t b = 0; b < n_rows; b += BLOCK_ROWS) {
+        uint64_t n = n_rows - b < BLOCK_ROWS ? n_rows - b : BLOCK_ROWS;
+        int rc = convert_block(r, src + b * elem, elem, column_stride, n, out, first + b, row0 + b,
+                               to_i64);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+/* Rows [start, start + count) of a column-major npy, through panels of rows. */
+static int read_fortran(vs_reader *r, uint64_t start, uint64_t count, void *out, int to_i64) {
+    uint64_t rows = r->info.rows, dim = r->info.dim;
+    size_t elem = vs_dtype_size(r->info.dtype);
+    if (r->mem != NULL) { /* strided straight from memory */
+        const unsigned char *base = r->mem + r->info.data_offset + start * elem;
+        return convert_columns(r, base, (size_t)(rows * elem), count, out, 0, start, to_i64);
+    }
+    int rc = staging(r);
+    if (rc != 0) return rc;
+    uint64_t panel_max = r->staging_size / (dim * elem);
+    if (panel_max == 0) panel_max = 1; /* staging holds at least one row (record_bytes) */
+    for (uint64_t done = 0; done < count;) {
+        uint64_t row = start + done;
+        if (r->panel_rows == 0 || row < r->panel_start || row >= r->panel_start + r->panel_rows) {
+            uint64_t n = rows - row < panel_max ? rows - row : panel_max;
+            r->panel_rows = 0;
+            for (uint64_t j = 0; j < dim; j++) {
+                rc = fetch(r, r->info.data_offset + (j * rows + row) * elem, (size_t)(n * elem),
+                           r->staging + j * n * elem);
+                if (rc != 0) return rc;
+            }
+            r->panel_start = row;
+            r->panel_rows = n;
+        }
+        uint64_t offset = row - r->panel_start;
+        uint64_t n = r->panel_start + r->panel_rows - row;
+        if (n > count - done) n = count - done;
+        rc = convert_columns(r, r->staging + offset * elem, (size_t)(r->panel_rows * elem), n, out,
+                             done, row, to_i64);
+        if (rc != 0) return rc;
+        done += n;
+    }
+    return 0;
+}
+
+/* Rows [start, start + count) of any layout into out (float32 or int64). */
+static int read_rows(vs_reader *r, uint64_t start, uint64_t count, void *out, int to_i64) {
+    if (count == 0) return 0;
+    int rc = check_unchanged(r);
+    if (rc != 0) return rc;
+    if (r->fortran) {
+        rc = read_fortran(r, start, count, out, to_i64);
+        return rc != 0 ? rc : check_unchanged(r);
+    }
+    size_t elem = vs_dtype_size(r->info.dtype);
+    uint64_t dim = r->info.dim;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!to_i64 && !r->vecs && r->info.dtype == VS_DTYPE_F32) { /* no conversion: read in place */
+        rc = fetch(r, record_offset(r, start), (size_t)(count * r->record_bytes), out);
+        return rc != 0 ? rc : check_unchanged(r);
+    }
+#endif
+    if (r->mem == NULL && (rc = staging(r)) != 0) return rc;
+    uint64_t per = r->mem != NULL ? count : r->staging_size / r->record_bytes;
+    size_t skip = r->vecs ? 4 : 0; /* the dimension field of a record */
+    for (uint64_t done = 0; done < count;) {
+        uint64_t n = count - done < per ? count - done : per;
+        const unsigned char *records =
+            load(r, record_offset(r, start + done), (size_t)(n * r->record_bytes), r->staging);
+        if (records == NULL) return VS_ERR_IO;
+        for (uint64_t i = 0; r->vecs && i < n; i++) {
+            uint32_t d = load_u32(records + i * r->record_bytes);
+            if (d != dim) return dim_error(r, start + done + i, d);
+        }
+        rc = convert_block(r, records + skip, (size_t)r->record_bytes, elem, n, out, done,
+                           start + done, to_i64);
+        if (rc != 0) return rc;
+        done += n;
+    }
+    return check_unchanged(r);
 }
 
 int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out) {
     if (r == NULL) return VS_ERR_INVALID_ARGUMENT;
     int rc = check_range(r, start, count, out, "vs_reader_read_f32");
+    if (rc == 0) rc = read_rows(r, start, count, out, 0);
     if (rc != 0) return rc;
     uint64_t dim = r->info.dim;
-    if (r->vecs) {
-        for (uint64_t i = 0; i < count; i++) {
-            if ((rc = check_record(r, start + i)) != 0) return rc;
-            convert_f32(r->data + row_offset(r, start + i), r->info.dtype, dim, out + i * dim);
-        }
-    } else if (count > 0) {
-        convert_f32(r->data + row_offset(r, start), r->info.dtype, count * dim, out);
-    }
     if (r->flags & VS_READ_REJECT_NONFINITE) {
         for (uint64_t i = 0; i < count * dim; i++) {
             if (!isfinite(out[i])) {
@@ -915,7 +1297,6 @@ int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out)
             }
         }
     }
-    release_rows(r, start, count);
     return 0;
 }
 
@@ -930,31 +1311,13 @@ int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *ou
                    r->name, dtype_words(dtype));
         return VS_ERR_FORMAT;
     }
-    uint64_t dim = r->info.dim;
-    for (uint64_t i = 0; i < count; i++) {
-        if ((rc = check_record(r, start + i)) != 0) return rc;
-        const unsigned char *src = r->data + row_offset(r, start + i);
-        int64_t *dst = out + i * dim;
-        for (uint64_t j = 0; j < dim; j++) {
-            switch (dtype) {
-            case VS_DTYPE_U8: dst[j] = src[j]; break;
-            case VS_DTYPE_I8: dst[j] = (int8_t)src[j]; break;
-            case VS_DTYPE_I32: dst[j] = (int32_t)load_u32(src + 4 * j); break;
-            case VS_DTYPE_I64: dst[j] = (int64_t)load_u64(src + 8 * j); break;
-            default: break;
-            }
-        }
-    }
-    release_rows(r, start, count);
-    return 0;
+    return read_rows(r, start, count, out, 1);
 }
 
 int vs_reader_validate(vs_reader *r) {
     if (r == NULL) return VS_ERR_INVALID_ARGUMENT;
     r->err[0] = '\0';
-    for (uint64_t row = 0; r->vecs && row < r->info.rows; row++) {
-        int rc = check_record(r, row);
-        if (rc != 0) return rc;
-    }
-    return 0;
+    int rc = check_unchanged(r);
+    if (rc == 0) rc = check_dims(r, 0, r->info.rows);
+    return rc;
 }

@@ -23,6 +23,13 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
+/* threads as a context takes it: capped at the CPU count (docs/threads.md). */
+static int capped_threads(int threads) {
+    vs_device cpu;
+    if (vs_device_info(0, &cpu) != VS_OK) fail_msg("vs_device_info(0) failed");
+    return threads < (int)cpu.compute_units ? threads : (int)cpu.compute_units;
+}
+
 typedef struct log_capture {
     char last[512];
     int count;
@@ -145,7 +152,7 @@ static void test_environment_overrides(void **state) {
     opts.threads = 2;
     opts.isa = vs_cpu_best_isa();
     assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
-    assert_int_equal(vs_context_threads(ctx), 2);
+    assert_int_equal(vs_context_threads(ctx), capped_threads(2));
     assert_string_equal(vs_context_isa(ctx), vs_cpu_best_isa());
     vs_context_free(ctx);
     unsetenv("VECSCORE_ISA");
@@ -618,6 +625,170 @@ static void test_alloc_output(void **state) {
     vs_free_output(NULL);
 }
 
+/* ---- strict parsing of selectors and numeric environment variables ------------------------ */
+
+static int create_logged(vs_options *opts, log_capture *capture) {
+    memset(capture, 0, sizeof(*capture));
+    opts->log = capture_log;
+    opts->log_user = capture;
+    vs_context *ctx = NULL;
+    int status = vs_context_create(opts, &ctx);
+    if (status == VS_OK) vs_context_free(ctx);
+    if (status != VS_OK) assert_null(ctx);
+    return status;
+}
+
+static void test_selector_parsing(void **state) {
+    (void)state;
+    /* Malformed or out-of-range selectors: a bad option naming the selector, never another
+     * device (opencl:4294967296:0 used to wrap to 0:0). */
+    const char *bad[] = {"opencl:4294967296:0",
+                         "opencl:0:4294967296",
+                         "opencl:18446744073709551616:0",
+                         "opencl:-1:0",
+                         "opencl:0:-0",
+                         "opencl:+0:0",
+                         "opencl: 0:0",
+                         "opencl:0: 0",
+                         "opencl:0:0 ",
+                         "opencl:\t0:0",
+                         "opencl:0:0x",
+                         "opencl:0x0:0",
+                         "opencl:0:1e0",
+                         "opencl:0",
+                         "opencl:0:0:0",
+                         "opencl::0",
+                         "opencl:0:",
+                         "opencl:",
+                         "opencl:16:0",
+                         "opencl:0:64",
+                         "opencl:name=",
+                         " cpu",
+                         "cpu ",
+                         "CPU",
+                         "opencl ",
+                         ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = bad[i];
+        log_capture capture;
+        int status = create_logged(&opts, &capture);
+        if (status != VS_ERR_INVALID_ARGUMENT)
+            fail_msg("selector '%s': %s", bad[i], vs_status_name(status));
+        char quoted[96];
+        snprintf(quoted, sizeof(quoted), "'%s'", bad[i]);
+        if (strstr(capture.last, quoted) == NULL)
+            fail_msg("selector '%s': message does not name it: %s", bad[i], capture.last);
+    }
+    /* The index that overflows is named, with the range that is accepted. */
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "opencl:4294967296:0";
+    log_capture capture;
+    assert_int_equal(create_logged(&opts, &capture), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(capture.last, "platform index '4294967296': it is out of range"));
+    assert_non_null(strstr(capture.last, "P in 0..15"));
+    /* Through the environment: the message names the variable too. */
+    vs_options_init(&opts);
+    setenv("VECSCORE_DEVICE", "opencl:0:+1", 1);
+    assert_int_equal(create_logged(&opts, &capture), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(capture.last, "environment variable VECSCORE_DEVICE"));
+    assert_non_null(strstr(capture.last, "'opencl:0:+1'"));
+    unsetenv("VECSCORE_DEVICE");
+    /* Well-formed selectors still parse: ones that match nothing say so (not "bad option"). */
+    opts.device = "opencl:15:63";
+    int status = create_logged(&opts, &capture);
+    assert_true(status == VS_ERR_NO_DEVICE);
+    opts.device = "cpu";
+    assert_int_equal(create_logged(&opts, &capture), VS_OK);
+}
+
+static void test_environment_numbers(void **state) {
+    (void)state;
+    const char *vars[] = {"VECSCORE_ARENA_BYTES", "VECSCORE_SCRATCH_BYTES", "VECSCORE_THREADS",
+                          "VECSCORE_VERIFY", "VECSCORE_LOG_LEVEL"};
+    /* Signs, blanks on either side, junk, base prefixes, exponents, overflow, empty. */
+    const char *bad[] = {" -1", "-1",  "+1",  " 1",   "1 ",
+                         "\t1", "1\n", "1x",  "0x10", "1e3",
+                         "",    "1.",  "1,0", "0b1",  "99999999999999999999"};
+    for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            setenv(vars[v], bad[i], 1);
+            vs_options opts;
+            vs_options_init(&opts);
+            opts.device = "cpu";
+            log_capture capture;
+            int status = create_logged(&opts, &capture);
+            unsetenv(vars[v]);
+            if (status != VS_ERR_INVALID_ARGUMENT)
+                fail_msg("%s='%s': %s", vars[v], bad[i], vs_status_name(status));
+            char expect[128];
+            snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
+                     vars[v], bad[i]);
+            if (strstr(capture.last, expect) == NULL)
+                fail_msg("%s='%s': message: %s", vars[v], bad[i], capture.last);
+        }
+    }
+    /* Byte sizes: a suffix multiplies; a suffixed value that overflows is refused. */
+    const struct {
+        const char *text;
+        int ok;
+    } sizes[] = {{"17179869184G", 0}, {"18446744073709551616", 0},
+                 {"1KK", 0},          {"0", 0},
+                 {"1 K", 0},          {"2k", 1},
+                 {"3K", 1},           {"0003", 1}};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        setenv("VECSCORE_SCRATCH_BYTES", sizes[i].text, 1);
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = "cpu";
+        log_capture capture;
+        int status = create_logged(&opts, &capture);
+        unsetenv("VECSCORE_SCRATCH_BYTES");
+        if (status != (sizes[i].ok ? VS_OK : VS_ERR_INVALID_ARGUMENT))
+            fail_msg("VECSCORE_SCRATCH_BYTES='%s': %s", sizes[i].text, vs_status_name(status));
+    }
+    setenv("VECSCORE_ARENA_BYTES", "8K", 1);
+    vs_context *ctx = make_context(NULL);
+    float q[4] = {1, 2, 3, 4}, s[1];
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
+    vs_batch_report report;
+    assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
+    assert_int_equal(report.arena_capacity_bytes, 8192);
+    vs_context_free(ctx);
+    unsetenv("VECSCORE_ARENA_BYTES");
+    /* Ranges: threads 0..4096, verify 0..1, log level 0..3 or a name. */
+    const struct {
+        const char *name, *text;
+        int ok;
+    } ranges[] = {{"VECSCORE_THREADS", "4097", 0},    {"VECSCORE_THREADS", "3", 1},
+                  {"VECSCORE_VERIFY", "2", 0},        {"VECSCORE_VERIFY", "1", 1},
+                  {"VECSCORE_LOG_LEVEL", "4", 0},     {"VECSCORE_LOG_LEVEL", "3", 1},
+                  {"VECSCORE_LOG_LEVEL", "info", 1},  {"VECSCORE_LOG_LEVEL", "INFO", 0},
+                  {"VECSCORE_LOG_LEVEL", " warn", 0}, {"VECSCORE_THREADS", "2147483648", 0}};
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        setenv(ranges[i].name, ranges[i].text, 1);
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = "cpu";
+        log_capture capture;
+        int status = create_logged(&opts, &capture);
+        unsetenv(ranges[i].name);
+        if (status != (ranges[i].ok ? VS_OK : VS_ERR_INVALID_ARGUMENT))
+            fail_msg("%s='%s': %s", ranges[i].name, ranges[i].text, vs_status_name(status));
+        if (!ranges[i].ok) assert_non_null(strstr(capture.last, ranges[i].name));
+    }
+    setenv("VECSCORE_THREADS", "3", 1);
+    ctx = make_context(NULL);
+    assert_int_equal(vs_context_threads(ctx), capped_threads(3));
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
+    assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
+    assert_int_equal(report.threads_requested, 3);
+    vs_context_free(ctx);
+    unsetenv("VECSCORE_THREADS");
+}
+
 int main(void) {
     unsetenv("VECSCORE_THREADS");
     unsetenv("VECSCORE_ISA");
@@ -638,6 +809,8 @@ int main(void) {
         cmocka_unit_test(test_report),
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_alloc_output),
+        cmocka_unit_test(test_selector_parsing),
+        cmocka_unit_test(test_environment_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,11 +13,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vecscore_io.h"
@@ -353,9 +355,6 @@ static void test_npy_rejections(void **state) {
 
     put_npy(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 2), }", 64, 8);
     expect_reject("struct.npy", VS_ERR_FORMAT, "structured");
-
-    put_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 64, 16);
-    expect_reject("fortran.npy", VS_ERR_FORMAT, "Fortran-order", "C order");
 
     put_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 2), }", 64, 32);
     expect_reject("3d.npy", VS_ERR_FORMAT, "3 dimensions", "expected 2");
@@ -710,6 +709,386 @@ static void test_half_conversion(void **state) {
     }
 }
 
+/* ---- inputs that change while they are read -------------------------------------------------- */
+
+/* Sets name's modification time to seconds after the epoch (a rewrite that
+ * the clock's granularity could hide is made visible deterministically). */
+static void set_mtime(const char *name, time_t seconds) {
+    struct timespec times[2] = {{seconds, 0}, {seconds, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path_of(name), times, 0), 0);
+}
+
+static void expect_read_fails(vs_reader *r, uint64_t start, uint64_t count, int status,
+                              const char *needle) {
+    static float out[64 * 1024];
+    assert_true(count * vs_reader_get_info(r)->dim <= sizeof(out) / sizeof(out[0]));
+    int rc = vs_reader_read_f32(r, start, count, out);
+    if (rc != status || strstr(vs_reader_error(r), needle) == NULL)
+        fprintf(stderr, "got %d: %s\nwanted %d: %s\n", rc, vs_reader_error(r), status, needle);
+    assert_int_equal(rc, status);
+    assert_non_null(strstr(vs_reader_error(r), needle));
+}
+
+/* One file per layout read path: vecs records, float32 read in place,
+ * converted data through staging, and a Fortran-order panel. */
+static void make_changing(const char *name) {
+    if (strstr(name, ".fvecs")) {
+        put_fvecs(100, 8);
+    } else if (strstr(name, ".fbin")) {
+        buf.size = 0;
+        put_u32(100);
+        put_u32(8);
+        for (int i = 0; i < 800; i++)
+            put_f32((float)i);
+    } else {
+        int fortran = strstr(name, "fortran") != NULL;
+        put_npy(1,
+                fortran ? "{'descr': '<f8', 'fortran_order': True, 'shape': (100, 8), }"
+                        : "{'descr': '<f8', 'fortran_order': False, 'shape': (100, 8), }",
+                64, 0);
+        for (int i = 0; i < 800; i++) {
+            double d = i;
+            put(&d, 8);
+        }
+    }
+    write_file(name, buf.data, buf.size);
+    set_mtime(name, 1000000000);
+}
+
+static void test_file_shrinks_or_is_rewritten(void **state) {
+    (void)state;
+    const char *names[] = {"ch.fvecs", "ch.fbin", "ch.npy", "ch_fortran.npy"};
+    for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+        const char *name = names[n];
+        float out[100 * 8];
+        char needle[160];
+
+        /* truncated between two reads: an error naming both sizes, no SIGBUS */
+        make_changing(name);
+        uint64_t size = buf.size;
+        vs_reader *r = open_ok(name, 0);
+        assert_int_equal(vs_reader_read_f32(r, 0, 10, out), 0);
+        assert_int_equal(truncate(path_of(name), (off_t)(size / 2)), 0);
+        snprintf(needle, sizeof(needle), "%s: file shrank from %llu to %llu bytes while being read",
+                 path_of(name), (unsigned long long)size, (unsigned long long)(size / 2));
+        expect_read_fails(r, 90, 10, VS_ERR_IO, needle); /* rows past the new end */
+        expect_read_fails(r, 0, 10, VS_ERR_IO, needle);  /* rows still there */
+        assert_int_equal(vs_reader_read_i64(r, 0, 1, (int64_t *)out), VS_ERR_FORMAT); /* float */
+        assert_int_equal(vs_reader_validate(r), VS_ERR_IO);
+        assert_non_null(strstr(vs_reader_error(r), "shrank"));
+        vs_reader_close(r);
+
+        /* truncated to nothing and written again with other values, same size */
+        make_changing(name);
+        r = open_ok(name, 0);
+        assert_int_equal(vs_reader_read_f32(r, 0, 50, out), 0);
+        for (size_t i = 0; i < buf.size; i++)
+            buf.data[i] ^= i >= 128 ? 0x40 : 0;
+        write_file(name, buf.data, buf.size);
+        set_mtime(name, 1000000100);
+        expect_read_fails(r, 50, 50, VS_ERR_IO, "file was rewritten while being read");
+        vs_reader_close(r);
+
+        /* grown (appended to) */
+        make_changing(name);
+        r = open_ok(name, 0);
+        FILE *f = fopen(path_of(name), "ab");
+        assert_non_null(f);
+        assert_int_equal(fwrite("abcd", 1, 4, f), 4);
+        assert_int_equal(fclose(f), 0);
+        snprintf(needle, sizeof(needle), "file grew from %llu to %llu bytes while being read",
+                 (unsigned long long)size, (unsigned long long)(size + 4));
+        expect_read_fails(r, 0, 100, VS_ERR_IO, needle);
+        vs_reader_close(r);
+
+        /* untouched: every row reads back */
+        make_changing(name);
+        r = open_ok(name, VS_READ_VALIDATE_ALL);
+        assert_int_equal(vs_reader_read_f32(r, 0, 100, out), 0);
+        float expect = strstr(name, ".fvecs") ? 9907.0f : 799.0f;
+        assert_true(out[799] == expect);
+        vs_reader_close(r);
+    }
+}
+
+/* Special files are refused at open, without waiting for a FIFO's writer. */
+static void test_special_files(void **state) {
+    (void)state;
+    char err[VS_IO_ERROR_SIZE];
+    vs_reader *r = NULL;
+    assert_int_equal(mkfifo(path_of("pipe.fvecs"), 0600), 0);
+    assert_int_equal(vs_reader_open(path_of("pipe.fvecs"), 0, 0, &r, err, sizeof(err)), VS_ERR_IO);
+    assert_null(r);
+    assert_non_null(strstr(err, "pipe.fvecs: not a regular file (it is a FIFO (pipe))"));
+    assert_int_equal(unlink(path_of("pipe.fvecs")), 0);
+    assert_int_equal(vs_reader_open("/dev/null", 0, 0, &r, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "a character device"));
+    assert_int_equal(vs_reader_open(dir, 0, 0, &r, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "a directory"));
+}
+
+/* ---- Fortran-order npy ------------------------------------------------------------------------
+ */
+
+/* The npy of rows x dim values v(i, j) = i * 10 + j - 50 (exact in every
+ * dtype here) in Fortran (column-major) order, as numpy saves a.T. */
+static void write_fortran(const char *name, const char *descr, size_t elem, uint64_t rows,
+                          uint64_t dim, int fortran) {
+    char dict[160];
+    snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': %s, 'shape': (%llu, %llu), }",
+             descr, fortran ? "True" : "False", (unsigned long long)rows, (unsigned long long)dim);
+    put_npy(1, dict, 64, 0);
+    FILE *f = fopen(path_of(name), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf.data, 1, buf.size, f), buf.size);
+    for (uint64_t o = 0; o < rows * dim; o++) {
+        uint64_t i = fortran ? o % rows : o / dim, j = fortran ? o / rows : o % dim;
+        long long v = (long long)(i * 10 + j) - 50;
+        if (descr[1] == 'u') v = (long long)((i * 10 + j) % 256);
+        if (descr[1] == 'i' && elem == 1) v = (long long)((i * 10 + j) % 256) - 128;
+        unsigned char raw[8];
+        if (descr[1] == 'f' && elem == 8) {
+            double d = (double)v;
+            memcpy(raw, &d, 8);
+        } else if (descr[1] == 'f' && elem == 4) {
+            float x = (float)v;
+            memcpy(raw, &x, 4);
+        } else if (descr[1] == 'f') {
+            /* float16 of small integers: 1.mantissa x 2^e, |v| < 2048 is exact */
+            float x = (float)v;
+            uint32_t bits;
+            memcpy(&bits, &x, 4);
+            uint16_t h = 0;
+            if (v != 0) {
+                int e = (int)((bits >> 23) & 0xff) - 127 + 15;
+                h = (uint16_t)(((bits >> 16) & 0x8000u) | ((uint32_t)e << 10) |
+                               ((bits & 0x7fffffu) >> 13));
+            }
+            memcpy(raw, &h, 2);
+        } else {
+            memcpy(raw, &v, 8); /* little-endian: the low bytes first */
+        }
+        assert_int_equal(fwrite(raw, 1, elem, f), elem);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static float fortran_value(const char *descr, size_t elem, uint64_t i, uint64_t j) {
+    if (descr[1] == 'u') return (float)((i * 10 + j) % 256);
+    if (descr[1] == 'i' && elem == 1) return (float)((long long)((i * 10 + j) % 256) - 128);
+    return (float)((long long)(i * 10 + j) - 50);
+}
+
+static void check_fortran(const char *descr, size_t elem, uint64_t rows, uint64_t dim,
+                          uint64_t chunk) {
+    write_fortran("f.npy", descr, elem, rows, dim, 1);
+    vs_reader *r = open_ok("f.npy", 0);
+    assert_int_equal(vs_reader_get_info(r)->rows, rows);
+    assert_int_equal(vs_reader_get_info(r)->dim, dim);
+    assert_int_equal(vs_reader_get_info(r)->fortran_order, 1);
+    /* the same bytes from memory take the strided in-memory path */
+    FILE *in = fopen(path_of("f.npy"), "rb");
+    assert_non_null(in);
+    size_t total = (size_t)(128 + rows * dim * elem);
+    unsigned char *whole = malloc(total);
+    assert_non_null(whole);
+    assert_int_equal(fread(whole, 1, total, in), total);
+    fclose(in);
+    vs_reader *m = NULL;
+    assert_int_equal(vs_reader_open_memory(whole, total, "f.npy", 0, 0, &m, NULL, 0), 0);
+    float *out = malloc(chunk * dim * sizeof(float));
+    int64_t *ids = malloc(chunk * dim * sizeof(int64_t));
+    assert_non_null(out);
+    assert_non_null(ids);
+    int integer = descr[1] != 'f';
+    /* forwards in chunks, then backwards (a panel reload per chunk) */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t c = 0; c < rows; c += chunk) {
+            uint64_t start = pass == 0 ? c : (rows - c > chunk ? rows - c - chunk : 0);
+            uint64_t count = rows - start < chunk ? rows - start : chunk;
+            for (int from_memory = 0; from_memory < 2; from_memory++) {
+                vs_reader *which = from_memory ? m : r;
+                assert_int_equal(vs_reader_read_f32(which, start, count, out), 0);
+                for (uint64_t i = 0; i < count; i++)
+                    for (uint64_t j = 0; j < dim; j++)
+                        if (out[i * dim + j] != fortran_value(descr, elem, start + i, j))
+                            fail_msg("%s %s: row %llu column %llu is %g", descr,
+                                     from_memory ? "memory" : "file",
+                                     (unsigned long long)(start + i), (unsigned long long)j,
+                                     (double)out[i * dim + j]);
+                if (!integer) continue;
+                assert_int_equal(vs_reader_read_i64(which, start, count, ids), 0);
+                for (uint64_t i = 0; i < count * dim; i++)
+                    assert_true((float)ids[i] == out[i]);
+            }
+        }
+    }
+    vs_reader_close(r);
+    vs_reader_close(m);
+    free(whole);
+    free(out);
+    free(ids);
+}
+
+static void test_fortran_npy(void **state) {
+    (void)state;
+    static const struct {
+        const char *descr;
+        size_t elem;
+    } dtypes[] = {{"<f4", 4}, {"<f2", 2}, {"<f8", 8}, {"|u1", 1},
+                  {"|i1", 1}, {"<i4", 4}, {"<i8", 8}};
+    for (size_t t = 0; t < sizeof(dtypes) / sizeof(dtypes[0]); t++) {
+        check_fortran(dtypes[t].descr, dtypes[t].elem, 7, 3, 1);
+        check_fortran(dtypes[t].descr, dtypes[t].elem, 7, 3, 3);
+        check_fortran(dtypes[t].descr, dtypes[t].elem, 7, 3, 7);
+    }
+    /* larger than one 4 MiB panel (20000 x 64 x 8 = 10 MB): chunks cross panels */
+    check_fortran("<f8", 8, 20000, 64, 3000);
+    check_fortran("<f4", 4, 20000, 64, 20000);
+    /* a Fortran (1, dim) or (rows, 1) array is the C layout */
+    check_fortran("<f4", 4, 1, 5, 1);
+    check_fortran("<f4", 4, 6, 1, 4);
+    /* C and Fortran files of the same matrix read the same */
+    write_fortran("c.npy", "<i4", 4, 9, 4, 0);
+    vs_reader *c = open_ok("c.npy", 0);
+    assert_int_equal(vs_reader_get_info(c)->fortran_order, 0);
+    float rows_c[36];
+    assert_int_equal(vs_reader_read_f32(c, 0, 9, rows_c), 0);
+    for (uint64_t i = 0; i < 36; i++)
+        assert_true(rows_c[i] == fortran_value("<i4", 4, i / 4, i % 4));
+    vs_reader_close(c);
+}
+
+/* ---- integer files as float32 vectors ------------------------------------------------------- */
+
+static void test_integer_vectors(void **state) {
+    (void)state;
+    float out[12];
+    int64_t ids[12];
+    /* exact in float32: 2^24, -2^24, 2^40, -2^63, small values */
+    int64_t exact[6] = {16777216, -16777216, INT64_C(1) << 40, INT64_MIN, 7, -3};
+    put_npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3, 2), }", 64, 0);
+    put(exact, sizeof(exact));
+    write_file("exact.npy", buf.data, buf.size);
+    vs_reader *r = open_ok("exact.npy", 0);
+    assert_int_equal(vs_reader_read_f32(r, 0, 3, out), 0);
+    for (int i = 0; i < 6; i++)
+        assert_true(out[i] == (float)exact[i]);
+    vs_reader_close(r);
+
+    /* the first inexact element in row order is named; ids read unchanged */
+    int64_t values[12] = {1, 2, 3, 4, 5, 6, 7, 16777217, 9, 10, INT64_MAX, 12};
+    put_npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4, 3), }", 64, 0);
+    put(values, sizeof(values));
+    write_file("inexact.npy", buf.data, buf.size);
+    r = open_ok("inexact.npy", 0);
+    assert_int_equal(vs_reader_read_f32(r, 0, 2, out), 0); /* rows 0-1 are exact */
+    expect_read_fails(r, 0, 4, VS_ERR_FORMAT,
+                      "row 2, column 1: the int64 value 16777217 does not convert exactly to "
+                      "float32 (it would become 16777216)");
+    expect_read_fails(r, 3, 1, VS_ERR_FORMAT,
+                      "row 3, column 1: the int64 value 9223372036854775807");
+    assert_int_equal(vs_reader_read_i64(r, 0, 4, ids), 0);
+    assert_int_equal(ids[7], 16777217);
+    assert_int_equal(ids[10], INT64_MAX);
+    vs_reader_close(r);
+
+    /* int32, C and Fortran order: (1, 2) and (2, 0) are inexact; (1, 2) comes first in
+     * row order though (2, 0) comes first in the file */
+    int32_t f32[9] = {0, 1, 33554431, 3, 4, 5, 6, 16777217, 8}; /* column-major (3, 3) */
+    put_npy(1, "{'descr': '<i4', 'fortran_order': True, 'shape': (3, 3), }", 64, 0);
+    put(f32, sizeof(f32));
+    write_file("inexact_f.npy", buf.data, buf.size);
+    r = open_ok("inexact_f.npy", 0);
+    expect_read_fails(r, 0, 3, VS_ERR_FORMAT, "row 1, column 2: the int32 value 16777217");
+    expect_read_fails(r, 2, 1, VS_ERR_FORMAT, "row 2, column 0: the int32 value 33554431");
+    assert_int_equal(vs_reader_read_f32(r, 0, 1, out), 0);
+    assert_true(out[0] == 0.0f && out[1] == 3.0f && out[2] == 6.0f);
+    vs_reader_close(r);
+    /* the same through memory */
+    assert_int_equal(vs_reader_open_memory(buf.data, buf.size, "m.npy", 0, 0, &r, NULL, 0), 0);
+    expect_read_fails(r, 0, 3, VS_ERR_FORMAT, "row 1, column 2: the int32 value 16777217");
+    vs_reader_close(r);
+
+    /* .ivecs and .ibin as vectors follow the same rule */
+    buf.size = 0;
+    put_i32(2);
+    put_i32(5);
+    put_i32(6);
+    put_i32(2);
+    put_i32(-16777217);
+    put_i32(8);
+    write_file("v.ivecs", buf.data, buf.size);
+    r = open_ok("v.ivecs", 0);
+    assert_int_equal(vs_reader_read_f32(r, 0, 1, out), 0);
+    assert_true(out[0] == 5.0f && out[1] == 6.0f);
+    expect_read_fails(r, 0, 2, VS_ERR_FORMAT,
+                      "v.ivecs: row 1, column 0: the int32 value -16777217");
+    vs_reader_close(r);
+    buf.size = 0;
+    put_u32(1);
+    put_u32(2);
+    put_i32(2147483647);
+    put_i32(1);
+    write_file("v.ibin", buf.data, buf.size);
+    r = open_ok("v.ibin", 0);
+    expect_read_fails(r, 0, 1, VS_ERR_FORMAT, "row 0, column 0: the int32 value 2147483647");
+    vs_reader_close(r);
+}
+
+/* ---- big-ann ground truth .ibin: ids, then distances ---------------------------------------- */
+
+static void put_truth(uint32_t n, uint32_t k) {
+    buf.size = 0;
+    put_u32(n);
+    put_u32(k);
+    for (uint32_t i = 0; i < n * k; i++)
+        put_i32((int32_t)(i * 7 + 1));
+    for (uint32_t i = 0; i < n * k; i++)
+        put_f32(0.25f * (float)i);
+}
+
+static void test_ibin_ground_truth(void **state) {
+    (void)state;
+    put_truth(3, 4);
+    write_file("gt.ibin", buf.data, buf.size);
+    write_file("gt.dat", buf.data, buf.size);
+    const char *names[] = {"gt.ibin", "gt.dat"};
+    for (int n = 0; n < 2; n++) {
+        vs_reader *r = open_ok(names[n], VS_READ_VALIDATE_ALL);
+        const vs_reader_info *info = vs_reader_get_info(r);
+        assert_int_equal(info->format, VS_FORMAT_IBIN);
+        assert_int_equal(info->rows, 3);
+        assert_int_equal(info->dim, 4);
+        assert_int_equal(info->distances_offset, 8 + 3 * 4 * 4);
+        int64_t ids[12];
+        assert_int_equal(vs_reader_read_i64(r, 0, 3, ids), 0);
+        for (int i = 0; i < 12; i++)
+            assert_int_equal(ids[i], i * 7 + 1);
+        assert_int_equal(vs_reader_read_i64(r, 2, 1, ids), 0);
+        assert_int_equal(ids[0], 8 * 7 + 1);
+        vs_reader_close(r);
+    }
+    /* a plain .ibin has no distances */
+    buf.size = 0;
+    put_u32(1);
+    put_u32(2);
+    put_i32(3);
+    put_i32(4);
+    write_file("plain.ibin", buf.data, buf.size);
+    vs_reader *r = open_ok("plain.ibin", 0);
+    assert_int_equal(vs_reader_get_info(r)->distances_offset, 0);
+    vs_reader_close(r);
+    /* named .fbin (or .bin), the layout is recognised and named */
+    put_truth(3, 4);
+    expect_reject("gt.bin", VS_ERR_FORMAT, "looks like .ibin (ids then distances", "not .fbin");
+    /* neither size: both are named */
+    put_truth(3, 4);
+    buf.size -= 4;
+    expect_reject("gtshort.ibin", VS_ERR_FORMAT, "not 8 + 3 x 4 x 4 = 56 bytes",
+                  "nor 8 + 3 x 4 x 8 = 104 bytes");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vecs_rejections),
@@ -722,6 +1101,11 @@ int main(void) {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_atomic_writes),
         cmocka_unit_test(test_half_conversion),
+        cmocka_unit_test(test_file_shrinks_or_is_rewritten),
+        cmocka_unit_test(test_special_files),
+        cmocka_unit_test(test_fortran_npy),
+        cmocka_unit_test(test_integer_vectors),
+        cmocka_unit_test(test_ibin_ground_truth),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -355,14 +355,273 @@ static void test_clamps(void **state) {
     vs_context_free(ctx);
 }
 
+/* ---- tiny and huge norms (docs/numerics.md) ------------------------------------- */
+
+/* Scores of every metric on data from ref_fill_extreme, plus a zero and a NaN row. */
+static void check_extreme(vs_context *ctx, size_t nq, size_t nc, size_t dim, size_t first_kind,
+                          size_t misalign, ref_rng *rng) {
+    void *bq, *bc;
+    float *q = ref_alloc_floats(nq * dim, misalign, &bq);
+    float *c = ref_alloc_floats(nc * dim, 3 - misalign, &bc);
+    ref_fill_extreme(q, nq, dim, first_kind, rng);
+    ref_fill_extreme(c, nc, dim, 0, rng);
+    memset(c + 3 * dim, 0, dim * sizeof(float)); /* zero candidate */
+    c[4 * dim + dim / 2] = NAN;                  /* NaN candidate */
+    /* Cosine: within the bound for every pair, score and top-k, per call and corpus. */
+    check_all_calls(ctx, VS_METRIC_COSINE, q, nq, c, nc, dim, 0);
+    /* DOT and L2SQ keep float32 semantics: within bound, or non-finite where they overflow. */
+    float *scores = malloc(nq * nc * sizeof(float));
+    assert_non_null(scores);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
+    const vs_metric others[] = {VS_METRIC_DOT, VS_METRIC_L2SQ};
+    char why[512];
+    for (size_t mi = 0; mi < 2; mi++)
+        for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+            int rc = use_corpus ? vs_corpus_score(corpus, others[mi], q, nq, scores)
+                                : vs_score(ctx, others[mi], q, nq, c, nc, dim, scores);
+            assert_int_equal(rc, VS_OK);
+            if (ref_check_scores_overflow(others[mi], q, nq, c, nc, dim, scores, why, sizeof(why)))
+                fail_msg("%s %s %s nq %zu first kind %zu: %s", vs_context_isa(ctx),
+                         vs_metric_name(others[mi]), use_corpus ? "corpus" : "simple", nq,
+                         first_kind, why);
+        }
+    vs_corpus_free(corpus);
+    free(scores);
+    free(bq);
+    free(bc);
+}
+
+/*
+ * Cosine for every finite nonzero vector: norms from the smallest subnormals
+ * to components near FLT_MAX, queries and candidates of every kind against
+ * each other, on the rows (5 queries), packed (50) and corpus paths, one
+ * query at a time (read in place), odd dims, misaligned pointers.
+ */
+static void test_extreme_norms(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 2);
+    ref_rng rng;
+    ref_rng_seed(&rng, 7);
+    const size_t dims_here[] = {1, 3, 7, 16, 17, 33, 100, 768};
+    for (size_t di = 0; di < sizeof(dims_here) / sizeof(*dims_here); di++) {
+        const size_t dim = dims_here[di];
+        for (size_t kind = 0; kind < REF_EXTREME_KINDS; kind++)
+            check_extreme(ctx, 1, 45, dim, kind, kind % 4, &rng); /* every query kind alone */
+        for (size_t kind = 0; kind < REF_EXTREME_KINDS; kind += 5)
+            check_extreme(ctx, 5, 45, dim, kind, 1, &rng);
+        check_extreme(ctx, 50, 203, dim, 0, 2, &rng);
+    }
+    vs_context_free(ctx);
+}
+
+/*
+ * The issue's case: a query of norm 3.7e-24 got cosine 0 against every
+ * candidate, so top-1 was candidate 0. Candidate 17 points the query's way
+ * (at another scale): it must come first with cosine ~1, for every pairing
+ * of scales and on every path.
+ */
+static void test_tiny_query_top1(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 2);
+    const size_t dim = 100, nc = 64, best = 17;
+    const double scales[] = {3.7e-24, 1, 1e-30, 1e20, 1e-42, 1e37};
+    const size_t nscales = sizeof(scales) / sizeof(*scales);
+    float *q = malloc(50 * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *direction = malloc(dim * sizeof(float));
+    float top_scores[50 * 3];
+    int64_t top_ids[50 * 3];
+    assert_non_null(q);
+    assert_non_null(c);
+    assert_non_null(direction);
+    ref_rng rng;
+    ref_rng_seed(&rng, 8);
+    char why[512];
+    for (size_t qs = 0; qs < nscales; qs++)
+        for (size_t cs = 0; cs < nscales; cs++) {
+            ref_fill_uniform(direction, dim, &rng);
+            for (size_t d = 0; d < dim; d++)
+                direction[d] = direction[d] > 0 ? direction[d] + 0.5f : direction[d] - 0.5f;
+            ref_fill_uniform(c, nc * dim, &rng);
+            for (size_t j = 0; j < nc * dim; j++)
+                c[j] = (float)(c[j] * scales[cs]);
+            for (size_t d = 0; d < dim; d++)
+                c[best * dim + d] = (float)(direction[d] * scales[cs]);
+            for (size_t i = 0; i < 50; i++)
+                for (size_t d = 0; d < dim; d++)
+                    q[i * dim + d] = (float)(direction[d] * scales[qs] * (1.0 + (double)i / 50.0));
+            vs_corpus *corpus = NULL;
+            assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
+            const size_t nqs[] = {1, 5, 50};
+            for (size_t n = 0; n < 3; n++)
+                for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+                    const size_t nq = nqs[n];
+                    int rc = use_corpus ? vs_corpus_topk(corpus, VS_METRIC_COSINE, q, nq, 3,
+                                                         top_scores, top_ids)
+                                        : vs_topk(ctx, VS_METRIC_COSINE, q, nq, c, nc, dim, 3,
+                                                  top_scores, top_ids);
+                    assert_int_equal(rc, VS_OK);
+                    for (size_t i = 0; i < nq; i++)
+                        if (top_ids[i * 3] != (int64_t)best || !(top_scores[i * 3] > 0.9999f))
+                            fail_msg("%s query scale %g, candidates %g, nq %zu %s: top-1 is %lld "
+                                     "(%.9g), expected %zu (1)",
+                                     vs_context_isa(ctx), scales[qs], scales[cs], nq,
+                                     use_corpus ? "corpus" : "simple", (long long)top_ids[i * 3],
+                                     (double)top_scores[i * 3], best);
+                    if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, 3, top_scores, top_ids,
+                                       why, sizeof(why)))
+                        fail_msg("%s scales %g/%g nq %zu: %s", vs_context_isa(ctx), scales[qs],
+                                 scales[cs], nq, why);
+                }
+            vs_corpus_free(corpus);
+        }
+    free(q);
+    free(c);
+    free(direction);
+    vs_context_free(ctx);
+}
+
+/*
+ * Scaled queries are bit-for-bit the same however a batch is chunked: arenas
+ * of one page split it into many chunks (one query read in place at a time)
+ * and the scores must equal those of the default arenas exactly.
+ */
+static void test_extreme_chunking(void **state) {
+    table_for(state);
+    const size_t nq = 60, nc = 150, dim = 77, k = 5;
+    vs_context *big = context_for(*state, 2);
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.isa = *state;
+    opts.threads = 2;
+    opts.arena_bytes = 4096;
+    opts.scratch_bytes = 4096;
+    vs_context *small = NULL;
+    assert_int_equal(vs_context_create(&opts, &small), VS_OK);
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *s_big = malloc(nq * nc * sizeof(float)), *s_small = malloc(nq * nc * sizeof(float));
+    float ts_big[60 * 5], ts_small[60 * 5];
+    int64_t ti_big[60 * 5], ti_small[60 * 5];
+    assert_non_null(q);
+    assert_non_null(c);
+    assert_non_null(s_big);
+    assert_non_null(s_small);
+    ref_rng rng;
+    ref_rng_seed(&rng, 9);
+    ref_fill_extreme(q, nq, dim, 1, &rng);
+    ref_fill_extreme(c, nc, dim, 0, &rng);
+    vs_corpus *cb = NULL, *cs = NULL;
+    assert_int_equal(vs_corpus_create(big, c, nc, dim, &cb), VS_OK);
+    assert_int_equal(vs_corpus_create(small, c, nc, dim, &cs), VS_OK);
+    char why[512];
+    for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+        assert_int_equal(use_corpus ? vs_corpus_score(cb, VS_METRIC_COSINE, q, nq, s_big)
+                                    : vs_score(big, VS_METRIC_COSINE, q, nq, c, nc, dim, s_big),
+                         VS_OK);
+        assert_int_equal(use_corpus ? vs_corpus_score(cs, VS_METRIC_COSINE, q, nq, s_small)
+                                    : vs_score(small, VS_METRIC_COSINE, q, nq, c, nc, dim, s_small),
+                         VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(small, &report);
+        assert_true(report.query_chunks > 1);
+        if (ref_check_scores(VS_METRIC_COSINE, q, nq, c, nc, dim, s_small, 0, why, sizeof(why)))
+            fail_msg("%s small arenas: %s", vs_context_isa(small), why);
+        if (use_corpus) assert_memory_equal(s_big, s_small, nq * nc * sizeof(float));
+        assert_int_equal(use_corpus
+                             ? vs_corpus_topk(cb, VS_METRIC_COSINE, q, nq, k, ts_big, ti_big)
+                             : vs_topk(big, VS_METRIC_COSINE, q, nq, c, nc, dim, k, ts_big, ti_big),
+                         VS_OK);
+        assert_int_equal(
+            use_corpus ? vs_corpus_topk(cs, VS_METRIC_COSINE, q, nq, k, ts_small, ti_small)
+                       : vs_topk(small, VS_METRIC_COSINE, q, nq, c, nc, dim, k, ts_small, ti_small),
+            VS_OK);
+        if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, ts_small, ti_small, why,
+                           sizeof(why)))
+            fail_msg("%s small arenas top-k: %s", vs_context_isa(small), why);
+        if (use_corpus) {
+            assert_memory_equal(ti_big, ti_small, sizeof(ti_big));
+            assert_memory_equal(ts_big, ts_small, sizeof(ts_big));
+        }
+    }
+    vs_corpus_free(cb);
+    vs_corpus_free(cs);
+    vs_context_free(big);
+    vs_context_free(small);
+    free(q);
+    free(c);
+    free(s_big);
+    free(s_small);
+}
+
+/*
+ * Verification mode re-checks in float64 and must agree with the documented
+ * semantics on such data: no VS_ERR_VERIFY for correct cosines of tiny or
+ * huge vectors, nor for DOT and L2SQ results that overflow as float32 does.
+ */
+static void test_extreme_verify(void **state) {
+    table_for(state);
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.isa = *state;
+    opts.threads = 2;
+    opts.verify = 1;
+    vs_context *ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    const size_t nc = 88, dim = 40, k = 4;
+    float *q = malloc(50 * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *scores = malloc(50 * nc * sizeof(float));
+    float top_scores[50 * 4];
+    int64_t top_ids[50 * 4];
+    assert_non_null(q);
+    assert_non_null(c);
+    assert_non_null(scores);
+    ref_rng rng;
+    ref_rng_seed(&rng, 10);
+    ref_fill_extreme(c, nc, dim, 0, &rng);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
+    const size_t nqs[] = {1, 5, 50};
+    for (size_t kind = 0; kind < REF_EXTREME_KINDS; kind++) {
+        ref_fill_extreme(q, 50, dim, kind, &rng);
+        for (size_t n = 0; n < 3; n++)
+            for (int m = 0; m < 3; m++) {
+                const vs_metric metric = (vs_metric)m;
+                const size_t nq = nqs[n];
+                /* 16 samples per batch: repeated batches see many pairs. */
+                for (int repeat = 0; repeat < 4; repeat++) {
+                    ref_fill_extreme(q, nq, dim, kind + (size_t)repeat, &rng);
+                    assert_int_equal(vs_score(ctx, metric, q, nq, c, nc, dim, scores), VS_OK);
+                    assert_int_equal(vs_corpus_score(corpus, metric, q, nq, scores), VS_OK);
+                    assert_int_equal(
+                        vs_topk(ctx, metric, q, nq, c, nc, dim, k, top_scores, top_ids), VS_OK);
+                    assert_int_equal(vs_corpus_topk(corpus, metric, q, nq, k, top_scores, top_ids),
+                                     VS_OK);
+                }
+            }
+    }
+    vs_corpus_free(corpus);
+    vs_context_free(ctx);
+    free(q);
+    free(c);
+    free(scores);
+}
+
 #define PER_ISA(fn)                                                                                \
     cmocka_unit_test_prestate(fn, "serial"), cmocka_unit_test_prestate(fn, "avx2"),                \
         cmocka_unit_test_prestate(fn, "avx512")
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        PER_ISA(test_dot),          PER_ISA(test_dot_rows),       PER_ISA(test_tile),
-        PER_ISA(test_api_all_dims), PER_ISA(test_special_values), PER_ISA(test_clamps),
+        PER_ISA(test_dot),
+        PER_ISA(test_dot_rows),
+        PER_ISA(test_tile),
+        PER_ISA(test_api_all_dims),
+        PER_ISA(test_special_values),
+        PER_ISA(test_clamps),
+        PER_ISA(test_extreme_norms),
+        PER_ISA(test_tiny_query_top1),
+        PER_ISA(test_extreme_chunking),
+        PER_ISA(test_extreme_verify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@
 typedef struct log_capture {
     char last[512];
     int errors;
+    char all[16384]; /* every message, one per line */
+    size_t used;
 } log_capture;
 
 static void capture_log(void *user, vs_log_level level, const char *message) {
@@ -37,20 +40,28 @@ static void capture_log(void *user, vs_log_level level, const char *message) {
     if (capture == NULL) return;
     if (level == VS_LOG_ERROR) capture->errors++;
     snprintf(capture->last, sizeof(capture->last), "%s", message);
+    size_t room = sizeof(capture->all) - capture->used;
+    int n = snprintf(capture->all + capture->used, room, "%s\n", message);
+    if (n > 0 && (size_t)n < room) capture->used += (size_t)n;
 }
 
 static char cache_dir[200];
 
-static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+static vs_context *open_with(const char *selector, const char *dir, log_capture *capture,
+                             int *status) {
     vs_options opts;
     vs_options_init(&opts);
     opts.device = selector;
-    opts.cache_dir = cache_dir;
+    opts.cache_dir = dir;
     opts.log = capture_log;
     opts.log_user = capture;
     vs_context *ctx = NULL;
     *status = vs_context_create(&opts, &ctx);
     return ctx;
+}
+
+static vs_context *open_device(const char *selector, log_capture *capture, int *status) {
+    return open_with(selector, cache_dir, capture, status);
 }
 
 /* The context keeps the log target: it must outlive the context. */
@@ -277,6 +288,140 @@ static void test_agreement_tile_kernel(void **state) {
     run_agreement("tile", "0");
 }
 
+/* ---- numerics: tiny and huge norms (docs/numerics.md) ---------------------------------- */
+
+/* Every metric of one batch shape on the device against the reference; it must run there. */
+static void check_extreme_on_device(vs_context *dev, const char *what, const float *q, size_t nq,
+                                    const float *c, size_t nc, size_t dim, size_t k) {
+    float *scores = malloc(nq * nc * sizeof(float));
+    float *top_scores = malloc(nq * k * sizeof(float));
+    int64_t *top_ids = malloc(nq * k * sizeof(int64_t));
+    assert_non_null(scores);
+    assert_non_null(top_scores);
+    assert_non_null(top_ids);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    char why[512];
+    vs_batch_report report;
+    for (int m = 0; m < 3; m++) {
+        const vs_metric metric = (vs_metric)m;
+        for (int use_corpus = 0; use_corpus < 2; use_corpus++) {
+            const char *how = use_corpus ? "corpus" : "simple";
+            int rc = use_corpus ? vs_corpus_score(corpus, metric, q, nq, scores)
+                                : vs_score(dev, metric, q, nq, c, nc, dim, scores);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s %s: ran on %s (%s)", what, how, report.backend, report.fallback);
+            /* Cosine is within its bound for every pair; DOT and L2SQ may overflow as float32. */
+            if (metric == VS_METRIC_COSINE
+                    ? ref_check_scores(metric, q, nq, c, nc, dim, scores, 0, why, sizeof(why))
+                    : ref_check_scores_overflow(metric, q, nq, c, nc, dim, scores, why,
+                                                sizeof(why)))
+                fail_msg("%s %s %s scores: %s", what, how, vs_metric_name(metric), why);
+            if (metric != VS_METRIC_COSINE) continue;
+            rc = use_corpus ? vs_corpus_topk(corpus, metric, q, nq, k, top_scores, top_ids)
+                            : vs_topk(dev, metric, q, nq, c, nc, dim, k, top_scores, top_ids);
+            assert_int_equal(rc, VS_OK);
+            vs_context_last_report(dev, &report);
+            assert_string_equal(report.backend, "opencl");
+            if (ref_check_topk(metric, q, nq, c, nc, dim, k, top_scores, top_ids, why, sizeof(why)))
+                fail_msg("%s %s cosine top-k: %s", what, how, why);
+        }
+    }
+    vs_corpus_free(corpus);
+    free(scores);
+    free(top_scores);
+    free(top_ids);
+}
+
+/*
+ * Queries and candidates of every norm kind against each other (zero and NaN
+ * rows too) on one kernel path; then the issue's case, a query of norm
+ * 3.7e-24 whose top-1 must be the candidate pointing its way.
+ */
+static void run_extreme_norms(const char *kernel, const char *fused) {
+    setenv("VECSCORE_CL_KERNEL", kernel, 1);
+    setenv("VECSCORE_CL_FUSED", fused, 1);
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_KERNEL");
+    unsetenv("VECSCORE_CL_FUSED");
+    ref_rng rng;
+    ref_rng_seed(&rng, 77);
+    const size_t dims[] = {1, 7, 17, 100, 300};
+    char what[160];
+    for (size_t di = 0; di < sizeof(dims) / sizeof(*dims); di++) {
+        const size_t dim = dims[di], nq = 13, nc = 60;
+        void *qbase, *cbase;
+        float *q = ref_alloc_floats(nq * dim, di % 3, &qbase);
+        float *c = ref_alloc_floats(nc * dim, (di + 1) % 3, &cbase);
+        ref_fill_extreme(q, nq, dim, di, &rng);
+        ref_fill_extreme(c, nc, dim, 0, &rng);
+        memset(c + 3 * dim, 0, dim * sizeof(float)); /* zero candidate */
+        c[4 * dim + dim / 2] = NAN;                  /* NaN candidate */
+        snprintf(what, sizeof(what), "kernel %s fused %s dim %zu", kernel, fused, dim);
+        check_extreme_on_device(dev, what, q, nq, c, nc, dim, 5);
+        check_extreme_on_device(dev, what, q + 2 * dim, 1, c, nc, dim, 5); /* one query */
+        free(qbase);
+        free(cbase);
+    }
+    /* Top-1 of a tiny query (and of a subnormal and a huge one) among ordinary candidates. */
+    const size_t dim = 64, nc = 40, best = 17;
+    float q[3 * 64], c[40 * 64], top_scores[3];
+    int64_t top_ids[3];
+    ref_fill_uniform(c, nc * dim, &rng);
+    const double scales[3] = {3.7e-24, 1e-42, 1e36};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t d = 0; d < dim; d++)
+            q[i * dim + d] = (float)(c[best * dim + d] * scales[i]);
+    assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, 3, c, nc, dim, 1, top_scores, top_ids),
+                     VS_OK);
+    for (size_t i = 0; i < 3; i++)
+        if (top_ids[i] != (int64_t)best || !(top_scores[i] > 0.9999f))
+            fail_msg("kernel %s: query of scale %g: top-1 %lld (%.9g), expected %zu (1)", kernel,
+                     scales[i], (long long)top_ids[i], (double)top_scores[i], best);
+    vs_context_free(dev);
+}
+
+static void test_extreme_norms_rows_fused(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "1");
+}
+
+static void test_extreme_norms_rows_separate(void **state) {
+    (void)state;
+    run_extreme_norms("rows", "0");
+}
+
+static void test_extreme_norms_tile_kernel(void **state) {
+    (void)state;
+    run_extreme_norms("tile", "0");
+}
+
+/*
+ * A corpus split into parts where only the middle part holds tiny and huge
+ * vectors: that part's scaled copy is used, the others are read as they are.
+ */
+static void test_extreme_norms_corpus_parts(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1); /* 353 rows of dim 29 per part */
+    vs_context *dev = must_open("opencl");
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 11, nc = 1000, dim = 29;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_non_null(q);
+    assert_non_null(c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 78);
+    ref_fill_uniform(c, nc * dim, &rng);
+    ref_fill_extreme(c + 400 * dim, 2 * REF_EXTREME_KINDS, dim, 0, &rng);
+    ref_fill_extreme(q, nq, dim, 0, &rng);
+    check_extreme_on_device(dev, "corpus in parts", q, nq, c, nc, dim, 7);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 static void test_empty_and_invalid(void **state) {
     (void)state;
     vs_context *dev = must_open("opencl");
@@ -478,7 +623,7 @@ static void test_program_cache(void **state) {
 static int use_device_once(const float *q, size_t nq, const float *c, size_t nc, size_t dim,
                            size_t k, const float *expect_s, const int64_t *expect_i,
                            int *ran_on_device) {
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     if (status != VS_OK) {
@@ -647,9 +792,20 @@ static void test_threads_share_context(void **state) {
 
 /* ---- auto: calibrated cost model ------------------------------------------------------- */
 
-static const char *auto_batch(float *s, int64_t *ids) {
+/* A context for selector with its cache in dir, logging into log (cleared first); must open. */
+static vs_context *open_in(const char *selector, const char *dir, log_capture *log) {
+    memset(log, 0, sizeof(*log));
+    int status;
+    vs_context *ctx = open_with(selector, dir, log, &status);
+    if (status != VS_OK)
+        fail_msg("vs_context_create(%s) = %s: %s", selector, vs_status_name(status), log->all);
+    return ctx;
+}
+
+/* One auto context with its cache in dir; the backend that ran its top-k. */
+static const char *cost_run(const char *dir, log_capture *log, float *s, int64_t *ids) {
     static char backend[16];
-    vs_context *ctx = must_open("auto");
+    vs_context *ctx = open_in("auto", dir, log);
     float q[64], c[64 * 40];
     for (int i = 0; i < 64; i++)
         q[i] = (float)(i % 7) - 3.0f;
@@ -662,6 +818,11 @@ static const char *auto_batch(float *s, int64_t *ids) {
     if (strcmp(backend, "cpu") == 0) assert_non_null(strstr(report.fallback, "cost model"));
     vs_context_free(ctx);
     return backend;
+}
+
+static const char *auto_batch(float *s, int64_t *ids) {
+    static log_capture log;
+    return cost_run(cache_dir, &log, s, ids);
 }
 
 static void test_auto_cost_model(void **state) {
@@ -699,13 +860,430 @@ static void test_auto_cost_model(void **state) {
     snprintf(cache_dir, sizeof(cache_dir), "%.190s", saved);
 }
 
+/* ---- cache trust (host/cache.c) ------------------------------------------------------------ */
+
+static int count_in(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* One context on PoCL with its cache in dir; returns the report's program_cache (1 compiled,
+ * 2 loaded). The log is cleared first. */
+static int cache_run(const char *dir, log_capture *log) {
+    vs_context *ctx = open_in("opencl", dir, log);
+    float q[4] = {1, 2, 3, 4}, s[1];
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
+    assert_float_equal(s[0], 30.0f, 0);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "opencl");
+    vs_context_free(ctx);
+    return report.program_cache;
+}
+
+/* The one file in dir named PREFIX*SUFFIX (not a temporary one). */
+static void find_entry(const char *dir, const char *prefix, const char *suffix, char *out,
+                       size_t size) {
+    char command[600];
+    snprintf(command, sizeof(command), "ls '%s' | grep '^%s.*%s$'", dir, prefix, suffix);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    char name[256] = "", extra[256];
+    int found = fgets(name, sizeof(name), p) != NULL;
+    int more = fgets(extra, sizeof(extra), p) != NULL;
+    pclose(p);
+    if (!found || more) fail_msg("expected one %s*%s in %s", prefix, suffix, dir);
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static int file_count(const char *dir) {
+    char command[400];
+    snprintf(command, sizeof(command), "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    int n = -1;
+    if (fscanf(p, "%d", &n) != 1) n = -1;
+    pclose(p);
+    return n;
+}
+
+static void test_cache_entry_checks(void **state) {
+    (void)state;
+    char dir[256], entry[512], outside[320];
+    log_capture log;
+    struct stat st, before;
+    snprintf(dir, sizeof(dir), "%s/trust-entry", cache_dir);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_int_equal(cache_run(dir, &log), 2);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* A FIFO at the entry path: opened without blocking, refused after the open, replaced. The
+     * alarm kills the test (a failure, not a hang) if the open ever blocks again. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkfifo(entry, 0600), 0);
+    alarm(300);
+    assert_int_equal(cache_run(dir, &log), 1);
+    alarm(0);
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A directory at the entry path: refused, and the build still succeeds. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkdir(entry, 0700), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "it is a directory, not a regular file"));
+    assert_int_equal(rmdir(entry), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A symbolic link at the entry path, even to a valid entry: not followed; the link (not its
+     * target) is replaced by the rebuilt entry. */
+    snprintf(outside, sizeof(outside), "%s/outside.clbin", cache_dir);
+    assert_int_equal(rename(entry, outside), 0);
+    assert_int_equal(symlink(outside, entry), 0);
+    assert_int_equal(stat(outside, &before), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(stat(outside, &st), 0);
+    assert_true(st.st_ino == before.st_ino && st.st_size == before.st_size &&
+                st.st_mtime == before.st_mtime);
+    assert_int_equal(unlink(outside), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* Writable by group, or by others: refused, then rewritten 0600. */
+    const mode_t modes[] = {0620, 0602, 0666};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(chmod(entry, modes[i]), 0);
+        assert_int_equal(cache_run(dir, &log), 1);
+        assert_non_null(strstr(log.all, "writable by"));
+        assert_int_equal(stat(entry, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(cache_run(dir, &log), 2);
+    }
+
+    /* Larger than an entry may be (a sparse file): refused without being read. */
+    int fd = open(entry, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)300 << 20), 0);
+    close(fd);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "more than the"));
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A damaged payload (checksum no longer matches): dropped and rebuilt. */
+    assert_int_equal(stat(entry, &st), 0);
+    fd = open(entry, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte = 0;
+    assert_int_equal(pread(fd, &byte, 1, st.st_size / 2), 1);
+    byte ^= 0x5a;
+    assert_int_equal(pwrite(fd, &byte, 1, st.st_size / 2), 1);
+    close(fd);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "corrupt or foreign"));
+    assert_int_equal(cache_run(dir, &log), 2);
+    assert_int_equal(file_count(dir), 1); /* no temporary file left behind */
+}
+
+static void test_cache_entry_owner(void **state) {
+    (void)state;
+    if (geteuid() != 0) skip(); /* giving a file away needs root (CI runs the tests as root) */
+    char dir[256], entry[512];
+    log_capture log;
+    struct stat st;
+    snprintf(dir, sizeof(dir), "%s/trust-owner", cache_dir);
+    assert_int_equal(cache_run(dir, &log), 1);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+    assert_int_equal(chown(entry, 12345, 12345), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "owned by uid 12345"));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_uid, geteuid());
+    assert_int_equal(cache_run(dir, &log), 2);
+    /* The directory given away: not trusted, nothing read or written. */
+    assert_int_equal(chown(dir, 12345, 12345), 0);
+    assert_int_equal(cache_run(dir, &log), 1);
+    assert_non_null(strstr(log.all, "is not private: it is owned by uid 12345"));
+    assert_int_equal(chown(dir, 0, 0), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+}
+
+static void test_cache_dir_checks(void **state) {
+    (void)state;
+    char root[256], dir[300], entry[512], link[300], path[300];
+    log_capture log;
+    struct stat st, before;
+    /* Created where missing, every new level 0700. */
+    snprintf(root, sizeof(root), "%s/trust-dir", cache_dir);
+    snprintf(dir, sizeof(dir), "%s/a/b", root);
+    assert_int_equal(cache_run(dir, &log), 1);
+    const char *levels[] = {"", "/a", "/a/b"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s%s", root, levels[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
+    assert_int_equal(cache_run(dir, &log), 2);
+    find_entry(dir, "vecscore-", ".clbin", entry, sizeof(entry));
+
+    /* Writable by its group or by others: the valid entry is not loaded, nothing is written,
+     * one warning. */
+    const mode_t modes[] = {0770, 0703, 0777, 01777};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(chmod(dir, modes[i]), 0);
+        assert_int_equal(stat(entry, &before), 0);
+        assert_int_equal(cache_run(dir, &log), 1);
+        assert_int_equal(count_in(log.all, "is not private: it is writable by"), 1);
+        assert_int_equal(stat(entry, &st), 0);
+        assert_true(st.st_ino == before.st_ino && st.st_mtime == before.st_mtime);
+        assert_int_equal(file_count(dir), 1);
+    }
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(cache_run(dir, &log), 2);
+
+    /* A symbolic link to the directory: trusted when its target is. */
+    snprintf(link, sizeof(link), "%s/link", root);
+    assert_int_equal(symlink(dir, link), 0);
+    assert_int_equal(cache_run(link, &log), 2);
+    assert_int_equal(chmod(dir, 0775), 0);
+    assert_int_equal(cache_run(link, &log), 1);
+    assert_non_null(strstr(log.all, "(a symbolic link; its target checked) is not private"));
+    assert_int_equal(chmod(dir, 0700), 0);
+
+    /* A regular file where the directory should be: no cache, the build still succeeds. */
+    assert_int_equal(cache_run(entry, &log), 1);
+    assert_non_null(strstr(log.all, "cache: cannot open"));
+}
+
+#define VS_FAST_DEVICE "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int has_text(const char *path, const char *text) {
+    char buffer[256] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    size_t n = fread(buffer, 1, sizeof(buffer) - 1, f);
+    fclose(f);
+    buffer[n] = '\0';
+    return strcmp(buffer, text) == 0;
+}
+
+/* The cost file was not used: this context measured the constants itself. Which side then wins
+ * depends on the machine (under ASan the CPU kernels are slower than PoCL's), so only the
+ * measurement is checked. */
+static void expect_measured(const char *dir, log_capture *log) {
+    float s[5];
+    int64_t ids[5];
+    cost_run(dir, log, s, ids);
+    if (strstr(log->all, "auto: calibrated in") == NULL)
+        fail_msg("expected a calibration (the cost file must not be used); log:\n%s", log->all);
+}
+
+/* The "fast device" cost file was used: no calibration, and the device ran. */
+static void expect_loaded(const char *dir, log_capture *log) {
+    float s[5];
+    int64_t ids[5];
+    assert_string_equal(cost_run(dir, log, s, ids), "opencl");
+    if (strstr(log->all, "auto: calibrated in") != NULL)
+        fail_msg("the cost file was measured again, not used; log:\n%s", log->all);
+}
+
+static void test_cost_cache_checks(void **state) {
+    (void)state;
+    char dir[256], entry[512], outside[320];
+    log_capture log;
+    struct stat st;
+    setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
+    setenv("VECSCORE_LOG_LEVEL", "info", 1); /* "auto: calibrated in ..." says it measured */
+    snprintf(dir, sizeof(dir), "%s/trust-cost", cache_dir);
+    expect_measured(dir, &log);
+    find_entry(dir, "cost-", ".txt", entry, sizeof(entry));
+    assert_int_equal(stat(entry, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* A cost file that makes the device look faster is used: the device runs. */
+    write_text(entry, VS_FAST_DEVICE);
+    expect_loaded(dir, &log);
+
+    /* A FIFO at the cost file: no block, measured again, replaced. */
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(mkfifo(entry, 0600), 0);
+    alarm(300);
+    expect_measured(dir, &log);
+    alarm(0);
+    assert_non_null(strstr(log.all, "auto: cost cache: entry"));
+    assert_non_null(strstr(log.all, "it is a FIFO, not a regular file"));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+
+    /* A symbolic link to a "fast device" file: not followed, the link replaced. */
+    snprintf(outside, sizeof(outside), "%s/outside-cost.txt", cache_dir);
+    write_text(outside, VS_FAST_DEVICE);
+    assert_int_equal(unlink(entry), 0);
+    assert_int_equal(symlink(outside, entry), 0);
+    expect_measured(dir, &log);
+    assert_non_null(strstr(log.all, "it is a symbolic link"));
+    assert_true(has_text(outside, VS_FAST_DEVICE));
+    assert_int_equal(lstat(entry, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    unlink(outside);
+
+    /* Writable by group or others: not used. */
+    write_text(entry, VS_FAST_DEVICE);
+    assert_int_equal(chmod(entry, 0660), 0);
+    expect_measured(dir, &log);
+    assert_non_null(strstr(log.all, "writable by its group"));
+
+    /* Owned by someone else (root only): not used. */
+    if (geteuid() == 0) {
+        write_text(entry, VS_FAST_DEVICE);
+        assert_int_equal(chown(entry, 12345, 12345), 0);
+        expect_measured(dir, &log);
+        assert_non_null(strstr(log.all, "owned by uid 12345"));
+    }
+
+    /* Malformed: trailing junk, or values that are not finite. */
+    const char *bad[] = {"vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0 junk\n",
+                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 inf 1e15 0\n"};
+    for (int i = 0; i < 2; i++) {
+        write_text(entry, bad[i]);
+        expect_measured(dir, &log);
+        assert_non_null(strstr(log.all, "is malformed"));
+    }
+
+    /* A directory its group can write: neither cache is used, one warning for both. */
+    write_text(entry, VS_FAST_DEVICE);
+    assert_int_equal(chmod(dir, 0770), 0);
+    expect_measured(dir, &log);
+    assert_int_equal(count_in(log.all, "not private"), 1);
+    assert_true(has_text(entry, VS_FAST_DEVICE)); /* not rewritten either */
+    assert_int_equal(chmod(dir, 0700), 0);
+    expect_loaded(dir, &log);
+    unsetenv("VECSCORE_LOG_LEVEL");
+    unsetenv("VECSCORE_AUTO_OPENCL_CPU");
+}
+
+/* ---- parsing: the staging arena and the testing knobs ------------------------------------- */
+
+static void test_arena_too_small(void **state) {
+    (void)state;
+    log_capture log;
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "opencl";
+    opts.cache_dir = cache_dir;
+    opts.log = capture_log;
+    opts.log_user = &log;
+    opts.arena_bytes = 1;
+    vs_context *ctx = (vs_context *)&log;
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    const char *at = strstr(log.all, "it needs at least ");
+    assert_non_null(strstr(log.all, "staging arena"));
+    assert_non_null(strstr(log.all, "of 1 bytes is too small for OpenCL device"));
+    assert_non_null(at);
+    size_t need = (size_t)strtoull(at + strlen("it needs at least "), NULL, 10);
+    assert_true(need > 1);
+
+    /* One byte short still fails; the minimum opens and runs on the device. */
+    opts.arena_bytes = need - 1;
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(log.all, "too small"));
+    opts.arena_bytes = need;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    float q[24], s[1];
+    for (int i = 0; i < 24; i++)
+        q[i] = 1.0f;
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 24, s), VS_OK);
+    assert_float_equal(s[0], 24.0f, 0);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "opencl");
+    vs_context_free(ctx);
+
+    /* The same from the environment. */
+    opts.arena_bytes = 0;
+    setenv("VECSCORE_ARENA_BYTES", "64", 1);
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(log.all, "of 64 bytes is too small"));
+    unsetenv("VECSCORE_ARENA_BYTES");
+
+    /* Under auto the arena may suit the CPU: the CPU runs, and the report says why. */
+    setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
+    opts.device = "auto";
+    opts.arena_bytes = 64;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 24, s), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_string_equal(report.backend, "cpu");
+    assert_non_null(strstr(report.fallback, "too small"));
+    vs_context_free(ctx);
+    unsetenv("VECSCORE_AUTO_OPENCL_CPU");
+}
+
+static void test_bad_knobs(void **state) {
+    (void)state;
+    const struct {
+        const char *name, *value, *device;
+    } cases[] = {
+        {"VECSCORE_CL_FUSED", "2", "opencl"},
+        {"VECSCORE_CL_FUSED", " 1", "opencl"},
+        {"VECSCORE_CL_FUSED", "1x", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", "opencl"},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", "opencl"},
+        {"VECSCORE_CL_KERNEL", "tiles", "opencl"},
+        {"VECSCORE_AUTO_OPENCL_CPU", "yes", "auto"},
+        {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        log_capture log;
+        memset(&log, 0, sizeof(log));
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = cases[i].device;
+        opts.cache_dir = cache_dir;
+        opts.log = capture_log;
+        opts.log_user = &log;
+        setenv(cases[i].name, cases[i].value, 1);
+        vs_context *ctx = NULL;
+        int status = vs_context_create(&opts, &ctx);
+        unsetenv(cases[i].name);
+        if (status != VS_ERR_INVALID_ARGUMENT)
+            fail_msg("%s='%s': %s", cases[i].name, cases[i].value, vs_status_name(status));
+        assert_null(ctx);
+        char expect[160];
+        snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
+                 cases[i].name, cases[i].value);
+        if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
+    }
+}
+
 /* ---- without any OpenCL platform ----------------------------------------------------------- */
 
 static void test_no_platform(void **state) {
     (void)state;
     assert_int_equal(vs_device_count(), 1);
     assert_non_null(strstr(vs_opencl_status(), "no OpenCL platform"));
-    log_capture capture = {{0}, 0};
+    log_capture capture = {0};
     int status;
     vs_context *ctx = open_device("opencl", &capture, &status);
     assert_int_equal(status, VS_ERR_NO_DEVICE);
@@ -723,6 +1301,72 @@ static void test_no_platform(void **state) {
     assert_non_null(strstr(report.fallback, "no OpenCL platform"));
     vs_context_free(ctx);
 }
+/* vs_device_string: every field whole (the direct clGetDeviceInfo answer),
+ * snprintf-style lengths and truncation, and its argument checks. */
+static void test_device_strings(void **state) {
+    (void)state;
+    int count = vs_device_count();
+    assert_true(count >= 2);
+    for (int i = 0; i < count; i++) {
+        vs_device info;
+        assert_int_equal(vs_device_info(i, &info), VS_OK);
+        const char *fields[5] = {info.name, info.vendor, info.platform, info.driver_version,
+                                 info.device_version};
+        for (int f = 0; f < 5; f++) {
+            int length = vs_device_string(i, (vs_device_field)f, NULL, 0);
+            assert_true(length >= (int)strlen(fields[f]));
+            char *whole = malloc((size_t)length + 1);
+            assert_non_null(whole);
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, whole, (size_t)length + 1),
+                             length);
+            assert_int_equal(strlen(whole), (size_t)length);
+            /* the vs_device field is the same string, cut to its size */
+            assert_memory_equal(whole, fields[f], strlen(fields[f]));
+            char cut[4] = "xyz";
+            assert_int_equal(vs_device_string(i, (vs_device_field)f, cut, sizeof(cut)), length);
+            assert_true(strlen(cut) == (length < 3 ? (size_t)length : 3));
+            assert_memory_equal(cut, whole, strlen(cut));
+            free(whole);
+        }
+        if (i == 0) continue;
+        /* the OpenCL answer itself, however long */
+        cl_platform_id platforms[16];
+        cl_uint nplatforms = 0;
+        assert_int_equal(clGetPlatformIDs(16, platforms, &nplatforms), CL_SUCCESS);
+        assert_true((cl_uint)info.platform_index < nplatforms);
+        cl_device_id devices[64];
+        cl_uint ndevices = 0;
+        assert_int_equal(clGetDeviceIDs(platforms[info.platform_index], CL_DEVICE_TYPE_ALL, 64,
+                                        devices, &ndevices),
+                         CL_SUCCESS);
+        assert_true((cl_uint)info.device_index < ndevices);
+        size_t needed = 0;
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, 0, NULL, &needed),
+            CL_SUCCESS);
+        char *direct = malloc(needed + 1);
+        assert_non_null(direct);
+        assert_int_equal(
+            clGetDeviceInfo(devices[info.device_index], CL_DEVICE_VERSION, needed, direct, NULL),
+            CL_SUCCESS);
+        direct[needed] = '\0';
+        char *ours = malloc(needed + 1);
+        assert_non_null(ours);
+        assert_int_equal(vs_device_string(i, VS_DEVICE_FIELD_DEVICE_VERSION, ours, needed + 1),
+                         (int)strlen(direct));
+        assert_string_equal(ours, direct);
+        free(direct);
+        free(ours);
+    }
+    char out[8];
+    assert_int_equal(vs_device_string(count, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(-1, VS_DEVICE_FIELD_NAME, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, (vs_device_field)5, out, sizeof(out)),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_device_string(0, VS_DEVICE_FIELD_NAME, NULL, 4), VS_ERR_INVALID_ARGUMENT);
+}
 
 int main(int argc, char **argv) {
     snprintf(cache_dir, sizeof(cache_dir), "/tmp/vecscore-test-opencl-XXXXXX");
@@ -739,6 +1383,10 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_fused),
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_rows_fused),
+            cmocka_unit_test(test_extreme_norms_rows_separate),
+            cmocka_unit_test(test_extreme_norms_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
             cmocka_unit_test(test_corpus_split),
@@ -747,6 +1395,13 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),
             cmocka_unit_test(test_threads_share_context),
+            cmocka_unit_test(test_device_strings),
+            cmocka_unit_test(test_cache_entry_checks),
+            cmocka_unit_test(test_cache_entry_owner),
+            cmocka_unit_test(test_cache_dir_checks),
+            cmocka_unit_test(test_cost_cache_checks),
+            cmocka_unit_test(test_arena_too_small),
+            cmocka_unit_test(test_bad_knobs),
         };
         failed = cmocka_run_group_tests(tests, NULL, NULL);
     }

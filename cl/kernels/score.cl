@@ -9,7 +9,12 @@
  *   COSINE  s * qaux * caux, 0 when either side has zero norm, clamped to
  *           [-1, 1] with comparisons that keep NaN
  *   L2SQ    (qaux + caux) - 2 s, clamped at 0 (NaN kept)
- * where aux is 1/|v| (cosine) or |v|^2 (L2), computed on the host.
+ * where aux is 1/|v| (cosine) or |v|^2 (L2), computed on the host in float64.
+ * For COSINE, the host scales any vector whose norm is outside [2^-40, 2^40]
+ * by a power of two into [0.5, 1) (queries when staged, candidates in a
+ * second copy of the corpus part) and passes 1/|v 2^s|: every pair then has
+ * |q| |c| in [2^-80, 2^80], so neither the dot products below nor s * qa * ca
+ * underflow or overflow (docs/numerics.md, "Tiny and huge vectors").
  *
  * Top-k runs in two kernels per candidate tile, so only nq x k results ever
  * cross back to the host:

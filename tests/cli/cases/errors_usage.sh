@@ -10,8 +10,8 @@ check_usage() {
     expect_no_temp
 }
 check_usage "unknown argument '--frob'" topk -q q.fvecs -b base.fvecs -k 3 -o out.ivecs --frob
-check_usage '-q, -b, -k and -o are required' topk -q q.fvecs -b base.fvecs -o out.ivecs
-check_usage '-q, -b and -o are required' score -q q.fvecs -o out.fvecs
+check_usage '^vecscore topk: -k is required; see' topk -q q.fvecs -b base.fvecs -o out.ivecs
+check_usage '^vecscore score: -b is required; see' score -q q.fvecs -o out.fvecs
 check_usage "-k '0': expected 1 \.\. 1048576" topk -q q.fvecs -b base.fvecs -k 0 -o out.ivecs
 check_usage "-k 'ten': expected" topk -q q.fvecs -b base.fvecs -k ten -o out.ivecs
 check_usage '^vecscore topk: -o needs a value$' topk -q q.fvecs -b base.fvecs -k 3 -o

@@ -45,4 +45,4 @@ expect_exit 2
 expect_stderr_match 'q.fvecs: holds f4 values; expected integer ids'
 run recall --result res.ivecs
 expect_exit 1
-expect_stderr_match '--result and --truth are required'
+expect_stderr_match '^vecscore recall: --truth is required; see'
