@@ -231,17 +231,25 @@ static size_t run_units(pool_job *job, int slot) {
     return ran;
 }
 
+/*
+ * One step of a spin: a few pauses, then sched_yield, so that a spinning
+ * thread gives its CPU to any other runnable thread on it (on a busy
+ * machine, often the very thread it waits for) instead of holding it until
+ * its spin ends. On an idle CPU the yield returns at once.
+ */
+static void spin_step(void) {
+    for (int i = 0; i < 16; i++)
+        VS_CPU_RELAX();
+    sched_yield();
+}
+
 /* Spins (without the lock) until a job is posted or `seconds` pass. */
 static void spin_for_post(unsigned seen, double seconds) {
     if (seconds <= 0) return;
     const double until = now_seconds() + seconds;
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            if (atomic_load_explicit(&pool.posted, memory_order_relaxed) != seen) return;
-            VS_CPU_RELAX();
-        }
-        if (now_seconds() >= until) return;
-    }
+    while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen &&
+           now_seconds() < until)
+        spin_step();
 }
 
 static void *worker_main(void *unused) {
@@ -326,16 +334,14 @@ static pool_job *job_post(vs__pool_fn fn, void *arg, size_t units, int participa
 }
 
 /* Waits (pool.lock held) until every unit of the job has finished. */
-static void job_wait(pool_job *job) {
+static void job_wait(pool_job *job, double spin) {
     if (atomic_load_explicit(&job->done, memory_order_acquire) == job->units) return;
     /* A short spin first: the last unit is usually about to finish. */
-    double spin = pool.spin_seconds;
     pthread_mutex_unlock(&pool.lock);
     const double until = now_seconds() + spin;
     while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units &&
            now_seconds() < until)
-        for (int i = 0; i < 64; i++)
-            VS_CPU_RELAX();
+        spin_step();
     pthread_mutex_lock(&pool.lock);
     while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units) {
         job->caller_waiting = 1;
@@ -367,6 +373,18 @@ static void observe_join(_Atomic double *estimate_at, double seconds, int seen) 
     atomic_store_explicit(&pool.probe_interval, interval, memory_order_relaxed);
     estimate = exp(log(estimate) + (log(seconds) - log(estimate)) / 4);
     atomic_store_explicit(estimate_at, estimate, memory_order_relaxed);
+}
+
+/*
+ * Workers spin after a job for as long as a sleeping one is estimated to
+ * take to join (capped): spinning longer than waking costs is never worth
+ * it, and spinning less makes a stream of calls pay the wake-up every time.
+ * On a virtual machine an idle CPU can take a hundred microseconds to wake,
+ * which the estimate learns from the calls themselves (pool.lock held).
+ */
+static void update_spin(void) {
+    double sleeping = atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed);
+    pool.spin_seconds = sleeping < VS_POOL_SPIN_MAX_SECONDS ? sleeping : VS_POOL_SPIN_MAX_SECONDS;
 }
 
 static void run_alone(vs__pool_fn fn, void *arg, size_t units, vs__pool_run_info *info) {
@@ -410,7 +428,7 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     const int seen = job->first_join > 0;
     /* No helper came: it costs at least this long. */
     const double join = (seen ? job->first_join : now_seconds()) - job->posted_at;
-    job_wait(job);
+    job_wait(job, pool.spin_seconds);
     /*
      * What a helper cost this call: the time until it came, plus how much
      * longer than one of the caller's own units the caller then waited for
@@ -420,6 +438,7 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     double late = now_seconds() - caller_done - unit;
     observe_join(job->spinner ? &pool.join_spinning : &pool.join_sleeping,
                  join + (late > 0 ? late : 0), seen);
+    update_spin();
     info->joined = 1 + atomic_load_explicit(&job->joined, memory_order_relaxed);
     job_unref(job);
     pthread_mutex_unlock(&pool.lock);
@@ -442,7 +461,7 @@ static int compare_double(const void *a, const void *b) {
 static double time_one_join(void) {
     pool_job *job = job_post(noop_unit, NULL, 1, 2, 1);
     if (job == NULL) return -1;
-    job_wait(job); /* the caller claims nothing */
+    job_wait(job, 0); /* the caller claims nothing, and sleeps: its CPU may go idle too */
     double seconds = job->first_join - job->posted_at;
     job_unlist(job);
     job_unref(job);
@@ -489,8 +508,7 @@ static void calibrate(void) {
     atomic_store_explicit(&pool.join_spinning, spin_join, memory_order_relaxed);
     atomic_store_explicit(&pool.join_fastest, spin_join < sleep_join ? spin_join : sleep_join,
                           memory_order_relaxed);
-    pool.spin_seconds =
-        sleep_join < VS_POOL_SPIN_MAX_SECONDS ? sleep_join : VS_POOL_SPIN_MAX_SECONDS;
+    update_spin();
     pool.calibrated = 1;
 }
 

@@ -69,9 +69,10 @@
  *
  *   - The pool has at most one worker per CPU the process may run on
  *     (sched_getaffinity), minus one for the caller, however many threads
- *     call in. Workers start at the first batch that wants them, spin for
- *     about as long as waking a sleeping thread costs (measured, at most
- *     1 ms), then sleep. They stop when the last context is freed.
+ *     call in. Workers start at the first batch that wants them, spin
+ *     (yielding the CPU to any other runnable thread) for about as long as
+ *     waking a sleeping one costs (measured, at most 1 ms), then sleep. They
+ *     stop when the last context is freed.
  *   - A batch is cut into units (about 4 per participant) that the caller
  *     and the helpers claim one at a time. The caller always works, and a
  *     call returns as soon as its units are done: it never waits for a
