@@ -435,7 +435,7 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(uint64_t, arena_capacity_bytes, "B", "staging arena capacity")                               \
     X(uint64_t, arena_high_water_bytes, "B", "staging arena high-water mark in this batch")        \
     X(uint64_t, scratch_high_water_bytes, "B", "largest per-worker scratch high-water mark")       \
-    X(int, arena_pinned, "", "1 if the staging arena's pages are locked in memory")                \
+    X(int, arena_pinned, "", "1 if all the staging memory the batch used is locked in memory")     \
     X(uint64_t, bytes_mapped, "B", "output bytes a device wrote in place (zero-copy)")             \
     X(uint64_t, bytes_copied, "B", "bytes copied between host and device or staging")              \
     X(double, compile_seconds, "s",                                                                \
