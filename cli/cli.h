@@ -56,10 +56,35 @@ void cli_close_input(vs_reader *reader, unsigned char *owned);
  * continue it (SIGCONT). Unset: nothing. */
 void cli_test_chunk_read(void);
 
-/* Temporary output files removed by SIGINT/SIGTERM/SIGHUP. */
+/* Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE remove every
+ * registered temporary file and end the process by that signal (an inherited
+ * ignored SIGPIPE stays ignored); SIGXFSZ is ignored, so a write past
+ * `ulimit -f` fails and is reported. hold/release defer those signals over a
+ * short critical section (see main.c). The clean-up list keeps copies of the
+ * paths; NULL is ignored. */
 void cli_signals_install(void);
+void cli_signals_hold(void);
+void cli_signals_release(void);
 void cli_temp_register(const char *path);
 void cli_temp_unregister(const char *path);
+
+/* Outputs, with their temporary files on the clean-up list for their whole
+ * life. open/finish/commit print the failure and return EXIT_OUTPUT, or
+ * return EXIT_OK. cli_writer_open also declares the row count, so that every
+ * format can go to a FIFO or device. cli_commit finishes every file (flush,
+ * fsync), then renames the set with signals held; it consumes the files,
+ * success or not. */
+int cli_output_open(const char *cmd, const char *path, vs_outfile **out);
+int cli_writer_open(const char *cmd, const char *path, vs_file_format format, vs_dtype dtype,
+                    uint64_t dim, uint64_t rows, vs_writer **out);
+int cli_writer_finish(const char *cmd, vs_writer *w, vs_outfile **file);
+int cli_commit(const char *cmd, vs_outfile **files, size_t count);
+void cli_output_abort(vs_outfile *f);
+void cli_writer_abort(vs_writer *w);
+
+/* Reports a failed write to stdout once ("writing to stdout failed: ..."),
+ * from errno; returns EXIT_OUTPUT. main checks stdout again at the end. */
+int cli_stdout_failed(const char *cmd);
 
 /* Library log messages: warnings go to stderr (unless quiet); the last
  * error is kept for the failure message. */

@@ -16,6 +16,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,11 +209,10 @@ enum out_kind { OUT_VECTORS, OUT_TSV, OUT_JSON, OUT_STDOUT };
 
 typedef struct output {
     enum out_kind kind;
-    vs_writer *writer; /* OUT_VECTORS */
-    vs_outfile *text;  /* OUT_TSV, OUT_JSON */
-    FILE *stream;      /* text stream (file or stdout) */
+    vs_writer *writer; /* OUT_VECTORS, until finished */
+    vs_outfile *file;  /* OUT_TSV, OUT_JSON; OUT_VECTORS once finished */
+    FILE *stream;      /* text stream (the file's, or stdout) */
     const char *path;
-    const char *temp;
 } output;
 
 static int output_kind(const char *path, enum out_kind *kind, vs_file_format *format) {
@@ -234,7 +234,33 @@ static int output_kind(const char *path, enum out_kind *kind, vs_file_format *fo
     }
     *kind = OUT_VECTORS;
     *format = vs_file_format_from_path(path);
-    return *format == VS_FORMAT_UNKNOWN ? -1 : 0;
+    if (*format != VS_FORMAT_UNKNOWN) return 0;
+    /* /dev/null, /dev/stdout, a FIFO without an extension: TSV, as for - */
+    if (vs_outfile_writes_through(path)) *kind = OUT_TSV;
+    return *kind == OUT_TSV ? 0 : -1;
+}
+
+/* An output that names an input or the other output (also through a link,
+ * or ./x for x) is refused before any work: writing it would destroy that
+ * file. Compared by device and inode (vs_path_same_file). */
+static int check_distinct(const search_args *a) {
+    const char *sources[2] = {a->queries, a->base}, *input_opts[2] = {"-q", "-b"};
+    const char *outputs[2] = {a->output, a->scores}, *output_opts[2] = {"-o", "--scores"};
+    for (int o = 0; o < 2; o++) {
+        if (outputs[o] == NULL || strcmp(outputs[o], "-") == 0) continue;
+        for (int i = 0; i < 2; i++) {
+            const char *input = strcmp(sources[i], "-") == 0 ? "/dev/stdin" : sources[i];
+            if (vs_path_same_file(outputs[o], input))
+                return cli_fail(EXIT_USAGE, a->cmd,
+                                "%s %s is the same file as %s %s; refusing to overwrite an input",
+                                output_opts[o], outputs[o], input_opts[i], sources[i]);
+        }
+    }
+    if (a->scores != NULL && vs_path_same_file(a->output, a->scores))
+        return cli_fail(EXIT_USAGE, a->cmd,
+                        "-o %s and --scores %s are the same file; one would overwrite the other",
+                        a->output, a->scores);
+    return -1;
 }
 
 static int output_open_text(const char *cmd, const char *path, enum out_kind kind, output *o) {
@@ -245,56 +271,59 @@ static int output_open_text(const char *cmd, const char *path, enum out_kind kin
         o->stream = stdout;
         return -1;
     }
-    char err[VS_IO_ERROR_SIZE];
-    if (vs_outfile_open(path, &o->text, err, sizeof(err)) != 0)
-        return cli_fail(EXIT_OUTPUT, cmd, "%s", err);
-    o->stream = vs_outfile_stream(o->text);
-    o->temp = vs_outfile_temp_path(o->text);
-    cli_temp_register(o->temp);
+    if (cli_output_open(cmd, path, &o->file) != EXIT_OK) return EXIT_OUTPUT;
+    o->stream = vs_outfile_stream(o->file);
     return -1;
 }
 
 static int output_open_vectors(const char *cmd, const char *path, vs_file_format format,
-                               vs_dtype dtype, uint64_t dim, output *o) {
+                               vs_dtype dtype, uint64_t dim, uint64_t rows, output *o) {
     memset(o, 0, sizeof(*o));
     o->kind = OUT_VECTORS;
     o->path = path;
-    char err[VS_IO_ERROR_SIZE];
-    if (vs_writer_open(path, format, dtype, dim, &o->writer, err, sizeof(err)) != 0)
-        return cli_fail(EXIT_OUTPUT, cmd, "%s", err);
-    o->temp = vs_writer_temp_path(o->writer);
-    cli_temp_register(o->temp);
-    return -1;
+    return cli_writer_open(cmd, path, format, dtype, dim, rows, &o->writer) == EXIT_OK
+               ? -1
+               : EXIT_OUTPUT;
 }
 
 static void output_abort(output *o) {
-    if (o->temp) cli_temp_unregister(o->temp);
-    if (o->writer) vs_writer_abort(o->writer);
-    if (o->text) vs_outfile_abort(o->text);
+    cli_writer_abort(o->writer);
+    cli_output_abort(o->file);
     memset(o, 0, sizeof(*o));
 }
 
-static int output_commit(const char *cmd, output *o) {
-    char err[VS_IO_ERROR_SIZE];
-    int rc = 0;
-    if (o->temp) cli_temp_unregister(o->temp);
-    if (o->writer) {
-        rc = vs_writer_commit(o->writer, err, sizeof(err));
-    } else if (o->text) {
-        rc = vs_outfile_commit(o->text, err, sizeof(err));
-    } else if (o->kind == OUT_STDOUT) {
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            rc = VS_ERR_IO;
-            snprintf(err, sizeof(err), "writing to stdout failed");
+/* Commits the outputs of one run as a set (cli_commit): each is finished
+ * (flushed and synced) first, and only then are they renamed, in the order
+ * given; the main output goes last, so a new -o means the whole set is in
+ * place. Unused entries (all zero) are skipped. */
+static int outputs_commit(const char *cmd, output *const *outs, size_t count) {
+    vs_outfile *files[2] = {NULL, NULL};
+    int code = count <= 2 ? EXIT_OK : EXIT_OUTPUT;
+    for (size_t i = 0; i < count && code == EXIT_OK; i++) {
+        output *o = outs[i];
+        if (o->kind == OUT_STDOUT) {
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) code = cli_stdout_failed(cmd);
+        } else if (o->writer != NULL) {
+            code = cli_writer_finish(cmd, o->writer, &o->file);
+            o->writer = NULL;
         }
     }
-    memset(o, 0, sizeof(*o));
-    return rc != 0 ? cli_fail(EXIT_OUTPUT, cmd, "%s", err) : -1;
+    if (code != EXIT_OK) return code; /* the caller aborts what is left */
+    for (size_t i = 0; i < count; i++) {
+        files[i] = outs[i]->file;
+        outs[i]->file = NULL;
+    }
+    return cli_commit(cmd, files, count) == EXIT_OK ? -1 : EXIT_OUTPUT;
 }
 
+/* A failed write: stops the run at once (exit 4). */
 static int output_write_error(const char *cmd, output *o) {
+    int saved = errno;
     if (o->writer) return cli_fail(EXIT_OUTPUT, cmd, "%s", vs_writer_error(o->writer));
-    return cli_fail(EXIT_OUTPUT, cmd, "%s: write failed", o->path);
+    if (o->kind == OUT_STDOUT) return cli_stdout_failed(cmd);
+    return cli_fail(EXIT_OUTPUT, cmd, "%s: write failed: %s", o->path,
+                    saved ? strerror(saved) : "stream error");
 }
 
 /* Scores in text: %.9g round-trips float32; JSON has no inf/NaN, so null. */
@@ -380,11 +409,14 @@ int cli_topk(int argc, char **argv) {
                             "--scores goes with .ivecs/.ibin/.npy results; .tsv, .json and - "
                             "already hold the scores");
         scores_format = vs_file_format_from_path(a.scores);
+        if (scores_format == VS_FORMAT_UNKNOWN && vs_outfile_writes_through(a.scores))
+            scores_format = VS_FORMAT_FVECS; /* /dev/null, a FIFO: .fvecs */
         if (scores_format != VS_FORMAT_FVECS && scores_format != VS_FORMAT_FBIN &&
             scores_format != VS_FORMAT_NPY)
             return cli_fail(EXIT_USAGE, cmd, "--scores %s: expected .fvecs, .fbin or .npy",
                             a.scores);
     }
+    if ((code = check_distinct(&a)) >= 0) return code;
 
     inputs in;
     if ((code = open_inputs(&a, &in)) >= 0) return code;
@@ -414,11 +446,12 @@ int cli_topk(int argc, char **argv) {
 
     output ids_out = {0}, scores_out = {0};
     if (kind == OUT_VECTORS) {
-        code =
-            output_open_vectors(cmd, a.output, format,
-                                format == VS_FORMAT_NPY ? VS_DTYPE_I64 : VS_DTYPE_I32, k, &ids_out);
+        code = output_open_vectors(cmd, a.output, format,
+                                   format == VS_FORMAT_NPY ? VS_DTYPE_I64 : VS_DTYPE_I32, k, nq,
+                                   &ids_out);
         if (code < 0 && a.scores != NULL) {
-            code = output_open_vectors(cmd, a.scores, scores_format, VS_DTYPE_F32, k, &scores_out);
+            code =
+                output_open_vectors(cmd, a.scores, scores_format, VS_DTYPE_F32, k, nq, &scores_out);
             if (code >= 0) output_abort(&ids_out);
         }
     } else {
@@ -519,6 +552,10 @@ int cli_topk(int argc, char **argv) {
         else
             fprintf(f, "query\trank\tid\tscore\n");
         for (uint64_t q = 0; q < nq; q++) {
+            if (ferror(f)) { /* stop at the first failed write */
+                code = output_write_error(cmd, &ids_out);
+                goto done;
+            }
             if (json) {
                 fprintf(f, "  {\"query\": %llu, \"ids\": [", (unsigned long long)q);
                 for (uint64_t r = 0; r < k; r++)
@@ -539,9 +576,13 @@ int cli_topk(int argc, char **argv) {
             }
         }
         if (json) fprintf(f, "]}\n");
+        if (ferror(f)) {
+            code = output_write_error(cmd, &ids_out);
+            goto done;
+        }
     }
-    if ((code = output_commit(cmd, &ids_out)) >= 0) goto done;
-    if (scores_out.writer && (code = output_commit(cmd, &scores_out)) >= 0) goto done;
+    output *set[2] = {&scores_out, &ids_out}; /* -o last */
+    if ((code = outputs_commit(cmd, set, 2)) >= 0) goto done;
     code = EXIT_OK;
     if (a.report) print_report(ctx, &t, cli_now() - started);
 
@@ -576,6 +617,7 @@ int cli_score(int argc, char **argv) {
                         "%s: scores are written as .fvecs, .fbin, .npy, .tsv, .json or - (TSV "
                         "on stdout)",
                         a.output);
+    if ((code = check_distinct(&a)) >= 0) return code;
     inputs in;
     if ((code = open_inputs(&a, &in)) >= 0) return code;
     uint64_t nq = in.nq, nb = in.nb, dim = in.dim;
@@ -603,8 +645,9 @@ int cli_score(int argc, char **argv) {
     }
 
     output out = {0};
-    code = kind == OUT_VECTORS ? output_open_vectors(cmd, a.output, format, VS_DTYPE_F32, nb, &out)
-                               : output_open_text(cmd, a.output, kind, &out);
+    code = kind == OUT_VECTORS
+               ? output_open_vectors(cmd, a.output, format, VS_DTYPE_F32, nb, nq, &out)
+               : output_open_text(cmd, a.output, kind, &out);
     if (code >= 0) {
         close_inputs(&in);
         return code;
@@ -704,14 +747,24 @@ int cli_score(int argc, char **argv) {
                     if (!json) fputc('\n', out.stream);
                 }
                 if (json) fprintf(out.stream, "]%s\n", q + 1 < nq ? "," : "");
+                if (ferror(out.stream)) { /* stop at the first failed write */
+                    code = output_write_error(cmd, &out);
+                    break;
+                }
             }
+            if (code >= 0) break;
         }
         cli_progress_update(&progress, (q0 + qn) * nb, nq * nb);
     }
     cli_progress_finish(&progress);
     if (code >= 0) goto done;
     if (json) fprintf(out.stream, "]}\n");
-    if ((code = output_commit(cmd, &out)) >= 0) goto done;
+    if (kind != OUT_VECTORS && ferror(out.stream)) {
+        code = output_write_error(cmd, &out);
+        goto done;
+    }
+    output *set[1] = {&out};
+    if ((code = outputs_commit(cmd, set, 1)) >= 0) goto done;
     code = EXIT_OK;
     if (a.report) print_report(ctx, &t, cli_now() - started);
 

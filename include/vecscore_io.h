@@ -57,11 +57,13 @@
  *
  * ## Writing
  *
- * Writers never leave a partial file: data goes to a temporary file in the
- * target's directory (".NAME.tmp-XXXXXX") that is renamed over the target
- * only by vs_writer_commit. vs_writer_abort (or a failed commit) removes the
- * temporary file and leaves an existing target untouched. The same
- * mechanism is available for any output as vs_outfile.
+ * Writers never leave a partial file and never touch an existing file unless
+ * the write succeeded: data goes to a temporary file ".vs.tmp-XXXXXX" in the
+ * target's directory (a fixed 14-byte name, so it fits next to any valid
+ * output name) that is renamed over the target only on commit. Several
+ * outputs of one job can be committed as a set (vs_outfile_commit_all): all
+ * of them, or, if any fails before the renames, none. FIFOs and character
+ * devices are written through instead (see "Output files" below).
  *
  * All functions return 0 or a negative vs_status unless they say otherwise.
  * Objects are not thread-safe; use one per thread.
@@ -196,25 +198,95 @@ VS_API int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int6
 VS_API int vs_reader_validate(vs_reader *r);
 
 /* ==================================================================== */
-/* Atomic output files                                                   */
+/* Output files                                                          */
 /* ==================================================================== */
 
 typedef struct vs_outfile vs_outfile;
 
 /*
- * Creates a temporary file next to path, open for writing. Write through
- * vs_outfile_stream; vs_outfile_commit renames it to path, vs_outfile_abort
- * removes it. Exactly one of the two must be called; both free the object.
+ * An output path is either replaced or written through.
+ *
+ * Replaced: a regular file, or a name that does not exist yet.
+ *   - Data goes to DIR/.vs.tmp-XXXXXX, created next to the target (O_EXCL,
+ *     mode 0666 minus the umask). It is flushed, fsync'd and closed by
+ *     vs_outfile_finish, and renamed over the target by a commit; the
+ *     directory is fsync'd after the rename.
+ *   - A symbolic link (the last component, up to 40 links deep) is followed:
+ *     its final target is replaced atomically and the link stays a link. A
+ *     dangling link creates its target.
+ *   - An existing target keeps its permission bits (rwx for user, group and
+ *     others) and, where the process is allowed to set them, its owner and
+ *     group; the temporary file has them from the start. A hard link to the
+ *     target keeps the old contents (a rename gives the name a new inode).
+ *   - Refused at open: an existing target the process may not write
+ *     (access(W_OK), as the shell's > would refuse it), a directory, a block
+ *     device, a socket, a name that ends in '/'.
+ *
+ * Written through: a FIFO, a character device (/dev/null, a terminal), and
+ * the names of the process's own descriptors (/dev/stdout, /dev/stderr,
+ * /dev/fd/N, /proc/self/fd/N, also reached through a symbolic link), which
+ * are written through a dup() of that descriptor, at its offset. Bytes go out
+ * as they are written: there is no temporary file and nothing to rename, a
+ * failure cannot take back what was already written, and opening a FIFO
+ * waits for a reader, as any writer of a FIFO does.
+ */
+
+/** 1 if vs_outfile_open(path) would write through (see above), else 0. */
+VS_API int vs_outfile_writes_through(const char *path);
+
+/*
+ * 1 if a and b name the same file, else 0 (also when either cannot be
+ * examined). Files that exist compare by device and inode, after following
+ * symbolic links, so hard links, symbolic links and "./x" vs "x" are caught.
+ * A name that does not exist yet compares by the directory it would be
+ * created in (device and inode) and its last component after following
+ * links, so two outputs that would create the same file are caught too.
+ * Character devices (/dev/null, a terminal) are never the same file: writing
+ * to one twice loses nothing. Used to refuse an output that would replace an
+ * input or another output of the same job.
+ */
+VS_API int vs_path_same_file(const char *a, const char *b);
+
+/*
+ * Opens path for writing as described above. Write through
+ * vs_outfile_stream; then either commit (vs_outfile_commit, or
+ * vs_outfile_commit_all for a set) or vs_outfile_abort. Exactly one of them
+ * must be called; each frees the object.
  */
 VS_API int vs_outfile_open(const char *path, vs_outfile **out, char *err, size_t err_size);
-/** The stdio stream to write to. */
+/** The stdio stream to write to. Check ferror() as you go: a full disk is reported there. */
 VS_API FILE *vs_outfile_stream(vs_outfile *f);
 /*
- * The temporary file's path (valid until commit/abort). A signal handler may
- * unlink() it; the string is never reallocated.
+ * The temporary file's path (valid until commit/abort), or NULL when the
+ * output is written through. A signal handler may unlink() it; the string is
+ * never reallocated.
  */
 VS_API const char *vs_outfile_temp_path(const vs_outfile *f);
-/** Flushes, syncs and renames. On failure the temporary file is removed. */
+/*
+ * Flushes, fsyncs and closes the stream (the existing target's mode and owner
+ * are applied again first): everything but the rename, which may then fail
+ * only if the directory changes. On failure (a full disk, an I/O error, an
+ * earlier failed write) the temporary file is removed and f must still be
+ * aborted or committed (which then fails). Calling it again is a no-op.
+ */
+VS_API int vs_outfile_finish(vs_outfile *f, char *err, size_t err_size);
+/*
+ * Commits a set of outputs, all or nothing as far as the file system allows:
+ *   1. finishes every file that is not finished yet; if one fails,
+ *   2. or any replaced target has become something other than a regular
+ *      file or a link (a directory, say), every temporary file is removed,
+ *      no target is touched, and the first failure is returned;
+ *   3. renames the temporary files over their targets in the order given.
+ * Two renames are not one atomic step: if a rename fails in step 3 (the
+ * directory's permissions changed during the run, say), the files before it
+ * are already replaced and those after it are not; the message names both
+ * ("...; already replaced: A (the outputs of this run are incomplete)").
+ * Give the file whose presence means "the job is done" last. Entries may be
+ * NULL (skipped). Every file is freed, success or not.
+ */
+VS_API int vs_outfile_commit_all(vs_outfile *const *files, size_t count, char *err,
+                                 size_t err_size);
+/** vs_outfile_commit_all of one file. */
 VS_API int vs_outfile_commit(vs_outfile *f, char *err, size_t err_size);
 /** Closes and removes the temporary file. NULL is fine. */
 VS_API void vs_outfile_abort(vs_outfile *f);
@@ -226,8 +298,8 @@ VS_API void vs_outfile_abort(vs_outfile *f);
 typedef struct vs_writer vs_writer;
 
 /*
- * Starts a vector file at path (atomically, as vs_outfile). format must not
- * be VS_FORMAT_UNKNOWN; dtype is the stored element type:
+ * Starts a vector file at path (replaced or written through, as vs_outfile).
+ * format must not be VS_FORMAT_UNKNOWN; dtype is the stored element type:
  *   fvecs/fbin: F32;  bvecs/u8bin: U8;  ivecs/ibin: I32;
  *   npy: F32, F16, F64, U8, I8, I32 or I64.
  * dim is 1..VS_IO_MAX_DIM. The row count is whatever was written by commit
@@ -237,19 +309,37 @@ VS_API int vs_writer_open(const char *path, vs_file_format format, vs_dtype dtyp
                           vs_writer **out, char *err, size_t err_size);
 
 /*
+ * Declares how many rows will be written, before the first write. The
+ * .fbin/.npy header then holds the final count from the start, which is what
+ * lets those formats go to an output that cannot be rewritten (a FIFO, a
+ * device, stdout): without it such an output fails at the first write. Writing
+ * more rows than declared fails at once, fewer fails at finish.
+ */
+VS_API int vs_writer_expect_rows(vs_writer *w, uint64_t rows);
+
+/*
  * Appends rows (rows x dim values, row-major), converting to the stored
  * type. Integer and byte types refuse values that are not finite, not
  * whole numbers or out of range (VS_ERR_INVALID_ARGUMENT, naming the row).
+ * A failed write (VS_ERR_IO: a full disk, a closed pipe) is reported by the
+ * call that hit it; every later call and the commit fail too.
  */
 VS_API int vs_writer_write_f32(vs_writer *w, const float *values, uint64_t rows);
 VS_API int vs_writer_write_i64(vs_writer *w, const int64_t *values, uint64_t rows);
 
 /** The message of the last failed call on w. */
 VS_API const char *vs_writer_error(const vs_writer *w);
-/** The temporary file's path, for signal handlers (see vs_outfile_temp_path). */
+/** The temporary file's path, for signal handlers (see vs_outfile_temp_path); NULL if none. */
 VS_API const char *vs_writer_temp_path(const vs_writer *w);
 
-/** Completes the header, syncs and renames. Frees w, success or not. */
+/*
+ * Completes the header and finishes the file (vs_outfile_finish), then hands
+ * it over: *file is then committed by the caller, alone or in a set with
+ * vs_outfile_commit_all, or aborted. Frees w, success or not; on failure
+ * *file is NULL and the temporary file is removed.
+ */
+VS_API int vs_writer_finish(vs_writer *w, vs_outfile **file, char *err, size_t err_size);
+/** vs_writer_finish, then vs_outfile_commit. Frees w, success or not. */
 VS_API int vs_writer_commit(vs_writer *w, char *err, size_t err_size);
 /** Removes the temporary file and frees w. NULL is fine. */
 VS_API void vs_writer_abort(vs_writer *w);

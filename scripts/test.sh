@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/test.sh — the quick start's "run all tests": the same set-up as
-# demo.sh, then
+# demo.sh, the demo itself (a broken quick start fails here), then
 #   1. the cmocka suites (ctest) on the -Werror release build,
 #   2. the same suites on an AddressSanitizer + UBSan build,
 #   3. the threads suite (worker pool, concurrent callers) on a
@@ -19,6 +19,10 @@ unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYT
       VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
 
 "$ROOT/scripts/setup.sh"
+
+echo "== quick start: scripts/demo.sh (the README's first command must work)"
+unset DEMO_VECSCORE DEMO_WORK # the real demo: its own set-up and build/demo
+"$ROOT/scripts/demo.sh"
 
 echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 (cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS")

@@ -17,7 +17,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -620,7 +622,7 @@ static void test_atomic_writes(void **state) {
     assert_int_equal(
         vs_writer_open(path_of("a.fvecs"), VS_FORMAT_FVECS, VS_DTYPE_F32, 3, &w, err, sizeof(err)),
         0);
-    assert_non_null(strstr(vs_writer_temp_path(w), "/.a.fvecs.tmp-"));
+    assert_non_null(strstr(vs_writer_temp_path(w), "/.vs.tmp-"));
     assert_int_equal(access(vs_writer_temp_path(w), F_OK), 0);
     assert_int_equal(vs_writer_write_f32(w, row, 1), 0);
     assert_int_equal(dir_entries(), 1);
@@ -679,6 +681,374 @@ static void test_atomic_writes(void **state) {
     vs_outfile_abort(NULL);
     vs_writer_abort(NULL);
     vs_reader_close(NULL);
+}
+
+/* ---- output files: names, modes, links, streams, sets ------------------------------------- */
+
+static long file_size(const char *name) {
+    struct stat st;
+    return stat(path_of(name), &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void read_back(const char *name, char *out, size_t size) {
+    FILE *in = fopen(path_of(name), "rb");
+    assert_non_null(in);
+    size_t n = fread(out, 1, size - 1, in);
+    out[n] = '\0';
+    fclose(in);
+}
+
+/* A text output holding text, committed alone. */
+static void commit_text(const char *name, const char *text) {
+    char err[VS_IO_ERROR_SIZE];
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open(path_of(name), &f, err, sizeof(err)), 0);
+    fputs(text, vs_outfile_stream(f));
+    assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+}
+
+static void test_outfile_names_and_modes(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char err[VS_IO_ERROR_SIZE], text[64];
+
+    /* the temporary name is short and fixed, next to the target: any valid name works */
+    for (size_t len = 240; len <= 255; len += 5) {
+        char name[256];
+        memset(name, 'n', len);
+        name[len] = '\0';
+        vs_outfile *f = NULL;
+        int rc = vs_outfile_open(path_of(name), &f, err, sizeof(err));
+        if (rc != 0) fprintf(stderr, "%s\n", err);
+        assert_int_equal(rc, 0);
+        const char *temp = vs_outfile_temp_path(f);
+        assert_non_null(temp);
+        assert_int_equal(strncmp(temp, dir, strlen(dir)), 0);
+        assert_int_equal(strlen(strrchr(temp, '/') + 1), 14);
+        assert_non_null(strstr(temp, "/.vs.tmp-"));
+        fputs("x", vs_outfile_stream(f));
+        assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+        assert_int_equal(file_size(name), 1);
+        unlink(path_of(name));
+    }
+
+    /* an existing file keeps its mode; a new one gets 0666 & ~umask */
+    write_file("private.tsv", "old", 3);
+    assert_int_equal(chmod(path_of("private.tsv"), 0600), 0);
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open(path_of("private.tsv"), &f, err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(stat(vs_outfile_temp_path(f), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* from the start, not only after the rename */
+    fputs("new", vs_outfile_stream(f));
+    assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+    assert_int_equal(stat(path_of("private.tsv"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    read_back("private.tsv", text, sizeof(text));
+    assert_string_equal(text, "new");
+    assert_int_equal(chmod(path_of("private.tsv"), 0640), 0);
+    commit_text("private.tsv", "again");
+    assert_int_equal(stat(path_of("private.tsv"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    mode_t old_mask = umask(027);
+    commit_text("fresh.tsv", "x");
+    umask(old_mask);
+    assert_int_equal(stat(path_of("fresh.tsv"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+
+    /* refused at open: a directory, a name ending in '/'; nothing is created */
+    assert_int_equal(mkdir(path_of("adir"), 0755), 0);
+    assert_int_equal(vs_outfile_open(path_of("adir"), &f, err, sizeof(err)), VS_ERR_IO);
+    assert_null(f);
+    assert_non_null(strstr(err, "adir: is a directory"));
+    assert_int_equal(vs_outfile_open(path_of("adir/"), &f, err, sizeof(err)), VS_ERR_IO);
+    assert_int_equal(rmdir(path_of("adir")), 0);
+    assert_int_equal(dir_entries(), 2);
+}
+
+static void test_outfile_links(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char text[64];
+    struct stat st;
+
+    /* a symbolic link: its target is replaced, the link stays a link */
+    write_file("real.tsv", "old", 3);
+    assert_int_equal(symlink("real.tsv", path_of("link.tsv")), 0);
+    assert_int_equal(symlink("link.tsv", path_of("link2.tsv")), 0);
+    commit_text("link2.tsv", "via link");
+    assert_int_equal(lstat(path_of("link.tsv"), &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(path_of("link2.tsv"), &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    read_back("real.tsv", text, sizeof(text));
+    assert_string_equal(text, "via link");
+    /* a dangling link creates its target */
+    assert_int_equal(symlink("later.tsv", path_of("dangling.tsv")), 0);
+    commit_text("dangling.tsv", "created");
+    read_back("later.tsv", text, sizeof(text));
+    assert_string_equal(text, "created");
+    assert_int_equal(dir_entries(), 5);
+
+    /* a loop of links is an error naming the file */
+    assert_int_equal(symlink("loop2", path_of("loop1")), 0);
+    assert_int_equal(symlink("loop1", path_of("loop2")), 0);
+    char err[VS_IO_ERROR_SIZE];
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open(path_of("loop1"), &f, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "loop1: cannot follow its symbolic links"));
+    assert_int_equal(dir_entries(), 7);
+}
+
+static void test_path_same_file(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    write_file("a.fvecs", "a", 1);
+    write_file("b.fvecs", "b", 1);
+    assert_int_equal(link(path_of("a.fvecs"), path_of("hard.fvecs")), 0);
+    assert_int_equal(symlink("a.fvecs", path_of("soft.fvecs")), 0);
+    assert_int_equal(symlink("new.npy", path_of("to_new.npy")), 0);
+    assert_int_equal(mkdir(path_of("sub"), 0755), 0);
+
+    assert_int_equal(vs_path_same_file(path_of("a.fvecs"), path_of("a.fvecs")), 1);
+    assert_int_equal(vs_path_same_file(path_of("a.fvecs"), path_of("hard.fvecs")), 1);
+    assert_int_equal(vs_path_same_file(path_of("soft.fvecs"), path_of("a.fvecs")), 1);
+    assert_int_equal(vs_path_same_file(path_of("sub/../a.fvecs"), path_of("a.fvecs")), 1);
+    assert_int_equal(vs_path_same_file(path_of("a.fvecs"), path_of("b.fvecs")), 0);
+    /* names that do not exist yet: by directory and name */
+    assert_int_equal(vs_path_same_file(path_of("new.npy"), path_of("sub/../new.npy")), 1);
+    assert_int_equal(vs_path_same_file(path_of("new.npy"), path_of("to_new.npy")), 1);
+    assert_int_equal(vs_path_same_file(path_of("new.npy"), path_of("sub/new.npy")), 0);
+    assert_int_equal(vs_path_same_file(path_of("new.npy"), path_of("other.npy")), 0);
+    assert_int_equal(vs_path_same_file(path_of("new.npy"), path_of("a.fvecs")), 0);
+    /* relative names, "./x" and "x" */
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(vs_path_same_file("./a.fvecs", "a.fvecs"), 1);
+    assert_int_equal(vs_path_same_file("./x.npy", "x.npy"), 1);
+    assert_int_equal(vs_path_same_file("sub/../x.npy", "./x.npy"), 1);
+    assert_int_equal(chdir(cwd), 0);
+    /* character devices are never "the same file"; NULL is not either */
+    assert_int_equal(vs_path_same_file("/dev/null", "/dev/null"), 0);
+    assert_int_equal(vs_path_same_file(NULL, path_of("a.fvecs")), 0);
+    assert_int_equal(rmdir(path_of("sub")), 0);
+}
+
+/* A FIFO with this process as its reader (so that opening it to write does not wait). */
+static int fifo_reader(const char *name) {
+    unlink(path_of(name));
+    assert_int_equal(mkfifo(path_of(name), 0600), 0);
+    int fd = open(path_of(name), O_RDONLY | O_NONBLOCK);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void test_outfile_write_through(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char err[VS_IO_ERROR_SIZE];
+    struct stat st;
+
+    /* /dev/null and character devices: no temporary file, nothing renamed */
+    assert_int_equal(vs_outfile_writes_through("/dev/null"), 1);
+    assert_int_equal(vs_outfile_writes_through("/dev/stdout"), 1);
+    assert_int_equal(vs_outfile_writes_through("/dev/fd/2"), 1);
+    assert_int_equal(vs_outfile_writes_through(path_of("plain.tsv")), 0);
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open("/dev/null", &f, err, sizeof(err)), 0);
+    assert_null(vs_outfile_temp_path(f));
+    fputs("discarded", vs_outfile_stream(f));
+    assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+
+    /* a FIFO stays a FIFO, and its reader gets the bytes */
+    int reader = fifo_reader("pipe.tsv");
+    assert_int_equal(vs_outfile_writes_through(path_of("pipe.tsv")), 1);
+    assert_int_equal(vs_outfile_open(path_of("pipe.tsv"), &f, err, sizeof(err)), 0);
+    assert_null(vs_outfile_temp_path(f));
+    fputs("through the pipe", vs_outfile_stream(f));
+    assert_int_equal(vs_outfile_commit(f, err, sizeof(err)), 0);
+    char got[64] = "";
+    assert_int_equal(read(reader, got, sizeof(got) - 1), 16);
+    assert_string_equal(got, "through the pipe");
+    close(reader);
+    assert_int_equal(lstat(path_of("pipe.tsv"), &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+
+    /* .npy to a FIFO: the row count must be declared, and the header then holds it */
+    reader = fifo_reader("pipe.npy");
+    vs_writer *w = NULL;
+    float row[2] = {1, 2};
+    assert_int_equal(
+        vs_writer_open(path_of("pipe.npy"), VS_FORMAT_NPY, VS_DTYPE_F32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_write_f32(w, row, 1), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_writer_error(w), "declare the rows first"));
+    vs_writer_abort(w);
+    close(reader);
+    reader = fifo_reader("pipe.npy");
+    assert_int_equal(
+        vs_writer_open(path_of("pipe.npy"), VS_FORMAT_NPY, VS_DTYPE_F32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_expect_rows(w, 2), 0);
+    assert_int_equal(vs_writer_write_f32(w, row, 1), 0);
+    assert_int_equal(vs_writer_write_f32(w, row, 1), 0);
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), 0);
+    unsigned char npy[200];
+    assert_int_equal(read(reader, npy, sizeof(npy)), 128 + 16);
+    close(reader);
+    vs_reader *r = NULL;
+    assert_int_equal(vs_reader_open_memory(npy, 144, "pipe.npy", 0, 0, &r, err, sizeof(err)), 0);
+    assert_int_equal(vs_reader_get_info(r)->rows, 2);
+    vs_reader_close(r);
+    unlink(path_of("pipe.tsv"));
+    unlink(path_of("pipe.npy"));
+    assert_int_equal(dir_entries(), 0);
+}
+
+static void test_writer_expect_rows(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char err[VS_IO_ERROR_SIZE];
+    int64_t ids[6] = {0, 1, 2, 3, 4, 5};
+    vs_writer *w = NULL;
+
+    /* the declared count is in the header from the first write; the file reads back */
+    assert_int_equal(
+        vs_writer_open(path_of("d.ibin"), VS_FORMAT_IBIN, VS_DTYPE_I32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_expect_rows(w, 3), 0);
+    assert_int_equal(vs_writer_write_i64(w, ids, 3), 0);
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), 0);
+    vs_reader *r = open_ok("d.ibin", 0);
+    assert_int_equal(vs_reader_get_info(r)->rows, 3);
+    vs_reader_close(r);
+
+    /* more rows than declared fail at once; fewer fail at finish; nothing is committed */
+    write_file("keep.ibin", "old", 3);
+    assert_int_equal(
+        vs_writer_open(path_of("keep.ibin"), VS_FORMAT_IBIN, VS_DTYPE_I32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_expect_rows(w, 2), 0);
+    assert_int_equal(vs_writer_write_i64(w, ids, 3), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_writer_error(w), "1 more rows than the 2 declared"));
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), VS_ERR_IO);
+    assert_int_equal(
+        vs_writer_open(path_of("keep.ibin"), VS_FORMAT_IBIN, VS_DTYPE_I32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_expect_rows(w, 2), 0);
+    assert_int_equal(vs_writer_write_i64(w, ids, 1), 0);
+    assert_int_equal(vs_writer_expect_rows(w, 1), VS_ERR_INVALID_ARGUMENT); /* after a write */
+    assert_int_equal(vs_writer_commit(w, err, sizeof(err)), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err, "1 rows written but 2 declared"));
+    assert_int_equal(file_size("keep.ibin"), 3);
+    /* a count the header cannot hold */
+    assert_int_equal(
+        vs_writer_open(path_of("big.fbin"), VS_FORMAT_FBIN, VS_DTYPE_F32, 2, &w, err, sizeof(err)),
+        0);
+    assert_int_equal(vs_writer_expect_rows(w, (uint64_t)UINT32_MAX + 1), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_writer_error(w), "do not fit the uint32 count"));
+    vs_writer_abort(w);
+    assert_int_equal(dir_entries(), 2);
+}
+
+/* An output of `text` that is finished (flushed, synced) but not renamed. */
+static vs_outfile *finished_text(const char *name, const char *text) {
+    char err[VS_IO_ERROR_SIZE];
+    vs_outfile *f = NULL;
+    assert_int_equal(vs_outfile_open(path_of(name), &f, err, sizeof(err)), 0);
+    fputs(text, vs_outfile_stream(f));
+    assert_int_equal(vs_outfile_finish(f, err, sizeof(err)), 0);
+    assert_int_equal(vs_outfile_finish(f, err, sizeof(err)), 0); /* again: a no-op */
+    return f;
+}
+
+static void test_outfile_commit_set(void **state) {
+    (void)state;
+    teardown_dir(NULL);
+    assert_int_equal(setup_dir(NULL), 0);
+    char err[VS_IO_ERROR_SIZE], text[64];
+    write_file("ids.ivecs", "old ids", 7);
+    write_file("scores.fvecs", "old scores", 10);
+
+    /* both committed */
+    vs_outfile *set[3] = {finished_text("scores.fvecs", "S1"), NULL,
+                          finished_text("ids.ivecs", "I1")};
+    assert_int_equal(vs_outfile_commit_all(set, 3, err, sizeof(err)), 0);
+    read_back("ids.ivecs", text, sizeof(text));
+    assert_string_equal(text, "I1");
+    read_back("scores.fvecs", text, sizeof(text));
+    assert_string_equal(text, "S1");
+    assert_int_equal(dir_entries(), 2);
+
+    /* one output cannot be flushed (/dev/full): nothing is renamed, no temporary file */
+    vs_outfile *full = NULL;
+    assert_int_equal(vs_outfile_open("/dev/full", &full, err, sizeof(err)), 0);
+    fputs("no room", vs_outfile_stream(full));
+    vs_outfile *failing[2] = {finished_text("ids.ivecs", "I2"), full};
+    assert_int_equal(vs_outfile_commit_all(failing, 2, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "/dev/full: write failed: No space left on device"));
+    read_back("ids.ivecs", text, sizeof(text));
+    assert_string_equal(text, "I1");
+    assert_int_equal(dir_entries(), 2);
+
+    /* the disk fills at the final flush (RLIMIT_FSIZE, SIGXFSZ ignored) */
+    struct rlimit old_limit, limit;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    vs_outfile *small = NULL, *large = NULL;
+    assert_int_equal(vs_outfile_open(path_of("ids.ivecs"), &small, err, sizeof(err)), 0);
+    assert_int_equal(vs_outfile_open(path_of("scores.fvecs"), &large, err, sizeof(err)), 0);
+    fputs("I3", vs_outfile_stream(small));
+    for (int i = 0; i < 3000; i++) /* 3000 bytes, still in the stream's buffer */
+        fputc('s', vs_outfile_stream(large));
+    limit = old_limit;
+    limit.rlim_cur = 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    vs_outfile *flushing[2] = {small, large};
+    int rc = vs_outfile_commit_all(flushing, 2, err, sizeof(err));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, VS_ERR_IO);
+    assert_non_null(strstr(err, "scores.fvecs: write failed: File too large"));
+    read_back("ids.ivecs", text, sizeof(text));
+    assert_string_equal(text, "I1");
+    read_back("scores.fvecs", text, sizeof(text));
+    assert_string_equal(text, "S1");
+    assert_int_equal(dir_entries(), 2);
+
+    /* a target that became a directory: found before any rename */
+    vs_outfile *before_dir[2] = {finished_text("ids.ivecs", "I4"), finished_text("gone", "G")};
+    assert_int_equal(mkdir(path_of("gone"), 0755), 0);
+    assert_int_equal(vs_outfile_commit_all(before_dir, 2, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "gone: is now a directory; no output of this run was written"));
+    read_back("ids.ivecs", text, sizeof(text));
+    assert_string_equal(text, "I1");
+    assert_int_equal(rmdir(path_of("gone")), 0);
+    assert_int_equal(dir_entries(), 2);
+
+    /* a rename that fails half-way through the set says what was already replaced */
+    vs_outfile *half[2] = {finished_text("scores.fvecs", "S5"), finished_text("ids.ivecs", "I5")};
+    assert_int_equal(unlink(vs_outfile_temp_path(half[1])), 0);
+    assert_int_equal(vs_outfile_commit_all(half, 2, err, sizeof(err)), VS_ERR_IO);
+    assert_non_null(strstr(err, "ids.ivecs: cannot rename "));
+    assert_non_null(strstr(err, "; already replaced: "));
+    assert_non_null(strstr(err, "scores.fvecs (the outputs of this run are incomplete)"));
+    read_back("scores.fvecs", text, sizeof(text));
+    assert_string_equal(text, "S5");
+    assert_int_equal(dir_entries(), 2);
+
+    /* abort after finish removes the temporary file */
+    vs_outfile_abort(finished_text("ids.ivecs", "I6"));
+    assert_int_equal(dir_entries(), 2);
+    assert_int_equal(vs_outfile_commit_all(NULL, 0, err, sizeof(err)), 0);
 }
 
 static void test_half_conversion(void **state) {
@@ -1100,6 +1470,12 @@ int main(void) {
         cmocka_unit_test(test_streaming_and_nonfinite),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_atomic_writes),
+        cmocka_unit_test(test_outfile_names_and_modes),
+        cmocka_unit_test(test_outfile_links),
+        cmocka_unit_test(test_path_same_file),
+        cmocka_unit_test(test_outfile_write_through),
+        cmocka_unit_test(test_writer_expect_rows),
+        cmocka_unit_test(test_outfile_commit_set),
         cmocka_unit_test(test_half_conversion),
         cmocka_unit_test(test_file_shrinks_or_is_rewritten),
         cmocka_unit_test(test_special_files),

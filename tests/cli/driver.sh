@@ -16,7 +16,7 @@
 #   expect_stderr_match ERE   some stderr line matches
 #   expect_stdout_empty, expect_stderr_empty
 #   expect_no_file PATH...    the paths do not exist
-#   expect_no_temp            no ".NAME.tmp-XXXXXX" file is left in the work dir
+#   expect_no_temp            no temporary file (".vs.tmp-XXXXXX", or any ".*.tmp-*") is left
 #   expect_same A B           files are byte-identical
 #   fail MESSAGE
 #

@@ -7,10 +7,10 @@ for sig in INT TERM; do
     "$VECSCORE" topk -q bigq.fbin -b big.fbin -k 10 --threads 1 --batch 8 -o res.tsv &
     pid=$!
     for _ in $(seq 1 200); do
-        [ -n "$(find . -name '.res.tsv.tmp-*')" ] && break
+        [ -n "$(find . -name '.vs.tmp-*')" ] && break
         sleep 0.02
     done
-    [ -n "$(find . -name '.res.tsv.tmp-*')" ] || fail "no temporary file appeared"
+    [ -n "$(find . -name '.vs.tmp-*')" ] || fail "no temporary file appeared"
     kill -s "$sig" "$pid"
     wait "$pid"
     RC=$?
