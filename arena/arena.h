@@ -1,26 +1,40 @@
 /*
- * arena.h — a bump arena over one contiguous, pinned region.
+ * arena.h — a bump arena over one contiguous region that is reserved up
+ * front and committed as it is used.
  *
  * Layout of one arena:
  *
- *   base                                   base + offset        base + capacity
- *   |<- live allocations (bump order) ------>|<- free (poisoned) ---->|
- *   | [pad][alloc 0] [pad][alloc 1] ...      |                        |
- *                  ^ mark()  returns the offset here; release(mark) rewinds to it
+ *   base                      base + offset     base + committed    base + capacity
+ *   |<- live allocations ------>|<- free, poisoned ->|<- reserved only ---->|
+ *   | [pad][alloc 0] [pad]...   |   (committed)      |  (no memory behind)  |
+ *                  ^ mark() returns the offset here; release(mark) rewinds to it
  *
- *   - alloc: round offset up to the requested power-of-two alignment, bump.
- *     Aligned relative to the absolute address, so any backing works.
- *   - reset: offset = 0, O(1). release(mark): offset = mark, O(1).
- *   - A failed allocation returns NULL and sets the sticky `failed` flag,
- *     which only reset() clears: a batch checks it once at the end instead of
- *     after every call, and can never miss an exhaustion.
- *   - Statistics: high-water offset, allocations, overflows, resets.
+ *   - capacity is address space, reserved at init: it costs no memory.
+ *     Memory is committed when an allocation first reaches it, in steps
+ *     (at least VS_ARENA_COMMIT_STEP, and at least a quarter of what is
+ *     already committed, so a large batch takes few steps), and each step
+ *     is locked with mlock while the arena's lock budget allows (best
+ *     effort; the stats say how much is locked).
+ *   - alloc: round offset up to the requested power-of-two alignment, bump,
+ *     commit if the end passes the committed size. Aligned relative to the
+ *     absolute address, so any backing works.
+ *   - reset: offset = 0, O(1); committed memory stays for the next batch.
+ *     release(mark): offset = mark, O(1).
+ *   - trim(keep): gives committed memory above max(offset, keep) back to
+ *     the system (the reservation stays); the owner decides when (host/
+ *     trims idle workspaces).
+ *   - A failed allocation (does not fit the capacity, or the system refused
+ *     to commit) returns NULL and sets the sticky `failed` flag, which only
+ *     reset() clears: a batch checks it once at the end instead of after
+ *     every call, and can never miss an exhaustion.
+ *   - Statistics: high-water offset, committed and locked bytes, commit
+ *     steps, allocations, overflows, resets.
  *   - Under AddressSanitizer, free space is poisoned: touching memory past
  *     the bump offset, or memory released by reset/release, is reported.
  *
- * Backing memory comes from a vs_pinned_block (pinned.h): page-aligned pages
- * locked with mlock when the limit allows, or (OpenCL backend) a mapped
- * CL_MEM_ALLOC_HOST_PTR buffer. The arena does not care which.
+ * Backing memory comes from a vs_pinned_block (pinned.h): reserved pages
+ * committed on demand, or a fixed block such as a mapped OpenCL
+ * CL_MEM_ALLOC_HOST_PTR buffer, which is committed from the start.
  *
  * An arena is not thread-safe; each worker thread owns its own.
  */
@@ -33,14 +47,18 @@
 #include "pinned.h"
 
 #define VS_ARENA_DEFAULT_ALIGN 64
+#define VS_ARENA_COMMIT_STEP ((size_t)64 << 10) /* smallest commit step */
 
 typedef struct vs_arena_stats {
-    size_t capacity;
+    size_t capacity;   /* reserved bytes */
     size_t high_water; /* largest offset reached since the stats were cleared */
+    size_t committed;  /* bytes with memory behind them now */
+    size_t locked;     /* bytes locked now (a prefix of committed) */
+    uint64_t commits;  /* commit steps taken (growing) */
     uint64_t allocations;
-    uint64_t overflows; /* allocations that did not fit */
+    uint64_t overflows; /* allocations that did not fit (capacity or commit) */
     uint64_t resets;
-    int pinned; /* 1 if the backing pages are locked */
+    int pinned; /* 1 if every committed page is locked (and some are committed) */
 } vs_arena_stats;
 
 typedef struct vs_arena {
@@ -54,10 +72,15 @@ typedef struct vs_arena {
 } vs_arena;
 
 /*
- * Makes an arena over a new pinned block of capacity bytes (rounded up to
- * the page size). align is the default alignment (0 = 64), a power of two.
+ * Makes an arena over capacity bytes of reserved address space (rounded up
+ * to the page size); nothing is committed until used. Committed steps are
+ * locked while budget allows (NULL: never locked). align is the default
+ * alignment (0 = 64), a power of two.
  * Returns 0 or VS_ERR_INVALID_ARGUMENT / VS_ERR_OUT_OF_MEMORY.
  */
+int vs_arena_reserve(vs_arena *arena, size_t capacity, size_t align, vs_lock_budget *budget);
+
+/* vs_arena_reserve without locking. */
 int vs_arena_init(vs_arena *arena, size_t capacity, size_t align);
 
 /* Makes an arena over a block the caller obtained; the arena takes ownership. */
@@ -84,6 +107,13 @@ void vs_arena_release(vs_arena *arena, size_t mark);
 /* Rewinds to 0, clears the failed flag, counts a reset. O(1) (plus poisoning). */
 void vs_arena_reset(vs_arena *arena);
 
+/*
+ * Gives back committed memory above max(offset, keep) (rounded up to the
+ * commit step); what is live is never touched. Returns the bytes given back
+ * (0 for fixed blocks).
+ */
+size_t vs_arena_trim(vs_arena *arena, size_t keep);
+
 /* Bytes an allocation at align could still get. */
 size_t vs_arena_remaining(const vs_arena *arena, size_t align);
 
@@ -95,8 +125,9 @@ void vs_arena_stats_clear_high_water(vs_arena *arena);
 
 /*
  * Consistency check used by tests and debug builds: base/capacity/offset
- * agree, alignment is a power of two, high-water >= offset. Returns 0 when
- * consistent, else a negative number identifying the first broken rule.
+ * agree, alignment is a power of two, high-water >= offset, live memory is
+ * committed, locked <= committed <= capacity. Returns 0 when consistent,
+ * else a negative number identifying the first broken rule.
  */
 int vs_arena_check(const vs_arena *arena);
 

@@ -1,29 +1,75 @@
 /*
  * pinned.h — the platform primitive behind arena backing memory.
  *
- * A vs_pinned_block is a region plus the function that gives it back. One
- * implementation lives here (page-aligned anonymous pages, locked with mlock
- * when RLIMIT_MEMLOCK allows; best effort, reported in `locked`); the OpenCL
- * backend adds another (a CL_MEM_ALLOC_HOST_PTR buffer kept mapped) that
- * fills the same struct.
+ * A vs_pinned_block is a region plus the functions that manage it. Two kinds
+ * exist:
+ *
+ *   - reserve-and-commit pages (pinned_pages.c): the whole region is reserved
+ *     as address space only (PROT_NONE, no memory behind it); commit() makes
+ *     a prefix of it usable, in page multiples, and gives memory back when
+ *     the prefix shrinks. Newly committed pages are locked with mlock while
+ *     the block's lock budget allows and the kernel agrees (best effort,
+ *     reported in locked_bytes and `locked`); a block without a budget never
+ *     locks.
+ *   - fixed blocks (commit == NULL): every byte is usable from the start,
+ *     e.g. the OpenCL backend's mapped CL_MEM_ALLOC_HOST_PTR buffer
+ *     (pinned_cl.c) or memory a test made.
+ *
+ *   ptr                     ptr + committed                    ptr + bytes
+ *   |<- locked_bytes ->|       |                                   |
+ *   |<------ committed (read/write) --->|<--- reserved (PROT_NONE) --->|
+ *
+ * Locked memory is a prefix: once a step cannot be locked, later steps are
+ * not locked either, until the block shrinks below the locked part.
  */
 #ifndef VS_PINNED_H
 #define VS_PINNED_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+
+/*
+ * A cap on locked bytes shared by several blocks (one per context): blocks
+ * take from it before mlock and give back on munlock. Thread-safe.
+ */
+typedef struct vs_lock_budget {
+    size_t cap;
+    atomic_size_t used;
+} vs_lock_budget;
 
 typedef struct vs_pinned_block {
     void *ptr;
-    size_t bytes;
-    int locked; /* 1 if the pages are locked in memory */
+    size_t bytes; /* reserved size (page multiple for pages) */
+    int locked;   /* 1 if committed > 0 and every committed byte is locked */
     void (*release)(struct vs_pinned_block *block);
     void *handle; /* owner-specific (e.g. the cl_mem) */
+    /*
+     * Sets the committed prefix to `bytes` (a page multiple <= the reserved
+     * size), growing or shrinking it. NULL for fixed blocks. Returns 0 or
+     * VS_ERR_OUT_OF_MEMORY (nothing changed).
+     */
+    int (*commit)(struct vs_pinned_block *block, size_t bytes);
+    size_t committed;       /* usable prefix; fixed blocks: bytes */
+    size_t locked_bytes;    /* locked prefix, <= committed */
+    vs_lock_budget *budget; /* NULL: never lock */
 } vs_pinned_block;
 
-/* Page-aligned pages, mlock'd when allowed. Returns 0 or VS_ERR_OUT_OF_MEMORY. */
-int vs__pinned_pages_alloc(size_t bytes, vs_pinned_block *out);
+/*
+ * Reserves bytes (rounded up to the page size) of address space; nothing is
+ * committed or locked yet. Returns 0, VS_ERR_INVALID_ARGUMENT (0 bytes, or a
+ * size that cannot be rounded) or VS_ERR_OUT_OF_MEMORY (no address space).
+ */
+int vs__pinned_pages_alloc(size_t bytes, vs_lock_budget *budget, vs_pinned_block *out);
 
 /* Releases a block through its own release function. NULL-safe, idempotent. */
 void vs__pinned_release(vs_pinned_block *block);
+
+/* The system page size. */
+size_t vs__page_size(void);
+
+/* Takes bytes from a budget if they fit under its cap; 1 if taken. */
+int vs__lock_budget_take(vs_lock_budget *budget, size_t bytes);
+/* Gives bytes back to a budget. */
+void vs__lock_budget_give(vs_lock_budget *budget, size_t bytes);
 
 #endif /* VS_PINNED_H */

@@ -5,6 +5,7 @@
  * run at full DMA speed without an extra copy.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../cl/cl_calls.h"
 #include "pinned.h"
@@ -32,11 +33,7 @@ int vs__pinned_cl_alloc(const vs_context *ctx, cl_context context, cl_command_qu
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_mem buffer = NULL;
-    out->ptr = NULL;
-    out->bytes = 0;
-    out->locked = 0;
-    out->release = NULL;
-    out->handle = NULL;
+    memset(out, 0, sizeof(*out)); /* a fixed block: commit stays NULL */
     cl_backing *backing = malloc(sizeof(*backing));
     if (backing == NULL) return VS_ERR_OUT_OF_MEMORY;
     buffer =
@@ -50,6 +47,8 @@ int vs__pinned_cl_alloc(const vs_context *ctx, cl_context context, cl_command_qu
     out->ptr = ptr;
     out->bytes = bytes;
     out->locked = 1; /* the driver pins ALLOC_HOST_PTR memory */
+    out->committed = bytes;
+    out->locked_bytes = bytes;
     out->release = release_cl;
     out->handle = backing;
     return VS_OK;

@@ -1,35 +1,46 @@
 /*
- * backend.c — the native CPU backend: plans a batch, splits it over OpenMP
- * threads and drives the ISA kernels.
+ * backend.c — the native CPU backend: plans a batch, splits it into units of
+ * work for the library's worker pool (pool.h) and drives the ISA kernels.
  *
  * Plan of one batch:
  *
  *   queries are processed in chunks that fit the staging arena (packed
  *   slivers + per-query aux values + heap headers);
- *   per chunk, threads split either
- *     - the candidates (each thread streams its own range of the base once,
- *       keeps private heaps for every query of the chunk, merged at the end), or
- *     - the queries (each thread owns whole queries; heaps live directly in
- *       the caller's output rows), when candidates are too few to share or the
- *       private heaps would not fit the scratch arenas;
- *   per thread, candidates go by blocks sized for the L2 cache: a corpus is
- *   already packed; per-call candidates are packed into the thread's scratch
- *   arena when enough queries share the cost, or scored in place (dot_rows)
- *   when queries are few.
+ *   the caller alone runs a chunk as one unit when the batch is estimated to
+ *   take less than twice what it costs to get a helper (both measured: the
+ *   seconds per multiply-add of each path on the calling thread, and the
+ *   pool's join time); otherwise the chunk is cut into about 4 units per
+ *   participant, which the caller and the pool's helpers claim one at a time:
+ *     - candidate ranges (each unit streams its own range of the base once
+ *       against every query of the chunk, into its own heaps; range 0 uses
+ *       the output heaps, ranges 1.. private heaps in the staging arena,
+ *       merged afterwards in range order), or
+ *     - query ranges (each unit owns whole queries; heaps live directly in
+ *       the caller's output rows and are finished by the unit), when
+ *       candidates are too few to share or the private heaps do not fit;
+ *   per unit, candidates go by blocks sized for the L2 cache: a corpus is
+ *   already packed; per-call candidates are packed into the participant's
+ *   scratch arena when enough queries share the cost, or scored in place
+ *   (dot_rows) when queries are few.
  *
- * Every arena allocation for a chunk is made before any output is written,
- * so exhaustion is found while nothing has been written. Sizes are planned up
- * front, so a later chunk never fails where the first succeeded.
+ * Results do not depend on the number of participants or on timing: a score
+ * depends only on its (query, candidate) pair, and top-k keeps the best m
+ * under a total order (ties by id), merged in range order.
+ *
+ * Every arena allocation for a chunk (every participant slot included) is
+ * made by the caller before any output is written, so exhaustion is found
+ * while nothing has been written. Sizes are planned up front, so a later
+ * chunk never fails where the first succeeded.
  */
 #include <math.h>
-#include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../host/internal.h"
 #include "kernels.h"
+#include "pool.h"
 
 /* Queries from which per-call candidates are packed for the tile kernel. */
 #define VS_PACK_MIN_QUERIES 48
@@ -39,21 +50,27 @@
 #define VS_ROWS_BLOCK_CANDIDATES 256
 /* Largest packed query chunk (keeps the queries a block meets in L2/L3). */
 #define VS_CHUNK_MAX_BYTES ((size_t)8 << 20)
-/*
- * Below this many multiply-adds one thread does the whole batch. Waking a
- * sleeping OpenMP team costs ~60 us here (futex), against ~3 us for a
- * spinning one, so the threshold follows OMP_WAIT_POLICY: with "passive"
- * (threads always sleep) only batches worth well over 100 us are split.
+/* Units per participant: enough to balance, few enough that a unit is worth claiming. */
+#define VS_UNITS_PER_PARTICIPANT 4
+/* Queries a merge unit merges and sorts. */
+#define VS_MERGE_UNIT_QUERIES 16
+
+enum path { PATH_CORPUS, PATH_PACK, PATH_ROWS };
+
+/* What the split decision measures, per context (shared by its callers; races only lose samples).
  */
-#define VS_PARALLEL_MIN_WORK ((size_t)1 << 18)
-#define VS_PARALLEL_MIN_WORK_PASSIVE ((size_t)1 << 22)
-/* Queries per chunk below which the heaps are merged and sorted by one thread. */
-#define VS_PARALLEL_MIN_MERGE 32
+enum rate { RATE_CORPUS = PATH_CORPUS, RATE_PACK = PATH_PACK, RATE_ROWS = PATH_ROWS, RATE_MERGE };
 
 typedef struct cpu_state {
     const vs__cpu_kernels *kernels;
     int threads;
-    size_t parallel_min_work; /* VS_PARALLEL_MIN_WORK or its passive variant */
+    /*
+     * Seconds per multiply-add of each path (per merged heap entry for
+     * RATE_MERGE) as the calling thread ran them lately: seeded by a short
+     * measurement when the backend is made, then a moving average of every
+     * batch's own units.
+     */
+    _Atomic double rate[4];
     char description[96];
 } cpu_state;
 
@@ -69,6 +86,39 @@ typedef struct cpu_corpus {
 /* corpus                                                               */
 /* ------------------------------------------------------------------ */
 
+static double rate_get(const cpu_state *cpu, enum rate which) {
+    return atomic_load_explicit(&cpu->rate[which], memory_order_relaxed);
+}
+
+/*
+ * Folds a sample (seconds for `amount` of work, on the calling thread) into a
+ * rate: a moving average of logarithms that follows a faster sample at once
+ * (half way) and a slower one slowly (an eighth), since a slow sample is
+ * usually the caller having been descheduled, not the work getting harder.
+ */
+static void rate_observe(cpu_state *cpu, enum rate which, double seconds, double amount) {
+    if (!(seconds > 1e-6) || !(amount > 0)) return; /* too short to mean anything */
+    const double sample = seconds / amount, old = rate_get(cpu, which);
+    const double step = log(sample / old);
+    const double moved = exp(log(old) + (step < 0 ? step / 2 : step / 8));
+    atomic_store_explicit(&cpu->rate[which], moved, memory_order_relaxed);
+}
+
+/*
+ * Participants for work estimated to take `seconds` on the caller alone: all
+ * the context's threads when that is more than twice the time a helper takes
+ * to join (measured by the pool), else 1. About once in 16 declined calls
+ * the pool probes anyway, so that the join estimate can come down again
+ * after a busy spell.
+ */
+static int participants_for(const cpu_state *cpu, double seconds) {
+    if (cpu->threads <= 1) return 1;
+    const double join = vs__pool_join_seconds(cpu->threads - 1);
+    if (!isfinite(join)) return 1;
+    if (seconds > 2 * join || vs__pool_probe(seconds)) return cpu->threads;
+    return 1;
+}
+
 static void corpus_release(void *state, void *data) {
     (void)state;
     cpu_corpus *corpus = data;
@@ -77,6 +127,41 @@ static void corpus_release(void *state, void *data) {
     free(corpus->norm_sq);
     free(corpus->inv_norm);
     free(corpus);
+}
+
+/* Packing a corpus: each unit packs a run of panels and computes their norms. */
+typedef struct pack_job {
+    const vs__cpu_kernels *kern;
+    const float *vectors;
+    size_t n, dim, panels_per_unit;
+    cpu_corpus *corpus;
+} pack_job;
+
+static void pack_unit(void *arg, size_t unit, int slot) {
+    (void)slot;
+    const pack_job *job = arg;
+    const vs__cpu_kernels *kern = job->kern;
+    const float *vectors = job->vectors;
+    const size_t n = job->n, dim = job->dim;
+    cpu_corpus *corpus = job->corpus;
+    const size_t first_panel = unit * job->panels_per_unit;
+    const size_t panels = vs__packed_floats(n, dim, kern->nr) / (dim * kern->nr);
+    const size_t end_panel =
+        first_panel + job->panels_per_unit < panels ? first_panel + job->panels_per_unit : panels;
+    for (size_t p = first_panel; p < end_panel; p++) {
+        size_t first = p * kern->nr;
+        size_t count = n - first < kern->nr ? n - first : kern->nr;
+        vs__pack_rows(vectors + first * dim, count, dim, kern->nr,
+                      corpus->panels + p * kern->nr * dim);
+        for (size_t j = first; j < first + count; j++) {
+            /* Once per corpus, so in float64 (docs/numerics.md). */
+            const double norm_sq = vs__norm_sq_f64(vectors + j * dim, dim);
+            int shift;
+            corpus->norm_sq[j] = (float)norm_sq;
+            corpus->inv_norm[j] = vs__cosine_aux(norm_sq, &shift);
+            if (shift != 0) corpus->inv_norm[j] = VS_CAUX_RESCUE;
+        }
+    }
 }
 
 static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
@@ -104,21 +189,15 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
         if (corpus->norm_sq == NULL || corpus->inv_norm == NULL) goto oom;
     }
     size_t panels = floats / (dim * kern->nr);
-    int threads = cpu->threads;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n * dim > VS_PARALLEL_MIN_WORK)
-    for (size_t p = 0; p < panels; p++) {
-        size_t first = p * kern->nr;
-        size_t count = n - first < kern->nr ? n - first : kern->nr;
-        vs__pack_rows(vectors + first * dim, count, dim, kern->nr,
-                      corpus->panels + p * kern->nr * dim);
-        for (size_t j = first; j < first + count; j++) {
-            /* Once per corpus, so in float64 (docs/numerics.md). */
-            const double norm_sq = vs__norm_sq_f64(vectors + j * dim, dim);
-            int shift;
-            corpus->norm_sq[j] = (float)norm_sq;
-            corpus->inv_norm[j] = vs__cosine_aux(norm_sq, &shift);
-            if (shift != 0) corpus->inv_norm[j] = VS_CAUX_RESCUE;
-        }
+    pack_job job = {.kern = kern, .vectors = vectors, .n = n, .dim = dim, .corpus = corpus};
+    const int participants =
+        participants_for(cpu, 2.0 * (double)n * (double)dim * rate_get(cpu, RATE_ROWS));
+    size_t units = participants > 1 ? (size_t)participants * VS_UNITS_PER_PARTICIPANT : 1;
+    if (units > panels) units = panels;
+    if (units > 0) {
+        job.panels_per_unit = (panels + units - 1) / units;
+        units = (panels + job.panels_per_unit - 1) / job.panels_per_unit;
+        vs__pool_run(pack_unit, &job, units, participants, NULL);
     }
     for (size_t j = 0; j < n; j++)
         corpus->rescued += corpus->inv_norm[j] == VS_CAUX_RESCUE;
@@ -142,8 +221,6 @@ static void corpus_row(void *state, const void *data, size_t j, float *out) {
 /* planning                                                             */
 /* ------------------------------------------------------------------ */
 
-enum path { PATH_CORPUS, PATH_PACK, PATH_ROWS };
-
 typedef struct plan {
     enum path path;
     size_t chunk;         /* queries per chunk */
@@ -151,15 +228,19 @@ typedef struct plan {
     size_t block;         /* candidates per block (multiple of nr on packed paths) */
     size_t heap_size;     /* m = min(k, nc); 0 for score */
     int cosine;           /* queries read in place get a staged copy to scale into */
-    int split_candidates;
-    int threads;
+    int split_candidates; /* units are candidate ranges (else query ranges) */
+    size_t ranges;        /* candidate split: number of ranges (= units of a chunk) */
+    size_t range_span;    /* candidate split: candidates per range */
+    size_t query_units;   /* query split: units of a full chunk */
+    int threads;          /* participants: 1 = the caller alone */
+    double seconds;       /* estimated seconds on the caller alone */
 } plan;
 
 static size_t align64(size_t bytes) {
     return (bytes + 63) / 64 * 64;
 }
 
-/* Staging bytes a chunk of q queries needs. */
+/* Staging bytes a chunk of q queries needs, without private range heaps. */
 static size_t staging_bytes(const plan *p, size_t q, size_t mr, size_t dim, int topk) {
     size_t bytes = align64(q * sizeof(float)) + 64; /* aux */
     if (p->path != PATH_ROWS && q > 1)
@@ -170,15 +251,21 @@ static size_t staging_bytes(const plan *p, size_t q, size_t mr, size_t dim, int 
     return bytes;
 }
 
-/* Scratch bytes each worker needs for a chunk of q queries. */
-static size_t scratch_bytes(const plan *p, size_t q, size_t dim, int topk, int worker) {
+/* Staging bytes of one set of private heaps (one candidate range) for q queries. */
+static size_t range_heap_bytes(const plan *p, size_t q) {
+    return align64(q * sizeof(vs__heap)) + 64 +              /* headers */
+           align64(q * p->heap_size * sizeof(float)) + 64 +  /* keys */
+           align64(q * p->heap_size * sizeof(int64_t)) + 64; /* ids */
+}
+
+/* Staging bytes of the per-slot buffer table. */
+static size_t slot_table_bytes(int slots);
+
+/* Scratch bytes each participant needs. */
+static size_t scratch_bytes(const plan *p, size_t dim) {
     size_t bytes = 0;
     if (p->path != PATH_CORPUS) bytes += align64(p->block * sizeof(float)) + 64; /* aux */
     if (p->path == PATH_PACK) bytes += align64(p->block * dim * sizeof(float)) + 64;
-    if (topk && p->split_candidates && worker > 0)
-        bytes += align64(q * sizeof(vs__heap)) + 64 +              /* headers */
-                 align64(q * p->heap_size * sizeof(float)) + 64 +  /* keys */
-                 align64(q * p->heap_size * sizeof(int64_t)) + 64; /* ids */
     return bytes;
 }
 
@@ -191,11 +278,6 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
     memset(p, 0, sizeof(*p));
     p->heap_size = topk ? (b->k < b->nc ? b->k : b->nc) : 0;
     p->cosine = b->metric == VS_METRIC_COSINE;
-
-    /* Threads: enough work, and at most the workspace's workers. */
-    p->threads = cpu->threads;
-    double work = (double)b->nq * (double)b->nc * (double)dim;
-    if (work < (double)cpu->parallel_min_work) p->threads = 1;
 
     /* Path and candidate block. */
     if (b->corpus != NULL) {
@@ -214,53 +296,80 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
         if (p->block > 64 * nr) p->block = 64 * nr;
         /* A per-call pack block must fit the scratch arena; else score in place. */
         if (p->path == PATH_PACK) {
-            while (p->block > nr && scratch_bytes(p, 0, dim, 0, 0) > scratch_cap)
+            while (p->block > nr && scratch_bytes(p, dim) > scratch_cap)
                 p->block -= nr;
-            if (scratch_bytes(p, 0, dim, 0, 0) > scratch_cap) {
+            if (scratch_bytes(p, dim) > scratch_cap) {
                 p->path = PATH_ROWS;
                 p->block = VS_ROWS_BLOCK_CANDIDATES;
             }
         }
     }
     if (p->path == PATH_ROWS)
-        while (p->block > 1 && scratch_bytes(p, 0, dim, 0, 0) > scratch_cap)
+        while (p->block > 1 && scratch_bytes(p, dim) > scratch_cap)
             p->block /= 2;
-    if (scratch_bytes(p, 0, dim, 0, 0) > scratch_cap) return VS_ERR_OUT_OF_MEMORY;
+    if (scratch_bytes(p, dim) > scratch_cap) return VS_ERR_OUT_OF_MEMORY;
     p->sliver_floats = mr * dim;
+
+    /* Threads: the estimated time alone against the measured cost of a helper. */
+    int threads = cpu->threads < b->ws->threads ? cpu->threads : b->ws->threads;
+    const size_t slots_room = slot_table_bytes(threads);
 
     /* Chunk: as many queries as staging holds, capped for cache locality. */
     size_t chunk = b->nq;
     size_t cap = VS_CHUNK_MAX_BYTES / (dim * sizeof(float));
     if (cap < mr) cap = mr;
     if (chunk > cap) chunk = cap / mr * mr;
-    while (chunk > 1 && staging_bytes(p, chunk, mr, dim, topk) > staging_cap)
+    while (chunk > 1 && staging_bytes(p, chunk, mr, dim, topk) + slots_room > staging_cap)
         chunk = chunk > mr ? (chunk / 2 + mr - 1) / mr * mr : chunk - 1;
-    if (staging_bytes(p, chunk, mr, dim, topk) > staging_cap) return VS_ERR_OUT_OF_MEMORY;
+    if (staging_bytes(p, chunk, mr, dim, topk) + slots_room > staging_cap)
+        return VS_ERR_OUT_OF_MEMORY;
     if (chunk == 1 && p->path == PATH_PACK) {
         /* Too little staging to pack: one query at a time, in place. */
         p->path = PATH_ROWS;
         p->block = VS_ROWS_BLOCK_CANDIDATES;
-        while (p->block > 1 && scratch_bytes(p, 0, dim, 0, 0) > scratch_cap)
+        while (p->block > 1 && scratch_bytes(p, dim) > scratch_cap)
             p->block /= 2;
     }
     p->chunk = chunk;
 
-    /* Split: candidates when there are enough to share and private heaps fit. */
-    p->split_candidates = 0;
-    if (p->threads > 1 && b->nc >= (size_t)p->threads * 4 * nr) {
-        p->split_candidates = 1;
-        if (topk && scratch_bytes(p, chunk, dim, topk, 1) > scratch_cap) p->split_candidates = 0;
-        if (!p->split_candidates && b->nq < (size_t)p->threads) {
-            /* Few queries and huge heaps: shrink heaps is impossible, run serially. */
-            p->threads = 1;
+    p->seconds = (double)b->nq * (double)b->nc * (double)dim * rate_get(cpu, (enum rate)p->path);
+    p->threads = threads > 1 ? participants_for(cpu, p->seconds) : 1;
+    if (p->threads > threads) p->threads = threads;
+    if (p->threads <= 1) {
+        p->threads = 1;
+        return VS_OK;
+    }
+
+    /* Split: candidates when there are enough to share and private heaps fit staging. */
+    const size_t want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
+    const size_t cand_unit = p->path == PATH_ROWS ? 1 : nr;
+    if (b->nc >= (size_t)p->threads * 4 * nr) {
+        size_t ranges = (b->nc + cand_unit - 1) / cand_unit;
+        if (ranges > want) ranges = want;
+        if (topk) {
+            size_t used = staging_bytes(p, chunk, mr, dim, topk) + slots_room;
+            size_t fit = 1 + (staging_cap - used) / range_heap_bytes(p, chunk);
+            if (ranges > fit) ranges = fit;
+        }
+        if (ranges >= 2) {
+            size_t span = (b->nc + ranges - 1) / ranges;
+            span = (span + cand_unit - 1) / cand_unit * cand_unit;
+            p->split_candidates = 1;
+            p->range_span = span;
+            p->ranges = (b->nc + span - 1) / span;
         }
     }
-    if (!p->split_candidates && p->threads > 1) {
-        size_t units = p->path == PATH_ROWS ? (b->nq + VS_ROWS_BLOCK - 1) / VS_ROWS_BLOCK
-                                            : (b->nq + mr - 1) / mr;
-        if (units < 2) p->threads = 1;
+    if (!p->split_candidates) {
+        const size_t query_unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
+        size_t units = (chunk + query_unit - 1) / query_unit;
+        if (units > want) units = want;
+        if (units < 2) {
+            /* Few queries and huge heaps, or too little of anything to share. */
+            p->threads = 1;
+            return VS_OK;
+        }
+        p->query_units = units;
     }
-    if (p->threads > b->ws->threads) p->threads = b->ws->threads;
     return VS_OK;
 }
 
@@ -269,10 +378,13 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
 /* ------------------------------------------------------------------ */
 
 typedef struct worker_buffers {
-    float *caux;     /* block aux values (per-call candidates) */
-    float *cpack;    /* packed block (PATH_PACK) */
-    vs__heap *heaps; /* private heaps (candidate split, worker > 0) */
+    float *caux;  /* block aux values (per-call candidates) */
+    float *cpack; /* packed block (PATH_PACK) */
 } worker_buffers;
+
+static size_t slot_table_bytes(int slots) {
+    return align64((size_t)slots * sizeof(worker_buffers)) + 64;
+}
 
 typedef struct chunk_job {
     const vs__cpu_kernels *kern;
@@ -286,8 +398,11 @@ typedef struct chunk_job {
     float *qcopy;       /* COSINE, queries read in place: room for scaled rows */
     size_t sliver_stride;
     float *qaux;
-    vs__heap *heaps; /* chunk heaps in the output (topk) */
-    worker_buffers *workers;
+    vs__heap *heaps;       /* chunk heaps in the output (topk): range 0, or every query */
+    vs__heap *range_heaps; /* candidate split: ranges 1.. x q_count private heaps */
+    size_t units;          /* units of this chunk */
+    size_t query_span;     /* query split: queries per unit */
+    worker_buffers *slots; /* one per participant slot */
 } chunk_job;
 
 /*
@@ -312,8 +427,8 @@ static size_t block_aux(const chunk_job *job, size_t c0, size_t count, float *ca
     return rescued;
 }
 
-/* One thread: queries [qa, qb) of the chunk against candidates [ca, cb). */
-static void run_range(const chunk_job *job, int worker, size_t qa, size_t qb, size_t ca, size_t cb,
+/* One unit of work: queries [qa, qb) of the chunk against candidates [ca, cb). */
+static void run_range(const chunk_job *job, int slot, size_t qa, size_t qb, size_t ca, size_t cb,
                       vs__heap *heaps) {
     const vs__cpu_kernels *kern = job->kern;
     const vs__batch *b = job->b;
@@ -327,7 +442,7 @@ static void run_range(const chunk_job *job, int worker, size_t qa, size_t qb, si
         .ld = b->nc,
         .heaps = heaps,
     };
-    worker_buffers *wb = &job->workers[worker];
+    worker_buffers *wb = &job->slots[slot];
     for (size_t c0 = ca; c0 < cb; c0 += p->block) {
         size_t count = cb - c0 < p->block ? cb - c0 : p->block;
         switch (p->path) {
@@ -365,55 +480,73 @@ static void run_range(const chunk_job *job, int worker, size_t qa, size_t qb, si
     }
 }
 
-/* Splits [0, total) in `units`-sized pieces over `parts`; returns [*lo, *hi) of `part`. */
-static void split_range(size_t total, size_t unit, int parts, int part, size_t *lo, size_t *hi) {
-    size_t units = (total + unit - 1) / unit;
-    size_t a = units * (size_t)part / (size_t)parts, z = units * (size_t)(part + 1) / (size_t)parts;
-    *lo = a * unit < total ? a * unit : total;
-    *hi = z * unit < total ? z * unit : total;
-}
-
-static void run_chunk(const chunk_job *job) {
-    const plan *p = job->p;
+/* Merges the private range heaps of queries [qa, qb) into the output heaps (in range order), then
+ * sorts and pads the output rows. */
+static void finish_queries(const chunk_job *job, size_t qa, size_t qb) {
     const vs__batch *b = job->b;
-    const size_t mr = job->kern->mr;
-    int team = 1;
-#pragma omp parallel num_threads(p->threads) if (p->threads > 1)
-    {
-        int worker = omp_get_thread_num(), workers = omp_get_num_threads();
-        if (worker == 0) team = workers; /* read after the region's join; no barrier needed */
-        size_t lo, hi;
-        if (p->split_candidates) {
-            size_t unit = p->path == PATH_ROWS ? 1 : job->kern->nr;
-            split_range(b->nc, unit, workers, worker, &lo, &hi);
-            vs__heap *heaps = NULL;
-            if (b->k) heaps = worker == 0 ? job->heaps : job->workers[worker].heaps;
-            run_range(job, worker, 0, job->q_count, lo, hi, heaps);
-        } else {
-            size_t unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
-            split_range(job->q_count, unit, workers, worker, &lo, &hi);
-            run_range(job, worker, lo, hi, 0, b->nc, b->k ? job->heaps : NULL);
-        }
-    }
-    if (!b->k) return;
-    /* Merge private heaps into the output heaps, then sort and pad. */
     const float padding = b->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
     const int negate = b->metric == VS_METRIC_L2SQ;
-    const int merge = p->split_candidates ? team : 1;
-    /* A second team wake-up only pays when there are many heaps to finish. */
-#pragma omp parallel for num_threads(p->threads)                                                   \
-    schedule(static) if (p->threads > 1 && job->q_count >= VS_PARALLEL_MIN_MERGE)
-    for (size_t i = 0; i < job->q_count; i++) {
-        for (int w = 1; w < merge; w++)
-            vs__heap_merge(&job->heaps[i], &job->workers[w].heaps[i]);
+    const size_t ranges = job->p->split_candidates ? job->units : 1;
+    for (size_t i = qa; i < qb; i++) {
+        for (size_t r = 1; r < ranges; r++)
+            vs__heap_merge(&job->heaps[i], &job->range_heaps[(r - 1) * job->q_count + i]);
         size_t row = job->q_first + i;
         vs__heap_finish(&job->heaps[i], negate, padding, b->scores + row * b->k,
                         b->ids + row * b->k, b->k);
     }
 }
 
+static void run_unit(void *arg, size_t unit, int slot) {
+    const chunk_job *job = arg;
+    const vs__batch *b = job->b;
+    const plan *p = job->p;
+    if (p->split_candidates) {
+        size_t ca = unit * p->range_span;
+        size_t cb = b->nc - ca < p->range_span ? b->nc : ca + p->range_span;
+        vs__heap *heaps = NULL;
+        if (b->k) heaps = unit == 0 ? job->heaps : job->range_heaps + (unit - 1) * job->q_count;
+        run_range(job, slot, 0, job->q_count, ca, cb, heaps);
+        return;
+    }
+    size_t qa = unit * job->query_span;
+    size_t qb = job->q_count - qa < job->query_span ? job->q_count : qa + job->query_span;
+    run_range(job, slot, qa, qb, 0, b->nc, b->k ? job->heaps : NULL);
+    if (b->k) finish_queries(job, qa, qb);
+}
+
+static void merge_unit(void *arg, size_t unit, int slot) {
+    (void)slot;
+    const chunk_job *job = arg;
+    size_t qa = unit * VS_MERGE_UNIT_QUERIES;
+    size_t qb =
+        job->q_count - qa < VS_MERGE_UNIT_QUERIES ? job->q_count : qa + VS_MERGE_UNIT_QUERIES;
+    finish_queries(job, qa, qb);
+}
+
+/* Runs one staged chunk; returns the participants that took part. */
+static int run_chunk(cpu_state *cpu, const chunk_job *job) {
+    const plan *p = job->p;
+    const vs__batch *b = job->b;
+    vs__pool_run_info info;
+    vs__pool_run(run_unit, (void *)job, job->units, p->threads, &info);
+    /* The caller's own units say how fast this path runs on it now. */
+    const double chunk_work = (double)job->q_count * (double)b->nc * (double)b->dim;
+    rate_observe(cpu, (enum rate)p->path, info.caller_seconds,
+                 chunk_work * (double)info.caller_units / (double)job->units);
+    if (!b->k || !p->split_candidates) return info.joined;
+    /* Merge the private heaps into the output heaps (range order), then sort and pad. */
+    const double entries = (double)job->q_count * (double)job->units * (double)p->heap_size;
+    const int merge_threads = participants_for(cpu, entries * rate_get(cpu, RATE_MERGE));
+    size_t units = (job->q_count + VS_MERGE_UNIT_QUERIES - 1) / VS_MERGE_UNIT_QUERIES;
+    vs__pool_run_info merged;
+    vs__pool_run(merge_unit, (void *)job, units, merge_threads, &merged);
+    rate_observe(cpu, RATE_MERGE, merged.caller_seconds,
+                 entries * (double)merged.caller_units / (double)units);
+    return info.joined > merged.joined ? info.joined : merged.joined;
+}
+
 /* Allocates every buffer a chunk of q queries needs. Returns 0 or OOM. */
-static int chunk_alloc(chunk_job *job, size_t q, worker_buffers *workers) {
+static int chunk_alloc(chunk_job *job, size_t q) {
     const vs__batch *b = job->b;
     const plan *p = job->p;
     vs__workspace *ws = b->ws;
@@ -428,26 +561,39 @@ static int chunk_alloc(chunk_job *job, size_t q, worker_buffers *workers) {
     if (!(p->path != PATH_ROWS && q > 1) && p->cosine)
         job->qcopy = vs_arena_alloc_array(&ws->staging, q * dim, sizeof(float));
     job->heaps = b->k ? vs_arena_alloc_array(&ws->staging, q, sizeof(vs__heap)) : NULL;
+    job->range_heaps = NULL;
+    if (p->split_candidates) {
+        job->units = p->ranges;
+    } else if (p->threads > 1) {
+        const size_t query_unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
+        size_t span = (q + p->query_units - 1) / p->query_units;
+        job->query_span = (span + query_unit - 1) / query_unit * query_unit;
+        job->units = (q + job->query_span - 1) / job->query_span;
+    } else {
+        job->query_span = q;
+        job->units = 1;
+    }
+    if (b->k && p->split_candidates && job->units > 1) {
+        const size_t sets = job->units - 1;
+        job->range_heaps = vs_arena_alloc_array(&ws->staging, sets * q, sizeof(vs__heap));
+        float *keys = vs_arena_alloc_array(&ws->staging, sets * q * p->heap_size, sizeof(float));
+        int64_t *ids = vs_arena_alloc_array(&ws->staging, sets * q * p->heap_size, sizeof(int64_t));
+        if (job->range_heaps != NULL && keys != NULL && ids != NULL)
+            for (size_t i = 0; i < sets * q; i++)
+                vs__heap_init(&job->range_heaps[i], keys + i * p->heap_size, ids + i * p->heap_size,
+                              p->heap_size);
+    }
+    job->slots = vs_arena_alloc_array(&ws->staging, (size_t)p->threads, sizeof(worker_buffers));
+    if (vs_arena_failed(&ws->staging)) return VS_ERR_OUT_OF_MEMORY;
     for (int w = 0; w < p->threads; w++) {
         vs_arena *scratch = &ws->scratch[w];
-        memset(&workers[w], 0, sizeof(workers[w]));
+        memset(&job->slots[w], 0, sizeof(job->slots[w]));
         if (p->path != PATH_CORPUS)
-            workers[w].caux = vs_arena_alloc_array(scratch, p->block, sizeof(float));
+            job->slots[w].caux = vs_arena_alloc_array(scratch, p->block, sizeof(float));
         if (p->path == PATH_PACK)
-            workers[w].cpack = vs_arena_alloc_array(scratch, p->block * dim, sizeof(float));
-        if (b->k && p->split_candidates && w > 0) {
-            workers[w].heaps = vs_arena_alloc_array(scratch, q, sizeof(vs__heap));
-            float *keys = vs_arena_alloc_array(scratch, q * p->heap_size, sizeof(float));
-            int64_t *ids = vs_arena_alloc_array(scratch, q * p->heap_size, sizeof(int64_t));
-            if (workers[w].heaps != NULL && keys != NULL && ids != NULL)
-                for (size_t i = 0; i < q; i++)
-                    vs__heap_init(&workers[w].heaps[i], keys + i * p->heap_size,
-                                  ids + i * p->heap_size, p->heap_size);
-        }
+            job->slots[w].cpack = vs_arena_alloc_array(scratch, p->block * dim, sizeof(float));
         if (vs_arena_failed(scratch)) return VS_ERR_OUT_OF_MEMORY;
     }
-    if (vs_arena_failed(&ws->staging)) return VS_ERR_OUT_OF_MEMORY;
-    job->workers = workers;
     return VS_OK;
 }
 
@@ -516,6 +662,7 @@ static int cpu_run(void *state, vs__batch *b) {
     snprintf(report->isa, sizeof(report->isa), "%s", cpu->kernels->isa);
     snprintf(report->device, sizeof(report->device), "%s", cpu->description);
     report->threads = 1;
+    report->threads_joined = 1;
     if (b->nq == 0) return VS_OK;
     if (b->nc == 0) {
         if (b->k) write_padding(b);
@@ -531,18 +678,14 @@ static int cpu_run(void *state, vs__batch *b) {
         return status;
     }
     report->threads = p.threads;
-    worker_buffers workers[VS_MAX_THREADS];
     chunk_job job = {.kern = cpu->kernels, .b = b, .p = &p, .corpus = b->corpus};
     double kernel_seconds = 0.0;
     for (size_t q0 = 0; q0 < b->nq; q0 += p.chunk) {
         size_t q = b->nq - q0 < p.chunk ? b->nq - q0 : p.chunk;
         size_t staging_mark = vs_arena_mark(&b->ws->staging);
-        size_t scratch_marks[VS_MAX_THREADS];
-        for (int w = 0; w < p.threads; w++)
-            scratch_marks[w] = vs_arena_mark(&b->ws->scratch[w]);
         job.q_first = q0;
         job.q_count = q;
-        status = chunk_alloc(&job, q, workers);
+        status = chunk_alloc(&job, q);
         if (status != VS_OK) {
             /* Only possible on the first chunk: later chunks reuse the same space. */
             vs__log(b->ctx, VS_LOG_ERROR, "arena exhausted staging a chunk of %zu queries", q);
@@ -550,12 +693,13 @@ static int cpu_run(void *state, vs__batch *b) {
         }
         chunk_stage(&job);
         double t0 = vs__now();
-        run_chunk(&job);
+        int joined = run_chunk(cpu, &job);
         kernel_seconds += vs__now() - t0;
+        if (joined > report->threads_joined) report->threads_joined = joined;
         report->query_chunks++;
         vs_arena_release(&b->ws->staging, staging_mark);
         for (int w = 0; w < p.threads; w++)
-            vs_arena_release(&b->ws->scratch[w], scratch_marks[w]);
+            vs_arena_release(&b->ws->scratch[w], 0);
     }
     report->kernel_seconds = kernel_seconds;
     return VS_OK;
@@ -567,6 +711,7 @@ static const char *cpu_describe(void *state) {
 
 static void cpu_release(void *state) {
     free(state);
+    vs__pool_release();
 }
 
 static const vs__backend_ops cpu_ops = {
@@ -579,6 +724,51 @@ static const vs__backend_ops cpu_ops = {
     .topk = cpu_run,
     .release = cpu_release,
 };
+
+/* Seeds the rates with a short measurement on this thread (tens of microseconds). */
+static void seed_rates(cpu_state *cpu) {
+    enum { DIM = 1024, REPEATS = 16, HEAP = 64 };
+    float a[DIM], c[DIM]; /* on the stack: contexts may be made by several threads at once */
+    for (int d = 0; d < DIM; d++) {
+        a[d] = (float)(d % 7) * 0.25f;
+        c[d] = (float)(d % 5) * 0.5f;
+    }
+    volatile float sink = 0;
+    double best = INFINITY;
+    for (int trial = 0; trial < 3; trial++) {
+        double t0 = vs__now();
+        for (int r = 0; r < REPEATS; r++)
+            sink += cpu->kernels->dot(a, c, DIM);
+        double t = vs__now() - t0;
+        if (t < best) best = t;
+    }
+    (void)sink;
+    double per_mac = best / (REPEATS * DIM);
+    if (!(per_mac > 0)) per_mac = 1e-9;
+    /* The tile kernels do better than a single dot; the batches' own timings correct it. */
+    for (int path = 0; path < 3; path++)
+        atomic_store_explicit(&cpu->rate[path], per_mac, memory_order_relaxed);
+    /* Merging: one heap of HEAP entries into another. */
+    float keys[2][HEAP];
+    int64_t ids[2][HEAP];
+    vs__heap into, from;
+    best = INFINITY;
+    for (int trial = 0; trial < 3; trial++) {
+        vs__heap_init(&into, keys[0], ids[0], HEAP);
+        vs__heap_init(&from, keys[1], ids[1], HEAP);
+        for (int i = 0; i < HEAP; i++) {
+            vs__heap_insert(&into, (float)((i * 37) % 101), i);
+            vs__heap_insert(&from, (float)((i * 53) % 103), HEAP + i);
+        }
+        double t0 = vs__now();
+        vs__heap_merge(&into, &from);
+        double t = vs__now() - t0;
+        if (t < best) best = t;
+    }
+    double per_entry = best / HEAP;
+    atomic_store_explicit(&cpu->rate[RATE_MERGE], per_entry > 0 ? per_entry : 1e-8,
+                          memory_order_relaxed);
+}
 
 int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_ops **ops,
                            void **state) {
@@ -594,12 +784,13 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
     }
     cpu_state *cpu = calloc(1, sizeof(*cpu));
     if (cpu == NULL) return VS_ERR_OUT_OF_MEMORY;
+    if (vs__pool_retain() != VS_OK) {
+        free(cpu);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     cpu->kernels = kernels;
     cpu->threads = ctx->cfg.threads;
-    const char *wait = getenv("OMP_WAIT_POLICY");
-    cpu->parallel_min_work = wait != NULL && strcasecmp(wait, "passive") == 0
-                                 ? VS_PARALLEL_MIN_WORK_PASSIVE
-                                 : VS_PARALLEL_MIN_WORK;
+    seed_rates(cpu);
     snprintf(cpu->description, sizeof(cpu->description), "native CPU (%s, %d thread%s)",
              kernels->isa, cpu->threads, cpu->threads == 1 ? "" : "s");
     *ops = &cpu_ops;

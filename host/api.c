@@ -32,7 +32,11 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
                        size_t nq, const float *candidates, int need_candidates, size_t nc,
                        size_t dim, size_t k, int topk, const float *scores, const int64_t *ids) {
     size_t bytes;
-    if (ctx == NULL) return VS_ERR_INVALID_ARGUMENT;
+    vs__error_clear();
+    if (ctx == NULL) {
+        vs__error_set("%s: ctx is NULL", fn);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
     VS_FAIL_IF(ctx, vs_metric_name(metric) == NULL, "%s: unknown metric %d", fn, (int)metric);
     VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
     VS_FAIL_IF(ctx, topk && k == 0, "%s: k is 0", fn);
@@ -212,11 +216,15 @@ int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__bat
     vs_batch_report *report = b->report;
     report->arena_capacity_bytes = ws->staging.capacity;
     report->arena_high_water_bytes = ws->staging.stats.high_water;
-    report->arena_pinned = ws->staging.stats.pinned;
+    /* Pinned: the staging memory this batch used is all locked. */
+    report->arena_pinned = ws->staging.stats.high_water > 0 &&
+                           ws->staging.stats.locked >= ws->staging.stats.high_water;
     for (int i = 0; i < ws->threads; i++)
         if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
             report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
+    report->workspace_bytes = vs__workspace_committed(ws);
     vs__workspace_release(ctx, ws);
+    report->locked_bytes = atomic_load(&ctx->lock_budget.used);
     return status;
 }
 
@@ -232,6 +240,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     report.candidates = b->nc;
     report.dim = b->dim;
     report.k = b->k;
+    report.threads_requested = ctx->cfg.threads_requested;
     b->report = &report;
     b->ctx = ctx;
 
@@ -292,9 +301,11 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     if (status == VS_OK && ctx->cfg.verify) status = verify_batch(ctx, b, row, source);
     report.status = status;
     report.total_seconds = vs__now() - start;
-    pthread_mutex_lock(&ctx->lock);
-    ctx->last = report;
-    pthread_mutex_unlock(&ctx->lock);
+    vs__report_store(ctx, &report); /* the calling thread's own last report */
+    if (status == VS_OK)
+        vs__error_clear(); /* a recovered device error is in report.fallback */
+    else if (!vs__error_is_set())
+        vs__error_set("batch failed: %s", vs_strerror(status));
     return status;
 }
 
@@ -333,13 +344,19 @@ int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
 /* ---- corpus ------------------------------------------------------------------- */
 
 int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim, vs_corpus **out) {
-    if (out == NULL) return VS_ERR_INVALID_ARGUMENT;
+    if (out == NULL) {
+        vs__error_set("vs_corpus_create: out is NULL");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
     *out = NULL;
     int status = check_batch("vs_corpus_create", ctx, VS_METRIC_DOT, NULL, 0, vectors, 1, n, dim, 0,
                              0, NULL, NULL);
     if (status != VS_OK) return status;
     vs_corpus *corpus = calloc(1, sizeof(*corpus));
-    if (corpus == NULL) return VS_ERR_OUT_OF_MEMORY;
+    if (corpus == NULL) {
+        vs__error_set("vs_corpus_create: cannot allocate the corpus");
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     corpus->ctx = ctx;
     corpus->n = n;
     corpus->dim = dim;
@@ -371,7 +388,10 @@ static const float *corpus_row(const void *source, size_t j, size_t dim, float *
 
 int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t nq,
                     float *scores) {
-    if (c == NULL) return VS_ERR_INVALID_ARGUMENT;
+    if (c == NULL) {
+        vs__error_set("vs_corpus_score: corpus is NULL");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
     int status = check_batch("vs_corpus_score", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
                              0, 0, scores, NULL);
     if (status != VS_OK) return status;
@@ -387,7 +407,10 @@ int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t
 
 int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
                    float *scores, int64_t *ids) {
-    if (c == NULL) return VS_ERR_INVALID_ARGUMENT;
+    if (c == NULL) {
+        vs__error_set("vs_corpus_topk: corpus is NULL");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
     int status = check_batch("vs_corpus_topk", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
                              k, 1, scores, ids);
     if (status != VS_OK) return status;

@@ -1,15 +1,16 @@
 /*
  * context.c — options (with environment overrides), context lifetime, the
- * workspace pool, logging and reports.
+ * workspace pool, logging, per-thread reports and error messages.
  */
 #define _GNU_SOURCE
-#include <omp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../cpu/pool.h"
 #include "internal.h"
 
 double vs__now(void) {
@@ -18,14 +19,97 @@ double vs__now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* ---- per-thread facts: last report per context, last error message ------------------- */
+
+#define VS_REPORTS_PER_THREAD 8
+#define VS_ERROR_MESSAGE_BYTES 512
+
+typedef struct thread_facts {
+    struct {
+        uint64_t context; /* vs_context.id, 0 = unused */
+        vs_batch_report report;
+    } reports[VS_REPORTS_PER_THREAD];
+    unsigned next; /* slot the next new context takes (round robin) */
+    char error[VS_ERROR_MESSAGE_BYTES];
+} thread_facts;
+
+/*
+ * Allocated at a thread's first use of the library, freed when the thread
+ * exits (the key's destructor); the thread-local pointer keeps it reachable.
+ */
+static _Thread_local thread_facts *tl_facts;
+static pthread_key_t facts_key;
+static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
+static int facts_key_ok;
+
+static void facts_free(void *facts) {
+    if (tl_facts == facts) tl_facts = NULL; /* a later destructor calling in starts afresh */
+    free(facts);
+}
+
+static void facts_key_make(void) {
+    facts_key_ok = pthread_key_create(&facts_key, facts_free) == 0;
+}
+
+/* This thread's facts; NULL only if they cannot be allocated. */
+static thread_facts *facts(void) {
+    if (tl_facts != NULL) return tl_facts;
+    pthread_once(&facts_once, facts_key_make);
+    thread_facts *made = calloc(1, sizeof(*made));
+    if (made == NULL) return NULL;
+    if (facts_key_ok) pthread_setspecific(facts_key, made);
+    tl_facts = made;
+    return made;
+}
+
+void vs__error_clear(void) {
+    if (tl_facts != NULL) tl_facts->error[0] = '\0';
+}
+
+static void error_set_va(const char *fmt, va_list args) {
+    thread_facts *f = facts();
+    if (f != NULL) vsnprintf(f->error, sizeof(f->error), fmt, args);
+}
+
+void vs__error_set(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    error_set_va(fmt, args);
+    va_end(args);
+}
+
+int vs__error_is_set(void) {
+    return tl_facts != NULL && tl_facts->error[0] != '\0';
+}
+
+const char *vs_last_error_message(void) {
+    return tl_facts != NULL ? tl_facts->error : "";
+}
+
+void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
+    thread_facts *f = facts();
+    if (f == NULL) return;
+    for (int i = 0; i < VS_REPORTS_PER_THREAD; i++)
+        if (f->reports[i].context == ctx->id) {
+            f->reports[i].report = *report;
+            return;
+        }
+    unsigned slot = f->next++ % VS_REPORTS_PER_THREAD;
+    f->reports[slot].context = ctx->id;
+    f->reports[slot].report = *report;
+}
+
 void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...) {
-    if (ctx == NULL || ctx->cfg.log == NULL || (int)level > ctx->cfg.log_level) return;
-    char message[512];
+    const int deliver = ctx != NULL && ctx->cfg.log != NULL && (int)level <= ctx->cfg.log_level;
+    if (level != VS_LOG_ERROR && !deliver) return;
+    char message[VS_ERROR_MESSAGE_BYTES];
     va_list args;
     va_start(args, fmt);
     vsnprintf(message, sizeof(message), fmt, args);
     va_end(args);
-    ctx->cfg.log(ctx->cfg.log_user, level, message);
+    /* Every error is kept for vs_last_error_message, with or without a callback. */
+    if (level == VS_LOG_ERROR) vs__error_set("%s", message);
+    if (deliver) ctx->cfg.log(ctx->cfg.log_user, level, message);
 }
 
 void vs_options_init(vs_options *opts) {
@@ -129,9 +213,13 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->threads = (int)value;
     }
-    if (cfg->threads == 0) cfg->threads = omp_get_max_threads();
-    if (cfg->threads < 1) cfg->threads = 1;
-    if (cfg->threads > VS_MAX_THREADS) cfg->threads = VS_MAX_THREADS;
+    if (cfg->threads > VS_THREADS_LIMIT) {
+        early_log(opts, "option threads is above 4096 (use 0 for all cores)");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    /* The cap at the CPU count is applied (and said) by vs_context_create. */
+    if (cfg->threads == 0) cfg->threads = vs__pool_cpu_count();
+    cfg->threads_requested = cfg->threads;
 
     cfg->arena_bytes = opts->arena_bytes;
     if (cfg->arena_bytes == 0 && env_size(opts, "VECSCORE_ARENA_BYTES", &cfg->arena_bytes) != VS_OK)
@@ -143,6 +231,17 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         env_size(opts, "VECSCORE_SCRATCH_BYTES", &cfg->scratch_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
+
+    cfg->lock_bytes = opts->lock_bytes;
+    if (cfg->lock_bytes == 0) {
+        /* VECSCORE_LOCK_BYTES=0 is valid: lock nothing. */
+        int found = env_number(opts, "VECSCORE_LOCK_BYTES", 0, SIZE_MAX, 1,
+                               "a byte count: digits, optionally followed by K, M or G "
+                               "(0 locks nothing)",
+                               &value);
+        if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+        cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
+    }
 
     const char *isa = opts->isa;
     if (isa == NULL || isa[0] == '\0') isa = getenv("VECSCORE_ISA");
@@ -206,12 +305,39 @@ static int select_backend(vs_context *ctx) {
     return status;
 }
 
-int vs_context_create(const vs_options *opts, vs_context **out) {
-    if (out == NULL) return VS_ERR_INVALID_ARGUMENT;
+/* Passes option errors on to the caller's callback and keeps them for vs_last_error_message. */
+typedef struct early_sink {
+    vs_log_fn log;
+    void *user;
+} early_sink;
+
+static void early_record(void *user, vs_log_level level, const char *message) {
+    const early_sink *sink = user;
+    if (level == VS_LOG_ERROR) vs__error_set("%s", message);
+    if (sink->log != NULL) sink->log(sink->user, level, message);
+}
+
+static atomic_uint_fast64_t context_ids;
+
+static int context_create(const vs_options *opts, vs_context **out) {
+    if (out == NULL) {
+        vs__error_set("vs_context_create: out is NULL");
+        return VS_ERR_INVALID_ARGUMENT;
+    }
     *out = NULL;
     vs_context *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) return VS_ERR_OUT_OF_MEMORY;
-    int status = resolve_config(opts, &ctx->cfg);
+    vs_options local;
+    if (opts != NULL)
+        local = *opts;
+    else
+        vs_options_init(&local);
+    early_sink sink = {local.log, local.log_user};
+    local.log = early_record;
+    local.log_user = &sink;
+    int status = resolve_config(&local, &ctx->cfg);
+    ctx->cfg.log = sink.log;
+    ctx->cfg.log_user = sink.user;
     if (status != VS_OK) {
         free_config(&ctx->cfg);
         free(ctx);
@@ -222,13 +348,24 @@ int vs_context_create(const vs_options *opts, vs_context **out) {
         free(ctx);
         return VS_ERR_OUT_OF_MEMORY;
     }
+    ctx->id = atomic_fetch_add(&context_ids, 1) + 1;
+    ctx->lock_budget.cap = ctx->cfg.lock_bytes;
+    atomic_init(&ctx->lock_budget.used, 0);
+    const int cpus = vs__pool_cpu_count();
+    if (ctx->cfg.threads > cpus) {
+        vs__log(ctx, VS_LOG_WARN,
+                "threads %d is more than the %d CPU%s this process may use; batches use at most "
+                "%d thread%s (one per CPU)",
+                ctx->cfg.threads, cpus, cpus == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s");
+        ctx->cfg.threads = cpus;
+    }
     status = select_backend(ctx);
     if (status != VS_OK) {
         vs_context_free(ctx);
         return status;
     }
     if (ctx->backend == ctx->cpu || ctx->is_auto) {
-        /* The first workspace (arenas, locked in memory) now, not in the first batch. */
+        /* The first workspace (address space only) now, not in the first batch. */
         vs__workspace *ws = NULL;
         status = vs__workspace_acquire(ctx, &ws);
         if (status != VS_OK) {
@@ -237,13 +374,22 @@ int vs_context_create(const vs_options *opts, vs_context **out) {
         }
         vs__workspace_release(ctx, ws);
     }
-    ctx->last.struct_size = sizeof(vs_batch_report);
-    ctx->last.version = VS_REPORT_VERSION;
-    vs__log(ctx, VS_LOG_INFO, "context: backend %s, %s, arena %zu B, scratch %zu B/worker",
+    vs__log(ctx, VS_LOG_INFO,
+            "context: backend %s, %s, arena %zu B, scratch %zu B/thread, lock cap %zu B",
             ctx->backend->name, ctx->backend->describe(ctx->backend_state), ctx->cfg.arena_bytes,
-            ctx->cfg.scratch_bytes);
+            ctx->cfg.scratch_bytes, ctx->cfg.lock_bytes);
     *out = ctx;
     return VS_OK;
+}
+
+int vs_context_create(const vs_options *opts, vs_context **out) {
+    vs__error_clear();
+    int status = context_create(opts, out);
+    if (status != VS_OK && !vs__error_is_set())
+        vs__error_set("vs_context_create: %s", vs_strerror(status));
+    else if (status == VS_OK)
+        vs__error_clear();
+    return status;
 }
 
 static void workspace_destroy(vs__workspace *ws) {
@@ -281,30 +427,124 @@ int vs_context_threads(const vs_context *ctx) {
 
 /* ---- workspaces ----------------------------------------------------------- */
 
+size_t vs__workspace_committed(const vs__workspace *ws) {
+    size_t bytes = ws->staging.stats.committed;
+    for (int i = 0; i < ws->threads; i++)
+        bytes += ws->scratch[i].stats.committed;
+    return bytes;
+}
+
+size_t vs__context_idle_committed(vs_context *ctx) {
+    size_t bytes = 0;
+    pthread_mutex_lock(&ctx->lock);
+    for (const vs__workspace *ws = ctx->pool; ws != NULL; ws = ws->next)
+        bytes += vs__workspace_committed(ws);
+    pthread_mutex_unlock(&ctx->lock);
+    return bytes;
+}
+
+/* Gives an arena's memory back down to keep + a quarter, if it holds half as much again. */
+static void arena_shrink(vs_arena *arena, size_t keep) {
+    size_t slack = keep / 2 + VS_ARENA_COMMIT_STEP;
+    if (keep == 0 || arena->stats.committed > keep + slack)
+        vs_arena_trim(arena, keep == 0 ? 0 : keep + keep / 4);
+}
+
+/*
+ * Shrinks every arena of the workspace towards keep (0: gives everything
+ * back). The slack matches the commit steps (which overshoot by at most a
+ * quarter), so a steady workload never trims and re-commits the same pages.
+ */
+static void workspace_trim(vs__workspace *ws, size_t keep) {
+    arena_shrink(&ws->staging, keep);
+    for (int i = 0; i < ws->threads; i++)
+        arena_shrink(&ws->scratch[i], keep);
+    ws->trimmed = keep == 0;
+}
+
+/*
+ * Takes, under ctx->lock, the idle workspaces after the first that have been
+ * idle long enough to give their memory back, and those beyond the number of
+ * reservations kept; the caller trims or destroys them without the lock.
+ */
+static vs__workspace *take_stale(vs_context *ctx, double now, vs__workspace **destroy) {
+    vs__workspace *stale = NULL;
+    *destroy = NULL;
+    if (ctx->pool == NULL) return NULL;
+    int kept = 0;
+    for (vs__workspace **at = &ctx->pool->next; *at != NULL;) {
+        vs__workspace *ws = *at;
+        const int old = !ws->trimmed && now - ws->idle_since >= VS_WORKSPACE_IDLE_SECONDS;
+        if (kept >= VS_WORKSPACE_IDLE_MAX || old) {
+            *at = ws->next;
+            vs__workspace **list = kept >= VS_WORKSPACE_IDLE_MAX ? destroy : &stale;
+            ws->next = *list;
+            *list = ws;
+            continue;
+        }
+        kept++;
+        at = &ws->next;
+    }
+    return stale;
+}
+
+/* Trims (or destroys) what take_stale took, then gives the trimmed ones back. */
+static void put_stale(vs_context *ctx, vs__workspace *stale, vs__workspace *destroy) {
+    while (destroy != NULL) {
+        vs__workspace *next = destroy->next;
+        workspace_destroy(destroy);
+        destroy = next;
+    }
+    if (stale == NULL) return;
+    vs__workspace *last = stale;
+    for (vs__workspace *ws = stale; ws != NULL; ws = ws->next) {
+        workspace_trim(ws, 0);
+        last = ws;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    /* Behind the first idle workspace (or first, if none is left). */
+    vs__workspace **at = ctx->pool != NULL ? &ctx->pool->next : &ctx->pool;
+    last->next = *at;
+    *at = stale;
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+static vs__workspace *workspace_create(vs_context *ctx) {
+    vs__workspace *ws = calloc(1, sizeof(*ws));
+    if (ws == NULL) return NULL;
+    ws->threads = ctx->cfg.threads;
+    ws->scratch = calloc((size_t)ws->threads, sizeof(vs_arena));
+    int status = ws->scratch != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
+    /* Address space only; staging locks what it commits, within the context's budget. */
+    if (status == VS_OK)
+        status = vs_arena_reserve(&ws->staging, ctx->cfg.arena_bytes, 0, &ctx->lock_budget);
+    for (int i = 0; status == VS_OK && i < ws->threads; i++)
+        status = vs_arena_reserve(&ws->scratch[i], ctx->cfg.scratch_bytes, 0, NULL);
+    if (status != VS_OK) {
+        vs__log(ctx, VS_LOG_ERROR,
+                "cannot reserve arenas: %zu B staging + %d x %zu B scratch of address space",
+                ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
+        workspace_destroy(ws);
+        return NULL;
+    }
+    return ws;
+}
+
 int vs__workspace_acquire(vs_context *ctx, vs__workspace **out) {
+    vs__workspace *destroy;
     pthread_mutex_lock(&ctx->lock);
     vs__workspace *ws = ctx->pool;
     if (ws != NULL) ctx->pool = ws->next;
+    vs__workspace *stale = take_stale(ctx, vs__now(), &destroy);
     pthread_mutex_unlock(&ctx->lock);
+    put_stale(ctx, stale, destroy);
     if (ws == NULL) {
-        /* First batch, or more concurrent batches than ever before. */
-        ws = calloc(1, sizeof(*ws));
+        /* First batch, or more concurrent batches than idle workspaces. */
+        ws = workspace_create(ctx);
         if (ws == NULL) return VS_ERR_OUT_OF_MEMORY;
-        ws->threads = ctx->cfg.threads;
-        ws->scratch = calloc((size_t)ws->threads, sizeof(vs_arena));
-        int status = ws->scratch != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
-        if (status == VS_OK) status = vs_arena_init(&ws->staging, ctx->cfg.arena_bytes, 0);
-        for (int i = 0; status == VS_OK && i < ws->threads; i++)
-            status = vs_arena_init(&ws->scratch[i], ctx->cfg.scratch_bytes, 0);
-        if (status != VS_OK) {
-            vs__log(ctx, VS_LOG_ERROR, "cannot map arenas: %zu B staging + %d x %zu B scratch",
-                    ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
-            workspace_destroy(ws);
-            return VS_ERR_OUT_OF_MEMORY;
-        }
-        if (!ws->staging.stats.pinned)
-            vs__log(ctx, VS_LOG_INFO, "staging arena not locked in memory (RLIMIT_MEMLOCK)");
     }
+    ws->next = NULL;
+    ws->trimmed = 0;
     vs_arena_stats_clear_high_water(&ws->staging);
     for (int i = 0; i < ws->threads; i++)
         vs_arena_stats_clear_high_water(&ws->scratch[i]);
@@ -313,23 +553,45 @@ int vs__workspace_acquire(vs_context *ctx, vs__workspace **out) {
 }
 
 void vs__workspace_release(vs_context *ctx, vs__workspace *ws) {
-    /* Every batch ends with its arenas reset, on success and on error. */
+    /*
+     * Every batch ends with its arenas reset, on success and on error. What
+     * stays committed follows recent use: the largest arena high-water mark
+     * of this batch, or 7/8 of what was kept before, whichever is more.
+     */
+    size_t high = ws->staging.stats.high_water;
+    for (int i = 0; i < ws->threads; i++)
+        if (ws->scratch[i].stats.high_water > high) high = ws->scratch[i].stats.high_water;
+    size_t decayed = ws->keep - ws->keep / 8;
+    ws->keep = high > decayed ? high : decayed;
     vs_arena_reset(&ws->staging);
     for (int i = 0; i < ws->threads; i++)
         vs_arena_reset(&ws->scratch[i]);
+    workspace_trim(ws, ws->keep);
+    ws->trimmed = 0;
+    vs__workspace *destroy;
     pthread_mutex_lock(&ctx->lock);
+    ws->idle_since = vs__now();
     ws->next = ctx->pool;
     ctx->pool = ws;
+    vs__workspace *stale = take_stale(ctx, ws->idle_since, &destroy);
     pthread_mutex_unlock(&ctx->lock);
+    put_stale(ctx, stale, destroy);
 }
 
 /* ---- reports -------------------------------------------------------------- */
 
 int vs_context_last_report(vs_context *ctx, vs_batch_report *out) {
     if (ctx == NULL || out == NULL) return VS_ERR_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ctx->lock);
-    *out = ctx->last;
-    pthread_mutex_unlock(&ctx->lock);
+    const thread_facts *f = tl_facts;
+    if (f != NULL)
+        for (int i = 0; i < VS_REPORTS_PER_THREAD; i++)
+            if (f->reports[i].context == ctx->id) {
+                *out = f->reports[i].report;
+                return VS_OK;
+            }
+    memset(out, 0, sizeof(*out));
+    out->struct_size = sizeof(*out);
+    out->version = VS_REPORT_VERSION;
     return VS_OK;
 }
 

@@ -4,19 +4,19 @@
  * vs__opencl_string: cl/devices.c, or cl/none.c in a build without OpenCL,
  * which finds none and says so).
  */
-#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu/pool.h"
 #include "internal.h"
 
 static void native_cpu(vs_device *info) {
     memset(info, 0, sizeof(*info));
     info->kind = VS_DEVICE_NATIVE_CPU;
     snprintf(info->selector, sizeof(info->selector), "cpu");
-    int threads = omp_get_max_threads();
+    int threads = vs__pool_cpu_count(); /* what threads = 0 resolves to */
     snprintf(info->name, sizeof(info->name), "native CPU (%s, %d threads)", vs_cpu_best_isa(),
              threads);
     snprintf(info->vendor, sizeof(info->vendor), "vecscore");

@@ -18,7 +18,9 @@
 #define VS_DEFAULT_ARENA_BYTES ((size_t)64 << 20)
 #define VS_DEFAULT_SCRATCH_BYTES ((size_t)8 << 20)
 #define VS_DEFAULT_LOG_LEVEL VS_LOG_WARN
-#define VS_MAX_THREADS 256      /* worker threads per batch; more are capped */
+#define VS_DEFAULT_LOCK_BYTES ((size_t)16 << 20)
+/* The largest threads value accepted; above the CPU count it is capped there. */
+#define VS_THREADS_LIMIT 4096
 #define VS_DEMOTE_AFTER 3       /* device failures before a context stops using the device */
 #define VS__CL_MAX_PLATFORMS 16 /* OpenCL platforms listed (P of "opencl:P:D" is below this) */
 #define VS__CL_MAX_DEVICES 64   /* devices listed per platform (D is below this) */
@@ -38,11 +40,22 @@ typedef struct vs__selector {
     const char *name;     /* VS_SELECT_OPENCL_NAME: TEXT, never empty */
 } vs__selector;
 
-/* Memory one batch may use: a staging arena and one scratch arena per worker. */
+/*
+ * Memory one batch may use: a staging arena and one scratch arena per
+ * participant slot, all reserved address space that commits as it is used.
+ * Idle workspaces wait in the context's list: the first keeps what its
+ * recent batches used, the others give their memory back once idle for
+ * VS_WORKSPACE_IDLE_SECONDS (checked by every acquire and release).
+ */
+#define VS_WORKSPACE_IDLE_SECONDS 0.1
+#define VS_WORKSPACE_IDLE_MAX 8 /* idle workspaces kept (as reservations) beyond the first */
 typedef struct vs__workspace {
     vs_arena staging;
     vs_arena *scratch; /* threads of them */
     int threads;
+    size_t keep;       /* bytes per arena the workspace keeps committed while idle (decays) */
+    double idle_since; /* when it was released */
+    int trimmed;       /* 1 once its memory went back (nothing committed) */
     struct vs__workspace *next;
 } vs__workspace;
 
@@ -52,6 +65,8 @@ typedef struct vs__config {
     int threads;
     size_t arena_bytes;
     size_t scratch_bytes;
+    size_t lock_bytes;
+    int threads_requested; /* before the cap at the CPU count */
     char *isa;
     char *cache_dir;
     int verify;
@@ -119,9 +134,10 @@ struct vs_context {
     char why_cpu[192];   /* why "auto" runs on the CPU ("" if it does not) */
     vs__cost_model cost; /* "auto" with a device: calibrated per device and driver */
     const char *isa;
-    pthread_mutex_t lock; /* guards the pool and `last`; never held while scoring */
-    vs__workspace *pool;
-    vs_batch_report last;
+    pthread_mutex_t lock;       /* guards the workspace list; never held while scoring */
+    vs__workspace *pool;        /* idle workspaces, most recently used first */
+    vs_lock_budget lock_budget; /* the cap on locked arena memory (lock_bytes) */
+    uint64_t id;                /* unique per process, keys the per-thread reports */
     /* The cache directory (host/cache.c), opened and checked at first use (under lock). */
     int cache_state; /* 0 not opened yet, 1 private and open as cache_fd, -1 none or not trusted */
     int cache_fd;
@@ -247,5 +263,15 @@ int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__bat
 /* Workspace pool (host/context.c). */
 int vs__workspace_acquire(vs_context *ctx, vs__workspace **out);
 void vs__workspace_release(vs_context *ctx, vs__workspace *ws);
+/* Bytes committed in a workspace's arenas. */
+size_t vs__workspace_committed(const vs__workspace *ws);
+/* Bytes committed in the context's idle workspaces (for tests). */
+size_t vs__context_idle_committed(vs_context *ctx);
+
+/* Per-thread facts (host/context.c): the last report per context, the last error message. */
+void vs__report_store(const vs_context *ctx, const vs_batch_report *report);
+void vs__error_clear(void);
+void vs__error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int vs__error_is_set(void);
 
 #endif /* VS_HOST_INTERNAL_H */

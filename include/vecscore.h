@@ -22,6 +22,8 @@
  *   6. Reports               vs_batch_report: what ran the last batch
  *   7. Output memory         vs_alloc_output / vs_free_output
  *   8. CPU information       which instruction sets exist
+ *   9. Devices               vs_device_count / vs_device_info
+ *  10. Errors                vs_last_error_message: the calling thread's last error
  *
  * ## Numerics (the same on every backend; details in docs/numerics.md)
  *
@@ -56,7 +58,89 @@
  * A context may be used from several threads at once; each call takes its
  * own workspace (arenas) for the duration of the batch. A corpus may be
  * scored from several threads at once. Freeing a context or corpus while
- * another thread uses it is undefined.
+ * another thread uses it is undefined. Each thread sees its own last report
+ * (vs_context_last_report) and its own last error (vs_last_error_message).
+ *
+ * ## Threads
+ *
+ * CPU batches run on the calling thread plus, when it pays, helpers from one
+ * worker pool that the library keeps per process and shares between every
+ * context and every calling thread:
+ *
+ *   - The pool has at most one worker per CPU the process may run on
+ *     (sched_getaffinity), minus one for the caller, however many threads
+ *     call in. Workers start at the first batch that wants them, spin
+ *     (yielding the CPU to any other runnable thread) for about as long as
+ *     waking a sleeping one costs (measured, at most 1 ms), then sleep. They
+ *     stop when the last context is freed.
+ *   - A batch is cut into units (about 4 per participant) that the caller
+ *     and the helpers claim one at a time. The caller always works, and a
+ *     call returns as soon as its units are done: it never waits for a
+ *     helper that has not started (asleep, or descheduled on a busy
+ *     machine); a helper descheduled while it runs a unit delays the call by
+ *     that unit at most.
+ *   - A batch runs on the caller alone when its estimated time is less than
+ *     twice what a helper costs. Both are measured: the seconds per
+ *     multiply-add of each kernel path on the calling thread (a short
+ *     measurement at vs_context_create, then every batch), and the time
+ *     until a helper joins plus any wait for a helper stalled in its unit
+ *     (a calibration when the workers start, then every split batch), so
+ *     that on a busy machine, where helpers come late, batches stay on the
+ *     caller. vs_batch_report.threads says how many threads the
+ *     batch was planned for and threads_joined how many took part.
+ *   - Results are bit-identical whatever the thread count and timing: a
+ *     score depends only on its (query, candidate) pair, and top-k keeps
+ *     the best k under a total order (ties by lower id), merged in a fixed
+ *     order.
+ *   - threads (option, VECSCORE_THREADS, the CLI's --threads) is the most
+ *     threads one batch uses, the caller included: 0 = every CPU. Values
+ *     from 1 to 4096 are accepted; above the CPU count they are capped at it
+ *     (one worker per core), with a VS_LOG_WARN message through the log
+ *     callback, and the report's threads_requested keeps the value asked
+ *     for. Above 4096 is VS_ERR_INVALID_ARGUMENT. vs_context_threads()
+ *     returns the capped value.
+ *   - The library does not use OpenMP threads for CPU batches, so it
+ *     neither starts an OpenMP team per calling thread nor competes with
+ *     the application's own OpenMP or BLAS teams beyond its pool.
+ *
+ * ## Memory
+ *
+ * What is allocated when, what is locked, what is kept:
+ *
+ *   - vs_context_create: the context and the CPU backend's state (a few KB).
+ *     On a context that may run CPU batches it makes one workspace: a
+ *     staging arena of arena_bytes and one scratch arena of scratch_bytes
+ *     per thread, all reserved as address space only, with no memory behind
+ *     them. Device "auto" and "opencl..." also load the OpenCL ICD loader
+ *     and the drivers it lists (their libraries' memory is theirs); an
+ *     OpenCL context maps its own staging buffer of arena_bytes.
+ *   - A batch commits arena memory as it first uses it, in steps (64 KiB,
+ *     or a quarter of what the arena already holds), so a batch holds what
+ *     its shape needs: a few pages for small batches, about
+ *     nq x dim x 4 bytes of staging (capped by the query chunk) for large
+ *     ones. Concurrent callers each take their own workspace, so N threads
+ *     calling at once hold what their N batches need at the same time.
+ *   - Locked: staging memory is locked with mlock (best effort, and only
+ *     while RLIMIT_MEMLOCK allows) as it is committed, up to lock_bytes per
+ *     context in total (default 16 MiB); what is beyond stays ordinary
+ *     memory. Scratch arenas are never locked. The report's locked_bytes
+ *     says how much the context holds locked.
+ *   - Kept: after a batch its workspace goes back to the context. The most
+ *     recently used one keeps what its recent batches used (decaying when
+ *     batches get smaller); any other that has been idle for 100 ms gives
+ *     its memory back to the system, at the next call on the context, and
+ *     at most 8 idle reservations are kept. vs_context_free returns
+ *     everything.
+ *   - The worker pool's threads (stacks of the system's default size, of
+ *     which only touched pages are resident) exist once per process.
+ *   - vs_corpus_create copies the vectors: the CPU backend keeps n x dim
+ *     floats packed for its kernels (n rounded up to the panel width, 8 to
+ *     32 rows), plus 2 floats per vector of norms; an OpenCL context also
+ *     copies them to the device (and keeps the CPU copy for fallback). The
+ *     caller's memory is not referenced after the call.
+ *   - Outputs are the caller's; vs_alloc_output allocates only when called.
+ *   A context that has run one 1 x 1000 x 768 CPU batch holds well under
+ *   16 MiB more resident memory than before it was created (tested).
  */
 #ifndef VECSCORE_H
 #define VECSCORE_H
@@ -149,9 +233,15 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *
  *   field          environment              default
  *   device         VECSCORE_DEVICE          "auto"
- *   threads        VECSCORE_THREADS         0 = all cores (OpenMP's count)
+ *   threads        VECSCORE_THREADS         0 = every CPU this process may use; at most
+ *                                           the CPU count (higher values up to 4096 are
+ *                                           capped, with a warning: see "Threads")
  *   arena_bytes    VECSCORE_ARENA_BYTES     64 MiB staging arena per concurrent batch
- *   scratch_bytes  VECSCORE_SCRATCH_BYTES   8 MiB scratch arena per worker thread
+ *                                           (address space; committed as used)
+ *   scratch_bytes  VECSCORE_SCRATCH_BYTES   8 MiB scratch arena per thread (the same)
+ *   lock_bytes     VECSCORE_LOCK_BYTES      16 MiB: most arena memory the context locks
+ *                                           with mlock; below 64 KiB (or the variable
+ *                                           set to 0) nothing is locked
  *   isa            VECSCORE_ISA             best the CPU has ("serial", "avx2", "avx512")
  *   cache_dir      VECSCORE_CACHE_DIR       $XDG_CACHE_HOME/vecscore (OpenCL programs)
  *   verify         VECSCORE_VERIFY          0 (off)
@@ -206,7 +296,8 @@ typedef struct vs_options {
     int verify;
     vs_log_fn log;
     void *log_user;
-    int log_level; /* a vs_log_level, or -1 for the default */
+    int log_level;     /* a vs_log_level, or -1 for the default */
+    size_t lock_bytes; /* cap on locked arena memory; 0 = environment or 16 MiB */
 } vs_options;
 
 /** Fills opts with the defaults above (device "auto", threads 0 = all cores). */
@@ -234,7 +325,10 @@ VS_API void vs_context_free(vs_context *ctx);
 /** The ISA the context's CPU kernels use ("serial", "avx2", "avx512"). */
 VS_API const char *vs_context_isa(const vs_context *ctx);
 
-/** The number of worker threads the context uses (>= 1). */
+/**
+ * The most threads one batch of this context uses, the caller included
+ * (>= 1, at most the CPU count; see "Threads" above).
+ */
 VS_API int vs_context_threads(const vs_context *ctx);
 
 /* ==================================================================== */
@@ -341,7 +435,7 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(uint64_t, arena_capacity_bytes, "B", "staging arena capacity")                               \
     X(uint64_t, arena_high_water_bytes, "B", "staging arena high-water mark in this batch")        \
     X(uint64_t, scratch_high_water_bytes, "B", "largest per-worker scratch high-water mark")       \
-    X(int, arena_pinned, "", "1 if the staging arena's pages are locked in memory")                \
+    X(int, arena_pinned, "", "1 if all the staging memory the batch used is locked in memory")     \
     X(uint64_t, bytes_mapped, "B", "output bytes a device wrote in place (zero-copy)")             \
     X(uint64_t, bytes_copied, "B", "bytes copied between host and device or staging")              \
     X(double, compile_seconds, "s",                                                                \
@@ -351,9 +445,16 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
       "OpenCL program: 0 not built in this batch, 1 compiled, 2 loaded from cache")                \
     X(double, transfer_seconds, "s", "host-device transfer time")                                  \
     X(double, kernel_seconds, "s", "time in scoring kernels")                                      \
-    X(double, total_seconds, "s", "wall time of the whole call")
+    X(double, total_seconds, "s", "wall time of the whole call")                                   \
+    X(int, threads_requested, "",                                                                  \
+      "threads asked for (option or VECSCORE_THREADS; 0 resolved to the CPU count); more than "    \
+      "threads when it was capped at the CPU count")                                               \
+    X(int, threads_joined, "", "threads that ran part of the batch, the caller included")          \
+    X(uint64_t, workspace_bytes, "B",                                                              \
+      "memory committed in the batch's workspace (staging + scratch) when it ended")               \
+    X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")
 
-#define VS_REPORT_VERSION 1
+#define VS_REPORT_VERSION 2
 
 typedef struct vs_batch_report {
     size_t struct_size; /* sizeof(vs_batch_report) of the library that filled it */
@@ -368,8 +469,11 @@ typedef struct vs_batch_report {
 } vs_batch_report;
 
 /*
- * Copies the report of the last batch this context completed (from any
- * thread) into *out. Before any batch the report is zeroed (backend "").
+ * Copies the report of the last batch the calling thread completed on this
+ * context into *out: each thread sees its own batches, never another
+ * thread's. When this thread has run no batch on ctx (or has since used 8
+ * other contexts, the most a thread remembers), the report is zeroed
+ * (backend "") apart from struct_size and version.
  * Returns 0, or VS_ERR_INVALID_ARGUMENT if ctx or out is NULL.
  */
 VS_API int vs_context_last_report(vs_context *ctx, vs_batch_report *out);
@@ -476,6 +580,20 @@ VS_API int vs_device_string(int index, vs_device_field field, char *out, size_t 
  * (built without OpenCL)"). The string is static.
  */
 VS_API const char *vs_opencl_status(void);
+
+/* ==================================================================== */
+/* 10. Errors                                                            */
+/* ==================================================================== */
+
+/*
+ * The detailed message of the calling thread's last failed call into the
+ * library, the same text the log callback gets at VS_LOG_ERROR (e.g.
+ * "vs_topk: k is 0"), whether or not a callback is set. "" when this
+ * thread's last call (vs_context_create, the batch calls, vs_corpus_create)
+ * succeeded or none failed yet. The string belongs to the thread and stays
+ * valid until its next call into the library. Never NULL.
+ */
+VS_API const char *vs_last_error_message(void);
 
 #ifdef __cplusplus
 }

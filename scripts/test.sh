@@ -3,11 +3,13 @@
 # demo.sh, the demo itself (a broken quick start fails here), then
 #   1. the cmocka suites (ctest) on the -Werror release build,
 #   2. the same suites on an AddressSanitizer + UBSan build,
-#   3. install, then the example built through find_package and through
+#   3. the threads suite (worker pool, concurrent callers) on a
+#      ThreadSanitizer build,
+#   4. install, then the example built through find_package and through
 #      pkg-config, each run,
-#   4. a quick benchmark run through `vecscore bench` (result checks only, no
+#   5. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
-#   5. clang-format check of every C file;
+#   6. clang-format check of every C file;
 # and the build checks: the build without OpenCL, vecscore as a subproject,
 # include cycles, clang-tidy + cppcheck, and what the installed vecscore
 # links (scripts/check_*.sh, check_include_cycles.py, lint.py).
@@ -18,7 +20,7 @@ JOBS="$(nproc 2>/dev/null || echo 2)"
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$(mktemp -d)}"
 # The tests choose their own settings; none may leak in from the caller.
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
-      VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
+      VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
 
 "$ROOT/scripts/setup.sh" test bench
 
@@ -26,10 +28,10 @@ echo "== quick start: scripts/demo.sh (the README's first command must work)"
 unset DEMO_VECSCORE DEMO_WORK # the real demo: its own set-up and build/demo
 "$ROOT/scripts/demo.sh"
 
-echo "== 1/5 tests: release build (-Wall -Wextra -Werror)"
+echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 (cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS")
 
-echo "== 2/5 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
+echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
@@ -47,7 +49,13 @@ echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.supp
 python3 "$ROOT/scripts/lint.py" --build "$ROOT/build-lint"
 # ---- end of build checks ----
 
-echo "== 3/5 install; example through find_package and through pkg-config"
+echo "== 3/6 threads suite: ThreadSanitizer build"
+cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVECSCORE_TSAN=ON \
+  -DVECSCORE_WERROR=ON -DVECSCORE_BUILD_BENCH=OFF >/dev/null
+cmake --build "$ROOT/build-tsan" -j "$JOBS" --target test_threads >/dev/null
+(cd "$ROOT/build-tsan" && ctest --output-on-failure -R '^threads$')
+
+echo "== 4/6 install; example through find_package and through pkg-config"
 PREFIX="$ROOT/build/prefix"
 rm -rf "$PREFIX"
 cmake --install "$ROOT/build" --prefix "$PREFIX" >/dev/null
@@ -57,10 +65,10 @@ LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/quickstart" 2000 20 64
 PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/build/quickstart-pkgconfig"
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 
-echo "== 4/5 benchmark smoke run (checks results, asserts nothing about speed)"
+echo "== 5/6 benchmark smoke run (checks results, asserts nothing about speed)"
 OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"
 
-echo "== 5/5 clang-format"
+echo "== 6/6 clang-format"
 cd "$ROOT"
 unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
 if [ "$unformatted" != "0" ]; then

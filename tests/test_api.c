@@ -23,6 +23,13 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
+/* threads as a context takes it: capped at the CPU count (docs/threads.md). */
+static int capped_threads(int threads) {
+    vs_device cpu;
+    if (vs_device_info(0, &cpu) != VS_OK) fail_msg("vs_device_info(0) failed");
+    return threads < (int)cpu.compute_units ? threads : (int)cpu.compute_units;
+}
+
 typedef struct log_capture {
     char last[512];
     int count;
@@ -147,7 +154,7 @@ static void test_environment_overrides(void **state) {
     opts.threads = 2;
     opts.isa = vs_cpu_best_isa();
     assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
-    assert_int_equal(vs_context_threads(ctx), 2);
+    assert_int_equal(vs_context_threads(ctx), capped_threads(2));
     assert_string_equal(vs_context_isa(ctx), vs_cpu_best_isa());
     vs_context_free(ctx);
     unsetenv("VECSCORE_ISA");
@@ -776,7 +783,10 @@ static void test_environment_numbers(void **state) {
     }
     setenv("VECSCORE_THREADS", "3", 1);
     ctx = make_context(NULL);
-    assert_int_equal(vs_context_threads(ctx), 3);
+    assert_int_equal(vs_context_threads(ctx), capped_threads(3));
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
+    assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
+    assert_int_equal(report.threads_requested, 3);
     vs_context_free(ctx);
     unsetenv("VECSCORE_THREADS");
 }

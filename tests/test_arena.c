@@ -4,8 +4,15 @@
  * overflow-checked arrays, marks, reset, statistics, caller-made blocks, and
  * two threads with one arena each. vs_arena_check() must pass after every
  * operation.
+ *
+ * The memory model: capacity is reserved address space (no resident memory,
+ * not usable until committed), commits grow in bounded steps, trim gives
+ * memory back, locking stays within a shared budget; a context's memory
+ * grows with use (RSS measured from /proc/self/statm), concurrent callers
+ * hold what their batches need and idle workspaces give memory back; the
+ * lock_bytes option and VECSCORE_LOCK_BYTES cap locked memory.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,15 +21,20 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena/arena.h"
 #include "arena/pinned.h"
+#include "host/internal.h"
 #include "vecscore.h"
 
 #define CHECK(arena) assert_int_equal(vs_arena_check(arena), 0)
@@ -44,6 +56,43 @@ static int page_mapped(void *ptr) {
     errno = 0;
     if (msync(ptr, page_size(), MS_ASYNC) == 0) return 1;
     return errno != ENOMEM;
+}
+
+/* Resident bytes of this process (/proc/self/statm, second field). */
+static size_t rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f == NULL) fail_msg("cannot open /proc/self/statm");
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2) fail_msg("cannot parse /proc/self/statm");
+    fclose(f);
+    return (size_t)resident * page_size();
+}
+
+/* 1 if this process may lock a page (root, or RLIMIT_MEMLOCK room). */
+static int can_lock(void) {
+    void *page =
+        mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return 0;
+    int locked = mlock(page, page_size()) == 0;
+    munmap(page, page_size());
+    return locked;
+}
+
+/* 1 if writing at ptr faults (checked in a child process, which the fault kills). */
+static int write_faults(unsigned char *ptr) {
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2); /* a sanitizer's report of the fault is expected */
+        signal(SIGSEGV, SIG_DFL);     /* not cmocka's handler, which would go on testing */
+        signal(SIGBUS, SIG_DFL);
+        *(volatile unsigned char *)ptr = 1;
+        _exit(0);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) fail_msg("fork/waitpid failed");
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* ---- init ------------------------------------------------------------------- */
@@ -524,7 +573,7 @@ static void test_init_block(void **state) {
     (void)state;
     const size_t page = page_size();
     vs_pinned_block block;
-    assert_int_equal(vs__pinned_pages_alloc(2 * page + 5, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(2 * page + 5, NULL, &block), VS_OK);
     assert_non_null(block.ptr);
     assert_int_equal(block.bytes, 3 * page);
     assert_int_equal((uintptr_t)block.ptr % page, 0);
@@ -558,7 +607,7 @@ static void test_init_block(void **state) {
     vs_arena_destroy(&arena);
 
     /* A bad alignment is refused and, since the arena owns the block, released. */
-    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(page, NULL, &block), VS_OK);
     ptr = block.ptr;
     assert_int_equal(vs_arena_init_block(&arena, block, 24), VS_ERR_INVALID_ARGUMENT);
     assert_null(arena.base);
@@ -566,7 +615,7 @@ static void test_init_block(void **state) {
     assert_false(page_mapped(ptr));
 
     /* An unlocked block (as an OpenCL host buffer would be) reports pinned = 0. */
-    assert_int_equal(vs__pinned_pages_alloc(page, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(page, NULL, &block), VS_OK);
     if (block.locked) {
         assert_int_equal(munlock(block.ptr, block.bytes), 0);
         block.locked = 0;
@@ -577,7 +626,7 @@ static void test_init_block(void **state) {
     vs_arena_destroy(&arena);
 
     /* The pinned primitive on its own: release is NULL-safe and idempotent. */
-    assert_int_equal(vs__pinned_pages_alloc(1, &block), VS_OK);
+    assert_int_equal(vs__pinned_pages_alloc(1, NULL, &block), VS_OK);
     assert_int_equal(block.bytes, page);
     ptr = block.ptr;
     vs__pinned_release(&block);
@@ -597,7 +646,8 @@ static void test_misaligned_backing(void **state) {
     enum { BYTES = 8192 };
     unsigned char *raw = aligned_alloc(64, BYTES + 64);
     assert_non_null(raw);
-    vs_pinned_block block = {raw + 8, BYTES, 0, heap_block_release, raw};
+    vs_pinned_block block = {
+        .ptr = raw + 8, .bytes = BYTES, .release = heap_block_release, .handle = raw};
     vs_arena arena;
     assert_int_equal(vs_arena_init_block(&arena, block, 0), VS_OK);
     CHECK(&arena);
@@ -654,15 +704,16 @@ static void test_asan_poisoning(void **state) {
     vs_arena arena;
     assert_int_equal(vs_arena_init(&arena, 8192, 0), VS_OK);
     unsigned char *base = arena.base;
-    assert_true(poisoned(base));
-    assert_true(poisoned(base + arena.capacity - 1));
+    assert_int_equal(arena.stats.committed, 0); /* nothing committed, nothing to poison yet */
 
     unsigned char *p = vs_arena_alloc_aligned(&arena, 100, 1);
     assert_ptr_equal(p, base);
+    assert_int_equal(arena.stats.committed, arena.capacity); /* 8 KiB: one step */
     assert_false(poisoned(p));
     assert_false(poisoned(p + 99));
     assert_true(poisoned(p + 100)); /* free space right past the offset */
     assert_true(poisoned(base + 4096));
+    assert_true(poisoned(base + arena.capacity - 1));
 
     size_t mark = vs_arena_mark(&arena);
     unsigned char *q = vs_arena_alloc_aligned(&arena, 1000, 64);
@@ -679,6 +730,391 @@ static void test_asan_poisoning(void **state) {
     vs_arena_destroy(&arena);
 }
 #endif
+
+/* ---- reserve, commit, trim, lock --------------------------------------------------------- */
+
+static size_t round_step(size_t bytes) {
+    return (bytes + VS_ARENA_COMMIT_STEP - 1) / VS_ARENA_COMMIT_STEP * VS_ARENA_COMMIT_STEP;
+}
+
+static void test_reserve_commits_in_steps(void **state) {
+    (void)state;
+    const size_t reserve = (size_t)256 << 20;
+    size_t before = rss_bytes();
+    vs_arena arena;
+    assert_int_equal(vs_arena_reserve(&arena, reserve, 0, NULL), VS_OK);
+    CHECK(&arena);
+    /* Reserved only: no memory behind it, and not usable. */
+    assert_int_equal(arena.capacity, reserve);
+    assert_int_equal(arena.stats.committed, 0);
+    assert_int_equal(arena.stats.locked, 0);
+    assert_true(rss_bytes() < before + ((size_t)1 << 20));
+    assert_true(write_faults(arena.base));
+
+    /* The first allocation commits one step; the step's end is usable, past it is not. */
+    unsigned char *p = vs_arena_alloc(&arena, 1000);
+    CHECK(&arena);
+    assert_non_null(p);
+    assert_int_equal(arena.stats.committed, VS_ARENA_COMMIT_STEP);
+    assert_int_equal(arena.stats.commits, 1);
+    memset(p, 1, 1000);
+    /* The rest of the step needs no new commit, and its last byte is writable. */
+    const size_t rest = VS_ARENA_COMMIT_STEP - arena.offset;
+    unsigned char *tail = vs_arena_alloc_aligned(&arena, rest, 1);
+    assert_non_null(tail);
+    tail[rest - 1] = 1;
+    assert_int_equal(arena.stats.commits, 1);
+    assert_true(write_faults(arena.base + VS_ARENA_COMMIT_STEP));
+
+    /* Growing: at least to the end of the allocation, at most a quarter more, in steps. */
+    size_t committed = arena.stats.committed;
+    for (int i = 0; i < 200; i++) {
+        size_t bytes = 1000 + (size_t)i * 997;
+        size_t prev = arena.stats.committed;
+        unsigned char *q = vs_arena_alloc_aligned(&arena, bytes, 1);
+        CHECK(&arena);
+        assert_non_null(q);
+        size_t end = arena.offset;
+        assert_true(arena.stats.committed >= end);
+        if (arena.stats.committed != prev) {
+            size_t bound = round_step(end > prev + prev / 4 ? end : prev + prev / 4);
+            assert_true(arena.stats.committed <= bound);
+        }
+        memset(q, 2, bytes);
+        committed = arena.stats.committed;
+    }
+    /* ~20 MB in steps that grow by a quarter: about 26 steps, not 300 of 64 KiB. */
+    assert_true(arena.stats.commits <= 32);
+
+    /* Touching 32 MiB makes it resident; trim gives it back. */
+    size_t mark = vs_arena_mark(&arena);
+    unsigned char *big = vs_arena_alloc(&arena, (size_t)32 << 20);
+    assert_non_null(big);
+    memset(big, 3, (size_t)32 << 20);
+    size_t touched = rss_bytes();
+    vs_arena_release(&arena, mark);
+    size_t returned = vs_arena_trim(&arena, 0);
+    CHECK(&arena);
+    assert_true(returned >= ((size_t)32 << 20));
+    assert_true(arena.stats.committed >= arena.offset);
+    assert_true(arena.stats.committed <= round_step(arena.offset));
+    assert_true(rss_bytes() + ((size_t)30 << 20) < touched);
+    /* What is live survived the trim. */
+    assert_int_equal(p[999], 1);
+    (void)committed;
+
+    /* After a reset, trim(keep) keeps keep bytes (rounded to a step) and nothing else. */
+    vs_arena_reset(&arena);
+    assert_non_null(vs_arena_alloc(&arena, (size_t)4 << 20));
+    vs_arena_reset(&arena);
+    vs_arena_trim(&arena, 100000);
+    CHECK(&arena);
+    assert_int_equal(arena.stats.committed, round_step(100000));
+    assert_true(write_faults(arena.base + round_step(100000)));
+    vs_arena_trim(&arena, 0);
+    assert_int_equal(arena.stats.committed, 0);
+    /* And it commits again on demand. */
+    unsigned char *again = vs_arena_alloc(&arena, 5000);
+    assert_non_null(again);
+    memset(again, 4, 5000);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+}
+
+static void test_fixed_block_never_commits(void **state) {
+    (void)state;
+    enum { BYTES = 8192 };
+    unsigned char *raw = aligned_alloc(64, BYTES);
+    assert_non_null(raw);
+    vs_pinned_block block = {
+        .ptr = raw, .bytes = BYTES, .locked = 1, .release = heap_block_release, .handle = raw};
+    vs_arena arena;
+    assert_int_equal(vs_arena_init_block(&arena, block, 0), VS_OK);
+    CHECK(&arena);
+    /* A fixed block is usable at once, and says it is locked when its owner says so. */
+    assert_int_equal(arena.stats.committed, BYTES);
+    assert_int_equal(arena.stats.locked, BYTES);
+    assert_int_equal(arena.stats.pinned, 1);
+    assert_non_null(vs_arena_alloc(&arena, BYTES));
+    vs_arena_reset(&arena);
+    assert_int_equal(vs_arena_trim(&arena, 0), 0);
+    assert_int_equal(arena.stats.committed, BYTES);
+    CHECK(&arena);
+    vs_arena_destroy(&arena);
+}
+
+static void test_lock_budget_caps_locked_memory(void **state) {
+    (void)state;
+    const int lockable = can_lock();
+    vs_lock_budget budget = {.cap = (size_t)256 << 10};
+    atomic_init(&budget.used, 0);
+    vs_arena a, b;
+    assert_int_equal(vs_arena_reserve(&a, (size_t)8 << 20, 0, &budget), VS_OK);
+    assert_int_equal(vs_arena_reserve(&b, (size_t)8 << 20, 0, &budget), VS_OK);
+    /* a: one 256 KiB step fits the budget exactly. */
+    assert_non_null(vs_arena_alloc(&a, (size_t)200 << 10));
+    CHECK(&a);
+    assert_int_equal(a.stats.committed, (size_t)256 << 10);
+    assert_int_equal(a.stats.locked, lockable ? (size_t)256 << 10 : 0);
+    assert_int_equal(a.stats.pinned, lockable);
+    assert_int_equal(atomic_load(&budget.used), a.stats.locked);
+    /* b: nothing left in the budget; its memory is ordinary, and so are its later steps. */
+    assert_non_null(vs_arena_alloc(&b, 1000));
+    CHECK(&b);
+    assert_int_equal(b.stats.committed, VS_ARENA_COMMIT_STEP);
+    assert_int_equal(b.stats.locked, 0);
+    assert_int_equal(b.stats.pinned, 0);
+    /* a grows past the budget: the new step is not locked, the locked prefix stays. */
+    assert_non_null(vs_arena_alloc(&a, (size_t)1 << 20));
+    CHECK(&a);
+    assert_true(a.stats.committed > ((size_t)256 << 10));
+    assert_int_equal(a.stats.locked, lockable ? (size_t)256 << 10 : 0);
+    assert_int_equal(a.stats.pinned, 0);
+    assert_true(atomic_load(&budget.used) <= budget.cap);
+    /* Trimming a gives its locked bytes back to the budget. */
+    vs_arena_reset(&a);
+    vs_arena_trim(&a, 0);
+    CHECK(&a);
+    assert_int_equal(a.stats.locked, 0);
+    assert_int_equal(atomic_load(&budget.used), 0);
+    /* Now a fresh step of a can be locked again. */
+    assert_non_null(vs_arena_alloc(&a, 1000));
+    assert_int_equal(a.stats.locked, lockable ? VS_ARENA_COMMIT_STEP : 0);
+    vs_arena_destroy(&a);
+    vs_arena_destroy(&b);
+    assert_int_equal(atomic_load(&budget.used), 0);
+    /* A budget of 0 locks nothing. */
+    vs_lock_budget none = {.cap = 0};
+    atomic_init(&none.used, 0);
+    assert_int_equal(vs_arena_reserve(&a, (size_t)1 << 20, 0, &none), VS_OK);
+    assert_non_null(vs_arena_alloc(&a, 1000));
+    assert_int_equal(a.stats.locked, 0);
+    vs_arena_destroy(&a);
+}
+
+/* ---- a context's memory --------------------------------------------------------------------- */
+
+static vs_context *cpu_context(int threads, size_t lock_bytes) {
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    opts.threads = threads;
+    opts.lock_bytes = lock_bytes;
+    vs_context *ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    return ctx;
+}
+
+static void fill(float *v, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
+    }
+}
+
+/* One 1 x 1000 x 768 batch: the context holds at most 16 MiB more than before it existed. */
+static void test_context_rss_after_one_batch(void **state) {
+    (void)state;
+    const size_t nc = 1000, dim = 768, k = 10;
+    float *q = malloc(dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float scores[10];
+    int64_t ids[10];
+    assert_non_null(q);
+    assert_non_null(c);
+    fill(q, dim, 1);
+    fill(c, nc * dim, 2);
+    const size_t before = rss_bytes();
+    vs_context *ctx = cpu_context(0, 0); /* defaults: every CPU, default lock cap */
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, nc, dim, k, scores, ids), VS_OK);
+    size_t after = rss_bytes();
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    printf("# RSS: +%.2f MiB after create + one 1x1000x768 batch (workspace %llu B committed, "
+           "%llu B locked)\n",
+           (double)(after - before) / (1 << 20), (unsigned long long)report.workspace_bytes,
+           (unsigned long long)report.locked_bytes);
+    assert_true(after <= before + ((size_t)16 << 20));
+    /* The batch committed what it used, not the 64 MiB staging + 8 MiB per thread reserved. */
+    assert_true(report.workspace_bytes <= ((size_t)1 << 20));
+    assert_true(report.arena_capacity_bytes >= ((size_t)64 << 20));
+    /* The same with a corpus (which copies 3 MB): still within 16 MiB. */
+    vs_corpus *corpus;
+    assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
+    assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_DOT, q, 1, k, scores, ids), VS_OK);
+    assert_true(rss_bytes() <= before + ((size_t)16 << 20));
+    vs_corpus_free(corpus);
+    vs_context_free(ctx);
+    free(q);
+    free(c);
+}
+
+enum { CALLERS = 8 };
+
+typedef struct memory_caller {
+    vs_context *ctx;
+    pthread_barrier_t *start;
+    const float *q, *c;
+    size_t nq, nc, dim;
+    uint64_t workspace_bytes;
+    int status;
+} memory_caller;
+
+static void *memory_caller_main(void *arg) {
+    memory_caller *me = arg;
+    float *scores = malloc(me->nq * 4 * sizeof(float));
+    int64_t *ids = malloc(me->nq * 4 * sizeof(int64_t));
+    pthread_barrier_wait(me->start);
+    for (int round = 0; round < 5; round++) {
+        int rc = vs_topk(me->ctx, VS_METRIC_COSINE, me->q, me->nq, me->c, me->nc, me->dim, 4,
+                         scores, ids);
+        if (rc != VS_OK) me->status = rc;
+        vs_batch_report report;
+        vs_context_last_report(me->ctx, &report);
+        if (report.workspace_bytes > me->workspace_bytes)
+            me->workspace_bytes = report.workspace_bytes;
+    }
+    free(scores);
+    free(ids);
+    return NULL;
+}
+
+/* 8 callers at once hold what their batches need; once they are idle the memory goes back. */
+static void test_concurrent_callers_memory(void **state) {
+    (void)state;
+    const size_t nq = 256, nc = 64, dim = 768;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    fill(q, nq * dim, 3);
+    fill(c, nc * dim, 4);
+    vs_context *ctx = cpu_context(1, 0);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CALLERS);
+    pthread_t threads[CALLERS];
+    memory_caller callers[CALLERS];
+    for (int i = 0; i < CALLERS; i++) {
+        callers[i] = (memory_caller){ctx, &start, q, c, nq, nc, dim, 0, VS_OK};
+        assert_int_equal(pthread_create(&threads[i], NULL, memory_caller_main, &callers[i]), 0);
+    }
+    uint64_t largest = 0;
+    for (int i = 0; i < CALLERS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(callers[i].status, VS_OK);
+        if (callers[i].workspace_bytes > largest) largest = callers[i].workspace_bytes;
+    }
+    pthread_barrier_destroy(&start);
+    /* A batch of 256 x 768 queries needs about 1 MiB of staging: so does its workspace. */
+    assert_true(largest >= nq * dim * sizeof(float));
+    assert_true(largest <= 2 * nq * dim * sizeof(float) + 2 * VS_ARENA_COMMIT_STEP);
+    /* Together they hold at most what 8 such batches need (not 8 x 64 MiB). */
+    size_t idle = vs__context_idle_committed(ctx);
+    assert_true(idle <= CALLERS * largest);
+    /* Idle for longer than VS_WORKSPACE_IDLE_SECONDS: the next call gives all but one back. */
+    struct timespec pause = {0, (long)(VS_WORKSPACE_IDLE_SECONDS * 1.5e9)};
+    nanosleep(&pause, NULL);
+    float scores[4];
+    int64_t ids[4];
+    assert_int_equal(vs_topk(ctx, VS_METRIC_COSINE, q, 1, c, nc, dim, 4, scores, ids), VS_OK);
+    idle = vs__context_idle_committed(ctx);
+    assert_true(idle <= largest);
+    vs_context_free(ctx);
+    free(q);
+    free(c);
+}
+
+/* The same batch again and again: its workspace neither gives memory back nor commits anew. */
+static void test_steady_batches_keep_their_memory(void **state) {
+    (void)state;
+    const size_t nq = 300, nc = 64, dim = 768;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *scores = malloc(nq * 4 * sizeof(float));
+    int64_t *ids = malloc(nq * 4 * sizeof(int64_t));
+    fill(q, nq * dim, 7);
+    fill(c, nc * dim, 8);
+    vs_context *ctx = cpu_context(1, 0);
+    uint64_t commits = 0;
+    size_t committed = 0;
+    for (int round = 0; round < 12; round++) {
+        assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, nq, c, nc, dim, 4, scores, ids), VS_OK);
+        const vs__workspace *ws = ctx->pool; /* the one the batch used, idle again */
+        assert_non_null(ws);
+        if (round == 1) {
+            commits = ws->staging.stats.commits;
+            committed = ws->staging.stats.committed;
+        }
+        if (round > 1) {
+            assert_int_equal(ws->staging.stats.commits, commits);
+            assert_int_equal(ws->staging.stats.committed, committed);
+        }
+    }
+    assert_true(committed >= nq * dim * sizeof(float));
+    /* Smaller batches afterwards: the memory decays back down. */
+    for (int round = 0; round < 40; round++)
+        assert_int_equal(vs_topk(ctx, VS_METRIC_L2SQ, q, 1, c, nc, dim, 4, scores, ids), VS_OK);
+    assert_true(ctx->pool->staging.stats.committed <= 4 * VS_ARENA_COMMIT_STEP);
+    vs_context_free(ctx);
+    free(q);
+    free(c);
+    free(scores);
+    free(ids);
+}
+
+static void test_lock_bytes_option_and_environment(void **state) {
+    (void)state;
+    const int lockable = can_lock();
+    const size_t nq = 512, nc = 100, dim = 768;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *scores = malloc(nq * 3 * sizeof(float));
+    int64_t *ids = malloc(nq * 3 * sizeof(int64_t));
+    fill(q, nq * dim, 5);
+    fill(c, nc * dim, 6);
+    vs_batch_report report;
+
+    /* A 128 KiB cap: a batch staging 1.5 MB locks at most 128 KiB. */
+    vs_context *ctx = cpu_context(1, (size_t)128 << 10);
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, nq, c, nc, dim, 3, scores, ids), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_true(report.arena_high_water_bytes > ((size_t)1 << 20));
+    assert_true(report.locked_bytes <= ((size_t)128 << 10));
+    if (lockable) assert_true(report.locked_bytes > 0);
+    assert_int_equal(report.arena_pinned, 0); /* not all of what it used is locked */
+    vs_context_free(ctx);
+
+    /* The default cap (16 MiB) covers this batch entirely, where locking is allowed. */
+    ctx = cpu_context(1, 0);
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, nq, c, nc, dim, 3, scores, ids), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_true(report.locked_bytes <= ((size_t)16 << 20));
+    assert_int_equal(report.arena_pinned, lockable);
+    vs_context_free(ctx);
+
+    /* VECSCORE_LOCK_BYTES=0: nothing locked. */
+    setenv("VECSCORE_LOCK_BYTES", "0", 1);
+    ctx = cpu_context(1, 0);
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, nq, c, nc, dim, 3, scores, ids), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_int_equal(report.locked_bytes, 0);
+    assert_int_equal(report.arena_pinned, 0);
+    vs_context_free(ctx);
+    /* An explicit option wins over the environment. */
+    ctx = cpu_context(1, (size_t)64 << 10);
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, nq, c, nc, dim, 3, scores, ids), VS_OK);
+    vs_context_last_report(ctx, &report);
+    assert_int_equal(report.locked_bytes, lockable ? (size_t)64 << 10 : 0);
+    vs_context_free(ctx);
+    /* A malformed value is an error that names the variable. */
+    setenv("VECSCORE_LOCK_BYTES", "12Q", 1);
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    assert_non_null(strstr(vs_last_error_message(), "VECSCORE_LOCK_BYTES"));
+    unsetenv("VECSCORE_LOCK_BYTES");
+    free(q);
+    free(c);
+    free(scores);
+    free(ids);
+}
 
 /* ---- threads ------------------------------------------------------------------------ */
 
@@ -763,6 +1199,13 @@ int main(void) {
         cmocka_unit_test(test_asan_poisoning),
 #endif
         cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_reserve_commits_in_steps),
+        cmocka_unit_test(test_fixed_block_never_commits),
+        cmocka_unit_test(test_lock_budget_caps_locked_memory),
+        cmocka_unit_test(test_context_rss_after_one_batch),
+        cmocka_unit_test(test_concurrent_callers_memory),
+        cmocka_unit_test(test_steady_batches_keep_their_memory),
+        cmocka_unit_test(test_lock_bytes_option_and_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

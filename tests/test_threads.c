@@ -1,8 +1,25 @@
 /*
- * test_threads.c — several caller threads using one context (and one corpus)
- * at once, and calls made from inside the caller's own OpenMP region. Every
- * result must equal, bit for bit, the same call made alone.
+ * test_threads.c — the worker pool and everything per caller:
+ *
+ *   - several caller threads on one context (and one corpus) at once, every
+ *     result equal, bit for bit, to the same call made alone, each caller
+ *     reading the report of its own last batch;
+ *   - results bit-identical across thread counts (1, 2, 3, 4, 8), forced
+ *     splits, every kernel path, repeated runs with timing perturbed;
+ *   - a helper parked before it claims a unit does not delay the call (it
+ *     completes while the helper is parked); one parked while it holds a
+ *     unit delays the call by that unit only;
+ *   - at most one worker per CPU whatever the number of callers and contexts;
+ *   - threads above the CPU count capped and said (warning + report field);
+ *     above 4096 refused;
+ *   - vs_last_error_message per thread;
+ *   - calls made from inside the caller's own OpenMP region.
+ *
+ * The CPU count is overridden to 8 (vs__pool_test_set_cpu_count) so that
+ * 8 threads can be tested on a 2-core machine; the pool then has up to 7
+ * workers, more than the cores, which only makes the timing harsher.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,9 +28,13 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cpu/pool.h"
 #include "reference.h"
 #include "vecscore.h"
 
@@ -22,7 +43,45 @@
 #define DIM 96
 #define K 8
 #define CALLERS 6
+#define TEST_CPUS 8
+
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+/* ThreadSanitizer runs everything ~20x slower: fewer rounds, the same interleavings. */
+#ifdef TEST_TSAN
+#define ROUNDS 2
+#define REPEATS 1
+#else
 #define ROUNDS 5
+#define REPEATS 2
+#endif
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_ms(double ms) {
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms * 1e6) % 1000000000L};
+    nanosleep(&ts, NULL);
+}
+
+static vs_context *make_context(int threads) {
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    opts.threads = threads;
+    vs_context *ctx = NULL;
+    if (vs_context_create(&opts, &ctx) != VS_OK) fail_msg("vs_context_create(threads %d)", threads);
+    return ctx;
+}
 
 typedef struct shared_data {
     vs_context *ctx;
@@ -37,29 +96,45 @@ typedef struct shared_data {
 
 typedef struct caller {
     shared_data *data;
+    size_t nq; /* queries this caller sends (its reports must say so) */
     int failures;
+    int report_failures;
     int status;
+    int perturb; /* yield between calls, to shuffle the timing */
 } caller;
 
 static void *call_repeatedly(void *arg) {
     caller *me = arg;
     shared_data *d = me->data;
+    const size_t nq = me->nq ? me->nq : NQ;
     float *scores = malloc(NQ * NC * sizeof(float));
     float top[NQ * K];
     int64_t ids[NQ * K];
     for (int round = 0; round < ROUNDS && scores != NULL; round++) {
-        int rc = vs_score(d->ctx, VS_METRIC_DOT, d->queries, NQ, d->candidates, NC, DIM, scores);
+        vs_batch_report report;
+        int rc = vs_score(d->ctx, VS_METRIC_DOT, d->queries, nq, d->candidates, NC, DIM, scores);
         if (rc != VS_OK) me->status = rc;
-        if (memcmp(scores, d->expect_scores, NQ * NC * sizeof(float)) != 0) me->failures++;
-        rc = vs_topk(d->ctx, VS_METRIC_COSINE, d->queries, NQ, d->candidates, NC, DIM, K, top, ids);
+        if (memcmp(scores, d->expect_scores, nq * NC * sizeof(float)) != 0) me->failures++;
+        if (vs_context_last_report(d->ctx, &report) != VS_OK || report.queries != nq ||
+            report.k != 0)
+            me->report_failures++;
+        if (me->perturb) sched_yield();
+        rc = vs_topk(d->ctx, VS_METRIC_COSINE, d->queries, nq, d->candidates, NC, DIM, K, top, ids);
         if (rc != VS_OK) me->status = rc;
-        if (memcmp(top, d->expect_topk, sizeof(top)) || memcmp(ids, d->expect_ids, sizeof(ids)))
+        if (memcmp(top, d->expect_topk, nq * K * sizeof(float)) ||
+            memcmp(ids, d->expect_ids, nq * K * sizeof(int64_t)))
             me->failures++;
-        rc = vs_corpus_topk(d->corpus, VS_METRIC_L2SQ, d->queries, NQ, K, top, ids);
+        if (vs_context_last_report(d->ctx, &report) != VS_OK || report.queries != nq ||
+            report.k != K || report.metric != VS_METRIC_COSINE)
+            me->report_failures++;
+        rc = vs_corpus_topk(d->corpus, VS_METRIC_L2SQ, d->queries, nq, K, top, ids);
         if (rc != VS_OK) me->status = rc;
-        if (memcmp(top, d->expect_corpus, sizeof(top)) ||
-            memcmp(ids, d->expect_corpus_ids, sizeof(ids)))
+        if (memcmp(top, d->expect_corpus, nq * K * sizeof(float)) ||
+            memcmp(ids, d->expect_corpus_ids, nq * K * sizeof(int64_t)))
             me->failures++;
+        if (vs_context_last_report(d->ctx, &report) != VS_OK || report.queries != nq ||
+            report.metric != VS_METRIC_L2SQ)
+            me->report_failures++;
     }
     if (scores == NULL) me->status = VS_ERR_OUT_OF_MEMORY;
     free(scores);
@@ -67,6 +142,7 @@ static void *call_repeatedly(void *arg) {
 }
 
 static int setup(void **state) {
+    vs__pool_test_set_cpu_count(TEST_CPUS);
     shared_data *d = calloc(1, sizeof(*d));
     d->queries = malloc(NQ * DIM * sizeof(float));
     d->candidates = malloc(NC * DIM * sizeof(float));
@@ -75,19 +151,22 @@ static int setup(void **state) {
     ref_rng_seed(&rng, 21);
     ref_fill_uniform(d->queries, NQ * DIM, &rng);
     ref_fill_uniform(d->candidates, NC * DIM, &rng);
-    vs_options opts;
-    vs_options_init(&opts);
-    opts.threads = 2;
-    if (vs_context_create(&opts, &d->ctx) != VS_OK) return -1;
-    if (vs_corpus_create(d->ctx, d->candidates, NC, DIM, &d->corpus) != VS_OK) return -1;
-    if (vs_score(d->ctx, VS_METRIC_DOT, d->queries, NQ, d->candidates, NC, DIM, d->expect_scores))
+    /* The expected results come from one thread: every other run must match them. */
+    vs_context *alone = make_context(1);
+    vs_corpus *corpus;
+    if (vs_corpus_create(alone, d->candidates, NC, DIM, &corpus) != VS_OK) return -1;
+    if (vs_score(alone, VS_METRIC_DOT, d->queries, NQ, d->candidates, NC, DIM, d->expect_scores))
         return -1;
-    if (vs_topk(d->ctx, VS_METRIC_COSINE, d->queries, NQ, d->candidates, NC, DIM, K, d->expect_topk,
+    if (vs_topk(alone, VS_METRIC_COSINE, d->queries, NQ, d->candidates, NC, DIM, K, d->expect_topk,
                 d->expect_ids))
         return -1;
-    if (vs_corpus_topk(d->corpus, VS_METRIC_L2SQ, d->queries, NQ, K, d->expect_corpus,
+    if (vs_corpus_topk(corpus, VS_METRIC_L2SQ, d->queries, NQ, K, d->expect_corpus,
                        d->expect_corpus_ids))
         return -1;
+    vs_corpus_free(corpus);
+    vs_context_free(alone);
+    d->ctx = make_context(2);
+    if (vs_corpus_create(d->ctx, d->candidates, NC, DIM, &d->corpus) != VS_OK) return -1;
     *state = d;
     return 0;
 }
@@ -100,6 +179,8 @@ static int teardown(void **state) {
     free(d->candidates);
     free(d->expect_scores);
     free(d);
+    vs__pool_test_force_split(0);
+    vs__pool_test_set_cpu_count(0);
     return 0;
 }
 
@@ -117,27 +198,42 @@ static void test_reference_results(void **state) {
                      0);
 }
 
-static void test_concurrent_callers(void **state) {
-    shared_data *d = *state;
-    pthread_t threads[CALLERS];
-    caller callers[CALLERS];
-    for (int i = 0; i < CALLERS; i++) {
-        callers[i] = (caller){.data = d};
+static void run_callers(shared_data *d, int count, int perturb) {
+    pthread_t threads[CALLERS * 2];
+    caller callers[CALLERS * 2];
+    assert_true(count <= CALLERS * 2);
+    for (int i = 0; i < count; i++) {
+        /* Different query counts, so that a caller seeing another's report is caught. */
+        callers[i] = (caller){.data = d, .nq = NQ - (size_t)i, .perturb = perturb};
         assert_int_equal(pthread_create(&threads[i], NULL, call_repeatedly, &callers[i]), 0);
     }
-    for (int i = 0; i < CALLERS; i++) {
+    for (int i = 0; i < count; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
         assert_int_equal(callers[i].status, VS_OK);
         assert_int_equal(callers[i].failures, 0);
+        assert_int_equal(callers[i].report_failures, 0);
     }
-    vs_batch_report report;
-    assert_int_equal(vs_context_last_report(d->ctx, &report), VS_OK);
-    assert_int_equal(report.status, VS_OK);
-    assert_int_equal(report.queries, NQ);
 }
 
-/* Calls from inside the caller's OpenMP team: nested regions may get one
- * thread; results must not change. */
+static void test_concurrent_callers(void **state) {
+    shared_data *d = *state;
+    run_callers(d, CALLERS, 0);
+    /* Forced splits: every batch is shared with the pool's helpers. */
+    vs__pool_test_force_split(1);
+    run_callers(d, CALLERS, 1);
+    vs__pool_test_force_split(0);
+    /* The main thread has run no batch on this context since setup made it. */
+    vs_batch_report report;
+    assert_int_equal(vs_context_last_report(d->ctx, &report), VS_OK);
+    assert_string_equal(report.backend, "");
+    assert_int_equal(report.struct_size, sizeof(report));
+    assert_int_equal(report.version, VS_REPORT_VERSION);
+    /* However many callers, the pool never has more than one worker per CPU (minus the caller). */
+    assert_true(vs__pool_test_workers() <= TEST_CPUS - 1);
+}
+
+#ifndef TEST_TSAN /* libgomp is not instrumented: TSan cannot see its barriers */
+/* Calls from inside the caller's OpenMP team: results must not change. */
 static void test_inside_caller_openmp(void **state) {
     shared_data *d = *state;
     int failures = 0, errors = 0;
@@ -145,18 +241,436 @@ static void test_inside_caller_openmp(void **state) {
     {
         caller me = {.data = d};
         call_repeatedly(&me);
-        failures += me.failures;
+        failures += me.failures + me.report_failures;
         errors += me.status != VS_OK;
     }
     assert_int_equal(errors, 0);
     assert_int_equal(failures, 0);
+}
+#endif
+
+/* ---- bit-identical across thread counts ------------------------------------------------ */
+
+typedef struct shape {
+    size_t nq, nc, dim, k; /* k = 0: score matrix */
+    int corpus;
+} shape;
+
+/* One call of the shape on ctx into scores/ids. */
+static void run_shape(vs_context *ctx, const shape *s, vs_metric metric, const float *q,
+                      const float *c, float *scores, int64_t *ids) {
+    int rc;
+    if (s->corpus) {
+        vs_corpus *corpus;
+        assert_int_equal(vs_corpus_create(ctx, c, s->nc, s->dim, &corpus), VS_OK);
+        rc = s->k ? vs_corpus_topk(corpus, metric, q, s->nq, s->k, scores, ids)
+                  : vs_corpus_score(corpus, metric, q, s->nq, scores);
+        vs_corpus_free(corpus);
+    } else {
+        rc = s->k ? vs_topk(ctx, metric, q, s->nq, c, s->nc, s->dim, s->k, scores, ids)
+                  : vs_score(ctx, metric, q, s->nq, c, s->nc, s->dim, scores);
+    }
+    assert_int_equal(rc, VS_OK);
+}
+
+static void test_bit_identical_across_threads(void **state) {
+    (void)state;
+    /* Every path: corpus (packed panels), per-call packing (nq >= 48), rows (few queries);
+     * tails in every dimension; k above nc; score matrices. */
+    static const shape shapes[] = {
+        {1, 3001, 77, 10, 1}, {5, 2500, 33, 7, 1},  {70, 1300, 65, 5, 1}, {3, 4000, 19, 1, 0},
+        {50, 1777, 31, 9, 0}, {2, 900, 128, 0, 0},  {64, 600, 16, 0, 1},  {7, 40, 9, 64, 0},
+        {9, 3000, 5, 3, 0},   {1, 10000, 8, 20, 1},
+    };
+    static const int thread_counts[] = {1, 2, 3, 4, 8};
+    static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
+    ref_rng rng;
+    ref_rng_seed(&rng, 99);
+    vs_context *contexts[5];
+    for (int t = 0; t < 5; t++)
+        contexts[t] = make_context(thread_counts[t]);
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const shape *s = &shapes[si];
+        float *q = malloc(s->nq * s->dim * sizeof(float));
+        float *c = malloc(s->nc * s->dim * sizeof(float));
+        ref_fill_uniform(q, s->nq * s->dim, &rng);
+        ref_fill_uniform(c, s->nc * s->dim, &rng);
+        /* Equal scores too: the order of ties must not depend on who found them. */
+        for (size_t j = 0; j + 2 < s->nc; j += 97)
+            memcpy(c + (j + 1) * s->dim, c + j * s->dim, s->dim * sizeof(float));
+        const size_t out = s->k ? s->nq * s->k : s->nq * s->nc;
+        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
+        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
+                *got_ids = malloc(out * sizeof(int64_t));
+        for (size_t mi = 0; mi < 3; mi++) {
+            run_shape(contexts[0], s, metrics[mi], q, c, expect, expect_ids);
+            for (int forced = 0; forced < 2; forced++) {
+                vs__pool_test_force_split(forced);
+                for (int t = 0; t < 5; t++)
+                    for (int repeat = 0; repeat < REPEATS; repeat++) {
+                        memset(got, 0x7f, out * sizeof(float));
+                        memset(got_ids, 0x7f, out * sizeof(int64_t));
+                        run_shape(contexts[t], s, metrics[mi], q, c, got, got_ids);
+                        if (memcmp(got, expect, out * sizeof(float)) != 0 ||
+                            (s->k && memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0))
+                            fail_msg("%zux%zux%zu k=%zu %s corpus=%d: threads %d (forced %d) "
+                                     "differs from 1 thread",
+                                     s->nq, s->nc, s->dim, s->k, vs_metric_name(metrics[mi]),
+                                     s->corpus, thread_counts[t], forced);
+                    }
+            }
+            vs__pool_test_force_split(0);
+        }
+        free(q);
+        free(c);
+        free(expect);
+        free(got);
+        free(expect_ids);
+        free(got_ids);
+    }
+    /* A forced split really used the helpers somewhere. */
+    vs__pool_test_force_split(1);
+    int joined = 0;
+    for (int attempt = 0; attempt < 50 && joined < 2; attempt++) {
+        float scores[4 * 10];
+        int64_t ids[4 * 10];
+        float *c = malloc(20000 * 64 * sizeof(float));
+        ref_fill_uniform(c, 20000 * 64, &rng);
+        assert_int_equal(vs_topk(contexts[4], VS_METRIC_DOT, c, 4, c, 20000, 64, 10, scores, ids),
+                         VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(contexts[4], &report);
+        assert_int_equal(report.threads, 8);
+        joined = report.threads_joined;
+        free(c);
+    }
+    vs__pool_test_force_split(0);
+    assert_true(joined >= 2);
+    for (int t = 0; t < 5; t++)
+        vs_context_free(contexts[t]);
+}
+
+/* ---- parked helpers ----------------------------------------------------------------------- */
+
+typedef struct async_call {
+    shared_data *d;
+    float top[NQ * K];
+    int64_t ids[NQ * K];
+    int status;
+    pthread_mutex_t lock;
+    int done;
+} async_call;
+
+static void *async_main(void *arg) {
+    async_call *call = arg;
+    call->status = vs_corpus_topk(call->d->corpus, VS_METRIC_L2SQ, call->d->queries, NQ, K,
+                                  call->top, call->ids);
+    pthread_mutex_lock(&call->lock);
+    call->done = 1;
+    pthread_mutex_unlock(&call->lock);
+    return NULL;
+}
+
+static int async_done(async_call *call) {
+    pthread_mutex_lock(&call->lock);
+    int done = call->done;
+    pthread_mutex_unlock(&call->lock);
+    return done;
+}
+
+/* Waits up to `seconds` for cond(); returns its last value. */
+static int wait_for(int (*cond)(void *), void *arg, double seconds) {
+    const double until = now_seconds() + seconds;
+    while (!cond(arg)) {
+        if (now_seconds() > until) return 0;
+        sleep_ms(1);
+    }
+    return 1;
+}
+
+static int parked_cond(void *unused) {
+    (void)unused;
+    return vs__pool_test_parked();
+}
+
+static int done_cond(void *call) {
+    return async_done(call);
+}
+
+static void check_async_result(async_call *call) {
+    assert_int_equal(call->status, VS_OK);
+    assert_memory_equal(call->top, call->d->expect_corpus, sizeof(call->top));
+    assert_memory_equal(call->ids, call->d->expect_corpus_ids, sizeof(call->ids));
+}
+
+/* Starts a corpus top-k in its own thread with a helper parked (mode) inside its job. */
+static void start_with_parked_helper(async_call *call, int mode, pthread_t *thread) {
+    pthread_mutex_init(&call->lock, NULL);
+    vs__pool_test_park(mode, 1);
+    assert_int_equal(pthread_create(thread, NULL, async_main, call), 0);
+    assert_true(wait_for(parked_cond, NULL, 20.0));
+}
+
+/* A helper that attached but was descheduled before it claimed a unit must not hold the call up. */
+static void test_parked_helper_does_not_delay(void **state) {
+    shared_data *d = *state;
+    vs__pool_test_force_split(1);
+    for (int round = 0; round < 3; round++) {
+        async_call call = {.d = d};
+        pthread_t thread;
+        start_with_parked_helper(&call, VS_POOL_PARK_BEFORE_CLAIM, &thread);
+        /* The call completes on the caller while the helper stays parked. */
+        int completed = wait_for(done_cond, &call, 20.0);
+        int still_parked = vs__pool_test_parked();
+        vs__pool_test_unpark();
+        pthread_join(thread, NULL);
+        assert_true(completed);
+        assert_true(still_parked);
+        check_async_result(&call);
+        pthread_mutex_destroy(&call.lock);
+    }
+    vs__pool_test_force_split(0);
+    /* The helper that was parked is usable again: a normal run still matches. */
+    caller me = {.data = d};
+    call_repeatedly(&me);
+    assert_int_equal(me.status, VS_OK);
+    assert_int_equal(me.failures, 0);
+}
+
+/* A helper descheduled while it holds a unit delays the call by that unit, and only that. */
+static void test_helper_holding_unit_delays_only_it(void **state) {
+    shared_data *d = *state;
+    vs__pool_test_force_split(1);
+    async_call call = {.d = d};
+    pthread_t thread;
+    start_with_parked_helper(&call, VS_POOL_PARK_HOLDING_UNIT, &thread);
+    sleep_ms(200);
+    /* Its unit is not done, so neither is the call... */
+    int done_while_parked = async_done(&call);
+    vs__pool_test_unpark();
+    /* ...and once it runs, the call completes (the caller did every other unit). */
+    int completed = wait_for(done_cond, &call, 20.0);
+    pthread_join(thread, NULL);
+    vs__pool_test_force_split(0);
+    assert_false(done_while_parked);
+    assert_true(completed);
+    check_async_result(&call);
+    pthread_mutex_destroy(&call.lock);
+}
+
+/* ---- small batches, thread caps ------------------------------------------------------------ */
+
+static void test_small_batch_runs_alone(void **state) {
+    (void)state;
+    vs_context *ctx = make_context(4);
+    float q[4] = {1, 2, 3, 4}, c[16] = {0}, scores[4];
+    int64_t ids[4];
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 4, 4, 4, scores, ids), VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(ctx, &report);
+        /* 16 multiply-adds are never worth a helper, whatever the machine measured. */
+        assert_int_equal(report.threads, 1);
+        assert_int_equal(report.threads_joined, 1);
+    }
+    vs_context_free(ctx);
+}
+
+typedef struct log_capture {
+    char warning[512];
+    int warnings;
+} log_capture;
+
+static void capture_log(void *user, vs_log_level level, const char *message) {
+    log_capture *capture = user;
+    if (level == VS_LOG_WARN) {
+        capture->warnings++;
+        snprintf(capture->warning, sizeof(capture->warning), "%s", message);
+    }
+}
+
+static void test_threads_above_cpu_count(void **state) {
+    (void)state;
+    vs__pool_test_set_cpu_count(0); /* the real CPU count */
+    const int cpus = vs__pool_cpu_count();
+    log_capture capture = {"", 0};
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    opts.threads = 1000;
+    opts.log = capture_log;
+    opts.log_user = &capture;
+    vs_context *ctx;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    /* Capped at the CPU count, and said: a warning and a report field. */
+    assert_int_equal(vs_context_threads(ctx), cpus);
+    assert_int_equal(capture.warnings, 1);
+    assert_non_null(strstr(capture.warning, "threads 1000"));
+    float q[8] = {1}, c[64] = {0}, scores[2];
+    int64_t ids[2];
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 8, 8, 2, scores, ids), VS_OK);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    assert_int_equal(report.threads_requested, 1000);
+    assert_true(report.threads <= cpus);
+    vs_context_free(ctx);
+
+    /* The same through the environment. */
+    setenv("VECSCORE_THREADS", "1000", 1);
+    opts.threads = 0;
+    capture.warnings = 0;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    assert_int_equal(vs_context_threads(ctx), cpus);
+    assert_int_equal(capture.warnings, 1);
+    vs_context_free(ctx);
+    unsetenv("VECSCORE_THREADS");
+
+    /* Within the CPU count: no warning, the value as given. */
+    opts.threads = 1;
+    capture.warnings = 0;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    assert_int_equal(vs_context_threads(ctx), 1);
+    assert_int_equal(capture.warnings, 0);
+    vs_context_free(ctx);
+
+    /* Above the documented limit: refused, and the message says why. */
+    opts.threads = 5000;
+    opts.log = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    assert_non_null(strstr(vs_last_error_message(), "threads"));
+    assert_non_null(strstr(vs_last_error_message(), "4096"));
+    vs__pool_test_set_cpu_count(TEST_CPUS);
+}
+
+/* ---- last error message, per thread --------------------------------------------------------- */
+
+typedef struct error_probe {
+    vs_context *ctx;
+    char seen_before[256];
+    char seen_after[256];
+    int status;
+} error_probe;
+
+static void *error_thread(void *arg) {
+    error_probe *probe = arg;
+    snprintf(probe->seen_before, sizeof(probe->seen_before), "%s", vs_last_error_message());
+    float q[4] = {0}, s[1];
+    int64_t id[1];
+    probe->status = vs_topk(probe->ctx, VS_METRIC_DOT, q, 1, q, 1, 0, 1, s, id); /* dim 0 */
+    snprintf(probe->seen_after, sizeof(probe->seen_after), "%s", vs_last_error_message());
+    return NULL;
+}
+
+static void test_last_error_message(void **state) {
+    (void)state;
+    vs_context *ctx = make_context(2); /* no log callback */
+    assert_string_equal(vs_last_error_message(), "");
+    float q[4] = {1, 2, 3, 4}, scores[2];
+    int64_t ids[2];
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, 0, scores, ids),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_string_equal(vs_last_error_message(), "vs_topk: k is 0");
+    /* Another thread has its own message; its error does not replace this one. */
+    error_probe probe = {.ctx = ctx};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, error_thread, &probe), 0);
+    pthread_join(thread, NULL);
+    assert_int_equal(probe.status, VS_ERR_INVALID_ARGUMENT);
+    assert_string_equal(probe.seen_before, "");
+    assert_string_equal(probe.seen_after, "vs_topk: dim is 0");
+    assert_string_equal(vs_last_error_message(), "vs_topk: k is 0");
+    /* A call that succeeds clears it. */
+    assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, 2, scores, ids), VS_OK);
+    assert_string_equal(vs_last_error_message(), "");
+    /* NULL handles get a message too. */
+    assert_int_equal(vs_score(NULL, VS_METRIC_DOT, q, 1, q, 1, 4, scores), VS_ERR_INVALID_ARGUMENT);
+    assert_string_equal(vs_last_error_message(), "vs_score: ctx is NULL");
+    assert_int_equal(vs_corpus_topk(NULL, VS_METRIC_DOT, q, 1, 1, scores, ids),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_string_equal(vs_last_error_message(), "vs_corpus_topk: corpus is NULL");
+    vs_context_free(ctx);
+    /* Option errors, which no context could log, name the variable. */
+    setenv("VECSCORE_ARENA_BYTES", "lots", 1);
+    vs_context *bad = NULL;
+    assert_int_equal(vs_context_create(NULL, &bad), VS_ERR_INVALID_ARGUMENT);
+    unsetenv("VECSCORE_ARENA_BYTES");
+    assert_null(bad);
+    assert_non_null(strstr(vs_last_error_message(), "VECSCORE_ARENA_BYTES"));
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    assert_int_equal(vs_context_create(&opts, &bad), VS_OK);
+    assert_string_equal(vs_last_error_message(), "");
+    vs_context_free(bad);
+}
+
+/* ---- many contexts, many callers: one pool ------------------------------------------------- */
+
+typedef struct context_user {
+    int threads;
+    int failures;
+} context_user;
+
+static void *use_own_context(void *arg) {
+    context_user *user = arg;
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    opts.threads = user->threads;
+    vs_context *ctx;
+    if (vs_context_create(&opts, &ctx) != VS_OK) {
+        user->failures++;
+        return NULL;
+    }
+    float *c = calloc(4000 * 32, sizeof(float));
+    float q[2 * 32], scores[2 * 5];
+    int64_t ids[2 * 5];
+    for (int i = 0; i < 2 * 32; i++)
+        q[i] = (float)(i % 5);
+    for (size_t i = 0; i < 4000 * 32; i++)
+        c[i] = (float)(i % 13) * 0.125f;
+    for (int round = 0; round < 20; round++)
+        if (vs_topk(ctx, VS_METRIC_L2SQ, q, 2, c, 4000, 32, 5, scores, ids) != VS_OK)
+            user->failures++;
+    free(c);
+    vs_context_free(ctx);
+    return NULL;
+}
+
+static void test_one_pool_for_all_contexts(void **state) {
+    shared_data *d = *state; /* keeps the pool alive across the contexts below */
+    (void)d;
+    vs__pool_test_force_split(1);
+    pthread_t threads[6];
+    context_user users[6];
+    for (int i = 0; i < 6; i++) {
+        users[i] = (context_user){.threads = 1 + i % TEST_CPUS * 2};
+        assert_int_equal(pthread_create(&threads[i], NULL, use_own_context, &users[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(users[i].failures, 0);
+    }
+    vs__pool_test_force_split(0);
+    assert_true(vs__pool_test_workers() >= 1);
+    assert_true(vs__pool_test_workers() <= TEST_CPUS - 1);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_results),
         cmocka_unit_test(test_concurrent_callers),
+#ifndef TEST_TSAN
         cmocka_unit_test(test_inside_caller_openmp),
+#endif
+        cmocka_unit_test(test_bit_identical_across_threads),
+        cmocka_unit_test(test_parked_helper_does_not_delay),
+        cmocka_unit_test(test_helper_holding_unit_delays_only_it),
+        cmocka_unit_test(test_small_batch_runs_alone),
+        cmocka_unit_test(test_threads_above_cpu_count),
+        cmocka_unit_test(test_last_error_message),
+        cmocka_unit_test(test_one_pool_for_all_contexts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,111 @@
+/*
+ * pool.h — the library's worker pool: one per process, shared by every
+ * context and every calling thread.
+ *
+ * Why one per process: the rule is at most one worker per core in total,
+ * however many contexts and callers there are. A pool per context would put
+ * contexts x cores workers in a process that keeps several contexts (one
+ * per model, per index, per request type). Contexts with different thread
+ * counts share the workers; each job caps its own helpers.
+ *
+ * A job is `units` calls of fn(arg, unit, slot), unit in [0, units):
+ *
+ *   caller ── post job ──► active list ◄── idle workers attach (each gets a slot)
+ *     │                                      │
+ *     └─ claims units itself ◄── atomic counter ──► helpers claim units
+ *     └─ when no unit is left: waits only for units already claimed, then returns
+ *
+ *   - Units are claimed one at a time from an atomic counter, so whoever runs
+ *     takes the next unit: a helper that has not started yet (asleep, or
+ *     parked by the scheduler) claims nothing and delays nothing; one parked
+ *     while running a unit delays the call by that unit at most.
+ *   - slot 0 is the caller, helpers get 1 .. participants - 1 in the order
+ *     they attach; a slot indexes per-participant scratch memory. Which unit
+ *     runs in which slot depends on timing, so results must not: a unit's
+ *     output may depend only on the unit index.
+ *   - Workers are started when a job first wants them (never more than
+ *     vs__pool_cpu_count() - 1, the caller being the last core), spin for a
+ *     short time after a job (as long as a sleeping worker takes to wake,
+ *     measured), then sleep on a condition variable. They stop when the last
+ *     context is freed (vs__pool_release).
+ *   - The pool measures what a helper costs: the time from posting a job to
+ *     the first helper attaching (at start with a few calibration rounds,
+ *     then from every job; a job no helper reached in time counts as "at
+ *     least as long as the call"). vs__pool_join_seconds() gives the current
+ *     estimate; a caller splits work only when its estimated time alone is
+ *     well above it, so small batches run on the caller alone.
+ */
+#ifndef VS_CPU_POOL_H
+#define VS_CPU_POOL_H
+
+#include <stddef.h>
+
+typedef void (*vs__pool_fn)(void *arg, size_t unit, int slot);
+
+typedef struct vs__pool_run_info {
+    int joined;            /* participants that ran at least one unit, caller included */
+    size_t caller_units;   /* units the caller ran */
+    double caller_seconds; /* time the caller spent in units */
+} vs__pool_run_info;
+
+/* A context starts/stops using the pool. retain: 0 or VS_ERR_OUT_OF_MEMORY. */
+int vs__pool_retain(void);
+void vs__pool_release(void);
+
+/* CPUs this process may run on (sched_getaffinity), >= 1. */
+int vs__pool_cpu_count(void);
+
+/*
+ * Estimated seconds until a helper joins a job posted now. Starts up to
+ * `helpers` workers (and calibrates) on first use. Returns INFINITY when no
+ * helper can come (one CPU, or the pool is starting in another thread).
+ */
+double vs__pool_join_seconds(int helpers);
+
+/*
+ * 1 once in 16 calls (up to once in 1024, backing off while helpers are
+ * observed to be slow) for work of `seconds` that is worth splitting against
+ * the fastest join seen: a caller that declined to split because of the join
+ * estimate splits anyway, so that the estimate follows a machine that has
+ * become idle again.
+ */
+int vs__pool_probe(double seconds);
+
+/*
+ * Runs fn(arg, unit, slot) for every unit in [0, units), the calling thread
+ * as slot 0 and at most participants - 1 helpers; returns when every unit
+ * has finished. participants <= 1, units <= 1, or no workers: all on the
+ * caller. info may be NULL.
+ */
+void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
+                  vs__pool_run_info *info);
+
+/* ---- testing hooks (tests/test_threads.c) ------------------------------------------- */
+
+enum {
+    VS_POOL_PARK_NONE = 0,
+    VS_POOL_PARK_BEFORE_CLAIM = 1, /* the next helper to attach parks before claiming a unit */
+    VS_POOL_PARK_HOLDING_UNIT = 2  /* the next helper to claim a unit parks before running it */
+};
+
+/*
+ * Arms a park (mode above). With wait_for_helper, the next job's caller
+ * waits (up to 10 s) for a helper to park before it claims units, so that
+ * the parked helper is in the job (and, for VS_POOL_PARK_HOLDING_UNIT,
+ * holds one of its units). vs__pool_test_parked() is 1 while a
+ * helper is parked; vs__pool_test_unpark() lets it go.
+ */
+void vs__pool_test_park(int mode, int wait_for_helper);
+int vs__pool_test_parked(void);
+void vs__pool_test_unpark(void);
+
+/* Overrides the CPU count (0 = the real one), e.g. to test 8 threads on 2 cores. */
+void vs__pool_test_set_cpu_count(int cpus);
+
+/* 1: vs__pool_join_seconds() returns 0, so every batch that can be split is (0 = measured). */
+void vs__pool_test_force_split(int on);
+
+/* Workers started so far. */
+int vs__pool_test_workers(void);
+
+#endif /* VS_CPU_POOL_H */
