@@ -1459,13 +1459,13 @@ static int build_paths(run_state *st) {
     const options *o = &st->opt;
     bench_path candidates[MAX_PATHS];
     int n = 0;
-    static const char *isas[3] = {"serial", "avx2", "avx512"};
     char name[48];
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof(name), "vs-%s", isas[i]);
-        if (vs_cpu_isa_supported(isas[i]) && path_selected(o, name) &&
-            vs_path(&candidates[n], name, "cpu", isas[i], 0, -1, NULL))
-            candidates[n++].auxiliary = strcmp(isas[i], vs_cpu_best_isa()) != 0;
+    for (int i = 0; vs_cpu_isa_name(i) != NULL; i++) { /* every ISA the library knows */
+        const char *isa = vs_cpu_isa_name(i);
+        snprintf(name, sizeof(name), "vs-%s", isa);
+        if (vs_cpu_isa_supported(isa) && path_selected(o, name) &&
+            vs_path(&candidates[n], name, "cpu", isa, 0, -1, NULL))
+            candidates[n++].auxiliary = strcmp(isa, vs_cpu_best_isa()) != 0;
     }
     int devices = vs_device_count();
     for (int i = 1; i < devices && n < MAX_PATHS - 4; i++) {
