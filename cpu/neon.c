@@ -14,8 +14,9 @@
  *
  * Tails are loaded lane by lane (load_f32x4_partial), so a kernel never reads
  * a float past the end of a row or sliver. Loads are vld1q (no alignment
- * needed). There is no software prefetch: the panel stream is sequential,
- * which the hardware prefetchers of current AArch64 server cores follow.
+ * needed). There is no software prefetch (the x86 files have one): the panel
+ * stream is sequential, left to the hardware prefetchers until someone
+ * measures on ARM hardware that a PRFM helps.
  */
 #include <arm_neon.h>
 
