@@ -9,8 +9,9 @@
  *   the caller alone runs a chunk as one unit when the batch is estimated to
  *   take less than twice what it costs to get a helper (both measured: the
  *   seconds per multiply-add of each path on the calling thread, and the
- *   pool's join time); otherwise the chunk is cut into about 4 units per
- *   participant, which the caller and the pool's helpers claim one at a time:
+ *   pool's join time); otherwise the chunk is cut into up to 4 units per
+ *   participant (fewer when a unit would be shorter than 16 helper join
+ *   times), which the caller and the pool's helpers claim one at a time:
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
