@@ -28,11 +28,6 @@
 #define ALLOC_REPS 5
 #define BATCH_BLOCKS 64
 
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Each thread stores its pointers here (its own stack), so that the compiler
  * cannot drop an allocation and threads share no cache line. */
 static double run_single(int use_arena, vs_arena *arena, size_t bytes, long iterations) {
@@ -110,13 +105,13 @@ static int measure(bench_alloc_row *row, const char *pattern, int use_arena, siz
         per_rep[rep] = worst;
     }
     if (failed) return 0;
-    qsort(per_rep, ALLOC_REPS, sizeof(double), compare_double);
+    double median = bench_median(per_rep, ALLOC_REPS); /* sorts per_rep */
     memset(row, 0, sizeof(*row));
     snprintf(row->pattern, sizeof(row->pattern), "%s", pattern);
     snprintf(row->allocator, sizeof(row->allocator), "%s", use_arena ? "arena" : "malloc");
     row->bytes = bytes;
     row->threads = threads;
-    row->ns_per_alloc = per_rep[ALLOC_REPS / 2];
+    row->ns_per_alloc = median;
     row->ns_per_alloc_min = per_rep[0];
     return 1;
 }

@@ -1,14 +1,17 @@
 /*
- * bench.h — the benchmark harness's internal interface (not installed).
+ * bench.h — the bottom layer of the benchmark (not installed): the path
+ * interface that the peers implement, the machine limits and the clock.
+ * The harness's own modules are listed in harness.h.
  *
- * One timing loop (harness.c) runs every path through the same code. A path
+ * One timing loop (timing.c) runs every path through the same code. A path
  * is a small table of functions:
  *
  *   prepare(shape)   untimed: build an index / upload a corpus for the shape
  *   run(problem)     timed: one call, writing scores (score mode) or the
  *                    top-k scores and ids (top-k mode) into the problem's
  *                    output buffers
- *   finish(shape)    untimed: release what prepare made
+ *   finish(shape)    untimed: release what prepare made (per metric)
+ *   end_shape()      optional: release what a path keeps while a shape lasts
  *
  * Paths: the library on each CPU ISA, on each OpenCL device and on "auto";
  * the peers (OpenBLAS, FAISS, CLBlast), each compiled only when found; and
@@ -64,9 +67,10 @@ struct bench_path {
     int (*run)(bench_path *path, const bench_problem *problem);         /* timed; 0 or an error */
     void (*before_run)(bench_path *path, const bench_problem *problem); /* untimed, optional */
     void (*info)(bench_path *path, bench_path_info *out);               /* after a run */
-    void (*finish)(bench_path *path);                                   /* per shape */
-    void (*destroy)(bench_path *path);                                  /* at exit */
-    int opencl_device; /* vs_device_info index for OpenCL paths, else -1 */
+    void (*finish)(bench_path *path);                                   /* per metric */
+    void (*end_shape)(bench_path *path); /* optional: after the last metric of a shape */
+    void (*destroy)(bench_path *path);   /* at exit */
+    int opencl_device;                   /* vs_device_info index for OpenCL paths, else -1 */
     double rate_flops; /* measured flop rate from the last shape, to budget the next */
     int auxiliary;     /* 1: informative only (ISAs below the best, blog baselines) */
     char error[192];   /* why prepare/run failed */
@@ -79,10 +83,17 @@ typedef struct bench_machine {
     double read_bandwidth_gbs; /* all threads, 1 GiB buffer (256 MiB in quick mode) */
     double peak_gflops;        /* best of the FMA loops below */
     double peak_avx512_gflops, peak_avx2_gflops;
+    size_t llc_bytes; /* last-level cache of one CPU (0: unknown) */
 } bench_machine;
 
+/* The CPU model, threads and cache; _measure also measures the limits. */
+void bench_machine_describe(bench_machine *machine);
 void bench_machine_measure(bench_machine *machine, int quick);
-double bench_now(void);
+
+/* ---- clock (clock.c) ---- */
+double bench_now(void); /* seconds, monotonic */
+/* Sorts values ascending in place and returns their median (0 when count is 0). */
+double bench_median(double *values, size_t count);
 
 /* ---- top-k helper shared by peers ---- */
 /* Best k of row (higher is better when similarity, else lower), ids ascending
@@ -124,10 +135,9 @@ typedef struct bench_alloc_row {
 /* Appends rows; returns the count (at most max). */
 int bench_alloc_run(bench_alloc_row *rows, int max, int quick, int threads_max);
 
-/* The entry point of `bench_core` and `vecscore bench`. self_prefix is the
- * argument that must precede harness options when the harness re-executes
- * itself (NULL for bench_core, "bench" for the vecscore command). */
-int vs_bench_main(int argc, char **argv, const char *self_prefix);
+/* The entry point of `vecscore-bench` (harness.c). argv[0] names the program
+ * in messages: `vecscore bench` runs it with argv[0] = "vecscore bench". */
+int vs_bench_main(int argc, char **argv);
 
 #ifdef __cplusplus
 }

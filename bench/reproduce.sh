@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/reproduce.sh — the runs behind docs/benchmarks.md, in one go:
-#   1. the full benchmark (every path, every default shape, metric and mode),
-#      with each peer at its best setting here;
+#   1. the full benchmark (every path, every default shape, metric and mode,
+#      then the contention scenario), with each peer at its best setting here;
 #   2. OpenBLAS with the Haswell (AVX2) kernels this machine's environment
 #      forces, for comparison with 1;
 #   3. vecscore right after an OpenBLAS call, with OpenBLAS's idle threads
@@ -13,9 +13,12 @@
 #
 #   bench/reproduce.sh [OUT_DIR]      (default bench-results)
 #
-# VECSCORE names the vecscore binary (default build/cli/vecscore). Runs
-# take about 9 minutes on the 2-core machine of the docs; run them on a
-# quiet machine: every other process shows up in the numbers.
+# VECSCORE names the vecscore binary (default build/cli/vecscore; `vecscore
+# bench` runs build/cli/vecscore-bench). Runs take about 13 minutes on the
+# 2-core machine of the docs (the contention scenario is bounded to about 4
+# of them); run them on a quiet machine: every other process shows up in
+# the numbers. Steps 2 to 5 name their shapes and paths, so they leave the
+# contention scenario out.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VECSCORE="${VECSCORE:-$ROOT/build/cli/vecscore}"

@@ -440,6 +440,9 @@ static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
     return part->vectors;
 }
 
+/* NOLINTBEGIN(bugprone-sizeof-expression): ARG(v) passes sizeof(v) to clSetKernelArg, and
+ * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
+
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
 static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
@@ -542,6 +545,7 @@ static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b
     *current = next;
     return status;
 }
+/* NOLINTEND(bugprone-sizeof-expression) */
 
 static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_t bytes,
                            const void *host, const char *what, vs_batch_report *report) {

@@ -1,13 +1,13 @@
 /*
- * devices.c — OpenCL platform and device discovery, the public device list
- * and the choice of a device from a selector.
+ * devices.c — OpenCL platform and device discovery, the OpenCL devices of the
+ * public device list (host/devices.c) and the choice of a device from a
+ * selector.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/pool.h"
 #include "cl_internal.h"
 
 #define VS_MAX_PLATFORMS VS__CL_MAX_PLATFORMS
@@ -159,115 +159,48 @@ int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char 
     return VS_OK;
 }
 
-/* ---- public device list ----------------------------------------------------- */
+/* ---- the OpenCL part of the public device list (host/devices.c) ------------- */
 
-static void native_cpu(vs_device *info) {
-    memset(info, 0, sizeof(*info));
-    info->kind = VS_DEVICE_NATIVE_CPU;
-    snprintf(info->selector, sizeof(info->selector), "cpu");
-    int threads = vs__pool_cpu_count(); /* what threads = 0 resolves to */
-    snprintf(info->name, sizeof(info->name), "native CPU (%s, %d threads)", vs_cpu_best_isa(),
-             threads);
-    snprintf(info->vendor, sizeof(info->vendor), "vecscore");
-    snprintf(info->device_version, sizeof(info->device_version), "%s", vs_cpu_best_isa());
-    info->platform_index = -1;
-    info->device_index = -1;
-    info->compute_units = (unsigned)threads;
-    info->base_align_bytes = 64;
-    info->unified_memory = 1;
-    info->zero_copy_expected = 1;
-    info->auto_eligible = 1;
-}
-
-static _Thread_local char opencl_status[256];
-
-int vs_device_count(void) {
+int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why,
+                    size_t why_size) {
+    *out = NULL;
+    *count = 0;
     vs__cl_entry *list = NULL;
-    int count = 0;
-    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
-        return 1;
-    free(list);
-    return 1 + count;
-}
-
-/* Discovers the OpenCL devices and finds public index (>= 1) among them;
- * on success the caller frees *list. */
-static int opencl_entry(int index, vs__cl_entry **list, const vs__cl_entry **entry) {
-    int count = 0;
-    *list = NULL;
-    int status = vs__cl_discover(NULL, list, &count, opencl_status, sizeof(opencl_status));
-    if (status != VS_OK) return status;
-    if (index > count) {
-        free(*list);
-        *list = NULL;
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    *entry = &(*list)[index - 1];
-    return VS_OK;
-}
-
-int vs_device_info(int index, vs_device *out) {
-    if (out == NULL || index < 0) return VS_ERR_INVALID_ARGUMENT;
-    if (index == 0) {
-        native_cpu(out);
-        return VS_OK;
-    }
-    vs__cl_entry *list;
-    const vs__cl_entry *entry;
-    int status = opencl_entry(index, &list, &entry);
-    if (status != VS_OK) return status;
-    *out = entry->info;
-    free(list);
-    return VS_OK;
-}
-
-/* One string field of a vs_device, by enum. */
-static const char *device_field(const vs_device *d, vs_device_field field) {
-    switch (field) {
-    case VS_DEVICE_FIELD_NAME: return d->name;
-    case VS_DEVICE_FIELD_VENDOR: return d->vendor;
-    case VS_DEVICE_FIELD_PLATFORM: return d->platform;
-    case VS_DEVICE_FIELD_DRIVER_VERSION: return d->driver_version;
-    case VS_DEVICE_FIELD_DEVICE_VERSION: return d->device_version;
-    }
-    return NULL;
-}
-
-int vs_device_string(int index, vs_device_field field, char *out, size_t size) {
-    vs_device native;
-    native_cpu(&native);
-    if (index < 0 || (out == NULL && size > 0) || device_field(&native, field) == NULL)
-        return VS_ERR_INVALID_ARGUMENT;
-    char *full = NULL;
-    if (index == 0) {
-        full = strdup(device_field(&native, field));
-    } else {
-        vs__cl_entry *list;
-        const vs__cl_entry *entry;
-        int status = opencl_entry(index, &list, &entry);
-        if (status != VS_OK) return status;
-        static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
-                                          CL_DRIVER_VERSION, CL_DEVICE_VERSION};
-        if (field == VS_DEVICE_FIELD_PLATFORM)
-            full = vs__cl_info_dup(entry->platform, NULL, CL_PLATFORM_NAME);
-        else
-            full = vs__cl_info_dup(NULL, entry->device, queries[field]);
+    int n = 0;
+    int status = vs__cl_discover(ctx, &list, &n, why, why_size);
+    if (status != VS_OK || n == 0) return status;
+    vs_device *infos = malloc((size_t)n * sizeof(*infos));
+    if (infos == NULL) {
         free(list);
+        return VS_ERR_OUT_OF_MEMORY;
     }
-    if (full == NULL) return VS_ERR_OUT_OF_MEMORY;
-    size_t length = strlen(full);
-    if (size > 0) snprintf(out, size, "%s", full);
-    free(full);
-    return length > (size_t)INT32_MAX ? VS_ERR_OUT_OF_MEMORY : (int)length;
+    for (int i = 0; i < n; i++)
+        infos[i] = list[i].info;
+    free(list);
+    *out = infos;
+    *count = n;
+    return VS_OK;
 }
 
-const char *vs_opencl_status(void) {
+int vs__opencl_string(int index, vs_device_field field, char **out) {
+    *out = NULL;
     vs__cl_entry *list = NULL;
     int count = 0;
-    if (vs__cl_discover(NULL, &list, &count, opencl_status, sizeof(opencl_status)) != VS_OK)
-        return "out of memory while listing OpenCL devices";
+    char why[256];
+    int status = vs__cl_discover(NULL, &list, &count, why, sizeof(why));
+    if (status != VS_OK) return status;
+    if (index < 0 || index >= count) {
+        free(list);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    static const cl_uint queries[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_PLATFORM_NAME,
+                                      CL_DRIVER_VERSION, CL_DEVICE_VERSION};
+    if (field == VS_DEVICE_FIELD_PLATFORM)
+        *out = vs__cl_info_dup(list[index].platform, NULL, CL_PLATFORM_NAME);
+    else
+        *out = vs__cl_info_dup(NULL, list[index].device, queries[field]);
     free(list);
-    return opencl_status;
+    return *out != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
 }
 
 /* ---- choosing a device --------------------------------------------------------- */

@@ -610,7 +610,7 @@ static int format_field_double(char *buf, size_t size, const char *name, double 
 size_t vs_batch_report_format(const vs_batch_report *report, char *buf, size_t size) {
     if (report == NULL) return 0;
     size_t used = 0;
-    char scratch[1];
+    char scratch[1] = {0};
 #define VS_APPEND_(expr)                                                                           \
     do {                                                                                           \
         char *at = used < size ? buf + used : scratch;                                             \

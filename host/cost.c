@@ -131,7 +131,7 @@ static int load(const vs_context *ctx, const char *name, vs__cost_model *model) 
     if (!vs__cache_read(ctx, VS_COST_WHAT, name, VS_COST_MAX_BYTES, &text, &size)) return -1;
     int version = 0, used = 0;
     vs__cost_side *c = &model->cpu, *d = &model->device;
-    int n = sscanf((const char *)text, "vecscore-cost %d %lg %lg %lg %lg %lg %lg %lg %lg%n",
+    int n = sscanf((const char *)text, "vecscore-cost %3d %lg %lg %lg %lg %lg %lg %lg %lg%n",
                    &version, &c->launch, &c->bandwidth, &c->flops, &c->link, &d->launch,
                    &d->bandwidth, &d->flops, &d->link, &used);
     const int whole = n == 9 && strlen((const char *)text) == size &&

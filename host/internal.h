@@ -229,12 +229,26 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
                            void **state);
 
 /*
- * OpenCL (cl/devices.c): opens the backend for "auto" or an opencl selector.
+ * OpenCL (cl/devices.c; cl/none.c in a build without OpenCL, which finds no
+ * device and says "no OpenCL platform (built without OpenCL)").
+ *
+ * vs__opencl_list: every OpenCL device, in selector order, as a malloc'd
+ * array (*out, free() it; NULL when *count is 0); when there is none, why
+ * says why ("" otherwise). Returns 0 or VS_ERR_OUT_OF_MEMORY.
+ *
+ * vs__opencl_string: the whole string `field` (a valid vs_device_field) of
+ * OpenCL device index (0-based, in vs__opencl_list's order), malloc'd into
+ * *out. Returns 0, VS_ERR_INVALID_ARGUMENT for no such device, or
+ * VS_ERR_OUT_OF_MEMORY.
+ *
+ * vs__opencl_open: opens the backend for "auto" or an opencl selector.
  * Returns VS_ERR_NO_DEVICE (why says what was looked for and found) when
  * nothing matches; for "auto" that means: use the CPU. A bad testing knob,
  * or (for an explicit selector) a staging arena too small for the device,
  * is VS_ERR_INVALID_ARGUMENT with the reason in why.
  */
+int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why, size_t why_size);
+int vs__opencl_string(int index, vs_device_field field, char **out);
 int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size);
 

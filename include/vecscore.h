@@ -194,7 +194,7 @@ VS_API const char *vs_version(void);
     XX(ERR_VERIFY, -8, "verification found a result outside the documented error bound")
 
 typedef enum vs_status {
-#define VS_STATUS_ENUM_(suffix, value, sentence) VS_##suffix = value,
+#define VS_STATUS_ENUM_(suffix, value, sentence) VS_##suffix = (value),
     VS_STATUS_MAP(VS_STATUS_ENUM_)
 #undef VS_STATUS_ENUM_
 } vs_status;
@@ -542,7 +542,9 @@ typedef struct vs_device {
 /*
  * Number of devices: 1 (the native CPU, always index 0) plus every OpenCL
  * device the ICD loader reports, in platform then device order. Discovery
- * runs on every call (a few OpenCL queries).
+ * runs on every call (a few OpenCL queries). A library built without OpenCL
+ * (-DVECSCORE_OPENCL=OFF) has the native CPU only: "auto" runs there, and an
+ * "opencl..." selector fails with VS_ERR_NO_DEVICE.
  */
 VS_API int vs_device_count(void);
 
@@ -575,7 +577,8 @@ VS_API int vs_device_string(int index, vs_device_field field, char *out, size_t 
 /*
  * Why there are no OpenCL devices: "" when at least one was found, else a
  * sentence (e.g. "no OpenCL platform (clGetPlatformIDs: CL_PLATFORM_NOT_FOUND_KHR)",
- * or "this build has no OpenCL support"). The string is static.
+ * or, in a library built with -DVECSCORE_OPENCL=OFF, "no OpenCL platform
+ * (built without OpenCL)"). The string is static.
  */
 VS_API const char *vs_opencl_status(void);
 

@@ -189,7 +189,7 @@ size_t vs_dtype_size(vs_dtype dtype) {
     case VS_DTYPE_F32: return 4;
     case VS_DTYPE_F16: return 2;
     case VS_DTYPE_F64: return 8;
-    case VS_DTYPE_U8: return 1;
+    case VS_DTYPE_U8:
     case VS_DTYPE_I8: return 1;
     case VS_DTYPE_I32: return 4;
     case VS_DTYPE_I64: return 8;

@@ -7,8 +7,12 @@
 #      ThreadSanitizer build,
 #   4. install, then the example built through find_package and through
 #      pkg-config, each run,
-#   5. a quick benchmark run (result checks only, no speed asserts),
-#   6. clang-format check of every C file.
+#   5. a quick benchmark run through `vecscore bench` (result checks only, no
+#      speed asserts; the contention scenario included),
+#   6. clang-format check of every C file;
+# and the build checks: the build without OpenCL, vecscore as a subproject,
+# include cycles, clang-tidy + cppcheck, and what the installed vecscore
+# links (scripts/check_*.sh, check_include_cycles.py, lint.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +22,7 @@ export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$(mktemp -d)}"
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
       VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
 
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" test bench
 
 echo "== quick start: scripts/demo.sh (the README's first command must work)"
 unset DEMO_VECSCORE DEMO_WORK # the real demo: its own set-up and build/demo
@@ -32,6 +36,18 @@ cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
+
+# ---- build checks (scripts/): each prints what it checked or what is wrong ----
+echo "== build check: without OpenCL (-DVECSCORE_OPENCL=OFF): configure, build, tests, links"
+"$ROOT/scripts/check_no_opencl.sh" "$ROOT/build-no-opencl"
+echo "== build check: vecscore as a subproject (add_subdirectory, FetchContent)"
+"$ROOT/scripts/check_consumer.sh" "$ROOT/build/consumer"
+echo "== build check: no include cycle beyond scripts/include_cycles.allow"
+python3 "$ROOT/scripts/check_include_cycles.py" --self-test
+python3 "$ROOT/scripts/check_include_cycles.py"
+echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.suppress)"
+python3 "$ROOT/scripts/lint.py" --build "$ROOT/build-lint"
+# ---- end of build checks ----
 
 echo "== 3/6 threads suite: ThreadSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVECSCORE_TSAN=ON \
@@ -50,7 +66,7 @@ PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/b
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 
 echo "== 5/6 benchmark smoke run (checks results, asserts nothing about speed)"
-OMP_WAIT_POLICY=PASSIVE "$ROOT/build/bench/bench_core" --quick --reps 1 --out "$ROOT/build/bench-results"
+OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"
 
 echo "== 6/6 clang-format"
 cd "$ROOT"
@@ -60,4 +76,8 @@ if [ "$unformatted" != "0" ]; then
   echo "clang-format: $unformatted lines need formatting (run clang-format -i)" >&2
   exit 1
 fi
+# ---- build check (scripts/check_links.sh) ----
+echo "== build check: the installed vecscore links only libvecscore, libm, OpenMP, pthreads, OpenCL"
+"$ROOT/scripts/check_links.sh" "$ROOT/build"
+# ---- end of build check ----
 echo "all checks passed"

@@ -30,6 +30,7 @@ BRUTEFORCE=$2
 CASE=$3
 WORK=$4
 EXPECTED="$(cd "$(dirname "$CASE")/../expected" && pwd)"
+CASE_PATH="$(cd "$(dirname "$CASE")" && pwd)/$(basename "$CASE")" # read after the cd below
 CASE_NAME=$(basename "$CASE" .sh)
 
 rm -rf "$WORK"
@@ -140,5 +141,5 @@ fixtures() {
 }
 
 # shellcheck source=/dev/null
-. "$CASE"
+. "$CASE_PATH" || fail "cannot read the case file $CASE"
 echo "PASS [$CASE_NAME]"

@@ -1,6 +1,7 @@
 # devices prints every device string whole: a fake OpenCL ICD (tests/fake_icd.c)
 # reports a name, vendor, platform, driver version and device version longer
 # than any fixed field of vs_device, each ending in a marker.
+# needs: opencl
 [ -n "${VECSCORE_TEST_FAKE_ICD_VENDORS:-}" ] || fail "VECSCORE_TEST_FAKE_ICD_VENDORS is not set (see tests/CMakeLists.txt)"
 [ -f "$VECSCORE_TEST_FAKE_ICD_VENDORS/fake.icd" ] || fail "no fake.icd in $VECSCORE_TEST_FAKE_ICD_VENDORS"
 long='( long){28}'

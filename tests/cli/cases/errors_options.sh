@@ -41,6 +41,17 @@ VECSCORE_ARENA_BYTES=' -1' check_option "VECSCORE_ARENA_BYTES has an invalid val
 VECSCORE_SCRATCH_BYTES='17179869184G' check_option "VECSCORE_SCRATCH_BYTES has an invalid value '17179869184G': it is too large" "${topk_args[@]}"
 VECSCORE_THREADS='4097' check_option "VECSCORE_THREADS has an invalid value '4097': it is out of range" "${topk_args[@]}"
 
+# The rest needs an OpenCL device (the arena minimum, the program cache). A
+# build without OpenCL (VECSCORE_TEST_OPENCL=0, tests/CMakeLists.txt) checks
+# instead that asking for one is the device error that says so.
+if [ "${VECSCORE_TEST_OPENCL:-1}" = 0 ]; then
+    run "${topk_args[@]}" --device opencl
+    expect_exit 3
+    expect_stderr_match "cannot use device 'opencl': .*built without OpenCL"
+    expect_no_file out.ivecs out.fvecs
+    return 0
+fi
+
 # The arena: the message says it is too small and what the minimum is.
 VECSCORE_ARENA_BYTES=64 check_option "bad option: device 'opencl': the staging arena .* of 64 bytes is too small for OpenCL device .*: it needs at least [0-9]+ bytes" \
     "${topk_args[@]}" --device opencl

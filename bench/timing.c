@@ -1,0 +1,245 @@
+/*
+ * timing.c — the timing loop every path goes through:
+ *
+ *   for each shape (Q x N x d): generate data (fixed seeds)
+ *     for each metric: float64 reference for up to 4 sampled queries
+ *       for each path: prepare (untimed: corpus upload, index build)
+ *         for each mode (score matrix, top-k):
+ *           poison the outputs; one warm-up call; check it against the
+ *           reference (a disagreeing path is reported FAIL and not timed);
+ *           reps timed calls (median and min); check the last output again
+ *
+ * Budgets: a main path's row is skipped when its warm-up call times the
+ * reps exceeds 1.5 x --budget; an auxiliary path's row is skipped before
+ * its warm-up when an estimate from its earlier rows exceeds --aux-budget.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* One (path, problem) row being measured. */
+typedef struct row_job {
+    run_state *st;
+    bench_path *path;
+    const bench_problem *p;
+    const shape *sh;
+    const reference *ref;
+    row *r;
+} row_job;
+
+static void set_status(row *r, const char *status, const char *note) {
+    snprintf(r->status, sizeof(r->status), "%s", status);
+    snprintf(r->note, sizeof(r->note), "%s", note);
+}
+
+/* Auxiliary paths are skipped on an estimate from their earlier rows; the
+ * others always get their warm-up call (a peer's algorithm can change with
+ * the shape, e.g. FAISS switches to BLAS at 20 queries). */
+static int skip_by_estimate(const row_job *job, int reps, double budget) {
+    double flops = bench_problem_flops(job->sh);
+    if (!job->path->auxiliary || !(job->path->rate_flops > 0)) return 0;
+    double estimate = flops / job->path->rate_flops * (reps + 1);
+    if (estimate <= budget) return 0;
+    char note[256];
+    snprintf(note, sizeof(note),
+             "estimated %.0f s for warm-up + %d reps (from its earlier rows) > budget %.0f s",
+             estimate, reps, budget);
+    set_status(job->r, "skipped", note);
+    return 1;
+}
+
+/* Poison the outputs so that a path that writes nothing cannot pass. */
+static void poison_outputs(const bench_problem *p) {
+    size_t out_floats = p->topk ? p->queries_count * p->k : p->queries_count * p->base_count;
+    for (size_t i = 0; i < out_floats; i++)
+        p->scores[i] = NAN;
+    if (p->topk)
+        for (size_t i = 0; i < p->queries_count * p->k; i++)
+            p->ids[i] = -2;
+}
+
+/* One call (with the path's untimed before_run); returns its seconds, or
+ * -1 after marking the row "error". */
+static double timed_call(const row_job *job) {
+    bench_path *path = job->path;
+    if (path->before_run) path->before_run(path, job->p);
+    double start = bench_now();
+    int status = path->run(path, job->p);
+    double seconds = bench_now() - start;
+    if (status == 0) return seconds;
+    set_status(job->r, "error", path->error[0] ? path->error : "run failed");
+    return -1;
+}
+
+/* Checks the outputs against the reference; marks the row FAIL if they disagree. */
+static int outputs_agree(const row_job *job, const char *prefix) {
+    char why[256] = "", note[256];
+    const bench_problem *p = job->p;
+    size_t wrong = bench_reference_check(job->ref, p->metric, p->topk, job->sh->n, p->k, p->scores,
+                                         p->ids, why, sizeof(why));
+    if (wrong == 0) return 1;
+    if (prefix)
+        snprintf(note, sizeof(note), "%s: %s", prefix, why);
+    else
+        snprintf(note, sizeof(note), "%zu disagreements with float64 reference; first: %s", wrong,
+                 why);
+    set_status(job->r, "FAIL", note);
+    if (strcmp(job->path->kind, "vecscore") == 0) job->st->vecscore_failures++;
+    return 0;
+}
+
+static void time_row(const row_job *job) {
+    const options *o = &job->st->opt;
+    bench_path *path = job->path;
+    double flops = bench_problem_flops(job->sh);
+    int reps = o->reps < MAX_REPS ? o->reps : MAX_REPS;
+    double budget = path->auxiliary ? o->aux_budget : o->row_budget;
+    if (skip_by_estimate(job, reps, budget)) return;
+    poison_outputs(job->p);
+    path->error[0] = '\0';
+    double warm = timed_call(job);
+    if (warm < 0 || !outputs_agree(job, NULL)) return;
+    bench_path_info discard; /* report sums start after the warm-up */
+    memset(&discard, 0, sizeof(discard));
+    path->info(path, &discard);
+    if (warm * reps > 1.5 * budget) {
+        path->rate_flops = flops / warm;
+        char note[256];
+        snprintf(note, sizeof(note), "warm-up took %.1f s; %d reps exceed budget %.0f s", warm,
+                 reps, budget);
+        set_status(job->r, "skipped", note);
+        return;
+    }
+    /* Short calls get more runs: up to a quarter second of timed calls
+     * (quick: 0.05 s), at most MAX_REPS, never fewer than --reps. */
+    double spread = o->quick ? 0.05 : 0.25;
+    if (warm > 0 && spread / warm > reps)
+        reps = spread / warm < MAX_REPS ? (int)(spread / warm) : MAX_REPS;
+    static double times[MAX_REPS];
+    for (int rep = 0; rep < reps; rep++)
+        if ((times[rep] = timed_call(job)) < 0) return;
+    if (!outputs_agree(job, "timed run disagrees with float64 reference")) return;
+    bench_median(times, (size_t)reps); /* sorts */
+    bench_row_times(job->r, times, reps);
+    bench_row_limits(job->st, job->r);
+    snprintf(job->r->status, sizeof(job->r->status), "ok");
+    path->rate_flops = flops / job->r->median;
+}
+
+static void describe_row(row *r) {
+    const bench_path_info *in = &r->info;
+    size_t used = strlen(r->note);
+    if (in->has_report && strcmp(in->backend, "opencl") == 0)
+        used += (size_t)snprintf(r->note + used, sizeof(r->note) - used,
+                                 "%sxfer %.2f ms kernel %.2f ms mapped %llu B copied %llu B "
+                                 "arena %llu B",
+                                 used ? "; " : "", in->transfer_seconds * 1e3,
+                                 in->kernel_seconds * 1e3, (unsigned long long)in->bytes_mapped,
+                                 (unsigned long long)in->bytes_copied,
+                                 (unsigned long long)in->arena_high_water);
+    if (r->has_first && used < sizeof(r->note))
+        used += (size_t)snprintf(r->note + used, sizeof(r->note) - used,
+                                 "%sfirst call cold %.1f ms after %.0f ms setup (compile %.0f "
+                                 "ms), warm %.1f ms after %.0f ms setup",
+                                 used ? "; " : "", r->first_cold * 1e3, r->setup_cold * 1e3,
+                                 r->compile_cold * 1e3, r->first_warm * 1e3, r->setup_warm * 1e3);
+    if (in->fallback[0] && strcmp(in->backend, "opencl") != 0 && used < sizeof(r->note) &&
+        strncmp(in->fallback, "auto:", 5) != 0)
+        snprintf(r->note + used, sizeof(r->note) - used, "%sfallback: %s", used ? "; " : "",
+                 in->fallback);
+}
+
+/* The rows of one path for one shape and metric: each mode it supports. */
+static int run_path(run_state *st, bench_path *path, bench_problem *p, const shape *sh,
+                    const reference *ref) {
+    const options *o = &st->opt;
+    int wanted = 0;
+    for (int topk = 0; topk < 2; topk++)
+        wanted |= o->modes[topk] && path->supports(path, p->metric, topk, sh->q);
+    if (!wanted) return 0;
+    path->error[0] = '\0';
+    int prepared = path->prepare(path, p) == 0;
+    for (int topk = 0; topk < 2; topk++) {
+        if (!o->modes[topk] || !path->supports(path, p->metric, topk, sh->q)) continue;
+        p->topk = topk;
+        row *r = bench_row_new(st);
+        if (r == NULL) return 3;
+        r->sh = *sh;
+        r->k = topk ? p->k : 0;
+        r->metric = p->metric;
+        r->topk = topk;
+        snprintf(r->path, sizeof(r->path), "%s", path->name);
+        r->kind = path->kind;
+        if (!prepared) {
+            snprintf(r->status, sizeof(r->status), "error");
+            snprintf(r->note, sizeof(r->note), "prepare failed: %s", path->error);
+        } else {
+            row_job job = {st, path, p, sh, ref, r};
+            time_row(&job);
+            path->info(path, &r->info);
+            if (o->first_call && strcmp(r->status, "ok") == 0 && path->opencl_device >= 0 && topk &&
+                p->metric == VS_METRIC_DOT)
+                bench_first_call_measure(st, path, sh, r);
+            describe_row(r);
+        }
+        bench_print_row(r);
+    }
+    if (prepared) path->finish(path);
+    return 0;
+}
+
+/* Every path on one shape, metric by metric. */
+static int run_shape(run_state *st, int shape_index, const shape_data *data) {
+    const options *o = &st->opt;
+    const shape *sh = &o->shapes.items[shape_index];
+    for (int mi = 0; mi < 3; mi++) {
+        if (!o->metrics[mi]) continue;
+        reference ref;
+        if (bench_reference_build(&ref, bench_metric_at(mi), data->queries, sh->q, data->base,
+                                  sh->n, sh->d, o->k) != 0) {
+            fprintf(stderr, "%s: out of memory for the reference\n", st->prog);
+            return 3;
+        }
+        bench_problem p = {.queries_count = sh->q,
+                           .base_count = sh->n,
+                           .dim = sh->d,
+                           .k = o->k,
+                           .metric = bench_metric_at(mi),
+                           .queries = data->queries,
+                           .base = data->base,
+                           .base_norms = data->norms,
+                           .scores = data->scores,
+                           .shape_id = (unsigned)shape_index + 1,
+                           .ids = data->ids};
+        int status = 0;
+        for (int pi = 0; pi < st->npaths && status == 0; pi++)
+            status = run_path(st, &st->paths[pi], &p, sh, &ref);
+        bench_reference_free(&ref);
+        if (status) return status;
+    }
+    return 0;
+}
+
+int bench_run_shapes(run_state *st) {
+    bench_print_row_header();
+    for (int si = 0; si < st->opt.shapes.count; si++) {
+        const shape *sh = &st->opt.shapes.items[si];
+        shape_data data;
+        if (bench_shape_data_alloc(&data, sh, st->opt.k) != 0) {
+            fprintf(stderr, "%s: out of memory for shape %zux%zux%zu\n", st->prog, sh->q, sh->n,
+                    sh->d);
+            return 3;
+        }
+        int status = run_shape(st, si, &data);
+        /* What the paths keep while a shape lasts (vecscore corpora). */
+        for (int pi = 0; pi < st->npaths; pi++)
+            if (st->paths[pi].end_shape) st->paths[pi].end_shape(&st->paths[pi]);
+        bench_shape_data_free(&data);
+        if (status) return status;
+    }
+    return 0;
+}
