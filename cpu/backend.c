@@ -9,9 +9,10 @@
  *   the caller alone runs a chunk as one unit when the batch is estimated to
  *   take less than twice what it costs to get a helper (both measured: the
  *   seconds per multiply-add of each path on the calling thread, and the
- *   pool's join time); otherwise the chunk is cut into up to 4 units per
- *   participant (fewer when a unit would be shorter than 16 helper join
- *   times), which the caller and the pool's helpers claim one at a time:
+ *   pool's join time); otherwise the chunk is cut into up to 8 units per
+ *   participant (fewer when a unit would be shorter than 16 of the fastest
+ *   helper joins), which the caller and the pool's helpers claim one at a
+ *   time:
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
@@ -51,9 +52,12 @@
 #define VS_ROWS_BLOCK_CANDIDATES 256
 /* Largest packed query chunk (keeps the queries a block meets in L2/L3). */
 #define VS_CHUNK_MAX_BYTES ((size_t)8 << 20)
-/* Most units per participant: enough to balance a helper that comes late. */
-#define VS_UNITS_PER_PARTICIPANT 4
-/* A unit should take at least this many helper join times (so that claiming one pays). */
+/*
+ * Most units per participant: enough that a helper descheduled in its last
+ * unit (on a busy machine) holds the call up by a small part of it.
+ */
+#define VS_UNITS_PER_PARTICIPANT 8
+/* A unit should take at least this many of the fastest helper joins (so that a unit pays). */
 #define VS_UNIT_MIN_JOINS 16
 /* Queries a merge unit merges and sorts. */
 #define VS_MERGE_UNIT_QUERIES 16
@@ -113,9 +117,9 @@ static void rate_observe(cpu_state *cpu, enum rate which, double seconds, double
  * (measured by the pool), else 1; some declined calls are split anyway
  * (vs__pool_probe), so that the estimate can come down after a busy spell.
  * *units receives the units to cut the work into: VS_UNITS_PER_PARTICIPANT
- * per participant, fewer when units would be shorter than
- * VS_UNIT_MIN_JOINS helper costs (small batches lose more to the cuts, and
- * to the cache lines each unit starts cold, than they gain in balance).
+ * per participant, fewer when units would be shorter than VS_UNIT_MIN_JOINS
+ * of the fastest joins seen (small batches lose more to the cuts, and to the
+ * cache lines each unit starts cold, than they gain in balance).
  */
 static int participants_for(const cpu_state *cpu, double seconds, size_t *units) {
     *units = 1;
@@ -124,8 +128,9 @@ static int participants_for(const cpu_state *cpu, double seconds, size_t *units)
     if (!isfinite(join)) return 1;
     if (!(seconds > 2 * join) && !vs__pool_probe(seconds)) return 1;
     const int threads = cpu->threads;
+    const double fastest = vs__pool_join_fastest();
     double per =
-        join > 0 ? seconds / (VS_UNIT_MIN_JOINS * join * threads) : VS_UNITS_PER_PARTICIPANT;
+        fastest > 0 ? seconds / (VS_UNIT_MIN_JOINS * fastest * threads) : VS_UNITS_PER_PARTICIPANT;
     if (!(per >= 1)) per = 1;
     if (per > VS_UNITS_PER_PARTICIPANT) per = VS_UNITS_PER_PARTICIPANT;
     *units = (size_t)threads * (size_t)per;

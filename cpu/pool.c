@@ -561,6 +561,11 @@ double vs__pool_join_seconds(int helpers) {
     return estimate;
 }
 
+double vs__pool_join_fastest(void) {
+    if (atomic_load_explicit(&test_force_split, memory_order_relaxed)) return 0;
+    return atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
+}
+
 int vs__pool_probe(double seconds) {
     double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
     if (!(seconds > 2 * fastest)) return 0;
