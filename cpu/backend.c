@@ -9,8 +9,10 @@
  *   the caller alone runs a chunk as one unit when the batch is estimated to
  *   take less than twice what it costs to get a helper (both measured: the
  *   seconds per multiply-add of each path on the calling thread, and the
- *   pool's join time); otherwise the chunk is cut into about 4 units per
- *   participant, which the caller and the pool's helpers claim one at a time:
+ *   pool's join time); otherwise the chunk is cut into up to 8 units per
+ *   participant (fewer when a unit would be shorter than 16 of the fastest
+ *   helper joins), which the caller and the pool's helpers claim one at a
+ *   time:
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
@@ -50,8 +52,13 @@
 #define VS_ROWS_BLOCK_CANDIDATES 256
 /* Largest packed query chunk (keeps the queries a block meets in L2/L3). */
 #define VS_CHUNK_MAX_BYTES ((size_t)8 << 20)
-/* Units per participant: enough to balance, few enough that a unit is worth claiming. */
-#define VS_UNITS_PER_PARTICIPANT 4
+/*
+ * Most units per participant: enough that a helper descheduled in its last
+ * unit (on a busy machine) holds the call up by a small part of it.
+ */
+#define VS_UNITS_PER_PARTICIPANT 8
+/* A unit should take at least this many of the fastest helper joins (so that a unit pays). */
+#define VS_UNIT_MIN_JOINS 16
 /* Queries a merge unit merges and sorts. */
 #define VS_MERGE_UNIT_QUERIES 16
 
@@ -106,17 +113,28 @@ static void rate_observe(cpu_state *cpu, enum rate which, double seconds, double
 
 /*
  * Participants for work estimated to take `seconds` on the caller alone: all
- * the context's threads when that is more than twice the time a helper takes
- * to join (measured by the pool), else 1. About once in 16 declined calls
- * the pool probes anyway, so that the join estimate can come down again
- * after a busy spell.
+ * the context's threads when that is more than twice what a helper costs
+ * (measured by the pool), else 1; some declined calls are split anyway
+ * (vs__pool_probe), so that the estimate can come down after a busy spell.
+ * *units receives the units to cut the work into: VS_UNITS_PER_PARTICIPANT
+ * per participant, fewer when units would be shorter than VS_UNIT_MIN_JOINS
+ * of the fastest joins seen (small batches lose more to the cuts, and to the
+ * cache lines each unit starts cold, than they gain in balance).
  */
-static int participants_for(const cpu_state *cpu, double seconds) {
+static int participants_for(const cpu_state *cpu, double seconds, size_t *units) {
+    *units = 1;
     if (cpu->threads <= 1) return 1;
     const double join = vs__pool_join_seconds(cpu->threads - 1);
     if (!isfinite(join)) return 1;
-    if (seconds > 2 * join || vs__pool_probe(seconds)) return cpu->threads;
-    return 1;
+    if (!(seconds > 2 * join) && !vs__pool_probe(seconds)) return 1;
+    const int threads = cpu->threads;
+    const double fastest = vs__pool_join_fastest();
+    double per =
+        fastest > 0 ? seconds / (VS_UNIT_MIN_JOINS * fastest * threads) : VS_UNITS_PER_PARTICIPANT;
+    if (!(per >= 1)) per = 1;
+    if (per > VS_UNITS_PER_PARTICIPANT) per = VS_UNITS_PER_PARTICIPANT;
+    *units = (size_t)threads * (size_t)per;
+    return threads;
 }
 
 static void corpus_release(void *state, void *data) {
@@ -190,9 +208,9 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     }
     size_t panels = floats / (dim * kern->nr);
     pack_job job = {.kern = kern, .vectors = vectors, .n = n, .dim = dim, .corpus = corpus};
+    size_t units;
     const int participants =
-        participants_for(cpu, 2.0 * (double)n * (double)dim * rate_get(cpu, RATE_ROWS));
-    size_t units = participants > 1 ? (size_t)participants * VS_UNITS_PER_PARTICIPANT : 1;
+        participants_for(cpu, 2.0 * (double)n * (double)dim * rate_get(cpu, RATE_ROWS), &units);
     if (units > panels) units = panels;
     if (units > 0) {
         job.panels_per_unit = (panels + units - 1) / units;
@@ -333,7 +351,8 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
     p->chunk = chunk;
 
     p->seconds = (double)b->nq * (double)b->nc * (double)dim * rate_get(cpu, (enum rate)p->path);
-    p->threads = threads > 1 ? participants_for(cpu, p->seconds) : 1;
+    size_t want = 1;
+    p->threads = threads > 1 ? participants_for(cpu, p->seconds, &want) : 1;
     if (p->threads > threads) p->threads = threads;
     if (p->threads <= 1) {
         p->threads = 1;
@@ -341,7 +360,8 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
     }
 
     /* Split: candidates when there are enough to share and private heaps fit staging. */
-    const size_t want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
+    if (want > (size_t)p->threads * VS_UNITS_PER_PARTICIPANT)
+        want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
     const size_t cand_unit = p->path == PATH_ROWS ? 1 : nr;
     if (b->nc >= (size_t)p->threads * 4 * nr) {
         size_t ranges = (b->nc + cand_unit - 1) / cand_unit;
@@ -536,7 +556,9 @@ static int run_chunk(cpu_state *cpu, const chunk_job *job) {
     if (!b->k || !p->split_candidates) return info.joined;
     /* Merge the private heaps into the output heaps (range order), then sort and pad. */
     const double entries = (double)job->q_count * (double)job->units * (double)p->heap_size;
-    const int merge_threads = participants_for(cpu, entries * rate_get(cpu, RATE_MERGE));
+    size_t merge_cut; /* merge units are fixed (VS_MERGE_UNIT_QUERIES): only the decision */
+    const int merge_threads =
+        participants_for(cpu, entries * rate_get(cpu, RATE_MERGE), &merge_cut);
     size_t units = (job->q_count + VS_MERGE_UNIT_QUERIES - 1) / VS_MERGE_UNIT_QUERIES;
     vs__pool_run_info merged;
     vs__pool_run(merge_unit, (void *)job, units, merge_threads, &merged);

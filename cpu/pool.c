@@ -227,23 +227,26 @@ static size_t run_units(pool_job *job, int slot) {
 }
 
 /*
- * One step of a spin: a few pauses, then sched_yield, so that a spinning
- * thread gives its CPU to any other runnable thread on it (on a busy
- * machine, often the very thread it waits for) instead of holding it until
- * its spin ends. On an idle CPU the yield returns at once.
+ * One step of a spin: a few pauses and, after the first few steps (a couple
+ * of microseconds, when the event usually comes), sched_yield, so that a
+ * spinning thread gives its CPU to any other runnable thread on it (on a
+ * busy machine, often the very thread it waits for) instead of holding it
+ * until its spin ends. On an idle CPU the yield returns at once.
  */
-static void spin_step(void) {
+#define VS_POOL_SPIN_EAGER_STEPS 8
+static void spin_step(unsigned *steps) {
     for (int i = 0; i < 16; i++)
         VS_CPU_RELAX();
-    sched_yield();
+    if (++*steps > VS_POOL_SPIN_EAGER_STEPS) sched_yield();
 }
 
 /* Spins (without the lock) until a job is posted or `seconds` pass. */
 static void spin_for_post(unsigned seen, double seconds) {
     if (seconds <= 0) return;
     const double until = vs__now() + seconds;
+    unsigned steps = 0;
     while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen && vs__now() < until)
-        spin_step();
+        spin_step(&steps);
 }
 
 static void *worker_main(void *unused) {
@@ -333,8 +336,9 @@ static void job_wait(pool_job *job, double spin) {
     /* A short spin first: the last unit is usually about to finish. */
     pthread_mutex_unlock(&pool.lock);
     const double until = vs__now() + spin;
+    unsigned steps = 0;
     while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units && vs__now() < until)
-        spin_step();
+        spin_step(&steps);
     pthread_mutex_lock(&pool.lock);
     while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units) {
         job->caller_waiting = 1;
@@ -555,6 +559,11 @@ double vs__pool_join_seconds(int helpers) {
     if (forced && isfinite(estimate)) estimate = 0.0;
     pthread_mutex_unlock(&pool.lock);
     return estimate;
+}
+
+double vs__pool_join_fastest(void) {
+    if (atomic_load_explicit(&test_force_split, memory_order_relaxed)) return 0;
+    return atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
 }
 
 int vs__pool_probe(double seconds) {

@@ -72,6 +72,13 @@ double vs__pool_join_seconds(int helpers);
 int vs__pool_probe(double seconds);
 
 /*
+ * The fastest join ever observed (a helper that was spinning on an idle
+ * CPU): what handing out one unit costs at best, the scale for how small a
+ * unit may be. 0 before the pool has started.
+ */
+double vs__pool_join_fastest(void);
+
+/*
  * Runs fn(arg, unit, slot) for every unit in [0, units), the calling thread
  * as slot 0 and at most participants - 1 helpers; returns when every unit
  * has finished. participants <= 1, units <= 1, or no workers: all on the

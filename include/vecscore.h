@@ -74,7 +74,8 @@
  *     (yielding the CPU to any other runnable thread) for about as long as
  *     waking a sleeping one costs (measured, at most 1 ms), then sleep. They
  *     stop when the last context is freed.
- *   - A batch is cut into units (about 4 per participant) that the caller
+ *   - A batch is cut into units (up to 8 per participant, fewer for small
+ *     batches, so that a unit is worth claiming) that the caller
  *     and the helpers claim one at a time. The caller always works, and a
  *     call returns as soon as its units are done: it never waits for a
  *     helper that has not started (asleep, or descheduled on a busy
