@@ -233,7 +233,7 @@ static void test_no_overread(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 7);
     const size_t mr = kern->mr, nr = kern->nr, max_cols = 9;
-    float out[VS_MAX_MR * VS_MAX_NR];
+    float out[VS_MAX_MR * VS_MAX_NR] __attribute__((aligned(64))); /* as block.h gives tile */
     for (size_t di = 0; di < NDIMS; di++) {
         const size_t dim = dims[di];
         guarded ga, gb, gq, gc, gp;
