@@ -199,13 +199,13 @@ static void append_peer(run_state *st, bench_path *peer) {
 }
 
 static void add_isa_paths(run_state *st) {
-    static const char *isas[3] = {"serial", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; vs_cpu_isa_name(i) != NULL; i++) { /* every ISA the library knows */
+        const char *isa = vs_cpu_isa_name(i);
         char name[48];
-        snprintf(name, sizeof(name), "vs-%s", isas[i]);
-        if (!vs_cpu_isa_supported(isas[i])) continue;
-        bench_path *path = append_vs(st, name, "cpu", isas[i], 0, -1, NULL);
-        if (path) path->auxiliary = strcmp(isas[i], vs_cpu_best_isa()) != 0;
+        snprintf(name, sizeof(name), "vs-%s", isa);
+        if (!vs_cpu_isa_supported(isa)) continue;
+        bench_path *path = append_vs(st, name, "cpu", isa, 0, -1, NULL);
+        if (path) path->auxiliary = strcmp(isa, vs_cpu_best_isa()) != 0;
     }
 }
 

@@ -853,9 +853,8 @@ int cli_devices(int argc, char **argv) {
 static int print_version(void) {
     printf("vecscore %s\n", vs_version());
     printf("isa: %s (supported:", vs_cpu_best_isa());
-    static const char *const isas[] = {"serial", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++)
-        if (vs_cpu_isa_supported(isas[i])) printf(" %s", isas[i]);
+    for (int i = 0; vs_cpu_isa_name(i) != NULL; i++)
+        if (vs_cpu_isa_supported(vs_cpu_isa_name(i))) printf(" %s", vs_cpu_isa_name(i));
     printf(")\ndevices:");
     int count = vs_device_count();
     for (int i = 0; i < count; i++) {

@@ -801,7 +801,13 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
         return status;
     }
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR, "unknown ISA '%s' (expected serial, avx2 or avx512)", isa);
+        char known[64] = "";
+        for (int i = 0; vs_cpu_isa_name(i) != NULL; i++) {
+            size_t used = strlen(known);
+            snprintf(known + used, sizeof(known) - used, "%s%s", i > 0 ? ", " : "",
+                     vs_cpu_isa_name(i));
+        }
+        vs__log(ctx, VS_LOG_ERROR, "unknown ISA '%s' (expected one of %s)", isa, known);
         return status;
     }
     cpu_state *cpu = calloc(1, sizeof(*cpu));

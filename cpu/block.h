@@ -1,6 +1,6 @@
 /*
  * block.h — the macro-kernels and epilogue, written once and compiled inside
- * each ISA file (serial.c, avx2.c, avx512.c), which first defines:
+ * each ISA file (serial.c, avx2.c, avx512.c, neon.c), which first defines:
  *
  *   VS_BLOCK_MR, VS_BLOCK_NR         tile shape
  *   static void tile_kernel(...)     signature of vs__cpu_kernels.tile

@@ -1,56 +1,111 @@
 /*
  * dispatch.c — picks the kernel table: serial first, then the best ISA the
- * CPU (and OS, for register state) reports. VECSCORE_ISA / vs_options.isa
- * force one; forcing an ISA the CPU lacks is an error, never a downgrade.
+ * CPU (and OS, for register state) reports: CPUID/XGETBV on x86,
+ * getauxval(AT_HWCAP) on AArch64 Linux. VECSCORE_ISA / vs_options.isa force
+ * one; forcing an ISA the CPU lacks is an error, never a downgrade.
  */
 #include <string.h>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_FP /* Linux's AT_HWCAP bits for AArch64 (arch/arm64/include/uapi/asm/hwcap.h) */
+#define HWCAP_FP (1UL << 0)
+#endif
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#endif
+
 #include "kernels.h"
 
-static int cpu_has(const char *isa) {
-    if (strcmp(isa, "serial") == 0) return 1;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    /* libgcc's checks include XGETBV, so an OS that does not save the
-     * registers reports the feature as missing. */
-    if (strcmp(isa, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (strcmp(isa, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("fma");
-#endif
-    return 0;
+static int has_serial(void) {
+    return 1;
 }
 
-static const vs__cpu_kernels *table_named(const char *isa) {
-    if (strcmp(isa, "serial") == 0) return &vs__kernels_serial;
 #if defined(__x86_64__) || defined(__i386__)
-    if (strcmp(isa, "avx2") == 0) return &vs__kernels_avx2;
-    if (strcmp(isa, "avx512") == 0) return &vs__kernels_avx512;
+/* libgcc's checks include XGETBV, so an OS that does not save the registers
+ * reports the feature as missing. */
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma");
+}
+#define VS_ISA_X86(table, check) table, check
+#else
+#define VS_ISA_X86(table, check) NULL, NULL
 #endif
+
+#if defined(__aarch64__)
+/* The kernel reports FP and ASIMD in AT_HWCAP when the CPU has them and it
+ * saves their registers. Platforms without an auxiliary vector that run
+ * AArch64 code (macOS, Windows) pass floats in SIMD registers by their ABI,
+ * so they always have them. */
+static int has_neon(void) {
+#if defined(__linux__)
+    const unsigned long hwcap = getauxval(AT_HWCAP);
+    return (hwcap & HWCAP_FP) != 0 && (hwcap & HWCAP_ASIMD) != 0;
+#else
+    return 1;
+#endif
+}
+#define VS_ISA_ARM64(table, check) table, check
+#else
+#define VS_ISA_ARM64(table, check) NULL, NULL
+#endif
+
+/*
+ * Every ISA the library knows, on every architecture (an ISA of another
+ * architecture has no table here and is never supported). The reference
+ * comes first; among those this CPU supports, a later entry is preferred
+ * over an earlier one, so the order within one architecture is worst to
+ * best. vs_cpu_isa_name lists the names in this order.
+ */
+typedef struct isa_entry {
+    const char *name;
+    const vs__cpu_kernels *table; /* NULL when not built for this architecture */
+    int (*cpu_has)(void);
+} isa_entry;
+
+static const isa_entry isas[] = {
+    {"serial", &vs__kernels_serial, has_serial},
+    {"avx2", VS_ISA_X86(&vs__kernels_avx2, has_avx2)},
+    {"avx512", VS_ISA_X86(&vs__kernels_avx512, has_avx512)},
+    {"neon", VS_ISA_ARM64(&vs__kernels_neon, has_neon)},
+};
+#define ISA_COUNT (sizeof(isas) / sizeof(isas[0]))
+
+static const isa_entry *isa_named(const char *isa) {
+    for (size_t i = 0; i < ISA_COUNT; i++)
+        if (strcmp(isa, isas[i].name) == 0) return &isas[i];
     return NULL;
 }
 
-static int isa_known(const char *isa) {
-    return strcmp(isa, "serial") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0;
+const char *vs_cpu_isa_name(int index) {
+    return index >= 0 && (size_t)index < ISA_COUNT ? isas[index].name : NULL;
 }
 
 int vs_cpu_isa_supported(const char *isa) {
-    return isa != NULL && table_named(isa) != NULL && cpu_has(isa);
+    const isa_entry *entry = isa == NULL ? NULL : isa_named(isa);
+    return entry != NULL && entry->table != NULL && entry->cpu_has();
 }
 
 const char *vs_cpu_best_isa(void) {
-    static const char *const order[] = {"avx512", "avx2", "serial"};
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-        if (vs_cpu_isa_supported(order[i])) return order[i];
+    for (size_t i = ISA_COUNT; i-- > 0;)
+        if (isas[i].table != NULL && isas[i].cpu_has()) return isas[i].name;
     return "serial";
 }
 
 int vs__cpu_kernels_get(const char *isa, const vs__cpu_kernels **out) {
     *out = NULL;
     if (isa == NULL || isa[0] == '\0' || strcmp(isa, "auto") == 0) isa = vs_cpu_best_isa();
-    if (!isa_known(isa)) return VS_ERR_INVALID_ARGUMENT;
+    const isa_entry *entry = isa_named(isa);
+    if (entry == NULL) return VS_ERR_INVALID_ARGUMENT;
     if (!vs_cpu_isa_supported(isa)) return VS_ERR_UNSUPPORTED;
-    *out = table_named(isa);
+    *out = entry->table;
     return VS_OK;
 }

@@ -2,7 +2,7 @@
  * kernels.h — the CPU dispatch table and the kernels behind it.
  *
  * Three kernel shapes, implemented once per ISA (serial.c is the reference;
- * avx2.c and avx512.c are compiled with their own flags):
+ * avx2.c, avx512.c and neon.c are compiled with their own flags):
  *
  *   dot        one pair of vectors, vectorised along the dimension.
  *   dot_rows   a rows x cols block of raw dot products between row-major
@@ -95,11 +95,14 @@ typedef struct vs__cpu_kernels {
                        const float *candidates, size_t c0, size_t nc, size_t dim);
 } vs__cpu_kernels;
 
-/* Per-ISA tables (each file defines one; the x86 ones only on x86). */
+/* Per-ISA tables (each file defines one; the x86 ones only on x86, neon only on AArch64). */
 extern const vs__cpu_kernels vs__kernels_serial;
 #if defined(__x86_64__) || defined(__i386__)
 extern const vs__cpu_kernels vs__kernels_avx2;
 extern const vs__cpu_kernels vs__kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const vs__cpu_kernels vs__kernels_neon;
 #endif
 
 /*

@@ -8,10 +8,11 @@
  *
  * vecscore scores float32 vectors in batches and returns either the full
  * score matrix (queries x candidates) or the best k candidates per query.
- * Work runs on native SIMD CPU kernels (serial, AVX2+FMA, AVX-512, chosen at
- * run time from what the CPU reports) and, where present, on OpenCL devices.
- * Temporary memory comes from arenas owned by the context and reset after
- * every batch; results are written straight into the caller's buffers.
+ * Work runs on native SIMD CPU kernels (serial, AVX2+FMA, AVX-512, NEON,
+ * chosen at run time from what the CPU reports) and, where present, on
+ * OpenCL devices. Temporary memory comes from arenas owned by the context
+ * and reset after every batch; results are written straight into the
+ * caller's buffers.
  *
  * Sections:
  *   1. Status codes          every fallible call returns 0 or a negative vs_status
@@ -243,7 +244,7 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *   lock_bytes     VECSCORE_LOCK_BYTES      16 MiB: most arena memory the context locks
  *                                           with mlock; below 64 KiB (or the variable
  *                                           set to 0) nothing is locked
- *   isa            VECSCORE_ISA             best the CPU has ("serial", "avx2", "avx512")
+ *   isa            VECSCORE_ISA             best the CPU has ("serial", "avx2", "avx512", "neon")
  *   cache_dir      VECSCORE_CACHE_DIR       $XDG_CACHE_HOME/vecscore (OpenCL programs)
  *   verify         VECSCORE_VERIFY          0 (off)
  *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
@@ -323,7 +324,7 @@ VS_API int vs_context_create(const vs_options *opts, vs_context **out);
 /** Frees the context and everything it owns. NULL is fine. */
 VS_API void vs_context_free(vs_context *ctx);
 
-/** The ISA the context's CPU kernels use ("serial", "avx2", "avx512"). */
+/** The ISA the context's CPU kernels use ("serial", "avx2", "avx512", "neon"). */
 VS_API const char *vs_context_isa(const vs_context *ctx);
 
 /**
@@ -501,10 +502,23 @@ VS_API void vs_free_output(void *ptr);
 /* 8. CPU information                                                    */
 /* ==================================================================== */
 
-/** 1 if this CPU (and build) can run the named ISA ("serial", "avx2", "avx512"), else 0. */
+/*
+ * The ISAs: "serial" (plain C, the reference, everywhere), "avx2" (AVX2 +
+ * FMA) and "avx512" (AVX-512F/DQ) on x86-64, "neon" (Advanced SIMD) on
+ * AArch64. Detection: CPUID and XGETBV on x86, getauxval(AT_HWCAP) on
+ * AArch64 Linux. docs/isa.md says how dispatch chooses.
+ */
+/** 1 if this CPU (and build) can run the named ISA ("serial", "avx2", "avx512", "neon"), else 0. */
 VS_API int vs_cpu_isa_supported(const char *isa);
 /** The best ISA this CPU supports. */
 VS_API const char *vs_cpu_best_isa(void);
+/**
+ * The index-th ISA name the library knows (0 is "serial"), on any
+ * architecture, or NULL when index is negative or past the last. A known ISA
+ * may be unsupported here: ask vs_cpu_isa_supported. The names stay valid
+ * for the life of the program.
+ */
+VS_API const char *vs_cpu_isa_name(int index);
 
 /* ==================================================================== */
 /* 9. Devices                                                            */

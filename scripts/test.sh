@@ -64,6 +64,10 @@ cmake --build "$ROOT/build/example" >/dev/null
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/quickstart" 2000 20 64
 PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/build/quickstart-pkgconfig"
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
+# ---- ARM: cross build for AArch64, every suite under qemu-aarch64 (docs/isa.md) ----
+echo "== arm: cross build for aarch64 (no OpenCL); the suites under qemu, NEON then serial"
+"$ROOT/scripts/test-arm.sh" "$ROOT/build-aarch64"
+# ---- end of ARM ----
 
 echo "== 5/6 benchmark smoke run (checks results, asserts nothing about speed)"
 OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"

@@ -192,21 +192,39 @@ static void test_environment_overrides(void **state) {
 
 static void test_forced_isa(void **state) {
     (void)state;
-    const char *isas[] = {"serial", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
+    /* Every ISA the library knows, on every architecture, the reference first. */
+    assert_string_equal(vs_cpu_isa_name(0), "serial");
+    assert_null(vs_cpu_isa_name(-1));
+    int count = 0, best_listed = 0, listed = 0;
+    for (; vs_cpu_isa_name(count) != NULL; count++) {
+        const char *name = vs_cpu_isa_name(count);
+        best_listed |= strcmp(name, vs_cpu_best_isa()) == 0;
+        listed |= (strcmp(name, "avx2") == 0) << 0 | (strcmp(name, "avx512") == 0) << 1 |
+                  (strcmp(name, "neon") == 0) << 2;
+    }
+    assert_int_equal(listed, 7);
+    assert_true(best_listed);
+    assert_int_equal(vs_cpu_isa_supported(vs_cpu_best_isa()), 1);
+#if defined(__aarch64__) /* an ISA of another architecture is never supported */
+    assert_int_equal(vs_cpu_isa_supported("avx2") | vs_cpu_isa_supported("avx512"), 0);
+#elif defined(__x86_64__)
+    assert_int_equal(vs_cpu_isa_supported("neon"), 0);
+#endif
+    for (int i = 0; i < count; i++) {
+        const char *isa = vs_cpu_isa_name(i);
         vs_options opts;
         vs_options_init(&opts);
-        opts.isa = isas[i];
+        opts.isa = isa;
         vs_context *ctx = NULL;
         int rc = vs_context_create(&opts, &ctx);
-        if (vs_cpu_isa_supported(isas[i])) {
+        if (vs_cpu_isa_supported(isa)) {
             assert_int_equal(rc, VS_OK);
-            assert_string_equal(vs_context_isa(ctx), isas[i]);
+            assert_string_equal(vs_context_isa(ctx), isa);
             float q[3] = {1, 2, 3}, s[1];
             assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 3, s), VS_OK);
             vs_batch_report report;
             vs_context_last_report(ctx, &report);
-            assert_string_equal(report.isa, isas[i]);
+            assert_string_equal(report.isa, isa);
             assert_true(s[0] == 14.0f);
             vs_context_free(ctx);
         } else {
@@ -218,6 +236,19 @@ static void test_forced_isa(void **state) {
     assert_int_equal(vs_cpu_isa_supported("serial"), 1);
     assert_int_equal(vs_cpu_isa_supported("nope"), 0);
     assert_int_equal(vs_cpu_isa_supported(NULL), 0);
+
+    /* An unknown name is an argument error whose message lists the names. */
+    log_capture capture = {0};
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.isa = "sse9";
+    opts.log = capture_log;
+    opts.log_user = &capture;
+    vs_context *ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    assert_non_null(strstr(capture.last, "'sse9'"));
+    assert_non_null(strstr(capture.last, "serial, avx2, avx512, neon"));
 }
 
 /* ---- invalid arguments write nothing ----------------------------------------- */

@@ -5,10 +5,17 @@
  * doubled element shows). Dims cover tails of every vector width; pointers
  * are misaligned on purpose.
  *
- * Each test runs once per ISA (serial, avx2, avx512), forced through the
- * kernel table and through vs_options.isa. An ISA this CPU lacks is
- * reported as skipped by cmocka, never as passed.
+ * Each test runs once per ISA this CPU supports, from the library's own list
+ * (vs_cpu_isa_name), forced through the kernel table and through
+ * vs_options.isa: one cmocka group per ISA. An ISA this CPU lacks runs no
+ * test and is named on stdout; it is never counted as passed.
+ * VECSCORE_TEST_REQUIRE_ISA=name[,name...] makes the run fail unless each
+ * named ISA is supported here (scripts/test-arm.sh requires neon, so a
+ * detection fault cannot pass by testing serial alone). VECSCORE_ISA=name,
+ * as for the library, runs that ISA's group only (and fails if this CPU
+ * lacks it).
  */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,21 +26,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/kernels.h"
 #include "reference.h"
 
-static const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768, 1000, 4099};
-#define NDIMS (sizeof(dims) / sizeof(dims[0]))
+/*
+ * Dims with tails of every vector width. VECSCORE_TEST_SMALL=1 (set by
+ * scripts/test-arm.sh, which runs the suites under qemu) swaps the three
+ * large ones for smaller dims with the same remainders modulo 32 (so the
+ * same tails) that still span several panel blocks: every case still runs.
+ */
+static const size_t dims_full[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768, 1000, 4099};
+static const size_t dims_small[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 256, 264, 1027};
+#define NDIMS (sizeof(dims_full) / sizeof(dims_full[0]))
+static const size_t *dims = dims_full;
 static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
 
 static const vs__cpu_kernels *table_for(void **state) {
     const char *isa = *state;
     const vs__cpu_kernels *kernels = NULL;
-    if (!vs_cpu_isa_supported(isa)) {
-        print_message("ISA %s not supported by this CPU: skipped\n", isa);
-        skip();
-    }
+    assert_true(vs_cpu_isa_supported(isa));
     assert_int_equal(vs__cpu_kernels_get(isa, &kernels), VS_OK);
     assert_non_null(kernels);
     assert_string_equal(kernels->isa, isa);
@@ -183,6 +197,101 @@ static void test_tile(void **state) {
         free(qpack);
         free(cpack);
         free(out);
+    }
+}
+
+/* ---- no read past the end ---------------------------------------------------- */
+
+/* n floats ending exactly where an inaccessible page starts: reading past them faults. */
+typedef struct guarded {
+    void *map;
+    size_t map_bytes;
+} guarded;
+
+static float *guarded_floats(size_t n, guarded *g) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = n * sizeof(float), pages = (bytes + page - 1) / page;
+    g->map_bytes = (pages + 1) * page;
+    g->map = mmap(NULL, g->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(g->map != MAP_FAILED);
+    char *guard = (char *)g->map + pages * page;
+    assert_int_equal(mprotect(guard, page, PROT_NONE), 0);
+    return (float *)(guard - bytes);
+}
+
+static void guarded_free(guarded *g) {
+    munmap(g->map, g->map_bytes);
+}
+
+/*
+ * Every kernel with its last input row ending at a PROT_NONE page: a tail
+ * load that reads one float too many crashes the suite. The values are
+ * small integers, so the results must also be exact.
+ */
+static void test_no_overread(void **state) {
+    const vs__cpu_kernels *kern = table_for(state);
+    ref_rng rng;
+    ref_rng_seed(&rng, 7);
+    const size_t mr = kern->mr, nr = kern->nr, max_cols = 9;
+    float out[VS_MAX_MR * VS_MAX_NR] __attribute__((aligned(64))); /* as block.h gives tile */
+    for (size_t di = 0; di < NDIMS; di++) {
+        const size_t dim = dims[di];
+        guarded ga, gb, gq, gc, gp;
+        float *a = guarded_floats(dim, &ga), *b = guarded_floats(dim, &gb);
+        ref_fill_small_ints(a, dim, &rng);
+        ref_fill_small_ints(b, dim, &rng);
+        double bound;
+        assert_true((double)kern->dot(a, b, dim) == ref_score(VS_METRIC_DOT, a, b, dim, &bound));
+
+        /* dot_rows: queries and candidates are the last rows of their blocks. */
+        float *q = guarded_floats(VS_ROWS_BLOCK * dim, &gq);
+        float *c = guarded_floats(max_cols * dim, &gc);
+        ref_fill_small_ints(q, VS_ROWS_BLOCK * dim, &rng);
+        ref_fill_small_ints(c, max_cols * dim, &rng);
+        for (size_t rows = 1; rows <= VS_ROWS_BLOCK; rows++)
+            for (size_t cols = 1; cols <= max_cols; cols++) {
+                const float *qr = q + (VS_ROWS_BLOCK - rows) * dim,
+                            *cr = c + (max_cols - cols) * dim;
+                kern->dot_rows(qr, rows, cr, cols, dim, out, max_cols);
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t j = 0; j < cols; j++)
+                        if ((double)out[r * max_cols + j] !=
+                            ref_score(VS_METRIC_DOT, qr + r * dim, cr + j * dim, dim, &bound))
+                            fail_msg("%s dot_rows %zux%zu dim %zu [%zu][%zu] at a page end",
+                                     kern->isa, rows, cols, dim, r, j);
+            }
+
+        /* tile: the query sliver and the candidate panel end at the guard page.
+         * The panel's start (page end - nr * dim floats) keeps the 64-byte
+         * alignment packed panels have. */
+        float *panel = guarded_floats(nr * dim, &gp);
+        vs__pack_rows(c, nr < max_cols ? nr : max_cols, dim, nr, panel);
+        guarded gs;
+        float *sliver_space = guarded_floats(mr * dim, &gs);
+        for (size_t rows = 1; rows <= mr; rows++) {
+            float *sliver = sliver_space + (mr - rows) * dim;
+            vs__pack_rows(q, rows < VS_ROWS_BLOCK ? rows : VS_ROWS_BLOCK, dim, rows, sliver);
+            for (size_t r = VS_ROWS_BLOCK; r < rows; r++) /* rows beyond the 4 queries: copies */
+                for (size_t d = 0; d < dim; d++)
+                    sliver[d * rows + r] = q[(r % VS_ROWS_BLOCK) * dim + d];
+            kern->tile(sliver, rows, panel, dim, out);
+            for (size_t r = 0; r < rows; r++)
+                for (size_t j = 0; j < nr; j++) {
+                    double want = j < max_cols
+                                      ? ref_score(VS_METRIC_DOT, q + (r % VS_ROWS_BLOCK) * dim,
+                                                  c + j * dim, dim, &bound)
+                                      : 0.0;
+                    if ((double)out[r * nr + j] != want)
+                        fail_msg("%s tile rows %zu dim %zu [%zu][%zu] at a page end", kern->isa,
+                                 rows, dim, r, j);
+                }
+        }
+        guarded_free(&ga);
+        guarded_free(&gb);
+        guarded_free(&gq);
+        guarded_free(&gc);
+        guarded_free(&gp);
+        guarded_free(&gs);
     }
 }
 
@@ -606,22 +715,66 @@ static void test_extreme_verify(void **state) {
     free(scores);
 }
 
-#define PER_ISA(fn)                                                                                \
-    cmocka_unit_test_prestate(fn, "serial"), cmocka_unit_test_prestate(fn, "avx2"),                \
-        cmocka_unit_test_prestate(fn, "avx512")
+/* Every ISA named in VECSCORE_TEST_REQUIRE_ISA is known and supported on this CPU. */
+static void test_required_isas(void **state) {
+    (void)state;
+    const char *required = getenv("VECSCORE_TEST_REQUIRE_ISA");
+    if (required == NULL) return;
+    char name[32];
+    for (const char *at = required; *at != '\0';) {
+        size_t len = strcspn(at, ",");
+        if (len == 0 || len >= sizeof(name))
+            fail_msg("VECSCORE_TEST_REQUIRE_ISA='%s': empty or overlong name", required);
+        memcpy(name, at, len);
+        name[len] = '\0';
+        if (!vs_cpu_isa_supported(name))
+            fail_msg("VECSCORE_TEST_REQUIRE_ISA: ISA '%s' is not supported here (best: %s)", name,
+                     vs_cpu_best_isa());
+        at += len + (at[len] == ',');
+    }
+}
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        PER_ISA(test_dot),
-        PER_ISA(test_dot_rows),
-        PER_ISA(test_tile),
-        PER_ISA(test_api_all_dims),
-        PER_ISA(test_special_values),
-        PER_ISA(test_clamps),
-        PER_ISA(test_extreme_norms),
-        PER_ISA(test_tiny_query_top1),
-        PER_ISA(test_extreme_chunking),
-        PER_ISA(test_extreme_verify),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    _Static_assert(sizeof(dims_small) == sizeof(dims_full), "as many small dims as full ones");
+    const char *small = getenv("VECSCORE_TEST_SMALL");
+    if (small != NULL && strcmp(small, "1") != 0 && strcmp(small, "0") != 0) {
+        fprintf(stderr, "VECSCORE_TEST_SMALL='%s': expected 0 or 1\n", small);
+        return 1;
+    }
+    if (small != NULL && strcmp(small, "1") == 0) dims = dims_small;
+    const char *forced = getenv("VECSCORE_ISA");
+    if (forced != NULL && (forced[0] == '\0' || strcmp(forced, "auto") == 0)) forced = NULL;
+
+    const struct CMUnitTest common[] = {cmocka_unit_test(test_required_isas)};
+    int failed = cmocka_run_group_tests_name("required ISAs", common, NULL, NULL);
+    int groups = 0;
+    for (int i = 0; vs_cpu_isa_name(i) != NULL; i++) {
+        char *isa = (char *)vs_cpu_isa_name(i);
+        if (forced != NULL && strcmp(forced, isa) != 0) continue;
+        if (!vs_cpu_isa_supported(isa)) {
+            printf("ISA %s: not supported by this CPU, no test run\n", isa);
+            continue;
+        }
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_prestate(test_dot, isa),
+            cmocka_unit_test_prestate(test_dot_rows, isa),
+            cmocka_unit_test_prestate(test_tile, isa),
+            cmocka_unit_test_prestate(test_no_overread, isa),
+            cmocka_unit_test_prestate(test_api_all_dims, isa),
+            cmocka_unit_test_prestate(test_special_values, isa),
+            cmocka_unit_test_prestate(test_clamps, isa),
+            cmocka_unit_test_prestate(test_extreme_norms, isa),
+            cmocka_unit_test_prestate(test_tiny_query_top1, isa),
+            cmocka_unit_test_prestate(test_extreme_chunking, isa),
+            cmocka_unit_test_prestate(test_extreme_verify, isa),
+        };
+        failed += cmocka_run_group_tests_name(isa, tests, NULL, NULL);
+        groups++;
+    }
+    if (groups == 0) { /* VECSCORE_ISA named an unknown or unsupported ISA */
+        fprintf(stderr, "VECSCORE_ISA=%s: no such ISA on this CPU, nothing tested\n",
+                forced != NULL ? forced : "");
+        failed++;
+    }
+    return failed != 0;
 }
