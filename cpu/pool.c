@@ -23,7 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../host/internal.h" /* vs__now */
 #include "vecscore.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -100,6 +99,16 @@ static struct {
     int parked;
     int release;
 } test = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+/*
+ * The pool's own clock: the pool sits below host/ (which starts and stops
+ * it), so it does not call back up into host/'s vs__now.
+ */
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void sleep_seconds(double seconds) {
     struct timespec ts = {.tv_sec = (time_t)seconds,
@@ -243,9 +252,10 @@ static void spin_step(unsigned *steps) {
 /* Spins (without the lock) until a job is posted or `seconds` pass. */
 static void spin_for_post(unsigned seen, double seconds) {
     if (seconds <= 0) return;
-    const double until = vs__now() + seconds;
+    const double until = now_seconds() + seconds;
     unsigned steps = 0;
-    while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen && vs__now() < until)
+    while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen &&
+           now_seconds() < until)
         spin_step(&steps);
 }
 
@@ -257,7 +267,7 @@ static void *worker_main(void *unused) {
         if (job != NULL) {
             int slot = job->slots++;
             job->refs++;
-            if (job->first_join == 0) job->first_join = vs__now();
+            if (job->first_join == 0) job->first_join = now_seconds();
             pthread_mutex_unlock(&pool.lock);
             test_maybe_park(VS_POOL_PARK_BEFORE_CLAIM);
             run_units(job, slot);
@@ -311,7 +321,7 @@ static pool_job *job_post(vs__pool_fn fn, void *arg, size_t units, int participa
     job->listed = 1;
     job->caller_waiting = 0;
     job->first_join = 0;
-    job->posted_at = vs__now();
+    job->posted_at = now_seconds();
     job->next_job = NULL;
     pool_job **tail = &pool.active;
     while (*tail != NULL)
@@ -335,9 +345,10 @@ static void job_wait(pool_job *job, double spin) {
     if (atomic_load_explicit(&job->done, memory_order_acquire) == job->units) return;
     /* A short spin first: the last unit is usually about to finish. */
     pthread_mutex_unlock(&pool.lock);
-    const double until = vs__now() + spin;
+    const double until = now_seconds() + spin;
     unsigned steps = 0;
-    while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units && vs__now() < until)
+    while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units &&
+           now_seconds() < until)
         spin_step(&steps);
     pthread_mutex_lock(&pool.lock);
     while (atomic_load_explicit(&job->done, memory_order_acquire) < job->units) {
@@ -385,12 +396,12 @@ static void update_spin(void) {
 }
 
 static void run_alone(vs__pool_fn fn, void *arg, size_t units, vs__pool_run_info *info) {
-    double start = vs__now();
+    double start = now_seconds();
     for (size_t unit = 0; unit < units; unit++)
         fn(arg, unit, 0);
     info->joined = 1;
     info->caller_units = units;
-    info->caller_seconds = vs__now() - start;
+    info->caller_seconds = now_seconds() - start;
 }
 
 void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
@@ -412,19 +423,19 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     if (atomic_load_explicit(&test.wait_for_helper, memory_order_relaxed) &&
         atomic_compare_exchange_strong(&test.wait_for_helper, &expected, 0)) {
         /* Testing: let a helper attach and park first, so that it is part of the job. */
-        const double until = vs__now() + VS_POOL_TEST_WAIT_SECONDS;
-        while (!vs__pool_test_parked() && vs__now() < until)
+        const double until = now_seconds() + VS_POOL_TEST_WAIT_SECONDS;
+        while (!vs__pool_test_parked() && now_seconds() < until)
             sleep_seconds(50e-6);
     }
-    double start = vs__now();
+    double start = now_seconds();
     info->caller_units = run_units(job, 0);
-    const double caller_done = vs__now();
+    const double caller_done = now_seconds();
     info->caller_seconds = caller_done - start;
     pthread_mutex_lock(&pool.lock);
     job_unlist(job); /* every unit is claimed: no one else may attach */
     const int seen = job->first_join > 0;
     /* No helper came: it costs at least this long. */
-    const double join = (seen ? job->first_join : vs__now()) - job->posted_at;
+    const double join = (seen ? job->first_join : now_seconds()) - job->posted_at;
     job_wait(job, pool.spin_seconds);
     /*
      * What a helper cost this call: the time until it came, plus how much
@@ -432,7 +443,7 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
      * the helpers' last units (a helper descheduled in the middle of a unit).
      */
     const double unit = info->caller_units ? info->caller_seconds / (double)info->caller_units : 0;
-    double late = vs__now() - caller_done - unit;
+    double late = now_seconds() - caller_done - unit;
     observe_join(job->spinner ? &pool.join_spinning : &pool.join_sleeping,
                  join + (late > 0 ? late : 0), seen);
     update_spin();
@@ -483,8 +494,8 @@ static void calibrate(void) {
     pool.spin_seconds = VS_POOL_CALIBRATION_SPIN; /* for the spinning rounds */
     for (int round = 0; round < VS_POOL_CALIBRATION_ROUNDS; round++) {
         /* Wait (briefly) for every worker to be asleep. */
-        const double until = vs__now() + 0.02;
-        while (pool.sleeping < pool.workers && vs__now() < until) {
+        const double until = now_seconds() + 0.02;
+        while (pool.sleeping < pool.workers && now_seconds() < until) {
             pthread_mutex_unlock(&pool.lock);
             sleep_seconds(20e-6);
             pthread_mutex_lock(&pool.lock);
