@@ -32,7 +32,7 @@ START=$SECONDS
 # The tests choose their own settings; none may leak in from the caller.
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
       VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL \
-      VECSCORE_TEST_SMALL VECSCORE_TEST_REQUIRE_ISA
+      VECSCORE_TEST_SMALL VECSCORE_TEST_REQUIRE_ISA VECSCORE_TEST_EMULATED
 
 fail() {
   echo "test-arm: $*" >&2
@@ -93,7 +93,7 @@ file_info=$(od -An -tx1 -j18 -N2 "$BUILD/tests/test_kernels" | tr -d ' ')
 echo "   built in $((SECONDS - START)) s; $(qemu-aarch64 "$BUILD/cli/vecscore" --version | sed -n 2p)"
 
 # ---- 2, 3. every suite under qemu ------------------------------------------
-export VECSCORE_TEST_SMALL=1 GOMP_SPINCOUNT=10000
+export VECSCORE_TEST_SMALL=1 VECSCORE_TEST_EMULATED=1 GOMP_SPINCOUNT=10000
 export VECSCORE_TEST_REQUIRE_ISA=neon # dispatch must find NEON: serial alone is a failure
 step=$SECONDS
 echo "== arm 2/3 ctest under qemu-aarch64, best ISA (neon)"

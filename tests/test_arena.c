@@ -68,6 +68,22 @@ static size_t rss_bytes(void) {
     return (size_t)resident * page_size();
 }
 
+/*
+ * 1 if this process's RSS is the tests' own. Under user-mode emulation
+ * (scripts/test-arm.sh sets VECSCORE_TEST_EMULATED=1) /proc/self/statm is
+ * the emulator's, which maps guest reservations and its translation cache
+ * itself, so the RSS bounds are checked natively only (every native run,
+ * CI included); every other assertion of these tests still runs.
+ */
+static int rss_is_ours(void) {
+    const char *emulated = getenv("VECSCORE_TEST_EMULATED");
+    if (emulated == NULL || strcmp(emulated, "0") == 0) return 1;
+    if (strcmp(emulated, "1") != 0)
+        fail_msg("VECSCORE_TEST_EMULATED='%s': expected 0 or 1", emulated);
+    printf("# RSS bounds not checked under emulation (VECSCORE_TEST_EMULATED=1)\n");
+    return 0;
+}
+
 /* 1 if this process may lock a page (root, or RLIMIT_MEMLOCK room). */
 static int can_lock(void) {
     void *page =
@@ -748,7 +764,7 @@ static void test_reserve_commits_in_steps(void **state) {
     assert_int_equal(arena.capacity, reserve);
     assert_int_equal(arena.stats.committed, 0);
     assert_int_equal(arena.stats.locked, 0);
-    assert_true(rss_bytes() < before + ((size_t)1 << 20));
+    if (rss_is_ours()) assert_true(rss_bytes() < before + ((size_t)1 << 20));
     assert_true(write_faults(arena.base));
 
     /* The first allocation commits one step; the step's end is usable, past it is not. */
@@ -798,7 +814,7 @@ static void test_reserve_commits_in_steps(void **state) {
     assert_true(returned >= ((size_t)32 << 20));
     assert_true(arena.stats.committed >= arena.offset);
     assert_true(arena.stats.committed <= round_step(arena.offset));
-    assert_true(rss_bytes() + ((size_t)30 << 20) < touched);
+    if (rss_is_ours()) assert_true(rss_bytes() + ((size_t)30 << 20) < touched);
     /* What is live survived the trim. */
     assert_int_equal(p[999], 1);
     (void)committed;
@@ -933,7 +949,7 @@ static void test_context_rss_after_one_batch(void **state) {
            "%llu B locked)\n",
            (double)(after - before) / (1 << 20), (unsigned long long)report.workspace_bytes,
            (unsigned long long)report.locked_bytes);
-    assert_true(after <= before + ((size_t)16 << 20));
+    if (rss_is_ours()) assert_true(after <= before + ((size_t)16 << 20));
     /* The batch committed what it used, not the 64 MiB staging + 8 MiB per thread reserved. */
     assert_true(report.workspace_bytes <= ((size_t)1 << 20));
     assert_true(report.arena_capacity_bytes >= ((size_t)64 << 20));
@@ -941,7 +957,7 @@ static void test_context_rss_after_one_batch(void **state) {
     vs_corpus *corpus;
     assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus), VS_OK);
     assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_DOT, q, 1, k, scores, ids), VS_OK);
-    assert_true(rss_bytes() <= before + ((size_t)16 << 20));
+    if (rss_is_ours()) assert_true(rss_bytes() <= before + ((size_t)16 << 20));
     vs_corpus_free(corpus);
     vs_context_free(ctx);
     free(q);
