@@ -825,6 +825,21 @@ static const char *auto_batch(float *s, int64_t *ids) {
     return cost_run(cache_dir, &log, s, ids);
 }
 
+/* Which side a fresh calibration favours depends on the load on the machine while it ran, so
+ * the test asserts only that it chose one of the two sides; the decision itself is checked with
+ * cost files that make one side 1000x faster than the other. */
+static void assert_auto_side(const char *backend) {
+    if (strcmp(backend, "cpu") != 0 && strcmp(backend, "opencl") != 0)
+        fail_msg("auto chose \"%s\", expected cpu or opencl", backend);
+}
+
+static void write_cost_files(const char *line) {
+    char command[600];
+    snprintf(command, sizeof(command), "for f in %s/cost-*.txt; do echo '%s' > \"$f\"; done",
+             cache_dir, line);
+    assert_int_equal(system(command), 0);
+}
+
 static void test_auto_cost_model(void **state) {
     (void)state;
     char saved[200], command[600];
@@ -832,28 +847,29 @@ static void test_auto_cost_model(void **state) {
     snprintf(cache_dir, sizeof(cache_dir), "%.150s/cost-test", saved);
     setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1); /* let auto weigh PoCL, as it would a GPU */
 
-    /* First context: calibrates both sides and writes the cost file; PoCL loses to the CPU. */
+    /* First context: calibrates both sides and writes the cost file. */
     float s1[5], s2[5];
     int64_t i1[5], i2[5];
-    assert_string_equal(auto_batch(s1, i1), "cpu");
-    snprintf(command, sizeof(command), "test -s %s/cost-*.txt", cache_dir);
+    assert_auto_side(auto_batch(s1, i1));
+    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 1 ' %s/cost-*.txt", cache_dir);
     assert_int_equal(system(command), 0);
 
     /* A cost file that makes the device look 1000x faster: auto now sends the call there. */
-    snprintf(command, sizeof(command),
-             "for f in %s/cost-*.txt; do echo 'vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0' > "
-             "\"$f\"; done",
-             cache_dir);
-    assert_int_equal(system(command), 0);
+    write_cost_files("vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0");
     assert_string_equal(auto_batch(s2, i2), "opencl");
     assert_memory_equal(i1, i2, sizeof(i1));
 
-    /* A corrupt cost file is measured again and rewritten. */
-    snprintf(command, sizeof(command), "for f in %s/cost-*.txt; do echo junk > \"$f\"; done",
-             cache_dir);
-    assert_int_equal(system(command), 0);
+    /* And one that makes the CPU look 1000x faster: the call stays on the CPU. */
+    write_cost_files("vecscore-cost 1 1e-9 1e15 1e15 0 1e-3 1e9 1e9 0");
+    memset(i2, 0, sizeof(i2));
     assert_string_equal(auto_batch(s2, i2), "cpu");
-    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 1 ' %s/cost-*.txt", cache_dir);
+    assert_memory_equal(i1, i2, sizeof(i1));
+
+    /* A corrupt cost file is measured again and rewritten. */
+    write_cost_files("junk");
+    memset(i2, 0, sizeof(i2));
+    assert_auto_side(auto_batch(s2, i2));
+    assert_memory_equal(i1, i2, sizeof(i1));
     assert_int_equal(system(command), 0);
 
     unsetenv("VECSCORE_AUTO_OPENCL_CPU");
