@@ -38,7 +38,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +72,6 @@ struct vs_reader {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-void vs__io_msg(char *buf, size_t size, const char *fmt, ...) {
-    if (buf == NULL || size == 0) return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(buf, size, fmt, args);
-    va_end(args);
-}
 
 static uint32_t load_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
