@@ -258,8 +258,7 @@ static int select_backend(vs_context *ctx) {
         return VS_OK;
     }
     /* A bad option (a malformed testing knob) is an error under "auto" too. */
-    vs__log(vs__sink(ctx), VS_LOG_ERROR, "device '%s': %s", device, why);
-    return status;
+    return vs__fail(vs__sink(ctx), status, "device '%s': %s", device, why);
 }
 
 /* Passes option errors on to the caller's callback and keeps them for vs_last_error_message. */
