@@ -150,35 +150,6 @@ static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why
     return 0;
 }
 
-/* Runs the batch on one backend, with the corpus data that backend owns. */
-int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
-               const vs_corpus *corpus) {
-    if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
-    if (ops != ctx->cpu) {
-        /* An OpenCL backend stages through its own pinned arena. */
-        b->ws = NULL;
-        return b->k ? ops->topk(state, b) : ops->score(state, b);
-    }
-    vs__workspace *ws = NULL;
-    int status = vs__workspace_acquire(ctx, &ws);
-    if (status != VS_OK) return status;
-    b->ws = ws;
-    status = b->k ? ops->topk(state, b) : ops->score(state, b);
-    vs_batch_report *report = b->report;
-    report->arena_capacity_bytes = ws->staging.capacity;
-    report->arena_high_water_bytes = ws->staging.stats.high_water;
-    /* Pinned: the staging memory this batch used is all locked. */
-    report->arena_pinned = ws->staging.stats.high_water > 0 &&
-                           ws->staging.stats.locked >= ws->staging.stats.high_water;
-    for (int i = 0; i < ws->threads; i++)
-        if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
-            report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
-    report->workspace_bytes = vs__workspace_committed(ws);
-    vs__workspace_release(ctx, ws);
-    report->locked_bytes = atomic_load(&ctx->lock_budget.used);
-    return status;
-}
-
 static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source,
                      const vs_corpus *corpus) {
     double start = vs__now();
