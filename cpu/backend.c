@@ -132,7 +132,9 @@ static int participants_for(const cpu_state *cpu, double seconds, double unit_fi
     if (!isfinite(join)) return 1;
     if (!(seconds > 2 * join) && !vs__pool_probe(seconds)) return 1;
     const int threads = cpu->threads;
-    const double fixed = vs__pool_join_fastest() + unit_fixed;
+    /* A fastest join of 0 is a forced split (testing): as many units as allowed. */
+    const double fastest = vs__pool_join_fastest();
+    const double fixed = fastest > 0 ? fastest + unit_fixed : 0;
     double per =
         fixed > 0 ? seconds / (VS_UNIT_MIN_JOINS * fixed * threads) : VS_UNITS_PER_PARTICIPANT;
     if (!(per >= 1)) per = 1;
@@ -715,6 +717,19 @@ static void write_padding(const vs__batch *b) {
     }
 }
 
+/* The plan of the calling thread's last CPU batch, for vs__cpu_test_last_plan. */
+static _Thread_local struct {
+    int threads;
+    size_t units;
+    int split_candidates;
+} last_plan;
+
+void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates) {
+    *threads = last_plan.threads;
+    *units = last_plan.units;
+    *split_candidates = last_plan.split_candidates;
+}
+
 static int cpu_run(void *state, vs__batch *b) {
     cpu_state *cpu = state;
     vs_batch_report *report = b->report;
@@ -723,6 +738,9 @@ static int cpu_run(void *state, vs__batch *b) {
     snprintf(report->device, sizeof(report->device), "%s", cpu->description);
     report->threads = 1;
     report->threads_joined = 1;
+    last_plan.threads = 1;
+    last_plan.units = 0;
+    last_plan.split_candidates = 0;
     if (b->nq == 0) return VS_OK;
     if (b->nc == 0) {
         if (b->k) write_padding(b);
@@ -752,6 +770,11 @@ static int cpu_run(void *state, vs__batch *b) {
             return status;
         }
         chunk_stage(&job);
+        if (q0 == 0) {
+            last_plan.threads = p.threads;
+            last_plan.units = job.units;
+            last_plan.split_candidates = p.split_candidates;
+        }
         double t0 = vs__now();
         int joined = run_chunk(cpu, &job);
         kernel_seconds += vs__now() - t0;

@@ -102,6 +102,7 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static atomic_int test_cpu_count;
 static atomic_int test_force_split;
+static _Atomic double test_join, test_join_fastest; /* > 0: replace the measured estimates */
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -148,6 +149,12 @@ void vs__pool_test_set_cpu_count(int cpus) {
 
 void vs__pool_test_force_split(int on) {
     atomic_store(&test_force_split, on != 0);
+}
+
+void vs__pool_test_set_join(double join_seconds, double fastest_seconds) {
+    const int on = join_seconds > 0;
+    atomic_store(&test_join_fastest, on ? fastest_seconds : 0.0);
+    atomic_store(&test_join, on ? join_seconds : 0.0);
 }
 
 void vs__pool_test_park(int mode, int wait_for_helper) {
@@ -598,6 +605,8 @@ static void calibrate(void) {
 
 /* The join estimate for a job posted now: a spinning worker comes sooner than a sleeping one. */
 static double join_estimate(void) {
+    const double forced = atomic_load_explicit(&test_join, memory_order_relaxed);
+    if (forced > 0) return forced;
     return atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0
                ? atomic_load_explicit(&pool.join_spinning, memory_order_relaxed)
                : atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed);
@@ -650,11 +659,15 @@ double vs__pool_join_seconds(int helpers) {
 
 double vs__pool_join_fastest(void) {
     if (atomic_load_explicit(&test_force_split, memory_order_relaxed)) return 0;
+    if (atomic_load_explicit(&test_join, memory_order_relaxed) > 0)
+        return atomic_load_explicit(&test_join_fastest, memory_order_relaxed);
     return atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
 }
 
 int vs__pool_probe(double seconds) {
     double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
+    if (atomic_load_explicit(&test_join, memory_order_relaxed) > 0)
+        fastest = atomic_load_explicit(&test_join_fastest, memory_order_relaxed);
     if (!(seconds > 2 * fastest)) return 0;
     unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
     if (interval < VS_POOL_PROBE_MIN) interval = VS_POOL_PROBE_MIN;

@@ -112,7 +112,24 @@ void vs__pool_test_set_cpu_count(int cpus);
 /* 1: vs__pool_join_seconds() returns 0, so every batch that can be split is (0 = measured). */
 void vs__pool_test_force_split(int on);
 
+/*
+ * Replaces the measured helper cost: vs__pool_join_seconds() returns
+ * join_seconds (once workers are started) and vs__pool_join_fastest() and
+ * vs__pool_probe() use fastest_seconds, so that a test decides which side of
+ * the split threshold a batch falls on. join_seconds <= 0: measured again.
+ * vs__pool_test_force_split takes precedence.
+ */
+void vs__pool_test_set_join(double join_seconds, double fastest_seconds);
+
 /* Workers started so far. */
 int vs__pool_test_workers(void);
+
+/*
+ * The plan of the calling thread's last CPU batch (cpu/backend.c): the
+ * participants it was planned for (1: the caller alone), the units of its
+ * first query chunk (0 for an empty batch) and whether they are candidate
+ * ranges (1) or query ranges (0).
+ */
+void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates);
 
 #endif /* VS_CPU_POOL_H */
