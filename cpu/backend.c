@@ -10,9 +10,10 @@
  *   take less than twice what it costs to get a helper (both measured: the
  *   seconds per multiply-add of each path on the calling thread, and the
  *   pool's join time); otherwise the chunk is cut into up to 8 units per
- *   participant (fewer when a unit would be shorter than 16 of the fastest
- *   helper joins), which the caller and the pool's helpers claim one at a
- *   time:
+ *   participant (fewer when a unit would take less than 16 times what any
+ *   unit costs: the fastest helper join plus, for top-k candidate ranges,
+ *   filling and merging a fresh set of heaps), which the caller and the
+ *   pool's helpers claim one at a time:
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,

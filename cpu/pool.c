@@ -3,8 +3,8 @@
  *
  * Synchronisation: one mutex (pool.lock) guards the worker set, the active
  * job list, the free job list and each job's slots/refs/first_join; a job's
- * unit counters (next, done, joined) are atomics, so claiming a unit never
- * takes the lock. A job object stays alive while anyone refers to it (the
+ * home ranges and counters (done, joined) are atomics, so claiming a unit
+ * never takes the lock. A job object stays alive while anyone refers to it (the
  * caller until its units are done, each attached helper until it leaves), so
  * a helper that wakes late only ever touches the job object, never the
  * caller's data: it reaches fn/arg only through a unit it claimed, and the

@@ -12,13 +12,17 @@
  *
  *   caller ── post job ──► active list ◄── idle workers attach (each gets a slot)
  *     │                                      │
- *     └─ claims units itself ◄── atomic counter ──► helpers claim units
+ *     └─ claims from its home range ◄─ one range per slot ─► helpers: theirs,
+ *        then the others' from the back                       then the others'
  *     └─ when no unit is left: waits only for units already claimed, then returns
  *
- *   - Units are claimed one at a time from an atomic counter, so whoever runs
- *     takes the next unit: a helper that has not started yet (asleep, or
- *     parked by the scheduler) claims nothing and delays nothing; one parked
- *     while running a unit delays the call by that unit at most.
+ *   - Units are claimed one at a time: each slot first from its own home
+ *     range (slot s of P owns units [s*U/P, (s+1)*U/P), so that everyone
+ *     reads the same part of the data in every job while all come), then
+ *     from the back of the others'. A helper that has not started yet
+ *     (asleep, or parked by the scheduler) claims nothing and delays
+ *     nothing, its range being emptied by the others; one parked while
+ *     running a unit delays the call by that unit at most.
  *   - slot 0 is the caller, helpers get 1 .. participants - 1 in the order
  *     they attach; a slot indexes per-participant scratch memory. Which unit
  *     runs in which slot depends on timing, so results must not: a unit's
