@@ -274,6 +274,22 @@ static void run_shape(vs_context *ctx, const shape *s, vs_metric metric, const f
     assert_int_equal(rc, VS_OK);
 }
 
+/*
+ * Uniform queries and candidates for a shape, with every tie_every-th
+ * candidate copied to the next one: equal scores too, since the order of
+ * ties must not depend on who found them. Free both.
+ */
+static void shape_inputs(const shape *s, ref_rng *rng, size_t tie_every, float **q, float **c) {
+    *q = malloc(s->nq * s->dim * sizeof(float));
+    *c = malloc(s->nc * s->dim * sizeof(float));
+    assert_non_null(*q);
+    assert_non_null(*c);
+    ref_fill_uniform(*q, s->nq * s->dim, rng);
+    ref_fill_uniform(*c, s->nc * s->dim, rng);
+    for (size_t j = 0; j + 2 < s->nc; j += tie_every)
+        memcpy(*c + (j + 1) * s->dim, *c + j * s->dim, s->dim * sizeof(float));
+}
+
 static void test_bit_identical_across_threads(void **state) {
     (void)state;
     /* Every path: corpus (packed panels), per-call packing (nq >= 48), rows (few queries);
@@ -292,13 +308,8 @@ static void test_bit_identical_across_threads(void **state) {
         contexts[t] = make_context(thread_counts[t]);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
-        float *q = malloc(s->nq * s->dim * sizeof(float));
-        float *c = malloc(s->nc * s->dim * sizeof(float));
-        ref_fill_uniform(q, s->nq * s->dim, &rng);
-        ref_fill_uniform(c, s->nc * s->dim, &rng);
-        /* Equal scores too: the order of ties must not depend on who found them. */
-        for (size_t j = 0; j + 2 < s->nc; j += 97)
-            memcpy(c + (j + 1) * s->dim, c + j * s->dim, s->dim * sizeof(float));
+        float *q, *c;
+        shape_inputs(s, &rng, 97, &q, &c);
         const size_t out = s->k ? s->nq * s->k : s->nq * s->nc;
         float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
         int64_t *expect_ids = malloc(out * sizeof(int64_t)),
@@ -504,12 +515,8 @@ static void test_split_threshold(void **state) {
         contexts[t] = make_context(thread_counts[t]);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
-        float *q = malloc(s->nq * s->dim * sizeof(float));
-        float *c = malloc(s->nc * s->dim * sizeof(float));
-        ref_fill_uniform(q, s->nq * s->dim, &rng);
-        ref_fill_uniform(c, s->nc * s->dim, &rng);
-        for (size_t j = 0; j + 2 < s->nc; j += 61) /* ties across range boundaries */
-            memcpy(c + (j + 1) * s->dim, c + j * s->dim, s->dim * sizeof(float));
+        float *q, *c;
+        shape_inputs(s, &rng, 61, &q, &c); /* ties across range boundaries */
         const size_t out = s->nq * s->k;
         float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
         int64_t *expect_ids = malloc(out * sizeof(int64_t)),
