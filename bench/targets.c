@@ -314,13 +314,13 @@ static void contention_callers_target(run_state *st, const target_spec *spec) {
 }
 
 /*
- * The best OpenBLAS core type for this CPU, as its corename spells it
- * (lower case): the AVX-512 kernels where the CPU has AVX-512, else the
- * AVX2 + FMA ones (OpenBLAS's Zen core runs the Haswell kernels).
+ * The best OpenBLAS core type for this CPU, as OPENBLAS_CORETYPE takes it:
+ * the AVX-512 kernels where the CPU has AVX-512, else the AVX2 + FMA ones
+ * (OpenBLAS's Zen core runs the Haswell kernels, so either counts).
  */
 static const char *best_blas_core(void) {
-    if (vs_cpu_isa_supported("avx512")) return "skylakex";
-    if (vs_cpu_isa_supported("avx2")) return "haswell";
+    if (vs_cpu_isa_supported("avx512")) return "SkylakeX";
+    if (vs_cpu_isa_supported("avx2")) return "Haswell";
     return NULL;
 }
 
@@ -332,7 +332,7 @@ static int blas_core_is_best(const char *core) {
     for (; core[i] && i + 1 < sizeof(lower); i++)
         lower[i] = (char)(core[i] >= 'A' && core[i] <= 'Z' ? core[i] - 'A' + 'a' : core[i]);
     lower[i] = '\0';
-    if (strcmp(best, "skylakex") == 0)
+    if (strcmp(best, "SkylakeX") == 0)
         return strcmp(lower, "skylakex") == 0 || strcmp(lower, "cooperlake") == 0 ||
                strcmp(lower, "sapphirerapids") == 0;
     return strcmp(lower, "haswell") == 0 || strcmp(lower, "zen") == 0 ||
@@ -360,9 +360,9 @@ static void idle_sgemm_target(run_state *st, const target_spec *spec) {
     if (forced && forced[0])
         snprintf(forced_text, sizeof(forced_text), "OPENBLAS_CORETYPE=%s", forced);
     snprintf(m, sizeof(m),
-             "%.2fx (%.2f ms vs sgemm %.2f ms); OpenBLAS core %s (%s); best for this CPU: %s (%s)",
+             "%.2fx (%.2f ms vs sgemm %.2f ms); OpenBLAS core %s (%s); best for this CPU: %s%s",
              ratio, a->median * 1e3, b->median * 1e3, core, forced_text, best ? best : "any",
-             vs_cpu_isa_supported("avx512") ? "AVX-512" : "no AVX-512");
+             best && strcmp(best, "Haswell") == 0 ? " or Zen (no AVX-512)" : "");
     if (!blas_core_is_best(core)) {
         size_t used = strlen(m);
         snprintf(m + used, sizeof(m) - used, "; rerun with OPENBLAS_CORETYPE=%s", best);
