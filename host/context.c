@@ -1,6 +1,6 @@
 /*
  * context.c — options (with environment overrides), context lifetime, the
- * workspace pool, logging, per-thread reports and error messages.
+ * workspace pool and per-thread reports.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -13,16 +13,9 @@
 #include "../cpu/pool.h"
 #include "internal.h"
 
-double vs__now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- per-thread facts: last report per context, last error message ------------------- */
+/* ---- per-thread facts: the last report per context --------------------------------- */
 
 #define VS_REPORTS_PER_THREAD 8
-#define VS_ERROR_MESSAGE_BYTES 512
 
 typedef struct thread_facts {
     struct {
@@ -30,7 +23,6 @@ typedef struct thread_facts {
         vs_batch_report report;
     } reports[VS_REPORTS_PER_THREAD];
     unsigned next; /* slot the next new context takes (round robin) */
-    char error[VS_ERROR_MESSAGE_BYTES];
 } thread_facts;
 
 /*
@@ -62,30 +54,6 @@ static thread_facts *facts(void) {
     return made;
 }
 
-void vs__error_clear(void) {
-    if (tl_facts != NULL) tl_facts->error[0] = '\0';
-}
-
-static void error_set_va(const char *fmt, va_list args) {
-    thread_facts *f = facts();
-    if (f != NULL) vsnprintf(f->error, sizeof(f->error), fmt, args);
-}
-
-void vs__error_set(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    error_set_va(fmt, args);
-    va_end(args);
-}
-
-int vs__error_is_set(void) {
-    return tl_facts != NULL && tl_facts->error[0] != '\0';
-}
-
-const char *vs_last_error_message(void) {
-    return tl_facts != NULL ? tl_facts->error : "";
-}
-
 void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     thread_facts *f = facts();
     if (f == NULL) return;
@@ -97,19 +65,6 @@ void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     unsigned slot = f->next++ % VS_REPORTS_PER_THREAD;
     f->reports[slot].context = ctx->id;
     f->reports[slot].report = *report;
-}
-
-void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...) {
-    const int deliver = ctx != NULL && ctx->cfg.log != NULL && (int)level <= ctx->cfg.log_level;
-    if (level != VS_LOG_ERROR && !deliver) return;
-    char message[VS_ERROR_MESSAGE_BYTES];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof(message), fmt, args);
-    va_end(args);
-    /* Every error is kept for vs_last_error_message, with or without a callback. */
-    if (level == VS_LOG_ERROR) vs__error_set("%s", message);
-    if (deliver) ctx->cfg.log(ctx->cfg.log_user, level, message);
 }
 
 void vs_options_init(vs_options *opts) {
@@ -276,7 +231,7 @@ static void free_config(vs__config *cfg) {
 static int select_backend(vs_context *ctx) {
     const char *device = ctx->cfg.device;
     const vs__selector *selector = &ctx->cfg.selector; /* parsed by resolve_config */
-    int status = vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->cpu, &ctx->cpu_state);
+    int status = vs__cpu_backend_create(&ctx->env, &ctx->cpu, &ctx->cpu_state, &ctx->isa);
     if (status != VS_OK) return status;
     ctx->backend = ctx->cpu;
     ctx->backend_state = ctx->cpu_state;
@@ -285,7 +240,7 @@ static int select_backend(vs_context *ctx) {
     char why[384] = "";
     const vs__backend_ops *ops = NULL;
     void *state = NULL;
-    status = vs__opencl_open(ctx, selector, &ops, &state, why, sizeof(why));
+    status = vs__opencl_open(&ctx->env, selector, &ops, &state, why, sizeof(why));
     if (status == VS_OK) {
         ctx->backend = ops;
         ctx->backend_state = state;
@@ -297,11 +252,11 @@ static int select_backend(vs_context *ctx) {
     if (is_auto && status != VS_ERR_INVALID_ARGUMENT) {
         /* No GPU or accelerator (or it failed to open): the CPU runs, and says why. */
         snprintf(ctx->why_cpu, sizeof(ctx->why_cpu), "%s", why);
-        vs__log(ctx, VS_LOG_INFO, "auto: using the CPU backend: %s", why);
+        vs__log(vs__sink(ctx), VS_LOG_INFO, "auto: using the CPU backend: %s", why);
         return VS_OK;
     }
     /* A bad option (a malformed testing knob) is an error under "auto" too. */
-    vs__log(ctx, VS_LOG_ERROR, "device '%s': %s", device, why);
+    vs__log(vs__sink(ctx), VS_LOG_ERROR, "device '%s': %s", device, why);
     return status;
 }
 
@@ -338,6 +293,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     int status = resolve_config(&local, &ctx->cfg);
     ctx->cfg.log = sink.log;
     ctx->cfg.log_user = sink.user;
+    ctx->env.log = (vs__log_sink){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
     if (status != VS_OK) {
         free_config(&ctx->cfg);
         free(ctx);
@@ -348,17 +304,28 @@ static int context_create(const vs_options *opts, vs_context **out) {
         free(ctx);
         return VS_ERR_OUT_OF_MEMORY;
     }
+    if (vs__cache_init(&ctx->cache, ctx->cfg.cache_dir, &ctx->env.log) != 0) {
+        pthread_mutex_destroy(&ctx->lock);
+        free_config(&ctx->cfg);
+        free(ctx);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     ctx->id = atomic_fetch_add(&context_ids, 1) + 1;
     ctx->lock_budget.cap = ctx->cfg.lock_bytes;
     atomic_init(&ctx->lock_budget.used, 0);
     const int cpus = vs__pool_cpu_count();
     if (ctx->cfg.threads > cpus) {
-        vs__log(ctx, VS_LOG_WARN,
+        vs__log(vs__sink(ctx), VS_LOG_WARN,
                 "threads %d is more than the %d CPU%s this process may use; batches use at most "
                 "%d thread%s (one per CPU)",
                 ctx->cfg.threads, cpus, cpus == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s");
         ctx->cfg.threads = cpus;
     }
+    /* What the backends see of the context: resolved options, the log sink, the cache. */
+    ctx->env.cache = &ctx->cache;
+    ctx->env.threads = ctx->cfg.threads;
+    ctx->env.arena_bytes = ctx->cfg.arena_bytes;
+    ctx->env.isa = ctx->cfg.isa;
     status = select_backend(ctx);
     if (status != VS_OK) {
         vs_context_free(ctx);
@@ -374,7 +341,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
         }
         vs__workspace_release(ctx, ws);
     }
-    vs__log(ctx, VS_LOG_INFO,
+    vs__log(vs__sink(ctx), VS_LOG_INFO,
             "context: backend %s, %s, arena %zu B, scratch %zu B/thread, lock cap %zu B",
             ctx->backend->name, ctx->backend->describe(ctx->backend_state), ctx->cfg.arena_bytes,
             ctx->cfg.scratch_bytes, ctx->cfg.lock_bytes);
@@ -411,7 +378,7 @@ void vs_context_free(vs_context *ctx) {
     }
     if (ctx->backend != NULL && ctx->backend != ctx->cpu) ctx->backend->release(ctx->backend_state);
     if (ctx->cpu != NULL) ctx->cpu->release(ctx->cpu_state);
-    vs__cache_close(ctx);
+    vs__cache_close(&ctx->cache);
     pthread_mutex_destroy(&ctx->lock);
     free_config(&ctx->cfg);
     free(ctx);
@@ -521,7 +488,7 @@ static vs__workspace *workspace_create(vs_context *ctx) {
     for (int i = 0; status == VS_OK && i < ws->threads; i++)
         status = vs_arena_reserve(&ws->scratch[i], ctx->cfg.scratch_bytes, 0, NULL);
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
                 "cannot reserve arenas: %zu B staging + %d x %zu B scratch of address space",
                 ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
         workspace_destroy(ws);
