@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/topk_order.h"
 #include "cl_internal.h"
 
 #define VS_CACHE_MAGIC "VSCLBIN1"
@@ -103,6 +104,14 @@ int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entr
     memset(out, 0, sizeof(*out));
     cl_program program = NULL;
     cl_device_id device = entry->device;
+    /* Every program gets the library's top-k order (base/topk_order.h) as defines. */
+    char all_options[1024];
+    if (snprintf(all_options, sizeof(all_options), "%s %s", options, VS_TOPK_ORDER_CL_OPTIONS) >=
+        (int)sizeof(all_options)) {
+        vs__log(&ctx->log, VS_LOG_ERROR, "opencl: build options too long: %s", options);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    options = all_options;
 
     char platform_version[256];
     vs__cl_info_string(entry->platform, NULL, CL_PLATFORM_VERSION, platform_version,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/reference.h"
 #include "internal.h"
 
 /* ---- argument checks ------------------------------------------------------ */
@@ -62,61 +63,6 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
 
 /* ---- verification ----------------------------------------------------------- */
 
-#define VS_UNIT_ROUNDOFF 5.9604644775390625e-08 /* 2^-24 */
-#define VS_SUBNORMAL_MIN 1.4012984643248171e-45 /* 2^-149, the spacing of float32 subnormals */
-
-/*
- * The documented bound for one score (docs/numerics.md), from float64 sums
- * over the inputs: a relative part and, for DOT and L2SQ, what products that
- * underflow can lose (at most half of 2^-149 per rounding).
- */
-static double score_bound(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
-    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
-    switch (metric) {
-    case VS_METRIC_DOT: return (d + 2) * u * abs_dot + d * VS_SUBNORMAL_MIN;
-    case VS_METRIC_COSINE: return (2 * d + 10) * u;
-    case VS_METRIC_L2SQ: return (2 * d + 8) * u * (nq2 + nc2) + 2 * d * VS_SUBNORMAL_MIN;
-    }
-    return 0;
-}
-
-/*
- * 1 if the float32 computation of DOT or L2SQ may overflow (some partial sum
- * can reach FLT_MAX): the result may then be +-inf or NaN. Cosine never does.
- */
-static int may_overflow(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
-    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
-    if (metric == VS_METRIC_DOT) return abs_dot * (1 + (d + 2) * u) >= FLT_MAX;
-    if (metric == VS_METRIC_L2SQ)
-        return (nq2 + nc2 + 2 * abs_dot) * (1 + (2 * d + 8) * u) >= FLT_MAX;
-    return 0;
-}
-
-/*
- * Float64 score of one pair by the documented formulas; *bound receives the
- * bound, *overflow whether the float32 result may legitimately overflow.
- */
-static double reference_score(vs_metric metric, const float *q, const float *c, size_t dim,
-                              double *bound, int *overflow) {
-    double dot = 0, abs_dot = 0, nq2 = 0, nc2 = 0;
-    for (size_t i = 0; i < dim; i++) {
-        dot += (double)q[i] * c[i];
-        abs_dot += fabs((double)q[i] * c[i]);
-        nq2 += (double)q[i] * q[i];
-        nc2 += (double)c[i] * c[i];
-    }
-    *bound = score_bound(metric, dim, abs_dot, nq2, nc2);
-    *overflow = may_overflow(metric, dim, abs_dot, nq2, nc2);
-    if (metric == VS_METRIC_DOT) return dot;
-    if (metric == VS_METRIC_COSINE) {
-        if (nq2 == 0 || nc2 == 0) return 0;
-        double s = dot / (sqrt(nq2) * sqrt(nc2));
-        return s > 1 ? 1 : (s < -1 ? -1 : s);
-    }
-    double l2 = nq2 + nc2 - 2 * dot;
-    return l2 < 0 ? 0 : l2;
-}
-
 /* A finite result means nothing overflowed, so the bound applies to it. */
 static int agrees(double reference, double bound, int overflow, float got) {
     if (isnan(reference)) return isnan(got);
@@ -163,8 +109,8 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
         double bound;
         int overflow;
         double expected =
-            reference_score(b->metric, b->queries + i * b->dim, row(source, j, b->dim, buffer),
-                            b->dim, &bound, &overflow);
+            vs__reference_score(b->metric, b->queries + i * b->dim, row(source, j, b->dim, buffer),
+                                b->dim, &bound, &overflow);
         if (!agrees(expected, bound, overflow, got)) {
             status = VS_ERR_VERIFY;
             vs__log(vs__sink(ctx), VS_LOG_ERROR,

@@ -12,6 +12,7 @@
 
 #include "../cpu/pool.h"
 #include "internal.h"
+#include "options.h"
 
 /* ---- per-thread facts: the last report per context --------------------------------- */
 
@@ -82,8 +83,6 @@ static void early_log(const vs_options *opts, const char *message) {
     if (opts != NULL && opts->log != NULL) opts->log(opts->log_user, VS_LOG_ERROR, message);
 }
 
-#define VS_BYTES_EXPECTED "a byte count of 1 or more: digits, optionally followed by K, M or G"
-
 /*
  * A numeric VECSCORE_* variable through the library's one strict parser:
  * 0 unset, 1 set (*out), or VS_ERR_INVALID_ARGUMENT (logged, naming it).
@@ -96,9 +95,16 @@ static int env_number(const vs_options *opts, const char *name, uint64_t min, ui
     return found;
 }
 
-static int env_size(const vs_options *opts, const char *name, size_t *inout) {
+/* The environment variable of an option, parsed as its row of the options table says. */
+static int env_option(const vs_options *opts, vs__option_id id, uint64_t *out) {
+    const vs__option_row *row = &vs__options[id];
+    return env_number(opts, row->env, row->min, row->max, row->kind == VS_OPTION_BYTES,
+                      row->expected, out);
+}
+
+static int env_size(const vs_options *opts, vs__option_id id, size_t *inout) {
     uint64_t value = 0;
-    int found = env_number(opts, name, 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    int found = env_option(opts, id, &value);
     if (found == 1) *inout = (size_t)value;
     return found < 0 ? found : VS_OK;
 }
@@ -106,7 +112,7 @@ static int env_size(const vs_options *opts, const char *name, size_t *inout) {
 /* VECSCORE_LOG_LEVEL: a name, or the number 0..3. */
 static int env_log_level(const vs_options *opts, int *out) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *text = getenv("VECSCORE_LOG_LEVEL");
+    const char *text = getenv(vs__options[VS_OPTION_ID(log_level)].env);
     if (text == NULL) return VS_OK;
     for (int i = 0; i < 4; i++)
         if (strcmp(text, names[i]) == 0) {
@@ -114,8 +120,7 @@ static int env_log_level(const vs_options *opts, int *out) {
             return VS_OK;
         }
     uint64_t value = 0;
-    int found = env_number(opts, "VECSCORE_LOG_LEVEL", 0, VS_LOG_DEBUG, 0,
-                           "error, warn, info, debug or 0..3", &value);
+    int found = env_option(opts, VS_OPTION_ID(log_level), &value);
     if (found == 1) *out = (int)value;
     return found < 0 ? found : VS_OK;
 }
@@ -143,7 +148,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     const char *device = opts->device;
     const char *device_source = "";
     if (device == NULL || strcmp(device, "auto") == 0) {
-        env = getenv("VECSCORE_DEVICE");
+        env = getenv(vs__options[VS_OPTION_ID(device)].env);
         device = env != NULL && env[0] != '\0' ? env : "auto";
         if (device == env) device_source = "environment variable VECSCORE_DEVICE: ";
     }
@@ -163,8 +168,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         return VS_ERR_INVALID_ARGUMENT;
     }
     if (cfg->threads == 0) {
-        int found = env_number(opts, "VECSCORE_THREADS", 0, 4096, 0,
-                               "a thread count from 0 (all cores) to 4096", &value);
+        int found = env_option(opts, VS_OPTION_ID(threads), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->threads = (int)value;
     }
@@ -177,38 +181,36 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->threads_requested = cfg->threads;
 
     cfg->arena_bytes = opts->arena_bytes;
-    if (cfg->arena_bytes == 0 && env_size(opts, "VECSCORE_ARENA_BYTES", &cfg->arena_bytes) != VS_OK)
+    if (cfg->arena_bytes == 0 &&
+        env_size(opts, VS_OPTION_ID(arena_bytes), &cfg->arena_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->arena_bytes == 0) cfg->arena_bytes = VS_DEFAULT_ARENA_BYTES;
 
     cfg->scratch_bytes = opts->scratch_bytes;
     if (cfg->scratch_bytes == 0 &&
-        env_size(opts, "VECSCORE_SCRATCH_BYTES", &cfg->scratch_bytes) != VS_OK)
+        env_size(opts, VS_OPTION_ID(scratch_bytes), &cfg->scratch_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
 
     cfg->lock_bytes = opts->lock_bytes;
     if (cfg->lock_bytes == 0) {
         /* VECSCORE_LOCK_BYTES=0 is valid: lock nothing. */
-        int found = env_number(opts, "VECSCORE_LOCK_BYTES", 0, SIZE_MAX, 1,
-                               "a byte count: digits, optionally followed by K, M or G "
-                               "(0 locks nothing)",
-                               &value);
+        int found = env_option(opts, VS_OPTION_ID(lock_bytes), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
     }
 
     const char *isa = opts->isa;
-    if (isa == NULL || isa[0] == '\0') isa = getenv("VECSCORE_ISA");
+    if (isa == NULL || isa[0] == '\0') isa = getenv(vs__options[VS_OPTION_ID(isa)].env);
     cfg->isa = isa != NULL && isa[0] != '\0' ? strdup(isa) : NULL;
 
     const char *cache = opts->cache_dir;
-    if (cache == NULL || cache[0] == '\0') cache = getenv("VECSCORE_CACHE_DIR");
+    if (cache == NULL || cache[0] == '\0') cache = getenv(vs__options[VS_OPTION_ID(cache_dir)].env);
     cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
 
     cfg->verify = opts->verify;
     if (cfg->verify == 0) {
-        int found = env_number(opts, "VECSCORE_VERIFY", 0, 1, 0, "0 or 1", &value);
+        int found = env_option(opts, VS_OPTION_ID(verify), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->verify = (int)value;
     }

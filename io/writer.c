@@ -483,19 +483,6 @@ static int is_bin(vs_file_format format) {
     return format == VS_FORMAT_FBIN || format == VS_FORMAT_U8BIN || format == VS_FORMAT_IBIN;
 }
 
-static const char *npy_descr(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return "<f4";
-    case VS_DTYPE_F16: return "<f2";
-    case VS_DTYPE_F64: return "<f8";
-    case VS_DTYPE_U8: return "|u1";
-    case VS_DTYPE_I8: return "|i1";
-    case VS_DTYPE_I32: return "<i4";
-    case VS_DTYPE_I64: return "<i8";
-    }
-    return "?";
-}
-
 /* The 128-byte npy 1.0 preamble + header for shape (rows, dim). */
 static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64_t dim) {
     memset(out, ' ', NPY_HEADER_BYTES);
@@ -505,7 +492,7 @@ static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64
     char text[NPY_HEADER_BYTES];
     int n = snprintf(text, sizeof(text),
                      "{'descr': '%s', 'fortran_order': False, 'shape': (%llu, %llu), }",
-                     npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
+                     vs__npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
     memcpy(out + 10, text, (size_t)n); /* at most ~105 bytes: always fits */
     out[NPY_HEADER_BYTES - 1] = '\n';
 }
