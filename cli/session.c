@@ -56,34 +56,86 @@ static void close_inputs(cli_session *s) {
     s->queries_owned = s->base_owned = NULL;
 }
 
-int cli_session_open_inputs(cli_session *s, const cli_search *a) {
+void cli_session_init(cli_session *s, const cli_search *a, const cli_shard *shard) {
+    memset(s, 0, sizeof(*s));
+    s->args = a;
+    s->cmd = a->cmd;
+    s->shard = shard;
+    s->leader = shard == NULL || shard->leader;
+}
+
+int cli_session_agree(cli_session *s, int code) {
+    return s->shard != NULL ? s->shard->agree(s->shard->user, code) : code;
+}
+
+int cli_session_share(cli_session *s, void *data, size_t bytes) {
+    return s->shard != NULL ? s->shard->share(s->shard->user, data, bytes) : -1;
+}
+
+static const char *input_name(const char *path) {
+    return strcmp(path, "-") == 0 ? CLI_STDIN_NAME : path;
+}
+
+/* QUERIES (the leader's) and BASE (every process's); -1 or the exit code. */
+static int open_readers(cli_session *s, const cli_search *a) {
     unsigned flags = a->reject_nonfinite ? VS_READ_REJECT_NONFINITE : 0;
-    int code = cli_open_input(a->cmd, a->queries, flags, 0, &s->queries, &s->queries_owned);
+    if (s->shard != NULL && strcmp(a->base, "-") == 0)
+        return cli_fail(EXIT_USAGE, a->cmd,
+                        "-b -: every process reads its own rows of BASE, so it must be a file "
+                        "(standard input goes to one process)");
+    int code = EXIT_OK;
+    if (s->leader)
+        code = cli_open_input(a->cmd, a->queries, flags, 0, &s->queries, &s->queries_owned);
     if (code == EXIT_OK) code = cli_open_input(a->cmd, a->base, flags, 0, &s->base, &s->base_owned);
-    if (code != EXIT_OK) {
+    return code == EXIT_OK ? -1 : code;
+}
+
+int cli_session_open_inputs(cli_session *s, const cli_search *a) {
+    int code = cli_session_agree(s, open_readers(s, a));
+    if (code >= 0) {
         close_inputs(s);
         return code;
     }
-    const vs_reader_info *qi = vs_reader_get_info(s->queries);
     const vs_reader_info *bi = vs_reader_get_info(s->base);
-    if (qi->dim != bi->dim) {
-        cli_fail(
-            EXIT_INPUT, a->cmd, "%s has dimension %llu but %s has dimension %llu; they must match",
-            strcmp(a->queries, "-") == 0 ? CLI_STDIN_NAME : a->queries, (unsigned long long)qi->dim,
-            strcmp(a->base, "-") == 0 ? CLI_STDIN_NAME : a->base, (unsigned long long)bi->dim);
+    uint64_t header[3] = {0, 0, bi->rows}; /* QUERIES rows and dim, BASE rows: the leader's */
+    if (s->leader) {
+        header[0] = vs_reader_get_info(s->queries)->rows;
+        header[1] = vs_reader_get_info(s->queries)->dim;
+    }
+    if ((code = cli_session_share(s, header, sizeof(header))) >= 0) {
+        close_inputs(s);
+        return code;
+    }
+    if (header[1] != bi->dim) {
+        cli_fail(EXIT_INPUT, a->cmd,
+                 "%s has dimension %llu but %s has dimension %llu; they must match",
+                 input_name(a->queries), (unsigned long long)header[1], input_name(a->base),
+                 (unsigned long long)bi->dim);
         close_inputs(s);
         return EXIT_INPUT;
     }
-    s->nq = qi->rows;
+    if (header[2] != bi->rows) { /* a per-node copy of BASE that is not the same file */
+        cli_fail(EXIT_INPUT, a->cmd, "%s has %llu rows here but %llu where QUERIES is read",
+                 a->base, (unsigned long long)bi->rows, (unsigned long long)header[2]);
+        close_inputs(s);
+        return EXIT_INPUT;
+    }
+    s->nq = header[0];
     s->nb = bi->rows;
-    s->dim = qi->dim;
+    s->dim = bi->dim;
+    s->begin = 0;
+    s->end = s->nb;
+    if (s->shard != NULL) s->shard->rows(s->shard->user, s->nb, &s->begin, &s->end);
     return -1;
 }
 
 int cli_session_context(cli_session *s) {
     s->log.quiet = s->args->quiet;
     s->log.last[0] = '\0';
-    int code = cli_context(s->cmd, s->args->device, s->args->threads, &s->log, &s->ctx);
+    const char *device = s->args->device;
+    if (s->shard != NULL && s->shard->device != NULL)
+        device = s->shard->device(s->shard->user, device);
+    int code = cli_context(s->cmd, device, s->args->threads, &s->log, &s->ctx);
     return code == EXIT_OK ? -1 : code;
 }
 
@@ -240,6 +292,7 @@ void cli_session_report(const cli_session *s) {
             (unsigned long long)t->chunks, (unsigned long long)t->batches, t->kernel_seconds,
             (unsigned long long)t->arena_high_water, cli_now() - s->started,
             (unsigned long long)cli_peak_rss_bytes());
+    if (s->shard != NULL && s->shard->report != NULL) s->shard->report(s->shard->user, stderr);
 }
 
 int cli_library_fail(const cli_session *s, const char *what, int rc) {

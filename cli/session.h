@@ -40,6 +40,48 @@ typedef struct cli_search {
 /* Returns -1 to continue, or an exit code (help printed counts as 0). */
 int cli_search_parse(int argc, char **argv, int is_topk, void (*help)(FILE *), cli_search *a);
 
+/*
+ * The shard hook: how a driver of several processes (vecscore-mpi, mpi/)
+ * runs the same session on its part of BASE. Without one (NULL) the
+ * session is one process over all of BASE. With one:
+ *   - the leader alone opens QUERIES, writes the outputs, prints the report
+ *     and the progress bar; every process opens BASE and reads only the rows
+ *     that rows() gives it;
+ *   - after every step that can fail, every process calls agree() with its
+ *     outcome, at the same points, so a failure anywhere stops every
+ *     process before the next collective step and before the commit;
+ *   - share() copies the leader's bytes to every process (the QUERIES
+ *     header and rows, read once);
+ *   - topk: reduce_topk() combines every process's top-k into the
+ *     leader's with vs_topk_merge; score: gather_scores() puts every
+ *     process's columns of a batch into the leader's rows.
+ * Every hook returns -1 (fine) or an exit code, as the session's steps do.
+ */
+typedef struct cli_shard {
+    void *user;
+    int leader; /* this process reads QUERIES and writes the outputs */
+    /* The rows [*begin, *end) of BASE's rows that this process scores. */
+    void (*rows)(void *user, uint64_t rows, uint64_t *begin, uint64_t *end);
+    /* code: this process's outcome; returns the run's (the failure of the
+     * lowest failing process, whose message is printed once; -1 if none). */
+    int (*agree)(void *user, int code);
+    int (*share)(void *user, void *data, size_t bytes);
+    int (*reduce_topk)(void *user, vs_metric metric, uint64_t nq, uint64_t k, float *scores,
+                       int64_t *ids);
+    /* block: this process's qn x (end - begin) scores (row-major); rows:
+     * the leader's qn x nb matrix to fill (NULL elsewhere). */
+    int (*gather_scores)(void *user, uint64_t qn, uint64_t nb, uint64_t begin, uint64_t end,
+                         const float *block, float *rows);
+    /* The device selector this process uses, from --device (NULL: auto). */
+    const char *(*device)(void *user, const char *given);
+    /* --report: lines of the driver's own, after the session's. */
+    void (*report)(void *user, FILE *out);
+} cli_shard;
+
+/* topk and score under a shard hook (NULL: one process, as `vecscore`). */
+int cli_topk_run(int argc, char **argv, const cli_shard *shard);
+int cli_score_run(int argc, char **argv, const cli_shard *shard);
+
 /* Where a result goes: a vector file, a text file (.tsv, .json) or stdout. */
 enum cli_out_kind { CLI_OUT_VECTORS, CLI_OUT_TSV, CLI_OUT_JSON, CLI_OUT_STDOUT };
 
@@ -62,6 +104,9 @@ typedef struct cli_totals {
 typedef struct cli_session {
     const cli_search *args;
     const char *cmd;
+    const cli_shard *shard; /* NULL: one process */
+    int leader;             /* reads QUERIES, writes the outputs (always, without a shard) */
+    uint64_t begin, end;    /* the rows of BASE this process scores */
     vs_reader *queries, *base;
     unsigned char *queries_owned, *base_owned; /* standard input, read whole */
     uint64_t nq, nb, dim;
@@ -85,9 +130,22 @@ int cli_output_kind(const char *path, enum cli_out_kind *kind, vs_file_format *f
  * any work; -1 if they are distinct. */
 int cli_check_distinct(const cli_search *a);
 
-/* Opens QUERIES and BASE and checks their dimensions; fills nq, nb, dim.
- * -1, or the exit code (printed). */
+/* Opens QUERIES and BASE and checks their dimensions; fills nq, nb, dim and
+ * this process's rows [begin, end). With a shard hook, only the leader
+ * opens QUERIES (its header is shared), every process checks that its BASE
+ * has the leader's rows, and BASE cannot be standard input. -1, or the exit
+ * code (printed). */
 int cli_session_open_inputs(cli_session *s, const cli_search *a);
+
+/* Starts a session for a parsed command line. */
+void cli_session_init(cli_session *s, const cli_search *a, const cli_shard *shard);
+
+/* With a shard hook: the run's outcome agreed by every process (see
+ * cli_shard); without one: code. */
+int cli_session_agree(cli_session *s, int code);
+
+/* With a shard hook: the leader's bytes to every process; else -1. */
+int cli_session_share(cli_session *s, void *data, size_t bytes);
 
 /* Creates the context (--device, --threads); -1 or the exit code. */
 int cli_session_context(cli_session *s);

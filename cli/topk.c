@@ -96,12 +96,13 @@ static int topk_sizes(cli_session *s, const cli_search *a) {
     s->batch = a->batch ? a->batch : CLI_DEFAULT_BATCH;
     if (s->batch > nq) s->batch = nq;
     s->chunk = a->chunk ? a->chunk : cli_default_chunk(dim);
-    if (s->chunk > nb) s->chunk = nb;
-    uint64_t results, qbytes, cbytes, bbytes;
+    uint64_t rows = s->end - s->begin; /* this process's share */
+    if (s->chunk > rows) s->chunk = rows > 0 ? rows : 1;
+    uint64_t results, qbytes, cbytes, bbytes, all;
     if (!cli_mul(nq, k, &results) || !cli_mul(results, 12, &results) ||
-        !cli_mul(s->batch, dim * 4, &qbytes) || !cli_mul(s->chunk, dim * 4, &cbytes) ||
-        !cli_mul(s->batch, k * 12, &bbytes) || results > SIZE_MAX || qbytes > SIZE_MAX ||
-        cbytes > SIZE_MAX || bbytes > SIZE_MAX)
+        !cli_mul(nq, dim * 4, &all) || all > SIZE_MAX || !cli_mul(s->batch, dim * 4, &qbytes) ||
+        !cli_mul(s->chunk, dim * 4, &cbytes) || !cli_mul(s->batch, k * 12, &bbytes) ||
+        results > SIZE_MAX || qbytes > SIZE_MAX || cbytes > SIZE_MAX || bbytes > SIZE_MAX)
         return cli_fail(EXIT_USAGE, s->cmd,
                         "%llu queries x k %llu (or the batch/chunk) overflow "
                         "this machine's sizes",
@@ -120,11 +121,12 @@ static int topk_open_outputs(cli_session *s, const cli_search *a) {
     return code;
 }
 
-static int topk_alloc(cli_session *s, uint64_t k, topk_buffers *b) {
+/* The buffers; with resident queries qbuf holds them all. */
+static int topk_alloc(cli_session *s, uint64_t k, int resident, topk_buffers *b) {
     uint64_t nq = s->nq, dim = s->dim;
     b->best_scores = malloc(nq * k * sizeof(float));
     b->best_ids = malloc(nq * k * sizeof(int64_t));
-    b->qbuf = malloc(s->batch * dim * sizeof(float));
+    b->qbuf = malloc((resident ? nq : s->batch) * dim * sizeof(float));
     b->cbuf = malloc(s->chunk * dim * sizeof(float));
     b->batch_scores = malloc(s->batch * k * sizeof(float));
     b->batch_ids = malloc(s->batch * k * sizeof(int64_t));
@@ -183,7 +185,7 @@ static int topk_scan(cli_session *s, topk_buffers *b, uint64_t begin, uint64_t e
     int code = -1;
     uint64_t work_done = 0;
     cli_progress progress;
-    cli_progress_start(&progress, s->args->quiet, "scores");
+    cli_progress_start(&progress, s->args->quiet || !s->leader, "scores");
     for (uint64_t c0 = begin; c0 < end && code < 0; c0 += s->chunk) {
         uint64_t cn = end - c0 < s->chunk ? end - c0 : s->chunk;
         if (vs_reader_read_f32(s->base, c0, cn, b->cbuf) != 0) {
@@ -242,31 +244,53 @@ static int topk_write(cli_session *s, const topk_buffers *b) {
     return -1;
 }
 
-int cli_topk(int argc, char **argv) {
+/* Under a shard hook every process runs the same steps; each step's
+ * outcome is agreed before the next, so all stop at the same step. */
+#define STEP(expr)                                                                                 \
+    do {                                                                                           \
+        if ((code = cli_session_agree(&s, (expr))) >= 0) goto done;                                \
+    } while (0)
+
+/* With a shard hook: the leader reads every query once, and every process
+ * gets them; alone: only when one batch holds them (else per batch). */
+static int topk_queries(cli_session *s, topk_buffers *b) {
+    int code = -1;
+    if (s->leader && vs_reader_read_f32(s->queries, 0, s->nq, b->qbuf) != 0)
+        code = cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->queries));
+    if ((code = cli_session_agree(s, code)) >= 0) return code;
+    return cli_session_share(s, b->qbuf, s->nq * s->dim * sizeof(float));
+}
+
+int cli_topk_run(int argc, char **argv, const cli_shard *shard) {
     cli_search a;
     int code = cli_search_parse(argc, argv, 1, cli_topk_help, &a);
-    if (code >= 0) return code;
-    cli_session s = {.args = &a, .cmd = a.cmd};
+    if (code >= 0) return code; /* the same on every process */
+    cli_session s;
+    cli_session_init(&s, &a, shard);
     topk_buffers b = {0};
-    if ((code = topk_formats(&s, &a)) >= 0) goto done;
-    if ((code = cli_session_open_inputs(&s, &a)) >= 0) goto done;
-    if ((code = topk_sizes(&s, &a)) >= 0) goto done;
-    if ((code = topk_open_outputs(&s, &a)) >= 0) goto done;
-    code = topk_alloc(&s, a.k, &b);
+    STEP(topk_formats(&s, &a));
+    if ((code = cli_session_open_inputs(&s, &a)) >= 0) goto done; /* agreed inside */
+    STEP(topk_sizes(&s, &a));
+    int queries_resident = shard != NULL || s.batch == s.nq; /* read the queries once */
+    STEP(s.leader ? topk_open_outputs(&s, &a) : -1);
+    code = topk_alloc(&s, a.k, queries_resident, &b);
     s.started = cli_now();
-    if (code >= 0 || (code = cli_session_context(&s)) >= 0) goto done;
-    int queries_resident = s.batch == s.nq; /* one batch: read the queries once */
-    if (queries_resident && vs_reader_read_f32(s.queries, 0, s.nq, b.qbuf) != 0) {
-        code = cli_fail(EXIT_INPUT, s.cmd, "%s", vs_reader_error(s.queries));
-        goto done;
-    }
-    if ((code = topk_scan(&s, &b, 0, s.nb, queries_resident)) >= 0) goto done;
-    if ((code = topk_write(&s, &b)) >= 0) goto done;
-    if ((code = cli_session_commit(&s)) >= 0) goto done;
-    code = EXIT_OK;
-    if (a.report) cli_session_report(&s);
+    STEP(code >= 0 ? code : cli_session_context(&s));
+    if (queries_resident && (code = topk_queries(&s, &b)) >= 0) goto done;
+    STEP(topk_scan(&s, &b, s.begin, s.end, queries_resident));
+    if (shard != NULL)
+        STEP(shard->reduce_topk(shard->user, a.metric, s.nq, a.k, b.best_scores, b.best_ids));
+    code = -1; /* the leader's outcome; a driver of several processes agrees on it */
+    if (s.leader && (code = topk_write(&s, &b)) < 0 && (code = cli_session_commit(&s)) < 0 &&
+        a.report)
+        cli_session_report(&s);
+    if (code < 0) code = EXIT_OK;
 done:
     cli_session_close(&s);
     buffers_free(&b);
     return code;
+}
+
+int cli_topk(int argc, char **argv) {
+    return cli_topk_run(argc, argv, NULL);
 }
