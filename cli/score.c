@@ -232,7 +232,7 @@ int cli_score_run(int argc, char **argv, const cli_shard *shard) {
     cli_session_init(&s, &a, shard);
     score_buffers b = {0};
     STEP(score_formats(&s, &a));
-    if ((code = cli_session_open_inputs(&s, &a)) >= 0) goto done; /* agreed inside */
+    STEP(cli_session_open_inputs(&s, &a));
     STEP(score_sizes(&s, &a));
     STEP(s.leader ? score_open_output(&s, &a) : -1);
     code = score_alloc(&s, &b);

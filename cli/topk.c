@@ -269,7 +269,7 @@ int cli_topk_run(int argc, char **argv, const cli_shard *shard) {
     cli_session_init(&s, &a, shard);
     topk_buffers b = {0};
     STEP(topk_formats(&s, &a));
-    if ((code = cli_session_open_inputs(&s, &a)) >= 0) goto done; /* agreed inside */
+    STEP(cli_session_open_inputs(&s, &a));
     STEP(topk_sizes(&s, &a));
     int queries_resident = shard != NULL || s.batch == s.nq; /* read the queries once */
     STEP(s.leader ? topk_open_outputs(&s, &a) : -1);

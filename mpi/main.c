@@ -45,9 +45,9 @@
 typedef struct mpi_shard {
     MPI_Comm comm;
     int rank, ranks;
-    int local_rank, local_ranks;           /* within the node (MPI_COMM_TYPE_SHARED) */
-    int reported;                          /* the agreed failure's message has been printed */
-    char device[512];                      /* the selector device_for chose */
+    int local_rank, local_ranks; /* within the node (MPI_COMM_TYPE_SHARED) */
+    int agreed;                  /* the agreed failure's exit code, once there is one; else -1 */
+    char device[512];            /* the selector device_for chose */
     uint64_t reduce_sent, reduce_received; /* bytes in reduce_topk */
     uint64_t sent_max, received_max, sent_total;
 } mpi_shard;
@@ -66,8 +66,13 @@ static void shard_rows(void *user, uint64_t rows, uint64_t *begin, uint64_t *end
     *end = *begin + share + (r < extra ? 1 : 0);
 }
 
+/* Once a failure is agreed, every rank knows it at the same call, and later
+ * calls return it without communicating: a rank that left early (its own
+ * failure after the last agreement) meets the others at their next
+ * agreement, and nobody waits for another after that. */
 static int shard_agree(void *user, int code) {
     mpi_shard *m = user;
+    if (m->agreed >= 0) return m->agreed;
     int failed = code >= 0 ? m->rank : INT_MAX, first = INT_MAX;
     MPI_Allreduce(&failed, &first, 1, MPI_INT, MPI_MIN, m->comm);
     if (first == INT_MAX) return -1;
@@ -77,13 +82,13 @@ static int shard_agree(void *user, int code) {
     MPI_Bcast(&agreed, 1, MPI_INT, first, m->comm);
     MPI_Bcast(message, (int)sizeof(message), MPI_CHAR, first, m->comm);
     message[sizeof(message) - 1] = '\0';
-    if (m->rank == 0 && !m->reported && message[0] != '\0') {
+    if (m->rank == 0 && message[0] != '\0') {
         if (m->ranks > 1)
             fprintf(stderr, "%s (rank %d of %d)\n", message, first, m->ranks);
         else
             fprintf(stderr, "%s\n", message);
     }
-    m->reported = 1;
+    m->agreed = agreed;
     return agreed;
 }
 
@@ -278,6 +283,7 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     mpi_shard m;
     memset(&m, 0, sizeof(m));
+    m.agreed = -1;
     MPI_Comm_dup(MPI_COMM_WORLD, &m.comm);
     MPI_Comm_rank(m.comm, &m.rank);
     MPI_Comm_size(m.comm, &m.ranks);
