@@ -33,7 +33,7 @@ echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
+  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
 
