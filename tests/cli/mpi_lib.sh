@@ -4,6 +4,9 @@
 [ -n "${VECSCORE_TEST_MPI:-}" ] && [ -x "$VECSCORE_TEST_MPI" ] || fail "VECSCORE_TEST_MPI is not set"
 MPIEXEC=${VECSCORE_TEST_MPIEXEC:-mpirun}
 command -v "$MPIEXEC" >/dev/null || fail "no $MPIEXEC"
+# Under ASan: whole stacks, so that tests/lsan.supp can name Open MPI's
+# libraries in its leaks (the plugins stay loaded: tests/CMakeLists.txt).
+[ -z "${ASAN_OPTIONS:-}" ] || export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
 
 mpi() { # mpi R ARGS...: vecscore-mpi on R ranks, captured as run does
     local ranks=$1
