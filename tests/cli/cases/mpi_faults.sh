@@ -2,8 +2,7 @@
 # vecscore-mpi faults: a failure on any rank makes every rank exit non-zero
 # with that rank's message, writes no output and does not hang; a rank
 # killed during the run leaves no OUT and no temporary file.
-[ -n "${VECSCORE_TEST_MPI:-}" ] && [ -x "$VECSCORE_TEST_MPI" ] || fail "VECSCORE_TEST_MPI is not set"
-MPIEXEC=${VECSCORE_TEST_MPIEXEC:-mpirun}
+. "$(dirname "$CASE_PATH")/../mpi_lib.sh"
 M=$VECSCORE_TEST_MPI
 mpmd() { # mpmd "ARGS OF RANK 0" "ARGS OF RANK 1" ...: one rank each
     LAST_CMD="(mpirun, one rank per argument list) $*"
@@ -14,7 +13,7 @@ mpmd() { # mpmd "ARGS OF RANK 0" "ARGS OF RANK 1" ...: one rank each
         # shellcheck disable=SC2206
         spec+=(--oversubscribe -n 1 "$M" $args)
     done
-    "$MPIEXEC" "${spec[@]}" >stdout.txt 2>stderr.txt
+    leak_checked "$MPIEXEC" "${spec[@]}" >stdout.txt 2>stderr.txt
     RC=$?
 }
 

@@ -12,4 +12,6 @@ same_as_one "2 3" score -q q.fvecs -b base.fvecs --chunk 90 --batch 4 -o out.npy
 same_as_one "4" score -q q.fvecs -b base.fvecs --batch 1 --metric dot -o out.fbin
 same_as_one "3" score -q tq.fvecs -b ties.fvecs --metric dot -o out.json
 same_as_one "2 4" score -q tq.fvecs -b ties.fvecs --chunk 2 -o -
+MPI_WRAP=leak_checked mpi 3 score -q q.fvecs -b base.fvecs --chunk 90 --batch 4 -o out.tsv
+expect_exit 0
 expect_no_temp

@@ -35,7 +35,7 @@ expect_same one.tsv out.tsv
 # --report: the reduction's bytes. A rank sends its nq x k x 12 bytes once
 # (13 x 10 x 12 = 1560); rank 0 receives ceil(log2 4) = 2 such messages;
 # R - 1 = 3 are sent in all. N does not enter.
-mpi 4 topk -q q.fvecs -b base.fvecs -k 10 -o out.tsv --report --quiet
+MPI_WRAP=leak_checked mpi 4 topk -q q.fvecs -b base.fvecs -k 10 -o out.tsv --report --quiet
 expect_exit 0
 expect_stderr_match '^ranks=4$'
 expect_stderr_match '^reduce_bytes_sent_max=1560$'
