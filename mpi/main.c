@@ -272,10 +272,11 @@ static int run(int argc, char **argv, const cli_shard *shard) {
     if (strcmp(command, "--version") == 0 || strcmp(command, "-V") == 0) return cli_version();
     if (strcmp(command, "topk") == 0) return cli_topk_run(argc - 2, argv + 2, shard);
     if (strcmp(command, "score") == 0) return cli_score_run(argc - 2, argv + 2, shard);
-    fprintf(stderr,
-            "vecscore-mpi: unknown command '%s'; it runs topk and score (the others are "
-            "vecscore's)\n",
-            command);
+    if (shard->leader)
+        fprintf(stderr,
+                "vecscore-mpi: unknown command '%s'; it runs topk and score (the others are "
+                "vecscore's)\n",
+                command);
     return EXIT_USAGE;
 }
 

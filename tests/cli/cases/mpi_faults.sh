@@ -100,3 +100,15 @@ RC=$?
 [ "$RC" -ne 0 ] || fail "a killed rank: mpirun exited 0"
 [ "$(cat old.tsv)" = old ] || fail "old.tsv was replaced"
 expect_no_temp
+
+# --device per node-local rank: a list picks entry L mod n, {local} becomes
+# L. With "cpu,x{local}" local rank 0 runs on the CPU and rank 1 asks for
+# device "x1", which does not parse: that rank's usage error stops both.
+mpi 2 topk $ok --device 'cpu,x{local}'
+expect_exit 1
+expect_stderr_match "^vecscore topk: bad option: unknown device selector 'x1' .*\(rank 1 of 2\)$"
+expect_no_file out.tsv
+mpi 3 topk $ok --device 'cpu,cpu'
+expect_exit 0
+"$VECSCORE" topk -q q.fvecs -b base.fvecs -k 5 --device cpu -o one.tsv || fail "vecscore topk"
+expect_same one.tsv out.tsv
