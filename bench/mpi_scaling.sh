@@ -40,7 +40,7 @@ timed() {
     awk -v a="$start" -v b="$end" -v r="$run" 'BEGIN {printf "%.3f %s\n", b - a, r}'
 }
 stats() { # median min max of the numbers on stdin
-    sort -g | awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f", v[int((NR+1)/2)], v[1], v[NR]}'
+    sort -g | awk '{v[NR]=$1} END {printf "%.3f %.3f %.3f\n", v[int((NR+1)/2)], v[1], v[NR]}'
 }
 
 echo "| Q x N x D | 1 rank x 2 threads: run s (min-max) | 2 ranks x 1 thread: run s (min-max) | ratio (2x1 / 1x2) | wall s, 1x2 / 2x1 |"
