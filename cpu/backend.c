@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../host/internal.h"
+#include "../backend/backend.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -182,8 +182,8 @@ static void pack_unit(void *arg, size_t unit, int slot) {
     }
 }
 
-static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
-                          void **out) {
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
     cpu_state *cpu = state;
     const vs__cpu_kernels *kern = cpu->kernels;
     *out = NULL;
@@ -222,7 +222,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     *out = corpus;
     return VS_OK;
 oom:
-    vs__log(ctx, VS_LOG_ERROR, "vs_corpus_create: cannot allocate %zu x %zu floats", n, dim);
+    vs__log(&ctx->log, VS_LOG_ERROR, "vs_corpus_create: cannot allocate %zu x %zu floats", n, dim);
     corpus_release(state, corpus);
     return VS_ERR_OUT_OF_MEMORY;
 }
@@ -693,7 +693,7 @@ static int cpu_run(void *state, vs__batch *b) {
     plan p;
     int status = make_plan(cpu, b, &p);
     if (status != VS_OK) {
-        vs__log(b->ctx, VS_LOG_ERROR,
+        vs__log(&b->ctx->log, VS_LOG_ERROR,
                 "batch does not fit the arenas (staging %zu B, scratch %zu B per worker) "
                 "for dim %zu; raise arena_bytes/scratch_bytes",
                 b->ws->staging.capacity, b->ws->scratch[0].capacity, b->dim);
@@ -710,7 +710,8 @@ static int cpu_run(void *state, vs__batch *b) {
         status = chunk_alloc(&job, q);
         if (status != VS_OK) {
             /* Only possible on the first chunk: later chunks reuse the same space. */
-            vs__log(b->ctx, VS_LOG_ERROR, "arena exhausted staging a chunk of %zu queries", q);
+            vs__log(&b->ctx->log, VS_LOG_ERROR, "arena exhausted staging a chunk of %zu queries",
+                    q);
             return status;
         }
         chunk_stage(&job);
@@ -792,12 +793,14 @@ static void seed_rates(cpu_state *cpu) {
                           memory_order_relaxed);
 }
 
-int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_ops **ops,
-                           void **state) {
+int vs__cpu_backend_create(const vs__env *ctx, const vs__backend_ops **ops, void **state,
+                           const char **isa_chosen) {
+    const char *isa = ctx->isa;
     const vs__cpu_kernels *kernels;
     int status = vs__cpu_kernels_get(isa, &kernels);
     if (status == VS_ERR_UNSUPPORTED) {
-        vs__log(ctx, VS_LOG_ERROR, "ISA '%s' was requested but this CPU does not support it", isa);
+        vs__log(&ctx->log, VS_LOG_ERROR, "ISA '%s' was requested but this CPU does not support it",
+                isa);
         return status;
     }
     if (status != VS_OK) {
@@ -807,7 +810,7 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
             snprintf(known + used, sizeof(known) - used, "%s%s", i > 0 ? ", " : "",
                      vs_cpu_isa_name(i));
         }
-        vs__log(ctx, VS_LOG_ERROR, "unknown ISA '%s' (expected one of %s)", isa, known);
+        vs__log(&ctx->log, VS_LOG_ERROR, "unknown ISA '%s' (expected one of %s)", isa, known);
         return status;
     }
     cpu_state *cpu = calloc(1, sizeof(*cpu));
@@ -817,12 +820,12 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
         return VS_ERR_OUT_OF_MEMORY;
     }
     cpu->kernels = kernels;
-    cpu->threads = ctx->cfg.threads;
+    cpu->threads = ctx->threads;
     seed_rates(cpu);
     snprintf(cpu->description, sizeof(cpu->description), "native CPU (%s, %d thread%s)",
              kernels->isa, cpu->threads, cpu->threads == 1 ? "" : "s");
     *ops = &cpu_ops;
     *state = cpu;
-    ctx->isa = kernels->isa;
+    *isa_chosen = kernels->isa;
     return VS_OK;
 }

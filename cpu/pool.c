@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../base/clock.h"
 #include "vecscore.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -100,14 +101,9 @@ static struct {
     int release;
 } test = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
-/*
- * The pool's own clock: the pool sits below host/ (which starts and stops
- * it), so it does not call back up into host/'s vs__now.
- */
+/* The library's one clock (base/clock.c, below the pool). */
 static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return vs__now();
 }
 
 static void sleep_seconds(double seconds) {

@@ -11,8 +11,9 @@
 #      speed asserts; the contention scenario included),
 #   6. clang-format check of every C file;
 # and the build checks: the build without OpenCL, vecscore as a subproject,
-# include cycles, clang-tidy + cppcheck, and what the installed vecscore
-# links (scripts/check_*.sh, check_include_cycles.py, lint.py).
+# include cycles, the options table, function lengths, clang-tidy + cppcheck,
+# and what the installed vecscore links (scripts/check_*.sh,
+# check_include_cycles.py, check_options.py, check_function_length.py, lint.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +46,12 @@ echo "== build check: vecscore as a subproject (add_subdirectory, FetchContent)"
 echo "== build check: no include cycle beyond scripts/include_cycles.allow"
 python3 "$ROOT/scripts/check_include_cycles.py" --self-test
 python3 "$ROOT/scripts/check_include_cycles.py"
+echo "== build check: the README's options table matches host/options.h"
+python3 "$ROOT/scripts/check_options.py" --self-test
+python3 "$ROOT/scripts/check_options.py"
+echo "== build check: no library function over 100 lines without a reason"
+python3 "$ROOT/scripts/check_function_length.py" --self-test
+python3 "$ROOT/scripts/check_function_length.py"
 echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.suppress)"
 python3 "$ROOT/scripts/lint.py" --build "$ROOT/build-lint"
 # ---- end of build checks ----
