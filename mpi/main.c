@@ -47,7 +47,7 @@ typedef struct mpi_shard {
     int rank, ranks;
     int local_rank, local_ranks; /* within the node (MPI_COMM_TYPE_SHARED) */
     int agreed;                  /* the agreed failure's exit code, once there is one; else -1 */
-    char device[512];            /* the selector device_for chose */
+    char device[512];            /* the selector shard_device chose */
     uint64_t reduce_sent, reduce_received; /* bytes in reduce_topk */
     uint64_t sent_max, received_max, sent_total;
 } mpi_shard;
