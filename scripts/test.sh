@@ -6,7 +6,7 @@
 #   3. the threads suite (worker pool, concurrent callers) on a
 #      ThreadSanitizer build,
 #   4. install, then the example built through find_package and through
-#      pkg-config, each run,
+#      pkg-config, each run (and examples/shard.c, the sharded merge check),
 #   5. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
 #   6. clang-format check of every C file;
@@ -34,7 +34,7 @@ echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
+  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
 
@@ -69,6 +69,7 @@ cmake --install "$ROOT/build" --prefix "$PREFIX" >/dev/null
 cmake -S "$ROOT/examples" -B "$ROOT/build/example" -DCMAKE_PREFIX_PATH="$PREFIX" >/dev/null
 cmake --build "$ROOT/build/example" >/dev/null
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/quickstart" 2000 20 64
+LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/shard" 5000 16 64 5
 PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/build/quickstart-pkgconfig"
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 # ---- ARM: cross build for AArch64, every suite under qemu-aarch64 (docs/isa.md) ----
