@@ -46,21 +46,3 @@ void vs__log(const vs__log_sink *sink, vs_log_level level, const char *fmt, ...)
     log_va(sink, level, fmt, args);
     va_end(args);
 }
-
-int vs__fail(const vs__log_sink *sink, int status, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    log_va(sink, VS_LOG_ERROR, fmt, args);
-    va_end(args);
-    return status;
-}
-
-int vs__fail_msg(char *buf, size_t size, int status, const char *fmt, ...) {
-    if (buf != NULL && size > 0) {
-        va_list args;
-        va_start(args, fmt);
-        vsnprintf(buf, size, fmt, args);
-        va_end(args);
-    }
-    return status;
-}

@@ -7,7 +7,9 @@
 #ifndef VS_BASE_LOG_H
 #define VS_BASE_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "vecscore.h"
 
@@ -33,15 +35,25 @@ void vs__log(const vs__log_sink *sink, vs_log_level level, const char *fmt, ...)
  *       the same into a caller's message buffer (io/, whose functions take
  *       one), NULL or size 0 allowed.
  *
- * A function that must release what it holds keeps the status and jumps to
+ * Both are macros, so the status is visible where the line is (to readers and
+ * to the static analyzer). A function that must release what it holds keeps
+ * the status and jumps to
  * its cleanup, both written at the call site:
  *   if (x == NULL) { status = vs__fail(...); goto cleanup; }
  * (VS_CL_CHECK in cl/cl_calls.h is the OpenCL form of that line.)
  */
-int vs__fail(const vs__log_sink *sink, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int vs__fail_msg(char *buf, size_t size, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define vs__fail(sink, status, ...) (vs__log((sink), VS_LOG_ERROR, __VA_ARGS__), (status))
+#define vs__fail_msg(buf, size, status, ...) (vs__msg((buf), (size), __VA_ARGS__), (status))
+
+/* printf into a message buffer; NULL or size 0 is fine. */
+__attribute__((format(printf, 3, 4))) static inline void vs__msg(char *buf, size_t size,
+                                                                 const char *fmt, ...) {
+    if (buf == NULL || size == 0) return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(buf, size, fmt, args);
+    va_end(args);
+}
 
 /* This thread's last error message (vs_last_error_message reads it). */
 void vs__error_clear(void);

@@ -2,11 +2,8 @@
  * topk.h — bounded selection of the best m (key, id) pairs.
  *
  * Keys are "higher is better" (the driver negates L2SQ distances). The order
- * is total, the same on every backend:
- *   1. a real entry beats padding (id -1);
- *   2. a non-NaN key beats a NaN key;
- *   3. a higher key beats a lower one;
- *   4. on equal keys (or both NaN) the lower id wins.
+ * is the library's one, VS_TOPK_BEFORE (base/topk_order.h): real entries
+ * before padding, numbers before NaN, higher keys first, lower ids on ties.
  *
  * The heap keeps its worst entry at the root. Storage is two parallel arrays
  * (keys, ids), the layout of the caller's result rows, so a heap can live

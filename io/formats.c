@@ -44,12 +44,16 @@ const char *vs_dtype_name(vs_dtype dtype) {
 }
 
 size_t vs_dtype_size(vs_dtype dtype) {
-    switch (dtype) {
-#define VS_DTYPE_SIZE_(suffix, name, bytes, words, descr, alias)                                   \
-    case VS_DTYPE_##suffix: return bytes;
+    static const struct {
+        vs_dtype dtype;
+        size_t bytes;
+    } sizes[] = {
+#define VS_DTYPE_SIZE_(suffix, name, bytes, words, descr, alias) {VS_DTYPE_##suffix, bytes},
         VS_IO_DTYPE_TABLE(VS_DTYPE_SIZE_)
 #undef VS_DTYPE_SIZE_
-    }
+    };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        if (sizes[i].dtype == dtype) return sizes[i].bytes;
     return 0;
 }
 

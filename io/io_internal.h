@@ -7,10 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/log.h"
 #include "vecscore_io.h"
 
-/* printf into a message buffer; NULL or size 0 is fine. */
-void vs__io_msg(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* printf into a message buffer; NULL or size 0 is fine (base/log.h's vs__msg). */
+#define vs__io_msg vs__msg
 
 /* Checked products and sums of 64-bit sizes: 0 on overflow, else 1 and *out. */
 static inline int vs__mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
