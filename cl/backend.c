@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../arena/pinned_cl.h"
+#include "pinned_cl.h"
 #include "../cpu/kernels.h"
 #include "cl_internal.h"
 
