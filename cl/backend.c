@@ -70,8 +70,9 @@ typedef struct cl_state {
     cl_kernel score, select, merge;
     cl_kernel score_rows; /* used instead of score when rows_kernel is set */
     cl_kernel topk_rows;  /* fused scoring + selection for rows_kernel, k <= VS_CL_FUSED_K */
-    int rows_kernel;      /* 1 on CPU-type devices (or VECSCORE_CL_KERNEL=rows) */
-    int fused_policy;     /* -1 automatic, 0 never, 1 whenever possible (VECSCORE_CL_FUSED) */
+    int family;           /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
+    int rows_kernel;      /* family CPU: vs_score_rows and vs_topk_rows */
+    int fused_policy;     /* -1 automatic, 0 never, 1 whenever possible (cfg.cl_fused) */
     int built;
     double build_seconds; /* program build or load + first launch of every kernel */
     int build_cache;      /* 1 compiled, 2 loaded from the binary cache */
@@ -404,6 +405,11 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     return VS_OK;
 }
 
+/* Elements of the caller's outputs: nq x k for top-k, nq x nc for scores. */
+static size_t output_floats(const vs__batch *b) {
+    return b->k ? b->nq * b->k : b->nq * b->nc;
+}
+
 typedef struct buffers {
     cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
 } buffers;
@@ -563,28 +569,214 @@ static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clFinish", err);
 }
 
+/* ---- the steps of one batch: buffers, staging, launches, read-back, mapping ------- */
+
+/* Device buffers for the whole batch (make_plan sized them). 0 or a vs_status. */
+static int create_buffers(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                          buffers *d) {
+    int status = VS_OK;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE;
+    const size_t rows = p->rows;
+    d->queries = make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * b->dim * sizeof(float), NULL,
+                             "queries", &status);
+    if (status == VS_OK)
+        d->qaux =
+            make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
+    if (status == VS_OK && ((b->k && !p->fused) || (!b->k && !p->zero_copy)))
+        d->tile =
+            make_buffer(ctx, s, rw, rows * p->columns * sizeof(float), NULL, "score tile", &status);
+    if (b->k) {
+        const size_t list = rows * p->segments * p->k, running = rows * p->k;
+        if (status == VS_OK)
+            d->seg_keys =
+                make_buffer(ctx, s, rw, list * sizeof(float), NULL, "segment keys", &status);
+        if (status == VS_OK)
+            d->seg_ids =
+                make_buffer(ctx, s, rw, list * sizeof(int64_t), NULL, "segment ids", &status);
+        for (int i = 0; i < 2 && status == VS_OK; i++) {
+            d->run_keys[i] =
+                make_buffer(ctx, s, rw, running * sizeof(float), NULL, "running keys", &status);
+            if (status == VS_OK)
+                d->run_ids[i] = make_buffer(ctx, s, rw, running * sizeof(int64_t), NULL,
+                                            "running ids", &status);
+        }
+    }
+    const size_t out_floats = output_floats(b);
+    if (status == VS_OK && p->zero_copy) {
+        const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
+        d->out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
+                                    "caller scores", &status);
+        if (status == VS_OK && b->k)
+            d->out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
+                                     "caller ids", &status);
+    } else if (status == VS_OK && b->k) {
+        d->out_scores =
+            make_buffer(ctx, s, rw, rows * b->k * sizeof(float), NULL, "result scores", &status);
+        if (status == VS_OK)
+            d->out_ids =
+                make_buffer(ctx, s, rw, rows * b->k * sizeof(int64_t), NULL, "result ids", &status);
+    }
+    return status;
+}
+
+/*
+ * Stages queries [q0, q0 + count) and their aux values (COSINE: scaled like
+ * the corpus copy) in the pinned arena and writes them to the device. The
+ * caller releases the arena to its mark once the device is done with them.
+ */
+static int stage_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                       size_t q0, size_t count) {
+    float *staged = vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
+    float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
+    if (staged == NULL || qaux == NULL) return VS_ERR_OUT_OF_MEMORY;
+    memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
+    for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
+        float *row = staged + i * b->dim;
+        const double norm_sq = vs__norm_sq_f64(row, b->dim);
+        int shift = 0;
+        qaux[i] = b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
+        if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
+    }
+    if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
+    int status = write_to_device(ctx, s, d->queries, count * b->dim * sizeof(float), staged,
+                                 "clEnqueueWriteBuffer(queries)", b->report);
+    if (status == VS_OK)
+        status = write_to_device(ctx, s, d->qaux, count * sizeof(float), qaux,
+                                 "clEnqueueWriteBuffer(query aux)", b->report);
+    return status;
+}
+
+/* Reads one score tile (columns x count) back into the caller's matrix. */
+static int read_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                     const buffers *d, size_t q0, size_t count, size_t id_base, size_t columns) {
+    int status = finish(ctx, s, b->report);
+    if (status != VS_OK) return status;
+    const size_t origin[3] = {0, 0, 0};
+    const size_t region[3] = {columns * sizeof(float), count, 1};
+    double start = vs__now();
+    cl_int err = vs__cl.EnqueueReadBufferRect(s->queue, d->tile, CL_TRUE, origin, origin, region,
+                                              p->columns * sizeof(float), 0, b->nc * sizeof(float),
+                                              0, b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
+    b->report->transfer_seconds += vs__now() - start;
+    b->report->bytes_copied += columns * count * sizeof(float);
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
+}
+
+/*
+ * Launches every tile of every corpus part for one staged chunk: top-k
+ * (select, then merge into the running list; the last tile writes the
+ * outputs), or the score matrix (in place, or through the tile buffer).
+ */
+static int launch_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                        buffers *d, const cl_corpus *corpus, size_t q0, size_t count) {
+    int status = VS_OK;
+    int current = 0, has_running = 0;
+    const cl_ulong out_row = p->zero_copy ? (cl_ulong)q0 : 0;
+    if (b->k && corpus->nparts == 0) /* no candidates: padding only */
+        return merge_segments(ctx, s, b, p, d, count, 0, 0, &current, 1, out_row);
+    for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
+        const cl_part *part = &corpus->parts[pi];
+        for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p->columns) {
+            const size_t columns = part->count - t0 < p->columns ? part->count - t0 : p->columns;
+            const size_t id_base = part->first + t0;
+            if (b->k) {
+                const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+                cl_uint segments = 0;
+                status = select_segments(ctx, s, b, p, d, part, t0, count, columns, &segments);
+                if (status == VS_OK)
+                    status = merge_segments(ctx, s, b, p, d, count, segments, has_running, &current,
+                                            last, out_row);
+                has_running = 1;
+            } else if (p->zero_copy) {
+                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->out_scores,
+                                    (cl_ulong)q0 * b->nc + id_base, b->nc);
+            } else {
+                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns);
+                if (status == VS_OK)
+                    status = read_tile(ctx, s, b, p, d, q0, count, id_base, columns);
+            }
+        }
+    }
+    return status;
+}
+
+/* Copied top-k results: the chunk's count x k rows come back from the result buffers. */
+static int read_back_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                           size_t q0, size_t count) {
+    double start = vs__now();
+    cl_int err =
+        vs__cl.EnqueueReadBuffer(s->queue, d->out_scores, CL_TRUE, 0, count * b->k * sizeof(float),
+                                 b->scores + q0 * b->k, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = vs__cl.EnqueueReadBuffer(s->queue, d->out_ids, CL_TRUE, 0,
+                                       count * b->k * sizeof(int64_t), b->ids + q0 * b->k, 0, NULL,
+                                       NULL);
+    b->report->transfer_seconds += vs__now() - start;
+    b->report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
+}
+
+/* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
+static int map_outputs(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d) {
+    const size_t out_floats = output_floats(b);
+    cl_mem outs[2] = {d->out_scores, b->k ? d->out_ids : NULL};
+    const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
+    for (int i = 0; i < 2; i++) {
+        if (outs[i] == NULL) continue;
+        cl_int err = CL_SUCCESS;
+        double start = vs__now();
+        void *mapped = vs__cl.EnqueueMapBuffer(s->queue, outs[i], CL_TRUE, CL_MAP_READ, 0,
+                                               out_bytes[i], 0, NULL, NULL, &err);
+        if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueMapBuffer(results)", err);
+        void *host = i == 0 ? (void *)b->scores : (void *)b->ids;
+        if (mapped == host)
+            b->report->bytes_mapped += out_bytes[i];
+        else {
+            /* A driver that maps elsewhere: copy (and count it). */
+            memcpy(host, mapped, out_bytes[i]);
+            b->report->bytes_copied += out_bytes[i];
+        }
+        err = vs__cl.EnqueueUnmapMemObject(s->queue, outs[i], mapped, 0, NULL, NULL);
+        if (err == CL_SUCCESS) err = vs__cl.Finish(s->queue);
+        b->report->transfer_seconds += vs__now() - start;
+        if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueUnmapMemObject(results)", err);
+    }
+    return VS_OK;
+}
+
+/* The report fields every batch sets first, and the build once per program. */
+static void report_start(cl_state *s, vs_batch_report *report) {
+    snprintf(report->backend, sizeof(report->backend), "opencl");
+    snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
+    report->isa[0] = '\0';
+    report->threads = 0;
+    if (s->built && !s->build_reported) { /* built when the context was created: say so once */
+        report->compile_seconds = s->build_seconds;
+        report->program_cache = s->build_cache;
+        s->build_reported = 1;
+    }
+}
+
+/*
+ * One batch: plan, buffers, then per chunk of queries: stage, launch, read
+ * back; finally map in-place outputs. Holds the state's lock throughout
+ * except while per-call candidates are uploaded.
+ */
 static int run_batch(cl_state *s, vs__batch *b) {
     const vs_context *ctx = b->ctx;
     vs_batch_report *report = b->report;
     int status = VS_OK;
     cl_corpus *temporary = NULL;
-    int p_zero_copy = 0; /* caller memory wrapped in place (for the error path) */
+    plan p;
+    memset(&p, 0, sizeof(p)); /* p.zero_copy is read on the error path */
     buffers d;
     memset(&d, 0, sizeof(d));
     vs__cl_clear_error();
-    snprintf(report->backend, sizeof(report->backend), "opencl");
-    snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
-    report->isa[0] = '\0';
-    report->threads = 0;
 
     pthread_mutex_lock(&s->lock);
     status = ensure_built(s, ctx, report);
+    report_start(s, report);
     if (status != VS_OK) goto unlock;
-    if (!s->build_reported) { /* built when the context was created: say so once */
-        report->compile_seconds = s->build_seconds;
-        report->program_cache = s->build_cache;
-        s->build_reported = 1;
-    }
     const cl_corpus *corpus = b->corpus;
     if (corpus == NULL) {
         /* Per-call candidates: uploaded for this call only. */
@@ -597,9 +789,9 @@ static int run_batch(cl_state *s, vs__batch *b) {
         corpus = temporary;
         report->bytes_copied += b->nc * b->dim * sizeof(float);
     }
-    plan p;
     status = make_plan(s, b, corpus, &p);
     if (status != VS_OK) {
+        p.zero_copy = 0;
         vs__log(ctx, VS_LOG_INFO,
                 "opencl: the batch does not fit the device (dim %zu, k %zu, staging %zu B)", b->dim,
                 b->k, s->staging.capacity);
@@ -607,177 +799,32 @@ static int run_batch(cl_state *s, vs__batch *b) {
                  "the batch does not fit the device (dim %zu, k %zu)", b->dim, b->k);
         goto unlock;
     }
-    p_zero_copy = p.zero_copy;
     report->arena_capacity_bytes = s->staging.capacity;
     report->arena_pinned = s->staging.stats.pinned;
     vs_arena_stats_clear_high_water(&s->staging);
     if (b->nq == 0 || (b->nc == 0 && b->k == 0)) goto unlock;
 
-    /* Device buffers for the whole batch. */
-    const cl_mem_flags rw = CL_MEM_READ_WRITE;
-    const size_t rows = p.rows;
-    d.queries = make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * b->dim * sizeof(float), NULL,
-                            "queries", &status);
-    if (status == VS_OK)
-        d.qaux =
-            make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
-    if (status == VS_OK && ((b->k && !p.fused) || (!b->k && !p.zero_copy)))
-        d.tile =
-            make_buffer(ctx, s, rw, rows * p.columns * sizeof(float), NULL, "score tile", &status);
-    if (b->k) {
-        const size_t list = rows * p.segments * p.k, running = rows * p.k;
-        if (status == VS_OK)
-            d.seg_keys =
-                make_buffer(ctx, s, rw, list * sizeof(float), NULL, "segment keys", &status);
-        if (status == VS_OK)
-            d.seg_ids =
-                make_buffer(ctx, s, rw, list * sizeof(int64_t), NULL, "segment ids", &status);
-        for (int i = 0; i < 2 && status == VS_OK; i++) {
-            d.run_keys[i] =
-                make_buffer(ctx, s, rw, running * sizeof(float), NULL, "running keys", &status);
-            if (status == VS_OK)
-                d.run_ids[i] = make_buffer(ctx, s, rw, running * sizeof(int64_t), NULL,
-                                           "running ids", &status);
-        }
-    }
-    const size_t out_floats = b->k ? b->nq * b->k : b->nq * b->nc;
-    if (status == VS_OK && p.zero_copy) {
-        const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
-        d.out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
-                                   "caller scores", &status);
-        if (status == VS_OK && b->k)
-            d.out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
-                                    "caller ids", &status);
-    } else if (status == VS_OK && b->k) {
-        d.out_scores =
-            make_buffer(ctx, s, rw, rows * b->k * sizeof(float), NULL, "result scores", &status);
-        if (status == VS_OK)
-            d.out_ids =
-                make_buffer(ctx, s, rw, rows * b->k * sizeof(int64_t), NULL, "result ids", &status);
-    }
-    if (status != VS_OK) goto unlock;
-
-    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += rows) {
-        const size_t count = b->nq - q0 < rows ? b->nq - q0 : rows;
+    status = create_buffers(ctx, s, b, &p, &d);
+    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += p.rows) {
+        const size_t count = b->nq - q0 < p.rows ? b->nq - q0 : p.rows;
         report->query_chunks++;
-        /* Stage the chunk (queries and aux values) in the pinned arena. */
-        size_t mark = vs_arena_mark(&s->staging);
-        float *staged =
-            vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
-        float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
-        if (staged == NULL || qaux == NULL) {
-            vs_arena_release(&s->staging, mark);
-            status = VS_ERR_OUT_OF_MEMORY;
-            break;
-        }
-        memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
-        for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
-            float *row = staged + i * b->dim;
-            const double norm_sq = vs__norm_sq_f64(row, b->dim);
-            int shift = 0;
-            qaux[i] =
-                b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
-            if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
-        }
-        if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
-        status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
-                                 "clEnqueueWriteBuffer(queries)", report);
-        if (status == VS_OK)
-            status = write_to_device(ctx, s, d.qaux, count * sizeof(float), qaux,
-                                     "clEnqueueWriteBuffer(query aux)", report);
-
-        int current = 0, has_running = 0;
-        const cl_ulong out_row = p.zero_copy ? (cl_ulong)q0 : 0;
-        if (b->k && corpus->nparts == 0 && status == VS_OK) /* no candidates: padding only */
-            status = merge_segments(ctx, s, b, &p, &d, count, 0, 0, &current, 1, out_row);
-        for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
-            const cl_part *part = &corpus->parts[pi];
-            for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p.columns) {
-                const size_t columns = part->count - t0 < p.columns ? part->count - t0 : p.columns;
-                const size_t id_base = part->first + t0;
-                if (b->k) {
-                    const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
-                    cl_uint segments = 0;
-                    status =
-                        select_segments(ctx, s, b, &p, &d, part, t0, count, columns, &segments);
-                    if (status == VS_OK)
-                        status = merge_segments(ctx, s, b, &p, &d, count, segments, has_running,
-                                                &current, last, out_row);
-                    has_running = 1;
-                } else if (p.zero_copy) {
-                    status = score_tile(ctx, s, b, &d, part, t0, columns, count, d.out_scores,
-                                        (cl_ulong)q0 * b->nc + id_base, b->nc);
-                } else {
-                    status =
-                        score_tile(ctx, s, b, &d, part, t0, columns, count, d.tile, 0, p.columns);
-                    if (status == VS_OK) status = finish(ctx, s, report);
-                    if (status == VS_OK) {
-                        const size_t origin[3] = {0, 0, 0};
-                        const size_t region[3] = {columns * sizeof(float), count, 1};
-                        double start = vs__now();
-                        cl_int err = vs__cl.EnqueueReadBufferRect(
-                            s->queue, d.tile, CL_TRUE, origin, origin, region,
-                            p.columns * sizeof(float), 0, b->nc * sizeof(float), 0,
-                            b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
-                        report->transfer_seconds += vs__now() - start;
-                        report->bytes_copied += columns * count * sizeof(float);
-                        if (err != CL_SUCCESS)
-                            status = vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
-                    }
-                }
-            }
-        }
+        const size_t mark = vs_arena_mark(&s->staging);
+        status = stage_chunk(ctx, s, b, &d, q0, count);
+        if (status == VS_OK) status = launch_chunk(ctx, s, b, &p, &d, corpus, q0, count);
         if (status == VS_OK) status = finish(ctx, s, report);
-        if (status == VS_OK && b->k && !p.zero_copy) {
-            double start = vs__now();
-            cl_int err = vs__cl.EnqueueReadBuffer(s->queue, d.out_scores, CL_TRUE, 0,
-                                                  count * b->k * sizeof(float),
-                                                  b->scores + q0 * b->k, 0, NULL, NULL);
-            if (err == CL_SUCCESS)
-                err = vs__cl.EnqueueReadBuffer(s->queue, d.out_ids, CL_TRUE, 0,
-                                               count * b->k * sizeof(int64_t), b->ids + q0 * b->k,
-                                               0, NULL, NULL);
-            report->transfer_seconds += vs__now() - start;
-            report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
-            if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
-        }
+        if (status == VS_OK && b->k && !p.zero_copy)
+            status = read_back_chunk(ctx, s, b, &d, q0, count);
         report->arena_high_water_bytes = s->staging.stats.high_water;
         vs__cl.Finish(s->queue); /* the device is done with the staged chunk */
         vs_arena_release(&s->staging, mark);
     }
-
-    /* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
-    cl_mem outs[2] = {d.out_scores, b->k ? d.out_ids : NULL};
-    const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
-    for (int i = 0; i < 2 && status == VS_OK && p.zero_copy; i++) {
-        if (outs[i] == NULL) continue;
-        cl_int err = CL_SUCCESS;
-        double start = vs__now();
-        void *mapped = vs__cl.EnqueueMapBuffer(s->queue, outs[i], CL_TRUE, CL_MAP_READ, 0,
-                                               out_bytes[i], 0, NULL, NULL, &err);
-        if (err != CL_SUCCESS) {
-            status = vs__cl_failed(ctx, "clEnqueueMapBuffer(results)", err);
-            break;
-        }
-        void *host = i == 0 ? (void *)b->scores : (void *)b->ids;
-        if (mapped == host)
-            report->bytes_mapped += out_bytes[i];
-        else {
-            /* A driver that maps elsewhere: copy (and count it). */
-            memcpy(host, mapped, out_bytes[i]);
-            report->bytes_copied += out_bytes[i];
-        }
-        err = vs__cl.EnqueueUnmapMemObject(s->queue, outs[i], mapped, 0, NULL, NULL);
-        if (err == CL_SUCCESS) err = vs__cl.Finish(s->queue);
-        report->transfer_seconds += vs__now() - start;
-        if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueUnmapMemObject(results)", err);
-    }
+    if (status == VS_OK && p.zero_copy) status = map_outputs(ctx, s, b, &d);
 
 unlock:
     /* After a failure the queue must be idle before buffers (and the caller's memory,
      * when wrapped in place) are given back; if that cannot be confirmed, the host
      * must not re-run the batch into memory the device may still write. */
-    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p_zero_copy) b->no_rerun = 1;
+    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p.zero_copy) b->no_rerun = 1;
     release_buffers(&d);
     vs_arena_reset(&s->staging);
     pthread_mutex_unlock(&s->lock);
@@ -870,7 +917,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
 }
 
 int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state, char *why, size_t why_size) {
+                          void **state) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -882,32 +929,16 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->entry = *entry;
     s->align = device_align(entry);
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
-    /* CPU cores run the barrier-free kernel far faster than local-memory tiles. */
-    s->rows_kernel = entry->info.kind == VS_DEVICE_OPENCL_CPU;
-    /* Testing knobs, parsed as strictly as the options: a bad value is a bad option. */
-    uint64_t knob = 0;
-    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* "tile" or "rows" */
-    if (kernel != NULL && strcmp(kernel, "tile") != 0 && strcmp(kernel, "rows") != 0) {
-        snprintf(why, why_size,
-                 "environment variable VECSCORE_CL_KERNEL has an invalid value '%.64s' (expected "
-                 "tile or rows)",
-                 kernel);
-        status = VS_ERR_INVALID_ARGUMENT;
-    } else if (kernel != NULL) {
-        s->rows_kernel = strcmp(kernel, "rows") == 0;
-    }
-    int found = vs__env_uint("VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &knob, why, why_size);
-    s->fused_policy = found == 1 ? (int)knob : -1; /* -1: automatic */
-    if (found < 0) status = found;
-    found = vs__env_uint("VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1,
-                         "a byte count of 1 or more: digits, optionally followed by K, M or G",
-                         &knob, why, why_size);
-    if (found == 1) s->max_alloc = (size_t)knob;
-    if (found < 0) status = found;
-    if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR, "opencl: %s", why);
-        goto cleanup;
-    }
+    /* The kernel family: by device type unless the context's options force one. CPU cores
+     * run the barrier-free kernels far faster than local-memory tiles. */
+    const vs__config *cfg = &ctx->cfg; /* knobs resolved once by host/context.c */
+    s->family = cfg->cl_kernels;
+    if (s->family == VS__CL_KERNELS_AUTO)
+        s->family =
+            entry->info.kind == VS_DEVICE_OPENCL_CPU ? VS__CL_KERNELS_CPU : VS__CL_KERNELS_GPU;
+    s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
+    s->fused_policy = cfg->cl_fused;
+    if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
                                                 (cl_context_properties)entry->platform, 0};
     s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);

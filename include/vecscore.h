@@ -248,6 +248,10 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *   cache_dir      VECSCORE_CACHE_DIR       $XDG_CACHE_HOME/vecscore (OpenCL programs)
  *   verify         VECSCORE_VERIFY          0 (off)
  *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
+ *   cl_kernels     VECSCORE_CL_KERNELS      "auto": the OpenCL kernel family by device type
+ *                                           ("cpu" on CPU-type devices such as PoCL, "gpu"
+ *                                           elsewhere); "gpu" or "cpu" forces one family on
+ *                                           any device (same results, docs/opencl.md)
  *
  * Numbers in the environment are decimal digits and nothing else: a sign,
  * a blank before or after, a base prefix, other trailing characters or a
@@ -300,6 +304,7 @@ typedef struct vs_options {
     void *log_user;
     int log_level;     /* a vs_log_level, or -1 for the default */
     size_t lock_bytes; /* cap on locked arena memory; 0 = environment or 16 MiB */
+    const char *cl_kernels; /* "auto" (or NULL), "gpu" or "cpu": OpenCL kernel family */
 } vs_options;
 
 /** Fills opts with the defaults above (device "auto", threads 0 = all cores). */

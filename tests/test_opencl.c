@@ -1267,6 +1267,13 @@ static void test_bad_knobs(void **state) {
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", "opencl"},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", "opencl"},
         {"VECSCORE_CL_KERNEL", "tiles", "opencl"},
+        {"VECSCORE_CL_KERNELS", "GPU", "opencl"},
+        {"VECSCORE_CL_KERNELS", "gpu ", "cpu"},
+        {"VECSCORE_CL_KERNELS", "", "opencl"},
+        {"VECSCORE_CL_BLOCK", "3x3", "opencl"},
+        {"VECSCORE_CL_BLOCK", "4x", "opencl"},
+        {"VECSCORE_CL_BLOCK", "44", "opencl"},
+        {"VECSCORE_CL_BLOCK", "16x4", "opencl"},
         {"VECSCORE_AUTO_OPENCL_CPU", "yes", "auto"},
         {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
     };
@@ -1289,6 +1296,25 @@ static void test_bad_knobs(void **state) {
         char expect[160];
         snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
                  cases[i].name, cases[i].value);
+        if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
+    }
+    /* The option itself, checked as strictly. */
+    const char *bad_families[] = {"GPU", "gpus", "", "rows"};
+    for (size_t i = 0; i < sizeof(bad_families) / sizeof(*bad_families); i++) {
+        log_capture log;
+        memset(&log, 0, sizeof(log));
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = "cpu";
+        opts.cl_kernels = bad_families[i];
+        opts.log = capture_log;
+        opts.log_user = &log;
+        vs_context *ctx = NULL;
+        assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+        assert_null(ctx);
+        char expect[160];
+        snprintf(expect, sizeof(expect), "option cl_kernels has an invalid value '%s'",
+                 bad_families[i]);
         if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
     }
 }
