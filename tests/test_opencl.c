@@ -7,6 +7,12 @@
  * These tests fail (they do not skip) when no OpenCL device is present.
  * Run with --no-platform under OCL_ICD_VENDORS=<empty dir> to check the
  * behaviour without any OpenCL platform instead.
+ *
+ * VECSCORE_TEST_DEVICE=<selector> (e.g. opencl:name=NVIDIA) picks the device
+ * for the whole suite (default "opencl", the first device). Expectations
+ * follow what the device reports (unified memory or not, its type), not
+ * PoCL's facts. VECSCORE_CL_KERNELS=gpu|cpu forces a kernel family for every
+ * context the suite opens that does not choose one itself.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -47,6 +53,12 @@ static void capture_log(void *user, vs_log_level level, const char *message) {
 
 static char cache_dir[200];
 
+/* The device under test: VECSCORE_TEST_DEVICE, else the first OpenCL device. */
+static const char *test_device(void) {
+    const char *selector = getenv("VECSCORE_TEST_DEVICE");
+    return selector != NULL && selector[0] != '\0' ? selector : "opencl";
+}
+
 static vs_context *open_with(const char *selector, const char *dir, log_capture *capture,
                              int *status) {
     vs_options opts;
@@ -79,6 +91,27 @@ static vs_context *must_open(const char *selector) {
 
 /* ---- devices ------------------------------------------------------------------------ */
 
+/*
+ * What the device under test reports about itself: a context on it runs one
+ * batch, and the listed device with the name its report gives is returned
+ * (its index, or fails the test).
+ */
+static int test_device_info(vs_device *out) {
+    vs_context *ctx = must_open(test_device());
+    float q[2] = {1, 2}, s[1];
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 2, s), VS_OK);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    vs_context_free(ctx);
+    if (strcmp(report.backend, "opencl") != 0)
+        fail_msg("device %s ran a batch on %s (%s)", test_device(), report.backend,
+                 report.fallback);
+    for (int i = 1; i < vs_device_count(); i++)
+        if (vs_device_info(i, out) == VS_OK && strcmp(out->name, report.device) == 0) return i;
+    fail_msg("device %s ('%s') is not in the device list", test_device(), report.device);
+    return -1;
+}
+
 static void test_devices(void **state) {
     (void)state;
     int count = vs_device_count();
@@ -89,7 +122,6 @@ static void test_devices(void **state) {
     assert_int_equal(vs_device_info(0, &info), VS_OK);
     assert_int_equal(info.kind, VS_DEVICE_NATIVE_CPU);
     assert_string_equal(info.selector, "cpu");
-    int found_cpu_device = 0;
     for (int i = 1; i < count; i++) {
         assert_int_equal(vs_device_info(i, &info), VS_OK);
         assert_true(info.kind != VS_DEVICE_NATIVE_CPU);
@@ -100,12 +132,17 @@ static void test_devices(void **state) {
         assert_true(info.global_mem_bytes >= info.max_alloc_bytes);
         assert_true(info.base_align_bytes > 0);
         assert_int_equal(info.base_align_bytes & (info.base_align_bytes - 1), 0);
-        if (info.kind == VS_DEVICE_OPENCL_CPU) {
-            found_cpu_device = 1;
-            assert_int_equal(info.auto_eligible, 0); /* auto never prefers PoCL */
-        }
+        /* auto never prefers an OpenCL CPU device (PoCL); it weighs GPUs and accelerators. */
+        assert_int_equal(info.auto_eligible, info.kind == VS_DEVICE_OPENCL_GPU ||
+                                                 info.kind == VS_DEVICE_OPENCL_ACCELERATOR);
+        assert_true(info.unified_memory == 0 || info.unified_memory == 1);
     }
-    assert_true(found_cpu_device);
+    /* The device under test is one of them, with the facts the rest of the suite follows. */
+    vs_device tested;
+    const int index = test_device_info(&tested);
+    assert_true(index >= 1 && index < count);
+    assert_true(tested.kind == VS_DEVICE_OPENCL_CPU || tested.kind == VS_DEVICE_OPENCL_GPU ||
+                tested.kind == VS_DEVICE_OPENCL_ACCELERATOR);
     assert_int_equal(vs_device_info(count, &info), VS_ERR_INVALID_ARGUMENT);
     assert_int_equal(vs_device_info(-1, &info), VS_ERR_INVALID_ARGUMENT);
     assert_int_equal(vs_device_info(0, NULL), VS_ERR_INVALID_ARGUMENT);
@@ -114,8 +151,8 @@ static void test_devices(void **state) {
 static void test_selectors(void **state) {
     (void)state;
     vs_device info;
-    assert_int_equal(vs_device_info(1, &info), VS_OK);
-    const char *selectors[] = {"opencl", info.selector, "opencl:name=pthread"};
+    test_device_info(&info);
+    const char *selectors[] = {test_device(), info.selector, "opencl:name=pthread"};
     for (size_t i = 0; i < 3; i++) {
         if (i == 2 && strstr(info.name, "pthread") == NULL) continue; /* PoCL's naming */
         vs_context *ctx = must_open(selectors[i]);
@@ -248,15 +285,35 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
 }
 
 /*
- * kernel: "tile" (GPU-style) or "rows" (CPU-style) scoring kernel; fused: "1"
- * to score and select in one kernel where k allows it (rows only), "0" not to.
+ * Opens the device under test with one kernel path: family "gpu" or "cpu"
+ * (VECSCORE_CL_KERNELS), or "tile" (the 16x16 reference kernel,
+ * VECSCORE_CL_KERNEL=tile); fused "1" to score and select in one kernel
+ * where k allows it (cpu family only), "0" not to. The suite's own
+ * VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back afterwards.
  */
-static void run_agreement(const char *kernel, const char *fused) {
-    setenv("VECSCORE_CL_KERNEL", kernel, 1);
+static vs_context *open_family(const char *family, const char *fused) {
+    const char *outer = getenv("VECSCORE_CL_KERNELS");
+    char saved[16] = "";
+    if (outer != NULL) snprintf(saved, sizeof(saved), "%s", outer);
+    if (strcmp(family, "tile") == 0) {
+        unsetenv("VECSCORE_CL_KERNELS");
+        setenv("VECSCORE_CL_KERNEL", "tile", 1);
+    } else {
+        setenv("VECSCORE_CL_KERNELS", family, 1);
+    }
     setenv("VECSCORE_CL_FUSED", fused, 1);
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_KERNEL");
     unsetenv("VECSCORE_CL_FUSED");
+    if (outer != NULL)
+        setenv("VECSCORE_CL_KERNELS", saved, 1);
+    else
+        unsetenv("VECSCORE_CL_KERNELS");
+    return dev;
+}
+
+static void run_agreement(const char *kernel, const char *fused) {
+    vs_context *dev = open_family(kernel, fused);
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -272,20 +329,25 @@ static void run_agreement(const char *kernel, const char *fused) {
     vs_context_free(cpu);
 }
 
-/* Every kernel path runs on every device; PoCL defaults to "rows" (fused), GPUs to "tile". */
+/* Every kernel path runs on every device; PoCL defaults to the cpu family, GPUs to gpu. */
 static void test_agreement_rows_fused(void **state) {
     (void)state;
-    run_agreement("rows", "1");
+    run_agreement("cpu", "1");
 }
 
 static void test_agreement_rows_separate(void **state) {
     (void)state;
-    run_agreement("rows", "0");
+    run_agreement("cpu", "0");
 }
 
 static void test_agreement_tile_kernel(void **state) {
     (void)state;
     run_agreement("tile", "0");
+}
+
+static void test_agreement_gpu_family(void **state) {
+    (void)state;
+    run_agreement("gpu", "0");
 }
 
 /* ---- numerics: tiny and huge norms (docs/numerics.md) ---------------------------------- */
@@ -341,11 +403,7 @@ static void check_extreme_on_device(vs_context *dev, const char *what, const flo
  * 3.7e-24 whose top-1 must be the candidate pointing its way.
  */
 static void run_extreme_norms(const char *kernel, const char *fused) {
-    setenv("VECSCORE_CL_KERNEL", kernel, 1);
-    setenv("VECSCORE_CL_FUSED", fused, 1);
-    vs_context *dev = must_open("opencl");
-    unsetenv("VECSCORE_CL_KERNEL");
-    unsetenv("VECSCORE_CL_FUSED");
+    vs_context *dev = open_family(kernel, fused);
     ref_rng rng;
     ref_rng_seed(&rng, 77);
     const size_t dims[] = {1, 7, 17, 100, 300};
@@ -385,17 +443,22 @@ static void run_extreme_norms(const char *kernel, const char *fused) {
 
 static void test_extreme_norms_rows_fused(void **state) {
     (void)state;
-    run_extreme_norms("rows", "1");
+    run_extreme_norms("cpu", "1");
 }
 
 static void test_extreme_norms_rows_separate(void **state) {
     (void)state;
-    run_extreme_norms("rows", "0");
+    run_extreme_norms("cpu", "0");
 }
 
 static void test_extreme_norms_tile_kernel(void **state) {
     (void)state;
     run_extreme_norms("tile", "0");
+}
+
+static void test_extreme_norms_gpu_family(void **state) {
+    (void)state;
+    run_extreme_norms("gpu", "0");
 }
 
 /*
@@ -405,7 +468,7 @@ static void test_extreme_norms_tile_kernel(void **state) {
 static void test_extreme_norms_corpus_parts(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1); /* 353 rows of dim 29 per part */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     const size_t nq = 11, nc = 1000, dim = 29;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
@@ -424,7 +487,7 @@ static void test_extreme_norms_corpus_parts(void **state) {
 
 static void test_empty_and_invalid(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     float q[4] = {1, 2, 3, 4}, c[4] = {4, 3, 2, 1};
     float s[6];
     int64_t ids[6];
@@ -457,9 +520,17 @@ static void test_empty_and_invalid(void **state) {
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
+/*
+ * Outputs in place where the device says it shares host memory
+ * (unified_memory); on a discrete device the same calls read results back,
+ * and the report counts them as copied, never as mapped.
+ */
 static void test_zero_copy(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_device info;
+    test_device_info(&info);
+    const int unified = info.unified_memory;
+    vs_context *dev = must_open(test_device());
     const size_t nq = 20, nc = 500, dim = 48, k = 7;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
     make_data(q, nq, c, nc, dim, 77);
@@ -474,8 +545,15 @@ static void test_zero_copy(void **state) {
     assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_COSINE, q, nq, k, scores, ids), VS_OK);
     vs_context_last_report(dev, &report);
     assert_string_equal(report.backend, "opencl");
-    assert_int_equal(report.bytes_mapped, nq * k * (sizeof(float) + sizeof(int64_t)));
-    assert_int_equal(report.bytes_copied, nq * dim * sizeof(float) + nq * sizeof(float));
+    const size_t staged = nq * dim * sizeof(float) + nq * sizeof(float);
+    const size_t topk_bytes = nq * k * (sizeof(float) + sizeof(int64_t));
+    if (unified) {
+        assert_int_equal(report.bytes_mapped, topk_bytes);
+        assert_int_equal(report.bytes_copied, staged);
+    } else {
+        assert_int_equal(report.bytes_mapped, 0);
+        assert_int_equal(report.bytes_copied, staged + topk_bytes);
+    }
     assert_true(report.arena_pinned);
     assert_true(report.arena_high_water_bytes >= nq * dim * sizeof(float));
     if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, scores, ids, why, sizeof(why)))
@@ -483,7 +561,8 @@ static void test_zero_copy(void **state) {
     float *matrix = vs_alloc_output(nq * nc * sizeof(float));
     assert_int_equal(vs_corpus_score(corpus, VS_METRIC_L2SQ, q, nq, matrix), VS_OK);
     vs_context_last_report(dev, &report);
-    assert_int_equal(report.bytes_mapped, nq * nc * sizeof(float));
+    assert_int_equal(report.bytes_mapped, unified ? nq * nc * sizeof(float) : 0);
+    if (!unified) assert_true(report.bytes_copied >= staged + nq * nc * sizeof(float));
     if (ref_check_scores(VS_METRIC_L2SQ, q, nq, c, nc, dim, matrix, 0, why, sizeof(why)))
         fail_msg("zero-copy scores: %s", why);
 
@@ -524,7 +603,7 @@ static void test_corpus_split(void **state) {
     (void)state;
     /* Pretend the device's largest allocation is 40 KiB: the corpus is split into parts. */
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1);
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     vs_context *cpu = must_open("cpu");
     check_agreement(dev, cpu, 9, 3001, 29, 11, 1, 0); /* 88 rows per part: 35 parts */
@@ -537,7 +616,7 @@ static void test_corpus_split(void **state) {
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     const size_t nq = 3, nc = 200, dim = 2, k = 300;
     float q[6] = {1, 0, 0, 1, 1, 1}, *c = malloc(nc * dim * sizeof(float));
@@ -569,7 +648,7 @@ static void test_batch_too_large_for_device(void **state) {
 /* ---- program cache ------------------------------------------------------------------------ */
 
 static int first_batch(int *cache_state, double *compile_seconds) {
-    vs_context *ctx = must_open("opencl");
+    vs_context *ctx = must_open(test_device());
     float q[4] = {1, 2, 3, 4}, s[1];
     int status = vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s);
     vs_batch_report report;
@@ -625,7 +704,7 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
                            int *ran_on_device) {
     log_capture capture = {0};
     int status;
-    vs_context *ctx = open_device("opencl", &capture, &status);
+    vs_context *ctx = open_device(test_device(), &capture, &status);
     if (status != VS_OK) {
         assert_null(ctx);
         assert_true(status == VS_ERR_DEVICE || status == VS_ERR_NO_DEVICE ||
@@ -673,7 +752,7 @@ static void test_fault_injection(void **state) {
     int64_t expect_i[6 * 5];
     int ran = 0;
     /* The expected answer from a fault-free run on the device. */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, nq, c, nc, dim, k, expect_s, expect_i),
                      VS_OK);
     vs_context_free(dev);
@@ -702,7 +781,7 @@ static void test_fault_injection(void **state) {
     /* Every call failing from some point on: repeated fallback, then demotion. */
     /* Outputs one element off the device alignment: results come back by copy, so a
      * dead device can never still be writing them while the CPU re-runs the batch. */
-    dev = must_open("opencl");
+    dev = must_open(test_device());
     float *s_raw = vs_alloc_output((6 * 5 + 1) * sizeof(float)), *s = s_raw + 1;
     int64_t *ids_raw = vs_alloc_output((6 * 5 + 1) * sizeof(int64_t)), *ids = ids_raw + 1;
     assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids), VS_OK);
@@ -764,7 +843,7 @@ static void *thread_main(void *arg) {
 /* Several threads share one OpenCL context and corpus; batches are serialised inside. */
 static void test_threads_share_context(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     const size_t nq = 9, nc = 700, dim = 19, k = 6;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
     make_data(q, nq, c, nc, dim, 21);
@@ -888,7 +967,7 @@ static int count_in(const char *text, const char *needle) {
 /* One context on PoCL with its cache in dir; returns the report's program_cache (1 compiled,
  * 2 loaded). The log is cleared first. */
 static int cache_run(const char *dir, log_capture *log) {
-    vs_context *ctx = open_in("opencl", dir, log);
+    vs_context *ctx = open_in(test_device(), dir, log);
     float q[4] = {1, 2, 3, 4}, s[1];
     assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
     assert_float_equal(s[0], 30.0f, 0);
@@ -1200,7 +1279,7 @@ static void test_arena_too_small(void **state) {
     log_capture log;
     vs_options opts;
     vs_options_init(&opts);
-    opts.device = "opencl";
+    opts.device = test_device();
     opts.cache_dir = cache_dir;
     opts.log = capture_log;
     opts.log_user = &log;
@@ -1259,21 +1338,21 @@ static void test_bad_knobs(void **state) {
     const struct {
         const char *name, *value, *device;
     } cases[] = {
-        {"VECSCORE_CL_FUSED", "2", "opencl"},
-        {"VECSCORE_CL_FUSED", " 1", "opencl"},
-        {"VECSCORE_CL_FUSED", "1x", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", "opencl"},
-        {"VECSCORE_CL_KERNEL", "tiles", "opencl"},
-        {"VECSCORE_CL_KERNELS", "GPU", "opencl"},
+        {"VECSCORE_CL_FUSED", "2", NULL},
+        {"VECSCORE_CL_FUSED", " 1", NULL},
+        {"VECSCORE_CL_FUSED", "1x", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", NULL},
+        {"VECSCORE_CL_KERNEL", "tiles", NULL},
+        {"VECSCORE_CL_KERNELS", "GPU", NULL},
         {"VECSCORE_CL_KERNELS", "gpu ", "cpu"},
-        {"VECSCORE_CL_KERNELS", "", "opencl"},
-        {"VECSCORE_CL_BLOCK", "3x3", "opencl"},
-        {"VECSCORE_CL_BLOCK", "4x", "opencl"},
-        {"VECSCORE_CL_BLOCK", "44", "opencl"},
-        {"VECSCORE_CL_BLOCK", "16x4", "opencl"},
+        {"VECSCORE_CL_KERNELS", "", NULL},
+        {"VECSCORE_CL_BLOCK", "3x3", NULL},
+        {"VECSCORE_CL_BLOCK", "4x", NULL},
+        {"VECSCORE_CL_BLOCK", "44", NULL},
+        {"VECSCORE_CL_BLOCK", "16x4", NULL},
         {"VECSCORE_AUTO_OPENCL_CPU", "yes", "auto"},
         {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
     };
@@ -1282,7 +1361,7 @@ static void test_bad_knobs(void **state) {
         memset(&log, 0, sizeof(log));
         vs_options opts;
         vs_options_init(&opts);
-        opts.device = cases[i].device;
+        opts.device = cases[i].device != NULL ? cases[i].device : test_device();
         opts.cache_dir = cache_dir;
         opts.log = capture_log;
         opts.log_user = &log;
@@ -1425,9 +1504,11 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_fused),
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_agreement_gpu_family),
             cmocka_unit_test(test_extreme_norms_rows_fused),
             cmocka_unit_test(test_extreme_norms_rows_separate),
             cmocka_unit_test(test_extreme_norms_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_gpu_family),
             cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
