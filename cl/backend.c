@@ -46,6 +46,53 @@
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
+#define VS_CL_WG 16          /* vs_score_blocked: 16 x 16 work-items; must match score.cl */
+#define VS_CL_BK 16          /* its slab depth; must match score.cl */
+#define VS_CL_STREAM_ROWS 32 /* vs_score_stream: queries per launch; must match score.cl */
+#define VS_CL_STREAM_WG 128  /* its work-group; must match score.cl */
+#define VS_CL_STREAM_LOCAL (32 * 129 * 4 + 32 * 32 * 4) /* its local memory, bytes */
+
+/* The kernels of score.cl, in one table: index, name, family that launches it. */
+#define VS_CL_KERNEL_LIST(X)                                                                       \
+    X(SCORE_TILE, "vs_score_tile", "tile")                                                         \
+    X(SCORE_ROWS, "vs_score_rows", "cpu")                                                          \
+    X(TOPK_ROWS, "vs_topk_rows", "cpu")                                                            \
+    X(SCORE_BLOCKED, "vs_score_blocked", "gpu")                                                    \
+    X(SCORE_STREAM, "vs_score_stream", "gpu")                                                      \
+    X(SELECT, "vs_select_segments", "any")                                                         \
+    X(MERGE, "vs_merge_segments", "any")
+enum {
+#define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
+    VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
+#undef VS_CL_KERNEL_ENUM_
+        K_COUNT
+};
+static const char *const kernel_names[K_COUNT] = {
+#define VS_CL_KERNEL_NAME_(id, name, family) name,
+    VS_CL_KERNEL_LIST(VS_CL_KERNEL_NAME_)
+#undef VS_CL_KERNEL_NAME_
+};
+static const char *const family_names[] = {"auto", "cpu", "gpu", "tile"}; /* VS__CL_KERNELS_* */
+
+/*
+ * Register blocks of vs_score_blocked per device (rows x columns of
+ * accumulators per work-item; the work-group tile is 16 times that). The
+ * first row whose type and vendor match wins; VECSCORE_CL_BLOCK overrides.
+ * GPUs get 8 x 8 (a 128 x 128 tile, 64 accumulators per work-item); other
+ * devices, PoCL's CPU device included when the gpu family is forced, 4 x 4.
+ */
+static const struct block_row {
+    int kind;           /* vs_device_kind, or -1 for any */
+    const char *vendor; /* substring of the vendor (case as reported), or NULL for any */
+    int rows, columns;
+} block_table[] = {
+    {VS_DEVICE_OPENCL_GPU, "NVIDIA", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "AMD", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "Advanced Micro Devices", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "Intel", 4, 8},
+    {VS_DEVICE_OPENCL_GPU, NULL, 8, 8},
+    {-1, NULL, 4, 4},
+};
 #define VS_CL_WARM_DIM 24 /* dimension of the warm-up batch (warm_up) */
 
 typedef struct cl_part {
@@ -67,12 +114,14 @@ typedef struct cl_state {
     cl_context context;
     cl_command_queue queue;
     cl_program program;
-    cl_kernel score, select, merge;
-    cl_kernel score_rows; /* used instead of score when rows_kernel is set */
-    cl_kernel topk_rows;  /* fused scoring + selection for rows_kernel, k <= VS_CL_FUSED_K */
-    int family;           /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
-    int rows_kernel;      /* family CPU: vs_score_rows and vs_topk_rows */
-    int fused_policy;     /* -1 automatic, 0 never, 1 whenever possible (cfg.cl_fused) */
+    cl_kernel kernels[K_COUNT];    /* VS_CL_KERNEL_LIST */
+    unsigned launched;             /* bit per kernel launched by the current batch */
+    int block_rows, block_columns; /* vs_score_blocked's register block (-D VS_RM, VS_RN) */
+    int stream_ok;                 /* vs_score_stream fits the device's local memory */
+    char build_options[96];
+    int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
+    int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
+    int fused_policy; /* -1 automatic, 0 never, 1 whenever possible (cfg.cl_fused) */
     int built;
     double build_seconds; /* program build or load + first launch of every kernel */
     int build_cache;      /* 1 compiled, 2 loaded from the binary cache */
@@ -147,25 +196,31 @@ static int set_args(const vs_context *ctx, cl_kernel kernel, const char *name, c
 
 /* ---- program --------------------------------------------------------------------- */
 
+static void release_kernels(cl_state *s) {
+    for (int i = 0; i < K_COUNT; i++) {
+        if (s->kernels[i] != NULL) vs__cl.ReleaseKernel(s->kernels[i]);
+        s->kernels[i] = NULL;
+    }
+}
+
 static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *report) {
     if (s->built) return VS_OK;
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     vs__cl_program_result result;
     status = vs__cl_program_get(ctx, s->context, &s->entry, vs__cl_source_score,
-                                vs__cl_source_score_length, VS_CL_BUILD_OPTIONS, &result);
+                                vs__cl_source_score_length, s->build_options, &result);
     if (status != VS_OK) return status;
     s->program = result.program;
-    s->score = vs__cl.CreateKernel(s->program, "vs_score_tile", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_tile)");
-    s->select = vs__cl.CreateKernel(s->program, "vs_select_segments", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_select_segments)");
-    s->merge = vs__cl.CreateKernel(s->program, "vs_merge_segments", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_merge_segments)");
-    s->score_rows = vs__cl.CreateKernel(s->program, "vs_score_rows", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_rows)");
-    s->topk_rows = vs__cl.CreateKernel(s->program, "vs_topk_rows", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_topk_rows)");
+    for (int i = 0; i < K_COUNT; i++) {
+        s->kernels[i] = vs__cl.CreateKernel(s->program, kernel_names[i], &err);
+        if (err != CL_SUCCESS) {
+            char label[96];
+            snprintf(label, sizeof(label), "clCreateKernel(%s)", kernel_names[i]);
+            status = vs__cl_failed(ctx, label, err);
+            goto cleanup;
+        }
+    }
     s->built = 1;
     s->build_seconds = result.seconds;
     s->build_cache = result.from_cache ? 2 : 1;
@@ -178,12 +233,7 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
             result.from_cache ? "loaded from cache" : "compiled", result.seconds);
     return VS_OK;
 cleanup:
-    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
-    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
-    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
-    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
-    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
-    s->score = s->select = s->merge = s->score_rows = s->topk_rows = NULL;
+    release_kernels(s);
     vs__cl.ReleaseProgram(s->program);
     s->program = NULL;
     return status;
@@ -428,15 +478,20 @@ static void release_buffers(buffers *d) {
     release_mem(&d->out_ids);
 }
 
-static int launch(const vs_context *ctx, cl_state *s, cl_kernel kernel, const char *name,
+/* Sets the arguments of kernel `which` and launches it; the batch report will name it. */
+static int launch(const vs_context *ctx, cl_state *s, int which, const arg *args, int count,
                   cl_uint dims, const size_t *global, const size_t *local) {
-    cl_int err =
-        vs__cl.EnqueueNDRangeKernel(s->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
+    const char *name = kernel_names[which];
+    int status = set_args(ctx, s->kernels[which], name, args, count);
+    if (status != VS_OK) return status;
+    cl_int err = vs__cl.EnqueueNDRangeKernel(s->queue, s->kernels[which], dims, NULL, global, local,
+                                             0, NULL, NULL);
     if (err != CL_SUCCESS) {
         char label[96];
         snprintf(label, sizeof(label), "clEnqueueNDRangeKernel(%s)", name);
         return vs__cl_failed(ctx, label, err);
     }
+    s->launched |= 1u << which;
     return VS_OK;
 }
 
@@ -463,17 +518,27 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
                         ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
                         ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
                         ARG(out_offset),       ARG(ld_out),       ARG(negate)};
-    cl_kernel kernel = s->rows_kernel ? s->score_rows : s->score;
-    const char *name = s->rows_kernel ? "vs_score_rows" : "vs_score_tile";
-    int status = set_args(ctx, kernel, name, args, (int)(sizeof(args) / sizeof(*args)));
-    if (status != VS_OK) return status;
-    if (s->rows_kernel) {
+    const int count = (int)(sizeof(args) / sizeof(*args));
+    if (s->family == VS__CL_KERNELS_CPU) {
         const size_t global[2] = {columns, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
-        return launch(ctx, s, kernel, name, 2, global, NULL);
+        return launch(ctx, s, K_SCORE_ROWS, args, count, 2, global, NULL);
+    }
+    if (s->family == VS__CL_KERNELS_GPU && s->stream_ok && rows <= VS_CL_STREAM_ROWS) {
+        const size_t global[1] = {round_up(columns, VS_CL_STREAM_WG)};
+        const size_t local[1] = {VS_CL_STREAM_WG};
+        return launch(ctx, s, K_SCORE_STREAM, args, count, 1, global, local);
+    }
+    if (s->family == VS__CL_KERNELS_GPU) {
+        const size_t tile_rows = (size_t)VS_CL_WG * (size_t)s->block_rows;
+        const size_t tile_columns = (size_t)VS_CL_WG * (size_t)s->block_columns;
+        const size_t global[2] = {(columns + tile_columns - 1) / tile_columns * VS_CL_WG,
+                                  (rows + tile_rows - 1) / tile_rows * VS_CL_WG};
+        const size_t local[2] = {VS_CL_WG, VS_CL_WG};
+        return launch(ctx, s, K_SCORE_BLOCKED, args, count, 2, global, local);
     }
     const size_t global[2] = {round_up(columns, VS_CL_TILE), round_up(rows, VS_CL_TILE)};
     const size_t local[2] = {VS_CL_TILE, VS_CL_TILE};
-    return launch(ctx, s, kernel, name, 2, global, local);
+    return launch(ctx, s, K_SCORE_TILE, args, count, 2, global, local);
 }
 
 /* Selects per segment, then merges into the running list or the outputs. */
@@ -501,22 +566,18 @@ static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *
             ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(seg_len),
             ARG(*segments),        ARG(base),         ARG(k),           ARG(d->seg_keys),
             ARG(d->seg_ids)};
-        int status = set_args(ctx, s->topk_rows, "vs_topk_rows", args, 17);
-        if (status != VS_OK) return status;
         /* One work-item per group: its private lists (3 KiB) never pile up on a stack. */
         const size_t global[2] = {*segments, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
         const size_t local[2] = {1, 1};
-        return launch(ctx, s, s->topk_rows, "vs_topk_rows", 2, global, local);
+        return launch(ctx, s, K_TOPK_ROWS, args, 17, 2, global, local);
     }
     int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
     if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const arg args[] = {ARG(d->tile),   ARG(ld),   ARG(nrows), ARG(ncolumns),    ARG(seg_len),
                         ARG(*segments), ARG(base), ARG(k),     ARG(d->seg_keys), ARG(d->seg_ids)};
-    status = set_args(ctx, s->select, "vs_select_segments", args, 10);
-    if (status != VS_OK) return status;
     const size_t global[2] = {*segments, rows};
-    return launch(ctx, s, s->select, "vs_select_segments", 2, global, NULL);
+    return launch(ctx, s, K_SELECT, args, 10, 2, global, NULL);
 }
 
 /* Merges the segment lists into the running list, or (final_rows) into the outputs. */
@@ -544,10 +605,8 @@ static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b
                         ARG(d->out_scores),
                         ARG(d->out_ids),
                         ARG(out_offset)};
-    status = set_args(ctx, s->merge, "vs_merge_segments", args, 16);
-    if (status != VS_OK) return status;
     const size_t global[1] = {rows};
-    status = launch(ctx, s, s->merge, "vs_merge_segments", 1, global, NULL);
+    status = launch(ctx, s, K_MERGE, args, 16, 1, global, NULL);
     *current = next;
     return status;
 }
@@ -850,11 +909,7 @@ static void release(void *state) {
     cl_state *s = state;
     if (s == NULL) return;
     vs_arena_destroy(&s->staging);
-    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
-    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
-    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
-    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
-    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
+    release_kernels(s);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
@@ -886,10 +941,12 @@ static int warm_up(cl_state *s, vs_context *ctx) {
     float vectors[columns * dim];
     for (int i = 0; i < columns * dim; i++)
         vectors[i] = (float)(i % 7) - 3.0f;
-    float *scores = vs_alloc_output(rows * columns * sizeof(float));
+    float *scores = vs_alloc_output(columns * columns * sizeof(float));
     int64_t *ids = vs_alloc_output(rows * big_k * sizeof(int64_t));
-    const size_t ks[] = {1, big_k, 0}; /* fused (or unfused) top-k, unfused top-k, scores */
-    for (int i = 0; i < 3 && status == VS_OK; i++) {
+    /* fused (or unfused) top-k, unfused top-k, scores; then scores for 40 queries, which the
+     * gpu family gives to vs_score_blocked (fewer go to vs_score_stream) */
+    const size_t ks[] = {1, big_k, 0, 0}, nqs[] = {rows, rows, rows, columns};
+    for (int i = 0; i < 4 && status == VS_OK; i++) {
         if (scores == NULL || ids == NULL) {
             status = VS_ERR_OUT_OF_MEMORY;
             break;
@@ -898,7 +955,7 @@ static int warm_up(cl_state *s, vs_context *ctx) {
         memset(&report, 0, sizeof(report));
         vs__batch b = {.metric = VS_METRIC_COSINE,
                        .queries = vectors,
-                       .nq = rows,
+                       .nq = nqs[i],
                        .dim = dim,
                        .candidates = vectors,
                        .nc = columns,
@@ -914,6 +971,60 @@ static int warm_up(cl_state *s, vs_context *ctx) {
     s->build_reported = 0; /* the caller's first batch reports the build */
     s->build_seconds = vs__now() - start;
     return status;
+}
+
+/* Local memory of vs_score_blocked with an r x c register block (two slabs per side). */
+static size_t blocked_local_bytes(int r, int c) {
+    return 2u * VS_CL_BK * ((size_t)VS_CL_WG * (size_t)(r + c) + 8) * sizeof(float);
+}
+
+/*
+ * The GPU family's tile parameters: the block table's row for this device
+ * (or cfg.cl_block_*), halved until the kernel fits the device's local
+ * memory; a device that cannot run a 16 x 16 work-group at all runs the
+ * tile family instead. The build options carry the choice (-D VS_RM, VS_RN).
+ */
+static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry *entry) {
+    int r = 4, c = 4;
+    for (size_t i = 0; i < sizeof(block_table) / sizeof(*block_table); i++) {
+        const struct block_row *row = &block_table[i];
+        if (row->kind >= 0 && row->kind != (int)entry->info.kind) continue;
+        if (row->vendor != NULL && strstr(entry->info.vendor, row->vendor) == NULL) continue;
+        r = row->rows;
+        c = row->columns;
+        break;
+    }
+    if (ctx->cfg.cl_block_rows > 0) {
+        r = ctx->cfg.cl_block_rows;
+        c = ctx->cfg.cl_block_columns;
+    }
+    cl_ulong local = 0;
+    size_t group = 0;
+    if (vs__cl.GetDeviceInfo(entry->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof(local), &local,
+                             NULL) != CL_SUCCESS)
+        local = 16384; /* the OpenCL 1.2 minimum */
+    if (vs__cl.GetDeviceInfo(entry->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(group), &group,
+                             NULL) != CL_SUCCESS)
+        group = 1;
+    while (blocked_local_bytes(r, c) > local && (r > 1 || c > 1)) {
+        if (r >= c)
+            r /= 2;
+        else
+            c /= 2;
+    }
+    s->stream_ok = local >= VS_CL_STREAM_LOCAL && group >= VS_CL_STREAM_WG;
+    if (s->family == VS__CL_KERNELS_GPU &&
+        (group < (size_t)VS_CL_WG * VS_CL_WG || blocked_local_bytes(r, c) > local)) {
+        vs__log(ctx, VS_LOG_INFO,
+                "opencl: %s cannot run vs_score_blocked (work-groups up to %zu, %llu B local "
+                "memory): the tile kernels run instead",
+                entry->info.name, group, (unsigned long long)local);
+        s->family = VS__CL_KERNELS_TILE;
+    }
+    s->block_rows = r;
+    s->block_columns = c;
+    snprintf(s->build_options, sizeof(s->build_options), "%s -DVS_RM=%d -DVS_RN=%d",
+             VS_CL_BUILD_OPTIONS, r, c);
 }
 
 int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
@@ -939,6 +1050,7 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
     s->fused_policy = cfg->cl_fused;
     if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
+    choose_blocks(ctx, s, entry);
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
                                                 (cl_context_properties)entry->platform, 0};
     s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);
@@ -953,10 +1065,10 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     status = warm_up(s, ctx);
     if (status != VS_OK) goto cleanup;
     snprintf(s->description, sizeof(s->description),
-             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB, kernel %s%s)",
+             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB, kernels %s%s)",
              entry->info.name, entry->info.platform, entry->info.selector,
              entry->info.driver_version, entry->info.compute_units, s->max_alloc >> 20,
-             s->rows_kernel ? "rows" : "tile",
+             family_names[s->family],
              s->fused_policy == 0 ? ", unfused" : (s->fused_policy == 1 ? ", fused" : ""));
     *ops = &cl_ops;
     *state = s;
