@@ -803,8 +803,39 @@ static int map_outputs(const vs_context *ctx, cl_state *s, const vs__batch *b, c
     return VS_OK;
 }
 
+/*
+ * Which path ran: the family and every kernel the batch launched, with its
+ * tile parameters (score.cl's constants, the register block from the build).
+ */
+static void report_kernels(const cl_state *s, vs_batch_report *report) {
+    snprintf(report->kernel_family, sizeof(report->kernel_family), "%s", family_names[s->family]);
+    size_t used = 0;
+    report->kernels[0] = '\0';
+    for (int i = 0; i < K_COUNT; i++) {
+        if (!(s->launched & (1u << i))) continue;
+        char detail[64] = "";
+        if (i == K_SCORE_BLOCKED)
+            snprintf(detail, sizeof(detail), "(block %dx%d, tile %dx%dx%d)", s->block_rows,
+                     s->block_columns, VS_CL_WG * s->block_rows, VS_CL_WG * s->block_columns,
+                     VS_CL_BK);
+        else if (i == K_SCORE_STREAM)
+            snprintf(detail, sizeof(detail), "(queries <= %d, group %d)", VS_CL_STREAM_ROWS,
+                     VS_CL_STREAM_WG);
+        else if (i == K_SCORE_TILE)
+            snprintf(detail, sizeof(detail), "(tile %dx%d)", VS_CL_TILE, VS_CL_TILE);
+        else if (i == K_SCORE_ROWS || i == K_TOPK_ROWS)
+            snprintf(detail, sizeof(detail), "(%d queries per work-item)", VS_CL_ROWS);
+        const size_t room = sizeof(report->kernels) - used;
+        const int n = snprintf(report->kernels + used, room, "%s%s%s", used ? " " : "",
+                               kernel_names[i], detail);
+        if (n < 0 || (size_t)n >= room) break; /* truncated: what fits stays */
+        used += (size_t)n;
+    }
+}
+
 /* The report fields every batch sets first, and the build once per program. */
 static void report_start(cl_state *s, vs_batch_report *report) {
+    s->launched = 0;
     snprintf(report->backend, sizeof(report->backend), "opencl");
     snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
     report->isa[0] = '\0';
@@ -886,6 +917,7 @@ unlock:
     if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p.zero_copy) b->no_rerun = 1;
     release_buffers(&d);
     vs_arena_reset(&s->staging);
+    report_kernels(s, report);
     pthread_mutex_unlock(&s->lock);
     corpus_release(s, temporary);
     if (status != VS_OK && vs__cl_last_error()[0] != '\0')

@@ -290,6 +290,8 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             const double compile = report.compile_seconds;
             const int cache = report.program_cache;
             memset(report.fallback, 0, sizeof(report.fallback));
+            memset(report.kernel_family, 0, sizeof(report.kernel_family)); /* the CPU ran */
+            memset(report.kernels, 0, sizeof(report.kernels));
             status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
             report.compile_seconds = compile;
             report.program_cache = cache;

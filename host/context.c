@@ -702,14 +702,15 @@ size_t vs_batch_report_format(const vs_batch_report *report, char *buf, size_t s
         int n = (expr);                                                                            \
         if (n > 0) used += (size_t)n;                                                              \
     } while (0)
-    VS_APPEND_(snprintf(at, room, "backend=%s\n", report->backend));
-    VS_APPEND_(snprintf(at, room, "isa=%s\n", report->isa));
-    VS_APPEND_(snprintf(at, room, "device=%s\n", report->device));
-    VS_APPEND_(snprintf(at, room, "fallback=%s\n", report->fallback));
+#define VS_FORMAT_TEXT_(name, size, description)                                                   \
+    VS_APPEND_(snprintf(at, room, #name "=%.*s\n", (int)(size), report->name));
+    VS_REPORT_TEXT_FIELDS(VS_FORMAT_TEXT_)
 #define VS_FORMAT_FIELD_(type, name, unit, description)                                            \
     VS_APPEND_(format_field_##type(at, room, #name, report->name, unit));
     VS_REPORT_FIELDS(VS_FORMAT_FIELD_)
 #undef VS_FORMAT_FIELD_
+    VS_REPORT_PATH_FIELDS(VS_FORMAT_TEXT_)
+#undef VS_FORMAT_TEXT_
 #undef VS_APPEND_
     if (size > 0 && used >= size) buf[size - 1] = '\0';
     return used;

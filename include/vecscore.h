@@ -461,18 +461,34 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
       "memory committed in the batch's workspace (staging + scratch) when it ended")               \
     X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")
 
-#define VS_REPORT_VERSION 2
+/*
+ * Text report fields, defined once: X(name, size, description). The first
+ * list opens the struct; the second (which path ran) follows the numbers.
+ */
+#define VS_REPORT_TEXT_FIELDS(X)                                                                   \
+    X(backend, 16, "\"cpu\" or \"opencl\"")                                                        \
+    X(isa, 16, "CPU ISA that ran (or ran the fallback)")                                           \
+    X(device, 128, "device name")                                                                  \
+    X(fallback, 192, "why the batch ran elsewhere than asked; empty if it did not")
+#define VS_REPORT_PATH_FIELDS(X)                                                                   \
+    X(kernel_family, 8,                                                                            \
+      "OpenCL kernel family that ran: \"gpu\", \"cpu\" or \"tile\" (empty on the CPU backend)")    \
+    X(kernels, 192,                                                                                \
+      "OpenCL kernels the batch launched, in launch-table order, with their tile parameters, "     \
+      "e.g. \"vs_score_blocked(block 8x8, tile 128x128x16) vs_select_segments\"")
+
+#define VS_REPORT_VERSION 3
 
 typedef struct vs_batch_report {
     size_t struct_size; /* sizeof(vs_batch_report) of the library that filled it */
     int version;        /* VS_REPORT_VERSION */
-    char backend[16];   /* "cpu" or "opencl" */
-    char isa[16];       /* CPU ISA that ran (or ran the fallback) */
-    char device[128];   /* device name */
-    char fallback[192]; /* why the batch ran elsewhere than asked; empty if it did not */
+#define VS_REPORT_TEXT_MEMBER_(name, size, description) char name[size];
+    VS_REPORT_TEXT_FIELDS(VS_REPORT_TEXT_MEMBER_)
 #define VS_REPORT_MEMBER_(type, name, unit, description) type name;
     VS_REPORT_FIELDS(VS_REPORT_MEMBER_)
 #undef VS_REPORT_MEMBER_
+    VS_REPORT_PATH_FIELDS(VS_REPORT_TEXT_MEMBER_)
+#undef VS_REPORT_TEXT_MEMBER_
 } vs_batch_report;
 
 /*

@@ -162,6 +162,14 @@ static void test_selectors(void **state) {
         vs_context_last_report(ctx, &report);
         assert_string_equal(report.backend, "opencl");
         assert_string_equal(report.device, info.name);
+        /* Unforced, the family follows the device type; 1 query runs the stream kernel. */
+        const char *forced = getenv("VECSCORE_CL_KERNELS");
+        const char *family = forced != NULL && strcmp(forced, "auto") != 0
+                                 ? forced
+                                 : (info.kind == VS_DEVICE_OPENCL_CPU ? "cpu" : "gpu");
+        assert_string_equal(report.kernel_family, family);
+        assert_non_null(strstr(report.kernels,
+                               strcmp(family, "cpu") == 0 ? "vs_score_rows" : "vs_score_stream"));
         assert_float_equal(s[0], 1.0f, 0);
         assert_float_equal(s[1], 2.0f, 0);
         vs_context_free(ctx);
@@ -234,6 +242,30 @@ static void compare_topk(const char *what, size_t nq, size_t k, const float *s1,
     }
 }
 
+/* The family open_family asked for ("" when the context chose its own). */
+static char expected_family[8];
+
+/*
+ * The report names the family and the scoring kernel that must have run for
+ * a batch of nq queries (score matrix or top-k) on the expected family.
+ */
+static void check_path(const char *what, const vs_batch_report *report, size_t nq, int topk) {
+    if (expected_family[0] == '\0') return;
+    if (strcmp(report->kernel_family, expected_family) != 0)
+        fail_msg("%s: kernel family '%s', expected '%s'", what, report->kernel_family,
+                 expected_family);
+    const char *kernel = "vs_score_tile";
+    if (strcmp(expected_family, "cpu") == 0)
+        kernel = topk ? "vs_" : "vs_score_rows(";
+    else if (strcmp(expected_family, "gpu") == 0)
+        kernel = nq <= 32 ? "vs_score_stream(" : "vs_score_blocked(block ";
+    if (strstr(report->kernels, kernel) == NULL)
+        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, kernel);
+    if (topk && strcmp(expected_family, "cpu") != 0 &&
+        strstr(report->kernels, "vs_merge_segments") == NULL)
+        fail_msg("%s: kernels '%s' lack the merge", what, report->kernels);
+}
+
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
                             size_t k, int use_corpus, size_t misalign) {
     void *qbase, *cbase;
@@ -261,6 +293,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
         vs_context_last_report(dev, &report);
         if (strcmp(report.backend, "opencl") != 0)
             fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
+        if (nc > 0) check_path(what, &report, nq, 1);
         if (ref_check_topk(metric, q, nq, c, nc, dim, k, s1, i1, why, sizeof(why)))
             fail_msg("%s: device top-k: %s", what, why);
         assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
@@ -271,6 +304,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
             assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, f1), VS_OK);
         vs_context_last_report(dev, &report);
         assert_string_equal(report.backend, "opencl");
+        if (nc > 0 && nq > 0) check_path(what, &report, nq, 0);
         if (ref_check_scores(metric, q, nq, c, nc, dim, f1, 0, why, sizeof(why)))
             fail_msg("%s: device scores: %s", what, why);
         vs_corpus_free(corpus);
@@ -314,6 +348,7 @@ static vs_context *open_family(const char *family, const char *fused) {
 
 static void run_agreement(const char *kernel, const char *fused) {
     vs_context *dev = open_family(kernel, fused);
+    snprintf(expected_family, sizeof(expected_family), "%s", kernel); /* check_path's */
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -325,6 +360,8 @@ static void run_agreement(const char *kernel, const char *fused) {
     check_agreement(dev, cpu, 17, 300, 33, 300, 0, 0);  /* k = n */
     check_agreement(dev, cpu, 70, 20000, 24, 10, 1, 2); /* several tiles, merged */
     check_agreement(dev, cpu, 2, 9000, 4099, 5, 1, 0);  /* dim 4099 over two tiles */
+    check_agreement(dev, cpu, 40, 300, 4099, 3, 0, 1);  /* blocked: many slabs, a tail */
+    expected_family[0] = '\0';
     vs_context_free(dev);
     vs_context_free(cpu);
 }
