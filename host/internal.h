@@ -82,7 +82,8 @@ typedef struct vs__config {
     int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__config;
 
-/* vs__config.cl_kernels: vs_options.cl_kernels / VECSCORE_CL_KERNELS ("tile": VECSCORE_CL_KERNEL). */
+/* vs__config.cl_kernels: vs_options.cl_kernels / VECSCORE_CL_KERNELS ("tile": VECSCORE_CL_KERNEL).
+ */
 enum {
     VS__CL_KERNELS_AUTO = 0, /* by the device type: cpu on CPU-type devices, else gpu */
     VS__CL_KERNELS_CPU = 1,  /* vs_score_rows, vs_topk_rows */
@@ -129,6 +130,7 @@ typedef struct vs__cost_side {
     double bandwidth; /* bytes/s streamed */
     double flops;     /* flop/s */
     double link;      /* bytes/s to upload per-call candidates; 0 = free */
+    double select;    /* s per result kept beyond 10, per query and 8192-candidate tile */
 } vs__cost_side;
 
 typedef struct vs__cost_model {

@@ -56,6 +56,7 @@ SUMMARY="$DEST/summary.txt"
 JOBS=$(nproc 2>/dev/null || echo 4)
 [ "$JOBS" -gt 16 ] && JOBS=16
 FAILED=0
+export ROOT WORK BUILD JOBS # for the steps, which run in their own shells (timeout)
 
 # Nothing from the caller's environment may steer the library or the tests.
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
@@ -67,7 +68,7 @@ export POCL_CACHE_DIR="$WORK/pocl-cache" VECSCORE_CACHE_DIR="$WORK/vs-cache"
 remaining() { echo $((BUDGET - ($(date +%s) - START))); }
 say() { echo "$*" | tee -a "$SUMMARY"; }
 
-# run NAME LIMIT KEEP CMD...: CMD under min(LIMIT, time left - KEEP) seconds, its
+# run NAME LIMIT KEEP CMD...: CMD (a program; a shell function via bash -c) under min(LIMIT, time left - KEEP) seconds, its
 # output in $DEST/NAME.txt and one line in the summary. Returns CMD's status
 # (125 when there was no time left to start it).
 run() {
@@ -113,7 +114,8 @@ facts() {
     command -v clinfo >/dev/null 2>&1 && clinfo -l
     return 0
 }
-run facts 30 0 facts
+export -f facts
+run facts 30 0 bash -c facts
 
 # ---- icd ------------------------------------------------------------------------------
 # The NVIDIA driver ships libnvidia-opencl.so.1; containers often mount it without the
@@ -138,7 +140,8 @@ register_icd() {
     echo "$lib" >"$vendors/nvidia.icd"
     echo "registered $lib in $vendors (OCL_ICD_VENDORS)"
 }
-run icd 20 0 register_icd
+export -f register_icd
+run icd 20 0 bash -c register_icd
 [ -f "$WORK/vendors/nvidia.icd" ] && export OCL_ICD_VENDORS="$WORK/vendors"
 
 # ---- build ----------------------------------------------------------------------------
@@ -146,7 +149,8 @@ build() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release &&
         cmake --build "$BUILD" -j "$JOBS" --target test_opencl vecscore_cli vecscore_bench
 }
-if ! run build 240 120 build; then
+export -f build
+if ! run build 240 120 bash -c build; then
     say "the build failed: see $DEST/build.txt"
     exit 1
 fi

@@ -967,16 +967,39 @@ static void test_auto_cost_model(void **state) {
     float s1[5], s2[5];
     int64_t i1[5], i2[5];
     assert_auto_side(auto_batch(s1, i1));
-    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 1 ' %s/cost-*.txt", cache_dir);
+    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 2 ' %s/cost-*.txt", cache_dir);
     assert_int_equal(system(command), 0);
 
     /* A cost file that makes the device look 1000x faster: auto now sends the call there. */
-    write_cost_files("vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0");
+    write_cost_files("vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0");
     assert_string_equal(auto_batch(s2, i2), "opencl");
     assert_memory_equal(i1, i2, sizeof(i1));
 
+    /* The k term: a device that is fast but pays 1 s per result kept beyond 10 takes top-5
+     * and leaves top-20 to the CPU; the same shape otherwise. */
+    write_cost_files("vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 1");
+    {
+        static log_capture log;
+        vs_context *ctx = open_in("auto", cache_dir, &log);
+        float q[64], c[64 * 40], ks[20];
+        int64_t kids[20];
+        for (int i = 0; i < 64; i++)
+            q[i] = (float)(i % 7) - 3.0f;
+        for (int i = 0; i < 64 * 40; i++)
+            c[i] = (float)(i % 11) - 5.0f;
+        vs_batch_report report;
+        assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 40, 64, 5, ks, kids), VS_OK);
+        vs_context_last_report(ctx, &report);
+        assert_string_equal(report.backend, "opencl");
+        assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 40, 64, 20, ks, kids), VS_OK);
+        vs_context_last_report(ctx, &report);
+        assert_string_equal(report.backend, "cpu");
+        assert_non_null(strstr(report.fallback, "cost model"));
+        vs_context_free(ctx);
+    }
+
     /* And one that makes the CPU look 1000x faster: the call stays on the CPU. */
-    write_cost_files("vecscore-cost 1 1e-9 1e15 1e15 0 1e-3 1e9 1e9 0");
+    write_cost_files("vecscore-cost 2 1e-9 1e15 1e15 0 0 1e-3 1e9 1e9 0 0");
     memset(i2, 0, sizeof(i2));
     assert_string_equal(auto_batch(s2, i2), "cpu");
     assert_memory_equal(i1, i2, sizeof(i1));
@@ -1196,7 +1219,7 @@ static void test_cache_dir_checks(void **state) {
     assert_non_null(strstr(log.all, "cache: cannot open"));
 }
 
-#define VS_FAST_DEVICE "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"
+#define VS_FAST_DEVICE "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0\n"
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -1288,10 +1311,12 @@ static void test_cost_cache_checks(void **state) {
         assert_non_null(strstr(log.all, "owned by uid 12345"));
     }
 
-    /* Malformed: trailing junk, or values that are not finite. */
-    const char *bad[] = {"vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0 junk\n",
-                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 inf 1e15 0\n"};
-    for (int i = 0; i < 2; i++) {
+    /* Malformed: trailing junk, values that are not finite or negative, an older version. */
+    const char *bad[] = {"vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0 junk\n",
+                         "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 inf 1e15 0 0\n",
+                         "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 -1\n",
+                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         write_text(entry, bad[i]);
         expect_measured(dir, &log);
         assert_non_null(strstr(log.all, "is malformed"));
