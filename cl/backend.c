@@ -109,6 +109,25 @@ typedef struct cl_corpus {
     cl_part *parts;
 } cl_corpus;
 
+/* Slots of the context's buffer pool (pool_get). */
+enum {
+    P_QUERIES,
+    P_QAUX,
+    P_TILE,
+    P_SEG_KEYS,
+    P_SEG_IDS,
+    P_RUN_KEYS, /* two slots: the running lists alternate */
+    P_RUN_IDS = P_RUN_KEYS + 2,
+    P_OUT_SCORES = P_RUN_IDS + 2,
+    P_OUT_IDS,
+    P_COUNT
+};
+
+typedef struct pooled {
+    cl_mem mem;
+    size_t bytes;
+} pooled;
+
 typedef struct cl_state {
     vs__cl_entry entry;
     cl_context context;
@@ -116,6 +135,7 @@ typedef struct cl_state {
     cl_program program;
     cl_kernel kernels[K_COUNT];    /* VS_CL_KERNEL_LIST */
     unsigned launched;             /* bit per kernel launched by the current batch */
+    pooled pool[P_COUNT];          /* scratch buffers kept between batches, grown on demand */
     int block_rows, block_columns; /* vs_score_blocked's register block (-D VS_RM, VS_RN) */
     int stream_ok;                 /* vs_score_stream fits the device's local memory */
     char build_options[96];
@@ -460,22 +480,18 @@ static size_t output_floats(const vs__batch *b) {
     return b->k ? b->nq * b->k : b->nq * b->nc;
 }
 
+/* One batch's device buffers: the pool's (owned by cl_state), or the caller's memory wrapped. */
 typedef struct buffers {
     cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
+    int wrapped; /* out_scores / out_ids wrap the caller's memory: released after the batch */
 } buffers;
 
 static void release_buffers(buffers *d) {
-    release_mem(&d->queries);
-    release_mem(&d->qaux);
-    release_mem(&d->tile);
-    release_mem(&d->seg_keys);
-    release_mem(&d->seg_ids);
-    for (int i = 0; i < 2; i++) {
-        release_mem(&d->run_keys[i]);
-        release_mem(&d->run_ids[i]);
+    if (d->wrapped) {
+        release_mem(&d->out_scores);
+        release_mem(&d->out_ids);
     }
-    release_mem(&d->out_scores);
-    release_mem(&d->out_ids);
+    memset(d, 0, sizeof(*d));
 }
 
 /* Sets the arguments of kernel `which` and launches it; the batch report will name it. */
@@ -630,50 +646,99 @@ static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
 
 /* ---- the steps of one batch: buffers, staging, launches, read-back, mapping ------- */
 
-/* Device buffers for the whole batch (make_plan sized them). 0 or a vs_status. */
+/*
+ * The context's buffer pool: one slot per scratch buffer a batch uses, kept
+ * between batches and grown (never shrunk) when a batch needs more, so a
+ * steady stream of batches creates no buffers. A grown buffer is touched
+ * at once (a small blocking write), so that a driver that allocates lazily
+ * (NVIDIA) reports a failed allocation here, as VS_ERR_OUT_OF_MEMORY (the
+ * CPU runs the batch, and it does not count as a device failure), not at a
+ * later launch. 0 or a vs_status.
+ */
+static int pool_get(const vs_context *ctx, cl_state *s, int slot, cl_mem_flags flags, size_t bytes,
+                    const char *what, cl_mem *out, vs_batch_report *report) {
+    pooled *entry = &s->pool[slot];
+    if (entry->mem != NULL && entry->bytes >= bytes) {
+        *out = entry->mem;
+        return VS_OK;
+    }
+    release_mem(&entry->mem);
+    entry->bytes = 0;
+    size_t grown = round_up(bytes > 0 ? bytes : 1, (size_t)64 << 10); /* 64 KiB steps */
+    if (grown > s->max_alloc && bytes <= s->max_alloc) grown = bytes > 0 ? bytes : 1;
+    int status = VS_OK;
+    cl_mem mem = make_buffer(ctx, s, flags, grown, NULL, what, &status);
+    if (status != VS_OK) return status;
+    static const unsigned char zeros[64] = {0};
+    const size_t touch = grown < sizeof(zeros) ? grown : sizeof(zeros);
+    cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, grown - touch, touch, zeros, 0,
+                                           NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char label[96];
+        snprintf(label, sizeof(label), "clEnqueueWriteBuffer(%s, first touch of %zu B)", what,
+                 grown);
+        vs__cl.ReleaseMemObject(mem);
+        return vs__cl_failed(ctx, label, err);
+    }
+    entry->mem = mem;
+    entry->bytes = grown;
+    report->device_buffers_created++;
+    *out = mem;
+    return VS_OK;
+}
+
+static void pool_release(cl_state *s) {
+    for (int i = 0; i < P_COUNT; i++) {
+        release_mem(&s->pool[i].mem);
+        s->pool[i].bytes = 0;
+    }
+}
+
+/* Device buffers for the whole batch (make_plan sized them), from the pool. 0 or a vs_status. */
 static int create_buffers(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
                           buffers *d) {
-    int status = VS_OK;
-    const cl_mem_flags rw = CL_MEM_READ_WRITE;
+    vs_batch_report *report = b->report;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE, ro = CL_MEM_READ_ONLY;
     const size_t rows = p->rows;
-    d->queries = make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * b->dim * sizeof(float), NULL,
-                             "queries", &status);
+    int status = pool_get(ctx, s, P_QUERIES, ro, rows * b->dim * sizeof(float), "queries",
+                          &d->queries, report);
     if (status == VS_OK)
-        d->qaux =
-            make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
+        status = pool_get(ctx, s, P_QAUX, ro, rows * sizeof(float), "query aux", &d->qaux, report);
     if (status == VS_OK && ((b->k && !p->fused) || (!b->k && !p->zero_copy)))
-        d->tile =
-            make_buffer(ctx, s, rw, rows * p->columns * sizeof(float), NULL, "score tile", &status);
+        status = pool_get(ctx, s, P_TILE, rw, rows * p->columns * sizeof(float), "score tile",
+                          &d->tile, report);
     if (b->k) {
         const size_t list = rows * p->segments * p->k, running = rows * p->k;
         if (status == VS_OK)
-            d->seg_keys =
-                make_buffer(ctx, s, rw, list * sizeof(float), NULL, "segment keys", &status);
+            status = pool_get(ctx, s, P_SEG_KEYS, rw, list * sizeof(float), "segment keys",
+                              &d->seg_keys, report);
         if (status == VS_OK)
-            d->seg_ids =
-                make_buffer(ctx, s, rw, list * sizeof(int64_t), NULL, "segment ids", &status);
+            status = pool_get(ctx, s, P_SEG_IDS, rw, list * sizeof(int64_t), "segment ids",
+                              &d->seg_ids, report);
         for (int i = 0; i < 2 && status == VS_OK; i++) {
-            d->run_keys[i] =
-                make_buffer(ctx, s, rw, running * sizeof(float), NULL, "running keys", &status);
+            status = pool_get(ctx, s, P_RUN_KEYS + i, rw, running * sizeof(float), "running keys",
+                              &d->run_keys[i], report);
             if (status == VS_OK)
-                d->run_ids[i] = make_buffer(ctx, s, rw, running * sizeof(int64_t), NULL,
-                                            "running ids", &status);
+                status = pool_get(ctx, s, P_RUN_IDS + i, rw, running * sizeof(int64_t),
+                                  "running ids", &d->run_ids[i], report);
         }
     }
     const size_t out_floats = output_floats(b);
     if (status == VS_OK && p->zero_copy) {
+        /* The caller's memory, wrapped for this batch only (never pooled). */
         const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
+        d->wrapped = 1;
         d->out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
                                     "caller scores", &status);
         if (status == VS_OK && b->k)
             d->out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
                                      "caller ids", &status);
     } else if (status == VS_OK && b->k) {
-        d->out_scores =
-            make_buffer(ctx, s, rw, rows * b->k * sizeof(float), NULL, "result scores", &status);
+        status = pool_get(ctx, s, P_OUT_SCORES, rw, rows * b->k * sizeof(float), "result scores",
+                          &d->out_scores, report);
         if (status == VS_OK)
-            d->out_ids =
-                make_buffer(ctx, s, rw, rows * b->k * sizeof(int64_t), NULL, "result ids", &status);
+            status = pool_get(ctx, s, P_OUT_IDS, rw, rows * b->k * sizeof(int64_t), "result ids",
+                              &d->out_ids, report);
     }
     return status;
 }
@@ -916,6 +981,7 @@ unlock:
      * must not re-run the batch into memory the device may still write. */
     if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p.zero_copy) b->no_rerun = 1;
     release_buffers(&d);
+    if (status != VS_OK) pool_release(s); /* after a failure, start the next batch afresh */
     vs_arena_reset(&s->staging);
     report_kernels(s, report);
     pthread_mutex_unlock(&s->lock);
@@ -941,6 +1007,7 @@ static void release(void *state) {
     cl_state *s = state;
     if (s == NULL) return;
     vs_arena_destroy(&s->staging);
+    pool_release(s);
     release_kernels(s);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);

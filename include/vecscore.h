@@ -302,8 +302,8 @@ typedef struct vs_options {
     int verify;
     vs_log_fn log;
     void *log_user;
-    int log_level;     /* a vs_log_level, or -1 for the default */
-    size_t lock_bytes; /* cap on locked arena memory; 0 = environment or 16 MiB */
+    int log_level;          /* a vs_log_level, or -1 for the default */
+    size_t lock_bytes;      /* cap on locked arena memory; 0 = environment or 16 MiB */
     const char *cl_kernels; /* "auto" (or NULL), "gpu" or "cpu": OpenCL kernel family */
 } vs_options;
 
@@ -459,7 +459,10 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(int, threads_joined, "", "threads that ran part of the batch, the caller included")          \
     X(uint64_t, workspace_bytes, "B",                                                              \
       "memory committed in the batch's workspace (staging + scratch) when it ended")               \
-    X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")
+    X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")    \
+    X(uint64_t, device_buffers_created, "",                                                        \
+      "OpenCL: scratch buffers the batch had to create or grow (0 when the context's pool "        \
+      "already held them)")
 
 /*
  * Text report fields, defined once: X(name, size, description). The first

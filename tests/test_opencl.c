@@ -636,6 +636,53 @@ static void test_zero_copy(void **state) {
     vs_context_free(dev);
 }
 
+/*
+ * The context keeps its scratch buffers between batches and grows them only
+ * when a batch needs more: a repeated batch creates none, a larger one grows
+ * them, and a smaller one after it reuses them. Results stay exact.
+ */
+static void test_buffer_pool(void **state) {
+    (void)state;
+    vs_context *dev = must_open(test_device());
+    const size_t nc = 3000, dim = 40, k = 9;
+    float *c = malloc(nc * dim * sizeof(float)), *q = malloc(64 * dim * sizeof(float));
+    assert_non_null(c);
+    assert_non_null(q);
+    make_data(q, 64, c, nc, dim, 91);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    float scores[64 * 9];
+    int64_t ids[64 * 9];
+    char why[512];
+    const size_t shapes[] = {8, 8, 64, 8, 64}; /* queries per batch */
+    const int grows[] = {-1, 0, 1, 0, 0};      /* -1: may grow (warm-up shapes were smaller) */
+    float *matrix = malloc(64 * nc * sizeof(float) + sizeof(float));
+    assert_non_null(matrix);
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++) {
+        const size_t nq = shapes[i];
+        assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_L2SQ, q, nq, k, scores, ids), VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(dev, &report);
+        assert_string_equal(report.backend, "opencl");
+        if (grows[i] == 0 && report.device_buffers_created != 0)
+            fail_msg("batch %zu (nq %zu): %llu buffers created, expected the pool's", i, nq,
+                     (unsigned long long)report.device_buffers_created);
+        if (grows[i] == 1 && report.device_buffers_created == 0)
+            fail_msg("batch %zu (nq %zu): a larger batch created no buffer", i, nq);
+        if (ref_check_topk(VS_METRIC_L2SQ, q, nq, c, nc, dim, k, scores, ids, why, sizeof(why)))
+            fail_msg("batch %zu: %s", i, why);
+        /* A copied score matrix (misaligned output) uses the pooled tile buffer too. */
+        assert_int_equal(vs_corpus_score(corpus, VS_METRIC_DOT, q, nq, matrix + 1), VS_OK);
+        if (ref_check_scores(VS_METRIC_DOT, q, nq, c, nc, dim, matrix + 1, 0, why, sizeof(why)))
+            fail_msg("batch %zu scores: %s", i, why);
+    }
+    vs_corpus_free(corpus);
+    free(matrix);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 static void test_corpus_split(void **state) {
     (void)state;
     /* Pretend the device's largest allocation is 40 KiB: the corpus is split into parts. */
@@ -1574,6 +1621,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
+            cmocka_unit_test(test_buffer_pool),
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_program_cache),
