@@ -51,6 +51,8 @@
 #define VS_CL_STREAM_ROWS 32 /* vs_score_stream: queries per launch; must match score.cl */
 #define VS_CL_STREAM_WG 128  /* its work-group; must match score.cl */
 #define VS_CL_STREAM_LOCAL (32 * 129 * 4 + 32 * 32 * 4) /* its local memory, bytes */
+#define VS_CL_MERGE_WG 256   /* vs_merge_sorted: work-items per query; must match score.cl */
+#define VS_CL_MERGE_CAP 2048 /* entries it sorts in local memory; must match score.cl */
 
 /* The kernels of score.cl, in one table: index, name, family that launches it. */
 #define VS_CL_KERNEL_LIST(X)                                                                       \
@@ -60,7 +62,8 @@
     X(SCORE_BLOCKED, "vs_score_blocked", "gpu")                                                    \
     X(SCORE_STREAM, "vs_score_stream", "gpu")                                                      \
     X(SELECT, "vs_select_segments", "any")                                                         \
-    X(MERGE, "vs_merge_segments", "any")
+    X(MERGE, "vs_merge_segments", "any")                                                           \
+    X(MERGE_SORTED, "vs_merge_sorted", "gpu")
 enum {
 #define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
     VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
@@ -138,6 +141,7 @@ typedef struct cl_state {
     pooled pool[P_COUNT];          /* scratch buffers kept between batches, grown on demand */
     int block_rows, block_columns; /* vs_score_blocked's register block (-D VS_RM, VS_RN) */
     int stream_ok;                 /* vs_score_stream fits the device's local memory */
+    int merge_sorted_ok;           /* vs_merge_sorted fits it */
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
     int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
@@ -621,8 +625,16 @@ static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b
                         ARG(d->out_scores),
                         ARG(d->out_ids),
                         ARG(out_offset)};
-    const size_t global[1] = {rows};
-    status = launch(ctx, s, K_MERGE, args, 16, 1, global, NULL);
+    /* GPU family: a work-group per query sorts the lists in local memory when they fit. */
+    const size_t entries = ((size_t)segments + (has_running ? 1 : 0)) * p->k;
+    if (s->family == VS__CL_KERNELS_GPU && s->merge_sorted_ok && entries <= VS_CL_MERGE_CAP &&
+        p->k <= VS_CL_MERGE_CAP) {
+        const size_t global[1] = {rows * VS_CL_MERGE_WG}, local[1] = {VS_CL_MERGE_WG};
+        status = launch(ctx, s, K_MERGE_SORTED, args, 16, 1, global, local);
+    } else {
+        const size_t global[1] = {rows};
+        status = launch(ctx, s, K_MERGE, args, 16, 1, global, NULL);
+    }
     *current = next;
     return status;
 }
@@ -1112,6 +1124,8 @@ static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry
             c /= 2;
     }
     s->stream_ok = local >= VS_CL_STREAM_LOCAL && group >= VS_CL_STREAM_WG;
+    s->merge_sorted_ok =
+        local >= VS_CL_MERGE_CAP * (sizeof(float) + sizeof(int64_t)) && group >= VS_CL_MERGE_WG;
     if (s->family == VS__CL_KERNELS_GPU &&
         (group < (size_t)VS_CL_WG * VS_CL_WG || blocked_local_bytes(r, c) > local)) {
         vs__log(ctx, VS_LOG_INFO,

@@ -249,7 +249,8 @@ static char expected_family[8];
  * The report names the family and the scoring kernel that must have run for
  * a batch of nq queries (score matrix or top-k) on the expected family.
  */
-static void check_path(const char *what, const vs_batch_report *report, size_t nq, int topk) {
+static void check_path(const char *what, const vs_batch_report *report, size_t nq, size_t k) {
+    const int topk = k > 0;
     if (expected_family[0] == '\0') return;
     if (strcmp(report->kernel_family, expected_family) != 0)
         fail_msg("%s: kernel family '%s', expected '%s'", what, report->kernel_family,
@@ -261,9 +262,12 @@ static void check_path(const char *what, const vs_batch_report *report, size_t n
         kernel = nq <= 32 ? "vs_score_stream(" : "vs_score_blocked(block ";
     if (strstr(report->kernels, kernel) == NULL)
         fail_msg("%s: kernels '%s' lack %s", what, report->kernels, kernel);
-    if (topk && strcmp(expected_family, "cpu") != 0 &&
-        strstr(report->kernels, "vs_merge_segments") == NULL)
-        fail_msg("%s: kernels '%s' lack the merge", what, report->kernels);
+    /* The gpu family merges with a work-group per query while (64 segments + 1) x k fit its
+     * 2048 local entries; else (and in the other families) one work-item per query. */
+    const char *merge =
+        strcmp(expected_family, "gpu") == 0 && k <= 31 ? "vs_merge_sorted" : "vs_merge_";
+    if (topk && strcmp(expected_family, "cpu") != 0 && strstr(report->kernels, merge) == NULL)
+        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, merge);
 }
 
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
@@ -293,7 +297,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
         vs_context_last_report(dev, &report);
         if (strcmp(report.backend, "opencl") != 0)
             fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
-        if (nc > 0) check_path(what, &report, nq, 1);
+        if (nc > 0) check_path(what, &report, nq, k);
         if (ref_check_topk(metric, q, nq, c, nc, dim, k, s1, i1, why, sizeof(why)))
             fail_msg("%s: device top-k: %s", what, why);
         assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
@@ -361,6 +365,11 @@ static void run_agreement(const char *kernel, const char *fused) {
     check_agreement(dev, cpu, 70, 20000, 24, 10, 1, 2); /* several tiles, merged */
     check_agreement(dev, cpu, 2, 9000, 4099, 5, 1, 0);  /* dim 4099 over two tiles */
     check_agreement(dev, cpu, 40, 300, 4099, 3, 0, 1);  /* blocked: many slabs, a tail */
+    /* The gpu family's sorted merge at its capacity (65 lists x 31 = 2015 entries), just past
+     * it (32: the one-work-item merge instead) and well past it, over several tiles. */
+    check_agreement(dev, cpu, 6, 20000, 16, 31, 1, 0);
+    check_agreement(dev, cpu, 6, 20000, 16, 32, 0, 0);
+    check_agreement(dev, cpu, 3, 20000, 16, 100, 1, 1);
     expected_family[0] = '\0';
     vs_context_free(dev);
     vs_context_free(cpu);

@@ -553,3 +553,83 @@ vs_score_stream(__global const float *queries, ulong query_offset, uint rows,
         out[out_offset + (ulong)r * ld_out + col] = negate ? -s : s;
     }
 }
+
+/*
+ * vs_merge_sorted: vs_merge_segments for the GPU family, one work-group of
+ * VS_MERGE_WG work-items per query instead of one work-item: the running
+ * list and every segment list of the query (at most VS_MERGE_CAP entries,
+ * which the host checks) are copied into local memory, padded to a power of
+ * two with (-inf, -1), and sorted by a bitonic network under vs_before, the
+ * library's total order; the first k are the merged list. Same arguments
+ * and outputs as vs_merge_segments, so the results are identical.
+ */
+#define VS_MERGE_WG 256
+#define VS_MERGE_CAP 2048
+
+__kernel __attribute__((reqd_work_group_size(VS_MERGE_WG, 1, 1))) void
+vs_merge_sorted(__global const float *segment_keys, __global const long *segment_ids,
+                uint segments, uint k, uint rows, __global const float *running_keys,
+                __global const long *running_ids, int has_running, __global float *next_keys,
+                __global long *next_ids, int final_rows, int is_distance, uint k_out,
+                __global float *out_scores, __global long *out_ids, ulong out_offset) {
+    __local float keys[VS_MERGE_CAP];
+    __local long ids[VS_MERGE_CAP];
+    const uint row = (uint)get_group_id(0), lid = (uint)get_local_id(0);
+    if (row >= rows) return; /* the whole group leaves together */
+    const uint listed = segments * k, count = listed + (has_running ? k : 0);
+    uint n = 1;
+    while (n < count || n < k) /* k entries are read back, padding included */
+        n <<= 1;
+    __global const float *seg_keys = segment_keys + (ulong)row * listed;
+    __global const long *seg_ids = segment_ids + (ulong)row * listed;
+    for (uint i = lid; i < n; i += VS_MERGE_WG) {
+        if (i < listed) {
+            keys[i] = seg_keys[i];
+            ids[i] = seg_ids[i];
+        } else if (i < count) {
+            keys[i] = running_keys[(ulong)row * k + (i - listed)];
+            ids[i] = running_ids[(ulong)row * k + (i - listed)];
+        } else {
+            keys[i] = -INFINITY;
+            ids[i] = -1;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint size = 2; size <= n; size <<= 1) {
+        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
+            for (uint i = lid; i < n; i += VS_MERGE_WG) {
+                const uint j = i ^ stride;
+                if (j <= i) continue;
+                const int best_first = (i & size) == 0;
+                const int swap = best_first ? vs_before(keys[j], ids[j], keys[i], ids[i])
+                                            : vs_before(keys[i], ids[i], keys[j], ids[j]);
+                if (swap) {
+                    const float key = keys[i];
+                    const long id = ids[i];
+                    keys[i] = keys[j];
+                    ids[i] = ids[j];
+                    keys[j] = key;
+                    ids[j] = id;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    for (uint r = lid; r < k; r += VS_MERGE_WG) {
+        if (final_rows) {
+            const ulong at = (out_offset + row) * (ulong)k_out + r;
+            out_ids[at] = ids[r];
+            out_scores[at] = ids[r] < 0 ? (is_distance ? INFINITY : -INFINITY)
+                                        : (is_distance ? -keys[r] : keys[r]);
+        } else {
+            next_keys[(ulong)row * k + r] = keys[r];
+            next_ids[(ulong)row * k + r] = ids[r];
+        }
+    }
+    if (final_rows)
+        for (uint r = k + lid; r < k_out; r += VS_MERGE_WG) {
+            const ulong at = (out_offset + row) * (ulong)k_out + r;
+            out_ids[at] = -1;
+            out_scores[at] = is_distance ? INFINITY : -INFINITY;
+        }
+}
