@@ -404,6 +404,21 @@ inline void vs_store_slab(__local float *slab, uint stride, const float4 *next, 
     }
 }
 
+/*
+ * A work-item's `count` values of one depth step, as float4 loads (the
+ * slabs' padding keeps a load that runs past `count` inside the row).
+ */
+inline void vs_read_block(float *out, uint count, __local const float *at) {
+#pragma unroll
+    for (uint i = 0; i < count; i += 4) {
+        const float4 v = vload4(0, at + i);
+        out[i] = v.x;
+        if (i + 1 < count) out[i + 1] = v.y;
+        if (i + 2 < count) out[i + 2] = v.z;
+        if (i + 3 < count) out[i + 3] = v.w;
+    }
+}
+
 __kernel __attribute__((reqd_work_group_size(VS_WG, VS_WG, 1))) void
 vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
                  __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
@@ -445,22 +460,8 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
         const uint steps = min((uint)VS_BK, dim - slab * VS_BK);
         for (uint t = 0; t < steps; t++) {
             float a[VS_RM], b[VS_RN];
-#pragma unroll
-            for (uint i = 0; i < VS_RM; i += 4) {
-                const float4 v = vload4(0, &a_slab[buf][t][ty * VS_RM + i]);
-                a[i] = v.x;
-                if (i + 1 < VS_RM) a[i + 1] = v.y;
-                if (i + 2 < VS_RM) a[i + 2] = v.z;
-                if (i + 3 < VS_RM) a[i + 3] = v.w;
-            }
-#pragma unroll
-            for (uint j = 0; j < VS_RN; j += 4) {
-                const float4 v = vload4(0, &b_slab[buf][t][tx * VS_RN + j]);
-                b[j] = v.x;
-                if (j + 1 < VS_RN) b[j + 1] = v.y;
-                if (j + 2 < VS_RN) b[j + 2] = v.z;
-                if (j + 3 < VS_RN) b[j + 3] = v.w;
-            }
+            vs_read_block(a, VS_RM, &a_slab[buf][t][ty * VS_RM]);
+            vs_read_block(b, VS_RN, &b_slab[buf][t][tx * VS_RN]);
 #pragma unroll
             for (uint i = 0; i < VS_RM; i++)
 #pragma unroll
