@@ -145,7 +145,7 @@ typedef struct cl_state {
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
     int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
-    int fused_policy; /* -1 automatic, 0 never, 1 whenever possible (cfg.cl_fused) */
+    int fused_policy; /* -1 automatic, 0 never, 1 whenever possible (ctx->cl_fused) */
     int built;
     double build_seconds; /* program build or load + first launch of every kernel */
     int build_cache;      /* 1 compiled, 2 loaded from the binary cache */
@@ -180,7 +180,7 @@ size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
     return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
 }
 
-static cl_mem make_buffer(const vs_context *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
+static cl_mem make_buffer(const vs__env *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
                           void *host, const char *what, int *status) {
     cl_int err = CL_SUCCESS;
     cl_mem mem = vs__cl.CreateBuffer(s->context, flags, bytes > 0 ? bytes : 16, host, &err);
@@ -205,7 +205,7 @@ typedef struct arg {
 } arg;
 #define ARG(v) ((arg){sizeof(v), &(v)})
 
-static int set_args(const vs_context *ctx, cl_kernel kernel, const char *name, const arg *args,
+static int set_args(const vs__env *ctx, cl_kernel kernel, const char *name, const arg *args,
                     int count) {
     for (int i = 0; i < count; i++) {
         cl_int err = vs__cl.SetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
@@ -227,7 +227,7 @@ static void release_kernels(cl_state *s) {
     }
 }
 
-static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *report) {
+static int ensure_built(cl_state *s, const vs__env *ctx, vs_batch_report *report) {
     if (s->built) return VS_OK;
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
@@ -253,7 +253,7 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
         report->program_cache = s->build_cache;
         s->build_reported = 1;
     }
-    vs__log(ctx, VS_LOG_INFO, "opencl: program %s in %.3f s",
+    vs__log(&ctx->log, VS_LOG_INFO, "opencl: program %s in %.3f s",
             result.from_cache ? "loaded from cache" : "compiled", result.seconds);
     return VS_OK;
 cleanup:
@@ -285,7 +285,7 @@ static void corpus_release(void *state, void *data) {
  * 2^shift, which COSINE batches read instead, so the float32 dot on the
  * device neither underflows nor overflows. 0 or a vs_status.
  */
-static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, const float *rows,
+static int make_cosine_copy(const vs__env *ctx, cl_state *s, cl_part *part, const float *rows,
                             size_t dim, const int *shifts) {
     size_t first = 0;
     while (first < part->count && shifts[first] == 0)
@@ -304,8 +304,8 @@ static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, c
     return status;
 }
 
-static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
-                          void **out) {
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
     cl_state *s = state;
     int status = VS_OK;
     *out = NULL;
@@ -317,7 +317,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     corpus->dim = dim;
     size_t rows_per_part = s->max_alloc / (dim * sizeof(float));
     if (rows_per_part == 0) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(&ctx->log, VS_LOG_ERROR,
                 "opencl: one vector of dim %zu is larger than the device's largest allocation "
                 "(%zu B)",
                 dim, s->max_alloc);
@@ -499,7 +499,7 @@ static void release_buffers(buffers *d) {
 }
 
 /* Sets the arguments of kernel `which` and launches it; the batch report will name it. */
-static int launch(const vs_context *ctx, cl_state *s, int which, const arg *args, int count,
+static int launch(const vs__env *ctx, cl_state *s, int which, const arg *args, int count,
                   cl_uint dims, const size_t *global, const size_t *local) {
     const char *name = kernel_names[which];
     int status = set_args(ctx, s->kernels[which], name, args, count);
@@ -525,7 +525,7 @@ static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
  * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
 
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
-static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+static int score_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
                       cl_ulong out_offset, cl_ulong ld_out) {
     const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
@@ -566,7 +566,7 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
  * Best k of each segment of the tile: from the score tile (vs_select_segments),
  * or scored and selected in one pass (vs_topk_rows) when p->fused.
  */
-static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int select_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                            buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
                            cl_uint *segments) {
     const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows, ncolumns = (cl_uint)columns;
@@ -601,7 +601,7 @@ static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *
 }
 
 /* Merges the segment lists into the running list, or (final_rows) into the outputs. */
-static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int merge_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                           buffers *d, size_t rows, cl_uint segments, int has_running, int *current,
                           int final_rows, cl_ulong out_offset) {
     int status = VS_OK;
@@ -640,7 +640,7 @@ static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b
 }
 /* NOLINTEND(bugprone-sizeof-expression) */
 
-static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_t bytes,
+static int write_to_device(const vs__env *ctx, cl_state *s, cl_mem mem, size_t bytes,
                            const void *host, const char *what, vs_batch_report *report) {
     double start = vs__now();
     cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
@@ -649,7 +649,7 @@ static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, what, err);
 }
 
-static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
+static int finish(const vs__env *ctx, cl_state *s, vs_batch_report *report) {
     double start = vs__now();
     cl_int err = vs__cl.Finish(s->queue);
     report->kernel_seconds += vs__now() - start;
@@ -667,7 +667,7 @@ static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
  * CPU runs the batch, and it does not count as a device failure), not at a
  * later launch. 0 or a vs_status.
  */
-static int pool_get(const vs_context *ctx, cl_state *s, int slot, cl_mem_flags flags, size_t bytes,
+static int pool_get(const vs__env *ctx, cl_state *s, int slot, cl_mem_flags flags, size_t bytes,
                     const char *what, cl_mem *out, vs_batch_report *report) {
     pooled *entry = &s->pool[slot];
     if (entry->mem != NULL && entry->bytes >= bytes) {
@@ -707,7 +707,7 @@ static void pool_release(cl_state *s) {
 }
 
 /* Device buffers for the whole batch (make_plan sized them), from the pool. 0 or a vs_status. */
-static int create_buffers(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                           buffers *d) {
     vs_batch_report *report = b->report;
     const cl_mem_flags rw = CL_MEM_READ_WRITE, ro = CL_MEM_READ_ONLY;
@@ -760,7 +760,7 @@ static int create_buffers(const vs_context *ctx, cl_state *s, const vs__batch *b
  * the corpus copy) in the pinned arena and writes them to the device. The
  * caller releases the arena to its mark once the device is done with them.
  */
-static int stage_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+static int stage_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                        size_t q0, size_t count) {
     float *staged = vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
     float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
@@ -783,7 +783,7 @@ static int stage_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, c
 }
 
 /* Reads one score tile (columns x count) back into the caller's matrix. */
-static int read_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int read_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                      const buffers *d, size_t q0, size_t count, size_t id_base, size_t columns) {
     int status = finish(ctx, s, b->report);
     if (status != VS_OK) return status;
@@ -803,7 +803,7 @@ static int read_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, con
  * (select, then merge into the running list; the last tile writes the
  * outputs), or the score matrix (in place, or through the tile buffer).
  */
-static int launch_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                         buffers *d, const cl_corpus *corpus, size_t q0, size_t count) {
     int status = VS_OK;
     int current = 0, has_running = 0;
@@ -837,7 +837,7 @@ static int launch_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, 
 }
 
 /* Copied top-k results: the chunk's count x k rows come back from the result buffers. */
-static int read_back_chunk(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+static int read_back_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                            size_t q0, size_t count) {
     double start = vs__now();
     cl_int err =
@@ -853,7 +853,7 @@ static int read_back_chunk(const vs_context *ctx, cl_state *s, const vs__batch *
 }
 
 /* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
-static int map_outputs(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d) {
+static int map_outputs(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d) {
     const size_t out_floats = output_floats(b);
     cl_mem outs[2] = {d->out_scores, b->k ? d->out_ids : NULL};
     const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
@@ -930,7 +930,7 @@ static void report_start(cl_state *s, vs_batch_report *report) {
  * except while per-call candidates are uploaded.
  */
 static int run_batch(cl_state *s, vs__batch *b) {
-    const vs_context *ctx = b->ctx;
+    const vs__env *ctx = b->ctx;
     vs_batch_report *report = b->report;
     int status = VS_OK;
     cl_corpus *temporary = NULL;
@@ -959,11 +959,11 @@ static int run_batch(cl_state *s, vs__batch *b) {
     status = make_plan(s, b, corpus, &p);
     if (status != VS_OK) {
         p.zero_copy = 0;
-        vs__log(ctx, VS_LOG_INFO,
+        vs__log(&ctx->log, VS_LOG_INFO,
                 "opencl: the batch does not fit the device (dim %zu, k %zu, staging %zu B)", b->dim,
                 b->k, s->staging.capacity);
-        snprintf(report->fallback, sizeof(report->fallback),
-                 "the batch does not fit the device (dim %zu, k %zu)", b->dim, b->k);
+        snprintf(b->why, sizeof(b->why), "the batch does not fit the device (dim %zu, k %zu)",
+                 b->dim, b->k);
         goto unlock;
     }
     report->arena_capacity_bytes = s->staging.capacity;
@@ -999,7 +999,7 @@ unlock:
     pthread_mutex_unlock(&s->lock);
     corpus_release(s, temporary);
     if (status != VS_OK && vs__cl_last_error()[0] != '\0')
-        snprintf(report->fallback, sizeof(report->fallback), "%s", vs__cl_last_error());
+        snprintf(b->why, sizeof(b->why), "%s", vs__cl_last_error());
     return status;
 }
 
@@ -1044,7 +1044,7 @@ static const vs__backend_ops cl_ops = {
  * so that compilers that specialise at the first launch (PoCL compiles its
  * work-group functions then) do it now, not in the caller's first batch.
  */
-static int warm_up(cl_state *s, vs_context *ctx) {
+static int warm_up(cl_state *s, const vs__env *ctx) {
     double start = vs__now();
     int status = ensure_built(s, ctx, NULL);
     if (status != VS_OK) return status;
@@ -1064,17 +1064,10 @@ static int warm_up(cl_state *s, vs_context *ctx) {
         }
         vs_batch_report report;
         memset(&report, 0, sizeof(report));
-        vs__batch b = {.metric = VS_METRIC_COSINE,
-                       .queries = vectors,
-                       .nq = nqs[i],
-                       .dim = dim,
-                       .candidates = vectors,
-                       .nc = columns,
-                       .k = ks[i],
-                       .scores = scores,
-                       .ids = ids,
-                       .report = &report,
-                       .ctx = ctx};
+        vs__batch b = vs__batch_make(VS_METRIC_COSINE, vectors, nqs[i], dim, vectors, NULL, columns,
+                                     ks[i], scores, ids);
+        b.report = &report;
+        b.ctx = ctx;
         status = run_batch(s, &b);
     }
     vs_free_output(scores);
@@ -1091,11 +1084,11 @@ static size_t blocked_local_bytes(int r, int c) {
 
 /*
  * The GPU family's tile parameters: the block table's row for this device
- * (or cfg.cl_block_*), halved until the kernel fits the device's local
+ * (or ctx->cl_block_*), halved until the kernel fits the device's local
  * memory; a device that cannot run a 16 x 16 work-group at all runs the
  * tile family instead. The build options carry the choice (-D VS_RM, VS_RN).
  */
-static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry *entry) {
+static void choose_blocks(const vs__env *ctx, cl_state *s, const vs__cl_entry *entry) {
     int r = 4, c = 4;
     for (size_t i = 0; i < sizeof(block_table) / sizeof(*block_table); i++) {
         const struct block_row *row = &block_table[i];
@@ -1105,9 +1098,9 @@ static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry
         c = row->columns;
         break;
     }
-    if (ctx->cfg.cl_block_rows > 0) {
-        r = ctx->cfg.cl_block_rows;
-        c = ctx->cfg.cl_block_columns;
+    if (ctx->cl_block_rows > 0) {
+        r = ctx->cl_block_rows;
+        c = ctx->cl_block_columns;
     }
     cl_ulong local = 0;
     size_t group = 0;
@@ -1128,7 +1121,7 @@ static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry
         local >= VS_CL_MERGE_CAP * (sizeof(float) + sizeof(int64_t)) && group >= VS_CL_MERGE_WG;
     if (s->family == VS__CL_KERNELS_GPU &&
         (group < (size_t)VS_CL_WG * VS_CL_WG || blocked_local_bytes(r, c) > local)) {
-        vs__log(ctx, VS_LOG_INFO,
+        vs__log(&ctx->log, VS_LOG_INFO,
                 "opencl: %s cannot run vs_score_blocked (work-groups up to %zu, %llu B local "
                 "memory): the tile kernels run instead",
                 entry->info.name, group, (unsigned long long)local);
@@ -1140,8 +1133,8 @@ static void choose_blocks(const vs_context *ctx, cl_state *s, const vs__cl_entry
              VS_CL_BUILD_OPTIONS, r, c);
 }
 
-int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state) {
+int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
+                          const vs__backend_ops **ops, void **state) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -1155,7 +1148,7 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
     /* The kernel family: by device type unless the context's options force one. CPU cores
      * run the barrier-free kernels far faster than local-memory tiles. */
-    const vs__config *cfg = &ctx->cfg; /* knobs resolved once by host/context.c */
+    const vs__env *cfg = ctx; /* knobs resolved once by host/context.c */
     s->family = cfg->cl_kernels;
     if (s->family == VS__CL_KERNELS_AUTO)
         s->family =
@@ -1171,7 +1164,7 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
     VS_CL_CHECK(ctx, err, "clCreateCommandQueue");
     vs_pinned_block block;
-    status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->cfg.arena_bytes, &block);
+    status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->arena_bytes, &block);
     if (status != VS_OK) goto cleanup;
     status = vs_arena_init_block(&s->staging, block, s->align);
     if (status != VS_OK) goto cleanup;

@@ -246,10 +246,10 @@ int vs__cl_status(cl_int err) {
 
 static _Thread_local char last_error[160];
 
-int vs__cl_failed(const vs_context *ctx, const char *what, cl_int err) {
+int vs__cl_failed(const vs__env *ctx, const char *what, cl_int err) {
     snprintf(last_error, sizeof(last_error), "%s failed: %s (%d)", what, vs__cl_error_name(err),
              (int)err);
-    if (ctx != NULL) vs__log(ctx, VS_LOG_ERROR, "opencl: %s", last_error);
+    if (ctx != NULL) vs__log(&ctx->log, VS_LOG_ERROR, "opencl: %s", last_error);
     return vs__cl_status(err);
 }
 

@@ -16,7 +16,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
-#include "../host/internal.h"
+#include "../backend/backend.h"
 
 typedef struct vs__cl_api {
     cl_int (*GetPlatformIDs)(cl_uint, cl_platform_id *, cl_uint *);
@@ -84,7 +84,7 @@ int vs__cl_status(cl_int err);
  * text as this thread's last OpenCL error (for the batch report). Returns
  * the matching vs_status.
  */
-int vs__cl_failed(const vs_context *ctx, const char *what, cl_int err);
+int vs__cl_failed(const vs__env *ctx, const char *what, cl_int err);
 
 /* This thread's last failed OpenCL call, "" if none since vs__cl_clear_error. */
 const char *vs__cl_last_error(void);

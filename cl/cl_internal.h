@@ -18,8 +18,7 @@ typedef struct vs__cl_entry {
  * malloc'd array (*out, free() it; NULL when *count is 0). When there are
  * none, `why` receives the reason. Returns 0, or VS_ERR_OUT_OF_MEMORY.
  */
-int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
-                    size_t why_size);
+int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why, size_t why_size);
 
 /* A device (platform NULL) or platform (device NULL) string, whole and malloc'd ("" if the
  * query fails; NULL when out of memory), or truncated to size ("" on failure). */
@@ -36,11 +35,11 @@ size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve);
 
 /*
  * Creates the backend on one device (context, queue, staging arena). Its
- * knobs (kernel family, fused top-k, allocation cap) come from ctx->cfg,
+ * knobs (kernel family, fused top-k, allocation cap) come from the vs__env,
  * which host/context.c resolved from the options and the environment.
  */
-int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state);
+int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
+                          const vs__backend_ops **ops, void **state);
 
 /* Program build with the on-disk binary cache (cl/program.c). */
 typedef struct vs__cl_program_result {
@@ -49,8 +48,8 @@ typedef struct vs__cl_program_result {
     int from_cache; /* 1 if loaded from the binary cache */
 } vs__cl_program_result;
 
-/* The cache directory is the context's (host/cache.c). */
-int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_entry *entry,
+/* The cache directory is the context's (ctx->cache, base/cache.c). */
+int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entry *entry,
                        const char *source, size_t source_length, const char *options,
                        vs__cl_program_result *out);
 

@@ -42,8 +42,8 @@ void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint wh
     free(full);
 }
 
-static int device_details(const vs_context *ctx, cl_platform_id platform, cl_device_id device,
-                          int p, int d, vs_device *info) {
+static int device_details(const vs__env *ctx, cl_platform_id platform, cl_device_id device, int p,
+                          int d, vs_device *info) {
     int status = VS_OK;
     memset(info, 0, sizeof(*info));
     cl_device_type type = 0;
@@ -101,7 +101,7 @@ cleanup:
     return status;
 }
 
-int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
+int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why,
                     size_t why_size) {
     *out = NULL;
     *count = 0;
@@ -161,8 +161,7 @@ int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char 
 
 /* ---- the OpenCL part of the public device list (host/devices.c) ------------- */
 
-int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why,
-                    size_t why_size) {
+int vs__opencl_list(const vs__env *ctx, vs_device **out, int *count, char *why, size_t why_size) {
     *out = NULL;
     *count = 0;
     vs__cl_entry *list = NULL;
@@ -221,11 +220,11 @@ static int contains_folded(const char *haystack, const char *needle) {
  * "auto" with no eligible device, returns VS_ERR_NO_DEVICE with the reason
  * in why (the caller then uses the CPU).
  */
-int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
+int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     const int is_auto = selector->kind == VS_SELECT_AUTO;
     /* testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI) */
-    const int any = ctx->cfg.cl_auto_opencl_cpu;
+    const int any = ctx->cl_auto_opencl_cpu;
     vs__cl_entry *list = NULL;
     int count = 0;
     int status = vs__cl_discover(ctx, &list, &count, why, why_size);
@@ -266,12 +265,12 @@ int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__bac
      * the CPU's turn under "auto" (the arena may suit the CPU). */
     size_t reserve = 0;
     const size_t need = vs__cl_min_arena_bytes(chosen, &reserve);
-    if (ctx->cfg.arena_bytes < need) {
+    if (ctx->arena_bytes < need) {
         snprintf(why, why_size,
                  "%sthe staging arena (arena_bytes or VECSCORE_ARENA_BYTES) of %zu bytes is too "
                  "small for OpenCL device '%s': it needs at least %zu bytes to open (a batch "
                  "stages %zu bytes plus 4 x dim + 4 per query row)",
-                 is_auto ? "auto: " : "", ctx->cfg.arena_bytes, chosen->info.name, need, reserve);
+                 is_auto ? "auto: " : "", ctx->arena_bytes, chosen->info.name, need, reserve);
         free(list);
         return is_auto ? VS_ERR_NO_DEVICE : VS_ERR_INVALID_ARGUMENT;
     }

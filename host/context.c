@@ -1,6 +1,6 @@
 /*
  * context.c — options (with environment overrides), context lifetime, the
- * workspace pool, logging, per-thread reports and error messages.
+ * workspace pool and per-thread reports.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -12,17 +12,11 @@
 
 #include "../cpu/pool.h"
 #include "internal.h"
+#include "options.h"
 
-double vs__now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- per-thread facts: last report per context, last error message ------------------- */
+/* ---- per-thread facts: the last report per context --------------------------------- */
 
 #define VS_REPORTS_PER_THREAD 8
-#define VS_ERROR_MESSAGE_BYTES 512
 
 typedef struct thread_facts {
     struct {
@@ -30,7 +24,6 @@ typedef struct thread_facts {
         vs_batch_report report;
     } reports[VS_REPORTS_PER_THREAD];
     unsigned next; /* slot the next new context takes (round robin) */
-    char error[VS_ERROR_MESSAGE_BYTES];
 } thread_facts;
 
 /*
@@ -62,30 +55,6 @@ static thread_facts *facts(void) {
     return made;
 }
 
-void vs__error_clear(void) {
-    if (tl_facts != NULL) tl_facts->error[0] = '\0';
-}
-
-static void error_set_va(const char *fmt, va_list args) {
-    thread_facts *f = facts();
-    if (f != NULL) vsnprintf(f->error, sizeof(f->error), fmt, args);
-}
-
-void vs__error_set(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    error_set_va(fmt, args);
-    va_end(args);
-}
-
-int vs__error_is_set(void) {
-    return tl_facts != NULL && tl_facts->error[0] != '\0';
-}
-
-const char *vs_last_error_message(void) {
-    return tl_facts != NULL ? tl_facts->error : "";
-}
-
 void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     thread_facts *f = facts();
     if (f == NULL) return;
@@ -97,19 +66,6 @@ void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     unsigned slot = f->next++ % VS_REPORTS_PER_THREAD;
     f->reports[slot].context = ctx->id;
     f->reports[slot].report = *report;
-}
-
-void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...) {
-    const int deliver = ctx != NULL && ctx->cfg.log != NULL && (int)level <= ctx->cfg.log_level;
-    if (level != VS_LOG_ERROR && !deliver) return;
-    char message[VS_ERROR_MESSAGE_BYTES];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof(message), fmt, args);
-    va_end(args);
-    /* Every error is kept for vs_last_error_message, with or without a callback. */
-    if (level == VS_LOG_ERROR) vs__error_set("%s", message);
-    if (deliver) ctx->cfg.log(ctx->cfg.log_user, level, message);
 }
 
 void vs_options_init(vs_options *opts) {
@@ -127,8 +83,6 @@ static void early_log(const vs_options *opts, const char *message) {
     if (opts != NULL && opts->log != NULL) opts->log(opts->log_user, VS_LOG_ERROR, message);
 }
 
-#define VS_BYTES_EXPECTED "a byte count of 1 or more: digits, optionally followed by K, M or G"
-
 /*
  * A numeric VECSCORE_* variable through the library's one strict parser:
  * 0 unset, 1 set (*out), or VS_ERR_INVALID_ARGUMENT (logged, naming it).
@@ -141,9 +95,16 @@ static int env_number(const vs_options *opts, const char *name, uint64_t min, ui
     return found;
 }
 
-static int env_size(const vs_options *opts, const char *name, size_t *inout) {
+/* The environment variable of an option, parsed as its row of the options table says. */
+static int env_option(const vs_options *opts, vs__option_id id, uint64_t *out) {
+    const vs__option_row *row = &vs__options[id];
+    return env_number(opts, row->env, row->min, row->max, row->kind == VS_OPTION_BYTES,
+                      row->expected, out);
+}
+
+static int env_size(const vs_options *opts, vs__option_id id, size_t *inout) {
     uint64_t value = 0;
-    int found = env_number(opts, name, 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    int found = env_option(opts, id, &value);
     if (found == 1) *inout = (size_t)value;
     return found < 0 ? found : VS_OK;
 }
@@ -151,7 +112,7 @@ static int env_size(const vs_options *opts, const char *name, size_t *inout) {
 /* VECSCORE_LOG_LEVEL: a name, or the number 0..3. */
 static int env_log_level(const vs_options *opts, int *out) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *text = getenv("VECSCORE_LOG_LEVEL");
+    const char *text = getenv(vs__options[VS_OPTION_ID(log_level)].env);
     if (text == NULL) return VS_OK;
     for (int i = 0; i < 4; i++)
         if (strcmp(text, names[i]) == 0) {
@@ -159,8 +120,7 @@ static int env_log_level(const vs_options *opts, int *out) {
             return VS_OK;
         }
     uint64_t value = 0;
-    int found = env_number(opts, "VECSCORE_LOG_LEVEL", 0, VS_LOG_DEBUG, 0,
-                           "error, warn, info, debug or 0..3", &value);
+    int found = env_option(opts, VS_OPTION_ID(log_level), &value);
     if (found == 1) *out = (int)value;
     return found < 0 ? found : VS_OK;
 }
@@ -209,19 +169,19 @@ static int env_block(const vs_options *opts, int *rows, int *columns) {
  * block, fused top-k, the allocation cap and auto's view of CPU devices.
  */
 static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
-    static const char *const families[] = {"auto", "cpu", "gpu"};
+    static const char *const families[] = {"auto", "cpu", "gpu"}; /* VS__CL_KERNELS_* order */
+    const vs__option_row *row = &vs__options[VS_OPTION_ID(cl_kernels)];
     const char *family = opts->cl_kernels;
     const char *source = "option";
     if (family == NULL || strcmp(family, "auto") == 0) {
-        const char *env = getenv("VECSCORE_CL_KERNELS");
+        const char *env = getenv(row->env);
         family = env != NULL ? env : "auto";
         if (env != NULL) source = "environment variable";
     }
     cfg->cl_kernels = word_index(family, families, 3);
     if (cfg->cl_kernels < 0)
-        return bad_word(opts, source,
-                        strcmp(source, "option") == 0 ? "cl_kernels" : "VECSCORE_CL_KERNELS",
-                        family, "auto, gpu or cpu");
+        return bad_word(opts, source, strcmp(source, "option") == 0 ? row->field : row->env, family,
+                        row->expected);
     static const char *const legacy[] = {"rows", "tile"};
     const char *kernel = getenv("VECSCORE_CL_KERNEL");
     if (kernel != NULL) {
@@ -271,7 +231,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     const char *device = opts->device;
     const char *device_source = "";
     if (device == NULL || strcmp(device, "auto") == 0) {
-        env = getenv("VECSCORE_DEVICE");
+        env = getenv(vs__options[VS_OPTION_ID(device)].env);
         device = env != NULL && env[0] != '\0' ? env : "auto";
         if (device == env) device_source = "environment variable VECSCORE_DEVICE: ";
     }
@@ -291,8 +251,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         return VS_ERR_INVALID_ARGUMENT;
     }
     if (cfg->threads == 0) {
-        int found = env_number(opts, "VECSCORE_THREADS", 0, 4096, 0,
-                               "a thread count from 0 (all cores) to 4096", &value);
+        int found = env_option(opts, VS_OPTION_ID(threads), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->threads = (int)value;
     }
@@ -305,38 +264,36 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->threads_requested = cfg->threads;
 
     cfg->arena_bytes = opts->arena_bytes;
-    if (cfg->arena_bytes == 0 && env_size(opts, "VECSCORE_ARENA_BYTES", &cfg->arena_bytes) != VS_OK)
+    if (cfg->arena_bytes == 0 &&
+        env_size(opts, VS_OPTION_ID(arena_bytes), &cfg->arena_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->arena_bytes == 0) cfg->arena_bytes = VS_DEFAULT_ARENA_BYTES;
 
     cfg->scratch_bytes = opts->scratch_bytes;
     if (cfg->scratch_bytes == 0 &&
-        env_size(opts, "VECSCORE_SCRATCH_BYTES", &cfg->scratch_bytes) != VS_OK)
+        env_size(opts, VS_OPTION_ID(scratch_bytes), &cfg->scratch_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
 
     cfg->lock_bytes = opts->lock_bytes;
     if (cfg->lock_bytes == 0) {
         /* VECSCORE_LOCK_BYTES=0 is valid: lock nothing. */
-        int found = env_number(opts, "VECSCORE_LOCK_BYTES", 0, SIZE_MAX, 1,
-                               "a byte count: digits, optionally followed by K, M or G "
-                               "(0 locks nothing)",
-                               &value);
+        int found = env_option(opts, VS_OPTION_ID(lock_bytes), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
     }
 
     const char *isa = opts->isa;
-    if (isa == NULL || isa[0] == '\0') isa = getenv("VECSCORE_ISA");
+    if (isa == NULL || isa[0] == '\0') isa = getenv(vs__options[VS_OPTION_ID(isa)].env);
     cfg->isa = isa != NULL && isa[0] != '\0' ? strdup(isa) : NULL;
 
     const char *cache = opts->cache_dir;
-    if (cache == NULL || cache[0] == '\0') cache = getenv("VECSCORE_CACHE_DIR");
+    if (cache == NULL || cache[0] == '\0') cache = getenv(vs__options[VS_OPTION_ID(cache_dir)].env);
     cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
 
     cfg->verify = opts->verify;
     if (cfg->verify == 0) {
-        int found = env_number(opts, "VECSCORE_VERIFY", 0, 1, 0, "0 or 1", &value);
+        int found = env_option(opts, VS_OPTION_ID(verify), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->verify = (int)value;
     }
@@ -360,7 +317,7 @@ static void free_config(vs__config *cfg) {
 static int select_backend(vs_context *ctx) {
     const char *device = ctx->cfg.device;
     const vs__selector *selector = &ctx->cfg.selector; /* parsed by resolve_config */
-    int status = vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->cpu, &ctx->cpu_state);
+    int status = vs__cpu_backend_create(&ctx->env, &ctx->cpu, &ctx->cpu_state, &ctx->isa);
     if (status != VS_OK) return status;
     ctx->backend = ctx->cpu;
     ctx->backend_state = ctx->cpu_state;
@@ -369,7 +326,7 @@ static int select_backend(vs_context *ctx) {
     char why[384] = "";
     const vs__backend_ops *ops = NULL;
     void *state = NULL;
-    status = vs__opencl_open(ctx, selector, &ops, &state, why, sizeof(why));
+    status = vs__opencl_open(&ctx->env, selector, &ops, &state, why, sizeof(why));
     if (status == VS_OK) {
         ctx->backend = ops;
         ctx->backend_state = state;
@@ -381,11 +338,11 @@ static int select_backend(vs_context *ctx) {
     if (is_auto && status != VS_ERR_INVALID_ARGUMENT) {
         /* No GPU or accelerator (or it failed to open): the CPU runs, and says why. */
         snprintf(ctx->why_cpu, sizeof(ctx->why_cpu), "%s", why);
-        vs__log(ctx, VS_LOG_INFO, "auto: using the CPU backend: %s", why);
+        vs__log(vs__sink(ctx), VS_LOG_INFO, "auto: using the CPU backend: %s", why);
         return VS_OK;
     }
     /* A bad option (a malformed testing knob) is an error under "auto" too. */
-    vs__log(ctx, VS_LOG_ERROR, "device '%s': %s", device, why);
+    vs__log(vs__sink(ctx), VS_LOG_ERROR, "device '%s': %s", device, why);
     return status;
 }
 
@@ -422,6 +379,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     int status = resolve_config(&local, &ctx->cfg);
     ctx->cfg.log = sink.log;
     ctx->cfg.log_user = sink.user;
+    ctx->env.log = (vs__log_sink){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
     if (status != VS_OK) {
         free_config(&ctx->cfg);
         free(ctx);
@@ -432,17 +390,34 @@ static int context_create(const vs_options *opts, vs_context **out) {
         free(ctx);
         return VS_ERR_OUT_OF_MEMORY;
     }
+    if (vs__cache_init(&ctx->cache, ctx->cfg.cache_dir, &ctx->env.log) != 0) {
+        pthread_mutex_destroy(&ctx->lock);
+        free_config(&ctx->cfg);
+        free(ctx);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     ctx->id = atomic_fetch_add(&context_ids, 1) + 1;
     ctx->lock_budget.cap = ctx->cfg.lock_bytes;
     atomic_init(&ctx->lock_budget.used, 0);
     const int cpus = vs__pool_cpu_count();
     if (ctx->cfg.threads > cpus) {
-        vs__log(ctx, VS_LOG_WARN,
+        vs__log(vs__sink(ctx), VS_LOG_WARN,
                 "threads %d is more than the %d CPU%s this process may use; batches use at most "
                 "%d thread%s (one per CPU)",
                 ctx->cfg.threads, cpus, cpus == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s");
         ctx->cfg.threads = cpus;
     }
+    /* What the backends see of the context: resolved options, the log sink, the cache. */
+    ctx->env.cache = &ctx->cache;
+    ctx->env.threads = ctx->cfg.threads;
+    ctx->env.arena_bytes = ctx->cfg.arena_bytes;
+    ctx->env.isa = ctx->cfg.isa;
+    ctx->env.cl_kernels = ctx->cfg.cl_kernels;
+    ctx->env.cl_block_rows = ctx->cfg.cl_block_rows;
+    ctx->env.cl_block_columns = ctx->cfg.cl_block_columns;
+    ctx->env.cl_fused = ctx->cfg.cl_fused;
+    ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
+    ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {
         vs_context_free(ctx);
@@ -458,7 +433,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
         }
         vs__workspace_release(ctx, ws);
     }
-    vs__log(ctx, VS_LOG_INFO,
+    vs__log(vs__sink(ctx), VS_LOG_INFO,
             "context: backend %s, %s, arena %zu B, scratch %zu B/thread, lock cap %zu B",
             ctx->backend->name, ctx->backend->describe(ctx->backend_state), ctx->cfg.arena_bytes,
             ctx->cfg.scratch_bytes, ctx->cfg.lock_bytes);
@@ -495,7 +470,7 @@ void vs_context_free(vs_context *ctx) {
     }
     if (ctx->backend != NULL && ctx->backend != ctx->cpu) ctx->backend->release(ctx->backend_state);
     if (ctx->cpu != NULL) ctx->cpu->release(ctx->cpu_state);
-    vs__cache_close(ctx);
+    vs__cache_close(&ctx->cache);
     pthread_mutex_destroy(&ctx->lock);
     free_config(&ctx->cfg);
     free(ctx);
@@ -605,7 +580,7 @@ static vs__workspace *workspace_create(vs_context *ctx) {
     for (int i = 0; status == VS_OK && i < ws->threads; i++)
         status = vs_arena_reserve(&ws->scratch[i], ctx->cfg.scratch_bytes, 0, NULL);
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
                 "cannot reserve arenas: %zu B staging + %d x %zu B scratch of address space",
                 ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
         workspace_destroy(ws);

@@ -19,6 +19,8 @@
  */
 #include "io_internal.h"
 
+#include "../base/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,12 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NPY_HEADER_BYTES 128
 #define TEMP_PREFIX ".vs.tmp-"
-#define TEMP_RANDOM 6
 #define MAX_LINKS 40
 
 /* OPEN: being written; FINISHED: flushed, synced, closed (only the rename is
@@ -126,32 +126,20 @@ static void match_target(int fd, const char *target) {
     }
 }
 
-/* Creates DIR/.vs.tmp-XXXXXX next to target (mode 0666 & ~umask); the
- * descriptor and *temp (malloc'd), or -1 with errno. */
+/* Creates DIR/.vs.tmp-XXXXXX next to target (mode 0666 & ~umask) through the
+ * atomic writer's temporary files (base/file.c); the descriptor and *temp
+ * (malloc'd), or -1 with errno. */
 static int create_temp(const char *target, char **temp) {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     size_t dir = dir_length(target);
-    char *name = malloc(dir + sizeof(TEMP_PREFIX) + TEMP_RANDOM);
+    const size_t prefix = dir + sizeof(TEMP_PREFIX) - 1;
+    char *name = malloc(prefix + VS_TEMP_RANDOM + 1);
     if (name == NULL) return -1;
     memcpy(name, target, dir);
     memcpy(name + dir, TEMP_PREFIX, sizeof(TEMP_PREFIX) - 1);
-    char *random = name + dir + sizeof(TEMP_PREFIX) - 1;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t state = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^
-                     ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)name;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        for (int i = 0; i < TEMP_RANDOM; i++) {
-            state = state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
-            random[i] = alphabet[(state >> 33) % (sizeof(alphabet) - 1)];
-        }
-        random[TEMP_RANDOM] = '\0';
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
-        if (fd >= 0) {
-            *temp = name;
-            return fd;
-        }
-        if (errno != EEXIST) break;
+    int fd = vs__temp_open(AT_FDCWD, name, prefix, 0666);
+    if (fd >= 0) {
+        *temp = name;
+        return fd;
     }
     int saved = errno;
     free(name);
@@ -495,19 +483,6 @@ static int is_bin(vs_file_format format) {
     return format == VS_FORMAT_FBIN || format == VS_FORMAT_U8BIN || format == VS_FORMAT_IBIN;
 }
 
-static const char *npy_descr(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return "<f4";
-    case VS_DTYPE_F16: return "<f2";
-    case VS_DTYPE_F64: return "<f8";
-    case VS_DTYPE_U8: return "|u1";
-    case VS_DTYPE_I8: return "|i1";
-    case VS_DTYPE_I32: return "<i4";
-    case VS_DTYPE_I64: return "<i8";
-    }
-    return "?";
-}
-
 /* The 128-byte npy 1.0 preamble + header for shape (rows, dim). */
 static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64_t dim) {
     memset(out, ' ', NPY_HEADER_BYTES);
@@ -517,7 +492,7 @@ static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64
     char text[NPY_HEADER_BYTES];
     int n = snprintf(text, sizeof(text),
                      "{'descr': '%s', 'fortran_order': False, 'shape': (%llu, %llu), }",
-                     npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
+                     vs__npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
     memcpy(out + 10, text, (size_t)n); /* at most ~105 bytes: always fits */
     out[NPY_HEADER_BYTES - 1] = '\n';
 }
