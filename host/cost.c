@@ -18,8 +18,8 @@
  * streamed 64 MiB corpus (bandwidth), a score matrix of a cache-resident
  * corpus (throughput: no selection in it; the query count grows 4x at a
  * time, up to 1024, until the product takes 20x the launch time, so a fast
- * device is measured on its matrix product, not on its launch), top-256
- * against top-10 of 16 queries over the streamed corpus (select), and the
+ * device is measured on its matrix product, not on its launch), top-64
+ * against top-10 of 16 queries over the cache-resident corpus (select), and the
  * streamed batch with candidates passed per call (link). The constants are
  * measured once per device, driver, CPU ISA, thread count and library
  * version (about 0.5-1 s here) and cached
@@ -37,11 +37,11 @@
 #define VS_COST_VERSION 2
 #define VS_CAL_N 65536 /* streamed: 64 MiB, larger than the caches */
 #define VS_CAL_DIM 256
-#define VS_CAL_WARM_N 4096 /* compute: 4 MiB, cache-resident */
-#define VS_CAL_MIN_Q 64    /* compute: first query count, grown 4x ... */
-#define VS_CAL_MAX_Q 1024  /* ... up to this */
-#define VS_CAL_SELECT_Q 16 /* select: queries, at k = 10 and at k = VS_CAL_K */
-#define VS_CAL_K 256
+#define VS_CAL_WARM_N 4096  /* compute: 4 MiB, cache-resident */
+#define VS_CAL_MIN_Q 64     /* compute: first query count, grown 4x ... */
+#define VS_CAL_MAX_Q 1024   /* ... up to this */
+#define VS_CAL_SELECT_Q 16  /* select: queries, at k = 10 and at k = VS_CAL_K */
+#define VS_CAL_K 64         /* shows the growth with k, and stays cheap on every device */
 #define VS_COST_TILE 8192.0 /* candidates per selection block in the k term */
 #define VS_COST_BASE_K 10   /* the k the other terms were measured at */
 
@@ -102,10 +102,10 @@ static int calibrate_side(vs_context *ctx, const vs__backend_ops *ops, void *sta
             time_batch(ctx, ops, state, warm, NULL, queries, nq, VS_CAL_WARM_N, 0, scores, ids);
         if (compute < 0 || compute - launch >= 20 * launch || nq * 4 > VS_CAL_MAX_Q) break;
     }
-    const double few_k = time_batch(ctx, ops, state, big, NULL, queries, VS_CAL_SELECT_Q, VS_CAL_N,
-                                    VS_COST_BASE_K, scores, ids);
-    const double many_k = time_batch(ctx, ops, state, big, NULL, queries, VS_CAL_SELECT_Q, VS_CAL_N,
-                                     VS_CAL_K, scores, ids);
+    const double few_k = time_batch(ctx, ops, state, warm, NULL, queries, VS_CAL_SELECT_Q,
+                                    VS_CAL_WARM_N, VS_COST_BASE_K, scores, ids);
+    const double many_k = time_batch(ctx, ops, state, warm, NULL, queries, VS_CAL_SELECT_Q,
+                                     VS_CAL_WARM_N, VS_CAL_K, scores, ids);
     double upload = time_batch(ctx, ops, state, NULL, data, queries, 1, VS_CAL_N, 10, scores, ids);
     if (launch < 0 || stream < 0 || compute < 0 || upload < 0 || few_k < 0 || many_k < 0) goto done;
     const double floor = 1e-6;
@@ -113,7 +113,7 @@ static int calibrate_side(vs_context *ctx, const vs__backend_ops *ops, void *sta
     out->bandwidth = (double)(VS_CAL_N + 1) * VS_CAL_DIM * 4.0 / fmax(stream - launch, floor);
     out->flops = 2.0 * (double)nq * VS_CAL_WARM_N * VS_CAL_DIM / fmax(compute - launch, floor);
     /* What k adds: 0 when top-VS_CAL_K costs no more than top-10 (noise included). */
-    const double blocks = ceil(VS_CAL_N / VS_COST_TILE);
+    const double blocks = ceil(VS_CAL_WARM_N / VS_COST_TILE);
     out->select =
         fmax(many_k - few_k, 0) / ((double)VS_CAL_SELECT_Q * (VS_CAL_K - VS_COST_BASE_K) * blocks);
     /* What a per-call upload adds over the resident corpus; 0 = nothing measurable. */
