@@ -30,15 +30,37 @@ const char *vs_last_error_message(void) {
     return tl_error;
 }
 
-void vs__log(const vs__log_sink *sink, vs_log_level level, const char *fmt, ...) {
+static void log_va(const vs__log_sink *sink, vs_log_level level, const char *fmt, va_list args) {
     const int deliver = sink != NULL && sink->fn != NULL && (int)level <= sink->level;
     if (level != VS_LOG_ERROR && !deliver) return;
     char message[VS_ERROR_MESSAGE_BYTES];
-    va_list args;
-    va_start(args, fmt);
     vsnprintf(message, sizeof(message), fmt, args);
-    va_end(args);
     /* Every error is kept for vs_last_error_message, with or without a callback. */
     if (level == VS_LOG_ERROR) vs__error_set("%s", message);
     if (deliver) sink->fn(sink->user, level, message);
+}
+
+void vs__log(const vs__log_sink *sink, vs_log_level level, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    log_va(sink, level, fmt, args);
+    va_end(args);
+}
+
+int vs__fail(const vs__log_sink *sink, int status, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    log_va(sink, VS_LOG_ERROR, fmt, args);
+    va_end(args);
+    return status;
+}
+
+int vs__fail_msg(char *buf, size_t size, int status, const char *fmt, ...) {
+    if (buf != NULL && size > 0) {
+        va_list args;
+        va_start(args, fmt);
+        vsnprintf(buf, size, fmt, args);
+        va_end(args);
+    }
+    return status;
 }

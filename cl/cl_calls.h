@@ -90,6 +90,12 @@ int vs__cl_failed(const vs__env *ctx, const char *what, cl_int err);
 const char *vs__cl_last_error(void);
 void vs__cl_clear_error(void);
 
+/* A device (platform NULL) or platform (device NULL) string, whole and malloc'd ("" if the
+ * query fails; NULL when out of memory), or truncated to size ("" on failure). */
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what);
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size);
+
 /* Checks err; on failure records it, sets `status` and jumps to `cleanup`. */
 #define VS_CL_CHECK(ctx, err, what)                                                                \
     do {                                                                                           \

@@ -20,12 +20,6 @@ typedef struct vs__cl_entry {
  */
 int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why, size_t why_size);
 
-/* A device (platform NULL) or platform (device NULL) string, whole and malloc'd ("" if the
- * query fails; NULL when out of memory), or truncated to size ("" on failure). */
-char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what);
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size);
-
 /*
  * The smallest staging arena (vs_options.arena_bytes) the backend can open
  * with on this device: room for one query row of the warm-up batch. A batch

@@ -13,35 +13,6 @@
 #define VS_MAX_PLATFORMS VS__CL_MAX_PLATFORMS
 #define VS_MAX_DEVICES_PER_PLATFORM VS__CL_MAX_DEVICES
 
-/*
- * The whole of a string property of a device (platform NULL) or of a
- * platform (device NULL), malloc'd; "" if the query fails, NULL only when
- * memory runs out. The length is asked first because drivers refuse a
- * buffer that is too small rather than truncate.
- */
-char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
-    size_t needed = 0;
-    cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
-                                : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
-    if (err != CL_SUCCESS) needed = 0;
-    char *full = malloc(needed + 1);
-    if (full == NULL) return NULL;
-    full[0] = '\0';
-    if (needed == 0) return full;
-    err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
-                         : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
-    full[err == CL_SUCCESS ? needed : 0] = '\0';
-    return full;
-}
-
-/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size) {
-    char *full = vs__cl_info_dup(platform, device, what);
-    snprintf(out, size, "%s", full != NULL ? full : "");
-    free(full);
-}
-
 static int device_details(const vs__env *ctx, cl_platform_id platform, cl_device_id device, int p,
                           int d, vs_device *info) {
     int status = VS_OK;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
+
 static void devices_help(FILE *out) {
     fprintf(out, "usage: vecscore devices [--json]\n"
                  "\n"
@@ -106,17 +108,9 @@ static char *probe_device_name(const probe *p) {
     return NULL;
 }
 
+/* The one JSON string writer (base/json.h, header-only), shared with the benchmark's report. */
 static void json_string(FILE *out, const char *text) {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
+    vs__json_string(out, text);
 }
 
 static void json_probe(FILE *out, const char *selector, const probe *p) {

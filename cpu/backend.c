@@ -67,7 +67,14 @@ enum path { PATH_CORPUS, PATH_PACK, PATH_ROWS };
 
 /* What the split decision measures, per context (shared by its callers; races only lose samples).
  */
-enum rate { RATE_CORPUS = PATH_CORPUS, RATE_PACK = PATH_PACK, RATE_ROWS = PATH_ROWS, RATE_MERGE };
+enum rate {
+    RATE_CORPUS = PATH_CORPUS,
+    RATE_PACK = PATH_PACK,
+    RATE_ROWS = PATH_ROWS,
+    RATE_MERGE,
+    RATE_INSERT, /* seconds per insertion into a filling heap (measured once, not updated) */
+    RATE_COUNT
+};
 
 typedef struct cpu_state {
     const vs__cpu_kernels *kernels;
@@ -76,9 +83,9 @@ typedef struct cpu_state {
      * Seconds per multiply-add of each path (per merged heap entry for
      * RATE_MERGE) as the calling thread ran them lately: seeded by a short
      * measurement when the backend is made, then a moving average of every
-     * batch's own units.
+     * batch's own units. RATE_INSERT keeps its seed.
      */
-    _Atomic double rate[4];
+    _Atomic double rate[RATE_COUNT];
     char description[96];
 } cpu_state;
 
@@ -301,7 +308,7 @@ static size_t scratch_bytes(const plan *p, size_t dim) {
  * of the n it sees before its threshold is as high as one long stream's
  * would be; then its m entries are merged into the output. At the finest
  * split (VS_UNITS_PER_PARTICIPANT ranges per participant), priced at the
- * measured seconds per heap entry (RATE_MERGE). With 16 ranges of
+ * measured seconds per insertion into a filling heap (RATE_INSERT). With 16 ranges of
  * 1 x 1000 x 768 top-10 this is about 30 insertions per range against 6 per
  * range in 2, and the split took 62 us against 43 us.
  */
@@ -311,7 +318,7 @@ static double range_fixed_seconds(const cpu_state *cpu, size_t q, size_t m, size
     const double per_range = (double)nc / ((double)threads * VS_UNITS_PER_PARTICIPANT);
     const double fill =
         per_range > (double)m ? (double)m * (1.0 + log(per_range / (double)m)) : per_range;
-    return (double)q * (fill + (double)m) * rate_get(cpu, RATE_MERGE);
+    return (double)q * (fill + (double)m) * rate_get(cpu, RATE_INSERT);
 }
 
 static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
@@ -852,6 +859,30 @@ static void seed_rates(cpu_state *cpu) {
     }
     double per_entry = best / HEAP;
     atomic_store_explicit(&cpu->rate[RATE_MERGE], per_entry > 0 ? per_entry : 1e-8,
+                          memory_order_relaxed);
+    /*
+     * Filling: FILL candidates in id order, with keys from a fixed sequence,
+     * pushed into a fresh heap of HEAP / 4 entries as a candidate range's
+     * heaps are; seconds per push that entered (a range's fixed work is
+     * priced in those, range_fixed_seconds). Best of 5.
+     */
+    enum { FILL = 512 };
+    best = INFINITY;
+    for (int trial = 0; trial < 5; trial++) {
+        vs__heap_init(&into, keys[0], ids[0], HEAP / 4);
+        uint32_t state = 12345u;
+        size_t entered = 0;
+        double t0 = vs__now();
+        for (int i = 0; i < FILL; i++) {
+            state = state * 1664525u + 1013904223u;
+            const float key = (float)(state >> 8);
+            entered += into.open || key > into.threshold;
+            vs__heap_push(&into, key, i);
+        }
+        double t = (vs__now() - t0) / (double)(entered ? entered : 1);
+        if (t < best) best = t;
+    }
+    atomic_store_explicit(&cpu->rate[RATE_INSERT], best > 0 && isfinite(best) ? best : 1e-8,
                           memory_order_relaxed);
 }
 

@@ -21,14 +21,6 @@ static int bytes_of(size_t a, size_t b, size_t element, size_t *out) {
     return 0;
 }
 
-#define VS_FAIL_IF(ctx, cond, ...)                                                                 \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            vs__log(vs__sink(ctx), VS_LOG_ERROR, __VA_ARGS__);                                     \
-            return VS_ERR_INVALID_ARGUMENT;                                                        \
-        }                                                                                          \
-    } while (0)
-
 static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const float *queries,
                        size_t nq, const float *candidates, int need_candidates, size_t nc,
                        size_t dim, size_t k, int topk, const float *scores, const int64_t *ids) {
@@ -38,25 +30,37 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
         vs__error_set("%s: ctx is NULL", fn);
         return VS_ERR_INVALID_ARGUMENT;
     }
-    VS_FAIL_IF(ctx, vs_metric_name(metric) == NULL, "%s: unknown metric %d", fn, (int)metric);
-    VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
-    VS_FAIL_IF(ctx, topk && k == 0, "%s: k is 0", fn);
-    VS_FAIL_IF(ctx, nq > 0 && queries == NULL, "%s: queries is NULL with nq = %zu", fn, nq);
-    VS_FAIL_IF(ctx, need_candidates && nc > 0 && candidates == NULL,
-               "%s: candidates is NULL with nc = %zu", fn, nc);
-    VS_FAIL_IF(ctx, bytes_of(nq, dim, sizeof(float), &bytes),
-               "%s: nq x dim x 4 bytes overflows (nq = %zu, dim = %zu)", fn, nq, dim);
-    VS_FAIL_IF(ctx, bytes_of(nc, dim, sizeof(float), &bytes) || nc > (size_t)INT64_MAX,
-               "%s: nc x dim x 4 bytes overflows (nc = %zu, dim = %zu)", fn, nc, dim);
+    if (vs_metric_name(metric) == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: unknown metric %d", fn,
+                        (int)metric);
+    if (dim == 0) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: dim is 0", fn);
+    if (topk && k == 0) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: k is 0", fn);
+    if (nq > 0 && queries == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: queries is NULL with nq = %zu",
+                        fn, nq);
+    if (need_candidates && nc > 0 && candidates == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: candidates is NULL with nc = %zu", fn, nc);
+    if (bytes_of(nq, dim, sizeof(float), &bytes))
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: nq x dim x 4 bytes overflows (nq = %zu, dim = %zu)", fn, nq, dim);
+    if (bytes_of(nc, dim, sizeof(float), &bytes) || nc > (size_t)INT64_MAX)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: nc x dim x 4 bytes overflows (nc = %zu, dim = %zu)", fn, nc, dim);
     if (topk) {
-        VS_FAIL_IF(ctx, bytes_of(nq, k, sizeof(int64_t), &bytes),
-                   "%s: nq x k x 8 bytes overflows (nq = %zu, k = %zu)", fn, nq, k);
-        VS_FAIL_IF(ctx, nq > 0 && (scores == NULL || ids == NULL), "%s: %s output is NULL", fn,
-                   scores == NULL ? "scores" : "ids");
+        if (bytes_of(nq, k, sizeof(int64_t), &bytes))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                            "%s: nq x k x 8 bytes overflows (nq = %zu, k = %zu)", fn, nq, k);
+        if (nq > 0 && (scores == NULL || ids == NULL))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: %s output is NULL", fn,
+                            scores == NULL ? "scores" : "ids");
     } else {
-        VS_FAIL_IF(ctx, bytes_of(nq, nc, sizeof(float), &bytes),
-                   "%s: nq x nc x 4 bytes overflows (nq = %zu, nc = %zu)", fn, nq, nc);
-        VS_FAIL_IF(ctx, nq > 0 && nc > 0 && scores == NULL, "%s: scores output is NULL", fn);
+        if (bytes_of(nq, nc, sizeof(float), &bytes))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                            "%s: nq x nc x 4 bytes overflows (nq = %zu, nc = %zu)", fn, nq, nc);
+        if (nq > 0 && nc > 0 && scores == NULL)
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: scores output is NULL",
+                            fn);
     }
     return VS_OK;
 }
@@ -144,35 +148,6 @@ static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why
              "auto: the %s cost model estimates %.3g ms on the CPU vs %.3g ms on the device",
              ctx->cost.valid ? "calibrated" : "built-in", cpu * 1e3, device * 1e3);
     return 0;
-}
-
-/* Runs the batch on one backend, with the corpus data that backend owns. */
-int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
-               const vs_corpus *corpus) {
-    if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
-    if (ops != ctx->cpu) {
-        /* An OpenCL backend stages through its own pinned arena. */
-        b->ws = NULL;
-        return b->k ? ops->topk(state, b) : ops->score(state, b);
-    }
-    vs__workspace *ws = NULL;
-    int status = vs__workspace_acquire(ctx, &ws);
-    if (status != VS_OK) return status;
-    b->ws = ws;
-    status = b->k ? ops->topk(state, b) : ops->score(state, b);
-    vs_batch_report *report = b->report;
-    report->arena_capacity_bytes = ws->staging.capacity;
-    report->arena_high_water_bytes = ws->staging.stats.high_water;
-    /* Pinned: the staging memory this batch used is all locked. */
-    report->arena_pinned = ws->staging.stats.high_water > 0 &&
-                           ws->staging.stats.locked >= ws->staging.stats.high_water;
-    for (int i = 0; i < ws->threads; i++)
-        if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
-            report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
-    report->workspace_bytes = vs__workspace_committed(ws);
-    vs__workspace_release(ctx, ws);
-    report->locked_bytes = atomic_load(&ctx->lock_budget.used);
-    return status;
 }
 
 static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source,

@@ -103,12 +103,13 @@ int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t wh
 int vs__cost_calibrate(vs_context *ctx);
 double vs__cost_seconds(const vs__cost_side *side, const struct vs__batch *b);
 
-/* Runs one batch on one backend with that backend's corpus data (host/api.c). */
+/* Runs one batch on one backend with that backend's corpus data (host/workspace.c). */
 int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
                const vs_corpus *corpus);
 
-/* Workspace pool (host/context.c). */
+/* Workspace pool (host/workspace.c). */
 int vs__workspace_acquire(vs_context *ctx, vs__workspace **out);
+void vs__workspace_destroy(vs__workspace *ws);
 void vs__workspace_release(vs_context *ctx, vs__workspace *ws);
 /* Bytes committed in a workspace's arenas. */
 size_t vs__workspace_committed(const vs__workspace *ws);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "formats.h"
+#include "../base/log.h"
 #include "io_internal.h"
 
 /* ---- descr strings ---------------------------------------------------------------- */
@@ -50,15 +51,15 @@ static int npy_dtype(const char *descr, vs_dtype *out, char *why, size_t why_siz
         }
     }
     if (descr[0] == '>' && strcmp(descr + 1, "u1") != 0 && strcmp(descr + 1, "i1") != 0) {
-        vs__io_msg(why, why_size,
-                   "big-endian dtype '%s' in the npy header (at byte %zu) is not supported; "
-                   "expected little-endian '<%s'",
-                   descr, offset, descr + 1);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "big-endian dtype '%s' in the npy header (at byte %zu) is not supported; "
+            "expected little-endian '<%s'",
+            descr, offset, descr + 1);
     }
-    vs__io_msg(why, why_size, "unsupported npy dtype '%s' (header at byte %zu); expected one of %s",
-               descr, offset, VS_NPY_KNOWN);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                        "unsupported npy dtype '%s' (header at byte %zu); expected one of %s",
+                        descr, offset, VS_NPY_KNOWN);
 }
 
 /* ---- the header dict: a tiny strict Python-literal reader ------------------------- */
@@ -87,9 +88,9 @@ static int npy_fail(npy_cursor *c, const char *expected) {
     } else {
         snprintf(found, sizeof(found), "byte 0x%02x", c->text[c->at]);
     }
-    vs__io_msg(c->why, c->why_size, "malformed npy header at byte %zu: expected %s, found %s",
-               c->file_offset + c->at, expected, found);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(c->why, c->why_size, VS_ERR_FORMAT,
+                        "malformed npy header at byte %zu: expected %s, found %s",
+                        c->file_offset + c->at, expected, found);
 }
 
 static int npy_expect(npy_cursor *c, char ch, const char *what) {
@@ -149,9 +150,9 @@ static int npy_shape(npy_cursor *c, uint64_t *dims, int *ndim) {
         while (c->at < c->length && isdigit(c->text[c->at])) {
             if (!vs__mul_u64(value, 10, &value) ||
                 !vs__add_u64(value, (uint64_t)(c->text[c->at] - '0'), &value)) {
-                vs__io_msg(c->why, c->why_size, "npy shape value at byte %zu overflows 64 bits",
-                           c->file_offset + c->at);
-                return VS_ERR_FORMAT;
+                return vs__fail_msg(c->why, c->why_size, VS_ERR_FORMAT,
+                                    "npy shape value at byte %zu overflows 64 bits",
+                                    c->file_offset + c->at);
             }
             c->at++;
         }
@@ -185,46 +186,45 @@ static int npy_read_preamble(const unsigned char *p, uint64_t size, npy_preamble
                              size_t why_size) {
     static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     if (size < 10) {
-        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy preamble is at least 10",
-                   (unsigned long long)size);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "truncated: %llu bytes, an npy preamble is at least 10",
+                            (unsigned long long)size);
     }
     if (memcmp(p, magic, 6) != 0) {
-        vs__io_msg(why, why_size, "bytes 0-5 are not the npy magic \\x93NUMPY");
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "bytes 0-5 are not the npy magic \\x93NUMPY");
     }
     unsigned major = p[6], minor = p[7];
     if (major < 1 || major > 3 || minor != 0) {
-        vs__io_msg(why, why_size, "npy version %u.%u at byte 6; expected 1.0, 2.0 or 3.0", major,
-                   minor);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "npy version %u.%u at byte 6; expected 1.0, 2.0 or 3.0", major, minor);
     }
     size_t text_at = major == 1 ? 10 : 12;
     if (size < text_at) {
-        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy %u.0 preamble is %zu",
-                   (unsigned long long)size, major, text_at);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "truncated: %llu bytes, an npy %u.0 preamble is %zu",
+                            (unsigned long long)size, major, text_at);
     }
     /* Little-endian u16 (version 1) or u32 length, read byte by byte (unaligned-safe). */
     uint64_t header_len = (uint64_t)p[8] | (uint64_t)p[9] << 8;
     if (major != 1) header_len |= (uint64_t)p[10] << 16 | (uint64_t)p[11] << 24;
     if (header_len > VS_IO_NPY_MAX_HEADER) {
-        vs__io_msg(why, why_size, "npy header length %llu at byte 8 exceeds the limit of %u bytes",
-                   (unsigned long long)header_len, VS_IO_NPY_MAX_HEADER);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "npy header length %llu at byte 8 exceeds the limit of %u bytes",
+                            (unsigned long long)header_len, VS_IO_NPY_MAX_HEADER);
     }
     if (text_at + header_len > size) {
-        vs__io_msg(why, why_size,
-                   "npy header of %llu bytes (length at byte 8) ends at byte %llu, past the end "
-                   "of the file (%llu bytes)",
-                   (unsigned long long)header_len, (unsigned long long)(text_at + header_len),
-                   (unsigned long long)size);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "npy header of %llu bytes (length at byte 8) ends at byte %llu, past the end "
+            "of the file (%llu bytes)",
+            (unsigned long long)header_len, (unsigned long long)(text_at + header_len),
+            (unsigned long long)size);
     }
     if (header_len == 0 || p[text_at + header_len - 1] != '\n') {
-        vs__io_msg(why, why_size, "malformed npy header: it must end with a newline at byte %llu",
-                   (unsigned long long)(text_at + header_len - (header_len ? 1 : 0)));
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "malformed npy header: it must end with a newline at byte %llu",
+                            (unsigned long long)(text_at + header_len - (header_len ? 1 : 0)));
     }
     pre->major = major;
     pre->text_at = text_at;
@@ -251,11 +251,10 @@ static int npy_value(npy_cursor *c, const char *key, size_t key_at, npy_dict *d)
         npy_skip_space(c);
         d->descr_at = c->file_offset + c->at;
         if (c->at < c->length && (c->text[c->at] == '[' || c->text[c->at] == '{')) {
-            vs__io_msg(c->why, c->why_size,
-                       "unsupported npy dtype at byte %zu: structured (record) dtypes are "
-                       "not supported; expected one of %s",
-                       d->descr_at, VS_NPY_KNOWN);
-            return VS_ERR_FORMAT;
+            return vs__fail_msg(c->why, c->why_size, VS_ERR_FORMAT,
+                                "unsupported npy dtype at byte %zu: structured (record) dtypes are "
+                                "not supported; expected one of %s",
+                                d->descr_at, VS_NPY_KNOWN);
         }
         if (npy_string(c, d->descr, sizeof(d->descr))) return VS_ERR_FORMAT;
         d->have_descr = 1;
@@ -266,16 +265,15 @@ static int npy_value(npy_cursor *c, const char *key, size_t key_at, npy_dict *d)
         duplicate = d->ndim >= 0;
         if (npy_shape(c, d->dims, &d->ndim)) return VS_ERR_FORMAT;
     } else {
-        vs__io_msg(c->why, c->why_size,
-                   "malformed npy header at byte %zu: unknown key '%s'; expected 'descr', "
-                   "'fortran_order', 'shape'",
-                   c->file_offset + key_at, key);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(c->why, c->why_size, VS_ERR_FORMAT,
+                            "malformed npy header at byte %zu: unknown key '%s'; expected 'descr', "
+                            "'fortran_order', 'shape'",
+                            c->file_offset + key_at, key);
     }
     if (duplicate) {
-        vs__io_msg(c->why, c->why_size, "malformed npy header at byte %zu: key '%s' appears twice",
-                   c->file_offset + key_at, key);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(c->why, c->why_size, VS_ERR_FORMAT,
+                            "malformed npy header at byte %zu: key '%s' appears twice",
+                            c->file_offset + key_at, key);
     }
     return 0;
 }
@@ -309,11 +307,10 @@ static int npy_read_dict(const unsigned char *p, const npy_preamble *pre, npy_di
     npy_skip_space(&c);
     if (c.at != c.length) return npy_fail(&c, "only spaces after the header dict");
     if (!d->have_descr || d->fortran < 0 || d->ndim < 0) {
-        vs__io_msg(why, why_size, "malformed npy header: missing key '%s'",
-                   !d->have_descr   ? "descr"
-                   : d->fortran < 0 ? "fortran_order"
-                                    : "shape");
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT, "malformed npy header: missing key '%s'",
+                            !d->have_descr   ? "descr"
+                            : d->fortran < 0 ? "fortran_order"
+                                             : "shape");
     }
     return 0;
 }
@@ -325,7 +322,7 @@ static int npy_layout(const npy_preamble *pre, const npy_dict *d, uint64_t size,
     const size_t text_at = pre->text_at;
     const uint64_t header_len = pre->header_len;
     const int ndim = d->ndim;
-    vs_dtype dtype;
+    vs_dtype dtype = VS_DTYPE_F32; /* set by npy_dtype */
     if (npy_dtype(d->descr, &dtype, why, why_size, d->descr_at)) return VS_ERR_FORMAT;
     uint64_t rows, dim;
     if (ndim == 2) {
@@ -335,36 +332,35 @@ static int npy_layout(const npy_preamble *pre, const npy_dict *d, uint64_t size,
         rows = 1;
         dim = d->dims[0];
     } else {
-        vs__io_msg(why, why_size,
-                   "npy array has %d dimensions; expected 2 (rows, dim) or 1 (one vector)", ndim);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "npy array has %d dimensions; expected 2 (rows, dim) or 1 (one vector)",
+                            ndim);
     }
     if (dim == 0 || dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "npy dimension %llu; expected 1..%u", (unsigned long long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT, "npy dimension %llu; expected 1..%u",
+                            (unsigned long long)dim, VS_IO_MAX_DIM);
     }
     uint64_t count, bytes, need;
     if (!vs__mul_u64(rows, dim, &count) || !vs__mul_u64(count, vs_dtype_size(dtype), &bytes) ||
         !vs__add_u64(bytes, text_at + header_len, &need)) {
-        vs__io_msg(why, why_size, "npy shape (%llu, %llu) x %zu bytes overflows 64 bits",
-                   (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype));
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT, "npy shape (%llu, %llu) x %zu bytes overflows 64 bits",
+            (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype));
     }
     if (need != size) {
-        vs__io_msg(why, why_size,
-                   "size %llu does not match the npy header: %llu + %llu x %llu x %zu = %llu bytes "
-                   "(%s at byte %llu)",
-                   (unsigned long long)size, (unsigned long long)(text_at + header_len),
-                   (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype),
-                   (unsigned long long)need,
-                   need > size ? "truncated: data ends early" : "trailing bytes after the data",
-                   (unsigned long long)(need > size ? size : need));
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "size %llu does not match the npy header: %llu + %llu x %llu x %zu = %llu bytes "
+            "(%s at byte %llu)",
+            (unsigned long long)size, (unsigned long long)(text_at + header_len),
+            (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype),
+            (unsigned long long)need,
+            need > size ? "truncated: data ends early" : "trailing bytes after the data",
+            (unsigned long long)(need > size ? size : need));
     }
     if (rows == 0) {
-        vs__io_msg(why, why_size, "npy shape has 0 rows: the file holds no vectors");
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "npy shape has 0 rows: the file holds no vectors");
     }
     out->dtype = dtype;
     out->rows = rows;
@@ -380,7 +376,7 @@ static int npy_layout(const npy_preamble *pre, const npy_dict *d, uint64_t size,
 
 int vs__npy_parse(const unsigned char *head, uint64_t size, vs__npy_header *out, char *why,
                   size_t why_size) {
-    npy_preamble pre;
+    npy_preamble pre = {0, 0, 0}; /* set by npy_read_preamble */
     npy_dict dict;
     if (npy_read_preamble(head, size, &pre, why, why_size)) return VS_ERR_FORMAT;
     if (npy_read_dict(head, &pre, &dict, why, why_size)) return VS_ERR_FORMAT;

@@ -32,6 +32,7 @@
  */
 #define _DEFAULT_SOURCE /* st_mtim, posix_fadvise */
 #include "formats.h"
+#include "../base/log.h"
 #include "io_internal.h"
 
 #include <ctype.h>
@@ -162,8 +163,8 @@ static int check_unchanged(vs_reader *r) {
     if (r->mem != NULL) return 0;
     struct stat st;
     if (fstat(r->fd, &st) != 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: cannot stat: %s", r->name, strerror(errno));
-        return VS_ERR_IO;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_IO, "%s: cannot stat: %s", r->name,
+                            strerror(errno));
     }
     if ((uint64_t)st.st_size != r->size || !same_time(st.st_mtim, r->mtime))
         return changed_error(r, &st);
@@ -190,18 +191,18 @@ static int fetch(vs_reader *r, uint64_t offset, size_t n, void *out) {
         } else if (got < 0 && errno == EINTR) {
             continue;
         } else if (got < 0) {
-            vs__io_msg(r->err, sizeof(r->err), "%s: read failed at byte %llu: %s", r->name,
-                       (unsigned long long)(offset + done), strerror(errno));
-            return VS_ERR_IO;
+            return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_IO,
+                                "%s: read failed at byte %llu: %s", r->name,
+                                (unsigned long long)(offset + done), strerror(errno));
         } else { /* end of file inside a range that existed at open */
             struct stat st;
             if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size != r->size)
                 return changed_error(r, &st);
-            vs__io_msg(r->err, sizeof(r->err),
-                       "%s: file shrank while being read (it had %llu bytes at open; a read at "
-                       "byte %llu found its end)",
-                       r->name, (unsigned long long)r->size, (unsigned long long)(offset + done));
-            return VS_ERR_IO;
+            return vs__fail_msg(
+                r->err, sizeof(r->err), VS_ERR_IO,
+                "%s: file shrank while being read (it had %llu bytes at open; a read at "
+                "byte %llu found its end)",
+                r->name, (unsigned long long)r->size, (unsigned long long)(offset + done));
         }
     }
     return 0;
@@ -235,9 +236,8 @@ static int staging(vs_reader *r) {
     if (r->record_bytes > size) size = (size_t)r->record_bytes;
     r->staging = malloc(size);
     if (r->staging == NULL) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: out of memory for a %zu-byte read buffer", r->name,
-                   size);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_OUT_OF_MEMORY,
+                            "%s: out of memory for a %zu-byte read buffer", r->name, size);
     }
     r->staging_size = size;
     return 0;
@@ -265,35 +265,34 @@ static int check_vecs(vs_reader *r, vs_file_format format, vs_dtype dtype, int s
     size_t elem = vs_dtype_size(dtype);
     uint64_t size = r->size;
     if (size < 4) {
-        vs__io_msg(why, why_size,
-                   "truncated: %llu bytes, but a .%s record starts with a 4-byte dimension",
-                   (unsigned long long)size, ext);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated: %llu bytes, but a .%s record starts with a 4-byte dimension",
+            (unsigned long long)size, ext);
     }
     int32_t dim;
     uint32_t raw = load_u32(r->head);
     memcpy(&dim, &raw, sizeof(dim));
     if (dim <= 0 || (uint32_t)dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "record 0 (byte 0): dimension %ld; expected 1..%u", (long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "record 0 (byte 0): dimension %ld; expected 1..%u", (long)dim,
+                            VS_IO_MAX_DIM);
     }
     uint64_t record = 4 + (uint64_t)dim * elem; /* dim <= 2^20: no overflow */
     if (size < record) {
-        vs__io_msg(why, why_size,
-                   "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %llu",
-                   (long)dim, (unsigned long long)record, (unsigned long long)size);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %llu", (long)dim,
+            (unsigned long long)record, (unsigned long long)size);
     }
     uint64_t rows = size / record;
     if (size % record != 0) {
-        vs__io_msg(why, why_size,
-                   "trailing partial record %llu at byte %llu: %llu bytes, expected %llu "
-                   "(4 + %ld x %zu)",
-                   (unsigned long long)rows, (unsigned long long)(rows * record),
-                   (unsigned long long)(size % record), (unsigned long long)record, (long)dim,
-                   elem);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "trailing partial record %llu at byte %llu: %llu bytes, expected %llu "
+                            "(4 + %ld x %zu)",
+                            (unsigned long long)rows, (unsigned long long)(rows * record),
+                            (unsigned long long)(size % record), (unsigned long long)record,
+                            (long)dim, elem);
     }
     /* The first records and the last one (VS_READ_VALIDATE_ALL checks the
      * rest after the format is settled). */
@@ -306,12 +305,12 @@ static int check_vecs(vs_reader *r, vs_file_format format, vs_dtype dtype, int s
         if (d != (uint32_t)dim) {
             int32_t signed_d;
             memcpy(&signed_d, &d, sizeof(signed_d));
-            vs__io_msg(why, why_size,
-                       "record %llu (byte %llu): dimension %ld differs from the first record's "
-                       "%ld",
-                       (unsigned long long)row, (unsigned long long)(row * record), (long)signed_d,
-                       (long)dim);
-            return VS_ERR_FORMAT;
+            return vs__fail_msg(
+                why, why_size, VS_ERR_FORMAT,
+                "record %llu (byte %llu): dimension %ld differs from the first record's "
+                "%ld",
+                (unsigned long long)row, (unsigned long long)(row * record), (long)signed_d,
+                (long)dim);
         }
     }
     memset(out, 0, sizeof(*out));
@@ -331,24 +330,23 @@ static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_
     const char *ext = vs_file_format_name(format);
     uint64_t size = r->size;
     if (size < 8) {
-        vs__io_msg(why, why_size,
-                   "truncated header: %llu bytes, expected 8 (uint32 count, uint32 dimension) for "
-                   ".%s",
-                   (unsigned long long)size, ext);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated header: %llu bytes, expected 8 (uint32 count, uint32 dimension) for "
+            ".%s",
+            (unsigned long long)size, ext);
     }
     uint32_t rows = load_u32(r->head), dim = load_u32(r->head + 4);
     if (dim == 0 || dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "dimension %lu at byte 4; expected 1..%u", (unsigned long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT, "dimension %lu at byte 4; expected 1..%u",
+                            (unsigned long)dim, VS_IO_MAX_DIM);
     }
     uint64_t bytes, need;
     if (!vs__mul_u64((uint64_t)rows * dim, vs_dtype_size(dtype), &bytes) ||
         !vs__add_u64(bytes, 8, &need)) {
-        vs__io_msg(why, why_size, "count %lu x dimension %lu overflows 64 bits",
-                   (unsigned long)rows, (unsigned long)dim);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "count %lu x dimension %lu overflows 64 bits", (unsigned long)rows,
+                            (unsigned long)dim);
     }
     /* big-ann ground truth (.ibin): the ids, then as many float32 distances. */
     uint64_t truth = 0;
@@ -360,17 +358,17 @@ static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_
                      "; nor 8 + %lu x %lu x 8 = %llu bytes (ids then float32 distances, as in "
                      "big-ann ground truth)",
                      (unsigned long)rows, (unsigned long)dim, (unsigned long long)truth);
-        vs__io_msg(why, why_size,
-                   "size %llu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)%s",
-                   (unsigned long long)size, (unsigned long)rows, (unsigned long)dim,
-                   vs_dtype_size(dtype), (unsigned long long)need,
-                   need > size ? "truncated: data ends early" : "trailing bytes after the data end",
-                   (unsigned long long)(need > size ? size : need), also);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "size %llu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)%s",
+                            (unsigned long long)size, (unsigned long)rows, (unsigned long)dim,
+                            vs_dtype_size(dtype), (unsigned long long)need,
+                            need > size ? "truncated: data ends early"
+                                        : "trailing bytes after the data end",
+                            (unsigned long long)(need > size ? size : need), also);
     }
     if (rows == 0) {
-        vs__io_msg(why, why_size, "count 0 at byte 0: the file holds no vectors");
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "count 0 at byte 0: the file holds no vectors");
     }
     memset(out, 0, sizeof(*out));
     out->info.format = format;
@@ -415,8 +413,7 @@ static int check_format(vs_reader *r, vs_file_format format, int sniffing, parse
     case VS_FORMAT_NPY: return check_npy(r, out, why, why_size);
     case VS_FORMAT_UNKNOWN: break;
     }
-    vs__io_msg(why, why_size, "unknown format");
-    return VS_ERR_INVALID_ARGUMENT;
+    return vs__fail_msg(why, why_size, VS_ERR_INVALID_ARGUMENT, "unknown format");
 }
 
 /* Formats tried when content decides. fvecs/ivecs and fbin/ibin have the same
@@ -436,8 +433,8 @@ static int same_layout(vs_file_format a, vs_file_format b) {
 static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
     const char *name = r->name;
     if (r->size == 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: empty file (0 bytes)", name);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_FORMAT, "%s: empty file (0 bytes)",
+                            name);
     }
     char why[VS_IO_ERROR_SIZE];
     vs_file_format want = format != VS_FORMAT_UNKNOWN ? format : vs_file_format_from_path(name);
@@ -452,28 +449,27 @@ static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
             int other_rc = check_format(r, other, 1, &found, ignored_why, sizeof(ignored_why));
             if (other_rc == VS_ERR_IO) return other_rc;
             if (other_rc == 0) {
-                vs__io_msg(r->err, sizeof(r->err), "%s: looks like .%s%s, not .%s (%s)", name,
-                           vs_file_format_name(other),
-                           found.info.distances_offset ? " (ids then distances: big-ann ground "
-                                                         "truth)"
-                                                       : "",
-                           vs_file_format_name(want), why);
-                return VS_ERR_FORMAT;
+                return vs__fail_msg(
+                    r->err, sizeof(r->err), VS_ERR_FORMAT, "%s: looks like .%s%s, not .%s (%s)",
+                    name, vs_file_format_name(other),
+                    found.info.distances_offset ? " (ids then distances: big-ann ground "
+                                                  "truth)"
+                                                : "",
+                    vs_file_format_name(want), why);
             }
         }
-        vs__io_msg(r->err, sizeof(r->err), "%s: not a valid .%s file: %s", name,
-                   vs_file_format_name(want), why);
-        return rc;
+        return vs__fail_msg(r->err, sizeof(r->err), rc, "%s: not a valid .%s file: %s", name,
+                            vs_file_format_name(want), why);
     }
     for (size_t i = 0; i < sizeof(sniff_order) / sizeof(sniff_order[0]); i++) {
         int rc = check_format(r, sniff_order[i], 1, out, why, sizeof(why));
         if (rc != VS_ERR_FORMAT) return rc;
     }
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: unknown format: the extension is not one of .fvecs .bvecs .ivecs .fbin "
-               ".u8bin .ibin .npy and the content matches none of them",
-               name);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: unknown format: the extension is not one of .fvecs .bvecs .ivecs .fbin "
+        ".u8bin .ibin .npy and the content matches none of them",
+        name);
 }
 
 /* ---- open / close ---------------------------------------------------------------------- */
@@ -533,14 +529,13 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
                    char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL) {
-        vs__io_msg(err, err_size, "vs_reader_open: path and out must not be NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_reader_open: path and out must not be NULL");
     }
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        vs__io_msg(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return VS_ERR_IO;
+        return vs__fail_msg(err, err_size, VS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -556,8 +551,7 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
     vs_reader *r = reader_new(path, flags);
     if (r == NULL) {
         close(fd);
-        vs__io_msg(err, err_size, "%s: out of memory", path);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     r->fd = fd;
     r->size = (uint64_t)st.st_size;
@@ -587,13 +581,12 @@ int vs_reader_open_memory(const void *data, size_t size, const char *name, vs_fi
                           unsigned flags, vs_reader **out, char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (out == NULL || (data == NULL && size > 0)) {
-        vs__io_msg(err, err_size, "vs_reader_open_memory: out and data must not be NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_reader_open_memory: out and data must not be NULL");
     }
     vs_reader *r = reader_new(name, flags);
     if (r == NULL) {
-        vs__io_msg(err, err_size, "out of memory");
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "out of memory");
     }
     static const unsigned char nothing[1] = {0};
     r->mem = size > 0 ? data : nothing;
@@ -626,14 +619,14 @@ static int check_range(vs_reader *r, uint64_t start, uint64_t count, const void 
                        const char *fn) {
     r->err[0] = '\0';
     if (out == NULL && count > 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: %s: out is NULL", r->name, fn);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_INVALID_ARGUMENT, "%s: %s: out is NULL",
+                            r->name, fn);
     }
     if (start > r->info.rows || count > r->info.rows - start) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: %s: rows [%llu, %llu + %llu) outside 0..%llu",
-                   r->name, fn, (unsigned long long)start, (unsigned long long)start,
-                   (unsigned long long)count, (unsigned long long)r->info.rows);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_INVALID_ARGUMENT,
+                            "%s: %s: rows [%llu, %llu + %llu) outside 0..%llu", r->name, fn,
+                            (unsigned long long)start, (unsigned long long)start,
+                            (unsigned long long)count, (unsigned long long)r->info.rows);
     }
     return 0;
 }
@@ -646,11 +639,11 @@ static uint64_t record_offset(const vs_reader *r, uint64_t row) {
 static int dim_error(vs_reader *r, uint64_t row, uint32_t d) {
     int32_t signed_d;
     memcpy(&signed_d, &d, sizeof(signed_d));
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: record %llu (byte %llu): dimension %ld differs from the first record's %llu",
-               r->name, (unsigned long long)row, (unsigned long long)(row * r->record_bytes),
-               (long)signed_d, (unsigned long long)r->info.dim);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: record %llu (byte %llu): dimension %ld differs from the first record's %llu", r->name,
+        (unsigned long long)row, (unsigned long long)(row * r->record_bytes), (long)signed_d,
+        (unsigned long long)r->info.dim);
 }
 
 /* Checks the dimension field of records [start, start + count) (.*vecs). */
@@ -763,13 +756,13 @@ static void convert_i64(const unsigned char *src, size_t stride, vs_dtype dtype,
 static int inexact_error(vs_reader *r, uint64_t row, uint64_t column, const unsigned char *at) {
     int64_t v =
         r->info.dtype == VS_DTYPE_I32 ? (int64_t)(int32_t)load_u32(at) : (int64_t)load_u64(at);
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: row %llu, column %llu: the %s value %lld does not convert exactly to float32 "
-               "(it would become %.9g); integer vectors are read only when every value is exact "
-               "in float32 (every integer of magnitude up to 2^24 is)",
-               r->name, (unsigned long long)row, (unsigned long long)column,
-               vs__dtype_words(r->info.dtype), (long long)v, (double)(float)v);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: row %llu, column %llu: the %s value %lld does not convert exactly to float32 "
+        "(it would become %.9g); integer vectors are read only when every value is exact "
+        "in float32 (every integer of magnitude up to 2^24 is)",
+        r->name, (unsigned long long)row, (unsigned long long)column,
+        vs__dtype_words(r->info.dtype), (long long)v, (double)(float)v);
 }
 
 /*
@@ -924,11 +917,11 @@ int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out)
     if (r->flags & VS_READ_REJECT_NONFINITE) {
         for (uint64_t i = 0; i < count * dim; i++) {
             if (!isfinite(out[i])) {
-                vs__io_msg(r->err, sizeof(r->err),
-                           "%s: row %llu, element %llu is %s; non-finite values are rejected",
-                           r->name, (unsigned long long)(start + i / dim),
-                           (unsigned long long)(i % dim), isnan(out[i]) ? "NaN" : "infinite");
-                return VS_ERR_FORMAT;
+                return vs__fail_msg(
+                    r->err, sizeof(r->err), VS_ERR_FORMAT,
+                    "%s: row %llu, element %llu is %s; non-finite values are rejected", r->name,
+                    (unsigned long long)(start + i / dim), (unsigned long long)(i % dim),
+                    isnan(out[i]) ? "NaN" : "infinite");
             }
         }
     }
@@ -941,10 +934,10 @@ int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *ou
     if (rc != 0) return rc;
     vs_dtype dtype = r->info.dtype;
     if (dtype == VS_DTYPE_F32 || dtype == VS_DTYPE_F16 || dtype == VS_DTYPE_F64) {
-        vs__io_msg(r->err, sizeof(r->err),
-                   "%s: holds %s values; expected integer ids (.ivecs, .ibin or an integer .npy)",
-                   r->name, vs__dtype_words(dtype));
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            r->err, sizeof(r->err), VS_ERR_FORMAT,
+            "%s: holds %s values; expected integer ids (.ivecs, .ibin or an integer .npy)", r->name,
+            vs__dtype_words(dtype));
     }
     return read_rows(r, start, count, out, 1);
 }

@@ -1,7 +1,8 @@
 /*
- * harness.c — vecscore-bench, the device-comparison and peer benchmark
+ * driver.c — vecscore-bench, the device-comparison and peer benchmark
  * (docs/benchmarks.md): the steps of a run, in order. The modules that do
- * the work are listed in harness.h.
+ * the work are listed in harness.h, the interface they share; this file is
+ * above all of them and no module calls it.
  *
  *   1. options; paths (--list stops here)
  *   2. the machine's limits (read bandwidth, peak FMA) at the start
