@@ -13,7 +13,7 @@
  *     locks.
  *   - fixed blocks (commit == NULL): every byte is usable from the start,
  *     e.g. the OpenCL backend's mapped CL_MEM_ALLOC_HOST_PTR buffer
- *     (pinned_cl.c) or memory a test made.
+ *     (cl/pinned_cl.c) or memory a test made.
  *
  *   ptr                     ptr + committed                    ptr + bytes
  *   |<- locked_bytes ->|       |                                   |

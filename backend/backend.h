@@ -53,7 +53,22 @@ typedef struct vs__env {
     int threads;        /* participant slots per workspace (the threads option, capped) */
     size_t arena_bytes; /* the staging arena size (arena_bytes option) */
     const char *isa;    /* the ISA asked for, NULL or "" for the best one */
+    /* OpenCL knobs (options and VECSCORE_CL_*, resolved once by host/context.c): */
+    int cl_kernels;         /* VS__CL_KERNELS_*: which kernel family cl/ launches */
+    int cl_block_rows;      /* register block of vs_score_blocked; 0: the device table's */
+    int cl_block_columns;   /*   (VECSCORE_CL_BLOCK=RxC) */
+    int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
+    size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
+    int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__env;
+
+/* vs__env.cl_kernels: the option cl_kernels / VECSCORE_CL_KERNELS ("tile": VECSCORE_CL_KERNEL). */
+enum {
+    VS__CL_KERNELS_AUTO = 0, /* by the device type: cpu on CPU-type devices, else gpu */
+    VS__CL_KERNELS_CPU = 1,  /* vs_score_rows, vs_topk_rows */
+    VS__CL_KERNELS_GPU = 2,  /* vs_score_blocked, vs_score_stream, vs_merge_sorted */
+    VS__CL_KERNELS_TILE = 3  /* the 16x16 vs_score_tile, kept as the reference for comparisons */
+};
 
 /*
  * Memory one batch may use: a staging arena and one scratch arena per

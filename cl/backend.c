@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../arena/pinned_cl.h"
+#include "pinned_cl.h"
 #include "../cpu/kernels.h"
 #include "cl_internal.h"
 
@@ -46,6 +46,56 @@
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
+#define VS_CL_WG 16          /* vs_score_blocked: 16 x 16 work-items; must match score.cl */
+#define VS_CL_BK 16          /* its slab depth; must match score.cl */
+#define VS_CL_STREAM_ROWS 32 /* vs_score_stream: queries per launch; must match score.cl */
+#define VS_CL_STREAM_WG 128  /* its work-group; must match score.cl */
+#define VS_CL_STREAM_LOCAL (32 * 129 * 4 + 32 * 32 * 4) /* its local memory, bytes */
+#define VS_CL_MERGE_WG 256   /* vs_merge_sorted: work-items per query; must match score.cl */
+#define VS_CL_MERGE_CAP 2048 /* entries it sorts in local memory; must match score.cl */
+
+/* The kernels of score.cl, in one table: index, name, family that launches it. */
+#define VS_CL_KERNEL_LIST(X)                                                                       \
+    X(SCORE_TILE, "vs_score_tile", "tile")                                                         \
+    X(SCORE_ROWS, "vs_score_rows", "cpu")                                                          \
+    X(TOPK_ROWS, "vs_topk_rows", "cpu")                                                            \
+    X(SCORE_BLOCKED, "vs_score_blocked", "gpu")                                                    \
+    X(SCORE_STREAM, "vs_score_stream", "gpu")                                                      \
+    X(SELECT, "vs_select_segments", "any")                                                         \
+    X(MERGE, "vs_merge_segments", "any")                                                           \
+    X(MERGE_SORTED, "vs_merge_sorted", "gpu")
+enum {
+#define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
+    VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
+#undef VS_CL_KERNEL_ENUM_
+        K_COUNT
+};
+static const char *const kernel_names[K_COUNT] = {
+#define VS_CL_KERNEL_NAME_(id, name, family) name,
+    VS_CL_KERNEL_LIST(VS_CL_KERNEL_NAME_)
+#undef VS_CL_KERNEL_NAME_
+};
+static const char *const family_names[] = {"auto", "cpu", "gpu", "tile"}; /* VS__CL_KERNELS_* */
+
+/*
+ * Register blocks of vs_score_blocked per device (rows x columns of
+ * accumulators per work-item; the work-group tile is 16 times that). The
+ * first row whose type and vendor match wins; VECSCORE_CL_BLOCK overrides.
+ * GPUs get 8 x 8 (a 128 x 128 tile, 64 accumulators per work-item); other
+ * devices, PoCL's CPU device included when the gpu family is forced, 4 x 4.
+ */
+static const struct block_row {
+    int kind;           /* vs_device_kind, or -1 for any */
+    const char *vendor; /* substring of the vendor (case as reported), or NULL for any */
+    int rows, columns;
+} block_table[] = {
+    {VS_DEVICE_OPENCL_GPU, "NVIDIA", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "AMD", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "Advanced Micro Devices", 8, 8},
+    {VS_DEVICE_OPENCL_GPU, "Intel", 4, 8},
+    {VS_DEVICE_OPENCL_GPU, NULL, 8, 8},
+    {-1, NULL, 4, 4},
+};
 #define VS_CL_WARM_DIM 24 /* dimension of the warm-up batch (warm_up) */
 
 typedef struct cl_part {
@@ -62,16 +112,40 @@ typedef struct cl_corpus {
     cl_part *parts;
 } cl_corpus;
 
+/* Slots of the context's buffer pool (pool_get). */
+enum {
+    P_QUERIES,
+    P_QAUX,
+    P_TILE,
+    P_SEG_KEYS,
+    P_SEG_IDS,
+    P_RUN_KEYS, /* two slots: the running lists alternate */
+    P_RUN_IDS = P_RUN_KEYS + 2,
+    P_OUT_SCORES = P_RUN_IDS + 2,
+    P_OUT_IDS,
+    P_COUNT
+};
+
+typedef struct pooled {
+    cl_mem mem;
+    size_t bytes;
+} pooled;
+
 typedef struct cl_state {
     vs__cl_entry entry;
     cl_context context;
     cl_command_queue queue;
     cl_program program;
-    cl_kernel score, select, merge;
-    cl_kernel score_rows; /* used instead of score when rows_kernel is set */
-    cl_kernel topk_rows;  /* fused scoring + selection for rows_kernel, k <= VS_CL_FUSED_K */
-    int rows_kernel;      /* 1 on CPU-type devices (or VECSCORE_CL_KERNEL=rows) */
-    int fused_policy;     /* -1 automatic, 0 never, 1 whenever possible (VECSCORE_CL_FUSED) */
+    cl_kernel kernels[K_COUNT];    /* VS_CL_KERNEL_LIST */
+    unsigned launched;             /* bit per kernel launched by the current batch */
+    pooled pool[P_COUNT];          /* scratch buffers kept between batches, grown on demand */
+    int block_rows, block_columns; /* vs_score_blocked's register block (-D VS_RM, VS_RN) */
+    int stream_ok;                 /* vs_score_stream fits the device's local memory */
+    int merge_sorted_ok;           /* vs_merge_sorted fits it */
+    char build_options[96];
+    int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
+    int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
+    int fused_policy; /* -1 automatic, 0 never, 1 whenever possible (ctx->cl_fused) */
     int built;
     double build_seconds; /* program build or load + first launch of every kernel */
     int build_cache;      /* 1 compiled, 2 loaded from the binary cache */
@@ -146,25 +220,31 @@ static int set_args(const vs__env *ctx, cl_kernel kernel, const char *name, cons
 
 /* ---- program --------------------------------------------------------------------- */
 
+static void release_kernels(cl_state *s) {
+    for (int i = 0; i < K_COUNT; i++) {
+        if (s->kernels[i] != NULL) vs__cl.ReleaseKernel(s->kernels[i]);
+        s->kernels[i] = NULL;
+    }
+}
+
 static int ensure_built(cl_state *s, const vs__env *ctx, vs_batch_report *report) {
     if (s->built) return VS_OK;
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     vs__cl_program_result result;
     status = vs__cl_program_get(ctx, s->context, &s->entry, vs__cl_source_score,
-                                vs__cl_source_score_length, VS_CL_BUILD_OPTIONS, &result);
+                                vs__cl_source_score_length, s->build_options, &result);
     if (status != VS_OK) return status;
     s->program = result.program;
-    s->score = vs__cl.CreateKernel(s->program, "vs_score_tile", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_tile)");
-    s->select = vs__cl.CreateKernel(s->program, "vs_select_segments", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_select_segments)");
-    s->merge = vs__cl.CreateKernel(s->program, "vs_merge_segments", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_merge_segments)");
-    s->score_rows = vs__cl.CreateKernel(s->program, "vs_score_rows", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_score_rows)");
-    s->topk_rows = vs__cl.CreateKernel(s->program, "vs_topk_rows", &err);
-    VS_CL_CHECK(ctx, err, "clCreateKernel(vs_topk_rows)");
+    for (int i = 0; i < K_COUNT; i++) {
+        s->kernels[i] = vs__cl.CreateKernel(s->program, kernel_names[i], &err);
+        if (err != CL_SUCCESS) {
+            char label[96];
+            snprintf(label, sizeof(label), "clCreateKernel(%s)", kernel_names[i]);
+            status = vs__cl_failed(ctx, label, err);
+            goto cleanup;
+        }
+    }
     s->built = 1;
     s->build_seconds = result.seconds;
     s->build_cache = result.from_cache ? 2 : 1;
@@ -177,12 +257,7 @@ static int ensure_built(cl_state *s, const vs__env *ctx, vs_batch_report *report
             result.from_cache ? "loaded from cache" : "compiled", result.seconds);
     return VS_OK;
 cleanup:
-    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
-    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
-    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
-    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
-    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
-    s->score = s->select = s->merge = s->score_rows = s->topk_rows = NULL;
+    release_kernels(s);
     vs__cl.ReleaseProgram(s->program);
     s->program = NULL;
     return status;
@@ -404,33 +479,39 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     return VS_OK;
 }
 
+/* Elements of the caller's outputs: nq x k for top-k, nq x nc for scores. */
+static size_t output_floats(const vs__batch *b) {
+    return b->k ? b->nq * b->k : b->nq * b->nc;
+}
+
+/* One batch's device buffers: the pool's (owned by cl_state), or the caller's memory wrapped. */
 typedef struct buffers {
     cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
+    int wrapped; /* out_scores / out_ids wrap the caller's memory: released after the batch */
 } buffers;
 
 static void release_buffers(buffers *d) {
-    release_mem(&d->queries);
-    release_mem(&d->qaux);
-    release_mem(&d->tile);
-    release_mem(&d->seg_keys);
-    release_mem(&d->seg_ids);
-    for (int i = 0; i < 2; i++) {
-        release_mem(&d->run_keys[i]);
-        release_mem(&d->run_ids[i]);
+    if (d->wrapped) {
+        release_mem(&d->out_scores);
+        release_mem(&d->out_ids);
     }
-    release_mem(&d->out_scores);
-    release_mem(&d->out_ids);
+    memset(d, 0, sizeof(*d));
 }
 
-static int launch(const vs__env *ctx, cl_state *s, cl_kernel kernel, const char *name, cl_uint dims,
-                  const size_t *global, const size_t *local) {
-    cl_int err =
-        vs__cl.EnqueueNDRangeKernel(s->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
+/* Sets the arguments of kernel `which` and launches it; the batch report will name it. */
+static int launch(const vs__env *ctx, cl_state *s, int which, const arg *args, int count,
+                  cl_uint dims, const size_t *global, const size_t *local) {
+    const char *name = kernel_names[which];
+    int status = set_args(ctx, s->kernels[which], name, args, count);
+    if (status != VS_OK) return status;
+    cl_int err = vs__cl.EnqueueNDRangeKernel(s->queue, s->kernels[which], dims, NULL, global, local,
+                                             0, NULL, NULL);
     if (err != CL_SUCCESS) {
         char label[96];
         snprintf(label, sizeof(label), "clEnqueueNDRangeKernel(%s)", name);
         return vs__cl_failed(ctx, label, err);
     }
+    s->launched |= 1u << which;
     return VS_OK;
 }
 
@@ -457,17 +538,27 @@ static int score_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const
                         ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
                         ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
                         ARG(out_offset),       ARG(ld_out),       ARG(negate)};
-    cl_kernel kernel = s->rows_kernel ? s->score_rows : s->score;
-    const char *name = s->rows_kernel ? "vs_score_rows" : "vs_score_tile";
-    int status = set_args(ctx, kernel, name, args, (int)(sizeof(args) / sizeof(*args)));
-    if (status != VS_OK) return status;
-    if (s->rows_kernel) {
+    const int count = (int)(sizeof(args) / sizeof(*args));
+    if (s->family == VS__CL_KERNELS_CPU) {
         const size_t global[2] = {columns, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
-        return launch(ctx, s, kernel, name, 2, global, NULL);
+        return launch(ctx, s, K_SCORE_ROWS, args, count, 2, global, NULL);
+    }
+    if (s->family == VS__CL_KERNELS_GPU && s->stream_ok && rows <= VS_CL_STREAM_ROWS) {
+        const size_t global[1] = {round_up(columns, VS_CL_STREAM_WG)};
+        const size_t local[1] = {VS_CL_STREAM_WG};
+        return launch(ctx, s, K_SCORE_STREAM, args, count, 1, global, local);
+    }
+    if (s->family == VS__CL_KERNELS_GPU) {
+        const size_t tile_rows = (size_t)VS_CL_WG * (size_t)s->block_rows;
+        const size_t tile_columns = (size_t)VS_CL_WG * (size_t)s->block_columns;
+        const size_t global[2] = {(columns + tile_columns - 1) / tile_columns * VS_CL_WG,
+                                  (rows + tile_rows - 1) / tile_rows * VS_CL_WG};
+        const size_t local[2] = {VS_CL_WG, VS_CL_WG};
+        return launch(ctx, s, K_SCORE_BLOCKED, args, count, 2, global, local);
     }
     const size_t global[2] = {round_up(columns, VS_CL_TILE), round_up(rows, VS_CL_TILE)};
     const size_t local[2] = {VS_CL_TILE, VS_CL_TILE};
-    return launch(ctx, s, kernel, name, 2, global, local);
+    return launch(ctx, s, K_SCORE_TILE, args, count, 2, global, local);
 }
 
 /* Selects per segment, then merges into the running list or the outputs. */
@@ -495,22 +586,18 @@ static int select_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, 
             ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(seg_len),
             ARG(*segments),        ARG(base),         ARG(k),           ARG(d->seg_keys),
             ARG(d->seg_ids)};
-        int status = set_args(ctx, s->topk_rows, "vs_topk_rows", args, 17);
-        if (status != VS_OK) return status;
         /* One work-item per group: its private lists (3 KiB) never pile up on a stack. */
         const size_t global[2] = {*segments, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
         const size_t local[2] = {1, 1};
-        return launch(ctx, s, s->topk_rows, "vs_topk_rows", 2, global, local);
+        return launch(ctx, s, K_TOPK_ROWS, args, 17, 2, global, local);
     }
     int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
     if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const arg args[] = {ARG(d->tile),   ARG(ld),   ARG(nrows), ARG(ncolumns),    ARG(seg_len),
                         ARG(*segments), ARG(base), ARG(k),     ARG(d->seg_keys), ARG(d->seg_ids)};
-    status = set_args(ctx, s->select, "vs_select_segments", args, 10);
-    if (status != VS_OK) return status;
     const size_t global[2] = {*segments, rows};
-    return launch(ctx, s, s->select, "vs_select_segments", 2, global, NULL);
+    return launch(ctx, s, K_SELECT, args, 10, 2, global, NULL);
 }
 
 /* Merges the segment lists into the running list, or (final_rows) into the outputs. */
@@ -538,10 +625,16 @@ static int merge_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, c
                         ARG(d->out_scores),
                         ARG(d->out_ids),
                         ARG(out_offset)};
-    status = set_args(ctx, s->merge, "vs_merge_segments", args, 16);
-    if (status != VS_OK) return status;
-    const size_t global[1] = {rows};
-    status = launch(ctx, s, s->merge, "vs_merge_segments", 1, global, NULL);
+    /* GPU family: a work-group per query sorts the lists in local memory when they fit. */
+    const size_t entries = ((size_t)segments + (has_running ? 1 : 0)) * p->k;
+    if (s->family == VS__CL_KERNELS_GPU && s->merge_sorted_ok && entries <= VS_CL_MERGE_CAP &&
+        p->k <= VS_CL_MERGE_CAP) {
+        const size_t global[1] = {rows * VS_CL_MERGE_WG}, local[1] = {VS_CL_MERGE_WG};
+        status = launch(ctx, s, K_MERGE_SORTED, args, 16, 1, global, local);
+    } else {
+        const size_t global[1] = {rows};
+        status = launch(ctx, s, K_MERGE, args, 16, 1, global, NULL);
+    }
     *current = next;
     return status;
 }
@@ -563,28 +656,294 @@ static int finish(const vs__env *ctx, cl_state *s, vs_batch_report *report) {
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clFinish", err);
 }
 
+/* ---- the steps of one batch: buffers, staging, launches, read-back, mapping ------- */
+
+/*
+ * The context's buffer pool: one slot per scratch buffer a batch uses, kept
+ * between batches and grown (never shrunk) when a batch needs more, so a
+ * steady stream of batches creates no buffers. A grown buffer is touched
+ * at once (a small blocking write), so that a driver that allocates lazily
+ * (NVIDIA) reports a failed allocation here, as VS_ERR_OUT_OF_MEMORY (the
+ * CPU runs the batch, and it does not count as a device failure), not at a
+ * later launch. 0 or a vs_status.
+ */
+static int pool_get(const vs__env *ctx, cl_state *s, int slot, cl_mem_flags flags, size_t bytes,
+                    const char *what, cl_mem *out, vs_batch_report *report) {
+    pooled *entry = &s->pool[slot];
+    if (entry->mem != NULL && entry->bytes >= bytes) {
+        *out = entry->mem;
+        return VS_OK;
+    }
+    release_mem(&entry->mem);
+    entry->bytes = 0;
+    size_t grown = round_up(bytes > 0 ? bytes : 1, (size_t)64 << 10); /* 64 KiB steps */
+    if (grown > s->max_alloc && bytes <= s->max_alloc) grown = bytes > 0 ? bytes : 1;
+    int status = VS_OK;
+    cl_mem mem = make_buffer(ctx, s, flags, grown, NULL, what, &status);
+    if (status != VS_OK) return status;
+    static const unsigned char zeros[64] = {0};
+    const size_t touch = grown < sizeof(zeros) ? grown : sizeof(zeros);
+    cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, grown - touch, touch, zeros, 0,
+                                           NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char label[96];
+        snprintf(label, sizeof(label), "clEnqueueWriteBuffer(%s, first touch of %zu B)", what,
+                 grown);
+        vs__cl.ReleaseMemObject(mem);
+        return vs__cl_failed(ctx, label, err);
+    }
+    entry->mem = mem;
+    entry->bytes = grown;
+    report->device_buffers_created++;
+    *out = mem;
+    return VS_OK;
+}
+
+static void pool_release(cl_state *s) {
+    for (int i = 0; i < P_COUNT; i++) {
+        release_mem(&s->pool[i].mem);
+        s->pool[i].bytes = 0;
+    }
+}
+
+/* Device buffers for the whole batch (make_plan sized them), from the pool. 0 or a vs_status. */
+static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                          buffers *d) {
+    vs_batch_report *report = b->report;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE, ro = CL_MEM_READ_ONLY;
+    const size_t rows = p->rows;
+    int status = pool_get(ctx, s, P_QUERIES, ro, rows * b->dim * sizeof(float), "queries",
+                          &d->queries, report);
+    if (status == VS_OK)
+        status = pool_get(ctx, s, P_QAUX, ro, rows * sizeof(float), "query aux", &d->qaux, report);
+    if (status == VS_OK && ((b->k && !p->fused) || (!b->k && !p->zero_copy)))
+        status = pool_get(ctx, s, P_TILE, rw, rows * p->columns * sizeof(float), "score tile",
+                          &d->tile, report);
+    if (b->k) {
+        const size_t list = rows * p->segments * p->k, running = rows * p->k;
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_SEG_KEYS, rw, list * sizeof(float), "segment keys",
+                              &d->seg_keys, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_SEG_IDS, rw, list * sizeof(int64_t), "segment ids",
+                              &d->seg_ids, report);
+        for (int i = 0; i < 2 && status == VS_OK; i++) {
+            status = pool_get(ctx, s, P_RUN_KEYS + i, rw, running * sizeof(float), "running keys",
+                              &d->run_keys[i], report);
+            if (status == VS_OK)
+                status = pool_get(ctx, s, P_RUN_IDS + i, rw, running * sizeof(int64_t),
+                                  "running ids", &d->run_ids[i], report);
+        }
+    }
+    const size_t out_floats = output_floats(b);
+    if (status == VS_OK && p->zero_copy) {
+        /* The caller's memory, wrapped for this batch only (never pooled). */
+        const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
+        d->wrapped = 1;
+        d->out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
+                                    "caller scores", &status);
+        if (status == VS_OK && b->k)
+            d->out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
+                                     "caller ids", &status);
+    } else if (status == VS_OK && b->k) {
+        status = pool_get(ctx, s, P_OUT_SCORES, rw, rows * b->k * sizeof(float), "result scores",
+                          &d->out_scores, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_OUT_IDS, rw, rows * b->k * sizeof(int64_t), "result ids",
+                              &d->out_ids, report);
+    }
+    return status;
+}
+
+/*
+ * Stages queries [q0, q0 + count) and their aux values (COSINE: scaled like
+ * the corpus copy) in the pinned arena and writes them to the device. The
+ * caller releases the arena to its mark once the device is done with them.
+ */
+static int stage_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                       size_t q0, size_t count) {
+    float *staged = vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
+    float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
+    if (staged == NULL || qaux == NULL) return VS_ERR_OUT_OF_MEMORY;
+    memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
+    for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
+        float *row = staged + i * b->dim;
+        const double norm_sq = vs__norm_sq_f64(row, b->dim);
+        int shift = 0;
+        qaux[i] = b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
+        if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
+    }
+    if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
+    int status = write_to_device(ctx, s, d->queries, count * b->dim * sizeof(float), staged,
+                                 "clEnqueueWriteBuffer(queries)", b->report);
+    if (status == VS_OK)
+        status = write_to_device(ctx, s, d->qaux, count * sizeof(float), qaux,
+                                 "clEnqueueWriteBuffer(query aux)", b->report);
+    return status;
+}
+
+/* Reads one score tile (columns x count) back into the caller's matrix. */
+static int read_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                     const buffers *d, size_t q0, size_t count, size_t id_base, size_t columns) {
+    int status = finish(ctx, s, b->report);
+    if (status != VS_OK) return status;
+    const size_t origin[3] = {0, 0, 0};
+    const size_t region[3] = {columns * sizeof(float), count, 1};
+    double start = vs__now();
+    cl_int err = vs__cl.EnqueueReadBufferRect(s->queue, d->tile, CL_TRUE, origin, origin, region,
+                                              p->columns * sizeof(float), 0, b->nc * sizeof(float),
+                                              0, b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
+    b->report->transfer_seconds += vs__now() - start;
+    b->report->bytes_copied += columns * count * sizeof(float);
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
+}
+
+/*
+ * Launches every tile of every corpus part for one staged chunk: top-k
+ * (select, then merge into the running list; the last tile writes the
+ * outputs), or the score matrix (in place, or through the tile buffer).
+ */
+static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                        buffers *d, const cl_corpus *corpus, size_t q0, size_t count) {
+    int status = VS_OK;
+    int current = 0, has_running = 0;
+    const cl_ulong out_row = p->zero_copy ? (cl_ulong)q0 : 0;
+    if (b->k && corpus->nparts == 0) /* no candidates: padding only */
+        return merge_segments(ctx, s, b, p, d, count, 0, 0, &current, 1, out_row);
+    for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
+        const cl_part *part = &corpus->parts[pi];
+        for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p->columns) {
+            const size_t columns = part->count - t0 < p->columns ? part->count - t0 : p->columns;
+            const size_t id_base = part->first + t0;
+            if (b->k) {
+                const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+                cl_uint segments = 0;
+                status = select_segments(ctx, s, b, p, d, part, t0, count, columns, &segments);
+                if (status == VS_OK)
+                    status = merge_segments(ctx, s, b, p, d, count, segments, has_running, &current,
+                                            last, out_row);
+                has_running = 1;
+            } else if (p->zero_copy) {
+                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->out_scores,
+                                    (cl_ulong)q0 * b->nc + id_base, b->nc);
+            } else {
+                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns);
+                if (status == VS_OK)
+                    status = read_tile(ctx, s, b, p, d, q0, count, id_base, columns);
+            }
+        }
+    }
+    return status;
+}
+
+/* Copied top-k results: the chunk's count x k rows come back from the result buffers. */
+static int read_back_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                           size_t q0, size_t count) {
+    double start = vs__now();
+    cl_int err =
+        vs__cl.EnqueueReadBuffer(s->queue, d->out_scores, CL_TRUE, 0, count * b->k * sizeof(float),
+                                 b->scores + q0 * b->k, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = vs__cl.EnqueueReadBuffer(s->queue, d->out_ids, CL_TRUE, 0,
+                                       count * b->k * sizeof(int64_t), b->ids + q0 * b->k, 0, NULL,
+                                       NULL);
+    b->report->transfer_seconds += vs__now() - start;
+    b->report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
+}
+
+/* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
+static int map_outputs(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d) {
+    const size_t out_floats = output_floats(b);
+    cl_mem outs[2] = {d->out_scores, b->k ? d->out_ids : NULL};
+    const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
+    for (int i = 0; i < 2; i++) {
+        if (outs[i] == NULL) continue;
+        cl_int err = CL_SUCCESS;
+        double start = vs__now();
+        void *mapped = vs__cl.EnqueueMapBuffer(s->queue, outs[i], CL_TRUE, CL_MAP_READ, 0,
+                                               out_bytes[i], 0, NULL, NULL, &err);
+        if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueMapBuffer(results)", err);
+        void *host = i == 0 ? (void *)b->scores : (void *)b->ids;
+        if (mapped == host)
+            b->report->bytes_mapped += out_bytes[i];
+        else {
+            /* A driver that maps elsewhere: copy (and count it). */
+            memcpy(host, mapped, out_bytes[i]);
+            b->report->bytes_copied += out_bytes[i];
+        }
+        err = vs__cl.EnqueueUnmapMemObject(s->queue, outs[i], mapped, 0, NULL, NULL);
+        if (err == CL_SUCCESS) err = vs__cl.Finish(s->queue);
+        b->report->transfer_seconds += vs__now() - start;
+        if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueUnmapMemObject(results)", err);
+    }
+    return VS_OK;
+}
+
+/*
+ * Which path ran: the family and every kernel the batch launched, with its
+ * tile parameters (score.cl's constants, the register block from the build).
+ */
+static void report_kernels(const cl_state *s, vs_batch_report *report) {
+    snprintf(report->kernel_family, sizeof(report->kernel_family), "%s", family_names[s->family]);
+    size_t used = 0;
+    report->kernels[0] = '\0';
+    for (int i = 0; i < K_COUNT; i++) {
+        if (!(s->launched & (1u << i))) continue;
+        char detail[64] = "";
+        if (i == K_SCORE_BLOCKED)
+            snprintf(detail, sizeof(detail), "(block %dx%d, tile %dx%dx%d)", s->block_rows,
+                     s->block_columns, VS_CL_WG * s->block_rows, VS_CL_WG * s->block_columns,
+                     VS_CL_BK);
+        else if (i == K_SCORE_STREAM)
+            snprintf(detail, sizeof(detail), "(queries <= %d, group %d)", VS_CL_STREAM_ROWS,
+                     VS_CL_STREAM_WG);
+        else if (i == K_SCORE_TILE)
+            snprintf(detail, sizeof(detail), "(tile %dx%d)", VS_CL_TILE, VS_CL_TILE);
+        else if (i == K_SCORE_ROWS || i == K_TOPK_ROWS)
+            snprintf(detail, sizeof(detail), "(%d queries per work-item)", VS_CL_ROWS);
+        const size_t room = sizeof(report->kernels) - used;
+        const int n = snprintf(report->kernels + used, room, "%s%s%s", used ? " " : "",
+                               kernel_names[i], detail);
+        if (n < 0 || (size_t)n >= room) break; /* truncated: what fits stays */
+        used += (size_t)n;
+    }
+}
+
+/* The report fields every batch sets first, and the build once per program. */
+static void report_start(cl_state *s, vs_batch_report *report) {
+    s->launched = 0;
+    snprintf(report->backend, sizeof(report->backend), "opencl");
+    snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
+    report->isa[0] = '\0';
+    report->threads = 0;
+    if (s->built && !s->build_reported) { /* built when the context was created: say so once */
+        report->compile_seconds = s->build_seconds;
+        report->program_cache = s->build_cache;
+        s->build_reported = 1;
+    }
+}
+
+/*
+ * One batch: plan, buffers, then per chunk of queries: stage, launch, read
+ * back; finally map in-place outputs. Holds the state's lock throughout
+ * except while per-call candidates are uploaded.
+ */
 static int run_batch(cl_state *s, vs__batch *b) {
     const vs__env *ctx = b->ctx;
     vs_batch_report *report = b->report;
     int status = VS_OK;
     cl_corpus *temporary = NULL;
-    int p_zero_copy = 0; /* caller memory wrapped in place (for the error path) */
+    plan p;
+    memset(&p, 0, sizeof(p)); /* p.zero_copy is read on the error path */
     buffers d;
     memset(&d, 0, sizeof(d));
     vs__cl_clear_error();
-    snprintf(report->backend, sizeof(report->backend), "opencl");
-    snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
-    report->isa[0] = '\0';
-    report->threads = 0;
 
     pthread_mutex_lock(&s->lock);
     status = ensure_built(s, ctx, report);
+    report_start(s, report);
     if (status != VS_OK) goto unlock;
-    if (!s->build_reported) { /* built when the context was created: say so once */
-        report->compile_seconds = s->build_seconds;
-        report->program_cache = s->build_cache;
-        s->build_reported = 1;
-    }
     const cl_corpus *corpus = b->corpus;
     if (corpus == NULL) {
         /* Per-call candidates: uploaded for this call only. */
@@ -597,9 +956,9 @@ static int run_batch(cl_state *s, vs__batch *b) {
         corpus = temporary;
         report->bytes_copied += b->nc * b->dim * sizeof(float);
     }
-    plan p;
     status = make_plan(s, b, corpus, &p);
     if (status != VS_OK) {
+        p.zero_copy = 0;
         vs__log(&ctx->log, VS_LOG_INFO,
                 "opencl: the batch does not fit the device (dim %zu, k %zu, staging %zu B)", b->dim,
                 b->k, s->staging.capacity);
@@ -607,179 +966,36 @@ static int run_batch(cl_state *s, vs__batch *b) {
                  b->dim, b->k);
         goto unlock;
     }
-    p_zero_copy = p.zero_copy;
     report->arena_capacity_bytes = s->staging.capacity;
     report->arena_pinned = s->staging.stats.pinned;
     vs_arena_stats_clear_high_water(&s->staging);
     if (b->nq == 0 || (b->nc == 0 && b->k == 0)) goto unlock;
 
-    /* Device buffers for the whole batch. */
-    const cl_mem_flags rw = CL_MEM_READ_WRITE;
-    const size_t rows = p.rows;
-    d.queries = make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * b->dim * sizeof(float), NULL,
-                            "queries", &status);
-    if (status == VS_OK)
-        d.qaux =
-            make_buffer(ctx, s, CL_MEM_READ_ONLY, rows * sizeof(float), NULL, "query aux", &status);
-    if (status == VS_OK && ((b->k && !p.fused) || (!b->k && !p.zero_copy)))
-        d.tile =
-            make_buffer(ctx, s, rw, rows * p.columns * sizeof(float), NULL, "score tile", &status);
-    if (b->k) {
-        const size_t list = rows * p.segments * p.k, running = rows * p.k;
-        if (status == VS_OK)
-            d.seg_keys =
-                make_buffer(ctx, s, rw, list * sizeof(float), NULL, "segment keys", &status);
-        if (status == VS_OK)
-            d.seg_ids =
-                make_buffer(ctx, s, rw, list * sizeof(int64_t), NULL, "segment ids", &status);
-        for (int i = 0; i < 2 && status == VS_OK; i++) {
-            d.run_keys[i] =
-                make_buffer(ctx, s, rw, running * sizeof(float), NULL, "running keys", &status);
-            if (status == VS_OK)
-                d.run_ids[i] = make_buffer(ctx, s, rw, running * sizeof(int64_t), NULL,
-                                           "running ids", &status);
-        }
-    }
-    const size_t out_floats = b->k ? b->nq * b->k : b->nq * b->nc;
-    if (status == VS_OK && p.zero_copy) {
-        const cl_mem_flags wrap = CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR;
-        d.out_scores = make_buffer(ctx, s, wrap, out_floats * sizeof(float), b->scores,
-                                   "caller scores", &status);
-        if (status == VS_OK && b->k)
-            d.out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
-                                    "caller ids", &status);
-    } else if (status == VS_OK && b->k) {
-        d.out_scores =
-            make_buffer(ctx, s, rw, rows * b->k * sizeof(float), NULL, "result scores", &status);
-        if (status == VS_OK)
-            d.out_ids =
-                make_buffer(ctx, s, rw, rows * b->k * sizeof(int64_t), NULL, "result ids", &status);
-    }
-    if (status != VS_OK) goto unlock;
-
-    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += rows) {
-        const size_t count = b->nq - q0 < rows ? b->nq - q0 : rows;
+    status = create_buffers(ctx, s, b, &p, &d);
+    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += p.rows) {
+        const size_t count = b->nq - q0 < p.rows ? b->nq - q0 : p.rows;
         report->query_chunks++;
-        /* Stage the chunk (queries and aux values) in the pinned arena. */
-        size_t mark = vs_arena_mark(&s->staging);
-        float *staged =
-            vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
-        float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
-        if (staged == NULL || qaux == NULL) {
-            vs_arena_release(&s->staging, mark);
-            status = VS_ERR_OUT_OF_MEMORY;
-            break;
-        }
-        memcpy(staged, b->queries + q0 * b->dim, count * b->dim * sizeof(float));
-        for (size_t i = 0; i < count && b->metric != VS_METRIC_DOT; i++) {
-            float *row = staged + i * b->dim;
-            const double norm_sq = vs__norm_sq_f64(row, b->dim);
-            int shift = 0;
-            qaux[i] =
-                b->metric == VS_METRIC_L2SQ ? (float)norm_sq : vs__cosine_aux(norm_sq, &shift);
-            if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
-        }
-        if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
-        status = write_to_device(ctx, s, d.queries, count * b->dim * sizeof(float), staged,
-                                 "clEnqueueWriteBuffer(queries)", report);
-        if (status == VS_OK)
-            status = write_to_device(ctx, s, d.qaux, count * sizeof(float), qaux,
-                                     "clEnqueueWriteBuffer(query aux)", report);
-
-        int current = 0, has_running = 0;
-        const cl_ulong out_row = p.zero_copy ? (cl_ulong)q0 : 0;
-        if (b->k && corpus->nparts == 0 && status == VS_OK) /* no candidates: padding only */
-            status = merge_segments(ctx, s, b, &p, &d, count, 0, 0, &current, 1, out_row);
-        for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
-            const cl_part *part = &corpus->parts[pi];
-            for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p.columns) {
-                const size_t columns = part->count - t0 < p.columns ? part->count - t0 : p.columns;
-                const size_t id_base = part->first + t0;
-                if (b->k) {
-                    const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
-                    cl_uint segments = 0;
-                    status =
-                        select_segments(ctx, s, b, &p, &d, part, t0, count, columns, &segments);
-                    if (status == VS_OK)
-                        status = merge_segments(ctx, s, b, &p, &d, count, segments, has_running,
-                                                &current, last, out_row);
-                    has_running = 1;
-                } else if (p.zero_copy) {
-                    status = score_tile(ctx, s, b, &d, part, t0, columns, count, d.out_scores,
-                                        (cl_ulong)q0 * b->nc + id_base, b->nc);
-                } else {
-                    status =
-                        score_tile(ctx, s, b, &d, part, t0, columns, count, d.tile, 0, p.columns);
-                    if (status == VS_OK) status = finish(ctx, s, report);
-                    if (status == VS_OK) {
-                        const size_t origin[3] = {0, 0, 0};
-                        const size_t region[3] = {columns * sizeof(float), count, 1};
-                        double start = vs__now();
-                        cl_int err = vs__cl.EnqueueReadBufferRect(
-                            s->queue, d.tile, CL_TRUE, origin, origin, region,
-                            p.columns * sizeof(float), 0, b->nc * sizeof(float), 0,
-                            b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
-                        report->transfer_seconds += vs__now() - start;
-                        report->bytes_copied += columns * count * sizeof(float);
-                        if (err != CL_SUCCESS)
-                            status = vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
-                    }
-                }
-            }
-        }
+        const size_t mark = vs_arena_mark(&s->staging);
+        status = stage_chunk(ctx, s, b, &d, q0, count);
+        if (status == VS_OK) status = launch_chunk(ctx, s, b, &p, &d, corpus, q0, count);
         if (status == VS_OK) status = finish(ctx, s, report);
-        if (status == VS_OK && b->k && !p.zero_copy) {
-            double start = vs__now();
-            cl_int err = vs__cl.EnqueueReadBuffer(s->queue, d.out_scores, CL_TRUE, 0,
-                                                  count * b->k * sizeof(float),
-                                                  b->scores + q0 * b->k, 0, NULL, NULL);
-            if (err == CL_SUCCESS)
-                err = vs__cl.EnqueueReadBuffer(s->queue, d.out_ids, CL_TRUE, 0,
-                                               count * b->k * sizeof(int64_t), b->ids + q0 * b->k,
-                                               0, NULL, NULL);
-            report->transfer_seconds += vs__now() - start;
-            report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
-            if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
-        }
+        if (status == VS_OK && b->k && !p.zero_copy)
+            status = read_back_chunk(ctx, s, b, &d, q0, count);
         report->arena_high_water_bytes = s->staging.stats.high_water;
         vs__cl.Finish(s->queue); /* the device is done with the staged chunk */
         vs_arena_release(&s->staging, mark);
     }
-
-    /* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
-    cl_mem outs[2] = {d.out_scores, b->k ? d.out_ids : NULL};
-    const size_t out_bytes[2] = {out_floats * sizeof(float), out_floats * sizeof(int64_t)};
-    for (int i = 0; i < 2 && status == VS_OK && p.zero_copy; i++) {
-        if (outs[i] == NULL) continue;
-        cl_int err = CL_SUCCESS;
-        double start = vs__now();
-        void *mapped = vs__cl.EnqueueMapBuffer(s->queue, outs[i], CL_TRUE, CL_MAP_READ, 0,
-                                               out_bytes[i], 0, NULL, NULL, &err);
-        if (err != CL_SUCCESS) {
-            status = vs__cl_failed(ctx, "clEnqueueMapBuffer(results)", err);
-            break;
-        }
-        void *host = i == 0 ? (void *)b->scores : (void *)b->ids;
-        if (mapped == host)
-            report->bytes_mapped += out_bytes[i];
-        else {
-            /* A driver that maps elsewhere: copy (and count it). */
-            memcpy(host, mapped, out_bytes[i]);
-            report->bytes_copied += out_bytes[i];
-        }
-        err = vs__cl.EnqueueUnmapMemObject(s->queue, outs[i], mapped, 0, NULL, NULL);
-        if (err == CL_SUCCESS) err = vs__cl.Finish(s->queue);
-        report->transfer_seconds += vs__now() - start;
-        if (err != CL_SUCCESS) status = vs__cl_failed(ctx, "clEnqueueUnmapMemObject(results)", err);
-    }
+    if (status == VS_OK && p.zero_copy) status = map_outputs(ctx, s, b, &d);
 
 unlock:
     /* After a failure the queue must be idle before buffers (and the caller's memory,
      * when wrapped in place) are given back; if that cannot be confirmed, the host
      * must not re-run the batch into memory the device may still write. */
-    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p_zero_copy) b->no_rerun = 1;
+    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p.zero_copy) b->no_rerun = 1;
     release_buffers(&d);
+    if (status != VS_OK) pool_release(s); /* after a failure, start the next batch afresh */
     vs_arena_reset(&s->staging);
+    report_kernels(s, report);
     pthread_mutex_unlock(&s->lock);
     corpus_release(s, temporary);
     if (status != VS_OK && vs__cl_last_error()[0] != '\0')
@@ -803,11 +1019,8 @@ static void release(void *state) {
     cl_state *s = state;
     if (s == NULL) return;
     vs_arena_destroy(&s->staging);
-    if (s->score != NULL) vs__cl.ReleaseKernel(s->score);
-    if (s->select != NULL) vs__cl.ReleaseKernel(s->select);
-    if (s->merge != NULL) vs__cl.ReleaseKernel(s->merge);
-    if (s->score_rows != NULL) vs__cl.ReleaseKernel(s->score_rows);
-    if (s->topk_rows != NULL) vs__cl.ReleaseKernel(s->topk_rows);
+    pool_release(s);
+    release_kernels(s);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
@@ -839,17 +1052,19 @@ static int warm_up(cl_state *s, const vs__env *ctx) {
     float vectors[columns * dim];
     for (int i = 0; i < columns * dim; i++)
         vectors[i] = (float)(i % 7) - 3.0f;
-    float *scores = vs_alloc_output(rows * columns * sizeof(float));
+    float *scores = vs_alloc_output(columns * columns * sizeof(float));
     int64_t *ids = vs_alloc_output(rows * big_k * sizeof(int64_t));
-    const size_t ks[] = {1, big_k, 0}; /* fused (or unfused) top-k, unfused top-k, scores */
-    for (int i = 0; i < 3 && status == VS_OK; i++) {
+    /* fused (or unfused) top-k, unfused top-k, scores; then scores for 40 queries, which the
+     * gpu family gives to vs_score_blocked (fewer go to vs_score_stream) */
+    const size_t ks[] = {1, big_k, 0, 0}, nqs[] = {rows, rows, rows, columns};
+    for (int i = 0; i < 4 && status == VS_OK; i++) {
         if (scores == NULL || ids == NULL) {
             status = VS_ERR_OUT_OF_MEMORY;
             break;
         }
         vs_batch_report report;
         memset(&report, 0, sizeof(report));
-        vs__batch b = vs__batch_make(VS_METRIC_COSINE, vectors, rows, dim, vectors, NULL, columns,
+        vs__batch b = vs__batch_make(VS_METRIC_COSINE, vectors, nqs[i], dim, vectors, NULL, columns,
                                      ks[i], scores, ids);
         b.report = &report;
         b.ctx = ctx;
@@ -862,8 +1077,64 @@ static int warm_up(cl_state *s, const vs__env *ctx) {
     return status;
 }
 
+/* Local memory of vs_score_blocked with an r x c register block (two slabs per side). */
+static size_t blocked_local_bytes(int r, int c) {
+    return 2u * VS_CL_BK * ((size_t)VS_CL_WG * (size_t)(r + c) + 8) * sizeof(float);
+}
+
+/*
+ * The GPU family's tile parameters: the block table's row for this device
+ * (or ctx->cl_block_*), halved until the kernel fits the device's local
+ * memory; a device that cannot run a 16 x 16 work-group at all runs the
+ * tile family instead. The build options carry the choice (-D VS_RM, VS_RN).
+ */
+static void choose_blocks(const vs__env *ctx, cl_state *s, const vs__cl_entry *entry) {
+    int r = 4, c = 4;
+    for (size_t i = 0; i < sizeof(block_table) / sizeof(*block_table); i++) {
+        const struct block_row *row = &block_table[i];
+        if (row->kind >= 0 && row->kind != (int)entry->info.kind) continue;
+        if (row->vendor != NULL && strstr(entry->info.vendor, row->vendor) == NULL) continue;
+        r = row->rows;
+        c = row->columns;
+        break;
+    }
+    if (ctx->cl_block_rows > 0) {
+        r = ctx->cl_block_rows;
+        c = ctx->cl_block_columns;
+    }
+    cl_ulong local = 0;
+    size_t group = 0;
+    if (vs__cl.GetDeviceInfo(entry->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof(local), &local,
+                             NULL) != CL_SUCCESS)
+        local = 16384; /* the OpenCL 1.2 minimum */
+    if (vs__cl.GetDeviceInfo(entry->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(group), &group,
+                             NULL) != CL_SUCCESS)
+        group = 1;
+    while (blocked_local_bytes(r, c) > local && (r > 1 || c > 1)) {
+        if (r >= c)
+            r /= 2;
+        else
+            c /= 2;
+    }
+    s->stream_ok = local >= VS_CL_STREAM_LOCAL && group >= VS_CL_STREAM_WG;
+    s->merge_sorted_ok =
+        local >= VS_CL_MERGE_CAP * (sizeof(float) + sizeof(int64_t)) && group >= VS_CL_MERGE_WG;
+    if (s->family == VS__CL_KERNELS_GPU &&
+        (group < (size_t)VS_CL_WG * VS_CL_WG || blocked_local_bytes(r, c) > local)) {
+        vs__log(&ctx->log, VS_LOG_INFO,
+                "opencl: %s cannot run vs_score_blocked (work-groups up to %zu, %llu B local "
+                "memory): the tile kernels run instead",
+                entry->info.name, group, (unsigned long long)local);
+        s->family = VS__CL_KERNELS_TILE;
+    }
+    s->block_rows = r;
+    s->block_columns = c;
+    snprintf(s->build_options, sizeof(s->build_options), "%s -DVS_RM=%d -DVS_RN=%d",
+             VS_CL_BUILD_OPTIONS, r, c);
+}
+
 int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
-                          const vs__backend_ops **ops, void **state, char *why, size_t why_size) {
+                          const vs__backend_ops **ops, void **state) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -875,32 +1146,17 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     s->entry = *entry;
     s->align = device_align(entry);
     s->max_alloc = (size_t)entry->info.max_alloc_bytes;
-    /* CPU cores run the barrier-free kernel far faster than local-memory tiles. */
-    s->rows_kernel = entry->info.kind == VS_DEVICE_OPENCL_CPU;
-    /* Testing knobs, parsed as strictly as the options: a bad value is a bad option. */
-    uint64_t knob = 0;
-    const char *kernel = getenv("VECSCORE_CL_KERNEL"); /* "tile" or "rows" */
-    if (kernel != NULL && strcmp(kernel, "tile") != 0 && strcmp(kernel, "rows") != 0) {
-        snprintf(why, why_size,
-                 "environment variable VECSCORE_CL_KERNEL has an invalid value '%.64s' (expected "
-                 "tile or rows)",
-                 kernel);
-        status = VS_ERR_INVALID_ARGUMENT;
-    } else if (kernel != NULL) {
-        s->rows_kernel = strcmp(kernel, "rows") == 0;
-    }
-    int found = vs__env_uint("VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &knob, why, why_size);
-    s->fused_policy = found == 1 ? (int)knob : -1; /* -1: automatic */
-    if (found < 0) status = found;
-    found = vs__env_uint("VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1,
-                         "a byte count of 1 or more: digits, optionally followed by K, M or G",
-                         &knob, why, why_size);
-    if (found == 1) s->max_alloc = (size_t)knob;
-    if (found < 0) status = found;
-    if (status != VS_OK) {
-        vs__log(&ctx->log, VS_LOG_ERROR, "opencl: %s", why);
-        goto cleanup;
-    }
+    /* The kernel family: by device type unless the context's options force one. CPU cores
+     * run the barrier-free kernels far faster than local-memory tiles. */
+    const vs__env *cfg = ctx; /* knobs resolved once by host/context.c */
+    s->family = cfg->cl_kernels;
+    if (s->family == VS__CL_KERNELS_AUTO)
+        s->family =
+            entry->info.kind == VS_DEVICE_OPENCL_CPU ? VS__CL_KERNELS_CPU : VS__CL_KERNELS_GPU;
+    s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
+    s->fused_policy = cfg->cl_fused;
+    if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
+    choose_blocks(ctx, s, entry);
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
                                                 (cl_context_properties)entry->platform, 0};
     s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);
@@ -915,10 +1171,10 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     status = warm_up(s, ctx);
     if (status != VS_OK) goto cleanup;
     snprintf(s->description, sizeof(s->description),
-             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB, kernel %s%s)",
+             "%s (%s, %s, driver %s, %u compute units, max allocation %zu MiB, kernels %s%s)",
              entry->info.name, entry->info.platform, entry->info.selector,
              entry->info.driver_version, entry->info.compute_units, s->max_alloc >> 20,
-             s->rows_kernel ? "rows" : "tile",
+             family_names[s->family],
              s->fused_policy == 0 ? ", unfused" : (s->fused_policy == 1 ? ", fused" : ""));
     *ops = &cl_ops;
     *state = s;

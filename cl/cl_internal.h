@@ -28,12 +28,12 @@ int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *wh
 size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve);
 
 /*
- * Creates the backend on one device (context, queue, staging arena). A bad
- * testing knob (VECSCORE_CL_*) is VS_ERR_INVALID_ARGUMENT with the reason in
- * why; other failures leave why alone.
+ * Creates the backend on one device (context, queue, staging arena). Its
+ * knobs (kernel family, fused top-k, allocation cap) come from the vs__env,
+ * which host/context.c resolved from the options and the environment.
  */
 int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
-                          const vs__backend_ops **ops, void **state, char *why, size_t why_size);
+                          const vs__backend_ops **ops, void **state);
 
 /* Program build with the on-disk binary cache (cl/program.c). */
 typedef struct vs__cl_program_result {

@@ -194,10 +194,8 @@ static int contains_folded(const char *haystack, const char *needle) {
 int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     const int is_auto = selector->kind == VS_SELECT_AUTO;
-    uint64_t any = 0; /* testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI) */
-    if (is_auto &&
-        vs__env_uint("VECSCORE_AUTO_OPENCL_CPU", 0, 1, 0, "0 or 1", &any, why, why_size) < 0)
-        return VS_ERR_INVALID_ARGUMENT;
+    /* testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI) */
+    const int any = ctx->cl_auto_opencl_cpu;
     vs__cl_entry *list = NULL;
     int count = 0;
     int status = vs__cl_discover(ctx, &list, &count, why, why_size);
@@ -247,11 +245,8 @@ int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__
         free(list);
         return is_auto ? VS_ERR_NO_DEVICE : VS_ERR_INVALID_ARGUMENT;
     }
-    char reason[256] = "";
-    status = vs__cl_backend_create(ctx, chosen, ops, state, reason, sizeof(reason));
-    if (status != VS_OK && reason[0] != '\0')
-        snprintf(why, why_size, "%s", reason);
-    else if (status != VS_OK)
+    status = vs__cl_backend_create(ctx, chosen, ops, state);
+    if (status != VS_OK)
         snprintf(why, why_size, "OpenCL device '%s' could not be opened (%s)", chosen->info.name,
                  vs__cl_last_error()[0] ? vs__cl_last_error() : vs_status_name(status));
     free(list);

@@ -26,8 +26,8 @@ int vs__opencl_string(int index, vs_device_field field, char **out) {
     return VS_ERR_INVALID_ARGUMENT; /* there is no OpenCL device */
 }
 
-/* Every selector, "auto" included: no device. (The OpenCL testing knobs, such as
- * VECSCORE_AUTO_OPENCL_CPU, have nothing to act on and are not read.) */
+/* Every selector, "auto" included: no device. (The OpenCL knobs host/context.c
+ * resolved into the vs__env, such as VECSCORE_AUTO_OPENCL_CPU, have nothing to act on.) */
 int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     (void)ctx;

@@ -135,8 +135,8 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
  * constants when calibration failed. Returns 1 if the device should run it.
  */
 static const vs__cost_model builtin_cost = {
-    .cpu = {.launch = 20e-6, .bandwidth = 20e9, .flops = 32e9, .link = 0},
-    .device = {.launch = 300e-6, .bandwidth = 300e9, .flops = 2e12, .link = 10e9},
+    .cpu = {.launch = 20e-6, .bandwidth = 20e9, .flops = 32e9, .link = 0, .select = 5e-9},
+    .device = {.launch = 300e-6, .bandwidth = 300e9, .flops = 2e12, .link = 10e9, .select = 20e-9},
 };
 
 static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
@@ -212,6 +212,8 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             const double compile = report.compile_seconds;
             const int cache = report.program_cache;
             memset(b->why, 0, sizeof(b->why));
+            memset(report.kernel_family, 0, sizeof(report.kernel_family)); /* the CPU ran */
+            memset(report.kernels, 0, sizeof(report.kernels));
             status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
             report.compile_seconds = compile;
             report.program_cache = cache;

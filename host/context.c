@@ -125,6 +125,89 @@ static int env_log_level(const vs_options *opts, int *out) {
     return found < 0 ? found : VS_OK;
 }
 
+/* A word-valued variable or option: the index of `text` in `words`, or -1. */
+static int word_index(const char *text, const char *const *words, int count) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(text, words[i]) == 0) return i;
+    return -1;
+}
+
+static int bad_word(const vs_options *opts, const char *what, const char *name, const char *text,
+                    const char *expected) {
+    char message[256];
+    snprintf(message, sizeof(message), "%s %s has an invalid value '%.64s%s' (expected %s)", what,
+             name, text, strlen(text) > 64 ? "..." : "", expected);
+    early_log(opts, message);
+    return VS_ERR_INVALID_ARGUMENT;
+}
+
+/* VECSCORE_CL_BLOCK=RxC, R and C in {1, 2, 4, 8}: 1 set, 0 unset, or an error (logged). */
+static int env_block(const vs_options *opts, int *rows, int *columns) {
+    const char *text = getenv("VECSCORE_CL_BLOCK");
+    if (text == NULL) return 0;
+    static const char *const sizes[] = {"1", "2", "4", "8"};
+    const char *x = strchr(text, 'x');
+    char first[4] = "";
+    if (x != NULL && (size_t)(x - text) < sizeof(first)) {
+        memcpy(first, text, (size_t)(x - text));
+        first[x - text] = '\0';
+    }
+    const int r = x != NULL ? word_index(first, sizes, 4) : -1;
+    const int c = x != NULL ? word_index(x + 1, sizes, 4) : -1;
+    if (r < 0 || c < 0)
+        return bad_word(opts, "environment variable", "VECSCORE_CL_BLOCK", text,
+                        "RxC with R and C each 1, 2, 4 or 8, e.g. 4x4");
+    *rows = 1 << r;
+    *columns = 1 << c;
+    return 1;
+}
+
+/*
+ * The OpenCL knobs, read here once so that cl/ never reads the environment:
+ * the kernel family (option cl_kernels, VECSCORE_CL_KERNELS; the older
+ * testing knob VECSCORE_CL_KERNEL=tile|rows), the GPU kernel's register
+ * block, fused top-k, the allocation cap and auto's view of CPU devices.
+ */
+static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
+    static const char *const families[] = {"auto", "cpu", "gpu"}; /* VS__CL_KERNELS_* order */
+    const vs__option_row *row = &vs__options[VS_OPTION_ID(cl_kernels)];
+    const char *family = opts->cl_kernels;
+    const char *source = "option";
+    if (family == NULL || strcmp(family, "auto") == 0) {
+        const char *env = getenv(row->env);
+        family = env != NULL ? env : "auto";
+        if (env != NULL) source = "environment variable";
+    }
+    cfg->cl_kernels = word_index(family, families, 3);
+    if (cfg->cl_kernels < 0)
+        return bad_word(opts, source, strcmp(source, "option") == 0 ? row->field : row->env, family,
+                        row->expected);
+    static const char *const legacy[] = {"rows", "tile"};
+    const char *kernel = getenv("VECSCORE_CL_KERNEL");
+    if (kernel != NULL) {
+        const int which = word_index(kernel, legacy, 2);
+        if (which < 0)
+            return bad_word(opts, "environment variable", "VECSCORE_CL_KERNEL", kernel,
+                            "tile or rows");
+        if (cfg->cl_kernels == VS__CL_KERNELS_AUTO)
+            cfg->cl_kernels = which == 0 ? VS__CL_KERNELS_CPU : VS__CL_KERNELS_TILE;
+    }
+    if (env_block(opts, &cfg->cl_block_rows, &cfg->cl_block_columns) < 0)
+        return VS_ERR_INVALID_ARGUMENT;
+    uint64_t value = 0;
+    int found = env_number(opts, "VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_fused = found == 1 ? (int)value : -1;
+    found =
+        env_number(opts, "VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_max_alloc = found == 1 ? (size_t)value : 0;
+    found = env_number(opts, "VECSCORE_AUTO_OPENCL_CPU", 0, 1, 0, "0 or 1", &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_auto_opencl_cpu = found == 1 && value == 1;
+    return VS_OK;
+}
+
 static int resolve_config(const vs_options *opts, vs__config *cfg) {
     vs_options defaults;
     vs_options_init(&defaults);
@@ -215,6 +298,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         if (found == 1) cfg->verify = (int)value;
     }
     if (cfg->verify < 0 || cfg->verify > 1) return VS_ERR_INVALID_ARGUMENT;
+    if (resolve_cl_config(opts, cfg) != VS_OK) return VS_ERR_INVALID_ARGUMENT;
 
     if ((isa != NULL && isa[0] != '\0' && cfg->isa == NULL) ||
         (cache != NULL && cache[0] != '\0' && cfg->cache_dir == NULL))
@@ -327,6 +411,12 @@ static int context_create(const vs_options *opts, vs_context **out) {
     ctx->env.threads = ctx->cfg.threads;
     ctx->env.arena_bytes = ctx->cfg.arena_bytes;
     ctx->env.isa = ctx->cfg.isa;
+    ctx->env.cl_kernels = ctx->cfg.cl_kernels;
+    ctx->env.cl_block_rows = ctx->cfg.cl_block_rows;
+    ctx->env.cl_block_columns = ctx->cfg.cl_block_columns;
+    ctx->env.cl_fused = ctx->cfg.cl_fused;
+    ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
+    ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {
         vs_context_free(ctx);
@@ -423,14 +513,15 @@ size_t vs_batch_report_format(const vs_batch_report *report, char *buf, size_t s
         int n = (expr);                                                                            \
         if (n > 0) used += (size_t)n;                                                              \
     } while (0)
-    VS_APPEND_(snprintf(at, room, "backend=%s\n", report->backend));
-    VS_APPEND_(snprintf(at, room, "isa=%s\n", report->isa));
-    VS_APPEND_(snprintf(at, room, "device=%s\n", report->device));
-    VS_APPEND_(snprintf(at, room, "fallback=%s\n", report->fallback));
+#define VS_FORMAT_TEXT_(name, size, description)                                                   \
+    VS_APPEND_(snprintf(at, room, #name "=%.*s\n", (int)(size), report->name));
+    VS_REPORT_TEXT_FIELDS(VS_FORMAT_TEXT_)
 #define VS_FORMAT_FIELD_(type, name, unit, description)                                            \
     VS_APPEND_(format_field_##type(at, room, #name, report->name, unit));
     VS_REPORT_FIELDS(VS_FORMAT_FIELD_)
 #undef VS_FORMAT_FIELD_
+    VS_REPORT_PATH_FIELDS(VS_FORMAT_TEXT_)
+#undef VS_FORMAT_TEXT_
 #undef VS_APPEND_
     if (size > 0 && used >= size) buf[size - 1] = '\0';
     return used;

@@ -39,6 +39,13 @@ typedef struct vs__config {
     vs_log_fn log;
     void *log_user;
     int log_level;
+    /* OpenCL knobs, resolved once by host/context.c (the backend never reads the environment). */
+    int cl_kernels;         /* VS__CL_KERNELS_* (backend/backend.h): the OpenCL kernel family */
+    int cl_block_rows;      /* register block of the GPU score kernel; 0: the device table's */
+    int cl_block_columns;   /*   (VECSCORE_CL_BLOCK=RxC) */
+    int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
+    size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
+    int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__config;
 
 /* One side of the cost model (host/cost.c): seconds per batch shape. */
@@ -47,6 +54,7 @@ typedef struct vs__cost_side {
     double bandwidth; /* bytes/s streamed */
     double flops;     /* flop/s */
     double link;      /* bytes/s to upload per-call candidates; 0 = free */
+    double select;    /* s per result kept beyond 10, per query and 8192-candidate tile */
 } vs__cost_side;
 
 typedef struct vs__cost_model {

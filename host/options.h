@@ -58,7 +58,10 @@ typedef enum vs__option_kind {
     X(verify, "VECSCORE_VERIFY", VS_OPTION_NUMBER, 0, 1, "0 or 1",                                 \
       "0; 1 re-checks a sample of every batch in float64")                                         \
     X(log_level, "VECSCORE_LOG_LEVEL", VS_OPTION_LEVEL, 0, 3, "error, warn, info, debug or 0..3",  \
-      "`warn`")
+      "`warn`")                                                                                    \
+    X(cl_kernels, "VECSCORE_CL_KERNELS", VS_OPTION_TEXT, 0, 0, "auto, gpu or cpu",                 \
+      "`auto`: the OpenCL kernel family by device type (`cpu` on PoCL-style CPU devices, `gpu` "   \
+      "elsewhere); `gpu` or `cpu` forces one ([docs/opencl.md](docs/opencl.md#kernel-families))")
 /* clang-format on */
 
 /* VS_OPTION_ID(threads) is the row of the threads option. */

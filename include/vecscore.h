@@ -248,6 +248,10 @@ VS_API const char *vs_metric_name(vs_metric metric);
  *   cache_dir      VECSCORE_CACHE_DIR       $XDG_CACHE_HOME/vecscore (OpenCL programs)
  *   verify         VECSCORE_VERIFY          0 (off)
  *   log_level      VECSCORE_LOG_LEVEL       VS_LOG_WARN ("error", "warn", "info", "debug")
+ *   cl_kernels     VECSCORE_CL_KERNELS      "auto": the OpenCL kernel family by device type
+ *                                           ("cpu" on CPU-type devices such as PoCL, "gpu"
+ *                                           elsewhere); "gpu" or "cpu" forces one family on
+ *                                           any device (same results, docs/opencl.md)
  *
  * Numbers in the environment are decimal digits and nothing else: a sign,
  * a blank before or after, a base prefix, other trailing characters or a
@@ -298,8 +302,9 @@ typedef struct vs_options {
     int verify;
     vs_log_fn log;
     void *log_user;
-    int log_level;     /* a vs_log_level, or -1 for the default */
-    size_t lock_bytes; /* cap on locked arena memory; 0 = environment or 16 MiB */
+    int log_level;          /* a vs_log_level, or -1 for the default */
+    size_t lock_bytes;      /* cap on locked arena memory; 0 = environment or 16 MiB */
+    const char *cl_kernels; /* "auto" (or NULL), "gpu" or "cpu": OpenCL kernel family */
 } vs_options;
 
 /** Fills opts with the defaults above (device "auto", threads 0 = all cores). */
@@ -468,20 +473,39 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(int, threads_joined, "", "threads that ran part of the batch, the caller included")          \
     X(uint64_t, workspace_bytes, "B",                                                              \
       "memory committed in the batch's workspace (staging + scratch) when it ended")               \
-    X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")
+    X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")    \
+    X(uint64_t, device_buffers_created, "",                                                        \
+      "OpenCL: scratch buffers the batch had to create or grow (0 when the context's pool "        \
+      "already held them)")
 
-#define VS_REPORT_VERSION 2
+/*
+ * Text report fields, defined once: X(name, size, description). The first
+ * list opens the struct; the second (which path ran) follows the numbers.
+ */
+#define VS_REPORT_TEXT_FIELDS(X)                                                                   \
+    X(backend, 16, "\"cpu\" or \"opencl\"")                                                        \
+    X(isa, 16, "CPU ISA that ran (or ran the fallback)")                                           \
+    X(device, 128, "device name")                                                                  \
+    X(fallback, 192, "why the batch ran elsewhere than asked; empty if it did not")
+#define VS_REPORT_PATH_FIELDS(X)                                                                   \
+    X(kernel_family, 8,                                                                            \
+      "OpenCL kernel family that ran: \"gpu\", \"cpu\" or \"tile\" (empty on the CPU backend)")    \
+    X(kernels, 192,                                                                                \
+      "OpenCL kernels the batch launched, in launch-table order, with their tile parameters, "     \
+      "e.g. \"vs_score_blocked(block 8x8, tile 128x128x16) vs_select_segments\"")
+
+#define VS_REPORT_VERSION 3
 
 typedef struct vs_batch_report {
     size_t struct_size; /* sizeof(vs_batch_report) of the library that filled it */
     int version;        /* VS_REPORT_VERSION */
-    char backend[16];   /* "cpu" or "opencl" */
-    char isa[16];       /* CPU ISA that ran (or ran the fallback) */
-    char device[128];   /* device name */
-    char fallback[192]; /* why the batch ran elsewhere than asked; empty if it did not */
+#define VS_REPORT_TEXT_MEMBER_(name, size, description) char name[size];
+    VS_REPORT_TEXT_FIELDS(VS_REPORT_TEXT_MEMBER_)
 #define VS_REPORT_MEMBER_(type, name, unit, description) type name;
     VS_REPORT_FIELDS(VS_REPORT_MEMBER_)
 #undef VS_REPORT_MEMBER_
+    VS_REPORT_PATH_FIELDS(VS_REPORT_TEXT_MEMBER_)
+#undef VS_REPORT_TEXT_MEMBER_
 } vs_batch_report;
 
 /*

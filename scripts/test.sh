@@ -21,7 +21,9 @@ JOBS="$(nproc 2>/dev/null || echo 2)"
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$(mktemp -d)}"
 # The tests choose their own settings; none may leak in from the caller.
 unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
-      VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL
+      VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL \
+      VECSCORE_CL_KERNELS VECSCORE_CL_KERNEL VECSCORE_CL_BLOCK VECSCORE_CL_FUSED \
+      VECSCORE_TEST_DEVICE
 
 "$ROOT/scripts/setup.sh" test bench
 
@@ -31,6 +33,10 @@ unset DEMO_VECSCORE DEMO_WORK # the real demo: its own set-up and build/demo
 
 echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 (cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS")
+# The whole OpenCL suite again with the GPU kernel family forced on PoCL's CPU
+# device, so every GPU kernel is checked here too (docs/opencl.md).
+echo "== 1/6 tests: the OpenCL suite with VECSCORE_CL_KERNELS=gpu"
+(cd "$ROOT/build" && VECSCORE_CL_KERNELS=gpu ctest --output-on-failure -R '^opencl$')
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

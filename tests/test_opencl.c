@@ -7,6 +7,12 @@
  * These tests fail (they do not skip) when no OpenCL device is present.
  * Run with --no-platform under OCL_ICD_VENDORS=<empty dir> to check the
  * behaviour without any OpenCL platform instead.
+ *
+ * VECSCORE_TEST_DEVICE=<selector> (e.g. opencl:name=NVIDIA) picks the device
+ * for the whole suite (default "opencl", the first device). Expectations
+ * follow what the device reports (unified memory or not, its type), not
+ * PoCL's facts. VECSCORE_CL_KERNELS=gpu|cpu forces a kernel family for every
+ * context the suite opens that does not choose one itself.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -47,6 +53,12 @@ static void capture_log(void *user, vs_log_level level, const char *message) {
 
 static char cache_dir[200];
 
+/* The device under test: VECSCORE_TEST_DEVICE, else the first OpenCL device. */
+static const char *test_device(void) {
+    const char *selector = getenv("VECSCORE_TEST_DEVICE");
+    return selector != NULL && selector[0] != '\0' ? selector : "opencl";
+}
+
 static vs_context *open_with(const char *selector, const char *dir, log_capture *capture,
                              int *status) {
     vs_options opts;
@@ -79,6 +91,27 @@ static vs_context *must_open(const char *selector) {
 
 /* ---- devices ------------------------------------------------------------------------ */
 
+/*
+ * What the device under test reports about itself: a context on it runs one
+ * batch, and the listed device with the name its report gives is returned
+ * (its index, or fails the test).
+ */
+static int test_device_info(vs_device *out) {
+    vs_context *ctx = must_open(test_device());
+    float q[2] = {1, 2}, s[1];
+    assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 2, s), VS_OK);
+    vs_batch_report report;
+    vs_context_last_report(ctx, &report);
+    vs_context_free(ctx);
+    if (strcmp(report.backend, "opencl") != 0)
+        fail_msg("device %s ran a batch on %s (%s)", test_device(), report.backend,
+                 report.fallback);
+    for (int i = 1; i < vs_device_count(); i++)
+        if (vs_device_info(i, out) == VS_OK && strcmp(out->name, report.device) == 0) return i;
+    fail_msg("device %s ('%s') is not in the device list", test_device(), report.device);
+    return -1;
+}
+
 static void test_devices(void **state) {
     (void)state;
     int count = vs_device_count();
@@ -89,7 +122,6 @@ static void test_devices(void **state) {
     assert_int_equal(vs_device_info(0, &info), VS_OK);
     assert_int_equal(info.kind, VS_DEVICE_NATIVE_CPU);
     assert_string_equal(info.selector, "cpu");
-    int found_cpu_device = 0;
     for (int i = 1; i < count; i++) {
         assert_int_equal(vs_device_info(i, &info), VS_OK);
         assert_true(info.kind != VS_DEVICE_NATIVE_CPU);
@@ -100,12 +132,17 @@ static void test_devices(void **state) {
         assert_true(info.global_mem_bytes >= info.max_alloc_bytes);
         assert_true(info.base_align_bytes > 0);
         assert_int_equal(info.base_align_bytes & (info.base_align_bytes - 1), 0);
-        if (info.kind == VS_DEVICE_OPENCL_CPU) {
-            found_cpu_device = 1;
-            assert_int_equal(info.auto_eligible, 0); /* auto never prefers PoCL */
-        }
+        /* auto never prefers an OpenCL CPU device (PoCL); it weighs GPUs and accelerators. */
+        assert_int_equal(info.auto_eligible, info.kind == VS_DEVICE_OPENCL_GPU ||
+                                                 info.kind == VS_DEVICE_OPENCL_ACCELERATOR);
+        assert_true(info.unified_memory == 0 || info.unified_memory == 1);
     }
-    assert_true(found_cpu_device);
+    /* The device under test is one of them, with the facts the rest of the suite follows. */
+    vs_device tested;
+    const int index = test_device_info(&tested);
+    assert_true(index >= 1 && index < count);
+    assert_true(tested.kind == VS_DEVICE_OPENCL_CPU || tested.kind == VS_DEVICE_OPENCL_GPU ||
+                tested.kind == VS_DEVICE_OPENCL_ACCELERATOR);
     assert_int_equal(vs_device_info(count, &info), VS_ERR_INVALID_ARGUMENT);
     assert_int_equal(vs_device_info(-1, &info), VS_ERR_INVALID_ARGUMENT);
     assert_int_equal(vs_device_info(0, NULL), VS_ERR_INVALID_ARGUMENT);
@@ -114,8 +151,8 @@ static void test_devices(void **state) {
 static void test_selectors(void **state) {
     (void)state;
     vs_device info;
-    assert_int_equal(vs_device_info(1, &info), VS_OK);
-    const char *selectors[] = {"opencl", info.selector, "opencl:name=pthread"};
+    test_device_info(&info);
+    const char *selectors[] = {test_device(), info.selector, "opencl:name=pthread"};
     for (size_t i = 0; i < 3; i++) {
         if (i == 2 && strstr(info.name, "pthread") == NULL) continue; /* PoCL's naming */
         vs_context *ctx = must_open(selectors[i]);
@@ -125,6 +162,14 @@ static void test_selectors(void **state) {
         vs_context_last_report(ctx, &report);
         assert_string_equal(report.backend, "opencl");
         assert_string_equal(report.device, info.name);
+        /* Unforced, the family follows the device type; 1 query runs the stream kernel. */
+        const char *forced = getenv("VECSCORE_CL_KERNELS");
+        const char *family = forced != NULL && strcmp(forced, "auto") != 0
+                                 ? forced
+                                 : (info.kind == VS_DEVICE_OPENCL_CPU ? "cpu" : "gpu");
+        assert_string_equal(report.kernel_family, family);
+        assert_non_null(strstr(report.kernels,
+                               strcmp(family, "cpu") == 0 ? "vs_score_rows" : "vs_score_stream"));
         assert_float_equal(s[0], 1.0f, 0);
         assert_float_equal(s[1], 2.0f, 0);
         vs_context_free(ctx);
@@ -197,6 +242,34 @@ static void compare_topk(const char *what, size_t nq, size_t k, const float *s1,
     }
 }
 
+/* The family open_family asked for ("" when the context chose its own). */
+static char expected_family[8];
+
+/*
+ * The report names the family and the scoring kernel that must have run for
+ * a batch of nq queries (score matrix or top-k) on the expected family.
+ */
+static void check_path(const char *what, const vs_batch_report *report, size_t nq, size_t k) {
+    const int topk = k > 0;
+    if (expected_family[0] == '\0') return;
+    if (strcmp(report->kernel_family, expected_family) != 0)
+        fail_msg("%s: kernel family '%s', expected '%s'", what, report->kernel_family,
+                 expected_family);
+    const char *kernel = "vs_score_tile";
+    if (strcmp(expected_family, "cpu") == 0)
+        kernel = topk ? "vs_" : "vs_score_rows(";
+    else if (strcmp(expected_family, "gpu") == 0)
+        kernel = nq <= 32 ? "vs_score_stream(" : "vs_score_blocked(block ";
+    if (strstr(report->kernels, kernel) == NULL)
+        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, kernel);
+    /* The gpu family merges with a work-group per query while (64 segments + 1) x k fit its
+     * 2048 local entries; else (and in the other families) one work-item per query. */
+    const char *merge =
+        strcmp(expected_family, "gpu") == 0 && k <= 31 ? "vs_merge_sorted" : "vs_merge_";
+    if (topk && strcmp(expected_family, "cpu") != 0 && strstr(report->kernels, merge) == NULL)
+        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, merge);
+}
+
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
                             size_t k, int use_corpus, size_t misalign) {
     void *qbase, *cbase;
@@ -224,6 +297,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
         vs_context_last_report(dev, &report);
         if (strcmp(report.backend, "opencl") != 0)
             fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
+        if (nc > 0) check_path(what, &report, nq, k);
         if (ref_check_topk(metric, q, nq, c, nc, dim, k, s1, i1, why, sizeof(why)))
             fail_msg("%s: device top-k: %s", what, why);
         assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
@@ -234,6 +308,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
             assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, f1), VS_OK);
         vs_context_last_report(dev, &report);
         assert_string_equal(report.backend, "opencl");
+        if (nc > 0 && nq > 0) check_path(what, &report, nq, 0);
         if (ref_check_scores(metric, q, nq, c, nc, dim, f1, 0, why, sizeof(why)))
             fail_msg("%s: device scores: %s", what, why);
         vs_corpus_free(corpus);
@@ -248,15 +323,36 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
 }
 
 /*
- * kernel: "tile" (GPU-style) or "rows" (CPU-style) scoring kernel; fused: "1"
- * to score and select in one kernel where k allows it (rows only), "0" not to.
+ * Opens the device under test with one kernel path: family "gpu" or "cpu"
+ * (VECSCORE_CL_KERNELS), or "tile" (the 16x16 reference kernel,
+ * VECSCORE_CL_KERNEL=tile); fused "1" to score and select in one kernel
+ * where k allows it (cpu family only), "0" not to. The suite's own
+ * VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back afterwards.
  */
-static void run_agreement(const char *kernel, const char *fused) {
-    setenv("VECSCORE_CL_KERNEL", kernel, 1);
+static vs_context *open_family(const char *family, const char *fused) {
+    const char *outer = getenv("VECSCORE_CL_KERNELS");
+    char saved[16] = "";
+    if (outer != NULL) snprintf(saved, sizeof(saved), "%s", outer);
+    if (strcmp(family, "tile") == 0) {
+        unsetenv("VECSCORE_CL_KERNELS");
+        setenv("VECSCORE_CL_KERNEL", "tile", 1);
+    } else {
+        setenv("VECSCORE_CL_KERNELS", family, 1);
+    }
     setenv("VECSCORE_CL_FUSED", fused, 1);
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_KERNEL");
     unsetenv("VECSCORE_CL_FUSED");
+    if (outer != NULL)
+        setenv("VECSCORE_CL_KERNELS", saved, 1);
+    else
+        unsetenv("VECSCORE_CL_KERNELS");
+    return dev;
+}
+
+static void run_agreement(const char *kernel, const char *fused) {
+    vs_context *dev = open_family(kernel, fused);
+    snprintf(expected_family, sizeof(expected_family), "%s", kernel); /* check_path's */
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -268,24 +364,36 @@ static void run_agreement(const char *kernel, const char *fused) {
     check_agreement(dev, cpu, 17, 300, 33, 300, 0, 0);  /* k = n */
     check_agreement(dev, cpu, 70, 20000, 24, 10, 1, 2); /* several tiles, merged */
     check_agreement(dev, cpu, 2, 9000, 4099, 5, 1, 0);  /* dim 4099 over two tiles */
+    check_agreement(dev, cpu, 40, 300, 4099, 3, 0, 1);  /* blocked: many slabs, a tail */
+    /* The gpu family's sorted merge at its capacity (65 lists x 31 = 2015 entries), just past
+     * it (32: the one-work-item merge instead) and well past it, over several tiles. */
+    check_agreement(dev, cpu, 6, 20000, 16, 31, 1, 0);
+    check_agreement(dev, cpu, 6, 20000, 16, 32, 0, 0);
+    check_agreement(dev, cpu, 3, 20000, 16, 100, 1, 1);
+    expected_family[0] = '\0';
     vs_context_free(dev);
     vs_context_free(cpu);
 }
 
-/* Every kernel path runs on every device; PoCL defaults to "rows" (fused), GPUs to "tile". */
+/* Every kernel path runs on every device; PoCL defaults to the cpu family, GPUs to gpu. */
 static void test_agreement_rows_fused(void **state) {
     (void)state;
-    run_agreement("rows", "1");
+    run_agreement("cpu", "1");
 }
 
 static void test_agreement_rows_separate(void **state) {
     (void)state;
-    run_agreement("rows", "0");
+    run_agreement("cpu", "0");
 }
 
 static void test_agreement_tile_kernel(void **state) {
     (void)state;
     run_agreement("tile", "0");
+}
+
+static void test_agreement_gpu_family(void **state) {
+    (void)state;
+    run_agreement("gpu", "0");
 }
 
 /* ---- numerics: tiny and huge norms (docs/numerics.md) ---------------------------------- */
@@ -341,11 +449,7 @@ static void check_extreme_on_device(vs_context *dev, const char *what, const flo
  * 3.7e-24 whose top-1 must be the candidate pointing its way.
  */
 static void run_extreme_norms(const char *kernel, const char *fused) {
-    setenv("VECSCORE_CL_KERNEL", kernel, 1);
-    setenv("VECSCORE_CL_FUSED", fused, 1);
-    vs_context *dev = must_open("opencl");
-    unsetenv("VECSCORE_CL_KERNEL");
-    unsetenv("VECSCORE_CL_FUSED");
+    vs_context *dev = open_family(kernel, fused);
     ref_rng rng;
     ref_rng_seed(&rng, 77);
     const size_t dims[] = {1, 7, 17, 100, 300};
@@ -385,17 +489,22 @@ static void run_extreme_norms(const char *kernel, const char *fused) {
 
 static void test_extreme_norms_rows_fused(void **state) {
     (void)state;
-    run_extreme_norms("rows", "1");
+    run_extreme_norms("cpu", "1");
 }
 
 static void test_extreme_norms_rows_separate(void **state) {
     (void)state;
-    run_extreme_norms("rows", "0");
+    run_extreme_norms("cpu", "0");
 }
 
 static void test_extreme_norms_tile_kernel(void **state) {
     (void)state;
     run_extreme_norms("tile", "0");
+}
+
+static void test_extreme_norms_gpu_family(void **state) {
+    (void)state;
+    run_extreme_norms("gpu", "0");
 }
 
 /*
@@ -405,7 +514,7 @@ static void test_extreme_norms_tile_kernel(void **state) {
 static void test_extreme_norms_corpus_parts(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1); /* 353 rows of dim 29 per part */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     const size_t nq = 11, nc = 1000, dim = 29;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
@@ -424,7 +533,7 @@ static void test_extreme_norms_corpus_parts(void **state) {
 
 static void test_empty_and_invalid(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     float q[4] = {1, 2, 3, 4}, c[4] = {4, 3, 2, 1};
     float s[6];
     int64_t ids[6];
@@ -457,9 +566,17 @@ static void test_empty_and_invalid(void **state) {
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
+/*
+ * Outputs in place where the device says it shares host memory
+ * (unified_memory); on a discrete device the same calls read results back,
+ * and the report counts them as copied, never as mapped.
+ */
 static void test_zero_copy(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_device info;
+    test_device_info(&info);
+    const int unified = info.unified_memory;
+    vs_context *dev = must_open(test_device());
     const size_t nq = 20, nc = 500, dim = 48, k = 7;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
     make_data(q, nq, c, nc, dim, 77);
@@ -474,8 +591,15 @@ static void test_zero_copy(void **state) {
     assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_COSINE, q, nq, k, scores, ids), VS_OK);
     vs_context_last_report(dev, &report);
     assert_string_equal(report.backend, "opencl");
-    assert_int_equal(report.bytes_mapped, nq * k * (sizeof(float) + sizeof(int64_t)));
-    assert_int_equal(report.bytes_copied, nq * dim * sizeof(float) + nq * sizeof(float));
+    const size_t staged = nq * dim * sizeof(float) + nq * sizeof(float);
+    const size_t topk_bytes = nq * k * (sizeof(float) + sizeof(int64_t));
+    if (unified) {
+        assert_int_equal(report.bytes_mapped, topk_bytes);
+        assert_int_equal(report.bytes_copied, staged);
+    } else {
+        assert_int_equal(report.bytes_mapped, 0);
+        assert_int_equal(report.bytes_copied, staged + topk_bytes);
+    }
     assert_true(report.arena_pinned);
     assert_true(report.arena_high_water_bytes >= nq * dim * sizeof(float));
     if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, scores, ids, why, sizeof(why)))
@@ -483,7 +607,8 @@ static void test_zero_copy(void **state) {
     float *matrix = vs_alloc_output(nq * nc * sizeof(float));
     assert_int_equal(vs_corpus_score(corpus, VS_METRIC_L2SQ, q, nq, matrix), VS_OK);
     vs_context_last_report(dev, &report);
-    assert_int_equal(report.bytes_mapped, nq * nc * sizeof(float));
+    assert_int_equal(report.bytes_mapped, unified ? nq * nc * sizeof(float) : 0);
+    if (!unified) assert_true(report.bytes_copied >= staged + nq * nc * sizeof(float));
     if (ref_check_scores(VS_METRIC_L2SQ, q, nq, c, nc, dim, matrix, 0, why, sizeof(why)))
         fail_msg("zero-copy scores: %s", why);
 
@@ -520,11 +645,58 @@ static void test_zero_copy(void **state) {
     vs_context_free(dev);
 }
 
+/*
+ * The context keeps its scratch buffers between batches and grows them only
+ * when a batch needs more: a repeated batch creates none, a larger one grows
+ * them, and a smaller one after it reuses them. Results stay exact.
+ */
+static void test_buffer_pool(void **state) {
+    (void)state;
+    vs_context *dev = must_open(test_device());
+    const size_t nc = 3000, dim = 40, k = 9;
+    float *c = malloc(nc * dim * sizeof(float)), *q = malloc(64 * dim * sizeof(float));
+    assert_non_null(c);
+    assert_non_null(q);
+    make_data(q, 64, c, nc, dim, 91);
+    vs_corpus *corpus = NULL;
+    assert_int_equal(vs_corpus_create(dev, c, nc, dim, &corpus), VS_OK);
+    float scores[64 * 9];
+    int64_t ids[64 * 9];
+    char why[512];
+    const size_t shapes[] = {8, 8, 64, 8, 64}; /* queries per batch */
+    const int grows[] = {-1, 0, 1, 0, 0};      /* -1: may grow (warm-up shapes were smaller) */
+    float *matrix = malloc(64 * nc * sizeof(float) + sizeof(float));
+    assert_non_null(matrix);
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++) {
+        const size_t nq = shapes[i];
+        assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_L2SQ, q, nq, k, scores, ids), VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(dev, &report);
+        assert_string_equal(report.backend, "opencl");
+        if (grows[i] == 0 && report.device_buffers_created != 0)
+            fail_msg("batch %zu (nq %zu): %llu buffers created, expected the pool's", i, nq,
+                     (unsigned long long)report.device_buffers_created);
+        if (grows[i] == 1 && report.device_buffers_created == 0)
+            fail_msg("batch %zu (nq %zu): a larger batch created no buffer", i, nq);
+        if (ref_check_topk(VS_METRIC_L2SQ, q, nq, c, nc, dim, k, scores, ids, why, sizeof(why)))
+            fail_msg("batch %zu: %s", i, why);
+        /* A copied score matrix (misaligned output) uses the pooled tile buffer too. */
+        assert_int_equal(vs_corpus_score(corpus, VS_METRIC_DOT, q, nq, matrix + 1), VS_OK);
+        if (ref_check_scores(VS_METRIC_DOT, q, nq, c, nc, dim, matrix + 1, 0, why, sizeof(why)))
+            fail_msg("batch %zu scores: %s", i, why);
+    }
+    vs_corpus_free(corpus);
+    free(matrix);
+    free(q);
+    free(c);
+    vs_context_free(dev);
+}
+
 static void test_corpus_split(void **state) {
     (void)state;
     /* Pretend the device's largest allocation is 40 KiB: the corpus is split into parts. */
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "40960", 1);
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     vs_context *cpu = must_open("cpu");
     check_agreement(dev, cpu, 9, 3001, 29, 11, 1, 0); /* 88 rows per part: 35 parts */
@@ -537,7 +709,7 @@ static void test_corpus_split(void **state) {
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
     const size_t nq = 3, nc = 200, dim = 2, k = 300;
     float q[6] = {1, 0, 0, 1, 1, 1}, *c = malloc(nc * dim * sizeof(float));
@@ -569,7 +741,7 @@ static void test_batch_too_large_for_device(void **state) {
 /* ---- program cache ------------------------------------------------------------------------ */
 
 static int first_batch(int *cache_state, double *compile_seconds) {
-    vs_context *ctx = must_open("opencl");
+    vs_context *ctx = must_open(test_device());
     float q[4] = {1, 2, 3, 4}, s[1];
     int status = vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s);
     vs_batch_report report;
@@ -625,7 +797,7 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
                            int *ran_on_device) {
     log_capture capture = {0};
     int status;
-    vs_context *ctx = open_device("opencl", &capture, &status);
+    vs_context *ctx = open_device(test_device(), &capture, &status);
     if (status != VS_OK) {
         assert_null(ctx);
         assert_true(status == VS_ERR_DEVICE || status == VS_ERR_NO_DEVICE ||
@@ -673,7 +845,7 @@ static void test_fault_injection(void **state) {
     int64_t expect_i[6 * 5];
     int ran = 0;
     /* The expected answer from a fault-free run on the device. */
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, nq, c, nc, dim, k, expect_s, expect_i),
                      VS_OK);
     vs_context_free(dev);
@@ -702,7 +874,7 @@ static void test_fault_injection(void **state) {
     /* Every call failing from some point on: repeated fallback, then demotion. */
     /* Outputs one element off the device alignment: results come back by copy, so a
      * dead device can never still be writing them while the CPU re-runs the batch. */
-    dev = must_open("opencl");
+    dev = must_open(test_device());
     float *s_raw = vs_alloc_output((6 * 5 + 1) * sizeof(float)), *s = s_raw + 1;
     int64_t *ids_raw = vs_alloc_output((6 * 5 + 1) * sizeof(int64_t)), *ids = ids_raw + 1;
     assert_int_equal(vs_topk(dev, VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids), VS_OK);
@@ -764,7 +936,7 @@ static void *thread_main(void *arg) {
 /* Several threads share one OpenCL context and corpus; batches are serialised inside. */
 static void test_threads_share_context(void **state) {
     (void)state;
-    vs_context *dev = must_open("opencl");
+    vs_context *dev = must_open(test_device());
     const size_t nq = 9, nc = 700, dim = 19, k = 6;
     float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
     make_data(q, nq, c, nc, dim, 21);
@@ -851,16 +1023,39 @@ static void test_auto_cost_model(void **state) {
     float s1[5], s2[5];
     int64_t i1[5], i2[5];
     assert_auto_side(auto_batch(s1, i1));
-    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 1 ' %s/cost-*.txt", cache_dir);
+    snprintf(command, sizeof(command), "grep -q '^vecscore-cost 2 ' %s/cost-*.txt", cache_dir);
     assert_int_equal(system(command), 0);
 
     /* A cost file that makes the device look 1000x faster: auto now sends the call there. */
-    write_cost_files("vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0");
+    write_cost_files("vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0");
     assert_string_equal(auto_batch(s2, i2), "opencl");
     assert_memory_equal(i1, i2, sizeof(i1));
 
+    /* The k term: a device that is fast but pays 1 s per result kept beyond 10 takes top-5
+     * and leaves top-20 to the CPU; the same shape otherwise. */
+    write_cost_files("vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 1");
+    {
+        static log_capture log;
+        vs_context *ctx = open_in("auto", cache_dir, &log);
+        float q[64], c[64 * 40], ks[20];
+        int64_t kids[20];
+        for (int i = 0; i < 64; i++)
+            q[i] = (float)(i % 7) - 3.0f;
+        for (int i = 0; i < 64 * 40; i++)
+            c[i] = (float)(i % 11) - 5.0f;
+        vs_batch_report report;
+        assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 40, 64, 5, ks, kids), VS_OK);
+        vs_context_last_report(ctx, &report);
+        assert_string_equal(report.backend, "opencl");
+        assert_int_equal(vs_topk(ctx, VS_METRIC_DOT, q, 1, c, 40, 64, 20, ks, kids), VS_OK);
+        vs_context_last_report(ctx, &report);
+        assert_string_equal(report.backend, "cpu");
+        assert_non_null(strstr(report.fallback, "cost model"));
+        vs_context_free(ctx);
+    }
+
     /* And one that makes the CPU look 1000x faster: the call stays on the CPU. */
-    write_cost_files("vecscore-cost 1 1e-9 1e15 1e15 0 1e-3 1e9 1e9 0");
+    write_cost_files("vecscore-cost 2 1e-9 1e15 1e15 0 0 1e-3 1e9 1e9 0 0");
     memset(i2, 0, sizeof(i2));
     assert_string_equal(auto_batch(s2, i2), "cpu");
     assert_memory_equal(i1, i2, sizeof(i1));
@@ -888,7 +1083,7 @@ static int count_in(const char *text, const char *needle) {
 /* One context on PoCL with its cache in dir; returns the report's program_cache (1 compiled,
  * 2 loaded). The log is cleared first. */
 static int cache_run(const char *dir, log_capture *log) {
-    vs_context *ctx = open_in("opencl", dir, log);
+    vs_context *ctx = open_in(test_device(), dir, log);
     float q[4] = {1, 2, 3, 4}, s[1];
     assert_int_equal(vs_score(ctx, VS_METRIC_DOT, q, 1, q, 1, 4, s), VS_OK);
     assert_float_equal(s[0], 30.0f, 0);
@@ -1080,7 +1275,7 @@ static void test_cache_dir_checks(void **state) {
     assert_non_null(strstr(log.all, "cache: cannot open"));
 }
 
-#define VS_FAST_DEVICE "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"
+#define VS_FAST_DEVICE "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0\n"
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -1172,10 +1367,12 @@ static void test_cost_cache_checks(void **state) {
         assert_non_null(strstr(log.all, "owned by uid 12345"));
     }
 
-    /* Malformed: trailing junk, or values that are not finite. */
-    const char *bad[] = {"vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0 junk\n",
-                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 inf 1e15 0\n"};
-    for (int i = 0; i < 2; i++) {
+    /* Malformed: trailing junk, values that are not finite or negative, an older version. */
+    const char *bad[] = {"vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0 junk\n",
+                         "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 inf 1e15 0 0\n",
+                         "vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 -1\n",
+                         "vecscore-cost 1 1e-3 1e9 1e9 0 1e-9 1e15 1e15 0\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         write_text(entry, bad[i]);
         expect_measured(dir, &log);
         assert_non_null(strstr(log.all, "is malformed"));
@@ -1200,7 +1397,7 @@ static void test_arena_too_small(void **state) {
     log_capture log;
     vs_options opts;
     vs_options_init(&opts);
-    opts.device = "opencl";
+    opts.device = test_device();
     opts.cache_dir = cache_dir;
     opts.log = capture_log;
     opts.log_user = &log;
@@ -1259,14 +1456,21 @@ static void test_bad_knobs(void **state) {
     const struct {
         const char *name, *value, *device;
     } cases[] = {
-        {"VECSCORE_CL_FUSED", "2", "opencl"},
-        {"VECSCORE_CL_FUSED", " 1", "opencl"},
-        {"VECSCORE_CL_FUSED", "1x", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", "opencl"},
-        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", "opencl"},
-        {"VECSCORE_CL_KERNEL", "tiles", "opencl"},
+        {"VECSCORE_CL_FUSED", "2", NULL},
+        {"VECSCORE_CL_FUSED", " 1", NULL},
+        {"VECSCORE_CL_FUSED", "1x", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", NULL},
+        {"VECSCORE_CL_MAX_ALLOC_BYTES", "99999999999999999999", NULL},
+        {"VECSCORE_CL_KERNEL", "tiles", NULL},
+        {"VECSCORE_CL_KERNELS", "GPU", NULL},
+        {"VECSCORE_CL_KERNELS", "gpu ", "cpu"},
+        {"VECSCORE_CL_KERNELS", "", NULL},
+        {"VECSCORE_CL_BLOCK", "3x3", NULL},
+        {"VECSCORE_CL_BLOCK", "4x", NULL},
+        {"VECSCORE_CL_BLOCK", "44", NULL},
+        {"VECSCORE_CL_BLOCK", "16x4", NULL},
         {"VECSCORE_AUTO_OPENCL_CPU", "yes", "auto"},
         {"VECSCORE_AUTO_OPENCL_CPU", "+1", "auto"},
     };
@@ -1275,7 +1479,7 @@ static void test_bad_knobs(void **state) {
         memset(&log, 0, sizeof(log));
         vs_options opts;
         vs_options_init(&opts);
-        opts.device = cases[i].device;
+        opts.device = cases[i].device != NULL ? cases[i].device : test_device();
         opts.cache_dir = cache_dir;
         opts.log = capture_log;
         opts.log_user = &log;
@@ -1289,6 +1493,25 @@ static void test_bad_knobs(void **state) {
         char expect[160];
         snprintf(expect, sizeof(expect), "environment variable %s has an invalid value '%s'",
                  cases[i].name, cases[i].value);
+        if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
+    }
+    /* The option itself, checked as strictly. */
+    const char *bad_families[] = {"GPU", "gpus", "", "rows"};
+    for (size_t i = 0; i < sizeof(bad_families) / sizeof(*bad_families); i++) {
+        log_capture log;
+        memset(&log, 0, sizeof(log));
+        vs_options opts;
+        vs_options_init(&opts);
+        opts.device = "cpu";
+        opts.cl_kernels = bad_families[i];
+        opts.log = capture_log;
+        opts.log_user = &log;
+        vs_context *ctx = NULL;
+        assert_int_equal(vs_context_create(&opts, &ctx), VS_ERR_INVALID_ARGUMENT);
+        assert_null(ctx);
+        char expect[160];
+        snprintf(expect, sizeof(expect), "option cl_kernels has an invalid value '%s'",
+                 bad_families[i]);
         if (strstr(log.all, expect) == NULL) fail_msg("no '%s' in: %s", expect, log.all);
     }
 }
@@ -1399,12 +1622,15 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_fused),
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
+            cmocka_unit_test(test_agreement_gpu_family),
             cmocka_unit_test(test_extreme_norms_rows_fused),
             cmocka_unit_test(test_extreme_norms_rows_separate),
             cmocka_unit_test(test_extreme_norms_tile_kernel),
+            cmocka_unit_test(test_extreme_norms_gpu_family),
             cmocka_unit_test(test_extreme_norms_corpus_parts),
             cmocka_unit_test(test_empty_and_invalid),
             cmocka_unit_test(test_zero_copy),
+            cmocka_unit_test(test_buffer_pool),
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_program_cache),

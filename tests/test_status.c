@@ -197,7 +197,11 @@ static void test_report_format_full(void **state) {
     size_t lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += buf[i] == '\n';
-    size_t fields = 4;
+    size_t fields = 0;
+#define COUNT_TEXT_(name, size, description) fields++;
+    VS_REPORT_TEXT_FIELDS(COUNT_TEXT_)
+    VS_REPORT_PATH_FIELDS(COUNT_TEXT_)
+#undef COUNT_TEXT_
 #define COUNT_FIELD_(type, name, unit, description) fields++;
     VS_REPORT_FIELDS(COUNT_FIELD_)
 #undef COUNT_FIELD_

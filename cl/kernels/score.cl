@@ -318,3 +318,315 @@ __kernel void vs_merge_segments(__global const float *segment_keys,
             out_scores[at] = is_distance ? INFINITY : -INFINITY;
         }
 }
+
+/*
+ * ---- the GPU family ------------------------------------------------------------------
+ *
+ * vs_score_blocked: a register-blocked product for GPU-type devices. A
+ * work-group of 16 x 16 work-items computes a VS_BM x VS_BN output tile
+ * (queries x candidates); each work-item keeps a VS_RM x VS_RN block of
+ * accumulators in registers. The depth is walked in slabs of VS_BK: the
+ * work-group copies the slab of its VS_BM query rows and VS_BN candidate
+ * rows into local memory (transposed, so that a work-item reads its RM
+ * queries and RN candidates of one depth step as contiguous vectors), and
+ * every work-item then does RM x RN fma per RM + RN local loads. Slabs are
+ * double-buffered: the next slab is read from global memory into registers
+ * while the current one is multiplied, then stored into the other buffer,
+ * so one barrier per slab suffices. Global reads are float4 (vload4) where
+ * the four floats lie inside the row, elementwise at a row's tail.
+ *
+ * VS_RM and VS_RN come from the build options (-D, cl/backend.c picks them
+ * from a per-device table or VECSCORE_CL_BLOCK); the defaults below are for
+ * a plain build. Every accumulator sums its products in increasing depth
+ * order with fma, as vs_score_tile does, and the epilogue is the same, so
+ * the results are those of vs_score_tile (padding rows, columns and depth
+ * are zeros that are never written out).
+ */
+#ifndef VS_RM
+#define VS_RM 4
+#endif
+#ifndef VS_RN
+#define VS_RN 4
+#endif
+#define VS_WG 16 /* work-items per side of a work-group */
+#define VS_BM (VS_WG * VS_RM)
+#define VS_BN (VS_WG * VS_RN)
+#define VS_BK 16
+#define VS_PAD 4 /* keeps rows of the local slabs float4-aligned, spreads banks */
+#define VS_QUADS_PER_ROW (VS_BK / 4)
+#define VS_A_QUADS (VS_BM * VS_QUADS_PER_ROW)
+#define VS_B_QUADS (VS_BN * VS_QUADS_PER_ROW)
+#define VS_THREADS (VS_WG * VS_WG)
+#define VS_A_LOADS ((VS_A_QUADS + VS_THREADS - 1) / VS_THREADS)
+#define VS_B_LOADS ((VS_B_QUADS + VS_THREADS - 1) / VS_THREADS)
+
+/* Four floats of one row from `depth` on, zeros past the row's end or for a padding row. */
+inline float4 vs_load_quad(__global const float *row, uint depth, uint dim, int valid) {
+    if (!valid || depth >= dim) return (float4)(0.0f);
+    if (depth + 4 <= dim) return vload4(0, row + depth);
+    float4 v = (float4)(0.0f);
+    v.x = row[depth];
+    if (depth + 1 < dim) v.y = row[depth + 1];
+    if (depth + 2 < dim) v.z = row[depth + 2];
+    return v;
+}
+
+/*
+ * One slab of `count` rows (queries or candidates) from depth d0 into
+ * registers: quad v of the slab is row v / VS_QUADS_PER_ROW, depth
+ * (v % VS_QUADS_PER_ROW) * 4, so neighbouring work-items read neighbouring
+ * floats of a row.
+ */
+inline void vs_fetch_slab(float4 *next, uint loads, uint quads, uint lid,
+                          __global const float *base, uint first, uint count, uint d0, uint dim) {
+    for (uint l = 0; l < loads; l++) {
+        const uint v = lid + l * VS_THREADS, r = first + v / VS_QUADS_PER_ROW;
+        next[l] = vs_load_quad(base + (ulong)r * dim, d0 + (v % VS_QUADS_PER_ROW) * 4, dim,
+                               v < quads && r < count);
+    }
+}
+
+/* The registers into a local slab, transposed (depth-major, `stride` floats per depth). */
+inline void vs_store_slab(__local float *slab, uint stride, const float4 *next, uint loads,
+                          uint quads, uint lid) {
+    for (uint l = 0; l < loads; l++) {
+        const uint v = lid + l * VS_THREADS;
+        if (v >= quads) continue;
+        const uint r = v / VS_QUADS_PER_ROW, k = (v % VS_QUADS_PER_ROW) * 4;
+        slab[k * stride + r] = next[l].x;
+        slab[(k + 1) * stride + r] = next[l].y;
+        slab[(k + 2) * stride + r] = next[l].z;
+        slab[(k + 3) * stride + r] = next[l].w;
+    }
+}
+
+/*
+ * A work-item's `count` values of one depth step, as float4 loads (the
+ * slabs' padding keeps a load that runs past `count` inside the row).
+ */
+inline void vs_read_block(float *out, uint count, __local const float *at) {
+#pragma unroll
+    for (uint i = 0; i < count; i += 4) {
+        const float4 v = vload4(0, at + i);
+        out[i] = v.x;
+        if (i + 1 < count) out[i + 1] = v.y;
+        if (i + 2 < count) out[i + 2] = v.z;
+        if (i + 3 < count) out[i + 3] = v.w;
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(VS_WG, VS_WG, 1))) void
+vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
+                 __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
+                 int metric, __global const float *qaux, __global const float *caux,
+                 ulong caux_offset, __global float *out, ulong out_offset, ulong ld_out,
+                 int negate) {
+    __local float a_slab[2][VS_BK][VS_BM + VS_PAD];
+    __local float b_slab[2][VS_BK][VS_BN + VS_PAD];
+    const uint tx = (uint)get_local_id(0), ty = (uint)get_local_id(1);
+    const uint lid = ty * VS_WG + tx;
+    const uint row0 = (uint)get_group_id(1) * VS_BM, col0 = (uint)get_group_id(0) * VS_BN;
+    float acc[VS_RM][VS_RN];
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++)
+            acc[i][j] = 0.0f;
+    float4 a_next[VS_A_LOADS], b_next[VS_B_LOADS];
+    const uint slabs = (dim + VS_BK - 1) / VS_BK;
+
+    __global const float *q = queries + query_offset, *c = candidates + candidate_offset;
+    const uint a_stride = VS_BM + VS_PAD, b_stride = VS_BN + VS_PAD;
+    vs_fetch_slab(a_next, VS_A_LOADS, VS_A_QUADS, lid, q, row0, rows, 0, dim);
+    vs_fetch_slab(b_next, VS_B_LOADS, VS_B_QUADS, lid, c, col0, columns, 0, dim);
+    vs_store_slab(&a_slab[0][0][0], a_stride, a_next, VS_A_LOADS, VS_A_QUADS, lid);
+    vs_store_slab(&b_slab[0][0][0], b_stride, b_next, VS_B_LOADS, VS_B_QUADS, lid);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint slab = 0; slab < slabs; slab++) {
+        const uint buf = slab & 1u;
+        const int more = slab + 1 < slabs;
+        if (more) { /* the next slab travels while this one is multiplied */
+            vs_fetch_slab(a_next, VS_A_LOADS, VS_A_QUADS, lid, q, row0, rows,
+                          (slab + 1) * VS_BK, dim);
+            vs_fetch_slab(b_next, VS_B_LOADS, VS_B_QUADS, lid, c, col0, columns,
+                          (slab + 1) * VS_BK, dim);
+        }
+        /* Depth steps past dim are zeros on both sides: fma(0, 0, acc) leaves acc as it is,
+         * but they are skipped so that the sums match vs_score_tile's step for step. */
+        const uint steps = min((uint)VS_BK, dim - slab * VS_BK);
+        for (uint t = 0; t < steps; t++) {
+            float a[VS_RM], b[VS_RN];
+            vs_read_block(a, VS_RM, &a_slab[buf][t][ty * VS_RM]);
+            vs_read_block(b, VS_RN, &b_slab[buf][t][tx * VS_RN]);
+#pragma unroll
+            for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+                for (uint j = 0; j < VS_RN; j++)
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+        if (more) {
+            vs_store_slab(&a_slab[buf ^ 1u][0][0], a_stride, a_next, VS_A_LOADS, VS_A_QUADS, lid);
+            vs_store_slab(&b_slab[buf ^ 1u][0][0], b_stride, b_next, VS_B_LOADS, VS_B_QUADS, lid);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++) {
+        const uint row = row0 + ty * VS_RM + i;
+        if (row >= rows) continue;
+        const float qa = qaux[row];
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++) {
+            const uint col = col0 + tx * VS_RN + j;
+            if (col >= columns) continue;
+            const float s = vs_epilogue(metric, acc[i][j], qa, caux[caux_offset + col]);
+            out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
+        }
+    }
+}
+
+/*
+ * vs_score_stream: the bandwidth kernel for few queries (rows <=
+ * VS_STREAM_ROWS, e.g. Q = 1). Each work-item owns one candidate and keeps
+ * one accumulator per query. The corpus is read once, coalesced: per slab of
+ * VS_SK floats of depth, the work-group's VS_STREAM_WG candidates are read
+ * as consecutive float4s of each row (VS_SK * 4 = 128 contiguous bytes per
+ * row) into local memory, and the queries' slab sits in local memory too,
+ * read as a broadcast. Sums in increasing depth order with fma, as the other
+ * kernels; same epilogue.
+ */
+#define VS_STREAM_ROWS 32
+#define VS_STREAM_WG 128
+#define VS_SK 32
+#define VS_SK_QUADS (VS_SK / 4)
+
+__kernel __attribute__((reqd_work_group_size(VS_STREAM_WG, 1, 1))) void
+vs_score_stream(__global const float *queries, ulong query_offset, uint rows,
+                __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
+                int metric, __global const float *qaux, __global const float *caux,
+                ulong caux_offset, __global float *out, ulong out_offset, ulong ld_out,
+                int negate) {
+    __local float c_slab[VS_SK][VS_STREAM_WG + 1];
+    __local float q_slab[VS_STREAM_ROWS][VS_SK];
+    const uint lid = (uint)get_local_id(0);
+    const uint col0 = (uint)get_group_id(0) * VS_STREAM_WG, col = col0 + lid;
+    float acc[VS_STREAM_ROWS];
+#pragma unroll
+    for (uint r = 0; r < VS_STREAM_ROWS; r++)
+        acc[r] = 0.0f;
+    for (uint d0 = 0; d0 < dim; d0 += VS_SK) {
+        /* Candidates: quad v is candidate v / VS_SK_QUADS, depth (v % VS_SK_QUADS) * 4. */
+        for (uint v = lid; v < VS_STREAM_WG * VS_SK_QUADS; v += VS_STREAM_WG) {
+            const uint c = v / VS_SK_QUADS, k = (v % VS_SK_QUADS) * 4;
+            const float4 x =
+                vs_load_quad(candidates + candidate_offset + (ulong)(col0 + c) * dim, d0 + k,
+                             dim, col0 + c < columns);
+            c_slab[k][c] = x.x;
+            c_slab[k + 1][c] = x.y;
+            c_slab[k + 2][c] = x.z;
+            c_slab[k + 3][c] = x.w;
+        }
+        for (uint v = lid; v < rows * VS_SK_QUADS; v += VS_STREAM_WG) {
+            const uint r = v / VS_SK_QUADS, k = (v % VS_SK_QUADS) * 4;
+            vstore4(vs_load_quad(queries + query_offset + (ulong)r * dim, d0 + k, dim, 1), 0,
+                    &q_slab[r][k]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const uint steps = min((uint)VS_SK, dim - d0);
+        for (uint t = 0; t < steps; t++) {
+            const float x = c_slab[t][lid];
+#pragma unroll
+            for (uint r = 0; r < VS_STREAM_ROWS; r++)
+                if (r < rows) acc[r] = fma(q_slab[r][t], x, acc[r]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (col >= columns) return;
+    const float ca = caux[caux_offset + col];
+#pragma unroll
+    for (uint r = 0; r < VS_STREAM_ROWS; r++) {
+        if (r >= rows) continue;
+        const float s = vs_epilogue(metric, acc[r], qaux[r], ca);
+        out[out_offset + (ulong)r * ld_out + col] = negate ? -s : s;
+    }
+}
+
+/*
+ * vs_merge_sorted: vs_merge_segments for the GPU family, one work-group of
+ * VS_MERGE_WG work-items per query instead of one work-item: the running
+ * list and every segment list of the query (at most VS_MERGE_CAP entries,
+ * which the host checks) are copied into local memory, padded to a power of
+ * two with (-inf, -1), and sorted by a bitonic network under vs_before, the
+ * library's total order; the first k are the merged list. Same arguments
+ * and outputs as vs_merge_segments, so the results are identical.
+ */
+#define VS_MERGE_WG 256
+#define VS_MERGE_CAP 2048
+
+__kernel __attribute__((reqd_work_group_size(VS_MERGE_WG, 1, 1))) void
+vs_merge_sorted(__global const float *segment_keys, __global const long *segment_ids,
+                uint segments, uint k, uint rows, __global const float *running_keys,
+                __global const long *running_ids, int has_running, __global float *next_keys,
+                __global long *next_ids, int final_rows, int is_distance, uint k_out,
+                __global float *out_scores, __global long *out_ids, ulong out_offset) {
+    __local float keys[VS_MERGE_CAP];
+    __local long ids[VS_MERGE_CAP];
+    const uint row = (uint)get_group_id(0), lid = (uint)get_local_id(0);
+    if (row >= rows) return; /* the whole group leaves together */
+    const uint listed = segments * k, count = listed + (has_running ? k : 0);
+    uint n = 1;
+    while (n < count || n < k) /* k entries are read back, padding included */
+        n <<= 1;
+    __global const float *seg_keys = segment_keys + (ulong)row * listed;
+    __global const long *seg_ids = segment_ids + (ulong)row * listed;
+    for (uint i = lid; i < n; i += VS_MERGE_WG) {
+        if (i < listed) {
+            keys[i] = seg_keys[i];
+            ids[i] = seg_ids[i];
+        } else if (i < count) {
+            keys[i] = running_keys[(ulong)row * k + (i - listed)];
+            ids[i] = running_ids[(ulong)row * k + (i - listed)];
+        } else {
+            keys[i] = -INFINITY;
+            ids[i] = -1;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint size = 2; size <= n; size <<= 1) {
+        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
+            for (uint i = lid; i < n; i += VS_MERGE_WG) {
+                const uint j = i ^ stride;
+                if (j <= i) continue;
+                const int best_first = (i & size) == 0;
+                const int swap = best_first ? vs_before(keys[j], ids[j], keys[i], ids[i])
+                                            : vs_before(keys[i], ids[i], keys[j], ids[j]);
+                if (swap) {
+                    const float key = keys[i];
+                    const long id = ids[i];
+                    keys[i] = keys[j];
+                    ids[i] = ids[j];
+                    keys[j] = key;
+                    ids[j] = id;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    for (uint r = lid; r < k; r += VS_MERGE_WG) {
+        if (final_rows) {
+            const ulong at = (out_offset + row) * (ulong)k_out + r;
+            out_ids[at] = ids[r];
+            out_scores[at] = ids[r] < 0 ? (is_distance ? INFINITY : -INFINITY)
+                                        : (is_distance ? -keys[r] : keys[r]);
+        } else {
+            next_keys[(ulong)row * k + r] = keys[r];
+            next_ids[(ulong)row * k + r] = ids[r];
+        }
+    }
+    if (final_rows)
+        for (uint r = k + lid; r < k_out; r += VS_MERGE_WG) {
+            const ulong at = (out_offset + row) * (ulong)k_out + r;
+            out_ids[at] = -1;
+            out_scores[at] = is_distance ? INFINITY : -INFINITY;
+        }
+}

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cl/cl_calls.h"
-#include "pinned.h"
+#include "cl_calls.h"
+#include "../arena/pinned.h"
 #include "pinned_cl.h"
 
 typedef struct cl_backing {

@@ -2,8 +2,8 @@
 #ifndef VS_PINNED_CL_H
 #define VS_PINNED_CL_H
 
-#include "../cl/cl_calls.h"
-#include "pinned.h"
+#include "cl_calls.h"
+#include "../arena/pinned.h"
 
 /*
  * Creates a host-accessible buffer of `bytes` on the queue's device and maps
