@@ -144,13 +144,35 @@ struct vs_context {
     char *cache_path; /* for messages, while cache_state is 1 */
 };
 
+typedef struct vs__compact vs__compact;
+
 struct vs_corpus {
     vs_context *ctx;
     size_t n;
     size_t dim;
     void *data;     /* the context backend's (NULL if that failed to take it) */
-    void *cpu_data; /* the CPU backend's copy (the same pointer on a CPU context) */
+    void *cpu_data; /* the CPU backend's copy (the same pointer on a CPU context); a compact
+                       corpus: its float32 rows (exact mode) or NULL */
+    vs_storage storage;
+    vs__compact *compact; /* host/compact.c; NULL for float32 storage */
 };
+
+/*
+ * Compact corpora (host/compact.c). create: from float32 vectors, or (vectors
+ * NULL) from half bits of type input; fills corpus->compact and, in exact
+ * mode, corpus->cpu_data. run: top-k (k > 0) or, approximate mode only, the
+ * score matrix (k = 0), after host/api.c checked the arguments; stores the
+ * report.
+ */
+int vs__compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
+                       vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
+                       vs_corpus *corpus);
+int vs__compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+                    float *scores, int64_t *ids);
+void vs__compact_free(vs__compact *cc);
+/* Testing hook: compact scores of every candidate against one query, and their bounds. */
+int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
+                            double *approx, double *bounds);
 
 /* 64-bit FNV-1a, for cache keys and checksums (not cryptographic). */
 #define VS_FNV1A_SEED 0xcbf29ce484222325ull
