@@ -43,6 +43,7 @@ typedef struct search_args {
     int report;
     int quiet;
     int reject_nonfinite;
+    vs_corpus_options storage; /* --storage, --approx */
 } search_args;
 
 static int parse_metric(const char *text, vs_metric *out) {
@@ -69,7 +70,8 @@ enum {
     SEEN_K = 1 << 6,
     SEEN_BATCH = 1 << 7,
     SEEN_CHUNK = 1 << 8,
-    SEEN_THREADS = 1 << 9
+    SEEN_THREADS = 1 << 9,
+    SEEN_STORAGE = 1 << 10
 };
 
 /* Returns -1 to continue, or an exit code (help printed counts as 0). */
@@ -77,6 +79,7 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
     memset(a, 0, sizeof(*a));
     a->cmd = is_topk ? "topk" : "score";
     a->metric = VS_METRIC_COSINE;
+    vs_corpus_options_init(&a->storage);
     unsigned seen = 0;
 #define ONCE(bit, names)                                                                           \
     do {                                                                                           \
@@ -141,6 +144,14 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
             a->quiet = 1;
         } else if (!missing && strcmp(argv[i], "--reject-nonfinite") == 0) {
             a->reject_nonfinite = 1;
+        } else if (!missing &&
+                   (value = cli_option(argc, argv, &i, "--storage", NULL, &missing)) != NULL) {
+            ONCE(SEEN_STORAGE, "--storage");
+            if (vs_storage_parse(value, &a->storage.storage) != 0)
+                return cli_fail(EXIT_USAGE, a->cmd, "--storage '%s': expected f32, f16, bf16 or i8",
+                                value);
+        } else if (!missing && strcmp(argv[i], "--approx") == 0) {
+            a->storage.exact = 0;
         } else if (missing) {
             return cli_fail(EXIT_USAGE, a->cmd, "%s needs a value", argv[i]);
         } else {
@@ -160,6 +171,12 @@ static int parse_search_args(int argc, char **argv, int is_topk, search_args *a)
         return cli_fail(EXIT_USAGE, a->cmd,
                         "-q and -b cannot both be - (there is one standard input)");
     return -1;
+}
+
+/* A corpus of the storage the options ask for (--storage, --approx). */
+static int corpus_create(vs_context *ctx, const search_args *a, const float *rows, uint64_t n,
+                         size_t dim, vs_corpus **out) {
+    return vs_corpus_create_with(ctx, rows, n, dim, &a->storage, out);
 }
 
 /* ---- inputs -------------------------------------------------------------------------- */
@@ -501,9 +518,9 @@ int cli_topk(int argc, char **argv) {
         }
         cli_test_chunk_read();
         vs_corpus *corpus = NULL;
-        int rc = vs_corpus_create(ctx, cbuf, cn, dim, &corpus);
+        int rc = corpus_create(ctx, &a, cbuf, cn, dim, &corpus);
         if (rc != 0) {
-            code = library_fail(cmd, &log, "vs_corpus_create", rc);
+            code = library_fail(cmd, &log, "vs_corpus_create_with", rc);
             break;
         }
         t.chunks++;
@@ -676,8 +693,8 @@ int cli_score(int argc, char **argv) {
             goto done;
         }
         cli_test_chunk_read();
-        if ((rc = vs_corpus_create(ctx, cbuf, nb, dim, &corpus)) != 0) {
-            code = library_fail(cmd, &log, "vs_corpus_create", rc);
+        if ((rc = corpus_create(ctx, &a, cbuf, nb, dim, &corpus)) != 0) {
+            code = library_fail(cmd, &log, "vs_corpus_create_with", rc);
             goto done;
         }
         t.chunks = 1;
@@ -710,8 +727,8 @@ int cli_score(int argc, char **argv) {
                 /* The corpus path, as for a single chunk, so that chunked and
                  * one-piece runs give bit-identical scores. */
                 vs_corpus *piece = NULL;
-                if ((rc = vs_corpus_create(ctx, cbuf, cn, dim, &piece)) != 0) {
-                    code = library_fail(cmd, &log, "vs_corpus_create", rc);
+                if ((rc = corpus_create(ctx, &a, cbuf, cn, dim, &piece)) != 0) {
+                    code = library_fail(cmd, &log, "vs_corpus_create_with", rc);
                     break;
                 }
                 rc = vs_corpus_score(piece, a.metric, qbuf, qn, part);
