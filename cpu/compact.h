@@ -55,7 +55,17 @@ extern const vs__compact_kernels vs__compact_avx512;
 const vs__compact_kernels *vs__compact_kernels_for(const char *isa);
 
 /* float16 / bfloat16 bit patterns to float32 (exact). */
-float vs__compact_f16_to_f32(uint16_t bits);
+static inline float vs__compact_f16_to_f32(uint16_t bits) {
+    const int sign = bits >> 15, exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+    float value;
+    if (exponent == 0)
+        value = __builtin_ldexpf((float)mantissa, -24);
+    else if (exponent == 31)
+        value = mantissa ? __builtin_nanf("") : __builtin_inff();
+    else
+        value = __builtin_ldexpf((float)(mantissa | 0x400), exponent - 25);
+    return sign ? -value : value;
+}
 static inline float vs__compact_bf16_to_f32(uint16_t bits) {
     union {
         uint32_t u;

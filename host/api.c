@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/compact.h"
 #include "internal.h"
 
 /* ---- argument checks ------------------------------------------------------ */
@@ -385,124 +384,6 @@ int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim
     return VS_OK;
 }
 
-/* ---- compact corpora (host/compact.c does the work) ---------------------------- */
-
-void vs_corpus_options_init(vs_corpus_options *opts) {
-    if (opts == NULL) return;
-    memset(opts, 0, sizeof(*opts));
-    opts->storage = VS_STORAGE_F32;
-    opts->exact = 1;
-}
-
-static const char *const storage_names[][2] = {
-    {"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}, {"i8", "int8"}};
-
-const char *vs_storage_name(vs_storage storage) {
-    return (unsigned)storage < 4 ? storage_names[storage][0] : NULL;
-}
-
-int vs_storage_parse(const char *name, vs_storage *out) {
-    for (int s = 0; name != NULL && out != NULL && s < 4; s++)
-        if (strcmp(name, storage_names[s][0]) == 0 || strcmp(name, storage_names[s][1]) == 0) {
-            *out = (vs_storage)s;
-            return VS_OK;
-        }
-    return VS_ERR_INVALID_ARGUMENT;
-}
-
-vs_storage vs_corpus_storage(const vs_corpus *c) {
-    return c != NULL ? c->storage : VS_STORAGE_F32;
-}
-
-static int corpus_create_any(const char *fn, vs_context *ctx, const float *vectors,
-                             const uint16_t *half, vs_storage input, size_t n, size_t dim,
-                             const vs_corpus_options *opts, vs_corpus **out) {
-    vs__error_clear();
-    if (out == NULL) {
-        vs__error_set("%s: out is NULL", fn);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    *out = NULL;
-    vs_corpus_options defaults;
-    vs_corpus_options_init(&defaults);
-    if (opts == NULL) opts = &defaults;
-    if (ctx == NULL) {
-        vs__error_set("%s: ctx is NULL", fn);
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    VS_FAIL_IF(ctx, vs_storage_name(opts->storage) == NULL,
-               "%s: unknown storage %d (expected VS_STORAGE_F32, _F16, _BF16 or _I8)", fn,
-               (int)opts->storage);
-    VS_FAIL_IF(ctx, opts->exact != 0 && opts->exact != 1, "%s: exact is %d (expected 0 or 1)", fn,
-               opts->exact);
-    VS_FAIL_IF(ctx, half != NULL && input != VS_STORAGE_F16 && input != VS_STORAGE_BF16,
-               "%s: input type %d is not VS_STORAGE_F16 or VS_STORAGE_BF16", fn, (int)input);
-    int status =
-        check_batch(fn, ctx, VS_METRIC_DOT, NULL, 0, half != NULL ? (const float *)half : vectors,
-                    1, n, dim, 0, 0, NULL, NULL);
-    if (status != VS_OK) return status;
-    if (opts->storage == VS_STORAGE_F32 && half == NULL)
-        return vs_corpus_create(ctx, vectors, n, dim, out);
-    if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
-        vs__log(ctx, VS_LOG_ERROR,
-                "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
-                "or float32 storage",
-                fn, vs_storage_name(opts->storage));
-        return VS_ERR_UNSUPPORTED;
-    }
-    vs_corpus *corpus = calloc(1, sizeof(*corpus));
-    if (corpus == NULL) {
-        vs__error_set("%s: cannot allocate the corpus", fn);
-        return VS_ERR_OUT_OF_MEMORY;
-    }
-    corpus->ctx = ctx;
-    corpus->n = n;
-    corpus->dim = dim;
-    corpus->storage = opts->storage;
-    if (opts->storage == VS_STORAGE_F32) {
-        /* Half input stored as float32: widen (exactly) and take the float32 path. */
-        float *wide = n > 0 ? malloc(n * dim * sizeof(float)) : NULL;
-        free(corpus);
-        if (n > 0 && wide == NULL) {
-            vs__error_set("%s: cannot allocate %zu x %zu floats", fn, n, dim);
-            return VS_ERR_OUT_OF_MEMORY;
-        }
-        for (size_t e = 0; e < n * dim; e++)
-            wide[e] = input == VS_STORAGE_F16 ? vs__compact_f16_to_f32(half[e])
-                                              : vs__compact_bf16_to_f32(half[e]);
-        status = vs_corpus_create(ctx, wide, n, dim, out);
-        free(wide);
-        return status;
-    }
-    status =
-        vs__compact_create(ctx, half != NULL ? NULL : vectors, half, input, n, dim, opts, corpus);
-    if (status != VS_OK) {
-        free(corpus);
-        if (!vs__error_is_set()) vs__error_set("%s: %s", fn, vs_strerror(status));
-        return status;
-    }
-    *out = corpus;
-    return VS_OK;
-}
-
-int vs_corpus_create_with(vs_context *ctx, const float *vectors, size_t n, size_t dim,
-                          const vs_corpus_options *opts, vs_corpus **out) {
-    return corpus_create_any("vs_corpus_create_with", ctx, vectors, NULL, VS_STORAGE_F32, n, dim,
-                             opts, out);
-}
-
-int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_storage input, size_t n,
-                               size_t dim, const vs_corpus_options *opts, vs_corpus **out) {
-    if (vectors == NULL && n > 0) {
-        vs__error_set("vs_corpus_create_from_half: vectors is NULL with n = %zu", n);
-        if (out != NULL) *out = NULL;
-        return VS_ERR_INVALID_ARGUMENT;
-    }
-    static const uint16_t none[1] = {0};
-    return corpus_create_any("vs_corpus_create_from_half", ctx, NULL,
-                             vectors != NULL ? vectors : none, input, n, dim, opts, out);
-}
-
 static const float *corpus_row(const void *source, size_t j, size_t dim, float *buffer) {
     const vs_corpus *corpus = source;
     corpus->ctx->cpu->corpus_row(corpus->ctx->cpu_state, corpus->cpu_data, j, buffer);
@@ -520,7 +401,7 @@ int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t
                              0, 0, scores, NULL);
     if (status != VS_OK) return status;
     if (c->compact != NULL && c->cpu_data == NULL)
-        return vs__compact_run(c, metric, queries, nq, 0, scores, NULL);
+        return c->compact_ops->run(c, metric, queries, nq, 0, scores, NULL);
     vs__batch b = {.metric = metric,
                    .queries = queries,
                    .nq = nq,
@@ -540,7 +421,7 @@ int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t 
     int status = check_batch("vs_corpus_topk", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
                              k, 1, scores, ids);
     if (status != VS_OK) return status;
-    if (c->compact != NULL) return vs__compact_run(c, metric, queries, nq, k, scores, ids);
+    if (c->compact != NULL) return c->compact_ops->run(c, metric, queries, nq, k, scores, ids);
     vs__batch b = {.metric = metric,
                    .queries = queries,
                    .nq = nq,
@@ -567,7 +448,7 @@ void vs_corpus_free(vs_corpus *c) {
     if (c->data != NULL && c->data != c->cpu_data)
         ctx->backend->corpus_release(ctx->backend_state, c->data);
     ctx->cpu->corpus_release(ctx->cpu_state, c->cpu_data);
-    vs__compact_free(c->compact);
+    if (c->compact != NULL) c->compact_ops->release(c->compact);
     free(c);
 }
 

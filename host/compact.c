@@ -43,6 +43,8 @@ static size_t element_bytes(vs_storage storage) {
     return storage == VS_STORAGE_I8 ? 1 : 2;
 }
 
+static void compact_free(vs__compact *cc);
+
 /* ---- encoding --------------------------------------------------------------- */
 
 /* Round-to-nearest-even float16 bits of v, |v| < 2^16 (v already scaled). */
@@ -139,9 +141,9 @@ static void encode_row(const vs__compact *cc, const float *x, const uint16_t *sa
     meta->err = sqrt(err_sq) * (1 + 0x1p-30) + 0x1p-40 * meta->cnorm;
 }
 
-int vs__compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
-                       vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
-                       vs_corpus *corpus) {
+static int compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
+                          vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
+                          vs_corpus *corpus) {
     if (dim >= VS_COMPACT_MAX_DIM) {
         vs__log(ctx, VS_LOG_ERROR, "vs_corpus_create_with: dim %zu is too large for %s storage",
                 dim, vs_storage_name(opts->storage));
@@ -195,11 +197,11 @@ fail:
                 dim, vs_storage_name(opts->storage));
     free(widened);
     free(row);
-    vs__compact_free(cc);
+    compact_free(cc);
     return status;
 }
 
-void vs__compact_free(vs__compact *cc) {
+static void compact_free(vs__compact *cc) {
     if (cc == NULL) return;
     free(cc->codes);
     free(cc->meta);
@@ -517,8 +519,8 @@ static int needs_fallback(const vs__compact *cc, vs_metric metric, const prepare
  * Top-k (k > 0) or the score matrix (k == 0, approximate mode only) of a
  * compact corpus. Arguments were checked by host/api.c.
  */
-int vs__compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
-                    float *scores, int64_t *ids) {
+static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+                       float *scores, int64_t *ids) {
     vs_context *ctx = c->ctx;
     const vs__compact *cc = c->compact;
     const size_t n = cc->n, dim = cc->dim;
@@ -693,6 +695,140 @@ done:
     else if (!vs__error_is_set())
         vs__error_set("batch failed: %s", vs_strerror(status));
     return status;
+}
+
+static const vs__compact_ops compact_ops = {.run = compact_run, .release = compact_free};
+
+#define VS_FAIL_IF(ctx, cond, ...)                                                                 \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            vs__log((ctx), VS_LOG_ERROR, __VA_ARGS__);                                             \
+            return VS_ERR_INVALID_ARGUMENT;                                                        \
+        }                                                                                          \
+    } while (0)
+
+/* ---- the public entry points ------------------------------------------------------- */
+
+void vs_corpus_options_init(vs_corpus_options *opts) {
+    if (opts == NULL) return;
+    memset(opts, 0, sizeof(*opts));
+    opts->storage = VS_STORAGE_F32;
+    opts->exact = 1;
+}
+
+static const char *const storage_names[][2] = {
+    {"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}, {"i8", "int8"}};
+
+const char *vs_storage_name(vs_storage storage) {
+    return (unsigned)storage < 4 ? storage_names[storage][0] : NULL;
+}
+
+int vs_storage_parse(const char *name, vs_storage *out) {
+    for (int s = 0; name != NULL && out != NULL && s < 4; s++)
+        if (strcmp(name, storage_names[s][0]) == 0 || strcmp(name, storage_names[s][1]) == 0) {
+            *out = (vs_storage)s;
+            return VS_OK;
+        }
+    return VS_ERR_INVALID_ARGUMENT;
+}
+
+vs_storage vs_corpus_storage(const vs_corpus *c) {
+    return c != NULL ? c->storage : VS_STORAGE_F32;
+}
+
+static int corpus_create_any(const char *fn, vs_context *ctx, const float *vectors,
+                             const uint16_t *half, vs_storage input, size_t n, size_t dim,
+                             const vs_corpus_options *opts, vs_corpus **out) {
+    vs__error_clear();
+    if (out == NULL) {
+        vs__error_set("%s: out is NULL", fn);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    vs_corpus_options defaults;
+    vs_corpus_options_init(&defaults);
+    if (opts == NULL) opts = &defaults;
+    if (ctx == NULL) {
+        vs__error_set("%s: ctx is NULL", fn);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    VS_FAIL_IF(ctx, vs_storage_name(opts->storage) == NULL,
+               "%s: unknown storage %d (expected VS_STORAGE_F32, _F16, _BF16 or _I8)", fn,
+               (int)opts->storage);
+    VS_FAIL_IF(ctx, opts->exact != 0 && opts->exact != 1, "%s: exact is %d (expected 0 or 1)", fn,
+               opts->exact);
+    VS_FAIL_IF(ctx, half != NULL && input != VS_STORAGE_F16 && input != VS_STORAGE_BF16,
+               "%s: input type %d is not VS_STORAGE_F16 or VS_STORAGE_BF16", fn, (int)input);
+    size_t bytes;
+    VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
+    VS_FAIL_IF(ctx, n > 0 && vectors == NULL && half == NULL, "%s: vectors is NULL with n = %zu",
+               fn, n);
+    VS_FAIL_IF(ctx,
+               __builtin_mul_overflow(n, dim, &bytes) ||
+                   __builtin_mul_overflow(bytes, sizeof(float), &bytes) || n > (size_t)INT64_MAX,
+               "%s: n x dim x 4 bytes overflows (n = %zu, dim = %zu)", fn, n, dim);
+    int status = VS_OK;
+    if (status != VS_OK) return status;
+    if (opts->storage == VS_STORAGE_F32 && half == NULL)
+        return vs_corpus_create(ctx, vectors, n, dim, out);
+    if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
+        vs__log(ctx, VS_LOG_ERROR,
+                "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
+                "or float32 storage",
+                fn, vs_storage_name(opts->storage));
+        return VS_ERR_UNSUPPORTED;
+    }
+    vs_corpus *corpus = calloc(1, sizeof(*corpus));
+    if (corpus == NULL) {
+        vs__error_set("%s: cannot allocate the corpus", fn);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    corpus->ctx = ctx;
+    corpus->n = n;
+    corpus->dim = dim;
+    corpus->storage = opts->storage;
+    if (opts->storage == VS_STORAGE_F32) {
+        /* Half input stored as float32: widen (exactly) and take the float32 path. */
+        float *wide = n > 0 ? malloc(n * dim * sizeof(float)) : NULL;
+        free(corpus);
+        if (n > 0 && wide == NULL) {
+            vs__error_set("%s: cannot allocate %zu x %zu floats", fn, n, dim);
+            return VS_ERR_OUT_OF_MEMORY;
+        }
+        for (size_t e = 0; e < n * dim; e++)
+            wide[e] = input == VS_STORAGE_F16 ? vs__compact_f16_to_f32(half[e])
+                                              : vs__compact_bf16_to_f32(half[e]);
+        status = vs_corpus_create(ctx, wide, n, dim, out);
+        free(wide);
+        return status;
+    }
+    status = compact_create(ctx, half != NULL ? NULL : vectors, half, input, n, dim, opts, corpus);
+    if (status != VS_OK) {
+        free(corpus);
+        if (!vs__error_is_set()) vs__error_set("%s: %s", fn, vs_strerror(status));
+        return status;
+    }
+    corpus->compact_ops = &compact_ops;
+    *out = corpus;
+    return VS_OK;
+}
+
+int vs_corpus_create_with(vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                          const vs_corpus_options *opts, vs_corpus **out) {
+    return corpus_create_any("vs_corpus_create_with", ctx, vectors, NULL, VS_STORAGE_F32, n, dim,
+                             opts, out);
+}
+
+int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_storage input, size_t n,
+                               size_t dim, const vs_corpus_options *opts, vs_corpus **out) {
+    if (vectors == NULL && n > 0) {
+        vs__error_set("vs_corpus_create_from_half: vectors is NULL with n = %zu", n);
+        if (out != NULL) *out = NULL;
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    static const uint16_t none[1] = {0};
+    return corpus_create_any("vs_corpus_create_from_half", ctx, NULL,
+                             vectors != NULL ? vectors : none, input, n, dim, opts, out);
 }
 
 /* Testing hook (tests/test_compact.c): every candidate's compact score against one query and its

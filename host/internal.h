@@ -155,21 +155,21 @@ struct vs_corpus {
                        corpus: its float32 rows (exact mode) or NULL */
     vs_storage storage;
     vs__compact *compact; /* host/compact.c; NULL for float32 storage */
+    const struct vs__compact_ops *compact_ops;
 };
 
 /*
- * Compact corpora (host/compact.c). create: from float32 vectors, or (vectors
- * NULL) from half bits of type input; fills corpus->compact and, in exact
- * mode, corpus->cpu_data. run: top-k (k > 0) or, approximate mode only, the
- * score matrix (k = 0), after host/api.c checked the arguments; stores the
- * report.
+ * Compact corpora (host/compact.c) sit above this file's batch flow: they
+ * are created by vs_corpus_create_with there, and host/api.c reaches them
+ * only through the corpus's ops. run: top-k (k > 0) or, approximate mode
+ * only, the score matrix (k = 0), after host/api.c checked the arguments;
+ * it stores the report. release frees the compact data.
  */
-int vs__compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
-                       vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
-                       vs_corpus *corpus);
-int vs__compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
-                    float *scores, int64_t *ids);
-void vs__compact_free(vs__compact *cc);
+typedef struct vs__compact_ops {
+    int (*run)(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+               float *scores, int64_t *ids);
+    void (*release)(vs__compact *cc);
+} vs__compact_ops;
 /* Testing hook: compact scores of every candidate against one query, and their bounds. */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds);
