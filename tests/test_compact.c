@@ -309,6 +309,45 @@ static void test_bounds_hold(void **state) {
     assert_true(ran >= 1);
 }
 
+/* Long vectors at the int8 extremes: int32 lanes must be widened before they can overflow. */
+static void test_long_extreme_vectors(void **state) {
+    (void)state;
+    const size_t n = 9, dim = 4500;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(dim * sizeof(float));
+    double approx[9], bound[9];
+    for (size_t e = 0; e < n * dim; e++)
+        base[e] = (e / dim) % 2 ? -1.0f : 1.0f; /* codes +-127 everywhere */
+    for (size_t i = 0; i < dim; i++)
+        q[i] = 1.999f; /* int16 levels near 32767 */
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        if (!vs_cpu_isa_supported(isas[a])) {
+            printf("ISA %s: not supported by this CPU, no test run\n", isas[a]);
+            continue;
+        }
+        vs_context *ctx = context_for(isas[a]);
+        for (size_t s = 0; s < 3; s++) {
+            vs_corpus_options opts;
+            vs_corpus_options_init(&opts);
+            opts.storage = storages[s];
+            opts.exact = 0;
+            vs_corpus *c = NULL;
+            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            for (size_t m = 0; m < 3; m++) {
+                assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
+                for (size_t j = 0; j < n; j++) {
+                    double ignored;
+                    const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
+                    assert_true(fabs(approx[j] - ref) <= bound[j]);
+                }
+            }
+            vs_corpus_free(c);
+        }
+        vs_context_free(ctx);
+    }
+    free(base);
+    free(q);
+}
+
 /* Approximate top-k: every returned score within max_error_bound of the float64 reference. */
 static void test_approximate_topk(void **state) {
     (void)state;
@@ -523,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_approximate_topk),
         cmocka_unit_test(test_from_half),
         cmocka_unit_test(test_bounds_hold),
+        cmocka_unit_test(test_long_extreme_vectors),
         cmocka_unit_test(test_exact_equals_float32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
