@@ -28,7 +28,7 @@ static void release_cl(vs_pinned_block *block) {
     block->ptr = NULL;
 }
 
-int vs__pinned_cl_alloc(const vs_context *ctx, cl_context context, cl_command_queue queue,
+int vs__pinned_cl_alloc(const vs__env *ctx, cl_context context, cl_command_queue queue,
                         size_t bytes, vs_pinned_block *out) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;

@@ -10,7 +10,7 @@
  * it for reading and writing; the block's release unmaps and frees it.
  * Returns 0, VS_ERR_OUT_OF_MEMORY or VS_ERR_DEVICE (logged with the CL name).
  */
-int vs__pinned_cl_alloc(const vs_context *ctx, cl_context context, cl_command_queue queue,
+int vs__pinned_cl_alloc(const vs__env *ctx, cl_context context, cl_command_queue queue,
                         size_t bytes, vs_pinned_block *out);
 
 #endif /* VS_PINNED_CL_H */

@@ -135,7 +135,7 @@ typedef struct bench_alloc_row {
 /* Appends rows; returns the count (at most max). */
 int bench_alloc_run(bench_alloc_row *rows, int max, int quick, int threads_max);
 
-/* The entry point of `vecscore-bench` (harness.c). argv[0] names the program
+/* The entry point of `vecscore-bench` (driver.c). argv[0] names the program
  * in messages: `vecscore bench` runs it with argv[0] = "vecscore bench". */
 int vs_bench_main(int argc, char **argv);
 

@@ -20,7 +20,7 @@
  *   targets.c     the targets, as a table, judged on the rows
  *   report.c      stdout table, results.csv, results.json, summary.md
  *   plots.c       plot.gp, its data files and the PNGs (gnuplot)
- *   harness.c     vs_bench_main: the steps above in order
+ *   driver.c      vs_bench_main: the steps above in order
  *
  * Every module includes only this header and bench.h (check.c also
  * tests/reference.h); a module calls only modules listed above it, so the

@@ -211,10 +211,13 @@ static const option_spec option_table[] = {
     FLAG("--no-plots", plots, 0, "write plot.gp and its data, but no PNGs"),
     FLAG("--no-first-call", first_call, 0, "skip the OpenCL cold/warm first-call child processes"),
     WITH("--contention", NULL, apply_contention,
-         "run only the contention scenario: busy loops on every core\n"
+         "run the contention scenario: busy loops on every core\n"
          "while batches run with the default threads and with 1\n"
-         "thread, and 1, 2, 4 callers share one context. It is also\n"
-         "part of a run without --shapes and --paths"),
+         "thread, and 1, 2, 4 callers share one context; before it,\n"
+         "idle, the rows its targets need (dot, vs-auto and openblas,\n"
+         "1x100000x768 and 1024x100000x768; quick 1x20000x768 and\n"
+         "64x20000x768) unless --shapes/--paths say otherwise. It is\n"
+         "also part of a run without --shapes and --paths"),
     WITH("--no-contention", NULL, apply_no_contention, "leave the contention scenario out"),
     WITH("--contention-shapes", "LIST", apply_contention_shapes,
          "default 1x1000x768,1x100000x768,16x100000x768,\n"
@@ -312,7 +315,20 @@ static void finish_defaults(options *o) {
         {1, 1000, 768}, {1, 20000, 768}, {16, 20000, 768}, {64, 20000, 128}};
     static const shape callers_full[2] = {{1, 1000, 768}, {16, 100000, 768}};
     static const shape callers_quick[2] = {{1, 1000, 768}, {16, 20000, 768}};
+    /*
+     * --contention alone also times, idle, the rows its issue-9 targets compare
+     * against (Q=1 against the read bandwidth, Q=1024 against OpenBLAS sgemm),
+     * unless --shapes or --paths chose others.
+     */
+    static const shape contention_idle[2] = {{1, 100000, 768}, {1024, 100000, 768}};
+    static const shape contention_idle_quick[2] = {{1, 20000, 768}, {64, 20000, 768}};
     int q = o->quick;
+    if (o->contention_only && !o->narrowed) {
+        default_shapes(&o->shapes, q ? contention_idle_quick : contention_idle, 2);
+        o->metrics[1] = o->metrics[2] = 0; /* dot, as the contention rows */
+        snprintf(o->paths, sizeof(o->paths), "vs-auto,openblas");
+        o->first_call = 0;
+    }
     if (o->reps < 0) o->reps = q ? 3 : 5;
     if (o->row_budget < 0) o->row_budget = q ? 4 : 60;
     if (o->aux_budget < 0) o->aux_budget = q ? 2 : 15;

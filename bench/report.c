@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "harness.h"
 
 static void csv_string(FILE *f, const char *s) {
@@ -25,18 +26,9 @@ static void csv_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The one JSON string writer (base/json.h), shared with the CLI. */
 static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    vs__json_string(f, s);
 }
 
 static double finite_or_zero(double x) {

@@ -106,7 +106,7 @@ size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
     return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
 }
 
-static cl_mem make_buffer(const vs_context *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
+static cl_mem make_buffer(const vs__env *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
                           void *host, const char *what, int *status) {
     cl_int err = CL_SUCCESS;
     cl_mem mem = vs__cl.CreateBuffer(s->context, flags, bytes > 0 ? bytes : 16, host, &err);
@@ -131,7 +131,7 @@ typedef struct arg {
 } arg;
 #define ARG(v) ((arg){sizeof(v), &(v)})
 
-static int set_args(const vs_context *ctx, cl_kernel kernel, const char *name, const arg *args,
+static int set_args(const vs__env *ctx, cl_kernel kernel, const char *name, const arg *args,
                     int count) {
     for (int i = 0; i < count; i++) {
         cl_int err = vs__cl.SetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
@@ -146,7 +146,7 @@ static int set_args(const vs_context *ctx, cl_kernel kernel, const char *name, c
 
 /* ---- program --------------------------------------------------------------------- */
 
-static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *report) {
+static int ensure_built(cl_state *s, const vs__env *ctx, vs_batch_report *report) {
     if (s->built) return VS_OK;
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
@@ -173,7 +173,7 @@ static int ensure_built(cl_state *s, const vs_context *ctx, vs_batch_report *rep
         report->program_cache = s->build_cache;
         s->build_reported = 1;
     }
-    vs__log(ctx, VS_LOG_INFO, "opencl: program %s in %.3f s",
+    vs__log(&ctx->log, VS_LOG_INFO, "opencl: program %s in %.3f s",
             result.from_cache ? "loaded from cache" : "compiled", result.seconds);
     return VS_OK;
 cleanup:
@@ -210,7 +210,7 @@ static void corpus_release(void *state, void *data) {
  * 2^shift, which COSINE batches read instead, so the float32 dot on the
  * device neither underflows nor overflows. 0 or a vs_status.
  */
-static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, const float *rows,
+static int make_cosine_copy(const vs__env *ctx, cl_state *s, cl_part *part, const float *rows,
                             size_t dim, const int *shifts) {
     size_t first = 0;
     while (first < part->count && shifts[first] == 0)
@@ -229,8 +229,8 @@ static int make_cosine_copy(const vs_context *ctx, cl_state *s, cl_part *part, c
     return status;
 }
 
-static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
-                          void **out) {
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
     cl_state *s = state;
     int status = VS_OK;
     *out = NULL;
@@ -242,7 +242,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     corpus->dim = dim;
     size_t rows_per_part = s->max_alloc / (dim * sizeof(float));
     if (rows_per_part == 0) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(&ctx->log, VS_LOG_ERROR,
                 "opencl: one vector of dim %zu is larger than the device's largest allocation "
                 "(%zu B)",
                 dim, s->max_alloc);
@@ -422,8 +422,8 @@ static void release_buffers(buffers *d) {
     release_mem(&d->out_ids);
 }
 
-static int launch(const vs_context *ctx, cl_state *s, cl_kernel kernel, const char *name,
-                  cl_uint dims, const size_t *global, const size_t *local) {
+static int launch(const vs__env *ctx, cl_state *s, cl_kernel kernel, const char *name, cl_uint dims,
+                  const size_t *global, const size_t *local) {
     cl_int err =
         vs__cl.EnqueueNDRangeKernel(s->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
@@ -444,7 +444,7 @@ static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
  * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
 
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
-static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+static int score_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
                       cl_ulong out_offset, cl_ulong ld_out) {
     const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
@@ -475,7 +475,7 @@ static int score_tile(const vs_context *ctx, cl_state *s, const vs__batch *b, co
  * Best k of each segment of the tile: from the score tile (vs_select_segments),
  * or scored and selected in one pass (vs_topk_rows) when p->fused.
  */
-static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int select_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                            buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
                            cl_uint *segments) {
     const cl_uint k = (cl_uint)p->k, nrows = (cl_uint)rows, ncolumns = (cl_uint)columns;
@@ -514,7 +514,7 @@ static int select_segments(const vs_context *ctx, cl_state *s, const vs__batch *
 }
 
 /* Merges the segment lists into the running list, or (final_rows) into the outputs. */
-static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b, const plan *p,
+static int merge_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                           buffers *d, size_t rows, cl_uint segments, int has_running, int *current,
                           int final_rows, cl_ulong out_offset) {
     int status = VS_OK;
@@ -547,7 +547,7 @@ static int merge_segments(const vs_context *ctx, cl_state *s, const vs__batch *b
 }
 /* NOLINTEND(bugprone-sizeof-expression) */
 
-static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_t bytes,
+static int write_to_device(const vs__env *ctx, cl_state *s, cl_mem mem, size_t bytes,
                            const void *host, const char *what, vs_batch_report *report) {
     double start = vs__now();
     cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
@@ -556,7 +556,7 @@ static int write_to_device(const vs_context *ctx, cl_state *s, cl_mem mem, size_
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, what, err);
 }
 
-static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
+static int finish(const vs__env *ctx, cl_state *s, vs_batch_report *report) {
     double start = vs__now();
     cl_int err = vs__cl.Finish(s->queue);
     report->kernel_seconds += vs__now() - start;
@@ -564,7 +564,7 @@ static int finish(const vs_context *ctx, cl_state *s, vs_batch_report *report) {
 }
 
 static int run_batch(cl_state *s, vs__batch *b) {
-    const vs_context *ctx = b->ctx;
+    const vs__env *ctx = b->ctx;
     vs_batch_report *report = b->report;
     int status = VS_OK;
     cl_corpus *temporary = NULL;
@@ -600,11 +600,11 @@ static int run_batch(cl_state *s, vs__batch *b) {
     plan p;
     status = make_plan(s, b, corpus, &p);
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_INFO,
+        vs__log(&ctx->log, VS_LOG_INFO,
                 "opencl: the batch does not fit the device (dim %zu, k %zu, staging %zu B)", b->dim,
                 b->k, s->staging.capacity);
-        snprintf(report->fallback, sizeof(report->fallback),
-                 "the batch does not fit the device (dim %zu, k %zu)", b->dim, b->k);
+        snprintf(b->why, sizeof(b->why), "the batch does not fit the device (dim %zu, k %zu)",
+                 b->dim, b->k);
         goto unlock;
     }
     p_zero_copy = p.zero_copy;
@@ -783,7 +783,7 @@ unlock:
     pthread_mutex_unlock(&s->lock);
     corpus_release(s, temporary);
     if (status != VS_OK && vs__cl_last_error()[0] != '\0')
-        snprintf(report->fallback, sizeof(report->fallback), "%s", vs__cl_last_error());
+        snprintf(b->why, sizeof(b->why), "%s", vs__cl_last_error());
     return status;
 }
 
@@ -831,7 +831,7 @@ static const vs__backend_ops cl_ops = {
  * so that compilers that specialise at the first launch (PoCL compiles its
  * work-group functions then) do it now, not in the caller's first batch.
  */
-static int warm_up(cl_state *s, vs_context *ctx) {
+static int warm_up(cl_state *s, const vs__env *ctx) {
     double start = vs__now();
     int status = ensure_built(s, ctx, NULL);
     if (status != VS_OK) return status;
@@ -849,17 +849,10 @@ static int warm_up(cl_state *s, vs_context *ctx) {
         }
         vs_batch_report report;
         memset(&report, 0, sizeof(report));
-        vs__batch b = {.metric = VS_METRIC_COSINE,
-                       .queries = vectors,
-                       .nq = rows,
-                       .dim = dim,
-                       .candidates = vectors,
-                       .nc = columns,
-                       .k = ks[i],
-                       .scores = scores,
-                       .ids = ids,
-                       .report = &report,
-                       .ctx = ctx};
+        vs__batch b = vs__batch_make(VS_METRIC_COSINE, vectors, rows, dim, vectors, NULL, columns,
+                                     ks[i], scores, ids);
+        b.report = &report;
+        b.ctx = ctx;
         status = run_batch(s, &b);
     }
     vs_free_output(scores);
@@ -869,8 +862,8 @@ static int warm_up(cl_state *s, vs_context *ctx) {
     return status;
 }
 
-int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state, char *why, size_t why_size) {
+int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
+                          const vs__backend_ops **ops, void **state, char *why, size_t why_size) {
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     cl_state *s = calloc(1, sizeof(*s));
@@ -905,7 +898,7 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     if (found == 1) s->max_alloc = (size_t)knob;
     if (found < 0) status = found;
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR, "opencl: %s", why);
+        vs__log(&ctx->log, VS_LOG_ERROR, "opencl: %s", why);
         goto cleanup;
     }
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
@@ -915,7 +908,7 @@ int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__
     s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
     VS_CL_CHECK(ctx, err, "clCreateCommandQueue");
     vs_pinned_block block;
-    status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->cfg.arena_bytes, &block);
+    status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->arena_bytes, &block);
     if (status != VS_OK) goto cleanup;
     status = vs_arena_init_block(&s->staging, block, s->align);
     if (status != VS_OK) goto cleanup;

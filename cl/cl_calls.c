@@ -1,8 +1,10 @@
 /*
- * cl_calls.c — the OpenCL call table with fault injection, and error names.
+ * cl_calls.c — the OpenCL call table with fault injection, error names, and
+ * the string properties of platforms and devices (read through the table).
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cl_calls.h"
 
@@ -246,10 +248,10 @@ int vs__cl_status(cl_int err) {
 
 static _Thread_local char last_error[160];
 
-int vs__cl_failed(const vs_context *ctx, const char *what, cl_int err) {
+int vs__cl_failed(const vs__env *ctx, const char *what, cl_int err) {
     snprintf(last_error, sizeof(last_error), "%s failed: %s (%d)", what, vs__cl_error_name(err),
              (int)err);
-    if (ctx != NULL) vs__log(ctx, VS_LOG_ERROR, "opencl: %s", last_error);
+    if (ctx != NULL) vs__log(&ctx->log, VS_LOG_ERROR, "opencl: %s", last_error);
     return vs__cl_status(err);
 }
 
@@ -259,4 +261,35 @@ const char *vs__cl_last_error(void) {
 
 void vs__cl_clear_error(void) {
     last_error[0] = '\0';
+}
+
+/* ---- string properties (for device listing and cache keys) --------------------- */
+
+/*
+ * The whole of a string property of a device (platform NULL) or of a
+ * platform (device NULL), malloc'd; "" if the query fails, NULL only when
+ * memory runs out. The length is asked first because drivers refuse a
+ * buffer that is too small rather than truncate.
+ */
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
+    size_t needed = 0;
+    cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
+                                : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
+    if (err != CL_SUCCESS) needed = 0;
+    char *full = malloc(needed + 1);
+    if (full == NULL) return NULL;
+    full[0] = '\0';
+    if (needed == 0) return full;
+    err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
+                         : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
+    full[err == CL_SUCCESS ? needed : 0] = '\0';
+    return full;
+}
+
+/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size) {
+    char *full = vs__cl_info_dup(platform, device, what);
+    snprintf(out, size, "%s", full != NULL ? full : "");
+    free(full);
 }

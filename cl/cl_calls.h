@@ -16,7 +16,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
-#include "../host/internal.h"
+#include "../backend/backend.h"
 
 typedef struct vs__cl_api {
     cl_int (*GetPlatformIDs)(cl_uint, cl_platform_id *, cl_uint *);
@@ -84,11 +84,17 @@ int vs__cl_status(cl_int err);
  * text as this thread's last OpenCL error (for the batch report). Returns
  * the matching vs_status.
  */
-int vs__cl_failed(const vs_context *ctx, const char *what, cl_int err);
+int vs__cl_failed(const vs__env *ctx, const char *what, cl_int err);
 
 /* This thread's last failed OpenCL call, "" if none since vs__cl_clear_error. */
 const char *vs__cl_last_error(void);
 void vs__cl_clear_error(void);
+
+/* A device (platform NULL) or platform (device NULL) string, whole and malloc'd ("" if the
+ * query fails; NULL when out of memory), or truncated to size ("" on failure). */
+char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what);
+void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
+                        size_t size);
 
 /* Checks err; on failure records it, sets `status` and jumps to `cleanup`. */
 #define VS_CL_CHECK(ctx, err, what)                                                                \

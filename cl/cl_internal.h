@@ -18,14 +18,7 @@ typedef struct vs__cl_entry {
  * malloc'd array (*out, free() it; NULL when *count is 0). When there are
  * none, `why` receives the reason. Returns 0, or VS_ERR_OUT_OF_MEMORY.
  */
-int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
-                    size_t why_size);
-
-/* A device (platform NULL) or platform (device NULL) string, whole and malloc'd ("" if the
- * query fails; NULL when out of memory), or truncated to size ("" on failure). */
-char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what);
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size);
+int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why, size_t why_size);
 
 /*
  * The smallest staging arena (vs_options.arena_bytes) the backend can open
@@ -39,8 +32,8 @@ size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve);
  * testing knob (VECSCORE_CL_*) is VS_ERR_INVALID_ARGUMENT with the reason in
  * why; other failures leave why alone.
  */
-int vs__cl_backend_create(vs_context *ctx, const vs__cl_entry *entry, const vs__backend_ops **ops,
-                          void **state, char *why, size_t why_size);
+int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
+                          const vs__backend_ops **ops, void **state, char *why, size_t why_size);
 
 /* Program build with the on-disk binary cache (cl/program.c). */
 typedef struct vs__cl_program_result {
@@ -49,8 +42,8 @@ typedef struct vs__cl_program_result {
     int from_cache; /* 1 if loaded from the binary cache */
 } vs__cl_program_result;
 
-/* The cache directory is the context's (host/cache.c). */
-int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_entry *entry,
+/* The cache directory is the context's (ctx->cache, base/cache.c). */
+int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entry *entry,
                        const char *source, size_t source_length, const char *options,
                        vs__cl_program_result *out);
 

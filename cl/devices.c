@@ -13,37 +13,8 @@
 #define VS_MAX_PLATFORMS VS__CL_MAX_PLATFORMS
 #define VS_MAX_DEVICES_PER_PLATFORM VS__CL_MAX_DEVICES
 
-/*
- * The whole of a string property of a device (platform NULL) or of a
- * platform (device NULL), malloc'd; "" if the query fails, NULL only when
- * memory runs out. The length is asked first because drivers refuse a
- * buffer that is too small rather than truncate.
- */
-char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what) {
-    size_t needed = 0;
-    cl_int err = device != NULL ? vs__cl.GetDeviceInfo(device, what, 0, NULL, &needed)
-                                : vs__cl.GetPlatformInfo(platform, what, 0, NULL, &needed);
-    if (err != CL_SUCCESS) needed = 0;
-    char *full = malloc(needed + 1);
-    if (full == NULL) return NULL;
-    full[0] = '\0';
-    if (needed == 0) return full;
-    err = device != NULL ? vs__cl.GetDeviceInfo(device, what, needed, full, NULL)
-                         : vs__cl.GetPlatformInfo(platform, what, needed, full, NULL);
-    full[err == CL_SUCCESS ? needed : 0] = '\0';
-    return full;
-}
-
-/* vs__cl_info_dup truncated into a fixed buffer of size bytes. */
-void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
-                        size_t size) {
-    char *full = vs__cl_info_dup(platform, device, what);
-    snprintf(out, size, "%s", full != NULL ? full : "");
-    free(full);
-}
-
-static int device_details(const vs_context *ctx, cl_platform_id platform, cl_device_id device,
-                          int p, int d, vs_device *info) {
+static int device_details(const vs__env *ctx, cl_platform_id platform, cl_device_id device, int p,
+                          int d, vs_device *info) {
     int status = VS_OK;
     memset(info, 0, sizeof(*info));
     cl_device_type type = 0;
@@ -101,7 +72,7 @@ cleanup:
     return status;
 }
 
-int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char *why,
+int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why,
                     size_t why_size) {
     *out = NULL;
     *count = 0;
@@ -161,8 +132,7 @@ int vs__cl_discover(const vs_context *ctx, vs__cl_entry **out, int *count, char 
 
 /* ---- the OpenCL part of the public device list (host/devices.c) ------------- */
 
-int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why,
-                    size_t why_size) {
+int vs__opencl_list(const vs__env *ctx, vs_device **out, int *count, char *why, size_t why_size) {
     *out = NULL;
     *count = 0;
     vs__cl_entry *list = NULL;
@@ -221,7 +191,7 @@ static int contains_folded(const char *haystack, const char *needle) {
  * "auto" with no eligible device, returns VS_ERR_NO_DEVICE with the reason
  * in why (the caller then uses the CPU).
  */
-int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
+int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     const int is_auto = selector->kind == VS_SELECT_AUTO;
     uint64_t any = 0; /* testing knob: let "auto" weigh OpenCL CPU devices too (PoCL in CI) */
@@ -268,12 +238,12 @@ int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__bac
      * the CPU's turn under "auto" (the arena may suit the CPU). */
     size_t reserve = 0;
     const size_t need = vs__cl_min_arena_bytes(chosen, &reserve);
-    if (ctx->cfg.arena_bytes < need) {
+    if (ctx->arena_bytes < need) {
         snprintf(why, why_size,
                  "%sthe staging arena (arena_bytes or VECSCORE_ARENA_BYTES) of %zu bytes is too "
                  "small for OpenCL device '%s': it needs at least %zu bytes to open (a batch "
                  "stages %zu bytes plus 4 x dim + 4 per query row)",
-                 is_auto ? "auto: " : "", ctx->cfg.arena_bytes, chosen->info.name, need, reserve);
+                 is_auto ? "auto: " : "", ctx->arena_bytes, chosen->info.name, need, reserve);
         free(list);
         return is_auto ? VS_ERR_NO_DEVICE : VS_ERR_INVALID_ARGUMENT;
     }

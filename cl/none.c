@@ -7,12 +7,11 @@
  */
 #include <stdio.h>
 
-#include "../host/internal.h"
+#include "../backend/backend.h"
 
 #define VS_NO_OPENCL "no OpenCL platform (built without OpenCL)"
 
-int vs__opencl_list(const vs_context *ctx, vs_device **out, int *count, char *why,
-                    size_t why_size) {
+int vs__opencl_list(const vs__env *ctx, vs_device **out, int *count, char *why, size_t why_size) {
     (void)ctx;
     *out = NULL;
     *count = 0;
@@ -29,7 +28,7 @@ int vs__opencl_string(int index, vs_device_field field, char **out) {
 
 /* Every selector, "auto" included: no device. (The OpenCL testing knobs, such as
  * VECSCORE_AUTO_OPENCL_CPU, have nothing to act on and are not read.) */
-int vs__opencl_open(vs_context *ctx, const vs__selector *selector, const vs__backend_ops **ops,
+int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__backend_ops **ops,
                     void **state, char *why, size_t why_size) {
     (void)ctx;
     (void)selector;

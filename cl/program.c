@@ -3,7 +3,7 @@
  * cache of device binaries.
  *
  * Cache entry: vecscore-<key>.clbin in the context's cache directory
- * (host/cache.c, which also decides whether that directory can be trusted:
+ * (base/cache.c, which also decides whether that directory can be trusted:
  * a binary is native code the driver loads into this process). The key is a
  * 64-bit FNV-1a hash of platform name and version, device name, driver
  * version, the source, the build options and the library version. The file
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/topk_order.h"
 #include "cl_internal.h"
 
 #define VS_CACHE_MAGIC "VSCLBIN1"
@@ -29,7 +30,7 @@
 #define VS_CACHE_MAX_BYTES ((uint64_t)256 << 20)
 #define VS_CACHE_WHAT "opencl: program cache"
 
-static void log_build_failure(const vs_context *ctx, cl_program program, cl_device_id device) {
+static void log_build_failure(const vs__env *ctx, cl_program program, cl_device_id device) {
     size_t size = 0;
     if (vs__cl.GetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
             CL_SUCCESS ||
@@ -40,21 +41,21 @@ static void log_build_failure(const vs_context *ctx, cl_program program, cl_devi
     if (vs__cl.GetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, size, text, NULL) ==
         CL_SUCCESS) {
         text[size] = '\0';
-        vs__log(ctx, VS_LOG_ERROR, "opencl: program build log:\n%s", text);
+        vs__log(&ctx->log, VS_LOG_ERROR, "opencl: program build log:\n%s", text);
     }
     free(text);
 }
 
 /*
- * The payload of a cache entry, or NULL: missing or not usable (host/cache.c
+ * The payload of a cache entry, or NULL: missing or not usable (base/cache.c
  * said why), or damaged (deleted here). *payload_offset is where the binary
  * starts in the returned block (free the block).
  */
-static unsigned char *cache_load(const vs_context *ctx, const char *name, uint64_t key,
+static unsigned char *cache_load(const vs__env *ctx, const char *name, uint64_t key,
                                  size_t *payload_offset, size_t *size) {
     unsigned char *entry = NULL;
     size_t length = 0;
-    if (!vs__cache_read(ctx, VS_CACHE_WHAT, name, VS_CACHE_HEADER_BYTES + VS_CACHE_MAX_BYTES,
+    if (!vs__cache_read(ctx->cache, VS_CACHE_WHAT, name, VS_CACHE_HEADER_BYTES + VS_CACHE_MAX_BYTES,
                         &entry, &length))
         return NULL;
     uint64_t header[3] = {0, 0, 0};
@@ -65,10 +66,10 @@ static unsigned char *cache_load(const vs_context *ctx, const char *name, uint64
                 vs__fnv1a(VS_FNV1A_SEED, entry + VS_CACHE_HEADER_BYTES, header[1]) == header[2];
     }
     if (!valid) {
-        vs__log(ctx, VS_LOG_WARN,
+        vs__log(&ctx->log, VS_LOG_WARN,
                 "opencl: program cache entry %s is corrupt or foreign; rebuilding", name);
         free(entry);
-        vs__cache_drop(ctx, name);
+        vs__cache_drop(ctx->cache, name);
         return NULL;
     }
     *payload_offset = VS_CACHE_HEADER_BYTES;
@@ -76,7 +77,7 @@ static unsigned char *cache_load(const vs_context *ctx, const char *name, uint64
     return entry;
 }
 
-static void cache_store(const vs_context *ctx, const char *name, uint64_t key, cl_program program) {
+static void cache_store(const vs__env *ctx, const char *name, uint64_t key, cl_program program) {
     size_t size = 0;
     if (vs__cl.GetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof(size), &size, NULL) !=
             CL_SUCCESS ||
@@ -90,12 +91,12 @@ static void cache_store(const vs_context *ctx, const char *name, uint64_t key, c
         uint64_t header[3] = {key, size, vs__fnv1a(VS_FNV1A_SEED, binaries[0], size)};
         memcpy(entry, VS_CACHE_MAGIC, 8);
         memcpy(entry + 8, header, sizeof(header));
-        vs__cache_write(ctx, VS_CACHE_WHAT, name, entry, VS_CACHE_HEADER_BYTES + size);
+        vs__cache_write(ctx->cache, VS_CACHE_WHAT, name, entry, VS_CACHE_HEADER_BYTES + size);
     }
     free(entry);
 }
 
-int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_entry *entry,
+int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entry *entry,
                        const char *source, size_t source_length, const char *options,
                        vs__cl_program_result *out) {
     int status = VS_OK;
@@ -103,6 +104,14 @@ int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_e
     memset(out, 0, sizeof(*out));
     cl_program program = NULL;
     cl_device_id device = entry->device;
+    /* Every program gets the library's top-k order (base/topk_order.h) as defines. */
+    char all_options[1024];
+    if (snprintf(all_options, sizeof(all_options), "%s %s", options, VS_TOPK_ORDER_CL_OPTIONS) >=
+        (int)sizeof(all_options)) {
+        vs__log(&ctx->log, VS_LOG_ERROR, "opencl: build options too long: %s", options);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    options = all_options;
 
     char platform_version[256];
     vs__cl_info_string(entry->platform, NULL, CL_PLATFORM_VERSION, platform_version,
@@ -132,12 +141,12 @@ int vs__cl_program_get(const vs_context *ctx, cl_context context, const vs__cl_e
         if (err == CL_SUCCESS && binary_status == CL_SUCCESS) {
             out->from_cache = 1;
         } else {
-            vs__log(ctx, VS_LOG_WARN,
+            vs__log(&ctx->log, VS_LOG_WARN,
                     "opencl: cached program %s was refused by the driver (%s); rebuilding", name,
                     vs__cl_error_name(err != CL_SUCCESS ? err : binary_status));
             if (program != NULL) vs__cl.ReleaseProgram(program);
             program = NULL;
-            vs__cache_drop(ctx, name);
+            vs__cache_drop(ctx->cache, name);
         }
     }
     if (program == NULL) {

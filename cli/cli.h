@@ -21,21 +21,87 @@ enum {
     EXIT_OUTPUT = 4  /* an output file could not be written */
 };
 
-/* Prints "vecscore CMD: message" to stderr and returns code. */
+/* Prints "vecscore CMD: message" to stderr and returns code. While a
+ * capture is on (cli_fail_capture), the message is kept instead, the first
+ * one of the run: a driver of several processes (mpi/) prints one process's
+ * message once, after the processes agreed on the outcome. */
 int cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_fail_capture(int on);
+/* The first message kept since capture began ("" if none), as it would
+ * have been printed, without the newline. */
+const char *cli_fail_captured(void);
+
+/* What the usage texts of every subcommand end with. */
+extern const char cli_exit_codes_help[];
 
 /* Strict number parsing: the whole string, within [min, max]. 0 or -1. */
 int cli_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Option scanning: returns the value of "--name VALUE" / "--name=VALUE" /
- * "-n VALUE" at argv[*i] (advancing *i), or NULL if argv[*i] is not that
- * option. *missing is set when the option is present without a value. */
-const char *cli_option(int argc, char **argv, int *i, const char *long_name, const char *short_name,
-                       int *missing);
+/* ---- options: one table for every subcommand (options.c) ----------------------------------
+ *
+ * Each row of the table says an option's name and short form, what kind of
+ * value it takes (and its range), which subcommands accept it, which list
+ * it in their --help, and its help text. cli_options_parse and
+ * cli_options_help both read it, so parsing and help cannot disagree. An
+ * option may have several rows (-o: its help differs by subcommand; -t is
+ * --threads in topk/score but --truth in recall); rows of one id store
+ * into the same slot. */
+enum {
+    CLI_CMD_DEVICES = 1u << 0,
+    CLI_CMD_GEN = 1u << 1,
+    CLI_CMD_TOPK = 1u << 2,
+    CLI_CMD_SCORE = 1u << 3,
+    CLI_CMD_RECALL = 1u << 4,
+    CLI_CMD_SEARCH = CLI_CMD_TOPK | CLI_CMD_SCORE
+};
 
-/* "NAMES is given more than once; give it once" (names: "-q/--queries"):
- * returns EXIT_USAGE. Single-valued options may appear once. */
-int cli_repeated(const char *cmd, const char *names);
+typedef enum cli_option_id {
+    CLI_OPT_QUERIES,
+    CLI_OPT_BASE,
+    CLI_OPT_K,
+    CLI_OPT_METRIC,
+    CLI_OPT_DEVICE,
+    CLI_OPT_OUTPUT,
+    CLI_OPT_SCORES,
+    CLI_OPT_BATCH,
+    CLI_OPT_CHUNK,
+    CLI_OPT_THREADS,
+    CLI_OPT_REPORT,
+    CLI_OPT_QUIET,
+    CLI_OPT_REJECT_NONFINITE,
+    CLI_OPT_STORAGE,
+    CLI_OPT_APPROX,
+    CLI_OPT_COUNT,
+    CLI_OPT_DIM,
+    CLI_OPT_SEED,
+    CLI_OPT_DISTRIBUTION,
+    CLI_OPT_NORMALIZE,
+    CLI_OPT_RESULT,
+    CLI_OPT_TRUTH,
+    CLI_OPT_JSON,
+    CLI_OPT_IDS /* how many ids there are */
+} cli_option_id;
+
+/* What cli_options_parse found: for each id, whether it was given, its
+ * text, and its number (CLI_ARG_U64: the value; CLI_ARG_METRIC: the
+ * vs_metric). */
+typedef struct cli_values {
+    int given[CLI_OPT_IDS];
+    const char *text[CLI_OPT_IDS];
+    uint64_t number[CLI_OPT_IDS];
+} cli_values;
+
+/* Parses argv[0..argc) for the subcommand command (one CLI_CMD_* bit; cmd
+ * is its name for messages). --help/-h prints help(stdout) and returns
+ * EXIT_OK; an unknown argument, a missing or bad value, or a single-valued
+ * option given twice prints the error and returns EXIT_USAGE; else -1. The
+ * order of checks is the order of argv. */
+int cli_options_parse(unsigned command, const char *cmd, int argc, char **argv,
+                      void (*help)(FILE *), cli_values *values);
+
+/* Prints the help lines of the options that command's --help lists, in
+ * table order, with the labels padded to width columns. */
+void cli_options_help(FILE *out, unsigned command, int width);
 
 /* With names[i] present[i] for n required options: -1 when all are there,
  * else a usage error naming only the missing ones ("-k and -o are required"). */
@@ -82,6 +148,10 @@ int cli_commit(const char *cmd, vs_outfile **files, size_t count);
 void cli_output_abort(vs_outfile *f);
 void cli_writer_abort(vs_writer *w);
 
+/* main's last step: stdout is flushed and checked; a failed write turns a
+ * successful exit into EXIT_OUTPUT, with one message. Returns the code. */
+int cli_finish_stdout(int code);
+
 /* Reports a failed write to stdout once ("writing to stdout failed: ..."),
  * from errno; returns EXIT_OUTPUT. main checks stdout again at the end. */
 int cli_stdout_failed(const char *cmd);
@@ -121,7 +191,11 @@ static inline int cli_mul(uint64_t a, uint64_t b, uint64_t *out) {
 double cli_now(void);
 uint64_t cli_peak_rss_bytes(void);
 
-/* Subcommands. */
+/* Subcommands, each in a file of its name; argv[0] is the first argument
+ * after the subcommand. cli_bench returns only on failure (it runs
+ * vecscore-bench). */
+int cli_version(void);
+int cli_bench(int argc, char **argv);
 int cli_devices(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_topk(int argc, char **argv);

@@ -10,9 +10,10 @@
  *   take less than twice what it costs to get a helper (both measured: the
  *   seconds per multiply-add of each path on the calling thread, and the
  *   pool's join time); otherwise the chunk is cut into up to 8 units per
- *   participant (fewer when a unit would be shorter than 16 of the fastest
- *   helper joins), which the caller and the pool's helpers claim one at a
- *   time:
+ *   participant (fewer when a unit would take less than 16 times what any
+ *   unit costs: the fastest helper join plus, for top-k candidate ranges,
+ *   filling and merging a fresh set of heaps), which the caller and the
+ *   pool's helpers claim one at a time:
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
@@ -40,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../host/internal.h"
+#include "../backend/backend.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -66,7 +67,14 @@ enum path { PATH_CORPUS, PATH_PACK, PATH_ROWS };
 
 /* What the split decision measures, per context (shared by its callers; races only lose samples).
  */
-enum rate { RATE_CORPUS = PATH_CORPUS, RATE_PACK = PATH_PACK, RATE_ROWS = PATH_ROWS, RATE_MERGE };
+enum rate {
+    RATE_CORPUS = PATH_CORPUS,
+    RATE_PACK = PATH_PACK,
+    RATE_ROWS = PATH_ROWS,
+    RATE_MERGE,
+    RATE_INSERT, /* seconds per insertion into a filling heap (measured once, not updated) */
+    RATE_COUNT
+};
 
 typedef struct cpu_state {
     const vs__cpu_kernels *kernels;
@@ -75,9 +83,9 @@ typedef struct cpu_state {
      * Seconds per multiply-add of each path (per merged heap entry for
      * RATE_MERGE) as the calling thread ran them lately: seeded by a short
      * measurement when the backend is made, then a moving average of every
-     * batch's own units.
+     * batch's own units. RATE_INSERT keeps its seed.
      */
-    _Atomic double rate[4];
+    _Atomic double rate[RATE_COUNT];
     char description[96];
 } cpu_state;
 
@@ -117,20 +125,26 @@ static void rate_observe(cpu_state *cpu, enum rate which, double seconds, double
  * (measured by the pool), else 1; some declined calls are split anyway
  * (vs__pool_probe), so that the estimate can come down after a busy spell.
  * *units receives the units to cut the work into: VS_UNITS_PER_PARTICIPANT
- * per participant, fewer when units would be shorter than VS_UNIT_MIN_JOINS
- * of the fastest joins seen (small batches lose more to the cuts, and to the
- * cache lines each unit starts cold, than they gain in balance).
+ * per participant, fewer when a unit would take less than VS_UNIT_MIN_JOINS
+ * times what every unit costs whatever its size: handing it out (the fastest
+ * join seen) plus `unit_fixed`, the caller's estimate of the unit's own fixed
+ * work (for top-k candidate ranges: filling a fresh set of heaps and merging
+ * it, see range_fixed_seconds). Small batches lose more to the cuts than
+ * they gain in balance.
  */
-static int participants_for(const cpu_state *cpu, double seconds, size_t *units) {
+static int participants_for(const cpu_state *cpu, double seconds, double unit_fixed,
+                            size_t *units) {
     *units = 1;
     if (cpu->threads <= 1) return 1;
     const double join = vs__pool_join_seconds(cpu->threads - 1);
     if (!isfinite(join)) return 1;
     if (!(seconds > 2 * join) && !vs__pool_probe(seconds)) return 1;
     const int threads = cpu->threads;
+    /* A fastest join of 0 is a forced split (testing): as many units as allowed. */
     const double fastest = vs__pool_join_fastest();
+    const double fixed = fastest > 0 ? fastest + unit_fixed : 0;
     double per =
-        fastest > 0 ? seconds / (VS_UNIT_MIN_JOINS * fastest * threads) : VS_UNITS_PER_PARTICIPANT;
+        fixed > 0 ? seconds / (VS_UNIT_MIN_JOINS * fixed * threads) : VS_UNITS_PER_PARTICIPANT;
     if (!(per >= 1)) per = 1;
     if (per > VS_UNITS_PER_PARTICIPANT) per = VS_UNITS_PER_PARTICIPANT;
     *units = (size_t)threads * (size_t)per;
@@ -182,8 +196,8 @@ static void pack_unit(void *arg, size_t unit, int slot) {
     }
 }
 
-static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, size_t n, size_t dim,
-                          void **out) {
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
     cpu_state *cpu = state;
     const vs__cpu_kernels *kern = cpu->kernels;
     *out = NULL;
@@ -210,7 +224,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     pack_job job = {.kern = kern, .vectors = vectors, .n = n, .dim = dim, .corpus = corpus};
     size_t units;
     const int participants =
-        participants_for(cpu, 2.0 * (double)n * (double)dim * rate_get(cpu, RATE_ROWS), &units);
+        participants_for(cpu, 2.0 * (double)n * (double)dim * rate_get(cpu, RATE_ROWS), 0, &units);
     if (units > panels) units = panels;
     if (units > 0) {
         job.panels_per_unit = (panels + units - 1) / units;
@@ -222,7 +236,7 @@ static int corpus_prepare(void *state, vs_context *ctx, const float *vectors, si
     *out = corpus;
     return VS_OK;
 oom:
-    vs__log(ctx, VS_LOG_ERROR, "vs_corpus_create: cannot allocate %zu x %zu floats", n, dim);
+    vs__log(&ctx->log, VS_LOG_ERROR, "vs_corpus_create: cannot allocate %zu x %zu floats", n, dim);
     corpus_release(state, corpus);
     return VS_ERR_OUT_OF_MEMORY;
 }
@@ -285,6 +299,26 @@ static size_t scratch_bytes(const plan *p, size_t dim) {
     if (p->path != PATH_CORPUS) bytes += align64(p->block * sizeof(float)) + 64; /* aux */
     if (p->path == PATH_PACK) bytes += align64(p->block * dim * sizeof(float)) + 64;
     return bytes;
+}
+
+/*
+ * The fixed work of one candidate range of a top-k chunk, in seconds: each
+ * of its q heaps of m entries starts empty, so it takes its first m
+ * candidates and then, for candidates in random order, about m ln(n/m) more
+ * of the n it sees before its threshold is as high as one long stream's
+ * would be; then its m entries are merged into the output. At the finest
+ * split (VS_UNITS_PER_PARTICIPANT ranges per participant), priced at the
+ * measured seconds per insertion into a filling heap (RATE_INSERT). With 16 ranges of
+ * 1 x 1000 x 768 top-10 this is about 30 insertions per range against 6 per
+ * range in 2, and the split took 62 us against 43 us.
+ */
+static double range_fixed_seconds(const cpu_state *cpu, size_t q, size_t m, size_t nc,
+                                  int threads) {
+    if (m == 0) return 0;
+    const double per_range = (double)nc / ((double)threads * VS_UNITS_PER_PARTICIPANT);
+    const double fill =
+        per_range > (double)m ? (double)m * (1.0 + log(per_range / (double)m)) : per_range;
+    return (double)q * (fill + (double)m) * rate_get(cpu, RATE_INSERT);
 }
 
 static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
@@ -352,7 +386,10 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
 
     p->seconds = (double)b->nq * (double)b->nc * (double)dim * rate_get(cpu, (enum rate)p->path);
     size_t want = 1;
-    p->threads = threads > 1 ? participants_for(cpu, p->seconds, &want) : 1;
+    double unit_fixed = 0;
+    if (topk && b->nc >= (size_t)threads * 4 * nr)
+        unit_fixed = range_fixed_seconds(cpu, chunk, p->heap_size, b->nc, threads);
+    p->threads = threads > 1 ? participants_for(cpu, p->seconds, unit_fixed, &want) : 1;
     if (p->threads > threads) p->threads = threads;
     if (p->threads <= 1) {
         p->threads = 1;
@@ -508,8 +545,19 @@ static void finish_queries(const chunk_job *job, size_t qa, size_t qb) {
     const int negate = b->metric == VS_METRIC_L2SQ;
     const size_t ranges = job->p->split_candidates ? job->units : 1;
     for (size_t i = qa; i < qb; i++) {
-        for (size_t r = 1; r < ranges; r++)
-            vs__heap_merge(&job->heaps[i], &job->range_heaps[(r - 1) * job->q_count + i]);
+        /*
+         * Range order. Once the output heap is full of numbers, an entry
+         * whose key is below its threshold cannot enter, so most of a range's
+         * entries cost one comparison; an equal key (its id decides) and
+         * anything while the heap is open take the full comparison.
+         */
+        vs__heap *into = &job->heaps[i];
+        for (size_t r = 1; r < ranges; r++) {
+            const vs__heap *from = &job->range_heaps[(r - 1) * job->q_count + i];
+            for (size_t j = 0; j < from->size; j++)
+                if (into->open || !(from->keys[j] < into->threshold))
+                    vs__heap_insert(into, from->keys[j], from->ids[j]);
+        }
         size_t row = job->q_first + i;
         vs__heap_finish(&job->heaps[i], negate, padding, b->scores + row * b->k,
                         b->ids + row * b->k, b->k);
@@ -558,7 +606,7 @@ static int run_chunk(cpu_state *cpu, const chunk_job *job) {
     const double entries = (double)job->q_count * (double)job->units * (double)p->heap_size;
     size_t merge_cut; /* merge units are fixed (VS_MERGE_UNIT_QUERIES): only the decision */
     const int merge_threads =
-        participants_for(cpu, entries * rate_get(cpu, RATE_MERGE), &merge_cut);
+        participants_for(cpu, entries * rate_get(cpu, RATE_MERGE), 0, &merge_cut);
     size_t units = (job->q_count + VS_MERGE_UNIT_QUERIES - 1) / VS_MERGE_UNIT_QUERIES;
     vs__pool_run_info merged;
     vs__pool_run(merge_unit, (void *)job, units, merge_threads, &merged);
@@ -677,6 +725,19 @@ static void write_padding(const vs__batch *b) {
     }
 }
 
+/* The plan of the calling thread's last CPU batch, for vs__cpu_test_last_plan. */
+static _Thread_local struct {
+    int threads;
+    size_t units;
+    int split_candidates;
+} last_plan;
+
+void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates) {
+    *threads = last_plan.threads;
+    *units = last_plan.units;
+    *split_candidates = last_plan.split_candidates;
+}
+
 static int cpu_run(void *state, vs__batch *b) {
     cpu_state *cpu = state;
     vs_batch_report *report = b->report;
@@ -685,6 +746,9 @@ static int cpu_run(void *state, vs__batch *b) {
     snprintf(report->device, sizeof(report->device), "%s", cpu->description);
     report->threads = 1;
     report->threads_joined = 1;
+    last_plan.threads = 1;
+    last_plan.units = 0;
+    last_plan.split_candidates = 0;
     if (b->nq == 0) return VS_OK;
     if (b->nc == 0) {
         if (b->k) write_padding(b);
@@ -693,7 +757,7 @@ static int cpu_run(void *state, vs__batch *b) {
     plan p;
     int status = make_plan(cpu, b, &p);
     if (status != VS_OK) {
-        vs__log(b->ctx, VS_LOG_ERROR,
+        vs__log(&b->ctx->log, VS_LOG_ERROR,
                 "batch does not fit the arenas (staging %zu B, scratch %zu B per worker) "
                 "for dim %zu; raise arena_bytes/scratch_bytes",
                 b->ws->staging.capacity, b->ws->scratch[0].capacity, b->dim);
@@ -710,10 +774,16 @@ static int cpu_run(void *state, vs__batch *b) {
         status = chunk_alloc(&job, q);
         if (status != VS_OK) {
             /* Only possible on the first chunk: later chunks reuse the same space. */
-            vs__log(b->ctx, VS_LOG_ERROR, "arena exhausted staging a chunk of %zu queries", q);
+            vs__log(&b->ctx->log, VS_LOG_ERROR, "arena exhausted staging a chunk of %zu queries",
+                    q);
             return status;
         }
         chunk_stage(&job);
+        if (q0 == 0) {
+            last_plan.threads = p.threads;
+            last_plan.units = job.units;
+            last_plan.split_candidates = p.split_candidates;
+        }
         double t0 = vs__now();
         int joined = run_chunk(cpu, &job);
         kernel_seconds += vs__now() - t0;
@@ -790,14 +860,40 @@ static void seed_rates(cpu_state *cpu) {
     double per_entry = best / HEAP;
     atomic_store_explicit(&cpu->rate[RATE_MERGE], per_entry > 0 ? per_entry : 1e-8,
                           memory_order_relaxed);
+    /*
+     * Filling: FILL candidates in id order, with keys from a fixed sequence,
+     * pushed into a fresh heap of HEAP / 4 entries as a candidate range's
+     * heaps are; seconds per push that entered (a range's fixed work is
+     * priced in those, range_fixed_seconds). Best of 5.
+     */
+    enum { FILL = 512 };
+    best = INFINITY;
+    for (int trial = 0; trial < 5; trial++) {
+        vs__heap_init(&into, keys[0], ids[0], HEAP / 4);
+        uint32_t state = 12345u;
+        size_t entered = 0;
+        double t0 = vs__now();
+        for (int i = 0; i < FILL; i++) {
+            state = state * 1664525u + 1013904223u;
+            const float key = (float)(state >> 8);
+            entered += into.open || key > into.threshold;
+            vs__heap_push(&into, key, i);
+        }
+        double t = (vs__now() - t0) / (double)(entered ? entered : 1);
+        if (t < best) best = t;
+    }
+    atomic_store_explicit(&cpu->rate[RATE_INSERT], best > 0 && isfinite(best) ? best : 1e-8,
+                          memory_order_relaxed);
 }
 
-int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_ops **ops,
-                           void **state) {
+int vs__cpu_backend_create(const vs__env *ctx, const vs__backend_ops **ops, void **state,
+                           const char **isa_chosen) {
+    const char *isa = ctx->isa;
     const vs__cpu_kernels *kernels;
     int status = vs__cpu_kernels_get(isa, &kernels);
     if (status == VS_ERR_UNSUPPORTED) {
-        vs__log(ctx, VS_LOG_ERROR, "ISA '%s' was requested but this CPU does not support it", isa);
+        vs__log(&ctx->log, VS_LOG_ERROR, "ISA '%s' was requested but this CPU does not support it",
+                isa);
         return status;
     }
     if (status != VS_OK) {
@@ -807,7 +903,7 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
             snprintf(known + used, sizeof(known) - used, "%s%s", i > 0 ? ", " : "",
                      vs_cpu_isa_name(i));
         }
-        vs__log(ctx, VS_LOG_ERROR, "unknown ISA '%s' (expected one of %s)", isa, known);
+        vs__log(&ctx->log, VS_LOG_ERROR, "unknown ISA '%s' (expected one of %s)", isa, known);
         return status;
     }
     cpu_state *cpu = calloc(1, sizeof(*cpu));
@@ -817,12 +913,12 @@ int vs__cpu_backend_create(vs_context *ctx, const char *isa, const vs__backend_o
         return VS_ERR_OUT_OF_MEMORY;
     }
     cpu->kernels = kernels;
-    cpu->threads = ctx->cfg.threads;
+    cpu->threads = ctx->threads;
     seed_rates(cpu);
     snprintf(cpu->description, sizeof(cpu->description), "native CPU (%s, %d thread%s)",
              kernels->isa, cpu->threads, cpu->threads == 1 ? "" : "s");
     *ops = &cpu_ops;
     *state = cpu;
-    ctx->isa = kernels->isa;
+    *isa_chosen = kernels->isa;
     return VS_OK;
 }

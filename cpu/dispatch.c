@@ -60,13 +60,9 @@ static int has_neon(void) {
 #define VS_ISA_ARM64(table, check) NULL, NULL
 #endif
 
-/*
- * Every ISA the library knows, on every architecture (an ISA of another
- * architecture has no table here and is never supported). The reference
- * comes first; among those this CPU supports, a later entry is preferred
- * over an earlier one, so the order within one architecture is worst to
- * best. vs_cpu_isa_name lists the names in this order.
- */
+#define VS_ISA_ALL(table, check) table, check
+
+/* The rows of VS_CPU_ISA_TABLE (cpu/kernels.h), in its order. */
 typedef struct isa_entry {
     const char *name;
     const vs__cpu_kernels *table; /* NULL when not built for this architecture */
@@ -74,10 +70,9 @@ typedef struct isa_entry {
 } isa_entry;
 
 static const isa_entry isas[] = {
-    {"serial", &vs__kernels_serial, has_serial},
-    {"avx2", VS_ISA_X86(&vs__kernels_avx2, has_avx2)},
-    {"avx512", VS_ISA_X86(&vs__kernels_avx512, has_avx512)},
-    {"neon", VS_ISA_ARM64(&vs__kernels_neon, has_neon)},
+#define VS_ISA_ROW_(name, arch) {#name, VS_ISA_##arch(&vs__kernels_##name, has_##name)},
+    VS_CPU_ISA_TABLE(VS_ISA_ROW_)
+#undef VS_ISA_ROW_
 };
 #define ISA_COUNT (sizeof(isas) / sizeof(isas[0]))
 

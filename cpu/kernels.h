@@ -95,6 +95,18 @@ typedef struct vs__cpu_kernels {
                        const float *candidates, size_t c0, size_t nc, size_t dim);
 } vs__cpu_kernels;
 
+/*
+ * Every ISA the library knows, on every architecture, as X(name, arch):
+ * arch is ALL, X86 or ARM64, and an ISA of another architecture has no table
+ * in the build and is never supported. The reference comes first; among
+ * those this CPU supports, a later row is preferred over an earlier one, so
+ * the order within one architecture is worst to best. cpu/dispatch.c builds
+ * its table from these rows (vs__kernels_<name>, has_<name>), and
+ * vs_cpu_isa_name lists the names in this order. A new ISA is a row here,
+ * its file, and its CPU check in dispatch.c (CONTRIBUTING.md).
+ */
+#define VS_CPU_ISA_TABLE(X) X(serial, ALL) X(avx2, X86) X(avx512, X86) X(neon, ARM64)
+
 /* Per-ISA tables (each file defines one; the x86 ones only on x86, neon only on AArch64). */
 extern const vs__cpu_kernels vs__kernels_serial;
 #if defined(__x86_64__) || defined(__i386__)

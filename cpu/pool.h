@@ -12,13 +12,17 @@
  *
  *   caller ── post job ──► active list ◄── idle workers attach (each gets a slot)
  *     │                                      │
- *     └─ claims units itself ◄── atomic counter ──► helpers claim units
+ *     └─ claims from its home range ◄─ one range per slot ─► helpers: theirs,
+ *        then the others' from the back                       then the others'
  *     └─ when no unit is left: waits only for units already claimed, then returns
  *
- *   - Units are claimed one at a time from an atomic counter, so whoever runs
- *     takes the next unit: a helper that has not started yet (asleep, or
- *     parked by the scheduler) claims nothing and delays nothing; one parked
- *     while running a unit delays the call by that unit at most.
+ *   - Units are claimed one at a time: each slot first from its own home
+ *     range (slot s of P owns units [s*U/P, (s+1)*U/P), so that everyone
+ *     reads the same part of the data in every job while all come), then
+ *     from the back of the others'. A helper that has not started yet
+ *     (asleep, or parked by the scheduler) claims nothing and delays
+ *     nothing, its range being emptied by the others; one parked while
+ *     running a unit delays the call by that unit at most.
  *   - slot 0 is the caller, helpers get 1 .. participants - 1 in the order
  *     they attach; a slot indexes per-participant scratch memory. Which unit
  *     runs in which slot depends on timing, so results must not: a unit's
@@ -112,7 +116,24 @@ void vs__pool_test_set_cpu_count(int cpus);
 /* 1: vs__pool_join_seconds() returns 0, so every batch that can be split is (0 = measured). */
 void vs__pool_test_force_split(int on);
 
+/*
+ * Replaces the measured helper cost: vs__pool_join_seconds() returns
+ * join_seconds (once workers are started) and vs__pool_join_fastest() and
+ * vs__pool_probe() use fastest_seconds, so that a test decides which side of
+ * the split threshold a batch falls on. join_seconds <= 0: measured again.
+ * vs__pool_test_force_split takes precedence.
+ */
+void vs__pool_test_set_join(double join_seconds, double fastest_seconds);
+
 /* Workers started so far. */
 int vs__pool_test_workers(void);
+
+/*
+ * The plan of the calling thread's last CPU batch (cpu/backend.c): the
+ * participants it was planned for (1: the caller alone), the units of its
+ * first query chunk (0 for an empty batch) and whether they are candidate
+ * ranges (1) or query ranges (0).
+ */
+void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates);
 
 #endif /* VS_CPU_POOL_H */

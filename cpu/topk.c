@@ -3,16 +3,11 @@
 
 #include <math.h>
 
-/* 1 if (ka, ia) is strictly better than (kb, ib). */
+#include "../base/topk_order.h"
+
+/* 1 if (ka, ia) is strictly better than (kb, ib): the library's one order (base/topk_order.h). */
 static int better(float ka, int64_t ia, float kb, int64_t ib) {
-    if (ia < 0 || ib < 0) return ib < 0 && ia >= 0;
-    int nan_a = isnan(ka), nan_b = isnan(kb);
-    if (nan_a || nan_b) {
-        if (nan_a != nan_b) return nan_b;
-        return ia < ib;
-    }
-    if (ka != kb) return ka > kb;
-    return ia < ib;
+    return VS_TOPK_BEFORE(ka, ia, kb, ib);
 }
 
 static void update_threshold(vs__heap *heap) {

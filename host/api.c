@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/reference.h"
 #include "internal.h"
 
 /* ---- argument checks ------------------------------------------------------ */
@@ -20,14 +21,6 @@ static int bytes_of(size_t a, size_t b, size_t element, size_t *out) {
     return 0;
 }
 
-#define VS_FAIL_IF(ctx, cond, ...)                                                                 \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            vs__log((ctx), VS_LOG_ERROR, __VA_ARGS__);                                             \
-            return VS_ERR_INVALID_ARGUMENT;                                                        \
-        }                                                                                          \
-    } while (0)
-
 static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const float *queries,
                        size_t nq, const float *candidates, int need_candidates, size_t nc,
                        size_t dim, size_t k, int topk, const float *scores, const int64_t *ids) {
@@ -37,85 +30,42 @@ static int check_batch(const char *fn, vs_context *ctx, vs_metric metric, const 
         vs__error_set("%s: ctx is NULL", fn);
         return VS_ERR_INVALID_ARGUMENT;
     }
-    VS_FAIL_IF(ctx, vs_metric_name(metric) == NULL, "%s: unknown metric %d", fn, (int)metric);
-    VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
-    VS_FAIL_IF(ctx, topk && k == 0, "%s: k is 0", fn);
-    VS_FAIL_IF(ctx, nq > 0 && queries == NULL, "%s: queries is NULL with nq = %zu", fn, nq);
-    VS_FAIL_IF(ctx, need_candidates && nc > 0 && candidates == NULL,
-               "%s: candidates is NULL with nc = %zu", fn, nc);
-    VS_FAIL_IF(ctx, bytes_of(nq, dim, sizeof(float), &bytes),
-               "%s: nq x dim x 4 bytes overflows (nq = %zu, dim = %zu)", fn, nq, dim);
-    VS_FAIL_IF(ctx, bytes_of(nc, dim, sizeof(float), &bytes) || nc > (size_t)INT64_MAX,
-               "%s: nc x dim x 4 bytes overflows (nc = %zu, dim = %zu)", fn, nc, dim);
+    if (vs_metric_name(metric) == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: unknown metric %d", fn,
+                        (int)metric);
+    if (dim == 0) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: dim is 0", fn);
+    if (topk && k == 0) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: k is 0", fn);
+    if (nq > 0 && queries == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: queries is NULL with nq = %zu",
+                        fn, nq);
+    if (need_candidates && nc > 0 && candidates == NULL)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: candidates is NULL with nc = %zu", fn, nc);
+    if (bytes_of(nq, dim, sizeof(float), &bytes))
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: nq x dim x 4 bytes overflows (nq = %zu, dim = %zu)", fn, nq, dim);
+    if (bytes_of(nc, dim, sizeof(float), &bytes) || nc > (size_t)INT64_MAX)
+        return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                        "%s: nc x dim x 4 bytes overflows (nc = %zu, dim = %zu)", fn, nc, dim);
     if (topk) {
-        VS_FAIL_IF(ctx, bytes_of(nq, k, sizeof(int64_t), &bytes),
-                   "%s: nq x k x 8 bytes overflows (nq = %zu, k = %zu)", fn, nq, k);
-        VS_FAIL_IF(ctx, nq > 0 && (scores == NULL || ids == NULL), "%s: %s output is NULL", fn,
-                   scores == NULL ? "scores" : "ids");
+        if (bytes_of(nq, k, sizeof(int64_t), &bytes))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                            "%s: nq x k x 8 bytes overflows (nq = %zu, k = %zu)", fn, nq, k);
+        if (nq > 0 && (scores == NULL || ids == NULL))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: %s output is NULL", fn,
+                            scores == NULL ? "scores" : "ids");
     } else {
-        VS_FAIL_IF(ctx, bytes_of(nq, nc, sizeof(float), &bytes),
-                   "%s: nq x nc x 4 bytes overflows (nq = %zu, nc = %zu)", fn, nq, nc);
-        VS_FAIL_IF(ctx, nq > 0 && nc > 0 && scores == NULL, "%s: scores output is NULL", fn);
+        if (bytes_of(nq, nc, sizeof(float), &bytes))
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT,
+                            "%s: nq x nc x 4 bytes overflows (nq = %zu, nc = %zu)", fn, nq, nc);
+        if (nq > 0 && nc > 0 && scores == NULL)
+            return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, "%s: scores output is NULL",
+                            fn);
     }
     return VS_OK;
 }
 
 /* ---- verification ----------------------------------------------------------- */
-
-#define VS_UNIT_ROUNDOFF 5.9604644775390625e-08 /* 2^-24 */
-#define VS_SUBNORMAL_MIN 1.4012984643248171e-45 /* 2^-149, the spacing of float32 subnormals */
-
-/*
- * The documented bound for one score (docs/numerics.md), from float64 sums
- * over the inputs: a relative part and, for DOT and L2SQ, what products that
- * underflow can lose (at most half of 2^-149 per rounding).
- */
-static double score_bound(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
-    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
-    switch (metric) {
-    case VS_METRIC_DOT: return (d + 2) * u * abs_dot + d * VS_SUBNORMAL_MIN;
-    case VS_METRIC_COSINE: return (2 * d + 10) * u;
-    case VS_METRIC_L2SQ: return (2 * d + 8) * u * (nq2 + nc2) + 2 * d * VS_SUBNORMAL_MIN;
-    }
-    return 0;
-}
-
-/*
- * 1 if the float32 computation of DOT or L2SQ may overflow (some partial sum
- * can reach FLT_MAX): the result may then be +-inf or NaN. Cosine never does.
- */
-static int may_overflow(vs_metric metric, size_t dim, double abs_dot, double nq2, double nc2) {
-    const double u = VS_UNIT_ROUNDOFF, d = (double)dim;
-    if (metric == VS_METRIC_DOT) return abs_dot * (1 + (d + 2) * u) >= FLT_MAX;
-    if (metric == VS_METRIC_L2SQ)
-        return (nq2 + nc2 + 2 * abs_dot) * (1 + (2 * d + 8) * u) >= FLT_MAX;
-    return 0;
-}
-
-/*
- * Float64 score of one pair by the documented formulas; *bound receives the
- * bound, *overflow whether the float32 result may legitimately overflow.
- */
-static double reference_score(vs_metric metric, const float *q, const float *c, size_t dim,
-                              double *bound, int *overflow) {
-    double dot = 0, abs_dot = 0, nq2 = 0, nc2 = 0;
-    for (size_t i = 0; i < dim; i++) {
-        dot += (double)q[i] * c[i];
-        abs_dot += fabs((double)q[i] * c[i]);
-        nq2 += (double)q[i] * q[i];
-        nc2 += (double)c[i] * c[i];
-    }
-    *bound = score_bound(metric, dim, abs_dot, nq2, nc2);
-    *overflow = may_overflow(metric, dim, abs_dot, nq2, nc2);
-    if (metric == VS_METRIC_DOT) return dot;
-    if (metric == VS_METRIC_COSINE) {
-        if (nq2 == 0 || nc2 == 0) return 0;
-        double s = dot / (sqrt(nq2) * sqrt(nc2));
-        return s > 1 ? 1 : (s < -1 ? -1 : s);
-    }
-    double l2 = nq2 + nc2 - 2 * dot;
-    return l2 < 0 ? 0 : l2;
-}
 
 /* A finite result means nothing overflowed, so the bound applies to it. */
 static int agrees(double reference, double bound, int overflow, float got) {
@@ -149,7 +99,8 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
             at = i * b->k + (size_t)(state >> 13) % limit;
             if (b->ids[at] < 0 || (size_t)b->ids[at] >= b->nc) {
                 status = VS_ERR_VERIFY;
-                vs__log(ctx, VS_LOG_ERROR, "verify: query %zu has id %lld inside the first %zu", i,
+                vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                        "verify: query %zu has id %lld inside the first %zu", i,
                         (long long)b->ids[at], limit);
                 break;
             }
@@ -162,11 +113,11 @@ static int verify_batch(vs_context *ctx, const vs__batch *b, row_fn row, const v
         double bound;
         int overflow;
         double expected =
-            reference_score(b->metric, b->queries + i * b->dim, row(source, j, b->dim, buffer),
-                            b->dim, &bound, &overflow);
+            vs__reference_score(b->metric, b->queries + i * b->dim, row(source, j, b->dim, buffer),
+                                b->dim, &bound, &overflow);
         if (!agrees(expected, bound, overflow, got)) {
             status = VS_ERR_VERIFY;
-            vs__log(ctx, VS_LOG_ERROR,
+            vs__log(vs__sink(ctx), VS_LOG_ERROR,
                     "verify: score(query %zu, candidate %zu) = %.9g, float64 reference %.9g, "
                     "bound %.3g",
                     i, j, (double)got, expected, bound);
@@ -199,35 +150,6 @@ static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why
     return 0;
 }
 
-/* Runs the batch on one backend, with the corpus data that backend owns. */
-int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,
-               const vs_corpus *corpus) {
-    if (corpus != NULL) b->corpus = ops == ctx->cpu ? corpus->cpu_data : corpus->data;
-    if (ops != ctx->cpu) {
-        /* An OpenCL backend stages through its own pinned arena. */
-        b->ws = NULL;
-        return b->k ? ops->topk(state, b) : ops->score(state, b);
-    }
-    vs__workspace *ws = NULL;
-    int status = vs__workspace_acquire(ctx, &ws);
-    if (status != VS_OK) return status;
-    b->ws = ws;
-    status = b->k ? ops->topk(state, b) : ops->score(state, b);
-    vs_batch_report *report = b->report;
-    report->arena_capacity_bytes = ws->staging.capacity;
-    report->arena_high_water_bytes = ws->staging.stats.high_water;
-    /* Pinned: the staging memory this batch used is all locked. */
-    report->arena_pinned = ws->staging.stats.high_water > 0 &&
-                           ws->staging.stats.locked >= ws->staging.stats.high_water;
-    for (int i = 0; i < ws->threads; i++)
-        if (ws->scratch[i].stats.high_water > report->scratch_high_water_bytes)
-            report->scratch_high_water_bytes = ws->scratch[i].stats.high_water;
-    report->workspace_bytes = vs__workspace_committed(ws);
-    vs__workspace_release(ctx, ws);
-    report->locked_bytes = atomic_load(&ctx->lock_budget.used);
-    return status;
-}
-
 static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *source,
                      const vs_corpus *corpus) {
     double start = vs__now();
@@ -243,7 +165,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     report.storage = corpus != NULL ? (int)corpus->storage : 0;
     report.threads_requested = ctx->cfg.threads_requested;
     b->report = &report;
-    b->ctx = ctx;
+    b->ctx = &ctx->env;
 
     char why[320] = ""; /* copied, truncated, into report.fallback */
     pthread_mutex_lock(&ctx->lock);
@@ -270,7 +192,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             pthread_mutex_lock(&ctx->lock);
             if (++ctx->device_failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
             pthread_mutex_unlock(&ctx->lock);
-            vs__log(ctx, VS_LOG_ERROR,
+            vs__log(vs__sink(ctx), VS_LOG_ERROR,
                     "the device failed and could not be confirmed idle; the outputs are not "
                     "re-written on the CPU");
         } else if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT) {
@@ -285,16 +207,16 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
             if (failure) failures = ++ctx->device_failures;
             if (failure && failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
             pthread_mutex_unlock(&ctx->lock);
-            char detail[sizeof(report.fallback)];
-            memcpy(detail, report.fallback, sizeof(detail));
+            char detail[sizeof(b->why)];
+            memcpy(detail, b->why, sizeof(detail));
             snprintf(why, sizeof(why), "%s (%s%s%.120s); re-ran on the CPU%s",
                      failure ? "device failed" : "device cannot take this batch",
                      vs_status_name(status), detail[0] ? ": " : "", detail,
                      failures >= VS_DEMOTE_AFTER ? "; device demoted for this context" : "");
-            vs__log(ctx, failure ? VS_LOG_WARN : VS_LOG_INFO, "%s", why);
+            vs__log(vs__sink(ctx), failure ? VS_LOG_WARN : VS_LOG_INFO, "%s", why);
             const double compile = report.compile_seconds;
             const int cache = report.program_cache;
-            memset(report.fallback, 0, sizeof(report.fallback));
+            memset(b->why, 0, sizeof(b->why));
             status = vs__run_on(ctx, ctx->cpu, ctx->cpu_state, b, corpus);
             report.compile_seconds = compile;
             report.program_cache = cache;
@@ -319,13 +241,7 @@ int vs_score(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
     int status = check_batch("vs_score", ctx, metric, queries, nq, candidates, 1, nc, dim, 0, 0,
                              scores, NULL);
     if (status != VS_OK) return status;
-    vs__batch b = {.metric = metric,
-                   .queries = queries,
-                   .nq = nq,
-                   .dim = dim,
-                   .candidates = candidates,
-                   .nc = nc,
-                   .scores = scores};
+    vs__batch b = vs__batch_make(metric, queries, nq, dim, candidates, NULL, nc, 0, scores, NULL);
     return run_batch(ctx, &b, plain_row, candidates, NULL);
 }
 
@@ -334,15 +250,7 @@ int vs_topk(vs_context *ctx, vs_metric metric, const float *queries, size_t nq,
     int status =
         check_batch("vs_topk", ctx, metric, queries, nq, candidates, 1, nc, dim, k, 1, scores, ids);
     if (status != VS_OK) return status;
-    vs__batch b = {.metric = metric,
-                   .queries = queries,
-                   .nq = nq,
-                   .dim = dim,
-                   .candidates = candidates,
-                   .nc = nc,
-                   .k = k,
-                   .scores = scores,
-                   .ids = ids};
+    vs__batch b = vs__batch_make(metric, queries, nq, dim, candidates, NULL, nc, k, scores, ids);
     return run_batch(ctx, &b, plain_row, candidates, NULL);
 }
 
@@ -366,18 +274,19 @@ int vs_corpus_create(vs_context *ctx, const float *vectors, size_t n, size_t dim
     corpus->n = n;
     corpus->dim = dim;
     /* The CPU always holds a copy: it re-runs batches the device fails. */
-    status = ctx->cpu->corpus_prepare(ctx->cpu_state, ctx, vectors, n, dim, &corpus->cpu_data);
+    status =
+        ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, vectors, n, dim, &corpus->cpu_data);
     if (status != VS_OK) {
         free(corpus);
         return status;
     }
     if (ctx->backend == ctx->cpu) {
         corpus->data = corpus->cpu_data;
-    } else if (ctx->backend->corpus_prepare(ctx->backend_state, ctx, vectors, n, dim,
+    } else if (ctx->backend->corpus_prepare(ctx->backend_state, &ctx->env, vectors, n, dim,
                                             &corpus->data) != VS_OK) {
         /* Not fatal: batches on this corpus run on the CPU (and the report says so). */
         corpus->data = NULL;
-        vs__log(ctx, VS_LOG_WARN,
+        vs__log(vs__sink(ctx), VS_LOG_WARN,
                 "vs_corpus_create: the device could not take the corpus; it stays on the CPU");
     }
     *out = corpus;
@@ -402,13 +311,7 @@ int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t
     if (status != VS_OK) return status;
     if (c->compact != NULL && c->cpu_data == NULL)
         return c->compact_ops->run(c, metric, queries, nq, 0, scores, NULL);
-    vs__batch b = {.metric = metric,
-                   .queries = queries,
-                   .nq = nq,
-                   .dim = c->dim,
-                   .corpus = c->data,
-                   .nc = c->n,
-                   .scores = scores};
+    vs__batch b = vs__batch_make(metric, queries, nq, c->dim, NULL, c->data, c->n, 0, scores, NULL);
     return run_batch(c->ctx, &b, corpus_row, c, c);
 }
 
@@ -422,15 +325,7 @@ int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t 
                              k, 1, scores, ids);
     if (status != VS_OK) return status;
     if (c->compact != NULL) return c->compact_ops->run(c, metric, queries, nq, k, scores, ids);
-    vs__batch b = {.metric = metric,
-                   .queries = queries,
-                   .nq = nq,
-                   .dim = c->dim,
-                   .corpus = c->data,
-                   .nc = c->n,
-                   .k = k,
-                   .scores = scores,
-                   .ids = ids};
+    vs__batch b = vs__batch_make(metric, queries, nq, c->dim, NULL, c->data, c->n, k, scores, ids);
     return run_batch(c->ctx, &b, corpus_row, c, c);
 }
 
@@ -450,18 +345,4 @@ void vs_corpus_free(vs_corpus *c) {
     ctx->cpu->corpus_release(ctx->cpu_state, c->cpu_data);
     if (c->compact != NULL) c->compact_ops->release(c->compact);
     free(c);
-}
-
-/* ---- output memory ------------------------------------------------------------ */
-
-#define VS_OUTPUT_ALIGN 4096
-
-void *vs_alloc_output(size_t bytes) {
-    if (bytes == 0 || bytes > SIZE_MAX - VS_OUTPUT_ALIGN) return NULL;
-    size_t rounded = (bytes + VS_OUTPUT_ALIGN - 1) / VS_OUTPUT_ALIGN * VS_OUTPUT_ALIGN;
-    return aligned_alloc(VS_OUTPUT_ALIGN, rounded);
-}
-
-void vs_free_output(void *ptr) {
-    free(ptr);
 }

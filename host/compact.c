@@ -145,8 +145,9 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
                           vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
                           vs_corpus *corpus) {
     if (dim >= VS_COMPACT_MAX_DIM) {
-        vs__log(ctx, VS_LOG_ERROR, "vs_corpus_create_with: dim %zu is too large for %s storage",
-                dim, vs_storage_name(opts->storage));
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "vs_corpus_create_with: dim %zu is too large for %s storage", dim,
+                vs_storage_name(opts->storage));
         return VS_ERR_INVALID_ARGUMENT;
     }
     vs__compact *cc = calloc(1, sizeof(*cc));
@@ -183,7 +184,8 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
                 widened[e] = decode_half(input, half[e]);
             f32 = widened;
         }
-        status = ctx->cpu->corpus_prepare(ctx->cpu_state, ctx, f32, n, dim, &corpus->cpu_data);
+        status =
+            ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, f32, n, dim, &corpus->cpu_data);
         if (status != VS_OK) goto fail;
     }
     free(widened);
@@ -193,8 +195,9 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
     return VS_OK;
 fail:
     if (status == VS_ERR_OUT_OF_MEMORY)
-        vs__log(ctx, VS_LOG_ERROR, "vs_corpus_create_with: cannot allocate %zu x %zu %s vectors", n,
-                dim, vs_storage_name(opts->storage));
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "vs_corpus_create_with: cannot allocate %zu x %zu %s vectors", n, dim,
+                vs_storage_name(opts->storage));
     free(widened);
     free(row);
     compact_free(cc);
@@ -430,7 +433,7 @@ static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs
                    .scores = scores,
                    .ids = ids,
                    .report = sub,
-                   .ctx = ctx};
+                   .ctx = &ctx->env};
     return vs__run_on(ctx, ctx->cpu, ctx->cpu_state, &b, NULL);
 }
 
@@ -454,7 +457,7 @@ static int rescore(vs_corpus *c, vs_metric metric, const float *query, const siz
     for (size_t e = 0; e < m; e++)
         ctx->cpu->corpus_row(ctx->cpu_state, c->cpu_data, cand[e], rows + e * dim);
     void *small = NULL;
-    int status = ctx->cpu->corpus_prepare(ctx->cpu_state, ctx, rows, m, dim, &small);
+    int status = ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, rows, m, dim, &small);
     free(rows);
     if (status != VS_OK) return status;
     status = f32_topk(ctx, small, m, dim, metric, query, 1, kk, scores, ids, sub);
@@ -540,7 +543,7 @@ static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, siz
     int64_t *out_ids = NULL;
     size_t *fallback = NULL, fallbacks = 0;
     if (kern == NULL) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
                 "compact corpus: VECSCORE_COMPACT_ISA='%s' is unknown, or above the ISA '%s' "
                 "(or not supported by this CPU)",
                 getenv("VECSCORE_COMPACT_ISA") ? getenv("VECSCORE_COMPACT_ISA") : "", ctx->isa);
@@ -686,7 +689,7 @@ done:
     free(out_ids);
     free(fallback);
     if (status == VS_ERR_OUT_OF_MEMORY)
-        vs__log(ctx, VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
+        vs__log(vs__sink(ctx), VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
     report.status = status;
     report.total_seconds = vs__now() - start;
     vs__report_store(ctx, &report);
@@ -701,10 +704,7 @@ static const vs__compact_ops compact_ops = {.run = compact_run, .release = compa
 
 #define VS_FAIL_IF(ctx, cond, ...)                                                                 \
     do {                                                                                           \
-        if (cond) {                                                                                \
-            vs__log((ctx), VS_LOG_ERROR, __VA_ARGS__);                                             \
-            return VS_ERR_INVALID_ARGUMENT;                                                        \
-        }                                                                                          \
+        if (cond) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, __VA_ARGS__);            \
     } while (0)
 
 /* ---- the public entry points ------------------------------------------------------- */
@@ -772,7 +772,7 @@ static int corpus_create_any(const char *fn, vs_context *ctx, const float *vecto
     if (opts->storage == VS_STORAGE_F32 && half == NULL)
         return vs_corpus_create(ctx, vectors, n, dim, out);
     if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
-        vs__log(ctx, VS_LOG_ERROR,
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
                 "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
                 "or float32 storage",
                 fn, vs_storage_name(opts->storage));

@@ -1,6 +1,6 @@
 /*
  * context.c — options (with environment overrides), context lifetime, the
- * workspace pool, logging, per-thread reports and error messages.
+ * workspace pool and per-thread reports.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -12,17 +12,11 @@
 
 #include "../cpu/pool.h"
 #include "internal.h"
+#include "options.h"
 
-double vs__now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- per-thread facts: last report per context, last error message ------------------- */
+/* ---- per-thread facts: the last report per context --------------------------------- */
 
 #define VS_REPORTS_PER_THREAD 8
-#define VS_ERROR_MESSAGE_BYTES 512
 
 typedef struct thread_facts {
     struct {
@@ -30,7 +24,6 @@ typedef struct thread_facts {
         vs_batch_report report;
     } reports[VS_REPORTS_PER_THREAD];
     unsigned next; /* slot the next new context takes (round robin) */
-    char error[VS_ERROR_MESSAGE_BYTES];
 } thread_facts;
 
 /*
@@ -62,30 +55,6 @@ static thread_facts *facts(void) {
     return made;
 }
 
-void vs__error_clear(void) {
-    if (tl_facts != NULL) tl_facts->error[0] = '\0';
-}
-
-static void error_set_va(const char *fmt, va_list args) {
-    thread_facts *f = facts();
-    if (f != NULL) vsnprintf(f->error, sizeof(f->error), fmt, args);
-}
-
-void vs__error_set(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    error_set_va(fmt, args);
-    va_end(args);
-}
-
-int vs__error_is_set(void) {
-    return tl_facts != NULL && tl_facts->error[0] != '\0';
-}
-
-const char *vs_last_error_message(void) {
-    return tl_facts != NULL ? tl_facts->error : "";
-}
-
 void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     thread_facts *f = facts();
     if (f == NULL) return;
@@ -97,19 +66,6 @@ void vs__report_store(const vs_context *ctx, const vs_batch_report *report) {
     unsigned slot = f->next++ % VS_REPORTS_PER_THREAD;
     f->reports[slot].context = ctx->id;
     f->reports[slot].report = *report;
-}
-
-void vs__log(const vs_context *ctx, vs_log_level level, const char *fmt, ...) {
-    const int deliver = ctx != NULL && ctx->cfg.log != NULL && (int)level <= ctx->cfg.log_level;
-    if (level != VS_LOG_ERROR && !deliver) return;
-    char message[VS_ERROR_MESSAGE_BYTES];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof(message), fmt, args);
-    va_end(args);
-    /* Every error is kept for vs_last_error_message, with or without a callback. */
-    if (level == VS_LOG_ERROR) vs__error_set("%s", message);
-    if (deliver) ctx->cfg.log(ctx->cfg.log_user, level, message);
 }
 
 void vs_options_init(vs_options *opts) {
@@ -127,8 +83,6 @@ static void early_log(const vs_options *opts, const char *message) {
     if (opts != NULL && opts->log != NULL) opts->log(opts->log_user, VS_LOG_ERROR, message);
 }
 
-#define VS_BYTES_EXPECTED "a byte count of 1 or more: digits, optionally followed by K, M or G"
-
 /*
  * A numeric VECSCORE_* variable through the library's one strict parser:
  * 0 unset, 1 set (*out), or VS_ERR_INVALID_ARGUMENT (logged, naming it).
@@ -141,9 +95,16 @@ static int env_number(const vs_options *opts, const char *name, uint64_t min, ui
     return found;
 }
 
-static int env_size(const vs_options *opts, const char *name, size_t *inout) {
+/* The environment variable of an option, parsed as its row of the options table says. */
+static int env_option(const vs_options *opts, vs__option_id id, uint64_t *out) {
+    const vs__option_row *row = &vs__options[id];
+    return env_number(opts, row->env, row->min, row->max, row->kind == VS_OPTION_BYTES,
+                      row->expected, out);
+}
+
+static int env_size(const vs_options *opts, vs__option_id id, size_t *inout) {
     uint64_t value = 0;
-    int found = env_number(opts, name, 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    int found = env_option(opts, id, &value);
     if (found == 1) *inout = (size_t)value;
     return found < 0 ? found : VS_OK;
 }
@@ -151,7 +112,7 @@ static int env_size(const vs_options *opts, const char *name, size_t *inout) {
 /* VECSCORE_LOG_LEVEL: a name, or the number 0..3. */
 static int env_log_level(const vs_options *opts, int *out) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *text = getenv("VECSCORE_LOG_LEVEL");
+    const char *text = getenv(vs__options[VS_OPTION_ID(log_level)].env);
     if (text == NULL) return VS_OK;
     for (int i = 0; i < 4; i++)
         if (strcmp(text, names[i]) == 0) {
@@ -159,8 +120,7 @@ static int env_log_level(const vs_options *opts, int *out) {
             return VS_OK;
         }
     uint64_t value = 0;
-    int found = env_number(opts, "VECSCORE_LOG_LEVEL", 0, VS_LOG_DEBUG, 0,
-                           "error, warn, info, debug or 0..3", &value);
+    int found = env_option(opts, VS_OPTION_ID(log_level), &value);
     if (found == 1) *out = (int)value;
     return found < 0 ? found : VS_OK;
 }
@@ -188,7 +148,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     const char *device = opts->device;
     const char *device_source = "";
     if (device == NULL || strcmp(device, "auto") == 0) {
-        env = getenv("VECSCORE_DEVICE");
+        env = getenv(vs__options[VS_OPTION_ID(device)].env);
         device = env != NULL && env[0] != '\0' ? env : "auto";
         if (device == env) device_source = "environment variable VECSCORE_DEVICE: ";
     }
@@ -208,8 +168,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         return VS_ERR_INVALID_ARGUMENT;
     }
     if (cfg->threads == 0) {
-        int found = env_number(opts, "VECSCORE_THREADS", 0, 4096, 0,
-                               "a thread count from 0 (all cores) to 4096", &value);
+        int found = env_option(opts, VS_OPTION_ID(threads), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->threads = (int)value;
     }
@@ -222,38 +181,36 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     cfg->threads_requested = cfg->threads;
 
     cfg->arena_bytes = opts->arena_bytes;
-    if (cfg->arena_bytes == 0 && env_size(opts, "VECSCORE_ARENA_BYTES", &cfg->arena_bytes) != VS_OK)
+    if (cfg->arena_bytes == 0 &&
+        env_size(opts, VS_OPTION_ID(arena_bytes), &cfg->arena_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->arena_bytes == 0) cfg->arena_bytes = VS_DEFAULT_ARENA_BYTES;
 
     cfg->scratch_bytes = opts->scratch_bytes;
     if (cfg->scratch_bytes == 0 &&
-        env_size(opts, "VECSCORE_SCRATCH_BYTES", &cfg->scratch_bytes) != VS_OK)
+        env_size(opts, VS_OPTION_ID(scratch_bytes), &cfg->scratch_bytes) != VS_OK)
         return VS_ERR_INVALID_ARGUMENT;
     if (cfg->scratch_bytes == 0) cfg->scratch_bytes = VS_DEFAULT_SCRATCH_BYTES;
 
     cfg->lock_bytes = opts->lock_bytes;
     if (cfg->lock_bytes == 0) {
         /* VECSCORE_LOCK_BYTES=0 is valid: lock nothing. */
-        int found = env_number(opts, "VECSCORE_LOCK_BYTES", 0, SIZE_MAX, 1,
-                               "a byte count: digits, optionally followed by K, M or G "
-                               "(0 locks nothing)",
-                               &value);
+        int found = env_option(opts, VS_OPTION_ID(lock_bytes), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
     }
 
     const char *isa = opts->isa;
-    if (isa == NULL || isa[0] == '\0') isa = getenv("VECSCORE_ISA");
+    if (isa == NULL || isa[0] == '\0') isa = getenv(vs__options[VS_OPTION_ID(isa)].env);
     cfg->isa = isa != NULL && isa[0] != '\0' ? strdup(isa) : NULL;
 
     const char *cache = opts->cache_dir;
-    if (cache == NULL || cache[0] == '\0') cache = getenv("VECSCORE_CACHE_DIR");
+    if (cache == NULL || cache[0] == '\0') cache = getenv(vs__options[VS_OPTION_ID(cache_dir)].env);
     cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
 
     cfg->verify = opts->verify;
     if (cfg->verify == 0) {
-        int found = env_number(opts, "VECSCORE_VERIFY", 0, 1, 0, "0 or 1", &value);
+        int found = env_option(opts, VS_OPTION_ID(verify), &value);
         if (found < 0) return VS_ERR_INVALID_ARGUMENT;
         if (found == 1) cfg->verify = (int)value;
     }
@@ -276,7 +233,7 @@ static void free_config(vs__config *cfg) {
 static int select_backend(vs_context *ctx) {
     const char *device = ctx->cfg.device;
     const vs__selector *selector = &ctx->cfg.selector; /* parsed by resolve_config */
-    int status = vs__cpu_backend_create(ctx, ctx->cfg.isa, &ctx->cpu, &ctx->cpu_state);
+    int status = vs__cpu_backend_create(&ctx->env, &ctx->cpu, &ctx->cpu_state, &ctx->isa);
     if (status != VS_OK) return status;
     ctx->backend = ctx->cpu;
     ctx->backend_state = ctx->cpu_state;
@@ -285,7 +242,7 @@ static int select_backend(vs_context *ctx) {
     char why[384] = "";
     const vs__backend_ops *ops = NULL;
     void *state = NULL;
-    status = vs__opencl_open(ctx, selector, &ops, &state, why, sizeof(why));
+    status = vs__opencl_open(&ctx->env, selector, &ops, &state, why, sizeof(why));
     if (status == VS_OK) {
         ctx->backend = ops;
         ctx->backend_state = state;
@@ -297,12 +254,11 @@ static int select_backend(vs_context *ctx) {
     if (is_auto && status != VS_ERR_INVALID_ARGUMENT) {
         /* No GPU or accelerator (or it failed to open): the CPU runs, and says why. */
         snprintf(ctx->why_cpu, sizeof(ctx->why_cpu), "%s", why);
-        vs__log(ctx, VS_LOG_INFO, "auto: using the CPU backend: %s", why);
+        vs__log(vs__sink(ctx), VS_LOG_INFO, "auto: using the CPU backend: %s", why);
         return VS_OK;
     }
     /* A bad option (a malformed testing knob) is an error under "auto" too. */
-    vs__log(ctx, VS_LOG_ERROR, "device '%s': %s", device, why);
-    return status;
+    return vs__fail(vs__sink(ctx), status, "device '%s': %s", device, why);
 }
 
 /* Passes option errors on to the caller's callback and keeps them for vs_last_error_message. */
@@ -338,6 +294,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     int status = resolve_config(&local, &ctx->cfg);
     ctx->cfg.log = sink.log;
     ctx->cfg.log_user = sink.user;
+    ctx->env.log = (vs__log_sink){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
     if (status != VS_OK) {
         free_config(&ctx->cfg);
         free(ctx);
@@ -348,17 +305,28 @@ static int context_create(const vs_options *opts, vs_context **out) {
         free(ctx);
         return VS_ERR_OUT_OF_MEMORY;
     }
+    if (vs__cache_init(&ctx->cache, ctx->cfg.cache_dir, &ctx->env.log) != 0) {
+        pthread_mutex_destroy(&ctx->lock);
+        free_config(&ctx->cfg);
+        free(ctx);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     ctx->id = atomic_fetch_add(&context_ids, 1) + 1;
     ctx->lock_budget.cap = ctx->cfg.lock_bytes;
     atomic_init(&ctx->lock_budget.used, 0);
     const int cpus = vs__pool_cpu_count();
     if (ctx->cfg.threads > cpus) {
-        vs__log(ctx, VS_LOG_WARN,
+        vs__log(vs__sink(ctx), VS_LOG_WARN,
                 "threads %d is more than the %d CPU%s this process may use; batches use at most "
                 "%d thread%s (one per CPU)",
                 ctx->cfg.threads, cpus, cpus == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s");
         ctx->cfg.threads = cpus;
     }
+    /* What the backends see of the context: resolved options, the log sink, the cache. */
+    ctx->env.cache = &ctx->cache;
+    ctx->env.threads = ctx->cfg.threads;
+    ctx->env.arena_bytes = ctx->cfg.arena_bytes;
+    ctx->env.isa = ctx->cfg.isa;
     status = select_backend(ctx);
     if (status != VS_OK) {
         vs_context_free(ctx);
@@ -374,7 +342,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
         }
         vs__workspace_release(ctx, ws);
     }
-    vs__log(ctx, VS_LOG_INFO,
+    vs__log(vs__sink(ctx), VS_LOG_INFO,
             "context: backend %s, %s, arena %zu B, scratch %zu B/thread, lock cap %zu B",
             ctx->backend->name, ctx->backend->describe(ctx->backend_state), ctx->cfg.arena_bytes,
             ctx->cfg.scratch_bytes, ctx->cfg.lock_bytes);
@@ -392,26 +360,16 @@ int vs_context_create(const vs_options *opts, vs_context **out) {
     return status;
 }
 
-static void workspace_destroy(vs__workspace *ws) {
-    if (ws == NULL) return;
-    vs_arena_destroy(&ws->staging);
-    if (ws->scratch != NULL)
-        for (int i = 0; i < ws->threads; i++)
-            vs_arena_destroy(&ws->scratch[i]);
-    free(ws->scratch);
-    free(ws);
-}
-
 void vs_context_free(vs_context *ctx) {
     if (ctx == NULL) return;
     while (ctx->pool != NULL) {
         vs__workspace *next = ctx->pool->next;
-        workspace_destroy(ctx->pool);
+        vs__workspace_destroy(ctx->pool);
         ctx->pool = next;
     }
     if (ctx->backend != NULL && ctx->backend != ctx->cpu) ctx->backend->release(ctx->backend_state);
     if (ctx->cpu != NULL) ctx->cpu->release(ctx->cpu_state);
-    vs__cache_close(ctx);
+    vs__cache_close(&ctx->cache);
     pthread_mutex_destroy(&ctx->lock);
     free_config(&ctx->cfg);
     free(ctx);
@@ -423,159 +381,6 @@ const char *vs_context_isa(const vs_context *ctx) {
 
 int vs_context_threads(const vs_context *ctx) {
     return ctx != NULL ? ctx->cfg.threads : 0;
-}
-
-/* ---- workspaces ----------------------------------------------------------- */
-
-size_t vs__workspace_committed(const vs__workspace *ws) {
-    size_t bytes = ws->staging.stats.committed;
-    for (int i = 0; i < ws->threads; i++)
-        bytes += ws->scratch[i].stats.committed;
-    return bytes;
-}
-
-size_t vs__context_idle_committed(vs_context *ctx) {
-    size_t bytes = 0;
-    pthread_mutex_lock(&ctx->lock);
-    for (const vs__workspace *ws = ctx->pool; ws != NULL; ws = ws->next)
-        bytes += vs__workspace_committed(ws);
-    pthread_mutex_unlock(&ctx->lock);
-    return bytes;
-}
-
-/* Gives an arena's memory back down to keep + a quarter, if it holds half as much again. */
-static void arena_shrink(vs_arena *arena, size_t keep) {
-    size_t slack = keep / 2 + VS_ARENA_COMMIT_STEP;
-    if (keep == 0 || arena->stats.committed > keep + slack)
-        vs_arena_trim(arena, keep == 0 ? 0 : keep + keep / 4);
-}
-
-/*
- * Shrinks every arena of the workspace towards keep (0: gives everything
- * back). The slack matches the commit steps (which overshoot by at most a
- * quarter), so a steady workload never trims and re-commits the same pages.
- */
-static void workspace_trim(vs__workspace *ws, size_t keep) {
-    arena_shrink(&ws->staging, keep);
-    for (int i = 0; i < ws->threads; i++)
-        arena_shrink(&ws->scratch[i], keep);
-    ws->trimmed = keep == 0;
-}
-
-/*
- * Takes, under ctx->lock, the idle workspaces after the first that have been
- * idle long enough to give their memory back, and those beyond the number of
- * reservations kept; the caller trims or destroys them without the lock.
- */
-static vs__workspace *take_stale(vs_context *ctx, double now, vs__workspace **destroy) {
-    vs__workspace *stale = NULL;
-    *destroy = NULL;
-    if (ctx->pool == NULL) return NULL;
-    int kept = 0;
-    for (vs__workspace **at = &ctx->pool->next; *at != NULL;) {
-        vs__workspace *ws = *at;
-        const int old = !ws->trimmed && now - ws->idle_since >= VS_WORKSPACE_IDLE_SECONDS;
-        if (kept >= VS_WORKSPACE_IDLE_MAX || old) {
-            *at = ws->next;
-            vs__workspace **list = kept >= VS_WORKSPACE_IDLE_MAX ? destroy : &stale;
-            ws->next = *list;
-            *list = ws;
-            continue;
-        }
-        kept++;
-        at = &ws->next;
-    }
-    return stale;
-}
-
-/* Trims (or destroys) what take_stale took, then gives the trimmed ones back. */
-static void put_stale(vs_context *ctx, vs__workspace *stale, vs__workspace *destroy) {
-    while (destroy != NULL) {
-        vs__workspace *next = destroy->next;
-        workspace_destroy(destroy);
-        destroy = next;
-    }
-    if (stale == NULL) return;
-    vs__workspace *last = stale;
-    for (vs__workspace *ws = stale; ws != NULL; ws = ws->next) {
-        workspace_trim(ws, 0);
-        last = ws;
-    }
-    pthread_mutex_lock(&ctx->lock);
-    /* Behind the first idle workspace (or first, if none is left). */
-    vs__workspace **at = ctx->pool != NULL ? &ctx->pool->next : &ctx->pool;
-    last->next = *at;
-    *at = stale;
-    pthread_mutex_unlock(&ctx->lock);
-}
-
-static vs__workspace *workspace_create(vs_context *ctx) {
-    vs__workspace *ws = calloc(1, sizeof(*ws));
-    if (ws == NULL) return NULL;
-    ws->threads = ctx->cfg.threads;
-    ws->scratch = calloc((size_t)ws->threads, sizeof(vs_arena));
-    int status = ws->scratch != NULL ? VS_OK : VS_ERR_OUT_OF_MEMORY;
-    /* Address space only; staging locks what it commits, within the context's budget. */
-    if (status == VS_OK)
-        status = vs_arena_reserve(&ws->staging, ctx->cfg.arena_bytes, 0, &ctx->lock_budget);
-    for (int i = 0; status == VS_OK && i < ws->threads; i++)
-        status = vs_arena_reserve(&ws->scratch[i], ctx->cfg.scratch_bytes, 0, NULL);
-    if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_ERROR,
-                "cannot reserve arenas: %zu B staging + %d x %zu B scratch of address space",
-                ctx->cfg.arena_bytes, ws->threads, ctx->cfg.scratch_bytes);
-        workspace_destroy(ws);
-        return NULL;
-    }
-    return ws;
-}
-
-int vs__workspace_acquire(vs_context *ctx, vs__workspace **out) {
-    vs__workspace *destroy;
-    pthread_mutex_lock(&ctx->lock);
-    vs__workspace *ws = ctx->pool;
-    if (ws != NULL) ctx->pool = ws->next;
-    vs__workspace *stale = take_stale(ctx, vs__now(), &destroy);
-    pthread_mutex_unlock(&ctx->lock);
-    put_stale(ctx, stale, destroy);
-    if (ws == NULL) {
-        /* First batch, or more concurrent batches than idle workspaces. */
-        ws = workspace_create(ctx);
-        if (ws == NULL) return VS_ERR_OUT_OF_MEMORY;
-    }
-    ws->next = NULL;
-    ws->trimmed = 0;
-    vs_arena_stats_clear_high_water(&ws->staging);
-    for (int i = 0; i < ws->threads; i++)
-        vs_arena_stats_clear_high_water(&ws->scratch[i]);
-    *out = ws;
-    return VS_OK;
-}
-
-void vs__workspace_release(vs_context *ctx, vs__workspace *ws) {
-    /*
-     * Every batch ends with its arenas reset, on success and on error. What
-     * stays committed follows recent use: the largest arena high-water mark
-     * of this batch, or 7/8 of what was kept before, whichever is more.
-     */
-    size_t high = ws->staging.stats.high_water;
-    for (int i = 0; i < ws->threads; i++)
-        if (ws->scratch[i].stats.high_water > high) high = ws->scratch[i].stats.high_water;
-    size_t decayed = ws->keep - ws->keep / 8;
-    ws->keep = high > decayed ? high : decayed;
-    vs_arena_reset(&ws->staging);
-    for (int i = 0; i < ws->threads; i++)
-        vs_arena_reset(&ws->scratch[i]);
-    workspace_trim(ws, ws->keep);
-    ws->trimmed = 0;
-    vs__workspace *destroy;
-    pthread_mutex_lock(&ctx->lock);
-    ws->idle_since = vs__now();
-    ws->next = ctx->pool;
-    ctx->pool = ws;
-    vs__workspace *stale = take_stale(ctx, ws->idle_since, &destroy);
-    pthread_mutex_unlock(&ctx->lock);
-    put_stale(ctx, stale, destroy);
 }
 
 /* ---- reports -------------------------------------------------------------- */

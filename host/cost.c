@@ -10,7 +10,7 @@
  * with bytes = (nq + nc) * dim * 4 and flops = 2 * nq * nc * dim. They are
  * measured once per device, driver, CPU ISA, thread count and library version
  * by timing a few small batches on each side (about 0.5 s), and cached
- * in cost-<key>.txt in the context's cache directory (host/cache.c: used only
+ * in cost-<key>.txt in the context's cache directory (base/cache.c: used only
  * when private; atomic write), so later contexts reuse them. Without a usable
  * cache directory or file the calibration simply runs again.
  */
@@ -48,18 +48,10 @@ static double time_batch(vs_context *ctx, const vs__backend_ops *ops, void *stat
     for (int run = 0; run < 4; run++) {
         vs_batch_report report;
         memset(&report, 0, sizeof(report));
-        vs__batch b = {.metric = VS_METRIC_DOT,
-                       .queries = queries,
-                       .nq = nq,
-                       .dim = VS_CAL_DIM,
-                       .candidates = candidates,
-                       .corpus = corpus,
-                       .nc = nc,
-                       .k = 10,
-                       .scores = scores,
-                       .ids = ids,
-                       .report = &report,
-                       .ctx = ctx};
+        vs__batch b = vs__batch_make(VS_METRIC_DOT, queries, nq, VS_CAL_DIM, candidates, corpus, nc,
+                                     10, scores, ids);
+        b.report = &report;
+        b.ctx = &ctx->env;
         double start = vs__now();
         if (vs__run_on(ctx, ops, state, &b, NULL) != VS_OK) return -1;
         double elapsed = vs__now() - start;
@@ -75,9 +67,10 @@ static int calibrate_side(vs_context *ctx, const vs__backend_ops *ops, void *sta
     float *scores = malloc(VS_CAL_BIG_Q * 10 * sizeof(float));
     int64_t *ids = malloc(VS_CAL_BIG_Q * 10 * sizeof(int64_t));
     if (scores == NULL || ids == NULL) goto done;
-    if (ops->corpus_prepare(state, ctx, data, VS_CAL_N, VS_CAL_DIM, &big) != VS_OK) goto done;
-    if (ops->corpus_prepare(state, ctx, data, VS_CAL_WARM_N, VS_CAL_DIM, &warm) != VS_OK) goto done;
-    if (ops->corpus_prepare(state, ctx, data, 64, VS_CAL_DIM, &small) != VS_OK) goto done;
+    if (ops->corpus_prepare(state, &ctx->env, data, VS_CAL_N, VS_CAL_DIM, &big) != VS_OK) goto done;
+    if (ops->corpus_prepare(state, &ctx->env, data, VS_CAL_WARM_N, VS_CAL_DIM, &warm) != VS_OK)
+        goto done;
+    if (ops->corpus_prepare(state, &ctx->env, data, 64, VS_CAL_DIM, &small) != VS_OK) goto done;
     const float *queries = data; /* the first rows double as queries */
     double launch = time_batch(ctx, ops, state, small, NULL, queries, 1, 64, scores, ids);
     double stream = time_batch(ctx, ops, state, big, NULL, queries, 1, VS_CAL_N, scores, ids);
@@ -105,7 +98,7 @@ done:
 #define VS_COST_WHAT "auto: cost cache"
 #define VS_COST_MAX_BYTES 4096
 
-/* The cost file's name in the cache directory (host/cache.c). */
+/* The cost file's name in the cache directory (base/cache.c). */
 static void cache_name(const vs_context *ctx, char *out, size_t size) {
     char threads[32];
     snprintf(threads, sizeof(threads), "%d", ctx->cfg.threads);
@@ -128,7 +121,8 @@ static int finite_side(const vs__cost_side *side) {
 static int load(const vs_context *ctx, const char *name, vs__cost_model *model) {
     unsigned char *text = NULL;
     size_t size = 0;
-    if (!vs__cache_read(ctx, VS_COST_WHAT, name, VS_COST_MAX_BYTES, &text, &size)) return -1;
+    if (!vs__cache_read(ctx->env.cache, VS_COST_WHAT, name, VS_COST_MAX_BYTES, &text, &size))
+        return -1;
     int version = 0, used = 0;
     vs__cost_side *c = &model->cpu, *d = &model->device;
     int n = sscanf((const char *)text, "vecscore-cost %3d %lg %lg %lg %lg %lg %lg %lg %lg%n",
@@ -138,7 +132,8 @@ static int load(const vs_context *ctx, const char *name, vs__cost_model *model) 
                       strspn((const char *)text + used, "\n") == size - (size_t)used;
     free(text);
     if (!whole || version != VS_COST_VERSION || !finite_side(c) || !finite_side(d)) {
-        vs__log(ctx, VS_LOG_WARN, "%s: entry %s is malformed; measuring again", VS_COST_WHAT, name);
+        vs__log(vs__sink(ctx), VS_LOG_WARN, "%s: entry %s is malformed; measuring again",
+                VS_COST_WHAT, name);
         memset(model, 0, sizeof(*model));
         return -1;
     }
@@ -153,7 +148,7 @@ static void store(const vs_context *ctx, const char *name, const vs__cost_model 
                  VS_COST_VERSION, c->launch, c->bandwidth, c->flops, c->link, d->launch,
                  d->bandwidth, d->flops, d->link);
     if (length > 0 && (size_t)length < sizeof(text))
-        vs__cache_write(ctx, VS_COST_WHAT, name, text, (size_t)length);
+        vs__cache_write(ctx->env.cache, VS_COST_WHAT, name, text, (size_t)length);
 }
 
 int vs__cost_calibrate(vs_context *ctx) {
@@ -181,12 +176,13 @@ int vs__cost_calibrate(vs_context *ctx) {
         status = calibrate_side(ctx, ctx->backend, ctx->backend_state, data, &model->device);
     free(data);
     if (status != VS_OK) {
-        vs__log(ctx, VS_LOG_WARN, "auto: calibration failed; built-in cost constants apply");
+        vs__log(vs__sink(ctx), VS_LOG_WARN,
+                "auto: calibration failed; built-in cost constants apply");
         memset(model, 0, sizeof(*model));
         return status;
     }
     model->valid = 1;
-    vs__log(ctx, VS_LOG_INFO,
+    vs__log(vs__sink(ctx), VS_LOG_INFO,
             "auto: calibrated in %.3f s: cpu %.1f GB/s %.1f GFLOP/s %.0f us; device %.1f GB/s "
             "%.1f GFLOP/s %.0f us, upload %.1f GB/s",
             vs__now() - start, model->cpu.bandwidth / 1e9, model->cpu.flops / 1e9,

@@ -3,16 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/topk_order.h"
 #include "internal.h"
 
-/* 1 if (sa, ia) ranks before (sb, ib) in the library's order. */
+/* 1 if (sa, ia) ranks before (sb, ib) in the library's order (base/topk_order.h): distances
+ * are compared as negated keys. */
 static int before(float sa, int64_t ia, float sb, int64_t ib, int distance) {
-    if (ib < 0) return ia >= 0; /* padding last */
-    if (ia < 0) return 0;
-    const int na = isnan(sa), nb = isnan(sb);
-    if (na || nb) return na && nb ? ia < ib : nb; /* NaN after numbers */
-    if (sa != sb) return distance ? sa < sb : sa > sb;
-    return ia < ib;
+    return distance ? VS_TOPK_BEFORE(-sa, ia, -sb, ib) : VS_TOPK_BEFORE(sa, ia, sb, ib);
 }
 
 int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, int64_t *ids,

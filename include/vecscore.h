@@ -511,7 +511,21 @@ VS_API vs_storage vs_corpus_storage(const vs_corpus *c);
  * COSINE, lower for L2SQ), equal scores by lower id, NaN after every number,
  * padding (id -1) last. Merging the top-k of each part of a candidate set
  * gives exactly the top-k of the whole set. The two inputs must not
- * overlap. Returns 0, VS_ERR_INVALID_ARGUMENT (NULL with nq > 0, k = 0, an
+ * overlap.
+ *
+ * Sharding. Any framework that splits a base over workers (MPI ranks, Spark
+ * partitions, Ray tasks, a job array) gets the one-call result, byte for
+ * byte, in three steps: (1) each worker runs vs_topk / vs_corpus_topk on a
+ * contiguous range of rows [begin, end), ids local to it; (2) it merges that
+ * into an all-padding result (id -1, score -inf, or +inf for L2SQ) with
+ * id_offset = begin, which makes the ids global; (3) the per-worker results
+ * are merged pairwise in any order or tree shape with id_offset = 0. Only
+ * nq x k x 12 bytes per worker travel, whatever the base size; every worker
+ * must score with the same device kind, so that the scores themselves are
+ * the same bits. examples/shard.c does this inside one process and checks
+ * it; vecscore-mpi (docs/cli.md) does it over MPI.
+ *
+ * Returns 0, VS_ERR_INVALID_ARGUMENT (NULL with nq > 0, k = 0, an
  * unknown metric, nq x k overflowing, or a negative id_offset), or
  * VS_ERR_OUT_OF_MEMORY (k entries of temporary space). On error nothing is
  * written.

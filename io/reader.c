@@ -31,13 +31,14 @@
  * place of pread, so the fuzz targets cover every row path.
  */
 #define _DEFAULT_SOURCE /* st_mtim, posix_fadvise */
+#include "formats.h"
+#include "../base/log.h"
 #include "io_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +73,6 @@ struct vs_reader {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-void vs__io_msg(char *buf, size_t size, const char *fmt, ...) {
-    if (buf == NULL || size == 0) return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(buf, size, fmt, args);
-    va_end(args);
-}
 
 static uint32_t load_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -140,76 +133,6 @@ uint16_t vs__f32_to_f16(float f) {
     return (uint16_t)(sign | half);
 }
 
-const char *vs_file_format_name(vs_file_format format) {
-    switch (format) {
-    case VS_FORMAT_FVECS: return "fvecs";
-    case VS_FORMAT_BVECS: return "bvecs";
-    case VS_FORMAT_IVECS: return "ivecs";
-    case VS_FORMAT_FBIN: return "fbin";
-    case VS_FORMAT_U8BIN: return "u8bin";
-    case VS_FORMAT_IBIN: return "ibin";
-    case VS_FORMAT_NPY: return "npy";
-    case VS_FORMAT_UNKNOWN: break;
-    }
-    return "unknown";
-}
-
-vs_file_format vs_file_format_from_path(const char *path) {
-    if (path == NULL) return VS_FORMAT_UNKNOWN;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    const char *dot = strrchr(base, '.');
-    if (dot == NULL) return VS_FORMAT_UNKNOWN;
-    static const vs_file_format all[] = {VS_FORMAT_FVECS, VS_FORMAT_BVECS, VS_FORMAT_IVECS,
-                                         VS_FORMAT_FBIN,  VS_FORMAT_U8BIN, VS_FORMAT_IBIN,
-                                         VS_FORMAT_NPY};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        if (strcasecmp(dot + 1, vs_file_format_name(all[i])) == 0) return all[i];
-    }
-    /* common aliases */
-    if (strcasecmp(dot + 1, "bin") == 0) return VS_FORMAT_FBIN;
-    return VS_FORMAT_UNKNOWN;
-}
-
-const char *vs_dtype_name(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return "f4";
-    case VS_DTYPE_F16: return "f2";
-    case VS_DTYPE_F64: return "f8";
-    case VS_DTYPE_U8: return "u1";
-    case VS_DTYPE_I8: return "i1";
-    case VS_DTYPE_I32: return "i4";
-    case VS_DTYPE_I64: return "i8";
-    }
-    return NULL;
-}
-
-size_t vs_dtype_size(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return 4;
-    case VS_DTYPE_F16: return 2;
-    case VS_DTYPE_F64: return 8;
-    case VS_DTYPE_U8:
-    case VS_DTYPE_I8: return 1;
-    case VS_DTYPE_I32: return 4;
-    case VS_DTYPE_I64: return 8;
-    }
-    return 0;
-}
-
-static const char *dtype_words(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return "float32";
-    case VS_DTYPE_F16: return "float16";
-    case VS_DTYPE_F64: return "float64";
-    case VS_DTYPE_U8: return "uint8";
-    case VS_DTYPE_I8: return "int8";
-    case VS_DTYPE_I32: return "int32";
-    case VS_DTYPE_I64: return "int64";
-    }
-    return "?";
-}
-
 /* ---- reading bytes: pread with change checks, or memcpy ------------------------------ */
 
 static int same_time(struct timespec a, struct timespec b) {
@@ -240,8 +163,8 @@ static int check_unchanged(vs_reader *r) {
     if (r->mem != NULL) return 0;
     struct stat st;
     if (fstat(r->fd, &st) != 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: cannot stat: %s", r->name, strerror(errno));
-        return VS_ERR_IO;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_IO, "%s: cannot stat: %s", r->name,
+                            strerror(errno));
     }
     if ((uint64_t)st.st_size != r->size || !same_time(st.st_mtim, r->mtime))
         return changed_error(r, &st);
@@ -268,18 +191,18 @@ static int fetch(vs_reader *r, uint64_t offset, size_t n, void *out) {
         } else if (got < 0 && errno == EINTR) {
             continue;
         } else if (got < 0) {
-            vs__io_msg(r->err, sizeof(r->err), "%s: read failed at byte %llu: %s", r->name,
-                       (unsigned long long)(offset + done), strerror(errno));
-            return VS_ERR_IO;
+            return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_IO,
+                                "%s: read failed at byte %llu: %s", r->name,
+                                (unsigned long long)(offset + done), strerror(errno));
         } else { /* end of file inside a range that existed at open */
             struct stat st;
             if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size != r->size)
                 return changed_error(r, &st);
-            vs__io_msg(r->err, sizeof(r->err),
-                       "%s: file shrank while being read (it had %llu bytes at open; a read at "
-                       "byte %llu found its end)",
-                       r->name, (unsigned long long)r->size, (unsigned long long)(offset + done));
-            return VS_ERR_IO;
+            return vs__fail_msg(
+                r->err, sizeof(r->err), VS_ERR_IO,
+                "%s: file shrank while being read (it had %llu bytes at open; a read at "
+                "byte %llu found its end)",
+                r->name, (unsigned long long)r->size, (unsigned long long)(offset + done));
         }
     }
     return 0;
@@ -313,9 +236,8 @@ static int staging(vs_reader *r) {
     if (r->record_bytes > size) size = (size_t)r->record_bytes;
     r->staging = malloc(size);
     if (r->staging == NULL) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: out of memory for a %zu-byte read buffer", r->name,
-                   size);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_OUT_OF_MEMORY,
+                            "%s: out of memory for a %zu-byte read buffer", r->name, size);
     }
     r->staging_size = size;
     return 0;
@@ -343,35 +265,34 @@ static int check_vecs(vs_reader *r, vs_file_format format, vs_dtype dtype, int s
     size_t elem = vs_dtype_size(dtype);
     uint64_t size = r->size;
     if (size < 4) {
-        vs__io_msg(why, why_size,
-                   "truncated: %llu bytes, but a .%s record starts with a 4-byte dimension",
-                   (unsigned long long)size, ext);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated: %llu bytes, but a .%s record starts with a 4-byte dimension",
+            (unsigned long long)size, ext);
     }
     int32_t dim;
     uint32_t raw = load_u32(r->head);
     memcpy(&dim, &raw, sizeof(dim));
     if (dim <= 0 || (uint32_t)dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "record 0 (byte 0): dimension %ld; expected 1..%u", (long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "record 0 (byte 0): dimension %ld; expected 1..%u", (long)dim,
+                            VS_IO_MAX_DIM);
     }
     uint64_t record = 4 + (uint64_t)dim * elem; /* dim <= 2^20: no overflow */
     if (size < record) {
-        vs__io_msg(why, why_size,
-                   "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %llu",
-                   (long)dim, (unsigned long long)record, (unsigned long long)size);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated: record 0 (dimension %ld) needs %llu bytes, the file has %llu", (long)dim,
+            (unsigned long long)record, (unsigned long long)size);
     }
     uint64_t rows = size / record;
     if (size % record != 0) {
-        vs__io_msg(why, why_size,
-                   "trailing partial record %llu at byte %llu: %llu bytes, expected %llu "
-                   "(4 + %ld x %zu)",
-                   (unsigned long long)rows, (unsigned long long)(rows * record),
-                   (unsigned long long)(size % record), (unsigned long long)record, (long)dim,
-                   elem);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "trailing partial record %llu at byte %llu: %llu bytes, expected %llu "
+                            "(4 + %ld x %zu)",
+                            (unsigned long long)rows, (unsigned long long)(rows * record),
+                            (unsigned long long)(size % record), (unsigned long long)record,
+                            (long)dim, elem);
     }
     /* The first records and the last one (VS_READ_VALIDATE_ALL checks the
      * rest after the format is settled). */
@@ -384,12 +305,12 @@ static int check_vecs(vs_reader *r, vs_file_format format, vs_dtype dtype, int s
         if (d != (uint32_t)dim) {
             int32_t signed_d;
             memcpy(&signed_d, &d, sizeof(signed_d));
-            vs__io_msg(why, why_size,
-                       "record %llu (byte %llu): dimension %ld differs from the first record's "
-                       "%ld",
-                       (unsigned long long)row, (unsigned long long)(row * record), (long)signed_d,
-                       (long)dim);
-            return VS_ERR_FORMAT;
+            return vs__fail_msg(
+                why, why_size, VS_ERR_FORMAT,
+                "record %llu (byte %llu): dimension %ld differs from the first record's "
+                "%ld",
+                (unsigned long long)row, (unsigned long long)(row * record), (long)signed_d,
+                (long)dim);
         }
     }
     memset(out, 0, sizeof(*out));
@@ -409,24 +330,23 @@ static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_
     const char *ext = vs_file_format_name(format);
     uint64_t size = r->size;
     if (size < 8) {
-        vs__io_msg(why, why_size,
-                   "truncated header: %llu bytes, expected 8 (uint32 count, uint32 dimension) for "
-                   ".%s",
-                   (unsigned long long)size, ext);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            why, why_size, VS_ERR_FORMAT,
+            "truncated header: %llu bytes, expected 8 (uint32 count, uint32 dimension) for "
+            ".%s",
+            (unsigned long long)size, ext);
     }
     uint32_t rows = load_u32(r->head), dim = load_u32(r->head + 4);
     if (dim == 0 || dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "dimension %lu at byte 4; expected 1..%u", (unsigned long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT, "dimension %lu at byte 4; expected 1..%u",
+                            (unsigned long)dim, VS_IO_MAX_DIM);
     }
     uint64_t bytes, need;
     if (!vs__mul_u64((uint64_t)rows * dim, vs_dtype_size(dtype), &bytes) ||
         !vs__add_u64(bytes, 8, &need)) {
-        vs__io_msg(why, why_size, "count %lu x dimension %lu overflows 64 bits",
-                   (unsigned long)rows, (unsigned long)dim);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "count %lu x dimension %lu overflows 64 bits", (unsigned long)rows,
+                            (unsigned long)dim);
     }
     /* big-ann ground truth (.ibin): the ids, then as many float32 distances. */
     uint64_t truth = 0;
@@ -438,17 +358,17 @@ static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_
                      "; nor 8 + %lu x %lu x 8 = %llu bytes (ids then float32 distances, as in "
                      "big-ann ground truth)",
                      (unsigned long)rows, (unsigned long)dim, (unsigned long long)truth);
-        vs__io_msg(why, why_size,
-                   "size %llu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)%s",
-                   (unsigned long long)size, (unsigned long)rows, (unsigned long)dim,
-                   vs_dtype_size(dtype), (unsigned long long)need,
-                   need > size ? "truncated: data ends early" : "trailing bytes after the data end",
-                   (unsigned long long)(need > size ? size : need), also);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "size %llu is not 8 + %lu x %lu x %zu = %llu bytes (%s at byte %llu)%s",
+                            (unsigned long long)size, (unsigned long)rows, (unsigned long)dim,
+                            vs_dtype_size(dtype), (unsigned long long)need,
+                            need > size ? "truncated: data ends early"
+                                        : "trailing bytes after the data end",
+                            (unsigned long long)(need > size ? size : need), also);
     }
     if (rows == 0) {
-        vs__io_msg(why, why_size, "count 0 at byte 0: the file holds no vectors");
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(why, why_size, VS_ERR_FORMAT,
+                            "count 0 at byte 0: the file holds no vectors");
     }
     memset(out, 0, sizeof(*out));
     out->info.format = format;
@@ -462,309 +382,22 @@ static int check_bin(vs_reader *r, vs_file_format format, vs_dtype dtype, parse_
     return 0;
 }
 
-/* ---- npy header parsing --------------------------------------------------------------- */
-
-typedef struct npy_cursor {
-    const unsigned char *text;
-    size_t length;
-    size_t at;
-    size_t file_offset; /* of text[0] */
-    char *why;
-    size_t why_size;
-} npy_cursor;
-
-static void npy_skip_space(npy_cursor *c) {
-    while (c->at < c->length && (c->text[c->at] == ' ' || c->text[c->at] == '\t' ||
-                                 c->text[c->at] == '\n' || c->text[c->at] == '\r'))
-        c->at++;
-}
-
-static int npy_fail(npy_cursor *c, const char *expected) {
-    char found[24];
-    if (c->at >= c->length) {
-        snprintf(found, sizeof(found), "the end of the header");
-    } else if (isprint(c->text[c->at])) {
-        snprintf(found, sizeof(found), "'%c'", c->text[c->at]);
-    } else {
-        snprintf(found, sizeof(found), "byte 0x%02x", c->text[c->at]);
-    }
-    vs__io_msg(c->why, c->why_size, "malformed npy header at byte %zu: expected %s, found %s",
-               c->file_offset + c->at, expected, found);
-    return VS_ERR_FORMAT;
-}
-
-static int npy_expect(npy_cursor *c, char ch, const char *what) {
-    npy_skip_space(c);
-    if (c->at >= c->length || c->text[c->at] != (unsigned char)ch) return npy_fail(c, what);
-    c->at++;
-    return 0;
-}
-
-/* A quoted Python string of printable ASCII without escapes. */
-static int npy_string(npy_cursor *c, char *out, size_t out_size) {
-    npy_skip_space(c);
-    if (c->at >= c->length || (c->text[c->at] != '\'' && c->text[c->at] != '"'))
-        return npy_fail(c, "a quoted string");
-    unsigned char quote = c->text[c->at++];
-    size_t n = 0;
-    while (c->at < c->length && c->text[c->at] != quote) {
-        unsigned char ch = c->text[c->at];
-        if (ch == '\\' || !isprint(ch)) return npy_fail(c, "a plain printable string");
-        if (n + 1 >= out_size) return npy_fail(c, "a shorter string");
-        out[n++] = (char)ch;
-        c->at++;
-    }
-    if (c->at >= c->length) return npy_fail(c, "a closing quote");
-    c->at++;
-    out[n] = '\0';
-    return 0;
-}
-
-static int npy_bool(npy_cursor *c, int *out) {
-    npy_skip_space(c);
-    if (c->length - c->at >= 4 && memcmp(c->text + c->at, "True", 4) == 0) {
-        c->at += 4;
-        *out = 1;
-        return 0;
-    }
-    if (c->length - c->at >= 5 && memcmp(c->text + c->at, "False", 5) == 0) {
-        c->at += 5;
-        *out = 0;
-        return 0;
-    }
-    return npy_fail(c, "True or False");
-}
-
-static int npy_shape(npy_cursor *c, uint64_t *dims, int *ndim) {
-    if (npy_expect(c, '(', "'(' starting the shape tuple")) return VS_ERR_FORMAT;
-    *ndim = 0;
-    for (;;) {
-        npy_skip_space(c);
-        if (c->at < c->length && c->text[c->at] == ')') {
-            c->at++;
-            break;
-        }
-        if (c->at >= c->length || !isdigit(c->text[c->at]))
-            return npy_fail(c, "a non-negative integer or ')' in the shape");
-        uint64_t value = 0;
-        while (c->at < c->length && isdigit(c->text[c->at])) {
-            if (!vs__mul_u64(value, 10, &value) ||
-                !vs__add_u64(value, (uint64_t)(c->text[c->at] - '0'), &value)) {
-                vs__io_msg(c->why, c->why_size, "npy shape value at byte %zu overflows 64 bits",
-                           c->file_offset + c->at);
-                return VS_ERR_FORMAT;
-            }
-            c->at++;
-        }
-        if (c->at < c->length && c->text[c->at] == 'L') c->at++; /* Python 2 long suffix */
-        if (*ndim < 8) dims[*ndim] = value;
-        (*ndim)++;
-        if (*ndim > 32) return npy_fail(c, "at most 32 dimensions");
-        npy_skip_space(c);
-        if (c->at < c->length && c->text[c->at] == ',') {
-            c->at++;
-            continue;
-        }
-        if (c->at < c->length && c->text[c->at] == ')') {
-            c->at++;
-            break;
-        }
-        return npy_fail(c, "',' or ')' in the shape");
-    }
-    return 0;
-}
-
-static int npy_dtype(const char *descr, vs_dtype *out, char *why, size_t why_size, size_t offset) {
-    static const struct {
-        const char *descr;
-        vs_dtype dtype;
-    } known[] = {{"<f4", VS_DTYPE_F32}, {"<f2", VS_DTYPE_F16}, {"<f8", VS_DTYPE_F64},
-                 {"|u1", VS_DTYPE_U8},  {"|i1", VS_DTYPE_I8},  {"<u1", VS_DTYPE_U8},
-                 {"<i1", VS_DTYPE_I8},  {"<i4", VS_DTYPE_I32}, {"<i8", VS_DTYPE_I64}};
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(descr, known[i].descr) == 0) {
-            *out = known[i].dtype;
-            return 0;
-        }
-    }
-    if (descr[0] == '>' && strcmp(descr + 1, "u1") != 0 && strcmp(descr + 1, "i1") != 0) {
-        vs__io_msg(why, why_size,
-                   "big-endian dtype '%s' in the npy header (at byte %zu) is not supported; "
-                   "expected little-endian '<%s'",
-                   descr, offset, descr + 1);
-        return VS_ERR_FORMAT;
-    }
-    vs__io_msg(why, why_size,
-               "unsupported npy dtype '%s' (header at byte %zu); expected one of <f4 <f2 <f8 |u1 "
-               "|i1 <i4 <i8",
-               descr, offset);
-    return VS_ERR_FORMAT;
-}
-
+/* The npy header (io/npy.c), as the reader's parse result. */
 static int check_npy(vs_reader *r, parse_out *out, char *why, size_t why_size) {
-    const unsigned char *p = r->head;
-    uint64_t size = r->size;
-    static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-    if (size < 10) {
-        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy preamble is at least 10",
-                   (unsigned long long)size);
-        return VS_ERR_FORMAT;
-    }
-    if (memcmp(p, magic, 6) != 0) {
-        vs__io_msg(why, why_size, "bytes 0-5 are not the npy magic \\x93NUMPY");
-        return VS_ERR_FORMAT;
-    }
-    unsigned major = p[6], minor = p[7];
-    if (major < 1 || major > 3 || minor != 0) {
-        vs__io_msg(why, why_size, "npy version %u.%u at byte 6; expected 1.0, 2.0 or 3.0", major,
-                   minor);
-        return VS_ERR_FORMAT;
-    }
-    size_t text_at = major == 1 ? 10 : 12;
-    if (size < text_at) {
-        vs__io_msg(why, why_size, "truncated: %llu bytes, an npy %u.0 preamble is %zu",
-                   (unsigned long long)size, major, text_at);
-        return VS_ERR_FORMAT;
-    }
-    uint64_t header_len = major == 1 ? load_u16(p + 8) : load_u32(p + 8);
-    if (header_len > VS_IO_NPY_MAX_HEADER) {
-        vs__io_msg(why, why_size, "npy header length %llu at byte 8 exceeds the limit of %u bytes",
-                   (unsigned long long)header_len, VS_IO_NPY_MAX_HEADER);
-        return VS_ERR_FORMAT;
-    }
-    if (text_at + header_len > size) {
-        vs__io_msg(why, why_size,
-                   "npy header of %llu bytes (length at byte 8) ends at byte %llu, past the end "
-                   "of the file (%llu bytes)",
-                   (unsigned long long)header_len, (unsigned long long)(text_at + header_len),
-                   (unsigned long long)size);
-        return VS_ERR_FORMAT;
-    }
-    if (header_len == 0 || p[text_at + header_len - 1] != '\n') {
-        vs__io_msg(why, why_size, "malformed npy header: it must end with a newline at byte %llu",
-                   (unsigned long long)(text_at + header_len - (header_len ? 1 : 0)));
-        return VS_ERR_FORMAT;
-    }
-
-    npy_cursor c = {p + text_at, (size_t)header_len, 0, text_at, why, why_size};
-    char descr[32] = "";
-    int fortran = -1, have_descr = 0, ndim = -1;
-    size_t descr_at = 0;
-    uint64_t dims[8] = {0};
-    if (npy_expect(&c, '{', "'{' opening the header dict")) return VS_ERR_FORMAT;
-    for (;;) {
-        npy_skip_space(&c);
-        if (c.at < c.length && c.text[c.at] == '}') {
-            c.at++;
-            break;
-        }
-        char key[32];
-        size_t key_at = c.at;
-        if (npy_string(&c, key, sizeof(key))) return VS_ERR_FORMAT;
-        if (npy_expect(&c, ':', "':' after a key")) return VS_ERR_FORMAT;
-        int duplicate = 0;
-        if (strcmp(key, "descr") == 0) {
-            duplicate = have_descr;
-            npy_skip_space(&c);
-            descr_at = text_at + c.at;
-            if (c.at < c.length && (c.text[c.at] == '[' || c.text[c.at] == '{')) {
-                vs__io_msg(why, why_size,
-                           "unsupported npy dtype at byte %zu: structured (record) dtypes are "
-                           "not supported; expected one of <f4 <f2 <f8 |u1 |i1 <i4 <i8",
-                           descr_at);
-                return VS_ERR_FORMAT;
-            }
-            if (npy_string(&c, descr, sizeof(descr))) return VS_ERR_FORMAT;
-            have_descr = 1;
-        } else if (strcmp(key, "fortran_order") == 0) {
-            duplicate = fortran >= 0;
-            if (npy_bool(&c, &fortran)) return VS_ERR_FORMAT;
-        } else if (strcmp(key, "shape") == 0) {
-            duplicate = ndim >= 0;
-            if (npy_shape(&c, dims, &ndim)) return VS_ERR_FORMAT;
-        } else {
-            vs__io_msg(why, why_size,
-                       "malformed npy header at byte %zu: unknown key '%s'; expected 'descr', "
-                       "'fortran_order', 'shape'",
-                       text_at + key_at, key);
-            return VS_ERR_FORMAT;
-        }
-        if (duplicate) {
-            vs__io_msg(why, why_size, "malformed npy header at byte %zu: key '%s' appears twice",
-                       text_at + key_at, key);
-            return VS_ERR_FORMAT;
-        }
-        npy_skip_space(&c);
-        if (c.at < c.length && c.text[c.at] == ',') {
-            c.at++;
-            continue;
-        }
-        if (npy_expect(&c, '}', "',' or '}' after a value")) return VS_ERR_FORMAT;
-        break;
-    }
-    npy_skip_space(&c);
-    if (c.at != c.length) return npy_fail(&c, "only spaces after the header dict");
-    if (!have_descr || fortran < 0 || ndim < 0) {
-        vs__io_msg(why, why_size, "malformed npy header: missing key '%s'",
-                   !have_descr   ? "descr"
-                   : fortran < 0 ? "fortran_order"
-                                 : "shape");
-        return VS_ERR_FORMAT;
-    }
-    vs_dtype dtype;
-    if (npy_dtype(descr, &dtype, why, why_size, descr_at)) return VS_ERR_FORMAT;
-    uint64_t rows, dim;
-    if (ndim == 2) {
-        rows = dims[0];
-        dim = dims[1];
-    } else if (ndim == 1) {
-        rows = 1;
-        dim = dims[0];
-    } else {
-        vs__io_msg(why, why_size,
-                   "npy array has %d dimensions; expected 2 (rows, dim) or 1 (one vector)", ndim);
-        return VS_ERR_FORMAT;
-    }
-    if (dim == 0 || dim > VS_IO_MAX_DIM) {
-        vs__io_msg(why, why_size, "npy dimension %llu; expected 1..%u", (unsigned long long)dim,
-                   VS_IO_MAX_DIM);
-        return VS_ERR_FORMAT;
-    }
-    uint64_t count, bytes, need;
-    if (!vs__mul_u64(rows, dim, &count) || !vs__mul_u64(count, vs_dtype_size(dtype), &bytes) ||
-        !vs__add_u64(bytes, text_at + header_len, &need)) {
-        vs__io_msg(why, why_size, "npy shape (%llu, %llu) x %zu bytes overflows 64 bits",
-                   (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype));
-        return VS_ERR_FORMAT;
-    }
-    if (need != size) {
-        vs__io_msg(why, why_size,
-                   "size %llu does not match the npy header: %llu + %llu x %llu x %zu = %llu bytes "
-                   "(%s at byte %llu)",
-                   (unsigned long long)size, (unsigned long long)(text_at + header_len),
-                   (unsigned long long)rows, (unsigned long long)dim, vs_dtype_size(dtype),
-                   (unsigned long long)need,
-                   need > size ? "truncated: data ends early" : "trailing bytes after the data",
-                   (unsigned long long)(need > size ? size : need));
-        return VS_ERR_FORMAT;
-    }
-    if (rows == 0) {
-        vs__io_msg(why, why_size, "npy shape has 0 rows: the file holds no vectors");
-        return VS_ERR_FORMAT;
-    }
+    vs__npy_header h;
+    int status = vs__npy_parse(r->head, r->size, &h, why, why_size);
+    if (status != 0) return status;
     memset(out, 0, sizeof(*out));
     out->info.format = VS_FORMAT_NPY;
-    out->info.dtype = dtype;
-    out->info.rows = rows;
-    out->info.dim = dim;
-    out->info.data_offset = text_at + header_len;
-    out->info.file_bytes = size;
-    out->info.npy_version = (int)major;
-    /* Column-major data: element (i, j) at (j x rows + i). With one row or one
-     * column that is the C layout. */
-    out->info.fortran_order = fortran;
-    out->fortran = fortran && ndim == 2 && rows > 1 && dim > 1;
-    out->record_bytes = dim * vs_dtype_size(dtype);
+    out->info.dtype = h.dtype;
+    out->info.rows = h.rows;
+    out->info.dim = h.dim;
+    out->info.data_offset = h.data_offset;
+    out->info.file_bytes = r->size;
+    out->info.npy_version = h.version;
+    out->info.fortran_order = h.fortran_order;
+    out->fortran = h.column_major;
+    out->record_bytes = h.dim * vs_dtype_size(h.dtype);
     return 0;
 }
 
@@ -780,8 +413,7 @@ static int check_format(vs_reader *r, vs_file_format format, int sniffing, parse
     case VS_FORMAT_NPY: return check_npy(r, out, why, why_size);
     case VS_FORMAT_UNKNOWN: break;
     }
-    vs__io_msg(why, why_size, "unknown format");
-    return VS_ERR_INVALID_ARGUMENT;
+    return vs__fail_msg(why, why_size, VS_ERR_INVALID_ARGUMENT, "unknown format");
 }
 
 /* Formats tried when content decides. fvecs/ivecs and fbin/ibin have the same
@@ -801,8 +433,8 @@ static int same_layout(vs_file_format a, vs_file_format b) {
 static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
     const char *name = r->name;
     if (r->size == 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: empty file (0 bytes)", name);
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_FORMAT, "%s: empty file (0 bytes)",
+                            name);
     }
     char why[VS_IO_ERROR_SIZE];
     vs_file_format want = format != VS_FORMAT_UNKNOWN ? format : vs_file_format_from_path(name);
@@ -817,28 +449,27 @@ static int parse(vs_reader *r, vs_file_format format, parse_out *out) {
             int other_rc = check_format(r, other, 1, &found, ignored_why, sizeof(ignored_why));
             if (other_rc == VS_ERR_IO) return other_rc;
             if (other_rc == 0) {
-                vs__io_msg(r->err, sizeof(r->err), "%s: looks like .%s%s, not .%s (%s)", name,
-                           vs_file_format_name(other),
-                           found.info.distances_offset ? " (ids then distances: big-ann ground "
-                                                         "truth)"
-                                                       : "",
-                           vs_file_format_name(want), why);
-                return VS_ERR_FORMAT;
+                return vs__fail_msg(
+                    r->err, sizeof(r->err), VS_ERR_FORMAT, "%s: looks like .%s%s, not .%s (%s)",
+                    name, vs_file_format_name(other),
+                    found.info.distances_offset ? " (ids then distances: big-ann ground "
+                                                  "truth)"
+                                                : "",
+                    vs_file_format_name(want), why);
             }
         }
-        vs__io_msg(r->err, sizeof(r->err), "%s: not a valid .%s file: %s", name,
-                   vs_file_format_name(want), why);
-        return rc;
+        return vs__fail_msg(r->err, sizeof(r->err), rc, "%s: not a valid .%s file: %s", name,
+                            vs_file_format_name(want), why);
     }
     for (size_t i = 0; i < sizeof(sniff_order) / sizeof(sniff_order[0]); i++) {
         int rc = check_format(r, sniff_order[i], 1, out, why, sizeof(why));
         if (rc != VS_ERR_FORMAT) return rc;
     }
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: unknown format: the extension is not one of .fvecs .bvecs .ivecs .fbin "
-               ".u8bin .ibin .npy and the content matches none of them",
-               name);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: unknown format: the extension is not one of .fvecs .bvecs .ivecs .fbin "
+        ".u8bin .ibin .npy and the content matches none of them",
+        name);
 }
 
 /* ---- open / close ---------------------------------------------------------------------- */
@@ -898,14 +529,13 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
                    char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL) {
-        vs__io_msg(err, err_size, "vs_reader_open: path and out must not be NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_reader_open: path and out must not be NULL");
     }
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        vs__io_msg(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return VS_ERR_IO;
+        return vs__fail_msg(err, err_size, VS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -921,8 +551,7 @@ int vs_reader_open(const char *path, vs_file_format format, unsigned flags, vs_r
     vs_reader *r = reader_new(path, flags);
     if (r == NULL) {
         close(fd);
-        vs__io_msg(err, err_size, "%s: out of memory", path);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     r->fd = fd;
     r->size = (uint64_t)st.st_size;
@@ -952,13 +581,12 @@ int vs_reader_open_memory(const void *data, size_t size, const char *name, vs_fi
                           unsigned flags, vs_reader **out, char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (out == NULL || (data == NULL && size > 0)) {
-        vs__io_msg(err, err_size, "vs_reader_open_memory: out and data must not be NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_reader_open_memory: out and data must not be NULL");
     }
     vs_reader *r = reader_new(name, flags);
     if (r == NULL) {
-        vs__io_msg(err, err_size, "out of memory");
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "out of memory");
     }
     static const unsigned char nothing[1] = {0};
     r->mem = size > 0 ? data : nothing;
@@ -991,14 +619,14 @@ static int check_range(vs_reader *r, uint64_t start, uint64_t count, const void 
                        const char *fn) {
     r->err[0] = '\0';
     if (out == NULL && count > 0) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: %s: out is NULL", r->name, fn);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_INVALID_ARGUMENT, "%s: %s: out is NULL",
+                            r->name, fn);
     }
     if (start > r->info.rows || count > r->info.rows - start) {
-        vs__io_msg(r->err, sizeof(r->err), "%s: %s: rows [%llu, %llu + %llu) outside 0..%llu",
-                   r->name, fn, (unsigned long long)start, (unsigned long long)start,
-                   (unsigned long long)count, (unsigned long long)r->info.rows);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_INVALID_ARGUMENT,
+                            "%s: %s: rows [%llu, %llu + %llu) outside 0..%llu", r->name, fn,
+                            (unsigned long long)start, (unsigned long long)start,
+                            (unsigned long long)count, (unsigned long long)r->info.rows);
     }
     return 0;
 }
@@ -1011,11 +639,11 @@ static uint64_t record_offset(const vs_reader *r, uint64_t row) {
 static int dim_error(vs_reader *r, uint64_t row, uint32_t d) {
     int32_t signed_d;
     memcpy(&signed_d, &d, sizeof(signed_d));
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: record %llu (byte %llu): dimension %ld differs from the first record's %llu",
-               r->name, (unsigned long long)row, (unsigned long long)(row * r->record_bytes),
-               (long)signed_d, (unsigned long long)r->info.dim);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: record %llu (byte %llu): dimension %ld differs from the first record's %llu", r->name,
+        (unsigned long long)row, (unsigned long long)(row * r->record_bytes), (long)signed_d,
+        (unsigned long long)r->info.dim);
 }
 
 /* Checks the dimension field of records [start, start + count) (.*vecs). */
@@ -1128,13 +756,13 @@ static void convert_i64(const unsigned char *src, size_t stride, vs_dtype dtype,
 static int inexact_error(vs_reader *r, uint64_t row, uint64_t column, const unsigned char *at) {
     int64_t v =
         r->info.dtype == VS_DTYPE_I32 ? (int64_t)(int32_t)load_u32(at) : (int64_t)load_u64(at);
-    vs__io_msg(r->err, sizeof(r->err),
-               "%s: row %llu, column %llu: the %s value %lld does not convert exactly to float32 "
-               "(it would become %.9g); integer vectors are read only when every value is exact "
-               "in float32 (every integer of magnitude up to 2^24 is)",
-               r->name, (unsigned long long)row, (unsigned long long)column,
-               dtype_words(r->info.dtype), (long long)v, (double)(float)v);
-    return VS_ERR_FORMAT;
+    return vs__fail_msg(
+        r->err, sizeof(r->err), VS_ERR_FORMAT,
+        "%s: row %llu, column %llu: the %s value %lld does not convert exactly to float32 "
+        "(it would become %.9g); integer vectors are read only when every value is exact "
+        "in float32 (every integer of magnitude up to 2^24 is)",
+        r->name, (unsigned long long)row, (unsigned long long)column,
+        vs__dtype_words(r->info.dtype), (long long)v, (double)(float)v);
 }
 
 /*
@@ -1289,11 +917,11 @@ int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, float *out)
     if (r->flags & VS_READ_REJECT_NONFINITE) {
         for (uint64_t i = 0; i < count * dim; i++) {
             if (!isfinite(out[i])) {
-                vs__io_msg(r->err, sizeof(r->err),
-                           "%s: row %llu, element %llu is %s; non-finite values are rejected",
-                           r->name, (unsigned long long)(start + i / dim),
-                           (unsigned long long)(i % dim), isnan(out[i]) ? "NaN" : "infinite");
-                return VS_ERR_FORMAT;
+                return vs__fail_msg(
+                    r->err, sizeof(r->err), VS_ERR_FORMAT,
+                    "%s: row %llu, element %llu is %s; non-finite values are rejected", r->name,
+                    (unsigned long long)(start + i / dim), (unsigned long long)(i % dim),
+                    isnan(out[i]) ? "NaN" : "infinite");
             }
         }
     }
@@ -1306,10 +934,10 @@ int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *ou
     if (rc != 0) return rc;
     vs_dtype dtype = r->info.dtype;
     if (dtype == VS_DTYPE_F32 || dtype == VS_DTYPE_F16 || dtype == VS_DTYPE_F64) {
-        vs__io_msg(r->err, sizeof(r->err),
-                   "%s: holds %s values; expected integer ids (.ivecs, .ibin or an integer .npy)",
-                   r->name, dtype_words(dtype));
-        return VS_ERR_FORMAT;
+        return vs__fail_msg(
+            r->err, sizeof(r->err), VS_ERR_FORMAT,
+            "%s: holds %s values; expected integer ids (.ivecs, .ibin or an integer .npy)", r->name,
+            vs__dtype_words(dtype));
     }
     return read_rows(r, start, count, out, 1);
 }

@@ -17,7 +17,10 @@
  * that finish rewrites. The .npy header is reserved at a fixed 128 bytes
  * (version 1.0), which fits any 64-bit shape.
  */
+#include "../base/log.h"
 #include "io_internal.h"
+
+#include "../base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NPY_HEADER_BYTES 128
 #define TEMP_PREFIX ".vs.tmp-"
-#define TEMP_RANDOM 6
 #define MAX_LINKS 40
 
 /* OPEN: being written; FINISHED: flushed, synced, closed (only the rename is
@@ -126,32 +127,20 @@ static void match_target(int fd, const char *target) {
     }
 }
 
-/* Creates DIR/.vs.tmp-XXXXXX next to target (mode 0666 & ~umask); the
- * descriptor and *temp (malloc'd), or -1 with errno. */
+/* Creates DIR/.vs.tmp-XXXXXX next to target (mode 0666 & ~umask) through the
+ * atomic writer's temporary files (base/file.c); the descriptor and *temp
+ * (malloc'd), or -1 with errno. */
 static int create_temp(const char *target, char **temp) {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     size_t dir = dir_length(target);
-    char *name = malloc(dir + sizeof(TEMP_PREFIX) + TEMP_RANDOM);
+    const size_t prefix = dir + sizeof(TEMP_PREFIX) - 1;
+    char *name = malloc(prefix + VS_TEMP_RANDOM + 1);
     if (name == NULL) return -1;
     memcpy(name, target, dir);
     memcpy(name + dir, TEMP_PREFIX, sizeof(TEMP_PREFIX) - 1);
-    char *random = name + dir + sizeof(TEMP_PREFIX) - 1;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t state = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^
-                     ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)name;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        for (int i = 0; i < TEMP_RANDOM; i++) {
-            state = state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
-            random[i] = alphabet[(state >> 33) % (sizeof(alphabet) - 1)];
-        }
-        random[TEMP_RANDOM] = '\0';
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
-        if (fd >= 0) {
-            *temp = name;
-            return fd;
-        }
-        if (errno != EEXIST) break;
+    int fd = vs__temp_open(AT_FDCWD, name, prefix, 0666);
+    if (fd >= 0) {
+        *temp = name;
+        return fd;
     }
     int saved = errno;
     free(name);
@@ -199,9 +188,8 @@ static int outfile_descriptor(vs_outfile *f, char *err, size_t err_size) {
         return fd;
     }
     if (f->target == NULL) {
-        vs__io_msg(err, err_size, "%s: cannot follow its symbolic links: %s", f->path,
-                   strerror(errno));
-        return -1;
+        return vs__fail_msg(err, err_size, -1, "%s: cannot follow its symbolic links: %s", f->path,
+                            strerror(errno));
     }
     struct stat st;
     if (stat(f->target, &st) == 0) {
@@ -219,25 +207,21 @@ static int outfile_descriptor(vs_outfile *f, char *err, size_t err_size) {
             return fd;
         }
         if (!S_ISREG(st.st_mode)) {
-            vs__io_msg(err, err_size, "%s: is a %s; expected a file name", f->path,
-                       kind_name(st.st_mode));
-            return -1;
+            return vs__fail_msg(err, err_size, -1, "%s: is a %s; expected a file name", f->path,
+                                kind_name(st.st_mode));
         }
         if (access(f->target, W_OK) != 0) {
-            vs__io_msg(err, err_size, "%s: exists and is not writable: %s", f->path,
-                       strerror(errno));
-            return -1;
+            return vs__fail_msg(err, err_size, -1, "%s: exists and is not writable: %s", f->path,
+                                strerror(errno));
         }
     } else if (errno != ENOENT) {
-        vs__io_msg(err, err_size, "%s: %s", f->path, strerror(errno));
-        return -1;
+        return vs__fail_msg(err, err_size, -1, "%s: %s", f->path, strerror(errno));
     }
     fd = create_temp(f->target, &f->temp);
     if (fd < 0) {
         size_t dir = dir_length(f->target);
-        vs__io_msg(err, err_size, "%s: cannot create a temporary file in %.*s: %s", f->path,
-                   dir ? (int)dir : 1, dir ? f->target : ".", strerror(errno));
-        return -1;
+        return vs__fail_msg(err, err_size, -1, "%s: cannot create a temporary file in %.*s: %s",
+                            f->path, dir ? (int)dir : 1, dir ? f->target : ".", strerror(errno));
     }
     match_target(fd, f->target);
     return fd;
@@ -246,18 +230,17 @@ static int outfile_descriptor(vs_outfile *f, char *err, size_t err_size) {
 int vs_outfile_open(const char *path, vs_outfile **out, char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL || path[0] == '\0') {
-        vs__io_msg(err, err_size, "vs_outfile_open: path and out must not be NULL or empty");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_outfile_open: path and out must not be NULL or empty");
     }
     if (path[strlen(path) - 1] == '/') {
-        vs__io_msg(err, err_size, "%s: is a directory name, expected a file name", path);
-        return VS_ERR_IO;
+        return vs__fail_msg(err, err_size, VS_ERR_IO,
+                            "%s: is a directory name, expected a file name", path);
     }
     vs_outfile *f = calloc(1, sizeof(*f));
     if (f == NULL || (f->path = strdup(path)) == NULL) {
         free(f);
-        vs__io_msg(err, err_size, "%s: out of memory", path);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     int fd = outfile_descriptor(f, err, err_size);
     if (fd >= 0 && (f->stream = fdopen(fd, "wb")) == NULL) {
@@ -284,8 +267,7 @@ const char *vs_outfile_temp_path(const vs_outfile *f) {
 
 int vs_outfile_finish(vs_outfile *f, char *err, size_t err_size) {
     if (f == NULL) {
-        vs__io_msg(err, err_size, "vs_outfile_finish: f is NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT, "vs_outfile_finish: f is NULL");
     }
     if (f->state != OUTFILE_OPEN) {
         if (f->state == OUTFILE_FAILED) vs__io_msg(err, err_size, "%s", f->err);
@@ -353,8 +335,8 @@ static void sync_directory(const char *target) {
 
 int vs_outfile_commit_all(vs_outfile *const *files, size_t count, char *err, size_t err_size) {
     if (files == NULL && count > 0) {
-        vs__io_msg(err, err_size, "vs_outfile_commit_all: files is NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_outfile_commit_all: files is NULL");
     }
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++)
@@ -406,8 +388,7 @@ int vs_outfile_commit_all(vs_outfile *const *files, size_t count, char *err, siz
 
 int vs_outfile_commit(vs_outfile *f, char *err, size_t err_size) {
     if (f == NULL) {
-        vs__io_msg(err, err_size, "vs_outfile_commit: f is NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT, "vs_outfile_commit: f is NULL");
     }
     return vs_outfile_commit_all(&f, 1, err, err_size);
 }
@@ -495,19 +476,6 @@ static int is_bin(vs_file_format format) {
     return format == VS_FORMAT_FBIN || format == VS_FORMAT_U8BIN || format == VS_FORMAT_IBIN;
 }
 
-static const char *npy_descr(vs_dtype dtype) {
-    switch (dtype) {
-    case VS_DTYPE_F32: return "<f4";
-    case VS_DTYPE_F16: return "<f2";
-    case VS_DTYPE_F64: return "<f8";
-    case VS_DTYPE_U8: return "|u1";
-    case VS_DTYPE_I8: return "|i1";
-    case VS_DTYPE_I32: return "<i4";
-    case VS_DTYPE_I64: return "<i8";
-    }
-    return "?";
-}
-
 /* The 128-byte npy 1.0 preamble + header for shape (rows, dim). */
 static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64_t dim) {
     memset(out, ' ', NPY_HEADER_BYTES);
@@ -517,7 +485,7 @@ static void npy_header(unsigned char *out, vs_dtype dtype, uint64_t rows, uint64
     char text[NPY_HEADER_BYTES];
     int n = snprintf(text, sizeof(text),
                      "{'descr': '%s', 'fortran_order': False, 'shape': (%llu, %llu), }",
-                     npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
+                     vs__npy_descr(dtype), (unsigned long long)rows, (unsigned long long)dim);
     memcpy(out + 10, text, (size_t)n); /* at most ~105 bytes: always fits */
     out[NPY_HEADER_BYTES - 1] = '\n';
 }
@@ -543,23 +511,22 @@ int vs_writer_open(const char *path, vs_file_format format, vs_dtype dtype, uint
                    vs_writer **out, char *err, size_t err_size) {
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL) {
-        vs__io_msg(err, err_size, "vs_writer_open: path and out must not be NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "vs_writer_open: path and out must not be NULL");
     }
     if (!dtype_allowed(format, dtype)) {
-        vs__io_msg(err, err_size, "%s: .%s cannot hold %s elements", path,
-                   vs_file_format_name(format), vs_dtype_name(dtype) ? vs_dtype_name(dtype) : "?");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "%s: .%s cannot hold %s elements", path, vs_file_format_name(format),
+                            vs_dtype_name(dtype) ? vs_dtype_name(dtype) : "?");
     }
     if (dim == 0 || dim > VS_IO_MAX_DIM) {
-        vs__io_msg(err, err_size, "%s: dimension %llu; expected 1..%u", path,
-                   (unsigned long long)dim, VS_IO_MAX_DIM);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT,
+                            "%s: dimension %llu; expected 1..%u", path, (unsigned long long)dim,
+                            VS_IO_MAX_DIM);
     }
     vs_writer *w = calloc(1, sizeof(*w));
     if (w == NULL) {
-        vs__io_msg(err, err_size, "%s: out of memory", path);
-        return VS_ERR_OUT_OF_MEMORY;
+        return vs__fail_msg(err, err_size, VS_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     int rc = vs_outfile_open(path, &w->file, err, err_size);
     if (rc != 0) {
@@ -610,14 +577,13 @@ int vs_writer_expect_rows(vs_writer *w, uint64_t rows) {
     if (w == NULL) return VS_ERR_INVALID_ARGUMENT;
     w->err[0] = '\0';
     if (w->header_written || w->rows > 0 || w->failed) {
-        vs__io_msg(w->err, sizeof(w->err), "%s: the row count must be declared before any write",
-                   w->file->path);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(w->err, sizeof(w->err), VS_ERR_INVALID_ARGUMENT,
+                            "%s: the row count must be declared before any write", w->file->path);
     }
     if (is_bin(w->format) && rows > UINT32_MAX) {
-        vs__io_msg(w->err, sizeof(w->err), "%s: %llu rows do not fit the uint32 count of .%s",
-                   w->file->path, (unsigned long long)rows, vs_file_format_name(w->format));
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(w->err, sizeof(w->err), VS_ERR_INVALID_ARGUMENT,
+                            "%s: %llu rows do not fit the uint32 count of .%s", w->file->path,
+                            (unsigned long long)rows, vs_file_format_name(w->format));
     }
     w->declared = rows;
     w->has_declared = 1;
@@ -684,12 +650,12 @@ static int writer_rows(vs_writer *w, const float *fvalues, const int64_t *ivalue
     if (w == NULL) return VS_ERR_INVALID_ARGUMENT;
     w->err[0] = '\0';
     if (w->failed) {
-        vs__io_msg(w->err, sizeof(w->err), "%s: an earlier write failed", w->file->path);
-        return VS_ERR_IO;
+        return vs__fail_msg(w->err, sizeof(w->err), VS_ERR_IO, "%s: an earlier write failed",
+                            w->file->path);
     }
     if (rows > 0 && fvalues == NULL && ivalues == NULL) {
-        vs__io_msg(w->err, sizeof(w->err), "%s: values are NULL", w->file->path);
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(w->err, sizeof(w->err), VS_ERR_INVALID_ARGUMENT, "%s: values are NULL",
+                            w->file->path);
     }
     if (w->has_declared && rows > w->declared - w->rows) {
         vs__io_msg(w->err, sizeof(w->err), "%s: %llu more rows than the %llu declared",
@@ -802,8 +768,7 @@ int vs_writer_finish(vs_writer *w, vs_outfile **file, char *err, size_t err_size
 
 int vs_writer_commit(vs_writer *w, char *err, size_t err_size) {
     if (w == NULL) {
-        vs__io_msg(err, err_size, "vs_writer_commit: w is NULL");
-        return VS_ERR_INVALID_ARGUMENT;
+        return vs__fail_msg(err, err_size, VS_ERR_INVALID_ARGUMENT, "vs_writer_commit: w is NULL");
     }
     vs_outfile *file = NULL;
     int rc = vs_writer_finish(w, &file, err, err_size);

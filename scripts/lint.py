@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """lint.py — clang-tidy (checks in .clang-tidy) and cppcheck on the library
-and the CLI (host/ cpu/ cl/ arena/ io/ cli/), with a clean baseline: every
-finding fails the run unless scripts/lint.suppress lists it, and a listed
+and the CLI (base/ backend/ host/ cpu/ cl/ arena/ io/ cli/), with a clean
+baseline: every finding fails the run unless scripts/lint.suppress lists it, and a listed
 suppression that no longer matches a finding fails it too, so the list only
 shrinks.
 
@@ -30,7 +30,7 @@ import subprocess
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FOLDERS = ("host", "cpu", "cl", "arena", "io", "cli")
+FOLDERS = ("base", "backend", "host", "cpu", "cl", "arena", "io", "cli")
 # Per-ISA kernel files that this machine's build does not compile (they need
 # another architecture's headers and flags, e.g. arm_neon.h on x86-64).
 OTHER_ARCH = ("cpu/neon.c", "cpu/avx2.c", "cpu/avx512.c")

@@ -7,7 +7,10 @@
 #                     (the OpenCL device the demo lists). Used by demo.sh.
 #   setup.sh test     also what the tests and CI checks need: cmocka,
 #                     pkg-config, git, clang-format, clang-tidy (with clang's
-#                     omp.h, libomp-dev), cppcheck, python3; builds the tests.
+#                     omp.h, libomp-dev), cppcheck, python3, Open MPI
+#                     (libopenmpi-dev, openmpi-bin: vecscore-mpi and its
+#                     mpirun tests, required with -DVECSCORE_MPI=ON so they
+#                     never skip); builds the tests.
 #   setup.sh bench    also the benchmark's peers: g++ (the FAISS shim),
 #                     OpenBLAS, FAISS, CLBlast and gnuplot; builds the bench.
 #
@@ -18,7 +21,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 DEMO_PACKAGES=(build-essential cmake ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)
-TEST_PACKAGES=(libcmocka-dev pkg-config git clang-format clang-tidy libomp-dev cppcheck python3)
+TEST_PACKAGES=(libcmocka-dev pkg-config git clang-format clang-tidy libomp-dev cppcheck python3
+               libopenmpi-dev openmpi-bin)
 BENCH_PACKAGES=(g++ pkg-config libopenblas-dev libfaiss-dev libclblast-dev gnuplot-nox)
 
 groups=("$@")
@@ -30,7 +34,7 @@ for group in "${groups[@]}"; do
     demo) ;;
     test)
         packages+=("${TEST_PACKAGES[@]}")
-        cmake_args+=(-DVECSCORE_BUILD_TESTS=ON)
+        cmake_args+=(-DVECSCORE_BUILD_TESTS=ON -DVECSCORE_MPI=ON)
         ;;
     bench)
         packages+=("${BENCH_PACKAGES[@]}")

@@ -6,13 +6,14 @@
 #   3. the threads suite (worker pool, concurrent callers) on a
 #      ThreadSanitizer build,
 #   4. install, then the example built through find_package and through
-#      pkg-config, each run,
+#      pkg-config, each run (and examples/shard.c, the sharded merge check),
 #   5. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
 #   6. clang-format check of every C file;
 # and the build checks: the build without OpenCL, vecscore as a subproject,
-# include cycles, clang-tidy + cppcheck, and what the installed vecscore
-# links (scripts/check_*.sh, check_include_cycles.py, lint.py).
+# include cycles, the options table, function lengths, clang-tidy + cppcheck,
+# and what the installed vecscore links (scripts/check_*.sh,
+# check_include_cycles.py, check_options.py, check_function_length.py, lint.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +34,7 @@ echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON >/dev/null
+  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
 
@@ -45,6 +46,12 @@ echo "== build check: vecscore as a subproject (add_subdirectory, FetchContent)"
 echo "== build check: no include cycle beyond scripts/include_cycles.allow"
 python3 "$ROOT/scripts/check_include_cycles.py" --self-test
 python3 "$ROOT/scripts/check_include_cycles.py"
+echo "== build check: the README's options table matches host/options.h"
+python3 "$ROOT/scripts/check_options.py" --self-test
+python3 "$ROOT/scripts/check_options.py"
+echo "== build check: no library function over 100 lines without a reason"
+python3 "$ROOT/scripts/check_function_length.py" --self-test
+python3 "$ROOT/scripts/check_function_length.py"
 echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.suppress)"
 python3 "$ROOT/scripts/lint.py" --build "$ROOT/build-lint"
 # ---- end of build checks ----
@@ -62,6 +69,7 @@ cmake --install "$ROOT/build" --prefix "$PREFIX" >/dev/null
 cmake -S "$ROOT/examples" -B "$ROOT/build/example" -DCMAKE_PREFIX_PATH="$PREFIX" >/dev/null
 cmake --build "$ROOT/build/example" >/dev/null
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/quickstart" 2000 20 64
+LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/example/shard" 5000 16 64 5
 PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" make -s -C "$ROOT/examples" OUT="$ROOT/build/quickstart-pkgconfig"
 LD_LIBRARY_PATH="$PREFIX/lib" "$ROOT/build/quickstart-pkgconfig" 2000 20 64
 # ---- ARM: cross build for AArch64, every suite under qemu-aarch64 (docs/isa.md) ----

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "reference.h"
 
+#include "base/reference.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,49 +77,16 @@ void ref_fill_extreme(float *x, size_t n, size_t dim, size_t first_kind, ref_rng
     }
 }
 
-typedef struct ref_sums {
-    double dot, abs_dot, nq2, nc2;
-} ref_sums;
-
-static ref_sums sums_of(const float *q, const float *c, size_t dim) {
-    ref_sums s = {0, 0, 0, 0};
-    for (size_t i = 0; i < dim; i++) {
-        s.dot += (double)q[i] * (double)c[i];
-        s.abs_dot += fabs((double)q[i] * (double)c[i]);
-        s.nq2 += (double)q[i] * (double)q[i];
-        s.nc2 += (double)c[i] * (double)c[i];
-    }
-    return s;
-}
-
+/* The float64 reference (base/reference.c): one implementation for the tests, the benchmark,
+ * the CLI's ground truth and the library's verify mode. */
 double ref_score(vs_metric metric, const float *q, const float *c, size_t dim, double *bound) {
-    const double u = ldexp(1.0, -24), d = (double)dim, tiny = ldexp(1.0, -149);
-    const ref_sums s = sums_of(q, c, dim);
-    switch (metric) {
-    case VS_METRIC_DOT: *bound = (d + 2) * u * s.abs_dot + d * tiny; return s.dot;
-    case VS_METRIC_COSINE: {
-        *bound = (2 * d + 10) * u;
-        if (s.nq2 == 0 || s.nc2 == 0) return 0;
-        double cosine = s.dot / (sqrt(s.nq2) * sqrt(s.nc2));
-        return cosine > 1 ? 1 : (cosine < -1 ? -1 : cosine);
-    }
-    case VS_METRIC_L2SQ: {
-        *bound = (2 * d + 8) * u * (s.nq2 + s.nc2) + 2 * d * tiny;
-        double l2 = s.nq2 + s.nc2 - 2 * s.dot;
-        return l2 < 0 ? 0 : l2;
-    }
-    }
-    *bound = 0;
-    return NAN;
+    return vs__reference_score(metric, q, c, dim, bound, NULL);
 }
 
 int ref_may_overflow(vs_metric metric, const float *q, const float *c, size_t dim) {
-    const double u = ldexp(1.0, -24), d = (double)dim, largest = 3.4028234663852886e38;
-    const ref_sums s = sums_of(q, c, dim);
-    if (metric == VS_METRIC_DOT) return s.abs_dot * (1 + (d + 2) * u) >= largest;
-    if (metric == VS_METRIC_L2SQ)
-        return (s.nq2 + s.nc2 + 2 * s.abs_dot) * (1 + (2 * d + 8) * u) >= largest;
-    return 0;
+    int overflow = 0;
+    vs__reference_score(metric, q, c, dim, NULL, &overflow);
+    return overflow;
 }
 
 static int close_enough(double expected, double bound, float got, int exact) {

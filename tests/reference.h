@@ -1,7 +1,10 @@
 /*
  * reference.h — float64 reference scores, the documented error bounds, and
- * tie-aware checks of library results. Written independently of the
- * library's code so a shared mistake cannot hide.
+ * tie-aware checks of library results. The score and bound of one pair are
+ * base/reference.c's (the one float64 reference, which the library's verify
+ * mode also uses); it shares nothing with the kernels, so a kernel's mistake
+ * cannot hide in it. The generators and the tie-aware checks are the tests'
+ * own.
  */
 #ifndef VS_TEST_REFERENCE_H
 #define VS_TEST_REFERENCE_H

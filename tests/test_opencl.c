@@ -876,7 +876,7 @@ static void test_auto_cost_model(void **state) {
     snprintf(cache_dir, sizeof(cache_dir), "%.190s", saved);
 }
 
-/* ---- cache trust (host/cache.c) ------------------------------------------------------------ */
+/* ---- cache trust (base/cache.c) ------------------------------------------------------------ */
 
 static int count_in(const char *text, const char *needle) {
     int n = 0;

@@ -180,6 +180,7 @@ static int teardown(void **state) {
     free(d->expect_scores);
     free(d);
     vs__pool_test_force_split(0);
+    vs__pool_test_set_join(0, 0);
     vs__pool_test_set_cpu_count(0);
     return 0;
 }
@@ -273,6 +274,22 @@ static void run_shape(vs_context *ctx, const shape *s, vs_metric metric, const f
     assert_int_equal(rc, VS_OK);
 }
 
+/*
+ * Uniform queries and candidates for a shape, with every tie_every-th
+ * candidate copied to the next one: equal scores too, since the order of
+ * ties must not depend on who found them. Free both.
+ */
+static void shape_inputs(const shape *s, ref_rng *rng, size_t tie_every, float **q, float **c) {
+    *q = malloc(s->nq * s->dim * sizeof(float));
+    *c = malloc(s->nc * s->dim * sizeof(float));
+    assert_non_null(*q);
+    assert_non_null(*c);
+    ref_fill_uniform(*q, s->nq * s->dim, rng);
+    ref_fill_uniform(*c, s->nc * s->dim, rng);
+    for (size_t j = 0; j + 2 < s->nc; j += tie_every)
+        memcpy(*c + (j + 1) * s->dim, *c + j * s->dim, s->dim * sizeof(float));
+}
+
 static void test_bit_identical_across_threads(void **state) {
     (void)state;
     /* Every path: corpus (packed panels), per-call packing (nq >= 48), rows (few queries);
@@ -291,13 +308,8 @@ static void test_bit_identical_across_threads(void **state) {
         contexts[t] = make_context(thread_counts[t]);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
-        float *q = malloc(s->nq * s->dim * sizeof(float));
-        float *c = malloc(s->nc * s->dim * sizeof(float));
-        ref_fill_uniform(q, s->nq * s->dim, &rng);
-        ref_fill_uniform(c, s->nc * s->dim, &rng);
-        /* Equal scores too: the order of ties must not depend on who found them. */
-        for (size_t j = 0; j + 2 < s->nc; j += 97)
-            memcpy(c + (j + 1) * s->dim, c + j * s->dim, s->dim * sizeof(float));
+        float *q, *c;
+        shape_inputs(s, &rng, 97, &q, &c);
         const size_t out = s->k ? s->nq * s->k : s->nq * s->nc;
         float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
         int64_t *expect_ids = malloc(out * sizeof(int64_t)),
@@ -474,6 +486,91 @@ static void test_small_batch_runs_alone(void **state) {
         assert_int_equal(report.threads_joined, 1);
     }
     vs_context_free(ctx);
+}
+
+/*
+ * The split decision and the unit count, on both sides of the threshold, for
+ * shapes around 1 x 1000 x 768 top-10: the pool's measured helper cost is
+ * replaced (vs__pool_test_set_join), so that the decision does not depend on
+ * this machine's timing, and every side gives the 1-thread results bit for bit.
+ *   - join 1 s: nothing here is worth a helper; the caller runs it alone, as
+ *     one unit, and no helper joins;
+ *   - join 1 ns, fastest 1 s: split, and a unit may not be shorter than 16
+ *     fastest joins, so one unit per participant (the fewest);
+ *   - forced split (join and fastest 0): up to 8 units per participant (the
+ *     most; ranges are whole panels, so 7 x 8 ranges of 1000 come out as 32).
+ */
+static void test_split_threshold(void **state) {
+    (void)state;
+    static const shape shapes[] = {
+        {1, 1000, 768, 10, 1}, {1, 999, 768, 10, 1},  {1, 1024, 768, 10, 1},  {1, 4000, 768, 10, 1},
+        {3, 1000, 768, 10, 1}, {1, 1000, 768, 10, 0}, {1, 1000, 768, 500, 1}, {1, 1000, 96, 10, 1},
+    };
+    static const int thread_counts[] = {1, 2, 7};
+    enum { MODES = 3 };
+    ref_rng rng;
+    ref_rng_seed(&rng, 5);
+    vs_context *contexts[3];
+    for (int t = 0; t < 3; t++)
+        contexts[t] = make_context(thread_counts[t]);
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const shape *s = &shapes[si];
+        float *q, *c;
+        shape_inputs(s, &rng, 61, &q, &c); /* ties across range boundaries */
+        const size_t out = s->nq * s->k;
+        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
+        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
+                *got_ids = malloc(out * sizeof(int64_t));
+        run_shape(contexts[0], s, VS_METRIC_DOT, q, c, expect, expect_ids);
+        for (int mode = 0; mode < MODES; mode++) {
+            if (mode == 0) vs__pool_test_set_join(1.0, 1.0);
+            if (mode == 1) vs__pool_test_set_join(1e-9, 1.0);
+            if (mode == 2) vs__pool_test_force_split(1);
+            for (int t = 1; t < 3; t++)
+                for (int repeat = 0; repeat < REPEATS; repeat++) {
+                    memset(got, 0x7f, out * sizeof(float));
+                    memset(got_ids, 0x7f, out * sizeof(int64_t));
+                    run_shape(contexts[t], s, VS_METRIC_DOT, q, c, got, got_ids);
+                    if (memcmp(got, expect, out * sizeof(float)) != 0 ||
+                        memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0)
+                        fail_msg("%zux%zux%zu k=%zu corpus=%d: threads %d (mode %d) differs "
+                                 "from 1 thread",
+                                 s->nq, s->nc, s->dim, s->k, s->corpus, thread_counts[t], mode);
+                    int planned, split_candidates;
+                    size_t units;
+                    vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+                    vs_batch_report report;
+                    assert_int_equal(vs_context_last_report(contexts[t], &report), VS_OK);
+                    assert_int_equal(report.threads, planned);
+                    const int threads = thread_counts[t];
+                    if (mode == 0) {
+                        assert_int_equal(planned, 1);
+                        assert_int_equal(units, 1);
+                        assert_int_equal(report.threads_joined, 1);
+                        continue;
+                    }
+                    /* 1 query, enough candidates for every participant: candidate ranges. */
+                    if (s->nq > 1 || s->nc < (size_t)threads * 4 * 16) continue;
+                    assert_int_equal(planned, threads);
+                    assert_int_equal(split_candidates, 1);
+                    /* (ranges are whole panels, so a count can come out a little lower) */
+                    assert_true(units >= 2);
+                    if (mode == 1) assert_true(units <= (size_t)threads);
+                    if (mode == 2) assert_true(units > (size_t)threads * 4);
+                    assert_true(units <= (size_t)threads * 8);
+                }
+            vs__pool_test_set_join(0, 0);
+            vs__pool_test_force_split(0);
+        }
+        free(q);
+        free(c);
+        free(expect);
+        free(got);
+        free(expect_ids);
+        free(got_ids);
+    }
+    for (int t = 0; t < 3; t++)
+        vs_context_free(contexts[t]);
 }
 
 typedef struct log_capture {
@@ -668,6 +765,7 @@ int main(void) {
         cmocka_unit_test(test_parked_helper_does_not_delay),
         cmocka_unit_test(test_helper_holding_unit_delays_only_it),
         cmocka_unit_test(test_small_batch_runs_alone),
+        cmocka_unit_test(test_split_threshold),
         cmocka_unit_test(test_threads_above_cpu_count),
         cmocka_unit_test(test_last_error_message),
         cmocka_unit_test(test_one_pool_for_all_contexts),

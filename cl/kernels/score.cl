@@ -150,14 +150,10 @@ __kernel void vs_score_rows(__global const float *queries, ulong query_offset, u
     }
 }
 
-/* 1 if (a, ia) ranks before (b, ib). */
+/* 1 if (a, ia) ranks before (b, ib): the library's order, defined by the build options
+ * (base/topk_order.h, added by cl/program.c). */
 inline int vs_before(float a, long ia, float b, long ib) {
-    if (ib < 0) return ia >= 0;
-    if (ia < 0) return 0;
-    const int na = isnan(a), nb = isnan(b);
-    if (na || nb) return (na && nb) ? ia < ib : nb;
-    if (a != b) return a > b;
-    return ia < ib;
+    return VS_TOPK_BEFORE(a, ia, b, ib);
 }
 
 __kernel void vs_select_segments(__global const float *tile, ulong ld_tile, uint rows,

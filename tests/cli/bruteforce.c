@@ -1,7 +1,8 @@
 /*
  * bruteforce.c — ground truth for the CLI recall tests: exact top-k in
- * float64, independent of the library's kernels (it uses only the io
- * readers and writers).
+ * float64, independent of the library's kernels: it uses the io readers and
+ * writers and the float64 reference (base/reference.c), the one the tests
+ * and the verify mode use.
  *
  *   bruteforce dot|cosine|l2 K QUERIES BASE OUT.ivecs
  *
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/reference.h"
 #include "vecscore_io.h"
 
 static int usage(void) {
@@ -21,9 +23,9 @@ static int usage(void) {
 
 int main(int argc, char **argv) {
     if (argc != 6) return usage();
-    int metric = strcmp(argv[1], "dot") == 0      ? 0
-                 : strcmp(argv[1], "cosine") == 0 ? 1
-                 : strcmp(argv[1], "l2") == 0     ? 2
+    int metric = strcmp(argv[1], "dot") == 0      ? (int)VS_METRIC_DOT
+                 : strcmp(argv[1], "cosine") == 0 ? (int)VS_METRIC_COSINE
+                 : strcmp(argv[1], "l2") == 0     ? (int)VS_METRIC_L2SQ
                                                   : -1;
     long k = strtol(argv[2], NULL, 10);
     if (metric < 0 || k < 1) return usage();
@@ -47,17 +49,10 @@ int main(int argc, char **argv) {
         int64_t *row = ids + i * (size_t)k;
         long filled = 0;
         for (size_t j = 0; j < nb; j++) {
-            double dot = 0, qq = 0, bb = 0, l2 = 0;
-            for (size_t d = 0; d < dim; d++) {
-                double x = q[i * dim + d], y = b[j * dim + d];
-                dot += x * y;
-                qq += x * x;
-                bb += y * y;
-                l2 += (x - y) * (x - y);
-            }
-            double s = metric == 0   ? dot
-                       : metric == 1 ? (qq > 0 && bb > 0 ? dot / sqrt(qq * bb) : 0)
-                                     : -l2; /* higher is better throughout */
+            /* The library's float64 reference (base/reference.c), higher is better throughout. */
+            double s =
+                vs__reference_score((vs_metric)metric, q + i * dim, b + j * dim, dim, NULL, NULL);
+            if (metric == VS_METRIC_L2SQ) s = -s;
             /* insertion into the sorted list; a later id never beats an equal score */
             long at = filled < k ? filled : k;
             while (at > 0 && s > best[at - 1])

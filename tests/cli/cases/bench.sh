@@ -123,7 +123,15 @@ expect_stdout_match '^callers +2x2000x32 +idle: 4 callers +[0-9]+ queries/s'
 expect_stdout_match '^callers +2x2000x32 +under load: 4 callers'
 expect_stdout_match '^  (MISSED|met) +contention: default threads <= 1.5x 1 thread'
 [ "$(grep -c ',contention,' cont/results.csv)" -eq 16 ] || fail "expected 16 contention rows"
-[ "$(grep -c ',main,' cont/results.csv)" -eq 0 ] || fail "--contention ran the main shapes"
+# Besides, idle, only the rows its issue-9 targets compare against (quick: Q=1
+# and Q=64 N=20000 d=768, dot, vs-auto and openblas), and a line per target.
+grep ',main,' cont/results.csv | awk -F, '{ print $5 "x" $6 "x" $7, $8, $11 }' | sort -u >idle.txt
+grep -q '^1x20000x768 dot vs-auto$' idle.txt || fail "--contention: no idle Q=1 vs-auto row"
+grep -q '^64x20000x768 dot vs-auto$' idle.txt || fail "--contention: no idle Q=64 vs-auto row"
+grep -Ev '^(1|64)x20000x768 dot (vs-auto|openblas)$' idle.txt &&
+    fail "--contention ran other main rows: $(cat idle.txt)"
+expect_stdout_match '^  .* idle: Q=1 N=100000 d=768 top-k >= 90% of read bandwidth \(this run\)'
+expect_stdout_match '^  .* idle: Q=1024 N=100000 d=768 top-k >= 1.0x OpenBLAS sgemm, best core type'
 [ "$(grep -c ',contention,[12],2,0,' cont/results.csv)" -eq 8 ] ||
     fail "expected 8 trial rows (trial 1-2, load 2, no callers)"
 json=cont/results.json

@@ -1,6 +1,7 @@
 /*
  * cache.c — the on-disk cache directory that the OpenCL program cache
- * (cl/program.c) and the cost cache (host/cost.c) share.
+ * (cl/program.c) and the cost cache (host/cost.c) share; the one place the
+ * directory is looked up (cache_dir, VECSCORE_CACHE_DIR, XDG, HOME).
  *
  * Trust model. A program cache entry holds native code that the OpenCL
  * driver loads into this process (PoCL binaries are shared objects), and a
@@ -18,22 +19,26 @@
  *     regular file, owned by the user, not writable by group or others, of a
  *     sane size. Anything else is ignored with a warning and never handed to
  *     the caller; the rebuilt entry is renamed over it;
- *   - writes go to a 0600 temporary file created with O_EXCL and renamed
- *     into place, so readers see a whole entry or none.
+ *   - writes go through the atomic writer (base/file.c): a 0600 temporary
+ *     file created with O_EXCL, synced and renamed into place, so readers
+ *     see a whole entry or none.
  *
  * When the directory fails its check, both caches are off for the context:
  * one warning, programs built from source, calibration measured again.
  */
+#include "cache.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "file.h"
+#include "log.h"
 
 /* Why st fails the privacy check (NULL when it passes): a message fragment. */
 static const char *not_private(const struct stat *st, char *buffer, size_t size) {
@@ -72,8 +77,8 @@ static const char *dir_not_private(int status, const struct stat *st, char *buff
 }
 
 /* The configured directory, else the XDG default; malloc'd, or NULL (none). */
-static char *resolve_dir(const vs_context *ctx) {
-    const char *configured = ctx->cfg.cache_dir, *xdg = getenv("XDG_CACHE_HOME"),
+static char *resolve_dir(const vs__cache *cache) {
+    const char *configured = cache->configured, *xdg = getenv("XDG_CACHE_HOME"),
                *home = getenv("HOME");
     const char *base = NULL, *tail = NULL;
     if (configured != NULL && configured[0] != '\0') {
@@ -155,15 +160,13 @@ static int open_private_dir(char *path, char *why, size_t why_size) {
 }
 
 /* The directory's fd, opening it at the first call; -1 when the cache is off. */
-static int cache_dir_fd(const vs_context *ctx) {
-    /* The cache fields are filled in lazily; every context is allocated writable. */
-    vs_context *mutable_ctx = (vs_context *)ctx;
+static int cache_dir_fd(vs__cache *cache) {
     char why[600] = "";
     int warn = -1; /* the level to log why at, once the lock is released (the callback may call
                       back into the library) */
-    pthread_mutex_lock(&mutable_ctx->lock);
-    if (ctx->cache_state == 0) {
-        char *path = resolve_dir(ctx);
+    pthread_mutex_lock(&cache->lock);
+    if (cache->state == 0) {
+        char *path = resolve_dir(cache);
         int fd = -1;
         if (path == NULL)
             snprintf(why, sizeof(why),
@@ -175,37 +178,50 @@ static int cache_dir_fd(const vs_context *ctx) {
             free(path);
             path = NULL;
         }
-        mutable_ctx->cache_fd = fd;
-        mutable_ctx->cache_path = path;
-        mutable_ctx->cache_state = fd >= 0 ? 1 : -1;
+        cache->fd = fd;
+        cache->path = path;
+        cache->state = fd >= 0 ? 1 : -1;
     }
-    int fd = ctx->cache_state == 1 ? ctx->cache_fd : -1;
-    pthread_mutex_unlock(&mutable_ctx->lock);
+    int fd = cache->state == 1 ? cache->fd : -1;
+    pthread_mutex_unlock(&cache->lock);
     if (warn >= 0)
-        vs__log(ctx, (vs_log_level)warn,
+        vs__log(cache->log, (vs_log_level)warn,
                 "cache: %s; the OpenCL program cache and the cost cache are off (programs are "
                 "built from source)",
                 why);
     return fd;
 }
 
-void vs__cache_close(vs_context *ctx) {
-    if (ctx->cache_state == 1) close(ctx->cache_fd);
-    free(ctx->cache_path);
-    ctx->cache_path = NULL;
-    ctx->cache_state = 0;
+int vs__cache_init(vs__cache *cache, const char *configured, const vs__log_sink *log) {
+    memset(cache, 0, sizeof(*cache));
+    cache->configured = configured;
+    cache->log = log;
+    cache->fd = -1;
+    if (pthread_mutex_init(&cache->lock, NULL) != 0) return -1;
+    cache->initialized = 1;
+    return 0;
 }
 
-int vs__cache_read(const vs_context *ctx, const char *what, const char *name, size_t max_bytes,
+void vs__cache_close(vs__cache *cache) {
+    if (!cache->initialized) return;
+    if (cache->state == 1) close(cache->fd);
+    free(cache->path);
+    cache->path = NULL;
+    cache->state = 0;
+    pthread_mutex_destroy(&cache->lock);
+    cache->initialized = 0;
+}
+
+int vs__cache_read(vs__cache *cache, const char *what, const char *name, size_t max_bytes,
                    unsigned char **data, size_t *size) {
     *data = NULL;
     *size = 0;
-    int dir = cache_dir_fd(ctx);
+    int dir = cache_dir_fd(cache);
     if (dir < 0) return 0;
     int fd = openat(dir, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return 0; /* a miss */
-        vs__log(ctx, VS_LOG_WARN, "%s: entry %s/%s is not used: %s", what, ctx->cache_path, name,
+        vs__log(cache->log, VS_LOG_WARN, "%s: entry %s/%s is not used: %s", what, cache->path, name,
                 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
         return 0;
     }
@@ -240,7 +256,7 @@ int vs__cache_read(const vs_context *ctx, const char *what, const char *name, si
     }
     close(fd);
     if (bad != NULL) {
-        vs__log(ctx, VS_LOG_WARN, "%s: entry %s/%s is not used: %s", what, ctx->cache_path, name,
+        vs__log(cache->log, VS_LOG_WARN, "%s: entry %s/%s is not used: %s", what, cache->path, name,
                 bad);
         free(buffer);
         return 0;
@@ -251,61 +267,19 @@ int vs__cache_read(const vs_context *ctx, const char *what, const char *name, si
     return 1;
 }
 
-static int write_all(int fd, const unsigned char *data, size_t size) {
-    while (size > 0) {
-        ssize_t n = write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        data += n;
-        size -= (size_t)n;
-    }
-    return 0;
-}
-
-int vs__cache_write(const vs_context *ctx, const char *what, const char *name, const void *data,
+int vs__cache_write(vs__cache *cache, const char *what, const char *name, const void *data,
                     size_t size) {
-    int dir = cache_dir_fd(ctx);
+    int dir = cache_dir_fd(cache);
     if (dir < 0) return -1;
-    /* A unique temporary name next to the entry (O_EXCL: never an existing file). */
-    static atomic_uint counter;
-    char temp[256];
-    int fd = -1;
-    for (int attempt = 0; fd < 0 && attempt < 64; attempt++) {
-        uint64_t salt = vs__fnv1a(VS_FNV1A_SEED, name, strlen(name));
-        const double now = vs__now();
-        const unsigned serial = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
-        salt = vs__fnv1a(salt, &now, sizeof(now));
-        salt = vs__fnv1a(salt, &serial, sizeof(serial));
-        snprintf(temp, sizeof(temp), ".%.200s.tmp-%ld-%06llx", name, (long)getpid(),
-                 (unsigned long long)(salt & 0xffffff));
-        fd = openat(dir, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        vs__log(ctx, VS_LOG_WARN, "%s: cannot write entry %s/%s: %s", what, ctx->cache_path, name,
-                strerror(errno));
-        return -1;
-    }
-    int ok = write_all(fd, data, size) == 0;
-    int saved_errno = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (ok && renameat(dir, temp, dir, name) != 0) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        unlinkat(dir, temp, 0);
-        vs__log(ctx, VS_LOG_WARN, "%s: cannot write entry %s/%s: %s", what, ctx->cache_path, name,
-                strerror(saved_errno));
+    if (vs__atomic_write(dir, name, data, size, 0600) != 0) {
+        vs__log(cache->log, VS_LOG_WARN, "%s: cannot write entry %s/%s: %s", what, cache->path,
+                name, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-void vs__cache_drop(const vs_context *ctx, const char *name) {
-    int dir = cache_dir_fd(ctx);
+void vs__cache_drop(vs__cache *cache, const char *name) {
+    int dir = cache_dir_fd(cache);
     if (dir >= 0) unlinkat(dir, name, 0);
 }

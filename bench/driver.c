@@ -1,7 +1,8 @@
 /*
- * harness.c — vecscore-bench, the device-comparison and peer benchmark
+ * driver.c — vecscore-bench, the device-comparison and peer benchmark
  * (docs/benchmarks.md): the steps of a run, in order. The modules that do
- * the work are listed in harness.h.
+ * the work are listed in harness.h, the interface they share; this file is
+ * above all of them and no module calls it.
  *
  *   1. options; paths (--list stops here)
  *   2. the machine's limits (read bandwidth, peak FMA) at the start
@@ -38,13 +39,9 @@ static void print_header(const run_state *st) {
     printf("vecscore %s benchmark, %s\n", vs_version(), st->date);
     printf("cpu: %s; best ISA %s; %d OpenMP threads; OMP_WAIT_POLICY=%s\n", mc->cpu_model,
            vs_cpu_best_isa(), mc->threads, bench_wait_policy());
-    if (st->opt.contention_only)
-        printf("measured limits: none (--contention compares two settings, not a limit)\n");
-    else
-        printf("measured limits: read bandwidth %.1f GB/s; peak FMA %.1f GFLOP/s (AVX-512 %.1f, "
-               "AVX2 %.1f)\n",
-               mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops,
-               mc->peak_avx2_gflops);
+    printf("measured limits: read bandwidth %.1f GB/s; peak FMA %.1f GFLOP/s (AVX-512 %.1f, "
+           "AVX2 %.1f)\n",
+           mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops, mc->peak_avx2_gflops);
     if (bench_blas_config()[0]) {
         printf("openblas: %s\n", bench_blas_config());
         char lower[256];
@@ -114,20 +111,17 @@ static int run(run_state *st) {
         fprintf(stderr, "%s: cannot create %s: %s\n", st->prog, o->out_dir, strerror(errno));
         return 3;
     }
-    /* The contention scenario alone uses no limit: it compares two settings. */
-    if (o->contention_only)
-        bench_machine_describe(&st->machine);
-    else
-        bench_machine_measure(&st->machine, o->quick);
+    /* --contention measures the limits too: its idle rows are judged against them. */
+    bench_machine_measure(&st->machine, o->quick);
     print_header(st);
     /* The allocation benchmark runs first, while malloc is in its start-up
      * state (glibc's mmap threshold adapts to what the process has freed). */
     if (o->alloc && !o->contention_only) run_alloc(st);
     printf("\n");
-    int status = o->contention_only ? 0 : bench_run_shapes(st);
+    int status = bench_run_shapes(st);
     if (status == 0 && o->contention) status = bench_contention_run(st);
     if (status != 0) return status;
-    if (!o->contention_only) limits_at_end(st);
+    limits_at_end(st);
     bench_targets_evaluate(st);
     bench_print_targets(st);
     if (bench_write_results(st) != 0) status = 3;
@@ -172,9 +166,7 @@ int vs_bench_main(int argc, char **argv) {
     struct tm tm_utc;
     gmtime_r(&now, &tm_utc);
     strftime(st->date, sizeof(st->date), "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-    /* The contention scenario makes its own contexts: no paths to build for it alone. */
-    int paths_needed = !st->opt.contention_only || st->opt.list_only;
-    if (status == 0 && paths_needed && bench_paths_build(st) == 0) {
+    if (status == 0 && bench_paths_build(st) == 0) {
         fprintf(stderr, "%s: no path selected (see --list)\n", st->prog);
         status = 1;
     }
