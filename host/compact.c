@@ -518,181 +518,232 @@ static int needs_fallback(const vs__compact *cc, vs_metric metric, const prepare
     return 0;
 }
 
+/* One batch on a compact corpus: what its steps share. */
+typedef struct run_state {
+    vs_corpus *c;
+    const vs__compact *cc;
+    const vs__compact_kernels *kern;
+    vs_metric metric;
+    const float *queries;
+    size_t k, kk, cap; /* k; min(k, n); the candidate list's capacity */
+    int exact;
+    float *scores; /* the caller's score matrix (k == 0) */
+    float *out_scores;
+    int64_t *out_ids; /* nq x k, copied to the caller's buffers at the end */
+    size_t *fallback, fallbacks;
+    scan_buffers sb;
+    vs_batch_report report, sub;
+    double max_bound;
+} run_state;
+
+/* One group's queries: prepared, with their selections or heaps. */
+typedef struct group {
+    size_t q0, rows;
+    prepared_query pq[VS_COMPACT_QUERIES];
+    const float *qf[VS_COMPACT_QUERIES];
+    const int16_t *q16[VS_COMPACT_QUERIES];
+    int active[VS_COMPACT_QUERIES];
+    vs__heap heaps[VS_COMPACT_QUERIES];
+} group;
+
+static void group_prepare(run_state *rs, group *g) {
+    const size_t dim = rs->cc->dim;
+    for (size_t r = 0; r < g->rows; r++) {
+        const size_t q = g->q0 + r;
+        prepare_query(rs->cc, rs->queries + q * dim, rs->sb.qf + r * dim, rs->sb.q16 + r * dim,
+                      &g->pq[r]);
+        g->qf[r] = rs->sb.qf + r * dim;
+        g->q16[r] = rs->sb.q16 + r * dim;
+        g->active[r] = 1;
+        if (rs->exact) {
+            selection *s = &rs->sb.sel[r];
+            *s = (selection){.lows = rs->sb.lows + r * rs->kk,
+                             .k = rs->kk,
+                             .ids = rs->sb.ids + r * rs->cap,
+                             .highs = rs->sb.highs + r * rs->cap,
+                             .cap = rs->cap};
+            if (needs_fallback(rs->cc, rs->metric, &g->pq[r]) || rs->kk == 0) {
+                g->active[r] = 0;
+                rs->fallback[rs->fallbacks++] = q;
+            }
+        } else if (rs->k > 0) {
+            vs__heap_init(&g->heaps[r], rs->out_scores + q * rs->k, rs->out_ids + q * rs->k,
+                          rs->kk);
+        }
+    }
+}
+
+/* Candidate j of query row r of the group, with its raw kernel sum. */
+static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double raw) {
+    const compact_meta *m = &rs->cc->meta[j];
+    const prepared_query *pq = &g->pq[r];
+    double bound, approx, goodness;
+    if (!isnan(m->norm) && pq->finite) {
+        goodness = candidate_score(rs->cc, rs->metric, pq, m, raw, rs->exact, &bound, &approx);
+    } else if (rs->metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
+        goodness = approx = bound = 0; /* a zero vector's cosine is 0 */
+    } else {
+        goodness = approx = bound = NAN;
+    }
+    if (rs->exact) {
+        selection *s = &rs->sb.sel[r];
+        if (!isfinite(goodness) || !isfinite(bound)) {
+            selection_add(s, j, INFINITY); /* always rescored */
+            return;
+        }
+        const double high = goodness + bound;
+        if (high < selection_floor(s)) return;
+        selection_add(s, j, high);
+        lows_push(s, goodness - bound);
+        return;
+    }
+    if (bound > rs->max_bound) rs->max_bound = bound;
+    const size_t q = g->q0 + r;
+    if (rs->k == 0) {
+        rs->scores[q * rs->cc->n + j] = (float)approx;
+    } else {
+        const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
+        vs__heap_push(&g->heaps[r], key, (int64_t)j);
+    }
+}
+
+/* Scans every stored row for the group, then finishes each query. */
+static int group_run(run_state *rs, group *g) {
+    const size_t n = rs->cc->n;
+    group_prepare(rs, g);
+    for (size_t c0 = 0; c0 < n; c0 += BLOCK_ROWS) {
+        const size_t count = n - c0 < BLOCK_ROWS ? n - c0 : BLOCK_ROWS;
+        scan_block(rs->cc, rs->kern, g->qf, g->q16, g->rows, c0, count, rs->sb.raw);
+        for (size_t r = 0; r < g->rows; r++)
+            if (g->active[r])
+                for (size_t j = 0; j < count; j++)
+                    take_candidate(rs, g, r, c0 + j, rs->sb.raw[r * BLOCK_ROWS + j]);
+    }
+    int status = VS_OK;
+    for (size_t r = 0; r < g->rows && status == VS_OK; r++) {
+        const size_t q = g->q0 + r;
+        if (!rs->exact) {
+            if (rs->k > 0)
+                vs__heap_finish(&g->heaps[r], rs->metric == VS_METRIC_L2SQ,
+                                rs->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY,
+                                rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, rs->k);
+            continue;
+        }
+        if (!g->active[r]) continue;
+        selection *s = &rs->sb.sel[r];
+        if (!s->overflow) selection_prune(s);
+        if (s->overflow) {
+            rs->fallback[rs->fallbacks++] = q;
+            continue;
+        }
+        status = rescore(rs->c, rs->metric, rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
+                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
+        rs->report.rescored += s->count;
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+    }
+    return status;
+}
+
+/* Queries no bound certifies: the float32 corpus scores them, together. */
+static int run_fallbacks(run_state *rs) {
+    const size_t dim = rs->cc->dim, k = rs->k, count = rs->fallbacks;
+    float *fq = malloc(count * dim * sizeof(float));
+    float *fs = malloc(count * k * sizeof(float));
+    int64_t *fi = malloc(count * k * sizeof(int64_t));
+    int status = VS_ERR_OUT_OF_MEMORY;
+    if (fq != NULL && fs != NULL && fi != NULL) {
+        for (size_t e = 0; e < count; e++)
+            memcpy(fq + e * dim, rs->queries + rs->fallback[e] * dim, dim * sizeof(float));
+        status = f32_topk(rs->c->ctx, rs->c->cpu_data, rs->cc->n, dim, rs->metric, fq, count, k, fs,
+                          fi, &rs->sub);
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+        for (size_t e = 0; e < count && status == VS_OK; e++) {
+            memcpy(rs->out_scores + rs->fallback[e] * k, fs + e * k, k * sizeof(float));
+            memcpy(rs->out_ids + rs->fallback[e] * k, fi + e * k, k * sizeof(int64_t));
+        }
+    }
+    free(fq);
+    free(fs);
+    free(fi);
+    rs->report.rescored += (uint64_t)count * rs->cc->n;
+    rs->report.fallback_queries = count;
+    return status;
+}
+
+/* The kernels, the buffers and the batch's outputs; VS_OK or a vs_status (logged). */
+static int run_begin(run_state *rs, size_t nq) {
+    vs_context *ctx = rs->c->ctx;
+    const size_t n = rs->cc->n, k = rs->k;
+    rs->kern = vs__compact_kernels_for(ctx->isa);
+    if (rs->kern == NULL) {
+        const char *forced = getenv("VECSCORE_COMPACT_ISA");
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "compact corpus: VECSCORE_COMPACT_ISA='%s' is unknown, or above the ISA '%s' "
+                "(or not supported by this CPU)",
+                forced ? forced : "", ctx->isa);
+        return VS_ERR_UNSUPPORTED;
+    }
+    snprintf(rs->report.isa, sizeof(rs->report.isa), "%s", rs->kern->isa);
+    rs->exact = rs->cc->exact && k > 0;
+    rs->kk = k < n ? k : n;
+    rs->cap = n / 8 > 2 * rs->kk ? n / 8 : 2 * rs->kk;
+    if (rs->cap > n) rs->cap = n;
+    if (rs->cap == 0) rs->cap = 1;
+    if (buffers_alloc(&rs->sb, rs->cc->dim, rs->exact ? rs->kk : 0, rs->cap) != VS_OK)
+        return VS_ERR_OUT_OF_MEMORY;
+    if (nq > 0 && k > 0) {
+        rs->out_scores = malloc(nq * k * sizeof(float));
+        rs->out_ids = malloc(nq * k * sizeof(int64_t));
+        rs->fallback = malloc(nq * sizeof(size_t));
+        if (rs->out_scores == NULL || rs->out_ids == NULL || rs->fallback == NULL)
+            return VS_ERR_OUT_OF_MEMORY;
+    }
+    return VS_OK;
+}
+
 /*
  * Top-k (k > 0) or the score matrix (k == 0, approximate mode only) of a
- * compact corpus. Arguments were checked by host/api.c.
+ * compact corpus. Arguments were checked by host/api.c. Top-k outputs are
+ * written only when the whole batch succeeded.
  */
 static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
                        float *scores, int64_t *ids) {
     vs_context *ctx = c->ctx;
-    const vs__compact *cc = c->compact;
-    const size_t n = cc->n, dim = cc->dim;
     const double start = vs__now();
-    vs_batch_report report, sub;
-    report_begin(&report, c, metric, nq, k);
-    snprintf(report.backend, sizeof(report.backend), "cpu");
-    snprintf(report.device, sizeof(report.device), "%s", ctx->cpu->describe(ctx->cpu_state));
+    run_state rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.c = c;
+    rs.cc = c->compact;
+    rs.metric = metric;
+    rs.queries = queries;
+    rs.k = k;
+    rs.scores = scores;
+    report_begin(&rs.report, c, metric, nq, k);
+    snprintf(rs.report.backend, sizeof(rs.report.backend), "cpu");
+    snprintf(rs.report.device, sizeof(rs.report.device), "%s", ctx->cpu->describe(ctx->cpu_state));
     if (ctx->backend != ctx->cpu)
-        snprintf(report.fallback, sizeof(report.fallback),
+        snprintf(rs.report.fallback, sizeof(rs.report.fallback),
                  "compact storage runs on the CPU (no OpenCL compact kernels)");
-    const vs__compact_kernels *kern = vs__compact_kernels_for(ctx->isa);
-    int status = VS_OK;
-    scan_buffers sb;
-    memset(&sb, 0, sizeof(sb));
-    float *out_scores = NULL;
-    int64_t *out_ids = NULL;
-    size_t *fallback = NULL, fallbacks = 0;
-    if (kern == NULL) {
-        vs__log(vs__sink(ctx), VS_LOG_ERROR,
-                "compact corpus: VECSCORE_COMPACT_ISA='%s' is unknown, or above the ISA '%s' "
-                "(or not supported by this CPU)",
-                getenv("VECSCORE_COMPACT_ISA") ? getenv("VECSCORE_COMPACT_ISA") : "", ctx->isa);
-        status = VS_ERR_UNSUPPORTED;
-        goto done;
-    }
-    snprintf(report.isa, sizeof(report.isa), "%s", kern->isa);
-    const int exact = cc->exact && k > 0;
-    const size_t kk = k < n ? k : n;
-    size_t cap = n / 8 > 2 * kk ? n / 8 : 2 * kk;
-    if (cap > n) cap = n;
-    if (cap == 0) cap = 1;
-    status = buffers_alloc(&sb, dim, exact ? kk : 0, cap);
-    if (status != VS_OK) goto done;
-    if (nq > 0 && k > 0) {
-        out_scores = malloc(nq * k * sizeof(float));
-        out_ids = malloc(nq * k * sizeof(int64_t));
-        fallback = malloc(nq * sizeof(size_t));
-        if (out_scores == NULL || out_ids == NULL || fallback == NULL) {
-            status = VS_ERR_OUT_OF_MEMORY;
-            goto done;
-        }
-    }
-    vs__heap heaps[VS_COMPACT_QUERIES];
-    double max_bound = 0;
+    int status = run_begin(&rs, nq);
     for (size_t q0 = 0; q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
-        const size_t rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES;
-        prepared_query pq[VS_COMPACT_QUERIES];
-        const float *qf[VS_COMPACT_QUERIES];
-        const int16_t *q16[VS_COMPACT_QUERIES];
-        int active[VS_COMPACT_QUERIES];
-        for (size_t r = 0; r < rows; r++) {
-            prepare_query(cc, queries + (q0 + r) * dim, sb.qf + r * dim, sb.q16 + r * dim, &pq[r]);
-            qf[r] = sb.qf + r * dim;
-            q16[r] = sb.q16 + r * dim;
-            active[r] = 1;
-            if (exact) {
-                selection *s = &sb.sel[r];
-                *s = (selection){.lows = sb.lows + r * kk,
-                                 .k = kk,
-                                 .ids = sb.ids + r * cap,
-                                 .highs = sb.highs + r * cap,
-                                 .cap = cap};
-                if (needs_fallback(cc, metric, &pq[r]) || kk == 0) {
-                    active[r] = 0;
-                    fallback[fallbacks++] = q0 + r;
-                }
-            } else if (k > 0) {
-                vs__heap_init(&heaps[r], out_scores + (q0 + r) * k, out_ids + (q0 + r) * k, kk);
-            }
-        }
-        for (size_t c0 = 0; c0 < n; c0 += BLOCK_ROWS) {
-            const size_t count = n - c0 < BLOCK_ROWS ? n - c0 : BLOCK_ROWS;
-            scan_block(cc, kern, qf, q16, rows, c0, count, sb.raw);
-            for (size_t r = 0; r < rows; r++) {
-                if (!active[r]) continue;
-                const double *raw = sb.raw + r * BLOCK_ROWS;
-                selection *s = &sb.sel[r];
-                for (size_t j = 0; j < count; j++) {
-                    const compact_meta *m = &cc->meta[c0 + j];
-                    double bound, approx, g;
-                    if (!isnan(m->norm) && pq[r].finite) {
-                        g = candidate_score(cc, metric, &pq[r], m, raw[j], exact, &bound, &approx);
-                    } else if (metric == VS_METRIC_COSINE && (m->norm == 0 || pq[r].norm == 0)) {
-                        g = approx = bound = 0; /* a zero vector's cosine is 0 */
-                    } else {
-                        g = approx = bound = NAN;
-                    }
-                    if (exact) {
-                        if (!isfinite(g) || !isfinite(bound)) {
-                            selection_add(s, c0 + j, INFINITY);
-                            continue;
-                        }
-                        const double high = g + bound;
-                        if (high < selection_floor(s)) continue;
-                        selection_add(s, c0 + j, high);
-                        lows_push(s, g - bound);
-                        continue;
-                    }
-                    if (bound > max_bound) max_bound = bound;
-                    if (k == 0) {
-                        scores[(q0 + r) * n + c0 + j] = (float)approx;
-                    } else {
-                        const float key = metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
-                        vs__heap_push(&heaps[r], key, (int64_t)(c0 + j));
-                    }
-                }
-            }
-        }
-        for (size_t r = 0; r < rows && status == VS_OK; r++) {
-            const size_t q = q0 + r;
-            if (!exact) {
-                if (k > 0)
-                    vs__heap_finish(&heaps[r], metric == VS_METRIC_L2SQ,
-                                    metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY,
-                                    out_scores + q * k, out_ids + q * k, k);
-                continue;
-            }
-            if (!active[r]) continue;
-            selection *s = &sb.sel[r];
-            if (!s->overflow) selection_prune(s);
-            if (s->overflow) {
-                fallback[fallbacks++] = q;
-                continue;
-            }
-            status = rescore(c, metric, queries + q * dim, s->ids, s->count, k, out_scores + q * k,
-                             out_ids + q * k, &sub);
-            report.rescored += s->count;
-            report.kernel_seconds += sub.kernel_seconds;
-        }
+        group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
+        status = group_run(&rs, &g);
     }
-    if (status == VS_OK && fallbacks > 0) {
-        /* Queries no bound certifies: the float32 corpus scores them, together. */
-        float *fq = malloc(fallbacks * dim * sizeof(float));
-        float *fs = malloc(fallbacks * k * sizeof(float));
-        int64_t *fi = malloc(fallbacks * k * sizeof(int64_t));
-        if (fq == NULL || fs == NULL || fi == NULL) {
-            status = VS_ERR_OUT_OF_MEMORY;
-        } else {
-            for (size_t e = 0; e < fallbacks; e++)
-                memcpy(fq + e * dim, queries + fallback[e] * dim, dim * sizeof(float));
-            status = f32_topk(ctx, c->cpu_data, n, dim, metric, fq, fallbacks, k, fs, fi, &sub);
-            report.kernel_seconds += sub.kernel_seconds;
-            for (size_t e = 0; e < fallbacks && status == VS_OK; e++) {
-                memcpy(out_scores + fallback[e] * k, fs + e * k, k * sizeof(float));
-                memcpy(out_ids + fallback[e] * k, fi + e * k, k * sizeof(int64_t));
-            }
-        }
-        free(fq);
-        free(fs);
-        free(fi);
-        report.rescored += (uint64_t)fallbacks * n;
-        report.fallback_queries = fallbacks;
-    }
+    if (status == VS_OK && rs.fallbacks > 0) status = run_fallbacks(&rs);
     if (status == VS_OK && k > 0 && nq > 0) {
-        memcpy(scores, out_scores, nq * k * sizeof(float));
-        memcpy(ids, out_ids, nq * k * sizeof(int64_t));
+        memcpy(scores, rs.out_scores, nq * k * sizeof(float));
+        memcpy(ids, rs.out_ids, nq * k * sizeof(int64_t));
     }
-    if (!cc->exact) report.max_error_bound = max_bound;
-done:
-    buffers_free(&sb);
-    free(out_scores);
-    free(out_ids);
-    free(fallback);
+    if (!rs.cc->exact) rs.report.max_error_bound = rs.max_bound;
+    buffers_free(&rs.sb);
+    free(rs.out_scores);
+    free(rs.out_ids);
+    free(rs.fallback);
     if (status == VS_ERR_OUT_OF_MEMORY)
         vs__log(vs__sink(ctx), VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
-    report.status = status;
-    report.total_seconds = vs__now() - start;
-    vs__report_store(ctx, &report);
+    rs.report.status = status;
+    rs.report.total_seconds = vs__now() - start;
+    vs__report_store(ctx, &rs.report);
     if (status == VS_OK)
         vs__error_clear();
     else if (!vs__error_is_set())
