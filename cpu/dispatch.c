@@ -131,7 +131,8 @@ const vs__compact_kernels *vs__compact_kernels_for(const char *isa) {
     if (rank == 2 && __builtin_cpu_supports("avx512bw")) return &vs__compact_avx512;
     if (rank == 2 && forced != NULL && strcmp(forced, "avx512") == 0) return NULL;
     if (rank == 2) rank = 1; /* AVX-512F/DQ without BW: the AVX2 compact table */
-    if (rank == 1) return &vs__compact_avx2;
+    if (rank == 1 && __builtin_cpu_supports("f16c")) return &vs__compact_avx2;
+    if (rank == 1 && forced != NULL && strcmp(forced, "avx2") == 0) return NULL;
 #endif
     return &vs__compact_serial;
 }
