@@ -53,6 +53,15 @@ static vs_context *context_for(const char *isa) {
     return ctx;
 }
 
+/* A context forced to the ISA, or NULL (said on stdout) when this CPU lacks it. */
+static vs_context *isa_context(const char *isa) {
+    if (!vs_cpu_isa_supported(isa)) {
+        printf("ISA %s: not supported by this CPU, no test run\n", isa);
+        return NULL;
+    }
+    return context_for(isa);
+}
+
 static float gaussian(ref_rng *rng) {
     double u1 = (ref_uniform(rng) + 1) / 2, u2 = (ref_uniform(rng) + 1) / 2;
     if (u1 < 1e-300) u1 = 1e-300;
@@ -172,11 +181,8 @@ static void test_exact_equals_float32(void **state) {
     (void)state;
     int ran = 0;
     for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
-        if (!vs_cpu_isa_supported(isas[a])) {
-            printf("ISA %s: not supported by this CPU, no test run\n", isas[a]);
-            continue;
-        }
-        vs_context *ctx = context_for(isas[a]);
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
         ref_rng rng;
         ref_rng_seed(&rng, 11 + a);
         int failures = 0;
@@ -241,11 +247,8 @@ static void test_bounds_hold(void **state) {
     (void)state;
     int ran = 0;
     for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
-        if (!vs_cpu_isa_supported(isas[a])) {
-            printf("ISA %s: not supported by this CPU, no test run\n", isas[a]);
-            continue;
-        }
-        vs_context *ctx = context_for(isas[a]);
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
         ref_rng rng;
         ref_rng_seed(&rng, 77 + a);
         size_t pairs = 0, violations = 0;
@@ -320,11 +323,8 @@ static void test_long_extreme_vectors(void **state) {
     for (size_t i = 0; i < dim; i++)
         q[i] = 1.999f; /* int16 levels near 32767 */
     for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
-        if (!vs_cpu_isa_supported(isas[a])) {
-            printf("ISA %s: not supported by this CPU, no test run\n", isas[a]);
-            continue;
-        }
-        vs_context *ctx = context_for(isas[a]);
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
         for (size_t s = 0; s < 3; s++) {
             vs_corpus_options opts;
             vs_corpus_options_init(&opts);
