@@ -92,7 +92,12 @@ static struct {
     _Atomic double join_spinning, join_sleeping;
     _Atomic double join_fastest; /* the fastest join observed */
     double spin_seconds;
-    atomic_uint probes;         /* declined splits since the last probe */
+    /*
+     * Declined splits since the last probe, counted apart for the two states
+     * a decision can see (a worker spinning, or all asleep): each state's
+     * estimate comes down only through probes taken in that state.
+     */
+    atomic_uint probes[2];
     atomic_uint probe_interval; /* 16, doubled (up to 1024) by every slow observation */
     atomic_int ready;           /* workers started and calibrated: read without the lock */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
@@ -667,8 +672,17 @@ int vs__pool_probe(double seconds) {
     if (!(seconds > 2 * fastest)) return 0;
     unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
     if (interval < VS_POOL_PROBE_MIN) interval = VS_POOL_PROBE_MIN;
-    if (atomic_fetch_add_explicit(&pool.probes, 1, memory_order_relaxed) + 1 < interval) return 0;
-    atomic_store_explicit(&pool.probes, 0, memory_order_relaxed);
+    /*
+     * A worker spins only for a short while after a job, so declined calls
+     * that see one are few and far between (right after a probe, mostly).
+     * With one count, the next probe came after the spin had ended, tested
+     * the asleep estimate, and an inflated spinning estimate (one stalled
+     * call) never came back down in a stream of small calls.
+     */
+    atomic_uint *count =
+        &pool.probes[atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0];
+    if (atomic_fetch_add_explicit(count, 1, memory_order_relaxed) + 1 < interval) return 0;
+    atomic_store_explicit(count, 0, memory_order_relaxed);
     return 1;
 }
 
