@@ -17,6 +17,10 @@
 #endif
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "compact.h"
 #include "kernels.h"
 
@@ -117,6 +121,14 @@ static int rank_of(const char *isa) {
     return -1;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C (CPUID leaf 1, ECX bit 29); its registers are the AVX ones, which the AVX2 check covers. */
+static int has_f16c(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+#endif
+
 const vs__compact_kernels *vs__compact_kernels_for(const char *isa) {
     int rank = rank_of(isa);
     if (rank < 0) return NULL;
@@ -131,7 +143,7 @@ const vs__compact_kernels *vs__compact_kernels_for(const char *isa) {
     if (rank == 2 && __builtin_cpu_supports("avx512bw")) return &vs__compact_avx512;
     if (rank == 2 && forced != NULL && strcmp(forced, "avx512") == 0) return NULL;
     if (rank == 2) rank = 1; /* AVX-512F/DQ without BW: the AVX2 compact table */
-    if (rank == 1 && __builtin_cpu_supports("f16c")) return &vs__compact_avx2;
+    if (rank == 1 && has_f16c()) return &vs__compact_avx2;
     if (rank == 1 && forced != NULL && strcmp(forced, "avx2") == 0) return NULL;
 #endif
     return &vs__compact_serial;

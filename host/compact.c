@@ -489,6 +489,7 @@ static void buffers_free(scan_buffers *sb) {
     free(sb->highs);
 }
 
+/* Every buffer of a batch; the caller calls buffers_free whatever this returns. */
 static int buffers_alloc(scan_buffers *sb, size_t dim, size_t k, size_t cap) {
     memset(sb, 0, sizeof(*sb));
     const size_t g = VS_COMPACT_QUERIES;
@@ -502,10 +503,8 @@ static int buffers_alloc(scan_buffers *sb, size_t dim, size_t k, size_t cap) {
         sb->highs = malloc(g * cap * sizeof(double));
     }
     if (sb->qf == NULL || sb->q16 == NULL || sb->raw == NULL || sb->sel == NULL ||
-        (k > 0 && (sb->lows == NULL || sb->ids == NULL || sb->highs == NULL))) {
-        buffers_free(sb);
-        return VS_ERR_OUT_OF_MEMORY;
-    }
+        (k > 0 && (sb->lows == NULL || sb->ids == NULL || sb->highs == NULL)))
+        return VS_ERR_OUT_OF_MEMORY; /* the caller's buffers_free releases what was made */
     return VS_OK;
 }
 
@@ -890,7 +889,10 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
     const vs__compact_kernels *kern = vs__compact_kernels_for(c->ctx->isa);
     if (cc == NULL || kern == NULL) return VS_ERR_INVALID_ARGUMENT;
     scan_buffers sb;
-    if (buffers_alloc(&sb, cc->dim, 0, 1) != VS_OK) return VS_ERR_OUT_OF_MEMORY;
+    if (buffers_alloc(&sb, cc->dim, 0, 1) != VS_OK) {
+        buffers_free(&sb);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
     prepared_query pq;
     prepare_query(cc, query, sb.qf, sb.q16, &pq);
     const float *qf[1] = {sb.qf};
