@@ -69,6 +69,8 @@ typedef enum cli_option_id {
     CLI_OPT_REPORT,
     CLI_OPT_QUIET,
     CLI_OPT_REJECT_NONFINITE,
+    CLI_OPT_STORAGE,
+    CLI_OPT_APPROX,
     CLI_OPT_COUNT,
     CLI_OPT_DIM,
     CLI_OPT_SEED,

@@ -81,6 +81,13 @@ static const cli_option_row rows[] = {
      "--reject-nonfinite",
      "a NaN or infinite input value is an error naming\n"
      "the row (default: scored per IEEE arithmetic)"},
+    {CLI_OPT_STORAGE, "--storage", NULL, CLI_ARG_TEXT, 0, 0, NULL, SEARCH, TOPK, "--storage S",
+     "the library keeps BASE as f32 (default), f16, bf16\n"
+     "or i8 and scans that copy; results stay exactly\n"
+     "those of f32 (candidates rescored in float32)"},
+    {CLI_OPT_APPROX, "--approx", NULL, CLI_ARG_FLAG, 0, 0, NULL, SEARCH, TOPK, "--approx",
+     "with --storage: scores from the compact copy only\n"
+     "(no float32 copy kept; not exact)"},
 
     {CLI_OPT_COUNT, "--count", "-n", CLI_ARG_U64, 1, UINT32_MAX, NULL, GEN, GEN, "--count N",
      "rows (1 .. 4294967295)"},

@@ -15,7 +15,7 @@ static void cli_score_help(FILE *out) {
     fprintf(out, "usage: vecscore score -q QUERIES -b BASE [--metric dot|cosine|l2]\n"
                  "                      [--device SEL] -o SCORES [--batch N] [--chunk N]\n"
                  "                      [--threads N] [--report] [--quiet]\n"
-                 "                      [--reject-nonfinite]\n"
+                 "                      [--reject-nonfinite] [--storage S] [--approx]\n"
                  "\n"
                  "Every query scored against every base row: a QUERIES x BASE matrix.\n");
     cli_options_help(out, CLI_CMD_SCORE, 21);
@@ -99,8 +99,8 @@ static int score_whole_corpus(cli_session *s, score_buffers *b) {
     if (vs_reader_read_f32(s->base, s->begin, width, b->cbuf) != 0)
         return cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->base));
     cli_test_chunk_read();
-    int rc = vs_corpus_create(s->ctx, b->cbuf, width, s->dim, &b->corpus);
-    if (rc != 0) return cli_library_fail(s, "vs_corpus_create", rc);
+    int code = cli_corpus_create(s, b->cbuf, width, &b->corpus);
+    if (code >= 0) return code;
     s->totals.chunks = 1;
     return -1;
 }
@@ -124,8 +124,8 @@ static int score_batch(cli_session *s, score_buffers *b, uint64_t qn) {
         /* The corpus path, as for a single chunk, so that chunked and
          * one-piece runs give bit-identical scores. */
         vs_corpus *piece = NULL;
-        if ((rc = vs_corpus_create(s->ctx, b->cbuf, cn, s->dim, &piece)) != 0)
-            return cli_library_fail(s, "vs_corpus_create", rc);
+        int code = cli_corpus_create(s, b->cbuf, cn, &piece);
+        if (code >= 0) return code;
         rc = vs_corpus_score(piece, metric, b->qbuf, qn, b->part);
         vs_corpus_free(piece);
         if (rc != 0) return cli_library_fail(s, "vs_corpus_score", rc);

@@ -30,6 +30,11 @@ int cli_search_parse(int argc, char **argv, int is_topk, void (*help)(FILE *), c
     a->report = v.given[CLI_OPT_REPORT];
     a->quiet = v.given[CLI_OPT_QUIET];
     a->reject_nonfinite = v.given[CLI_OPT_REJECT_NONFINITE];
+    vs_corpus_options_init(&a->storage);
+    if (v.given[CLI_OPT_STORAGE] && vs_storage_parse(v.text[CLI_OPT_STORAGE], &a->storage.storage))
+        return cli_fail(EXIT_USAGE, a->cmd, "--storage '%s': expected f32, f16, bf16 or i8",
+                        v.text[CLI_OPT_STORAGE]);
+    a->storage.exact = !v.given[CLI_OPT_APPROX];
     static const char *const topk_required[] = {"-q", "-b", "-k", "-o"};
     static const char *const score_required[] = {"-q", "-b", "-o"};
     int present[4] = {a->queries != NULL, a->base != NULL, is_topk ? a->k != 0 : a->output != NULL,
@@ -40,6 +45,11 @@ int cli_search_parse(int argc, char **argv, int is_topk, void (*help)(FILE *), c
         return cli_fail(EXIT_USAGE, a->cmd,
                         "-q and -b cannot both be - (there is one standard input)");
     return -1;
+}
+
+int cli_corpus_create(cli_session *s, const float *rows, uint64_t n, vs_corpus **out) {
+    int rc = vs_corpus_create_with(s->ctx, rows, n, s->dim, &s->args->storage, out);
+    return rc != 0 ? cli_library_fail(s, "vs_corpus_create_with", rc) : -1;
 }
 
 uint64_t cli_default_chunk(uint64_t dim) {

@@ -35,6 +35,7 @@ typedef struct cli_search {
     int report;
     int quiet;
     int reject_nonfinite;
+    vs_corpus_options storage; /* --storage, --approx */
 } cli_search;
 
 /* Returns -1 to continue, or an exit code (help printed counts as 0). */
@@ -129,6 +130,9 @@ int cli_output_kind(const char *path, enum cli_out_kind *kind, vs_file_format *f
 /* Refuses (EXIT_USAGE) an output that is an input or the other output, before
  * any work; -1 if they are distinct. */
 int cli_check_distinct(const cli_search *a);
+
+/* A corpus of rows of BASE in the storage of --storage / --approx; -1 or an exit code. */
+int cli_corpus_create(cli_session *s, const float *rows, uint64_t n, vs_corpus **out);
 
 /* Opens QUERIES and BASE and checks their dimensions; fills nq, nb, dim and
  * this process's rows [begin, end). With a shard hook, only the leader

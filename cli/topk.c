@@ -27,6 +27,7 @@ static void cli_topk_help(FILE *out) {
                  "                     [--device SEL] -o RESULT [--scores SCORES]\n"
                  "                     [--batch N] [--chunk N] [--threads N] [--report]\n"
                  "                     [--quiet] [--reject-nonfinite]\n"
+                 "                     [--storage f32|f16|bf16|i8] [--approx]\n"
                  "\n"
                  "The best K rows of BASE for every row of QUERIES, best first. Ids are\n"
                  "0-based row numbers of BASE; equal scores order by lower id, NaN last;\n"
@@ -149,10 +150,9 @@ static int topk_chunk(cli_session *s, topk_buffers *b, uint64_t c0, uint64_t cn,
     const cli_search *a = s->args;
     uint64_t k = a->k, nq = s->nq, batch = s->batch, dim = s->dim;
     vs_corpus *corpus = NULL;
-    int rc = vs_corpus_create(s->ctx, b->cbuf, cn, dim, &corpus);
-    if (rc != 0) return cli_library_fail(s, "vs_corpus_create", rc);
+    int rc, code = cli_corpus_create(s, b->cbuf, cn, &corpus);
+    if (code >= 0) return code;
     s->totals.chunks++;
-    int code = -1;
     for (uint64_t q0 = 0; q0 < nq && code < 0; q0 += batch) {
         uint64_t qn = nq - q0 < batch ? nq - q0 : batch;
         if (!queries_resident && vs_reader_read_f32(s->queries, q0, qn, b->qbuf) != 0) {

@@ -4,6 +4,7 @@
  * getauxval(AT_HWCAP) on AArch64 Linux. VECSCORE_ISA / vs_options.isa force
  * one; forcing an ISA the CPU lacks is an error, never a downgrade.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -16,6 +17,11 @@
 #endif
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "compact.h"
 #include "kernels.h"
 
 static int has_serial(void) {
@@ -103,4 +109,41 @@ int vs__cpu_kernels_get(const char *isa, const vs__cpu_kernels **out) {
     if (!vs_cpu_isa_supported(isa)) return VS_ERR_UNSUPPORTED;
     *out = entry->table;
     return VS_OK;
+}
+
+/* ---- compact tables (cpu/compact.h) ---- */
+
+/* Rank of an ISA name among the x86 compact tables (serial 0); -1 if unknown. */
+static int rank_of(const char *isa) {
+    if (isa == NULL || strcmp(isa, "serial") == 0 || strcmp(isa, "neon") == 0) return 0;
+    if (strcmp(isa, "avx2") == 0) return 1;
+    if (strcmp(isa, "avx512") == 0) return 2;
+    return -1;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C (CPUID leaf 1, ECX bit 29); its registers are the AVX ones, which the AVX2 check covers. */
+static int has_f16c(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+#endif
+
+const vs__compact_kernels *vs__compact_kernels_for(const char *isa, const char *forced) {
+    int rank = rank_of(isa);
+    if (rank < 0) return NULL;
+    if (forced != NULL && forced[0] != '\0') {
+        const int want = rank_of(forced);
+        if (want < 0 || strcmp(forced, "neon") == 0 || want > rank) return NULL;
+        rank = want;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (rank == 2 && __builtin_cpu_supports("avx512bw")) return &vs__compact_avx512;
+    if (rank == 2 && forced != NULL && strcmp(forced, "avx512") == 0) return NULL;
+    if (rank == 2) rank = 1; /* AVX-512F/DQ without BW: the AVX2 compact table */
+    if (rank == 1 && has_f16c()) return &vs__compact_avx2;
+    if (rank == 1 && forced != NULL && strcmp(forced, "avx2") == 0) return NULL;
+#endif
+    return &vs__compact_serial;
 }

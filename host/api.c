@@ -162,6 +162,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
     report.candidates = b->nc;
     report.dim = b->dim;
     report.k = b->k;
+    report.storage = corpus != NULL ? (int)corpus->storage : 0;
     report.threads_requested = ctx->cfg.threads_requested;
     b->report = &report;
     b->ctx = &ctx->env;
@@ -174,6 +175,10 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
                  ctx->device_failures);
     pthread_mutex_unlock(&ctx->lock);
     if (ctx->backend == ctx->cpu) snprintf(why, sizeof(why), "%s", ctx->why_cpu);
+    if (use_device && corpus != NULL && corpus->compact != NULL) {
+        use_device = 0;
+        snprintf(why, sizeof(why), "compact storage runs on the CPU (no OpenCL compact kernels)");
+    }
     if (use_device && corpus != NULL && corpus->data == NULL) {
         use_device = 0;
         snprintf(why, sizeof(why), "the corpus could not be placed on the device");
@@ -306,6 +311,8 @@ int vs_corpus_score(vs_corpus *c, vs_metric metric, const float *queries, size_t
     int status = check_batch("vs_corpus_score", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
                              0, 0, scores, NULL);
     if (status != VS_OK) return status;
+    if (c->compact != NULL && c->cpu_data == NULL)
+        return c->compact_ops->run(c, metric, queries, nq, 0, scores, NULL);
     vs__batch b = vs__batch_make(metric, queries, nq, c->dim, NULL, c->data, c->n, 0, scores, NULL);
     return run_batch(c->ctx, &b, corpus_row, c, c);
 }
@@ -319,6 +326,7 @@ int vs_corpus_topk(vs_corpus *c, vs_metric metric, const float *queries, size_t 
     int status = check_batch("vs_corpus_topk", c->ctx, metric, queries, nq, NULL, 0, c->n, c->dim,
                              k, 1, scores, ids);
     if (status != VS_OK) return status;
+    if (c->compact != NULL) return c->compact_ops->run(c, metric, queries, nq, k, scores, ids);
     vs__batch b = vs__batch_make(metric, queries, nq, c->dim, NULL, c->data, c->n, k, scores, ids);
     return run_batch(c->ctx, &b, corpus_row, c, c);
 }
@@ -337,5 +345,6 @@ void vs_corpus_free(vs_corpus *c) {
     if (c->data != NULL && c->data != c->cpu_data)
         ctx->backend->corpus_release(ctx->backend_state, c->data);
     ctx->cpu->corpus_release(ctx->cpu_state, c->cpu_data);
+    if (c->compact != NULL) c->compact_ops->release(c->compact);
     free(c);
 }

@@ -83,6 +83,8 @@ struct vs_context {
     vs__env env;     /* what the backends see of this context (filled before they exist) */
 };
 
+typedef struct vs__compact vs__compact;
+
 /* Where the context's messages go (NULL for no context). */
 static inline const vs__log_sink *vs__sink(const vs_context *ctx) {
     return ctx != NULL ? &ctx->env.log : NULL;
@@ -93,8 +95,28 @@ struct vs_corpus {
     size_t n;
     size_t dim;
     void *data;     /* the context backend's (NULL if that failed to take it) */
-    void *cpu_data; /* the CPU backend's copy (the same pointer on a CPU context) */
+    void *cpu_data; /* the CPU backend's copy (the same pointer on a CPU context); a compact
+                       corpus: its float32 rows (exact mode) or NULL */
+    vs_storage storage;
+    vs__compact *compact; /* host/compact.c; NULL for float32 storage */
+    const struct vs__compact_ops *compact_ops;
 };
+
+/*
+ * Compact corpora (host/compact.c) sit above this file's batch flow: they
+ * are created by vs_corpus_create_with there, and host/api.c reaches them
+ * only through the corpus's ops. run: top-k (k > 0) or, approximate mode
+ * only, the score matrix (k = 0), after host/api.c checked the arguments;
+ * it stores the report. release frees the compact data.
+ */
+typedef struct vs__compact_ops {
+    int (*run)(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+               float *scores, int64_t *ids);
+    void (*release)(vs__compact *cc);
+} vs__compact_ops;
+/* Testing hook: compact scores of every candidate against one query, and their bounds. */
+int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
+                            double *approx, double *bounds);
 
 /* Parses a device selector; VS_OK, or VS_ERR_INVALID_ARGUMENT with a message naming it in why. */
 int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t why_size);

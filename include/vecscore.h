@@ -398,6 +398,108 @@ VS_API size_t vs_corpus_dim(const vs_corpus *c);
 /** Frees the corpus. NULL is fine. */
 VS_API void vs_corpus_free(vs_corpus *c);
 
+/* ---- 5a. Compact corpora: float16, bfloat16 and int8 storage ------------ */
+
+/*
+ * A corpus may keep its vectors in a compact type and be scanned with
+ * kernels for that type. Queries stay float32 at the API.
+ *
+ *   VS_STORAGE_F32   float32, as vs_corpus_create.
+ *   VS_STORAGE_F16   IEEE binary16 per component, times a per-vector power of
+ *                    two chosen so that the largest component does not
+ *                    overflow (|x| <= 2^15 after scaling).
+ *   VS_STORAGE_BF16  bfloat16 (the top 16 bits of a float32, rounded to
+ *                    nearest even), times a per-vector power of two.
+ *   VS_STORAGE_I8    int8 in [-127, 127] per component, times a per-vector
+ *                    float32 scale max|x_i| / 127 (symmetric, no offset).
+ *
+ * exact = 1 (the default): vs_corpus_topk returns exactly the ids and
+ * float32 scores that vs_corpus_create on the same vectors returns, on the
+ * same context (same ISA): same tie rule, padding, NaN handling and clamps.
+ * The library scans the compact copy, keeps every candidate whose compact
+ * score could reach the top k within a rigorous per-candidate error bound
+ * (docs/numerics.md, "Compact storage"), and rescores those with the float32
+ * kernel. When that set would exceed max(2k, n/8) candidates for a query, or
+ * a bound cannot be certified (non-finite or zero query, a product that may
+ * overflow float32), the query is scored by the float32 corpus instead: the
+ * answer is never approximate. vs_corpus_score returns float32 scores. The
+ * float32 rows are kept for rescoring.
+ *
+ * exact = 0: no float32 copy is kept. Scores are computed from the compact
+ * copy; each is within its bound of the exact score, and the batch report's
+ * max_error_bound gives the largest bound of the scores the batch returned.
+ * A vector with a NaN or infinite component scores NaN in this mode.
+ *
+ * Memory per vector (n vectors of dimension dim, in bytes):
+ *
+ *   storage   exact = 1                  exact = 0
+ *   F32       4 dim + 8 (vs_corpus_create, as before; exact is ignored)
+ *   F16       2 dim + 32 + (4 dim + 8)   2 dim + 32
+ *   BF16      2 dim + 32 + (4 dim + 8)   2 dim + 32
+ *   I8        dim + 32 + (4 dim + 8)     dim + 32
+ *
+ * (32 bytes per vector: its scale, its float64 norm, the norm of its
+ * quantisation error and the norm of its stored form; 4 dim + 8 is the
+ * float32 copy with its norms.) Packed panels round n up to the kernel's
+ * panel width.
+ *
+ * A compact corpus runs on the CPU backend. On a context whose device is an
+ * OpenCL device chosen explicitly, vs_corpus_create_with with a compact
+ * storage returns VS_ERR_UNSUPPORTED ("compact storage is not implemented on
+ * the OpenCL backend"); under "auto" compact corpora run on the CPU and the
+ * report's fallback says so.
+ */
+typedef enum {
+    VS_STORAGE_F32 = 0,
+    VS_STORAGE_F16 = 1,
+    VS_STORAGE_BF16 = 2,
+    VS_STORAGE_I8 = 3
+} vs_storage;
+
+typedef struct vs_corpus_options {
+    vs_storage storage; /* default VS_STORAGE_F32 */
+    int exact;          /* default 1: results are those of a float32 corpus */
+} vs_corpus_options;
+
+/** Fills *opts with the defaults (VS_STORAGE_F32, exact = 1). NULL is fine. */
+VS_API void vs_corpus_options_init(vs_corpus_options *opts);
+
+/** "f32", "f16", "bf16", "i8", or NULL for an unknown value. */
+VS_API const char *vs_storage_name(vs_storage storage);
+
+/**
+ * Parses "f32", "f16", "bf16" or "i8" (also "float32", "float16", "bfloat16",
+ * "int8"). Returns 0 and sets *out, or VS_ERR_INVALID_ARGUMENT.
+ */
+VS_API int vs_storage_parse(const char *name, vs_storage *out);
+
+/*
+ * Like vs_corpus_create, with the storage and mode of opts (NULL = defaults,
+ * which is vs_corpus_create). Returns 0 or a negative vs_status:
+ * VS_ERR_INVALID_ARGUMENT for an unknown storage, an exact value other than
+ * 0 or 1, a NULL ctx/out, NULL vectors with n > 0, dim 0, or a size that
+ * overflows; VS_ERR_UNSUPPORTED on an explicit OpenCL device (see above);
+ * VS_ERR_OUT_OF_MEMORY. On failure *out is NULL and nothing is kept.
+ */
+VS_API int vs_corpus_create_with(vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                                 const vs_corpus_options *opts, vs_corpus **out);
+
+/*
+ * Like vs_corpus_create_with, from vectors that are already float16 or
+ * bfloat16: n x dim uint16_t bit patterns (row-major, host byte order),
+ * `input` VS_STORAGE_F16 or VS_STORAGE_BF16. When opts->storage equals input
+ * the bits are stored as they are (no float32 round trip; the per-vector
+ * scale is 1 and the stored error is 0). Otherwise each row is widened to
+ * float32 (exact) and encoded. With exact = 1 the float32 copy kept for
+ * rescoring is the exact widening of the input.
+ */
+VS_API int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_storage input,
+                                      size_t n, size_t dim, const vs_corpus_options *opts,
+                                      vs_corpus **out);
+
+/** The storage of a corpus (VS_STORAGE_F32 for NULL). */
+VS_API vs_storage vs_corpus_storage(const vs_corpus *c);
+
 /*
  * Merges top-k results computed over two disjoint sets of candidates, such as
  * chunks of one base file or shards on other machines, in the library's
@@ -476,7 +578,16 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
     X(uint64_t, locked_bytes, "B", "arena memory the context held locked when the batch ended")    \
     X(uint64_t, device_buffers_created, "",                                                        \
       "OpenCL: scratch buffers the batch had to create or grow (0 when the context's pool "        \
-      "already held them)")
+      "already held them)")                                                                        \
+    X(int, storage, "", "vs_storage of the corpus (0 float32 for the simple API)")                 \
+    X(uint64_t, rescored, "",                                                                      \
+      "compact exact mode: candidates rescored in float32 (all of a query's candidates when it "   \
+      "fell back to the float32 corpus)")                                                          \
+    X(uint64_t, fallback_queries, "",                                                              \
+      "compact exact mode: queries scored by the float32 corpus because no bound could be "        \
+      "certified or the candidate set was too large")                                              \
+    X(double, max_error_bound, "",                                                                 \
+      "compact approximate mode: largest error bound of the scores returned (0 otherwise)")
 
 /*
  * Text report fields, defined once: X(name, size, description). The first

@@ -1,0 +1,78 @@
+/*
+ * compact.h — kernels that scan a compact corpus (float16, bfloat16, int8
+ * rows, row-major, one per-vector scale kept by host/compact.c).
+ *
+ * Each kernel scores `rows` queries (rows <= VS_COMPACT_QUERIES) against
+ * `count` consecutive stored rows of dimension dim, row-major:
+ *
+ *   out[r * ldo + j] = sum_i query_r[i] * decode(row j)[i]
+ *
+ *   f16, bf16   queries are float32 (already scaled by a power of two by the
+ *               host); products and sums in float32 (FMA where the ISA has
+ *               it), in any order: the host's bound allows for every order
+ *               (docs/numerics.md, "Compact storage").
+ *   i8          queries are int16 (quantised by the host, its error is in the
+ *               bound); the sum is exact, in int64.
+ *
+ * serial (compact_serial.c) is the reference; avx2 (compact_avx2.c: F16C
+ * conversions, bfloat16 by shifts, int8 x int16 by vpmaddwd) and avx512
+ * (compact_avx512.c: the same with 512-bit registers) are compiled with their
+ * own flags. neon uses the serial table.
+ */
+#ifndef VS_CPU_COMPACT_H
+#define VS_CPU_COMPACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VS_COMPACT_QUERIES 4 /* queries per kernel call */
+/* dims per int32 block of the int8 kernels: 2048 / 8 lanes x 127 x 32768 < 2^31 */
+#define VS_COMPACT_I8_BLOCK 2048
+
+typedef struct vs__compact_kernels {
+    const char *isa;
+    void (*dot_f16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
+                    size_t dim, float *out, size_t ldo);
+    void (*dot_bf16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
+                     size_t dim, float *out, size_t ldo);
+    void (*dot_i8)(const int16_t *const *queries, size_t rows, const int8_t *stored, size_t count,
+                   size_t dim, int64_t *out, size_t ldo);
+} vs__compact_kernels;
+
+extern const vs__compact_kernels vs__compact_serial;
+#if defined(__x86_64__) || defined(__i386__)
+extern const vs__compact_kernels vs__compact_avx2;
+extern const vs__compact_kernels vs__compact_avx512;
+#endif
+
+/*
+ * The compact table for a float32 kernel ISA name ("serial", "avx2",
+ * "avx512", "neon"): the table of that ISA where there is one, else serial.
+ * forced (NULL or "" for none; host/compact.c passes VECSCORE_COMPACT_ISA,
+ * read on each call, so cpu/ reads no environment) names one for testing; it
+ * must not name an ISA above the float32 one. Returns NULL for a forced ISA
+ * this CPU or build lacks.
+ */
+const vs__compact_kernels *vs__compact_kernels_for(const char *isa, const char *forced);
+
+/* float16 / bfloat16 bit patterns to float32 (exact). */
+static inline float vs__compact_f16_to_f32(uint16_t bits) {
+    const int sign = bits >> 15, exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+    float value;
+    if (exponent == 0)
+        value = __builtin_ldexpf((float)mantissa, -24);
+    else if (exponent == 31)
+        value = mantissa ? __builtin_nanf("") : __builtin_inff();
+    else
+        value = __builtin_ldexpf((float)(mantissa | 0x400), exponent - 25);
+    return sign ? -value : value;
+}
+static inline float vs__compact_bf16_to_f32(uint16_t bits) {
+    union {
+        uint32_t u;
+        float f;
+    } v = {.u = (uint32_t)bits << 16};
+    return v.f;
+}
+
+#endif /* VS_CPU_COMPACT_H */

@@ -1,0 +1,910 @@
+/*
+ * compact.c — corpora stored as float16, bfloat16 or int8 (include/vecscore.h
+ * section 5a), backend-agnostic: encoding with per-vector scales and error
+ * norms, the compact scan with its per-candidate bounds, and exact mode
+ * (candidates that can reach the top k are rescored by the CPU backend's
+ * float32 corpus path, so the answer is the float32 corpus's, bit for bit).
+ * The bounds are derived in docs/numerics.md, "Compact storage".
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cpu/compact.h"
+#include "../cpu/topk.h"
+#include "internal.h"
+
+#define VS_U32 5.9604644775390625e-08 /* 2^-24, float32 unit roundoff */
+#define VS_T32 1.4012984643248171e-45 /* 2^-149, float32 subnormal spacing */
+#define BLOCK_ROWS 256                /* stored rows per kernel call */
+#define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
+#define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
+
+/* Per stored vector; norm is NaN for a vector with a NaN or infinite component. */
+typedef struct compact_meta {
+    double scale; /* stored value x scale = decoded component */
+    double norm;  /* |c|, float64 */
+    double err;   /* |c - decoded c|, rounded up */
+    double cnorm; /* |decoded c| */
+} compact_meta;
+
+struct vs__compact {
+    vs_storage storage;
+    int exact;
+    size_t n, dim;
+    void *codes; /* n x dim uint16_t (F16, BF16) or int8_t (I8) */
+    compact_meta *meta;
+    double max_norm; /* largest finite |c| */
+};
+
+static size_t element_bytes(vs_storage storage) {
+    return storage == VS_STORAGE_I8 ? 1 : 2;
+}
+
+static void compact_free(vs__compact *cc);
+
+/* ---- encoding --------------------------------------------------------------- */
+
+/* Round-to-nearest-even float16 bits of v, |v| < 2^16 (v already scaled). */
+static uint16_t encode_f16(double v) {
+    const uint16_t sign = signbit(v) ? 0x8000 : 0;
+    const double a = fabs(v);
+    if (a == 0) return sign;
+    int e = ilogb(a);
+    if (e < -14) e = -14;
+    double m = nearbyint(a / ldexp(1, e - 10));
+    if (m >= 2048) {
+        m /= 2;
+        e++;
+    }
+    if (m < 1024) return (uint16_t)(sign | (uint16_t)m); /* subnormal (or 0) */
+    return (uint16_t)(sign | (uint16_t)((e + 15) << 10) | (uint16_t)(m - 1024));
+}
+
+/* Round-to-nearest-even bfloat16 bits of v (v already scaled, |v| <= 2). */
+static uint16_t encode_bf16(double v) {
+    int e = v == 0 ? -126 : ilogb(v);
+    if (e < -126) e = -126;
+    const double ulp = ldexp(1, e - 7);
+    union {
+        float f;
+        uint32_t u;
+    } bits = {.f = (float)(nearbyint(v / ulp) * ulp)}; /* exact: a bfloat16 value */
+    return (uint16_t)(bits.u >> 16);
+}
+
+static float decode_half(vs_storage type, uint16_t bits) {
+    return type == VS_STORAGE_F16 ? vs__compact_f16_to_f32(bits) : vs__compact_bf16_to_f32(bits);
+}
+
+/*
+ * Encodes one row (float32 values in x) into codes + meta. When `same` is not
+ * NULL the row is given as half bits of the storage type itself and copied.
+ */
+static void encode_row(const vs__compact *cc, const float *x, const uint16_t *same, void *codes,
+                       compact_meta *meta) {
+    const size_t dim = cc->dim;
+    double max = 0, norm_sq = 0;
+    int finite = 1;
+    for (size_t i = 0; i < dim; i++) {
+        const double v = x[i];
+        if (!isfinite(v)) finite = 0;
+        if (fabs(v) > max) max = fabs(v);
+        norm_sq += v * v;
+    }
+    memset(meta, 0, sizeof(*meta));
+    meta->scale = 1;
+    if (!finite) {
+        memset(codes, 0, dim * element_bytes(cc->storage));
+        meta->norm = NAN;
+        return;
+    }
+    meta->norm = sqrt(norm_sq);
+    if (same != NULL) {
+        memcpy(codes, same, dim * sizeof(uint16_t));
+        meta->cnorm = meta->norm;
+        return;
+    }
+    if (max == 0) {
+        memset(codes, 0, dim * element_bytes(cc->storage));
+        return;
+    }
+    double scale;
+    switch (cc->storage) {
+    case VS_STORAGE_F16: scale = ldexp(1, ilogb(max) - 14); break;
+    case VS_STORAGE_BF16: scale = ldexp(1, ilogb(max)); break;
+    default: scale = max / 127; break;
+    }
+    meta->scale = scale;
+    double err_sq = 0, cnorm_sq = 0;
+    for (size_t i = 0; i < dim; i++) {
+        const double v = x[i] / scale;
+        double decoded;
+        if (cc->storage == VS_STORAGE_I8) {
+            double code = nearbyint(v);
+            if (code > 127) code = 127;
+            if (code < -127) code = -127;
+            ((int8_t *)codes)[i] = (int8_t)code;
+            decoded = code * scale;
+        } else {
+            const uint16_t bits = cc->storage == VS_STORAGE_F16 ? encode_f16(v) : encode_bf16(v);
+            ((uint16_t *)codes)[i] = bits;
+            decoded = (double)decode_half(cc->storage, bits) * scale;
+        }
+        err_sq += (x[i] - decoded) * (x[i] - decoded);
+        cnorm_sq += decoded * decoded;
+    }
+    meta->cnorm = sqrt(cnorm_sq);
+    /* float64 rounding of the sums, and (int8) of code x scale: far below these margins */
+    meta->err = sqrt(err_sq) * (1 + 0x1p-30) + 0x1p-40 * meta->cnorm;
+}
+
+static int compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
+                          vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
+                          vs_corpus *corpus) {
+    if (dim >= VS_COMPACT_MAX_DIM) {
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "vs_corpus_create_with: dim %zu is too large for %s storage", dim,
+                vs_storage_name(opts->storage));
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    vs__compact *cc = calloc(1, sizeof(*cc));
+    float *row = malloc(dim * sizeof(float));
+    float *widened = NULL;
+    int status = VS_ERR_OUT_OF_MEMORY;
+    if (cc == NULL || row == NULL) goto fail;
+    cc->storage = opts->storage;
+    cc->exact = opts->exact;
+    cc->n = n;
+    cc->dim = dim;
+    if (n > 0) {
+        cc->codes = malloc(n * dim * element_bytes(cc->storage));
+        cc->meta = malloc(n * sizeof(compact_meta));
+        if (cc->codes == NULL || cc->meta == NULL) goto fail;
+    }
+    const int copy_bits = half != NULL && input == cc->storage;
+    for (size_t j = 0; j < n; j++) {
+        const float *x = vectors != NULL ? vectors + j * dim : row;
+        if (vectors == NULL)
+            for (size_t i = 0; i < dim; i++)
+                row[i] = decode_half(input, half[j * dim + i]);
+        encode_row(cc, x, copy_bits ? half + j * dim : NULL,
+                   (char *)cc->codes + j * dim * element_bytes(cc->storage), &cc->meta[j]);
+        if (cc->meta[j].norm > cc->max_norm) cc->max_norm = cc->meta[j].norm;
+    }
+    if (cc->exact) {
+        /* The float32 rows for rescoring, on the CPU backend. */
+        const float *f32 = vectors;
+        if (f32 == NULL && n > 0) {
+            widened = malloc(n * dim * sizeof(float));
+            if (widened == NULL) goto fail;
+            for (size_t e = 0; e < n * dim; e++)
+                widened[e] = decode_half(input, half[e]);
+            f32 = widened;
+        }
+        status =
+            ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, f32, n, dim, &corpus->cpu_data);
+        if (status != VS_OK) goto fail;
+    }
+    free(widened);
+    free(row);
+    corpus->compact = cc;
+    corpus->data = corpus->cpu_data;
+    return VS_OK;
+fail:
+    if (status == VS_ERR_OUT_OF_MEMORY)
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "vs_corpus_create_with: cannot allocate %zu x %zu %s vectors", n, dim,
+                vs_storage_name(opts->storage));
+    free(widened);
+    free(row);
+    compact_free(cc);
+    return status;
+}
+
+static void compact_free(vs__compact *cc) {
+    if (cc == NULL) return;
+    free(cc->codes);
+    free(cc->meta);
+    free(cc);
+}
+
+/* ---- queries and bounds -------------------------------------------------------- */
+
+/* One query as the compact kernels see it, with the terms of its bounds. */
+typedef struct prepared_query {
+    int finite;
+    double norm;     /* |q| */
+    double hat_norm; /* Qh = 2^eq |q^|: the kernel's query, in the caller's units */
+    double hat_err;  /* Qe = 2^eq |q 2^-eq - q^| */
+    double unscale;  /* raw kernel sum x unscale x scale_j = compact dot */
+    double under;    /* float kernels: 2^eq d t (products that underflow) */
+} prepared_query;
+
+static void prepare_query(const vs__compact *cc, const float *q, float *qf, int16_t *q16,
+                          prepared_query *pq) {
+    const size_t dim = cc->dim;
+    double max = 0, norm_sq = 0;
+    pq->finite = 1;
+    for (size_t i = 0; i < dim; i++) {
+        if (!isfinite(q[i])) pq->finite = 0;
+        if (fabs((double)q[i]) > max) max = fabs((double)q[i]);
+        norm_sq += (double)q[i] * q[i];
+    }
+    pq->norm = sqrt(norm_sq);
+    const int eq = pq->finite && max > 0 ? ilogb(max) : 0;
+    double hat_sq = 0, err_sq = 0;
+    for (size_t i = 0; i < dim; i++) {
+        const double scaled = pq->finite ? ldexp((double)q[i], -eq) : 0; /* exact in float64 */
+        double hat;
+        if (cc->storage == VS_STORAGE_I8) {
+            double level = nearbyint(scaled * 16384);
+            if (level > 32767) level = 32767;
+            if (level < -32767) level = -32767;
+            q16[i] = (int16_t)level;
+            hat = level / 16384;
+        } else {
+            qf[i] = (float)scaled; /* exact unless it is subnormal */
+            hat = qf[i];
+        }
+        hat_sq += hat * hat;
+        err_sq += (scaled - hat) * (scaled - hat);
+    }
+    pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
+    pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
+    pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
+    pq->under = cc->storage == VS_STORAGE_I8 ? 0 : ldexp((double)dim * VS_T32, eq);
+}
+
+/*
+ * Compact score of candidate j from the raw kernel sum, as "goodness" (higher
+ * is better: L2SQ negated), with *bound bounding |exact - compact| and, when
+ * exact is set, also the float32 corpus's error (so |float32 - compact| <=
+ * *bound). *approx receives the score as the metric states it.
+ */
+static double candidate_score(const vs__compact *cc, vs_metric metric, const prepared_query *pq,
+                              const compact_meta *m, double raw, int exact, double *bound,
+                              double *approx) {
+    const double d = (double)cc->dim, u = VS_U32;
+    const double gamma = cc->storage == VS_STORAGE_I8 ? 0 : d * u / (1 - d * u);
+    const double dot = raw * pq->unscale * m->scale;
+    const double dot_bound = (pq->norm * m->err + (pq->hat_err + gamma * pq->hat_norm) * m->cnorm +
+                              pq->under * m->scale) *
+                                 (1 + 0x1p-40) +
+                             0x1p-50 * fabs(dot);
+    double g, b;
+    switch (metric) {
+    case VS_METRIC_DOT:
+        g = dot;
+        b = dot_bound + (exact ? 2 * ((d + 2) * u * pq->norm * m->norm + d * VS_T32) : 0);
+        *approx = g;
+        break;
+    case VS_METRIC_COSINE:
+        if (m->norm == 0 || pq->norm == 0) {
+            g = 0;
+            b = 0;
+        } else {
+            g = dot / (pq->norm * m->norm);
+            g = g > 1 ? 1 : (g < -1 ? -1 : g);
+            b = dot_bound / (pq->norm * m->norm) * (1 + 0x1p-40) + 0x1p-50 +
+                (exact ? 2 * (2 * d + 10) * u : 0);
+        }
+        *approx = g;
+        break;
+    default: {
+        const double norms = pq->norm * pq->norm + m->norm * m->norm;
+        double l2 = norms - 2 * dot;
+        if (l2 < 0) l2 = 0;
+        b = 2 * dot_bound + 0x1p-50 * norms +
+            (exact ? 2 * ((2 * d + 8) * u * norms + 2 * d * VS_T32) : 0);
+        g = -l2;
+        *approx = l2;
+        break;
+    }
+    }
+    *bound = b * SAFETY;
+    return g;
+}
+
+/* Raw sums of queries [0, rows) of a group against stored rows [c0, c0 + count). */
+static void scan_block(const vs__compact *cc, const vs__compact_kernels *kern,
+                       const float *const *qf, const int16_t *const *q16, size_t rows, size_t c0,
+                       size_t count, double *raw) {
+    const size_t dim = cc->dim;
+    if (cc->storage == VS_STORAGE_I8) {
+        int64_t sums[VS_COMPACT_QUERIES * BLOCK_ROWS];
+        kern->dot_i8(q16, rows, (const int8_t *)cc->codes + c0 * dim, count, dim, sums, BLOCK_ROWS);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < count; j++)
+                raw[r * BLOCK_ROWS + j] = (double)sums[r * BLOCK_ROWS + j];
+        return;
+    }
+    float sums[VS_COMPACT_QUERIES * BLOCK_ROWS];
+    const uint16_t *stored = (const uint16_t *)cc->codes + c0 * dim;
+    if (cc->storage == VS_STORAGE_F16)
+        kern->dot_f16(qf, rows, stored, count, dim, sums, BLOCK_ROWS);
+    else
+        kern->dot_bf16(qf, rows, stored, count, dim, sums, BLOCK_ROWS);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < count; j++)
+            raw[r * BLOCK_ROWS + j] = (double)sums[r * BLOCK_ROWS + j];
+}
+
+/* ---- exact-mode candidate selection ------------------------------------------- */
+
+/* Per query: the k largest lower bounds (a min-heap) and the candidate list. */
+typedef struct selection {
+    double *lows; /* min-heap of lower bounds, `filled` of `k` */
+    size_t k, filled;
+    size_t *ids;
+    double *highs;
+    size_t count, cap;
+    int overflow; /* more than cap candidates: the query falls back */
+} selection;
+
+static double selection_floor(const selection *s) {
+    return s->filled == s->k ? s->lows[0] : -INFINITY;
+}
+
+static void lows_push(selection *s, double low) {
+    double *h = s->lows;
+    size_t at;
+    if (s->filled < s->k) {
+        at = s->filled++;
+        while (at > 0 && h[(at - 1) / 2] > low) {
+            h[at] = h[(at - 1) / 2];
+            at = (at - 1) / 2;
+        }
+        h[at] = low;
+        return;
+    }
+    if (!(low > h[0])) return;
+    at = 0;
+    for (;;) {
+        size_t child = 2 * at + 1;
+        if (child >= s->k) break;
+        if (child + 1 < s->k && h[child + 1] < h[child]) child++;
+        if (!(h[child] < low)) break;
+        h[at] = h[child];
+        at = child;
+    }
+    h[at] = low;
+}
+
+/* Drops the candidates that can no longer reach the top k (order kept). */
+static void selection_prune(selection *s) {
+    const double floor = selection_floor(s);
+    size_t kept = 0;
+    for (size_t e = 0; e < s->count; e++)
+        if (s->highs[e] >= floor) {
+            s->ids[kept] = s->ids[e];
+            s->highs[kept] = s->highs[e];
+            kept++;
+        }
+    s->count = kept;
+}
+
+static void selection_add(selection *s, size_t id, double high) {
+    if (s->overflow) return;
+    if (s->count == s->cap) {
+        selection_prune(s);
+        if (s->count == s->cap) {
+            s->overflow = 1;
+            return;
+        }
+    }
+    s->ids[s->count] = id;
+    s->highs[s->count] = high;
+    s->count++;
+}
+
+/* ---- batches on the float32 corpus ---------------------------------------------- */
+
+static void report_begin(vs_batch_report *report, const vs_corpus *c, vs_metric metric, size_t nq,
+                         size_t k) {
+    memset(report, 0, sizeof(*report));
+    report->struct_size = sizeof(*report);
+    report->version = VS_REPORT_VERSION;
+    report->metric = (int)metric;
+    report->queries = nq;
+    report->candidates = c->n;
+    report->dim = c->dim;
+    report->k = k;
+    report->storage = (int)c->storage;
+    report->threads = 1;
+    report->threads_joined = 1;
+    report->threads_requested = c->ctx->cfg.threads_requested;
+}
+
+/* Top-k of nq queries against a CPU float32 corpus `data` of nc rows. */
+static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs_metric metric,
+                    const float *queries, size_t nq, size_t k, float *scores, int64_t *ids,
+                    vs_batch_report *sub) {
+    memset(sub, 0, sizeof(*sub));
+    vs__batch b = {.metric = metric,
+                   .queries = queries,
+                   .nq = nq,
+                   .dim = dim,
+                   .corpus = data,
+                   .nc = nc,
+                   .k = k,
+                   .scores = scores,
+                   .ids = ids,
+                   .report = sub,
+                   .ctx = &ctx->env};
+    return vs__run_on(ctx, ctx->cpu, ctx->cpu_state, &b, NULL);
+}
+
+/*
+ * Rescores candidates ids[0..m) (ascending) of one query with the float32
+ * corpus path: their rows gathered (in ascending order, so ties keep the
+ * library's order) into a small corpus, top-k there, ids mapped back.
+ */
+static int rescore(vs_corpus *c, vs_metric metric, const float *query, const size_t *cand, size_t m,
+                   size_t k, float *scores, int64_t *ids, vs_batch_report *sub) {
+    vs_context *ctx = c->ctx;
+    const size_t dim = c->dim, kk = k < m ? k : m;
+    const float padding = metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
+    for (size_t e = 0; e < k; e++) {
+        scores[e] = padding;
+        ids[e] = -1;
+    }
+    if (m == 0) return VS_OK;
+    float *rows = malloc(m * dim * sizeof(float));
+    if (rows == NULL) return VS_ERR_OUT_OF_MEMORY;
+    for (size_t e = 0; e < m; e++)
+        ctx->cpu->corpus_row(ctx->cpu_state, c->cpu_data, cand[e], rows + e * dim);
+    void *small = NULL;
+    int status = ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, rows, m, dim, &small);
+    free(rows);
+    if (status != VS_OK) return status;
+    status = f32_topk(ctx, small, m, dim, metric, query, 1, kk, scores, ids, sub);
+    ctx->cpu->corpus_release(ctx->cpu_state, small);
+    for (size_t e = 0; e < kk && status == VS_OK; e++)
+        if (ids[e] >= 0) ids[e] = (int64_t)cand[ids[e]];
+    return status;
+}
+
+/* ---- the batch --------------------------------------------------------------------- */
+
+typedef struct scan_buffers {
+    float *qf;      /* VS_COMPACT_QUERIES x dim */
+    int16_t *q16;   /* VS_COMPACT_QUERIES x dim */
+    double *raw;    /* VS_COMPACT_QUERIES x BLOCK_ROWS */
+    selection *sel; /* VS_COMPACT_QUERIES */
+    double *lows;
+    size_t *ids;
+    double *highs;
+} scan_buffers;
+
+static void buffers_free(scan_buffers *sb) {
+    free(sb->qf);
+    free(sb->q16);
+    free(sb->raw);
+    free(sb->sel);
+    free(sb->lows);
+    free(sb->ids);
+    free(sb->highs);
+}
+
+/* Every buffer of a batch; the caller calls buffers_free whatever this returns. */
+static int buffers_alloc(scan_buffers *sb, size_t dim, size_t k, size_t cap) {
+    memset(sb, 0, sizeof(*sb));
+    const size_t g = VS_COMPACT_QUERIES;
+    sb->qf = malloc(g * dim * sizeof(float));
+    sb->q16 = malloc(g * dim * sizeof(int16_t));
+    sb->raw = malloc(g * BLOCK_ROWS * sizeof(double));
+    sb->sel = calloc(g, sizeof(selection));
+    if (k > 0) {
+        sb->lows = malloc(g * k * sizeof(double));
+        sb->ids = malloc(g * cap * sizeof(size_t));
+        sb->highs = malloc(g * cap * sizeof(double));
+    }
+    if (sb->qf == NULL || sb->q16 == NULL || sb->raw == NULL || sb->sel == NULL ||
+        (k > 0 && (sb->lows == NULL || sb->ids == NULL || sb->highs == NULL)))
+        return VS_ERR_OUT_OF_MEMORY; /* the caller's buffers_free releases what was made */
+    return VS_OK;
+}
+
+/* 1 when the float32 corpus's bound cannot be certified for this query (it may overflow). */
+static int needs_fallback(const vs__compact *cc, vs_metric metric, const prepared_query *pq) {
+    if (!pq->finite || pq->norm == 0) return 1;
+    if (metric == VS_METRIC_DOT) return pq->norm * cc->max_norm >= 0x1p120;
+    if (metric == VS_METRIC_L2SQ)
+        return (pq->norm + cc->max_norm) * (pq->norm + cc->max_norm) >= 0x1p120;
+    return 0;
+}
+
+/* One batch on a compact corpus: what its steps share. */
+typedef struct run_state {
+    vs_corpus *c;
+    const vs__compact *cc;
+    const vs__compact_kernels *kern;
+    vs_metric metric;
+    const float *queries;
+    size_t k, kk, cap; /* k; min(k, n); the candidate list's capacity */
+    int exact;
+    float *scores; /* the caller's score matrix (k == 0) */
+    float *out_scores;
+    int64_t *out_ids; /* nq x k, copied to the caller's buffers at the end */
+    size_t *fallback, fallbacks;
+    scan_buffers sb;
+    vs_batch_report report, sub;
+    double max_bound;
+} run_state;
+
+/* One group's queries: prepared, with their selections or heaps. */
+typedef struct group {
+    size_t q0, rows;
+    prepared_query pq[VS_COMPACT_QUERIES];
+    const float *qf[VS_COMPACT_QUERIES];
+    const int16_t *q16[VS_COMPACT_QUERIES];
+    int active[VS_COMPACT_QUERIES];
+    vs__heap heaps[VS_COMPACT_QUERIES];
+} group;
+
+static void group_prepare(run_state *rs, group *g) {
+    const size_t dim = rs->cc->dim;
+    for (size_t r = 0; r < g->rows; r++) {
+        const size_t q = g->q0 + r;
+        prepare_query(rs->cc, rs->queries + q * dim, rs->sb.qf + r * dim, rs->sb.q16 + r * dim,
+                      &g->pq[r]);
+        g->qf[r] = rs->sb.qf + r * dim;
+        g->q16[r] = rs->sb.q16 + r * dim;
+        g->active[r] = 1;
+        if (rs->exact) {
+            selection *s = &rs->sb.sel[r];
+            *s = (selection){.lows = rs->sb.lows + r * rs->kk,
+                             .k = rs->kk,
+                             .ids = rs->sb.ids + r * rs->cap,
+                             .highs = rs->sb.highs + r * rs->cap,
+                             .cap = rs->cap};
+            if (needs_fallback(rs->cc, rs->metric, &g->pq[r]) || rs->kk == 0) {
+                g->active[r] = 0;
+                rs->fallback[rs->fallbacks++] = q;
+            }
+        } else if (rs->k > 0) {
+            vs__heap_init(&g->heaps[r], rs->out_scores + q * rs->k, rs->out_ids + q * rs->k,
+                          rs->kk);
+        }
+    }
+}
+
+/* Candidate j of query row r of the group, with its raw kernel sum. */
+static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double raw) {
+    const compact_meta *m = &rs->cc->meta[j];
+    const prepared_query *pq = &g->pq[r];
+    double bound, approx, goodness;
+    if (!isnan(m->norm) && pq->finite) {
+        goodness = candidate_score(rs->cc, rs->metric, pq, m, raw, rs->exact, &bound, &approx);
+    } else if (rs->metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
+        goodness = approx = bound = 0; /* a zero vector's cosine is 0 */
+    } else {
+        goodness = approx = bound = NAN;
+    }
+    if (rs->exact) {
+        selection *s = &rs->sb.sel[r];
+        if (!isfinite(goodness) || !isfinite(bound)) {
+            selection_add(s, j, INFINITY); /* always rescored */
+            return;
+        }
+        const double high = goodness + bound;
+        if (high < selection_floor(s)) return;
+        selection_add(s, j, high);
+        lows_push(s, goodness - bound);
+        return;
+    }
+    if (bound > rs->max_bound) rs->max_bound = bound;
+    const size_t q = g->q0 + r;
+    if (rs->k == 0) {
+        rs->scores[q * rs->cc->n + j] = (float)approx;
+    } else {
+        const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
+        vs__heap_push(&g->heaps[r], key, (int64_t)j);
+    }
+}
+
+/* Scans every stored row for the group, then finishes each query. */
+static int group_run(run_state *rs, group *g) {
+    const size_t n = rs->cc->n;
+    group_prepare(rs, g);
+    for (size_t c0 = 0; c0 < n; c0 += BLOCK_ROWS) {
+        const size_t count = n - c0 < BLOCK_ROWS ? n - c0 : BLOCK_ROWS;
+        scan_block(rs->cc, rs->kern, g->qf, g->q16, g->rows, c0, count, rs->sb.raw);
+        for (size_t r = 0; r < g->rows; r++)
+            if (g->active[r])
+                for (size_t j = 0; j < count; j++)
+                    take_candidate(rs, g, r, c0 + j, rs->sb.raw[r * BLOCK_ROWS + j]);
+    }
+    int status = VS_OK;
+    for (size_t r = 0; r < g->rows && status == VS_OK; r++) {
+        const size_t q = g->q0 + r;
+        if (!rs->exact) {
+            if (rs->k > 0)
+                vs__heap_finish(&g->heaps[r], rs->metric == VS_METRIC_L2SQ,
+                                rs->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY,
+                                rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, rs->k);
+            continue;
+        }
+        if (!g->active[r]) continue;
+        selection *s = &rs->sb.sel[r];
+        if (!s->overflow) selection_prune(s);
+        if (s->overflow) {
+            rs->fallback[rs->fallbacks++] = q;
+            continue;
+        }
+        status = rescore(rs->c, rs->metric, rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
+                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
+        rs->report.rescored += s->count;
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+    }
+    return status;
+}
+
+/* Queries no bound certifies: the float32 corpus scores them, together. */
+static int run_fallbacks(run_state *rs) {
+    const size_t dim = rs->cc->dim, k = rs->k, count = rs->fallbacks;
+    float *fq = malloc(count * dim * sizeof(float));
+    float *fs = malloc(count * k * sizeof(float));
+    int64_t *fi = malloc(count * k * sizeof(int64_t));
+    int status = VS_ERR_OUT_OF_MEMORY;
+    if (fq != NULL && fs != NULL && fi != NULL) {
+        for (size_t e = 0; e < count; e++)
+            memcpy(fq + e * dim, rs->queries + rs->fallback[e] * dim, dim * sizeof(float));
+        status = f32_topk(rs->c->ctx, rs->c->cpu_data, rs->cc->n, dim, rs->metric, fq, count, k, fs,
+                          fi, &rs->sub);
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+        for (size_t e = 0; e < count && status == VS_OK; e++) {
+            memcpy(rs->out_scores + rs->fallback[e] * k, fs + e * k, k * sizeof(float));
+            memcpy(rs->out_ids + rs->fallback[e] * k, fi + e * k, k * sizeof(int64_t));
+        }
+    }
+    free(fq);
+    free(fs);
+    free(fi);
+    rs->report.rescored += (uint64_t)count * rs->cc->n;
+    rs->report.fallback_queries = count;
+    return status;
+}
+
+/* The kernels, the buffers and the batch's outputs; VS_OK or a vs_status (logged). */
+static int run_begin(run_state *rs, size_t nq) {
+    vs_context *ctx = rs->c->ctx;
+    const size_t n = rs->cc->n, k = rs->k;
+    rs->kern = vs__compact_kernels_for(ctx->isa, getenv("VECSCORE_COMPACT_ISA"));
+    if (rs->kern == NULL) {
+        const char *forced = getenv("VECSCORE_COMPACT_ISA");
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "compact corpus: VECSCORE_COMPACT_ISA='%s' is unknown, or above the ISA '%s' "
+                "(or not supported by this CPU)",
+                forced ? forced : "", ctx->isa);
+        return VS_ERR_UNSUPPORTED;
+    }
+    snprintf(rs->report.isa, sizeof(rs->report.isa), "%s", rs->kern->isa);
+    rs->exact = rs->cc->exact && k > 0;
+    rs->kk = k < n ? k : n;
+    rs->cap = n / 8 > 2 * rs->kk ? n / 8 : 2 * rs->kk;
+    if (rs->cap > n) rs->cap = n;
+    if (rs->cap == 0) rs->cap = 1;
+    if (buffers_alloc(&rs->sb, rs->cc->dim, rs->exact ? rs->kk : 0, rs->cap) != VS_OK)
+        return VS_ERR_OUT_OF_MEMORY;
+    if (nq > 0 && k > 0) {
+        rs->out_scores = malloc(nq * k * sizeof(float));
+        rs->out_ids = malloc(nq * k * sizeof(int64_t));
+        rs->fallback = malloc(nq * sizeof(size_t));
+        if (rs->out_scores == NULL || rs->out_ids == NULL || rs->fallback == NULL)
+            return VS_ERR_OUT_OF_MEMORY;
+    }
+    return VS_OK;
+}
+
+/*
+ * Top-k (k > 0) or the score matrix (k == 0, approximate mode only) of a
+ * compact corpus. Arguments were checked by host/api.c. Top-k outputs are
+ * written only when the whole batch succeeded.
+ */
+static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, size_t nq, size_t k,
+                       float *scores, int64_t *ids) {
+    vs_context *ctx = c->ctx;
+    const double start = vs__now();
+    run_state rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.c = c;
+    rs.cc = c->compact;
+    rs.metric = metric;
+    rs.queries = queries;
+    rs.k = k;
+    rs.scores = scores;
+    report_begin(&rs.report, c, metric, nq, k);
+    snprintf(rs.report.backend, sizeof(rs.report.backend), "cpu");
+    snprintf(rs.report.device, sizeof(rs.report.device), "%s", ctx->cpu->describe(ctx->cpu_state));
+    if (ctx->backend != ctx->cpu)
+        snprintf(rs.report.fallback, sizeof(rs.report.fallback),
+                 "compact storage runs on the CPU (no OpenCL compact kernels)");
+    int status = run_begin(&rs, nq);
+    for (size_t q0 = 0; q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
+        group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
+        status = group_run(&rs, &g);
+    }
+    if (status == VS_OK && rs.fallbacks > 0) status = run_fallbacks(&rs);
+    if (status == VS_OK && k > 0 && nq > 0) {
+        memcpy(scores, rs.out_scores, nq * k * sizeof(float));
+        memcpy(ids, rs.out_ids, nq * k * sizeof(int64_t));
+    }
+    if (!rs.cc->exact) rs.report.max_error_bound = rs.max_bound;
+    buffers_free(&rs.sb);
+    free(rs.out_scores);
+    free(rs.out_ids);
+    free(rs.fallback);
+    if (status == VS_ERR_OUT_OF_MEMORY)
+        vs__log(vs__sink(ctx), VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
+    rs.report.status = status;
+    rs.report.total_seconds = vs__now() - start;
+    vs__report_store(ctx, &rs.report);
+    if (status == VS_OK)
+        vs__error_clear();
+    else if (!vs__error_is_set())
+        vs__error_set("batch failed: %s", vs_strerror(status));
+    return status;
+}
+
+static const vs__compact_ops compact_ops = {.run = compact_run, .release = compact_free};
+
+#define VS_FAIL_IF(ctx, cond, ...)                                                                 \
+    do {                                                                                           \
+        if (cond) return vs__fail(vs__sink(ctx), VS_ERR_INVALID_ARGUMENT, __VA_ARGS__);            \
+    } while (0)
+
+/* ---- the public entry points ------------------------------------------------------- */
+
+void vs_corpus_options_init(vs_corpus_options *opts) {
+    if (opts == NULL) return;
+    memset(opts, 0, sizeof(*opts));
+    opts->storage = VS_STORAGE_F32;
+    opts->exact = 1;
+}
+
+static const char *const storage_names[][2] = {
+    {"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}, {"i8", "int8"}};
+
+const char *vs_storage_name(vs_storage storage) {
+    return (unsigned)storage < 4 ? storage_names[storage][0] : NULL;
+}
+
+int vs_storage_parse(const char *name, vs_storage *out) {
+    for (int s = 0; name != NULL && out != NULL && s < 4; s++)
+        if (strcmp(name, storage_names[s][0]) == 0 || strcmp(name, storage_names[s][1]) == 0) {
+            *out = (vs_storage)s;
+            return VS_OK;
+        }
+    return VS_ERR_INVALID_ARGUMENT;
+}
+
+vs_storage vs_corpus_storage(const vs_corpus *c) {
+    return c != NULL ? c->storage : VS_STORAGE_F32;
+}
+
+static int corpus_create_any(const char *fn, vs_context *ctx, const float *vectors,
+                             const uint16_t *half, vs_storage input, size_t n, size_t dim,
+                             const vs_corpus_options *opts, vs_corpus **out) {
+    vs__error_clear();
+    if (out == NULL) {
+        vs__error_set("%s: out is NULL", fn);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    vs_corpus_options defaults;
+    vs_corpus_options_init(&defaults);
+    if (opts == NULL) opts = &defaults;
+    if (ctx == NULL) {
+        vs__error_set("%s: ctx is NULL", fn);
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    VS_FAIL_IF(ctx, vs_storage_name(opts->storage) == NULL,
+               "%s: unknown storage %d (expected VS_STORAGE_F32, _F16, _BF16 or _I8)", fn,
+               (int)opts->storage);
+    VS_FAIL_IF(ctx, opts->exact != 0 && opts->exact != 1, "%s: exact is %d (expected 0 or 1)", fn,
+               opts->exact);
+    VS_FAIL_IF(ctx, half != NULL && input != VS_STORAGE_F16 && input != VS_STORAGE_BF16,
+               "%s: input type %d is not VS_STORAGE_F16 or VS_STORAGE_BF16", fn, (int)input);
+    size_t bytes;
+    VS_FAIL_IF(ctx, dim == 0, "%s: dim is 0", fn);
+    VS_FAIL_IF(ctx, n > 0 && vectors == NULL && half == NULL, "%s: vectors is NULL with n = %zu",
+               fn, n);
+    VS_FAIL_IF(ctx,
+               __builtin_mul_overflow(n, dim, &bytes) ||
+                   __builtin_mul_overflow(bytes, sizeof(float), &bytes) || n > (size_t)INT64_MAX,
+               "%s: n x dim x 4 bytes overflows (n = %zu, dim = %zu)", fn, n, dim);
+    int status = VS_OK;
+    if (status != VS_OK) return status;
+    if (opts->storage == VS_STORAGE_F32 && half == NULL)
+        return vs_corpus_create(ctx, vectors, n, dim, out);
+    if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
+        vs__log(vs__sink(ctx), VS_LOG_ERROR,
+                "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
+                "or float32 storage",
+                fn, vs_storage_name(opts->storage));
+        return VS_ERR_UNSUPPORTED;
+    }
+    vs_corpus *corpus = calloc(1, sizeof(*corpus));
+    if (corpus == NULL) {
+        vs__error_set("%s: cannot allocate the corpus", fn);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    corpus->ctx = ctx;
+    corpus->n = n;
+    corpus->dim = dim;
+    corpus->storage = opts->storage;
+    if (opts->storage == VS_STORAGE_F32) {
+        /* Half input stored as float32: widen (exactly) and take the float32 path. */
+        float *wide = n > 0 ? malloc(n * dim * sizeof(float)) : NULL;
+        free(corpus);
+        if (n > 0 && wide == NULL) {
+            vs__error_set("%s: cannot allocate %zu x %zu floats", fn, n, dim);
+            return VS_ERR_OUT_OF_MEMORY;
+        }
+        for (size_t e = 0; e < n * dim; e++)
+            wide[e] = input == VS_STORAGE_F16 ? vs__compact_f16_to_f32(half[e])
+                                              : vs__compact_bf16_to_f32(half[e]);
+        status = vs_corpus_create(ctx, wide, n, dim, out);
+        free(wide);
+        return status;
+    }
+    status = compact_create(ctx, half != NULL ? NULL : vectors, half, input, n, dim, opts, corpus);
+    if (status != VS_OK) {
+        free(corpus);
+        if (!vs__error_is_set()) vs__error_set("%s: %s", fn, vs_strerror(status));
+        return status;
+    }
+    corpus->compact_ops = &compact_ops;
+    *out = corpus;
+    return VS_OK;
+}
+
+int vs_corpus_create_with(vs_context *ctx, const float *vectors, size_t n, size_t dim,
+                          const vs_corpus_options *opts, vs_corpus **out) {
+    return corpus_create_any("vs_corpus_create_with", ctx, vectors, NULL, VS_STORAGE_F32, n, dim,
+                             opts, out);
+}
+
+int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_storage input, size_t n,
+                               size_t dim, const vs_corpus_options *opts, vs_corpus **out) {
+    if (vectors == NULL && n > 0) {
+        vs__error_set("vs_corpus_create_from_half: vectors is NULL with n = %zu", n);
+        if (out != NULL) *out = NULL;
+        return VS_ERR_INVALID_ARGUMENT;
+    }
+    static const uint16_t none[1] = {0};
+    return corpus_create_any("vs_corpus_create_from_half", ctx, NULL,
+                             vectors != NULL ? vectors : none, input, n, dim, opts, out);
+}
+
+/* Testing hook (tests/test_compact.c): every candidate's compact score against one query and its
+ * bound against the exact score, as approximate mode computes them. */
+int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
+                            double *approx, double *bounds) {
+    const vs__compact *cc = c->compact;
+    const vs__compact_kernels *kern =
+        vs__compact_kernels_for(c->ctx->isa, getenv("VECSCORE_COMPACT_ISA"));
+    if (cc == NULL || kern == NULL) return VS_ERR_INVALID_ARGUMENT;
+    scan_buffers sb;
+    if (buffers_alloc(&sb, cc->dim, 0, 1) != VS_OK) {
+        buffers_free(&sb);
+        return VS_ERR_OUT_OF_MEMORY;
+    }
+    prepared_query pq;
+    prepare_query(cc, query, sb.qf, sb.q16, &pq);
+    const float *qf[1] = {sb.qf};
+    const int16_t *q16[1] = {sb.q16};
+    for (size_t c0 = 0; c0 < cc->n; c0 += BLOCK_ROWS) {
+        const size_t count = cc->n - c0 < BLOCK_ROWS ? cc->n - c0 : BLOCK_ROWS;
+        scan_block(cc, kern, qf, q16, 1, c0, count, sb.raw);
+        for (size_t j = 0; j < count; j++)
+            candidate_score(cc, metric, &pq, &cc->meta[c0 + j], sb.raw[j], 0, &bounds[c0 + j],
+                            &approx[c0 + j]);
+    }
+    buffers_free(&sb);
+    return VS_OK;
+}

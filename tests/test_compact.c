@@ -1,0 +1,569 @@
+/*
+ * test_compact.c — compact corpora (float16, bfloat16, int8 storage).
+ *
+ *   exact mode: vs_corpus_topk / vs_corpus_score equal, bit for bit, to a
+ *     float32 corpus of the same vectors on the same context, for every
+ *     storage x metric x ISA (forced, serial included), on Gaussian data,
+ *     unit-normalised clustered data, ties (duplicated rows), zero and NaN
+ *     vectors, tiny and huge values, NaN queries, k = 1, k = n, k > n, odd
+ *     dims and misaligned query pointers;
+ *   bounds: every compact score of approximate mode is within its bound of
+ *     the float64 reference, over about a million random pairs per ISA
+ *     (fewer under a sanitizer), and approximate top-k is within the
+ *     report's max_error_bound;
+ *   input already in float16 / bfloat16 (vs_corpus_create_from_half);
+ *   bad options: clear errors, *out NULL, nothing leaked (ASan);
+ *   the report: storage, rescored, fallback_queries.
+ * An ISA this CPU lacks prints "ISA x: not supported by this CPU" and runs
+ * nothing for it (it is not counted as a pass).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/internal.h"
+#include "reference.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PAIRS_SCALE 8
+#else
+#define PAIRS_SCALE 1
+#endif
+
+static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
+static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
+static const char *const isas[] = {"serial", "avx2", "avx512", "neon"};
+
+static vs_context *context_for(const char *isa) {
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = "cpu";
+    opts.isa = isa;
+    opts.threads = 1;
+    vs_context *ctx = NULL;
+    assert_int_equal(vs_context_create(&opts, &ctx), VS_OK);
+    return ctx;
+}
+
+/* A context forced to the ISA, or NULL (said on stdout) when this CPU lacks it. */
+static vs_context *isa_context(const char *isa) {
+    if (!vs_cpu_isa_supported(isa)) {
+        printf("ISA %s: not supported by this CPU, no test run\n", isa);
+        return NULL;
+    }
+    return context_for(isa);
+}
+
+static float gaussian(ref_rng *rng) {
+    double u1 = (ref_uniform(rng) + 1) / 2, u2 = (ref_uniform(rng) + 1) / 2;
+    if (u1 < 1e-300) u1 = 1e-300;
+    return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+enum data { GAUSSIAN, CLUSTERED, TIES, SPECIAL, EXTREME, DATA_KINDS };
+static const char *const data_names[] = {"gaussian", "clustered", "ties", "zero+nan", "extreme"};
+
+static void fill(enum data kind, float *x, size_t n, size_t dim, ref_rng *rng) {
+    switch (kind) {
+    case GAUSSIAN:
+        for (size_t e = 0; e < n * dim; e++)
+            x[e] = gaussian(rng);
+        break;
+    case CLUSTERED: {
+        float centres[4 * 512];
+        for (size_t e = 0; e < 4 * dim; e++)
+            centres[e] = gaussian(rng);
+        for (size_t j = 0; j < n; j++) {
+            double norm = 0;
+            for (size_t i = 0; i < dim; i++) {
+                x[j * dim + i] = centres[(j % 4) * dim + i] + 0.05f * gaussian(rng);
+                norm += (double)x[j * dim + i] * x[j * dim + i];
+            }
+            for (size_t i = 0; i < dim; i++)
+                x[j * dim + i] = (float)(x[j * dim + i] / sqrt(norm));
+        }
+        break;
+    }
+    case TIES:
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < dim; i++)
+                x[j * dim + i] = (float)ref_int(rng, -3, 3) * ((j % 3) == 0 ? 1.0f : 0.5f);
+        for (size_t j = 1; j < n; j += 2) /* duplicated rows: exact ties */
+            memcpy(x + j * dim, x + (j - 1) * dim, dim * sizeof(float));
+        break;
+    case SPECIAL:
+        for (size_t e = 0; e < n * dim; e++)
+            x[e] = gaussian(rng);
+        for (size_t j = 0; j < n; j += 5)
+            memset(x + j * dim, 0, dim * sizeof(float));
+        for (size_t j = 3; j < n; j += 7)
+            x[j * dim + j % dim] = NAN;
+        if (n > 2) x[2 * dim] = INFINITY;
+        break;
+    default: ref_fill_extreme(x, n, dim, 0, rng); break;
+    }
+}
+
+/* ---- exact mode equals the float32 corpus ------------------------------------------ */
+
+static int run_exact_case(vs_context *ctx, vs_storage storage, enum data kind, size_t n, size_t dim,
+                          size_t nq, ref_rng *rng) {
+    float *base = malloc(n * dim * sizeof(float));
+    void *qbase = NULL;
+    float *queries = ref_alloc_floats(nq * dim, 1, &qbase); /* misaligned */
+    assert_non_null(base);
+    fill(kind, base, n, dim, rng);
+    fill(kind == TIES ? TIES : GAUSSIAN, queries, nq, dim, rng);
+    if (kind == SPECIAL && nq > 1) queries[dim] = NAN; /* a NaN query falls back */
+    if (kind == EXTREME) fill(EXTREME, queries, nq, dim, rng);
+    vs_corpus *f32 = NULL, *compact = NULL;
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    opts.storage = storage;
+    assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
+    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &compact), VS_OK);
+    assert_int_equal(vs_corpus_storage(compact), storage);
+    int failures = 0;
+    const size_t ks[] = {1, 10, n, n + 5};
+    for (size_t m = 0; m < 3; m++) {
+        for (size_t ki = 0; ki < 4; ki++) {
+            const size_t k = ks[ki];
+            float *s1 = malloc(nq * k * sizeof(float)), *s2 = malloc(nq * k * sizeof(float));
+            int64_t *i1 = malloc(nq * k * sizeof(int64_t)), *i2 = malloc(nq * k * sizeof(int64_t));
+            assert_int_equal(vs_corpus_topk(f32, metrics[m], queries, nq, k, s1, i1), VS_OK);
+            assert_int_equal(vs_corpus_topk(compact, metrics[m], queries, nq, k, s2, i2), VS_OK);
+            vs_batch_report report;
+            assert_int_equal(vs_context_last_report(ctx, &report), VS_OK);
+            assert_int_equal(report.storage, (int)storage);
+            assert_int_equal(report.status, VS_OK);
+            if (memcmp(i1, i2, nq * k * sizeof(int64_t)) != 0 ||
+                memcmp(s1, s2, nq * k * sizeof(float)) != 0) {
+                for (size_t e = 0; e < nq * k; e++)
+                    if (i1[e] != i2[e] || memcmp(&s1[e], &s2[e], sizeof(float)) != 0) {
+                        printf("  %s %s %s n=%zu dim=%zu k=%zu: entry %zu: float32 (%lld, %.9g), "
+                               "compact (%lld, %.9g)\n",
+                               vs_storage_name(storage), vs_metric_name(metrics[m]),
+                               data_names[kind], n, dim, k, e, (long long)i1[e], (double)s1[e],
+                               (long long)i2[e], (double)s2[e]);
+                        break;
+                    }
+                failures++;
+            }
+            free(s1);
+            free(s2);
+            free(i1);
+            free(i2);
+        }
+        /* vs_corpus_score in exact mode is the float32 corpus's score matrix. */
+        float *m1 = malloc(nq * n * sizeof(float)), *m2 = malloc(nq * n * sizeof(float));
+        assert_int_equal(vs_corpus_score(f32, metrics[m], queries, nq, m1), VS_OK);
+        assert_int_equal(vs_corpus_score(compact, metrics[m], queries, nq, m2), VS_OK);
+        if (memcmp(m1, m2, nq * n * sizeof(float)) != 0) failures++;
+        free(m1);
+        free(m2);
+    }
+    vs_corpus_free(f32);
+    vs_corpus_free(compact);
+    free(base);
+    free(qbase);
+    return failures;
+}
+
+static void test_exact_equals_float32(void **state) {
+    (void)state;
+    int ran = 0;
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
+        ref_rng rng;
+        ref_rng_seed(&rng, 11 + a);
+        int failures = 0;
+        const size_t dims[] = {1, 7, 33, 96};
+        for (size_t s = 0; s < 3; s++)
+            for (int kind = 0; kind < DATA_KINDS; kind++)
+                for (size_t d = 0; d < 4; d++)
+                    failures += run_exact_case(ctx, storages[s], (enum data)kind, d == 3 ? 700 : 97,
+                                               dims[d], 6, &rng);
+        printf("ISA %s: exact mode %s\n", isas[a], failures ? "DIFFERS" : "equals float32");
+        assert_int_equal(failures, 0);
+        vs_context_free(ctx);
+        ran++;
+    }
+    assert_true(ran >= 1);
+}
+
+/* The scan rescored only part of the corpus on ordinary data, and said so. */
+static void test_report_counts(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    const size_t n = 4000, dim = 64, nq = 8, k = 10;
+    float *base = malloc(n * dim * sizeof(float)), *queries = malloc(nq * dim * sizeof(float));
+    ref_rng rng;
+    ref_rng_seed(&rng, 5);
+    fill(GAUSSIAN, base, n, dim, &rng);
+    fill(GAUSSIAN, queries, nq, dim, &rng);
+    float scores[8 * 10];
+    int64_t ids[8 * 10];
+    for (size_t s = 0; s < 3; s++) {
+        vs_corpus_options opts;
+        vs_corpus_options_init(&opts);
+        opts.storage = storages[s];
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, queries, nq, k, scores, ids), VS_OK);
+        vs_batch_report r;
+        assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+        printf("%s: rescored %llu of %zu pairs, fallback queries %llu\n",
+               vs_storage_name(storages[s]), (unsigned long long)r.rescored, n * nq,
+               (unsigned long long)r.fallback_queries);
+        assert_int_equal(r.storage, (int)storages[s]);
+        assert_true(r.rescored >= nq * k);
+        assert_true(r.rescored < n * nq / 4);
+        assert_int_equal(r.fallback_queries, 0);
+        /* A NaN query cannot be certified: it falls back to the float32 corpus. */
+        queries[0] = NAN;
+        assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, queries, nq, k, scores, ids), VS_OK);
+        assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+        assert_int_equal(r.fallback_queries, 1);
+        queries[0] = 0.5f;
+        vs_corpus_free(c);
+    }
+    free(base);
+    free(queries);
+    vs_context_free(ctx);
+}
+
+/* ---- the bounds themselves ------------------------------------------------------------ */
+
+static void test_bounds_hold(void **state) {
+    (void)state;
+    int ran = 0;
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
+        ref_rng rng;
+        ref_rng_seed(&rng, 77 + a);
+        size_t pairs = 0, violations = 0;
+        double worst = 0; /* largest error / bound seen */
+        const size_t n = 2048 / PAIRS_SCALE, nq = 16;
+        const size_t dims[] = {5, 64, 193};
+        for (size_t s = 0; s < 3; s++)
+            for (size_t d = 0; d < 3; d++)
+                for (int kind = 0; kind < DATA_KINDS; kind++) {
+                    if (kind == SPECIAL || kind == TIES) continue;
+                    const size_t dim = dims[d];
+                    float *base = malloc(n * dim * sizeof(float));
+                    float *q = malloc(nq * dim * sizeof(float));
+                    double *approx = malloc(n * sizeof(double)),
+                           *bound = malloc(n * sizeof(double));
+                    fill((enum data)kind, base, n, dim, &rng);
+                    fill((enum data)kind, q, nq, dim, &rng);
+                    vs_corpus_options opts;
+                    vs_corpus_options_init(&opts);
+                    opts.storage = storages[s];
+                    opts.exact = 0;
+                    vs_corpus *c = NULL;
+                    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+                    for (size_t m = 0; m < 3; m++)
+                        for (size_t i = 0; i < nq; i++) {
+                            assert_int_equal(
+                                vs__compact_pair_bounds(c, metrics[m], q + i * dim, approx, bound),
+                                VS_OK);
+                            for (size_t j = 0; j < n; j++) {
+                                double ignored;
+                                const double ref = ref_score(metrics[m], q + i * dim,
+                                                             base + j * dim, dim, &ignored);
+                                if (!isfinite(ref)) continue;
+                                const double err = fabs(approx[j] - ref);
+                                pairs++;
+                                if (!(err <= bound[j])) {
+                                    if (violations++ < 5)
+                                        printf("  %s %s dim %zu: |%.17g - %.17g| = %.3g > bound "
+                                               "%.3g\n",
+                                               vs_storage_name(storages[s]),
+                                               vs_metric_name(metrics[m]), dim, approx[j], ref, err,
+                                               bound[j]);
+                                } else if (bound[j] > 0 && err / bound[j] > worst) {
+                                    worst = err / bound[j];
+                                }
+                            }
+                        }
+                    vs_corpus_free(c);
+                    free(base);
+                    free(q);
+                    free(approx);
+                    free(bound);
+                }
+        printf("ISA %s: %zu pairs, %zu beyond their bound, largest error/bound %.3g\n", isas[a],
+               pairs, violations, worst);
+        assert_int_equal(violations, 0);
+        assert_true(pairs > 100000 / PAIRS_SCALE);
+        vs_context_free(ctx);
+        ran++;
+    }
+    assert_true(ran >= 1);
+}
+
+/* Long vectors at the int8 extremes: int32 lanes must be widened before they can overflow. */
+static void test_long_extreme_vectors(void **state) {
+    (void)state;
+    const size_t n = 9, dim = 4500;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(dim * sizeof(float));
+    double approx[9], bound[9];
+    for (size_t e = 0; e < n * dim; e++)
+        base[e] = (e / dim) % 2 ? -1.0f : 1.0f; /* codes +-127 everywhere */
+    for (size_t i = 0; i < dim; i++)
+        q[i] = 1.999f; /* int16 levels near 32767 */
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
+        for (size_t s = 0; s < 3; s++) {
+            vs_corpus_options opts;
+            vs_corpus_options_init(&opts);
+            opts.storage = storages[s];
+            opts.exact = 0;
+            vs_corpus *c = NULL;
+            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            for (size_t m = 0; m < 3; m++) {
+                assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
+                for (size_t j = 0; j < n; j++) {
+                    double ignored;
+                    const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
+                    assert_true(fabs(approx[j] - ref) <= bound[j]);
+                }
+            }
+            vs_corpus_free(c);
+        }
+        vs_context_free(ctx);
+    }
+    free(base);
+    free(q);
+}
+
+/* Approximate top-k: every returned score within max_error_bound of the float64 reference. */
+static void test_approximate_topk(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    const size_t n = 3000, dim = 48, nq = 5, k = 10;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
+    ref_rng rng;
+    ref_rng_seed(&rng, 9);
+    fill(CLUSTERED, base, n, dim, &rng);
+    fill(GAUSSIAN, q, nq, dim, &rng);
+    float scores[5 * 10];
+    int64_t ids[5 * 10];
+    for (size_t s = 0; s < 3; s++)
+        for (size_t m = 0; m < 3; m++) {
+            vs_corpus_options opts;
+            vs_corpus_options_init(&opts);
+            opts.storage = storages[s];
+            opts.exact = 0;
+            vs_corpus *c = NULL;
+            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
+            vs_batch_report r;
+            assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+            assert_true(r.max_error_bound > 0);
+            assert_int_equal(r.rescored, 0);
+            for (size_t e = 0; e < nq * k; e++) {
+                assert_true(ids[e] >= 0 && (size_t)ids[e] < n);
+                double ignored;
+                const double ref =
+                    ref_score(metrics[m], q + (e / k) * dim, base + ids[e] * dim, dim, &ignored);
+                assert_true(fabs((double)scores[e] - ref) <=
+                            r.max_error_bound * (1 + 1e-6) + 1e-30);
+                if (e % k) /* best first */
+                    assert_true(metrics[m] == VS_METRIC_L2SQ ? scores[e - 1] <= scores[e]
+                                                             : scores[e - 1] >= scores[e]);
+            }
+            vs_corpus_free(c);
+        }
+    free(base);
+    free(q);
+    vs_context_free(ctx);
+}
+
+/* ---- input already in float16 / bfloat16 ------------------------------------------------ */
+
+static void test_from_half(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    const size_t n = 500, dim = 24, nq = 4, k = 7;
+    uint16_t *bits = malloc(n * dim * sizeof(uint16_t));
+    float *wide = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
+    ref_rng rng;
+    ref_rng_seed(&rng, 3);
+    for (int type = 1; type <= 2; type++) {
+        for (size_t e = 0; e < n * dim; e++) {
+            /* random finite patterns: sign, an exponent well inside range, any mantissa */
+            const uint16_t mant = (uint16_t)ref_int(&rng, 0, type == 1 ? 1023 : 127);
+            const uint16_t expo =
+                (uint16_t)ref_int(&rng, type == 1 ? 10 : 120, type == 1 ? 18 : 132);
+            const uint16_t sign = (uint16_t)(ref_int(&rng, 0, 1) << 15);
+            bits[e] = type == 1 ? (uint16_t)(sign | expo << 10 | mant)
+                                : (uint16_t)(sign | expo << 7 | mant);
+            union {
+                uint32_t u;
+                float f;
+            } v = {.u = (uint32_t)bits[e] << 16};
+            wide[e] =
+                type == 1 ? ldexpf((float)(1024 + mant), (int)expo - 25) * (sign ? -1 : 1) : v.f;
+        }
+        fill(GAUSSIAN, q, nq, dim, &rng);
+        vs_corpus *f32 = NULL, *exact = NULL, *approx = NULL;
+        vs_corpus_options opts;
+        vs_corpus_options_init(&opts);
+        opts.storage = (vs_storage)type;
+        assert_int_equal(vs_corpus_create(ctx, wide, n, dim, &f32), VS_OK);
+        assert_int_equal(
+            vs_corpus_create_from_half(ctx, bits, (vs_storage)type, n, dim, &opts, &exact), VS_OK);
+        opts.exact = 0;
+        assert_int_equal(
+            vs_corpus_create_from_half(ctx, bits, (vs_storage)type, n, dim, &opts, &approx), VS_OK);
+        float s1[4 * 7], s2[4 * 7];
+        int64_t i1[4 * 7], i2[4 * 7];
+        for (size_t m = 0; m < 3; m++) {
+            assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s1, i1), VS_OK);
+            assert_int_equal(vs_corpus_topk(exact, metrics[m], q, nq, k, s2, i2), VS_OK);
+            assert_memory_equal(s1, s2, sizeof(s1));
+            assert_memory_equal(i1, i2, sizeof(i1));
+            /* stored as given: only the accumulation bound remains */
+            double a[500], b[500];
+            assert_int_equal(vs__compact_pair_bounds(approx, metrics[m], q, a, b), VS_OK);
+            for (size_t j = 0; j < n; j++) {
+                double ignored;
+                const double ref = ref_score(metrics[m], q, wide + j * dim, dim, &ignored);
+                assert_true(fabs(a[j] - ref) <= b[j]);
+            }
+        }
+        /* half input stored as float32 is the float32 corpus */
+        vs_corpus *as_f32 = NULL;
+        opts.storage = VS_STORAGE_F32;
+        opts.exact = 1;
+        assert_int_equal(
+            vs_corpus_create_from_half(ctx, bits, (vs_storage)type, n, dim, &opts, &as_f32), VS_OK);
+        assert_int_equal(vs_corpus_topk(as_f32, VS_METRIC_DOT, q, nq, k, s2, i2), VS_OK);
+        assert_int_equal(vs_corpus_topk(f32, VS_METRIC_DOT, q, nq, k, s1, i1), VS_OK);
+        assert_memory_equal(s1, s2, sizeof(s1));
+        vs_corpus_free(as_f32);
+        vs_corpus_free(f32);
+        vs_corpus_free(exact);
+        vs_corpus_free(approx);
+    }
+    free(bits);
+    free(wide);
+    free(q);
+    vs_context_free(ctx);
+}
+
+/* ---- bad options ------------------------------------------------------------------------- */
+
+static void test_bad_options(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint16_t h[8] = {0};
+    vs_corpus *c = (vs_corpus *)v; /* must be reset to NULL */
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    assert_int_equal(opts.storage, VS_STORAGE_F32);
+    assert_int_equal(opts.exact, 1);
+    vs_corpus_options_init(NULL);
+    opts.storage = (vs_storage)7;
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_ERR_INVALID_ARGUMENT);
+    assert_null(c);
+    assert_non_null(strstr(vs_last_error_message(), "unknown storage 7"));
+    opts.storage = VS_STORAGE_I8;
+    opts.exact = 2;
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_last_error_message(), "exact is 2"));
+    opts.exact = 1;
+    assert_int_equal(vs_corpus_create_with(NULL, v, 2, 4, &opts, &c), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, NULL), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_corpus_create_with(ctx, NULL, 2, 4, &opts, &c), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 0, &opts, &c), VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_corpus_create_with(ctx, v, SIZE_MAX / 2, 4, &opts, &c),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(vs_corpus_create_from_half(ctx, h, VS_STORAGE_I8, 2, 4, &opts, &c),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs_last_error_message(), "input type 3"));
+    assert_int_equal(vs_corpus_create_from_half(ctx, NULL, VS_STORAGE_F16, 2, 4, &opts, &c),
+                     VS_ERR_INVALID_ARGUMENT);
+    assert_null(c);
+    /* NULL options are the defaults (float32); n = 0 is valid. */
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, NULL, &c), VS_OK);
+    assert_int_equal(vs_corpus_storage(c), VS_STORAGE_F32);
+    vs_corpus_free(c);
+    assert_int_equal(vs_corpus_create_with(ctx, NULL, 0, 4, &opts, &c), VS_OK);
+    float s[3];
+    int64_t id[3];
+    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 3, s, id), VS_OK);
+    assert_int_equal(id[0], -1);
+    assert_true(isinf(s[2]) && s[2] < 0);
+    /* a query batch with a dim mismatch cannot be expressed; a NULL query can */
+    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, NULL, 1, 3, s, id), VS_ERR_INVALID_ARGUMENT);
+    vs_corpus_free(c);
+    assert_string_equal(vs_storage_name(VS_STORAGE_BF16), "bf16");
+    assert_null(vs_storage_name((vs_storage)4));
+    vs_storage parsed;
+    assert_int_equal(vs_storage_parse("int8", &parsed), VS_OK);
+    assert_int_equal(parsed, VS_STORAGE_I8);
+    assert_int_equal(vs_storage_parse("f8", &parsed), VS_ERR_INVALID_ARGUMENT);
+    vs_context_free(ctx);
+#if VECSCORE_WITH_OPENCL
+    /* An explicit OpenCL device: compact storage is refused, clearly. */
+    vs_options o;
+    vs_options_init(&o);
+    o.device = "opencl";
+    vs_context *cl = NULL;
+    assert_int_equal(vs_context_create(&o, &cl), VS_OK);
+    opts.storage = VS_STORAGE_F16;
+    assert_int_equal(vs_corpus_create_with(cl, v, 2, 4, &opts, &c), VS_ERR_UNSUPPORTED);
+    assert_null(c);
+    assert_non_null(strstr(vs_last_error_message(), "not implemented on the OpenCL backend"));
+    vs_context_free(cl);
+#endif
+}
+
+/* A forced compact ISA above the float32 one is refused, not silently downgraded. */
+static void test_compact_isa_override(void **state) {
+    (void)state;
+    vs_context *ctx = context_for("serial");
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, s[2];
+    int64_t id[2];
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    opts.storage = VS_STORAGE_BF16;
+    vs_corpus *c = NULL;
+    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_OK);
+    setenv("VECSCORE_COMPACT_ISA", "avx2", 1);
+    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_ERR_UNSUPPORTED);
+    setenv("VECSCORE_COMPACT_ISA", "serial", 1);
+    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_OK);
+    assert_int_equal(id[0], 1);
+    unsetenv("VECSCORE_COMPACT_ISA");
+    vs_corpus_free(c);
+    vs_context_free(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_compact_isa_override),
+        cmocka_unit_test(test_report_counts),
+        cmocka_unit_test(test_approximate_topk),
+        cmocka_unit_test(test_from_half),
+        cmocka_unit_test(test_bounds_hold),
+        cmocka_unit_test(test_long_extreme_vectors),
+        cmocka_unit_test(test_exact_equals_float32),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
