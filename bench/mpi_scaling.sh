@@ -13,6 +13,7 @@
 # rank 0's clock). Both results files are compared byte for byte.
 set -euo pipefail
 BUILD=${1:?usage: mpi_scaling.sh BUILD_DIR [WORK_DIR] [REPS]}
+BUILD=$(cd "$BUILD" && pwd) # the runs happen in WORK_DIR: a relative BUILD_DIR must still resolve
 WORK=${2:-$BUILD/mpi-scaling}
 REPS=${3:-3}
 V=$BUILD/cli/vecscore
