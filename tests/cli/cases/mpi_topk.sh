@@ -2,7 +2,7 @@
 # vecscore-mpi topk under mpirun -n 1..4 writes byte-for-byte what
 # one-process vecscore topk writes: every metric and output format, uneven
 # splits, ties that straddle the shard boundaries, k above a shard's rows
-# and above N, NaN and zero vectors, chunks smaller than a shard.
+# and above N, NaN and zero vectors, chunks smaller than a shard, every storage.
 . "$(dirname "$CASE_PATH")/../mpi_lib.sh"
 mpi_fixtures
 for metric in dot cosine l2; do
@@ -13,6 +13,15 @@ for metric in dot cosine l2; do
     same_as_one "1 2 3 4" topk -q tq.fvecs -b ties.fvecs -k 12 --metric "$metric" -o -
 done
 same_as_one "1 2 3 4" topk -q tq.fvecs -b ties.fvecs -k 4 -o out.json
+# Every compact storage, exact and approximate: each rank keeps its shard in that storage, and
+# the merged result is the one process's, byte for byte (ties, NaN and zero rows included).
+for storage in f16 bf16 i8; do
+    same_as_one "2 3" topk -q q.fvecs -b base.fvecs -k 20 --storage "$storage" -o out.ivecs \
+        --scores out.fvecs
+    same_as_one "3" topk -q tq.fvecs -b ties.fvecs -k 12 --storage "$storage" -o -
+    same_as_one "2" topk -q q.fvecs -b base.fvecs -k 10 --storage "$storage" --approx \
+        --metric cosine -o out.tsv
+done
 same_as_one "2 3" topk -q q.fvecs -b base.fvecs -k 1001 --metric dot -o out.npy --scores out.s.npy
 same_as_one "3" topk -q q.fvecs -b base.fvecs -k 1100 --device cpu -o out.ibin --scores out.fbin
 same_as_one "4" topk -q q.fvecs -b base.fvecs -k 7 --threads 1 --chunk 100 -o out.tsv
