@@ -673,9 +673,9 @@ static int run_fallbacks(run_state *rs) {
 static int run_begin(run_state *rs, size_t nq) {
     vs_context *ctx = rs->c->ctx;
     const size_t n = rs->cc->n, k = rs->k;
-    rs->kern = vs__compact_kernels_for(ctx->isa, getenv("VECSCORE_COMPACT_ISA"));
+    const char *forced = getenv("VECSCORE_COMPACT_ISA");
+    rs->kern = vs__compact_kernels_for(ctx->isa, forced);
     if (rs->kern == NULL) {
-        const char *forced = getenv("VECSCORE_COMPACT_ISA");
         vs__log(vs__sink(ctx), VS_LOG_ERROR,
                 "compact corpus: VECSCORE_COMPACT_ISA='%s' is unknown, or above the ISA '%s' "
                 "(or not supported by this CPU)",
