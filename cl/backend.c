@@ -1160,9 +1160,15 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
                                                 (cl_context_properties)entry->platform, 0};
     s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);
-    VS_CL_CHECK(ctx, err, "clCreateContext");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateContext", err);
+        goto cleanup;
+    }
     s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
-    VS_CL_CHECK(ctx, err, "clCreateCommandQueue");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateCommandQueue", err);
+        goto cleanup;
+    }
     vs_pinned_block block;
     status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->arena_bytes, &block);
     if (status != VS_OK) goto cleanup;
