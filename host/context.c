@@ -166,7 +166,8 @@ static int env_block(const vs_options *opts, int *rows, int *columns) {
  * The OpenCL knobs, read here once so that cl/ never reads the environment:
  * the kernel family (option cl_kernels, VECSCORE_CL_KERNELS; the older
  * testing knob VECSCORE_CL_KERNEL=tile|rows), the GPU kernel's register
- * block, fused top-k, the allocation cap and auto's view of CPU devices.
+ * block, fused top-k, the allocation cap, the top-k survivor buffer and
+ * auto's view of CPU devices.
  */
 static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     static const char *const families[] = {"auto", "cpu", "gpu"}; /* VS__CL_KERNELS_* order */
@@ -202,6 +203,10 @@ static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
         env_number(opts, "VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_max_alloc = found == 1 ? (size_t)value : 0;
+    /* Testing knob: 0 selects top-k through segment lists, N >= 1 sizes the survivor buffer. */
+    found = env_number(opts, "VECSCORE_CL_SURVIVORS", 0, 1u << 24, 0, "0 to 16777216", &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_survivors = found == 1 ? (long)value : -1;
     found = env_number(opts, "VECSCORE_AUTO_OPENCL_CPU", 0, 1, 0, "0 or 1", &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_auto_opencl_cpu = found == 1 && value == 1;
@@ -416,6 +421,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     ctx->env.cl_block_columns = ctx->cfg.cl_block_columns;
     ctx->env.cl_fused = ctx->cfg.cl_fused;
     ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
+    ctx->env.cl_survivors = ctx->cfg.cl_survivors;
     ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {
