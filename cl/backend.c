@@ -44,6 +44,7 @@
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
+#define VS_CL_MIN_ROWS 256       /* queries per chunk kept before the tile is narrowed */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
 #define VS_CL_WG 16          /* vs_score_blocked: 16 x 16 work-items; must match score.cl */
@@ -477,7 +478,15 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     /* Copied top-k results come back through rows x k buffers. */
     if (b->k && !p->zero_copy && rows > limit / (b->k * sizeof(int64_t)))
         rows = limit / (b->k * sizeof(int64_t));
-    /* Keep as many rows as fit, then shrink the tile (not below one row). */
+    /* Keep at least VS_CL_MIN_ROWS queries per chunk (or all there are) by narrowing the tile,
+     * down to VS_CL_TILE columns; only then give up rows (not below one). */
+    const size_t want_rows = b->nq < VS_CL_MIN_ROWS ? (b->nq > 0 ? b->nq : 1) : VS_CL_MIN_ROWS;
+    if (tile_buffer && rows > limit / (p->columns * sizeof(float)) &&
+        limit / (p->columns * sizeof(float)) < want_rows && rows >= want_rows &&
+        limit / (want_rows * sizeof(float)) >= VS_CL_TILE) {
+        const size_t narrow = limit / (want_rows * sizeof(float)) / VS_CL_TILE * VS_CL_TILE;
+        if (narrow < p->columns) p->columns = narrow;
+    }
     if (tile_buffer && rows > limit / (p->columns * sizeof(float))) {
         size_t fit = limit / (p->columns * sizeof(float));
         if (fit >= 1) {
@@ -491,8 +500,13 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     if (p->segments > VS_CL_MAX_SEGMENTS) p->segments = VS_CL_MAX_SEGMENTS;
     if (p->segments == 0) p->segments = 1;
     if (p->survivors) {
-        /* per query: survivor words, its running list, threshold and counters */
-        const size_t per_row = (p->survivors + p->k + 1) * sizeof(uint64_t) + 4 * sizeof(uint32_t);
+        /* per query: survivor words, its running list, threshold and counters; a smaller
+         * buffer (still exact, it overflows sooner) rather than fewer queries per chunk */
+        const size_t fixed = (p->k + 1) * sizeof(uint64_t) + 4 * sizeof(uint32_t);
+        while (s->survivors_policy < 0 && p->survivors > 16 &&
+               limit / (p->survivors * sizeof(uint64_t) + fixed) < want_rows)
+            p->survivors /= 2;
+        const size_t per_row = p->survivors * sizeof(uint64_t) + fixed;
         if (rows > limit / per_row) rows = limit / per_row;
     } else if (p->k) {
         const size_t entry = sizeof(float) + sizeof(int64_t);

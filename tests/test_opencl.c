@@ -828,6 +828,42 @@ static void test_corpus_split(void **state) {
 }
 
 /* A batch the device cannot take runs on the CPU and does not demote the device. */
+/*
+ * Chunk planning keeps 256 queries per chunk by narrowing the score tile:
+ * with a 4 MiB allocation cap, 300 queries x 8192-candidate tiles do not
+ * fit, 256 x 4096 do, so 300 queries take 2 chunks (not 3 of 128).
+ */
+static void test_chunk_keeps_rows(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "4M", 1);
+    vs_context *dev = must_open(test_device());
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 300, nc = 20000, dim = 16, k = 10;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *s = malloc(nq * k * sizeof(float));
+    int64_t *ids = malloc(nq * k * sizeof(int64_t));
+    assert_true(q && c && s && ids);
+    make_data(q, nq, c, nc, dim, 4242);
+    char why[512];
+    for (int m = 0; m < 3; m++) {
+        const vs_metric metric = (vs_metric)m;
+        assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, s, ids), VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(dev, &report);
+        assert_string_equal(report.backend, "opencl");
+        if (strcmp(report.kernel_family, "cpu") != 0 ||
+            strstr(report.kernels, "vs_topk_rows") == NULL)
+            assert_int_equal(report.query_chunks, 2);
+        if (ref_check_topk(metric, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
+            fail_msg("%s: %s", vs_metric_name(metric), why);
+    }
+    free(q);
+    free(c);
+    free(s);
+    free(ids);
+    vs_context_free(dev);
+}
+
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
@@ -1756,6 +1792,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_buffer_pool),
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
+            cmocka_unit_test(test_chunk_keeps_rows),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),
