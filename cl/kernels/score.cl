@@ -661,17 +661,18 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  * An entry is one 64-bit word whose unsigned order is the library's order
  * (VS_TOPK_BEFORE; larger word = ranks before): bits 63..32 the key mapped
  * to an ordered integer (NaN lowest, -0 as +0), bits 31..1 0x7fffffff - id
- * (ids < 2^31, the host checks), bit 0 set for a key of -0.0 so the score
- * is given back bit for bit. A NaN key comes back as the canonical NaN.
+ * (ids < 2^31, the host checks), bit 0 the sign of a key of -0.0 or NaN so
+ * the score is given back bit for bit (a NaN with its sign, the quiet NaN's
+ * payload).
  * Words are unique (one per candidate id), so the k-th is exact.
  */
 #define VS_SELECT_WG 256
 #define VS_SELECT_CAP 2048
 
 inline ulong vs_entry(float key, long id) {
-    uint ord = 0, neg_zero = 0;
+    uint ord = 0;
+    const uint neg_zero = ((key == 0.0f || isnan(key)) && signbit(key)) ? 1u : 0u;
     if (!isnan(key)) {
-        neg_zero = (key == 0.0f && signbit(key)) ? 1u : 0u;
         const uint bits = as_uint(key == 0.0f ? 0.0f : key);
         ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
     }
@@ -680,7 +681,7 @@ inline ulong vs_entry(float key, long id) {
 
 inline float vs_entry_key(ulong e) {
     const uint ord = (uint)(e >> 32);
-    if (ord == 0) return NAN;
+    if (ord == 0) return (e & 1ul) ? -NAN : NAN;
     if (e & 1ul) return -0.0f;
     return as_float((ord & 0x80000000u) ? (ord & 0x7fffffffu) : ~ord);
 }
