@@ -54,12 +54,12 @@ typedef struct vs__env {
     size_t arena_bytes; /* the staging arena size (arena_bytes option) */
     const char *isa;    /* the ISA asked for, NULL or "" for the best one */
     /* OpenCL knobs (options and VECSCORE_CL_*, resolved once by host/context.c): */
-    int cl_kernels;       /* VS__CL_KERNELS_*: which kernel family cl/ launches */
-    int cl_block_rows;    /* register block of vs_score_blocked; 0: the device table's */
-    int cl_block_columns; /*   (VECSCORE_CL_BLOCK=RxC) */
-    int cl_fused;         /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
-    size_t cl_max_alloc;  /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
-    long cl_survivors; /* -1 automatic, 0 segment lists, N survivor slots (VECSCORE_CL_SURVIVORS) */
+    int cl_kernels;         /* VS__CL_KERNELS_*: which kernel family cl/ launches */
+    int cl_block_rows;      /* register block of vs_score_blocked; 0: the device table's */
+    int cl_block_columns;   /*   (VECSCORE_CL_BLOCK=RxC) */
+    int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
+    size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
+    long cl_survivors;      /* -1 auto, 0 segment lists, N slots (VECSCORE_CL_SURVIVORS) */
     int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__env;
 

@@ -40,12 +40,12 @@ typedef struct vs__config {
     void *log_user;
     int log_level;
     /* OpenCL knobs, resolved once by host/context.c (the backend never reads the environment). */
-    int cl_kernels;       /* VS__CL_KERNELS_* (backend/backend.h): the OpenCL kernel family */
-    int cl_block_rows;    /* register block of the GPU score kernel; 0: the device table's */
-    int cl_block_columns; /*   (VECSCORE_CL_BLOCK=RxC) */
-    int cl_fused;         /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
-    size_t cl_max_alloc;  /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
-    long cl_survivors; /* -1 automatic, 0 segment lists, N survivor slots (VECSCORE_CL_SURVIVORS) */
+    int cl_kernels;         /* VS__CL_KERNELS_* (backend/backend.h): the OpenCL kernel family */
+    int cl_block_rows;      /* register block of the GPU score kernel; 0: the device table's */
+    int cl_block_columns;   /*   (VECSCORE_CL_BLOCK=RxC) */
+    int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
+    size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
+    long cl_survivors;      /* -1 auto, 0 segment lists, N slots (VECSCORE_CL_SURVIVORS) */
     int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__config;
 
