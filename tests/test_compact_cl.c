@@ -415,10 +415,19 @@ static void test_injected_failures_rerun_on_cpu(void **state) {
     free(q);
 }
 
-/* auto (OpenCL CPU devices weighed): whichever side runs, the report says it, and the answer is
- * the float32 corpus's on the same context. */
-static void test_auto_says_which_ran(void **state) {
-    (void)state;
+static void write_cost_files(const char *line) {
+    char command[300];
+    snprintf(command, sizeof(command), "for f in %s/cost-*.txt; do echo '%s' > \"$f\"; done",
+             cache_dir, line);
+    assert_int_equal(system(command), 0);
+}
+
+/*
+ * One auto context (OpenCL CPU devices weighed): every compact batch runs on
+ * `expect` ("opencl", "cpu", or NULL for either), the report says which, a
+ * CPU run says why, and the answer is the float32 corpus's on the same side.
+ */
+static void auto_round(const char *expect) {
     setenv("VECSCORE_AUTO_OPENCL_CPU", "1", 1);
     vs_context *ctx = open_context("auto");
     unsetenv("VECSCORE_AUTO_OPENCL_CPU");
@@ -445,12 +454,13 @@ static void test_auto_says_which_ran(void **state) {
             assert_int_equal(vs_context_last_report(ctx, &a), VS_OK);
             assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, q, nqs[t], k, s2, i2), VS_OK);
             assert_int_equal(vs_context_last_report(ctx, &b), VS_OK);
-            printf("auto %s Q=%zu: float32 on %s, compact on %s%s%s\n",
+            printf("auto %s Q=%zu: float32 on %s, compact on %s%s%.100s\n",
                    vs_storage_name(storages[s]), nqs[t], a.backend, b.backend,
                    b.fallback[0] ? ": " : "", b.fallback);
             assert_true(strcmp(b.backend, "cpu") == 0 || scanned_on_device(&b, s));
+            if (expect != NULL) assert_string_equal(b.backend, expect);
             if (strcmp(b.backend, "cpu") == 0 && ctx->backend != ctx->cpu)
-                assert_true(b.fallback[0] != '\0'); /* why the CPU ran it */
+                assert_non_null(strstr(b.fallback, "cost model")); /* why the CPU ran it */
             if (strcmp(a.backend, b.backend) == 0) {
                 assert_memory_equal(s1, s2, nqs[t] * k * sizeof(float));
                 assert_memory_equal(i1, i2, nqs[t] * k * sizeof(int64_t));
@@ -462,6 +472,17 @@ static void test_auto_says_which_ran(void **state) {
     free(base);
     free(q);
     vs_context_free(ctx);
+}
+
+/* auto decides with its cost model: a fresh calibration (either side, by the machine's load),
+ * then cost files that make the device, then the CPU, 1000x faster. */
+static void test_auto_says_which_ran(void **state) {
+    (void)state;
+    auto_round(NULL);
+    write_cost_files("vecscore-cost 2 1e-3 1e9 1e9 0 0 1e-9 1e15 1e15 0 0");
+    auto_round("opencl");
+    write_cost_files("vecscore-cost 2 1e-9 1e15 1e15 0 0 1e-3 1e9 1e9 0 0");
+    auto_round("cpu");
 }
 
 int main(void) {
