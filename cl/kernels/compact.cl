@@ -34,14 +34,14 @@ __kernel void vs_compact_f16(__global const float *queries, uint rows,
     __global const half *row = (__global const half *)(codes + j * (size_t)dim);
     __global const float *q = queries + r0 * dim;
     float acc[VS_CQ];
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         acc[r] = 0.0f;
     for (uint i = 0; i < dim; i++) {
         const float x = vload_half(i, row);
-        for (int r = 0; r < VS_CQ; r++)
+        for (uint r = 0; r < VS_CQ; r++)
             acc[r] = fma(q[r * (size_t)dim + i], x, acc[r]);
     }
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         out[(r0 + r) * (size_t)n + j] = acc[r];
 }
 
@@ -54,14 +54,14 @@ __kernel void vs_compact_bf16(__global const float *queries, uint rows,
     __global const ushort *row = codes + j * (size_t)dim;
     __global const float *q = queries + r0 * dim;
     float acc[VS_CQ];
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         acc[r] = 0.0f;
     for (uint i = 0; i < dim; i++) {
         const float x = as_float((uint)row[i] << 16);
-        for (int r = 0; r < VS_CQ; r++)
+        for (uint r = 0; r < VS_CQ; r++)
             acc[r] = fma(q[r * (size_t)dim + i], x, acc[r]);
     }
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         out[(r0 + r) * (size_t)n + j] = acc[r];
 }
 
@@ -74,21 +74,21 @@ __kernel void vs_compact_i8(__global const short *queries, uint rows,
     __global const char *row = codes + j * (size_t)dim;
     __global const short *q = queries + r0 * dim;
     long total[VS_CQ];
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         total[r] = 0;
     for (uint i0 = 0; i0 < dim; i0 += VS_CI8_BLOCK) {
         const uint end = dim - i0 < VS_CI8_BLOCK ? dim : i0 + VS_CI8_BLOCK;
         int acc[VS_CQ];
-        for (int r = 0; r < VS_CQ; r++)
+        for (uint r = 0; r < VS_CQ; r++)
             acc[r] = 0;
         for (uint i = i0; i < end; i++) {
             const int x = row[i];
-            for (int r = 0; r < VS_CQ; r++)
+            for (uint r = 0; r < VS_CQ; r++)
                 acc[r] += x * (int)q[r * (size_t)dim + i];
         }
-        for (int r = 0; r < VS_CQ; r++)
+        for (uint r = 0; r < VS_CQ; r++)
             total[r] += acc[r];
     }
-    for (int r = 0; r < VS_CQ; r++)
+    for (uint r = 0; r < VS_CQ; r++)
         out[(r0 + r) * (size_t)n + j] = total[r];
 }
