@@ -15,7 +15,8 @@
  *   the bounds: no device compact score of many random pairs is farther from
  *     the float64 reference than its own bound;
  *   injected OpenCL failures: the batch re-runs on the CPU (the report says
- *     so) and still returns a float32 corpus's answer;
+ *     so) and still returns a float32 corpus's answer; a corpus larger than
+ *     one device allocation runs on the CPU and every report says why;
  *   auto: it runs on the device or the CPU, the report says which, and the
  *     answer is that of a float32 corpus on the same context.
  *
@@ -415,6 +416,51 @@ static void test_injected_failures_rerun_on_cpu(void **state) {
     free(q);
 }
 
+/* A compact corpus larger than one device allocation stays on the CPU, and every batch says
+ * why; the answer is then the CPU float32 corpus's. */
+static void test_too_large_for_device_runs_on_cpu(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "64K", 1);
+    vs_context *ctx = open_context("opencl");
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    vs_context *cpu = open_context("cpu");
+    const size_t n = 2000, dim = 40, nq = 3, k = 4; /* 80,000 B as int8 > 64 KiB */
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
+    float s1[3 * 4], s2[3 * 4];
+    int64_t i1[3 * 4], i2[3 * 4];
+    assert_true(base && q);
+    ref_rng rng;
+    ref_rng_seed(&rng, 12);
+    draw(GAUSS, base, n, dim, 0, &rng);
+    draw(GAUSS, q, nq, dim, 1, &rng);
+    vs_corpus *want = NULL;
+    assert_int_equal(vs_corpus_create(cpu, base, n, dim, &want), VS_OK);
+    assert_int_equal(vs_corpus_topk(want, VS_METRIC_L2SQ, q, nq, k, s1, i1), VS_OK);
+    for (size_t s = 0; s < 3; s++) {
+        vs_corpus_options opts;
+        vs_corpus_options_init(&opts);
+        opts.storage = storages[s];
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        assert_false(vs__compact_on_device(c));
+        assert_int_equal(vs_corpus_topk(c, VS_METRIC_L2SQ, q, nq, k, s2, i2), VS_OK);
+        vs_batch_report r;
+        assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+        printf("%s on a 64 KiB device: %s: %s\n", vs_storage_name(storages[s]), r.backend,
+               r.fallback);
+        assert_string_equal(r.backend, "cpu");
+        assert_non_null(strstr(r.fallback, "largest allocation"));
+        assert_memory_equal(s1, s2, sizeof(s1));
+        assert_memory_equal(i1, i2, sizeof(i1));
+        vs_corpus_free(c);
+    }
+    vs_corpus_free(want);
+    vs_context_free(cpu);
+    vs_context_free(ctx);
+    free(base);
+    free(q);
+}
+
 static void write_cost_files(const char *line) {
     char command[300];
     snprintf(command, sizeof(command), "for f in %s/cost-*.txt; do echo '%s' > \"$f\"; done",
@@ -494,6 +540,7 @@ int main(void) {
         cmocka_unit_test(test_approximate_within_bound),
         cmocka_unit_test(test_device_bounds_hold),
         cmocka_unit_test(test_injected_failures_rerun_on_cpu),
+        cmocka_unit_test(test_too_large_for_device_runs_on_cpu),
         cmocka_unit_test(test_auto_says_which_ran),
     };
     const int failed = cmocka_run_group_tests(tests, NULL, NULL);
