@@ -213,6 +213,9 @@ static void test_exact_equals_float32(void **state) {
         for (int kind = 0; kind < KINDS; kind++)
             for (size_t d = 0; d < 4; d++)
                 exact_case(ctx, s, (enum kind)kind, d == 3 ? 611 : 83, dims[d], 7, &rng, &t);
+        /* more than 32 queries: the gpu family scores the float32 corpus with vs_score_blocked,
+         * the single-query rescoring batches with vs_score_stream */
+        exact_case(ctx, s, GAUSS, 300, 45, 41, &rng, &t);
         printf("%s: %zu exact batches, %zu scanned by %s, %d differ from float32, %d fail the "
                "float64 reference\n",
                vs_storage_name(storages[s]), t.batches, t.on_device, scan_kernels[s], t.differences,
