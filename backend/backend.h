@@ -152,10 +152,10 @@ typedef struct vs__backend_ops {
      * float16/bfloat16 bits, or int8) on the device; VS_ERR_UNSUPPORTED, with
      * the reason in why, when the device cannot hold them. compact_scan writes
      * the raw sums (cpu/compact.h's, in any summation order) of `rows` queries
-     * (a multiple of 4; float32 for float16/bfloat16, int16 for int8; rows x
-     * dim) against every stored row into out_f (float16, bfloat16) or out_i
-     * (int8), rows x n, and names its kernel in report->kernels; a failure
-     * says why (why_size bytes).
+     * (float32 for float16/bfloat16, int16 for int8; rows rounded up to a
+     * multiple of 4, the extra ones zero, x dim) against every stored row into
+     * out_f (float16, bfloat16) or out_i (int8), as many rows x n, and names
+     * its kernel in report->kernels; a failure says why (why_size bytes).
      */
     int (*compact_prepare)(void *state, const vs__env *ctx, int storage, const void *codes,
                            size_t n, size_t dim, void **out, char *why, size_t why_size);

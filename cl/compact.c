@@ -85,9 +85,11 @@ int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs
                         const void *queries, size_t rows, float *out_f, int64_t *out_i,
                         vs_batch_report *report, int *kernel, char *why, size_t why_size) {
     const int i8 = cc->storage == VS_STORAGE_I8;
-    const size_t query_bytes = rows * cc->dim * (i8 ? sizeof(int16_t) : sizeof(float));
-    const size_t out_bytes = rows * cc->n * (i8 ? sizeof(int64_t) : sizeof(float));
-    if (rows % VS_CL_COMPACT_QUERIES != 0 || rows > UINT32_MAX || query_bytes > dev->max_alloc ||
+    const size_t padded =
+        (rows + VS_CL_COMPACT_QUERIES - 1) / VS_CL_COMPACT_QUERIES * VS_CL_COMPACT_QUERIES;
+    const size_t query_bytes = padded * cc->dim * (i8 ? sizeof(int16_t) : sizeof(float));
+    const size_t out_bytes = padded * cc->n * (i8 ? sizeof(int64_t) : sizeof(float));
+    if (rows == 0 || rows > UINT32_MAX || query_bytes > dev->max_alloc ||
         out_bytes > dev->max_alloc) {
         snprintf(why, why_size, "a chunk of %zu compact queries does not fit the device", rows);
         return VS_ERR_UNSUPPORTED;
@@ -126,7 +128,7 @@ int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs
         }
     }
     start = vs__now();
-    const size_t global[2] = {cc->n, rows / VS_CL_COMPACT_QUERIES};
+    const size_t global[2] = {cc->n, padded / VS_CL_COMPACT_QUERIES};
     err = vs__cl.EnqueueNDRangeKernel(dev->queue, k, 2, NULL, global, NULL, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         char label[96];

@@ -34,11 +34,12 @@ int vs__cl_compact_upload(const vs__env *ctx, const vs__cl_compact_device *dev, 
 void vs__cl_compact_free(vs__cl_compact *cc);
 
 /*
- * Raw sums of `rows` queries (a multiple of VS_CL_COMPACT_QUERIES; float32
- * for f16/bf16, int16 for i8; rows x dim) against every stored row, into
- * out_f or out_i (rows x n). *kernel receives which kernel ran (0 f16, 1
- * bf16, 2 i8). VS_ERR_UNSUPPORTED (why says why) when the chunk does not fit
- * one allocation; a failed OpenCL call gives its vs_status (recorded).
+ * Raw sums of `rows` queries (float32 for f16/bf16, int16 for i8; the
+ * buffer holds rows rounded up to a multiple of VS_CL_COMPACT_QUERIES, the
+ * extra rows zero, x dim) against every stored row, into out_f or out_i
+ * (that many rows x n; the extra rows' sums are written too). *kernel receives which kernel ran (0
+ * f16, 1 bf16, 2 i8). VS_ERR_UNSUPPORTED (why says why) when the chunk does not fit one allocation;
+ * a failed OpenCL call gives its vs_status (recorded).
  */
 int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs__cl_compact *cc,
                         const void *queries, size_t rows, float *out_f, int64_t *out_i,

@@ -707,7 +707,7 @@ static int device_chunk(run_state *rs, size_t q0, size_t nq) {
     char why[VS__BATCH_WHY_BYTES] = "";
     rs->dev_rows = 0;
     const int status =
-        cc->dev_ops->compact_scan(cc->dev_state, &rs->c->ctx->env, cc->dev, queries, padded,
+        cc->dev_ops->compact_scan(cc->dev_state, &rs->c->ctx->env, cc->dev, queries, rows,
                                   rs->dev_f, rs->dev_i, &rs->report, why, sizeof(why));
     if (status != VS_OK) {
         snprintf(rs->report.fallback, sizeof(rs->report.fallback),
@@ -893,8 +893,8 @@ static int run_all(run_state *rs, size_t nq, int dev) {
     if (dev && rs->sub.kernels[0] != '\0') {
         /* the float32 kernels that rescored (or ran the fallback queries) after the scan's */
         const size_t used = strlen(report->kernels);
-        snprintf(report->kernels + used, sizeof(report->kernels) - used, "%s%s",
-                 used ? " " : "", rs->sub.kernels);
+        snprintf(report->kernels + used, sizeof(report->kernels) - used, "%s%s", used ? " " : "",
+                 rs->sub.kernels);
     }
     return status;
 }
