@@ -354,6 +354,42 @@ static void test_device_bounds_hold(void **state) {
     vs_context_free(ctx);
 }
 
+/* Long vectors at the int8 extremes (codes +-127, int16 levels near 32767, 9000 dims: two int
+ * blocks of the device kernel and a tail): the int lanes must be widened before they overflow. */
+static void test_long_extreme_vectors(void **state) {
+    (void)state;
+    vs_context *ctx = open_context("opencl");
+    const size_t n = 9, dim = 9000 + 7;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(dim * sizeof(float));
+    double approx[9], bound[9];
+    assert_true(base && q);
+    for (size_t e = 0; e < n * dim; e++)
+        base[e] = (e / dim) % 2 ? -1.0f : 1.0f;
+    for (size_t i = 0; i < dim; i++)
+        q[i] = 1.999f;
+    for (size_t s = 0; s < 3; s++) {
+        vs_corpus_options opts;
+        vs_corpus_options_init(&opts);
+        opts.storage = storages[s];
+        opts.exact = 0;
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        assert_true(vs__compact_on_device(c));
+        for (size_t m = 0; m < 3; m++) {
+            assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
+            for (size_t j = 0; j < n; j++) {
+                double ignored;
+                const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
+                assert_true(fabs(approx[j] - ref) <= bound[j]);
+            }
+        }
+        vs_corpus_free(c);
+    }
+    vs_context_free(ctx);
+    free(base);
+    free(q);
+}
+
 /* ---- failures and auto ---------------------------------------------------------------------- */
 
 /* Every OpenCL call of a compact batch failing in turn: the CPU re-runs the batch. */
@@ -542,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_exact_equals_float32),
         cmocka_unit_test(test_approximate_within_bound),
         cmocka_unit_test(test_device_bounds_hold),
+        cmocka_unit_test(test_long_extreme_vectors),
         cmocka_unit_test(test_injected_failures_rerun_on_cpu),
         cmocka_unit_test(test_too_large_for_device_runs_on_cpu),
         cmocka_unit_test(test_auto_says_which_ran),
