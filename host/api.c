@@ -139,6 +139,15 @@ static const vs__cost_model builtin_cost = {
     .device = {.launch = 300e-6, .bandwidth = 300e9, .flops = 2e12, .link = 10e9, .select = 20e-9},
 };
 
+int vs__device_failure_count(vs_context *ctx, int status) {
+    if (status != VS_ERR_DEVICE) return 0;
+    pthread_mutex_lock(&ctx->lock);
+    const int failures = ++ctx->device_failures;
+    if (failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
+    pthread_mutex_unlock(&ctx->lock);
+    return failures;
+}
+
 int vs__device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
     const vs__cost_model *model = ctx->cost.valid ? &ctx->cost : &builtin_cost;
     const double cpu = vs__cost_seconds(&model->cpu, b);
@@ -203,11 +212,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
              * (too large a k, a dim beyond its limits) is simply run on the CPU.
              */
             const int failure = status == VS_ERR_DEVICE;
-            int failures = 0;
-            pthread_mutex_lock(&ctx->lock);
-            if (failure) failures = ++ctx->device_failures;
-            if (failure && failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
-            pthread_mutex_unlock(&ctx->lock);
+            const int failures = vs__device_failure_count(ctx, status);
             char detail[sizeof(b->why)];
             memcpy(detail, b->why, sizeof(detail));
             snprintf(why, sizeof(why), "%s (%s%s%.120s); re-ran on the CPU%s",

@@ -669,6 +669,15 @@ static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double r
     }
 }
 
+/* The scan buffers and the device scan's buffers of a run. */
+static void run_buffers_free(run_state *rs) {
+    buffers_free(&rs->sb);
+    free(rs->dev_qf);
+    free(rs->dev_q16);
+    free(rs->dev_f);
+    free(rs->dev_i);
+}
+
 /*
  * The device scan of queries [q0, q0 + rows): prepared as the CPU kernels see
  * them (host/compact.c prepare_query), padded with zero queries to a multiple
@@ -906,11 +915,7 @@ static int run_all(run_state *rs, size_t nq, int dev) {
 static int device_failed(run_state *rs, size_t nq, int status) {
     vs_context *ctx = rs->c->ctx;
     const int failure = status == VS_ERR_DEVICE;
-    int failures = 0;
-    pthread_mutex_lock(&ctx->lock);
-    if (failure) failures = ++ctx->device_failures;
-    if (failure && failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
-    pthread_mutex_unlock(&ctx->lock);
+    const int failures = vs__device_failure_count(ctx, status);
     char detail[sizeof(rs->report.fallback)];
     if (rs->report.fallback[0] != '\0')
         snprintf(detail, sizeof(detail), "%s", rs->report.fallback);
@@ -955,14 +960,10 @@ static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, siz
         memcpy(ids, rs.out_ids, nq * k * sizeof(int64_t));
     }
     if (!rs.cc->exact) rs.report.max_error_bound = rs.max_bound;
-    buffers_free(&rs.sb);
+    run_buffers_free(&rs);
     free(rs.out_scores);
     free(rs.out_ids);
     free(rs.fallback);
-    free(rs.dev_qf);
-    free(rs.dev_q16);
-    free(rs.dev_f);
-    free(rs.dev_i);
     if (status == VS_ERR_OUT_OF_MEMORY)
         vs__log(vs__sink(ctx), VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
     rs.report.status = status;
@@ -1118,11 +1119,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
     int status = buffers_alloc(&rs.sb, cc->dim, 0, 1);
     if (status == VS_OK && rs.dev_on && cc->n > 0) status = device_chunk(&rs, 0, 1);
     if (status != VS_OK) {
-        buffers_free(&rs.sb);
-        free(rs.dev_qf);
-        free(rs.dev_q16);
-        free(rs.dev_f);
-        free(rs.dev_i);
+        run_buffers_free(&rs);
         return status;
     }
     prepared_query pq;
@@ -1143,11 +1140,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
             candidate_score(cc, metric, &pq, &cc->meta[c0 + j], rs.sb.raw[j], 0, &bounds[c0 + j],
                             &approx[c0 + j]);
     }
-    buffers_free(&rs.sb);
-    free(rs.dev_qf);
-    free(rs.dev_q16);
-    free(rs.dev_f);
-    free(rs.dev_i);
+    run_buffers_free(&rs);
     return VS_OK;
 }
 

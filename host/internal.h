@@ -127,6 +127,9 @@ int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t wh
 /* Cost model (host/cost.c): measures (or loads) ctx->cost; 0 or a vs_status. */
 int vs__cost_calibrate(vs_context *ctx);
 double vs__cost_seconds(const vs__cost_side *side, const struct vs__batch *b);
+/* A batch the device failed with status: VS_ERR_DEVICE counts toward demotion (returns the
+ * failure count, demoting at VS_DEMOTE_AFTER); any other status counts nothing (returns 0). */
+int vs__device_failure_count(vs_context *ctx, int status);
 /* "auto": 1 when the cost model prefers the device for batch b, else 0 with the reason in why. */
 int vs__device_preferred(const vs_context *ctx, const struct vs__batch *b, char *why, size_t size);
 

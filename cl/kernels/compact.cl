@@ -100,31 +100,21 @@ inline void vs_compact_i8_rows(__global const short *q, __global const char *row
     }
 }
 
-__kernel void vs_compact_f16(__global const float *queries, uint rows,
-                             __global const ushort *codes, uint n, uint dim,
-                             __global float *out) {
-    const size_t j = get_global_id(0), r0 = get_global_id(1) * VS_CQ;
-    if (j >= n || r0 >= rows) return;
-    __global const ushort *row = codes + j * (size_t)dim;
-    __global const float *q = queries + r0 * dim;
-    if (rows - r0 == 1)
-        vs_compact_half_rows(q, row, dim, 1, 0, out + r0 * n + j, n);
-    else
-        vs_compact_half_rows(q, row, dim, VS_CQ, 0, out + r0 * n + j, n);
-}
-
-__kernel void vs_compact_bf16(__global const float *queries, uint rows,
-                              __global const ushort *codes, uint n, uint dim,
-                              __global float *out) {
-    const size_t j = get_global_id(0), r0 = get_global_id(1) * VS_CQ;
-    if (j >= n || r0 >= rows) return;
-    __global const ushort *row = codes + j * (size_t)dim;
-    __global const float *q = queries + r0 * dim;
-    if (rows - r0 == 1)
-        vs_compact_half_rows(q, row, dim, 1, 1, out + r0 * n + j, n);
-    else
-        vs_compact_half_rows(q, row, dim, VS_CQ, 1, out + r0 * n + j, n);
-}
+/* The float16 (bf16 = 0) and bfloat16 (bf16 = 1) kernels. */
+#define VS_COMPACT_HALF_KERNEL(name, bf16)                                                   \
+    __kernel void name(__global const float *queries, uint rows, __global const ushort *codes, \
+                       uint n, uint dim, __global float *out) {                               \
+        const size_t j = get_global_id(0), r0 = get_global_id(1) * VS_CQ;                     \
+        if (j >= n || r0 >= rows) return;                                                     \
+        __global const ushort *row = codes + j * (size_t)dim;                                 \
+        __global const float *q = queries + r0 * dim;                                         \
+        if (rows - r0 == 1)                                                                   \
+            vs_compact_half_rows(q, row, dim, 1, bf16, out + r0 * n + j, n);                  \
+        else                                                                                  \
+            vs_compact_half_rows(q, row, dim, VS_CQ, bf16, out + r0 * n + j, n);              \
+    }
+VS_COMPACT_HALF_KERNEL(vs_compact_f16, 0)
+VS_COMPACT_HALF_KERNEL(vs_compact_bf16, 1)
 
 __kernel void vs_compact_i8(__global const short *queries, uint rows,
                             __global const char *codes, uint n, uint dim,
