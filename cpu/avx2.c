@@ -14,7 +14,9 @@
 #define VS_ALWAYS_INLINE inline __attribute__((always_inline))
 /* Dimension steps ahead that the tile kernel prefetches its panel stream (64 B
  * a step); see avx512.c. */
+#ifndef VS_PREFETCH_STEPS
 #define VS_PREFETCH_STEPS 32
+#endif
 /*
  * Dimension blocking of the packed macro-kernel (block.h): a 256-dimension
  * slab of a panel is 16 KiB, half of a 32 KiB L1d, and a group of slivers
@@ -143,8 +145,8 @@ static void dot_rows_kernel(const float *queries, size_t rows, const float *cand
 static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, const float *cpack,
                                         size_t k, float *out, const int accumulate) {
     VS_ACC_ROW(0)
-    VS_ACC_ROW(1) VS_ACC_ROW(2) VS_ACC_ROW(3) VS_ACC_ROW(4)
-        VS_ACC_ROW(5) for (size_t d = 0; d < k; d++) {
+    VS_ACC_ROW(1)
+    VS_ACC_ROW(2) VS_ACC_ROW(3) VS_ACC_ROW(4) VS_ACC_ROW(5) for (size_t d = 0; d < k; d++) {
         const __m256 panel_lo = _mm256_load_ps(cpack + d * VS_BLOCK_NR);
         const __m256 panel_hi = _mm256_load_ps(cpack + d * VS_BLOCK_NR + 8);
         _mm_prefetch((const char *)(cpack + (d + VS_PREFETCH_STEPS) * VS_BLOCK_NR), _MM_HINT_T0);
@@ -172,6 +174,49 @@ static void tile_kernel(const float *qpack, size_t rows, const float *cpack, siz
 static void tile_more_kernel(const float *qpack, size_t rows, const float *cpack, size_t k,
                              float *out) {
     VS_TILE_CASES(1)
+}
+
+/*
+ * One query against up to VS_ROW1_PANELS panels at once (block.h, a batch of
+ * one query): out + i * VS_BLOCK_NR gets panel i's 16 sums. Each sum is the
+ * same FMA chain over the whole dimension as tile_kernel's with rows 1, but
+ * one query alone has only 2 chains per panel, and a panel's next step waits
+ * for the FMA latency; 4 panels give 8 independent chains, so the loads of 4
+ * streams are in flight at once.
+ */
+#define VS_ROW1_PANELS 4
+#define VS_ROW1_ACC(i) __m256 lo##i = _mm256_setzero_ps(), hi##i = _mm256_setzero_ps();
+#define VS_ROW1_FMA(i)                                                                             \
+    if (panels > i) {                                                                              \
+        const float *at = cpack + i * VS_BLOCK_NR * dim + d * VS_BLOCK_NR;                         \
+        lo##i = _mm256_fmadd_ps(q, _mm256_load_ps(at), lo##i);                                     \
+        hi##i = _mm256_fmadd_ps(q, _mm256_load_ps(at + 8), hi##i);                                 \
+        _mm_prefetch((const char *)(at + VS_PREFETCH_STEPS * VS_BLOCK_NR), _MM_HINT_T0);           \
+    }
+#define VS_ROW1_STORE(i)                                                                           \
+    if (panels > i) {                                                                              \
+        _mm256_store_ps(out + i * VS_BLOCK_NR, lo##i);                                             \
+        _mm256_store_ps(out + i * VS_BLOCK_NR + 8, hi##i);                                         \
+    }
+
+static VS_ALWAYS_INLINE void row1_fixed(const float *query, const float *cpack, const int panels,
+                                        size_t dim, float *out) {
+    VS_ROW1_ACC(0) VS_ROW1_ACC(1) VS_ROW1_ACC(2) VS_ROW1_ACC(3) for (size_t d = 0; d < dim; d++) {
+        const __m256 q = _mm256_broadcast_ss(query + d);
+        VS_ROW1_FMA(0) VS_ROW1_FMA(1) VS_ROW1_FMA(2) VS_ROW1_FMA(3)
+    }
+    VS_ROW1_STORE(0) VS_ROW1_STORE(1) VS_ROW1_STORE(2) VS_ROW1_STORE(3)
+}
+
+/* Panels at cpack, VS_BLOCK_NR * dim floats apart; panels <= VS_ROW1_PANELS. */
+static void row1_kernel(const float *query, const float *cpack, size_t panels, size_t dim,
+                        float *out) {
+    switch (panels) {
+    case 1: row1_fixed(query, cpack, 1, dim, out); break;
+    case 2: row1_fixed(query, cpack, 2, dim, out); break;
+    case 3: row1_fixed(query, cpack, 3, dim, out); break;
+    default: row1_fixed(query, cpack, 4, dim, out); break;
+    }
 }
 
 #include "block.h"

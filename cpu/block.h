@@ -15,6 +15,9 @@
  *   VS_BLOCK_KC                      dimensions per slab (a multiple of 8)
  *   VS_BLOCK_GROUP_BYTES             packed query bytes a group may hold
  *   static void tile_more_kernel(...) the tile continued from the sums in out
+ *   VS_ROW1_PANELS, static void row1_kernel(...)
+ *                                    optional: one query against that many
+ *                                    panels at once, for a batch of one query
  *
  * and block_packed_kernel then blocks along the dimension (see below): the
  * same sums in the same order, with the panel slab held in L1 while a group
@@ -143,6 +146,32 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
                                 size_t qpack_sliver_stride, size_t q0, size_t nq,
                                 const float *cpack, size_t c0, size_t nc, size_t dim) {
     float tiles[VS_BLOCK_GROUP_MAX][VS_BLOCK_MR * VS_BLOCK_NR] __attribute__((aligned(64)));
+#ifdef VS_ROW1_PANELS
+    if (nq == 1) {
+        /* One query: VS_ROW1_PANELS panels at a time, delivered in panel order. */
+        _Static_assert(VS_ROW1_PANELS * VS_BLOCK_NR <=
+                           VS_BLOCK_GROUP_MAX * VS_BLOCK_MR * VS_BLOCK_NR,
+                       "the row tiles fit the group's tiles");
+        float *row = tiles[0];
+        const size_t panels = (nc + VS_BLOCK_NR - 1) / VS_BLOCK_NR;
+        for (size_t p0 = 0; p0 < panels; p0 += VS_ROW1_PANELS) {
+            const size_t np = panels - p0 < VS_ROW1_PANELS ? panels - p0 : VS_ROW1_PANELS;
+            row1_kernel(qpack, cpack + p0 * VS_BLOCK_NR * dim, np, dim, row);
+            for (size_t i = 0; i < np; i++) {
+                const size_t cs = c0 + (p0 + i) * VS_BLOCK_NR;
+                size_t cols = nc - (p0 + i) * VS_BLOCK_NR;
+                if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
+                float *tile = row + i * VS_BLOCK_NR;
+                transform_rows(epi, tile, VS_BLOCK_NR, q0, 1, cs, cols);
+                if (epi->rescue)
+                    rescue_rows(epi, tile, VS_BLOCK_NR, 1, cs, cols, qpack, 1, 1,
+                                cpack + (p0 + i) * VS_BLOCK_NR * dim, VS_BLOCK_NR, 1, dim);
+                deliver_rows(epi, tile, VS_BLOCK_NR, q0, 1, cs, cols);
+            }
+        }
+        return;
+    }
+#endif
     const size_t slivers = (nq + VS_BLOCK_MR - 1) / VS_BLOCK_MR;
     size_t group = VS_BLOCK_GROUP_BYTES / (VS_BLOCK_MR * dim * sizeof(float));
     if (group < 1) group = 1;
