@@ -225,8 +225,8 @@ static void test_block_packed(void **state) {
         const size_t slivers_max = (nq_max + mr - 1) / mr, panels_max = (nc_max + nr - 1) / nr;
         float *q = malloc(nq_max * dim * sizeof(float));
         float *c = malloc(nc_max * dim * sizeof(float));
-        float *qpack = aligned_alloc(64, slivers_max * mr * dim * sizeof(float) + 64);
-        float *cpack = aligned_alloc(64, panels_max * nr * dim * sizeof(float) + 64);
+        float *qpack = aligned_alloc(64, (slivers_max * mr * dim * sizeof(float) + 63) / 64 * 64);
+        float *cpack = aligned_alloc(64, (panels_max * nr * dim * sizeof(float) + 63) / 64 * 64);
         float *scores = malloc(nq_max * nc_max * sizeof(float));
         float *tile = aligned_alloc(64, VS_MAX_MR * VS_MAX_NR * sizeof(float));
         assert_non_null(q);
