@@ -104,6 +104,21 @@ static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt
     }
 }
 
+/*
+ * Finishes one packed tile (rows x cols raw dot products of sliver rows
+ * against panel candidates, row stride VS_BLOCK_NR): metric transform, float64
+ * rescue where marked, delivery.
+ */
+static inline void finish_packed_tile(const vs__epilogue *epi, float *tile, size_t qs, size_t rows,
+                                      size_t cs, size_t cols, const float *sliver,
+                                      const float *panel, size_t dim) {
+    transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+    if (epi->rescue)
+        rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel, VS_BLOCK_NR, 1,
+                    dim);
+    deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+}
+
 #ifndef VS_BLOCK_KC
 static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
                                 size_t qpack_sliver_stride, size_t q0, size_t nq,
@@ -118,12 +133,8 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
             if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
             const float *panel = cpack + p * VS_BLOCK_NR * dim;
             tile_kernel(sliver, rows, panel, dim, tile);
-            size_t qs = q0 + s * VS_BLOCK_MR, cs = c0 + p * VS_BLOCK_NR;
-            transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
-            if (epi->rescue)
-                rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel,
-                            VS_BLOCK_NR, 1, dim);
-            deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+            finish_packed_tile(epi, tile, q0 + s * VS_BLOCK_MR, rows, c0 + p * VS_BLOCK_NR, cols,
+                               sliver, panel, dim);
         }
     }
 }
@@ -149,9 +160,7 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
 #ifdef VS_ROW1_PANELS
     if (nq == 1) {
         /* One query: VS_ROW1_PANELS panels at a time, delivered in panel order. */
-        _Static_assert(VS_ROW1_PANELS * VS_BLOCK_NR <=
-                           VS_BLOCK_GROUP_MAX * VS_BLOCK_MR * VS_BLOCK_NR,
-                       "the row tiles fit the group's tiles");
+        _Static_assert(VS_ROW1_PANELS <= VS_BLOCK_MR, "the row tiles fit in one tile");
         float *row = tiles[0];
         const size_t panels = (nc + VS_BLOCK_NR - 1) / VS_BLOCK_NR;
         for (size_t p0 = 0; p0 < panels; p0 += VS_ROW1_PANELS) {
@@ -161,12 +170,8 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
                 const size_t cs = c0 + (p0 + i) * VS_BLOCK_NR;
                 size_t cols = nc - (p0 + i) * VS_BLOCK_NR;
                 if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
-                float *tile = row + i * VS_BLOCK_NR;
-                transform_rows(epi, tile, VS_BLOCK_NR, q0, 1, cs, cols);
-                if (epi->rescue)
-                    rescue_rows(epi, tile, VS_BLOCK_NR, 1, cs, cols, qpack, 1, 1,
-                                cpack + (p0 + i) * VS_BLOCK_NR * dim, VS_BLOCK_NR, 1, dim);
-                deliver_rows(epi, tile, VS_BLOCK_NR, q0, 1, cs, cols);
+                finish_packed_tile(epi, row + i * VS_BLOCK_NR, q0, 1, cs, cols, qpack,
+                                   cpack + (p0 + i) * VS_BLOCK_NR * dim, dim);
             }
         }
         return;
@@ -198,13 +203,8 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
                 size_t rows = nq - s * VS_BLOCK_MR;
                 if (rows > VS_BLOCK_MR) rows = VS_BLOCK_MR;
                 const float *sliver = qpack + s * qpack_sliver_stride;
-                float *tile = tiles[s - g0];
-                size_t qs = q0 + s * VS_BLOCK_MR, cs = c0 + p * VS_BLOCK_NR;
-                transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
-                if (epi->rescue)
-                    rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel,
-                                VS_BLOCK_NR, 1, dim);
-                deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+                finish_packed_tile(epi, tiles[s - g0], q0 + s * VS_BLOCK_MR, rows,
+                                   c0 + p * VS_BLOCK_NR, cols, sliver, panel, dim);
             }
         }
     }
