@@ -204,20 +204,20 @@ static void test_tile(void **state) {
 
 /*
  * Dims around the AVX2 slab of 256 dimensions (just below, at, just above, and
- * two slabs), and query counts that are not multiples of any tile's rows and
+ * past two slabs), and query counts that are not multiples of any tile's rows and
  * cross a group of slivers (at most 16 slivers of 6 = 96 queries on AVX2);
  * candidate counts that are not multiples of any panel width (80: the AVX2
  * one-query kernel takes 4 panels at a time, then 1). Whatever the
  * ISA blocks, block_packed must give each tile the bits the whole-dimension
  * tile gives (the same FMA chain), and the reference's value.
  */
-static const size_t block_dims[] = {255, 256, 257, 511, 512, 513};
-static const size_t block_nq[] = {1, 5, 7, 13, 97, 103};
-static const size_t block_nc[] = {1, 17, 47, 80};
+static const size_t block_dims[] = {255, 256, 257, 513};
+static const size_t block_nq[] = {1, 7, 13, 97};
+static const size_t block_nc[] = {1, 17, 80};
 
 static void test_block_packed(void **state) {
     const vs__cpu_kernels *kern = table_for(state);
-    const size_t mr = kern->mr, nr = kern->nr, nq_max = 103, nc_max = 80;
+    const size_t mr = kern->mr, nr = kern->nr, nq_max = 97, nc_max = 80;
     ref_rng rng;
     ref_rng_seed(&rng, 8);
     for (size_t di = 0; di < sizeof(block_dims) / sizeof(block_dims[0]); di++) {
@@ -479,7 +479,7 @@ static void test_api_block_boundaries(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 9);
     const size_t bdims[] = {255, 257, 513};
-    const size_t nq = 103, nc = 53;
+    const size_t nq = 97, nc = 53;
     for (size_t di = 0; di < sizeof(bdims) / sizeof(bdims[0]); di++) {
         const size_t dim = bdims[di];
         void *bq, *bc;
