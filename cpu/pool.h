@@ -125,6 +125,22 @@ void vs__pool_test_force_split(int on);
  */
 void vs__pool_test_set_join(double join_seconds, double fastest_seconds);
 
+/*
+ * Replaces the measured answer to "is a worker spinning on a CPU now" (the
+ * spinner's heartbeat): 1 yes, 0 no, -1 measured again.
+ */
+void vs__pool_test_set_on_cpu(int state);
+
+/*
+ * Sets whether the last split paid (the flag that lets a call split while a
+ * worker is on a CPU although the estimate says no), and resets the probe
+ * counters with the longest probe interval, so that no periodic probe
+ * splits one of the next 1000 declined calls. vs__pool_test_paid() reads the
+ * flag, which every split sets from its own timing.
+ */
+void vs__pool_test_set_paid(int paid);
+int vs__pool_test_paid(void);
+
 /* Workers started so far. */
 int vs__pool_test_workers(void);
 
