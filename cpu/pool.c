@@ -186,6 +186,10 @@ int vs__pool_test_paid(void) {
     return atomic_load(&pool.paid);
 }
 
+unsigned vs__pool_test_nudges(void) {
+    return atomic_load(&pool.nudges);
+}
+
 void vs__pool_test_set_join(double join_seconds, double fastest_seconds) {
     const int on = join_seconds > 0;
     atomic_store(&test_join_fastest, on ? fastest_seconds : 0.0);
@@ -785,8 +789,11 @@ int vs__pool_probe(double seconds) {
     const int on_cpu = spinner_on_cpu();
     /* The last split paid and a worker is on a CPU now: split (see pool.paid). */
     if (on_cpu && atomic_load_explicit(&pool.paid, memory_order_relaxed)) return 1;
-    if (seconds > 2 * atomic_load_explicit(&pool.join_spinning, memory_order_relaxed))
-        nudge_sleeper();
+    /* (testing: the fastest join stands for the spinning estimate too) */
+    const double spinning = atomic_load_explicit(&test_join, memory_order_relaxed) > 0
+                                ? fastest
+                                : atomic_load_explicit(&pool.join_spinning, memory_order_relaxed);
+    if (seconds > 2 * spinning) nudge_sleeper();
     unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
     if (interval < VS_POOL_PROBE_MIN) interval = VS_POOL_PROBE_MIN;
     /*

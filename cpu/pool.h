@@ -141,6 +141,9 @@ void vs__pool_test_set_on_cpu(int state);
 void vs__pool_test_set_paid(int paid);
 int vs__pool_test_paid(void);
 
+/* Sleeping workers woken without a job so far (by declined calls, when no worker spun). */
+unsigned vs__pool_test_nudges(void);
+
 /* Workers started so far. */
 int vs__pool_test_workers(void);
 

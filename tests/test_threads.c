@@ -573,6 +573,139 @@ static void test_split_threshold(void **state) {
         vs_context_free(contexts[t]);
 }
 
+/* Runs 1 x nc x dim top-k through ctx on a corpus made beforehand (its packing is not the batch).
+ */
+static void corpus_topk(vs_corpus *corpus, const float *q, size_t nq, size_t k, float *scores,
+                        int64_t *ids) {
+    assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_DOT, q, nq, k, scores, ids), VS_OK);
+}
+
+/*
+ * The split decision from the pool's state now (docs/threads.md, "When to
+ * split"). The helper cost is set to 1 s, so the estimate declines every
+ * batch, while the fastest join is tiny, so a split would pay: a batch then
+ * splits only when a worker is on a CPU now and the last split paid, and
+ * stays on the caller when either is missing. A split whose helper ran no
+ * unit (parked before claiming) is marked as not paid. A declined call
+ * wakes a sleeping worker when none spins. Results stay bit-identical to
+ * one thread in every case, for 2 and 7 threads, around the threshold
+ * shapes (1 x 999/1000/4000 x 768, 3 x 1000 x 768, top-10).
+ */
+static void test_split_when_helper_on_cpu(void **state) {
+    (void)state;
+    static const shape shapes[] = {
+        {1, 1000, 768, 10, 1}, {1, 999, 768, 10, 1}, {1, 4000, 768, 10, 1}, {3, 1000, 768, 10, 1}};
+    static const int thread_counts[] = {1, 2, 7};
+    static const struct {
+        int on_cpu, paid, split;
+    } cases[] = {{1, 1, 1}, {0, 1, 0}, {1, 0, 0}, {0, 0, 0}};
+    ref_rng rng;
+    ref_rng_seed(&rng, 9);
+    vs_context *contexts[3];
+    for (int t = 0; t < 3; t++)
+        contexts[t] = make_context(thread_counts[t]);
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const shape *s = &shapes[si];
+        float *q, *c;
+        shape_inputs(s, &rng, 37, &q, &c);
+        const size_t out = s->nq * s->k;
+        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
+        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
+                *got_ids = malloc(out * sizeof(int64_t));
+        vs_corpus *corpora[3];
+        for (int t = 0; t < 3; t++)
+            assert_int_equal(vs_corpus_create(contexts[t], c, s->nc, s->dim, &corpora[t]), VS_OK);
+        corpus_topk(corpora[0], q, s->nq, s->k, expect, expect_ids);
+        vs__pool_test_set_join(1.0, 1e-9);
+        for (int t = 1; t < 3; t++)
+            for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+                vs__pool_test_set_on_cpu(cases[ci].on_cpu);
+                vs__pool_test_set_paid(cases[ci].paid);
+                memset(got, 0x7f, out * sizeof(float));
+                memset(got_ids, 0x7f, out * sizeof(int64_t));
+                corpus_topk(corpora[t], q, s->nq, s->k, got, got_ids);
+                if (memcmp(got, expect, out * sizeof(float)) != 0 ||
+                    memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0)
+                    fail_msg("%zux%zux%zu: threads %d (on cpu %d, paid %d) differs from 1 thread",
+                             s->nq, s->nc, s->dim, thread_counts[t], cases[ci].on_cpu,
+                             cases[ci].paid);
+                int planned, split_candidates;
+                size_t units;
+                vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+                vs_batch_report report;
+                assert_int_equal(vs_context_last_report(contexts[t], &report), VS_OK);
+                assert_int_equal(report.threads, planned);
+                if (!cases[ci].split) {
+                    if (planned != 1)
+                        fail_msg("%zux%zux%zu threads %d: split with on cpu %d, paid %d", s->nq,
+                                 s->nc, s->dim, thread_counts[t], cases[ci].on_cpu, cases[ci].paid);
+                    assert_int_equal(units, 1);
+                    assert_int_equal(report.threads_joined, 1);
+                    continue;
+                }
+                if (planned != thread_counts[t])
+                    fail_msg("%zux%zux%zu threads %d: not split with a worker on a CPU and the "
+                             "last split paid (planned %d)",
+                             s->nq, s->nc, s->dim, thread_counts[t], planned);
+                assert_true(units >= 2);
+            }
+        /* A split whose helper attached but ran nothing did not pay. */
+        vs__pool_test_set_on_cpu(1);
+        vs__pool_test_set_paid(1);
+        vs__pool_test_park(VS_POOL_PARK_BEFORE_CLAIM, 1);
+        corpus_topk(corpora[1], q, s->nq, s->k, got, got_ids);
+        assert_true(vs__pool_test_parked());
+        vs__pool_test_unpark();
+        assert_memory_equal(got, expect, out * sizeof(float));
+        assert_memory_equal(got_ids, expect_ids, out * sizeof(int64_t));
+        vs_batch_report report;
+        assert_int_equal(vs_context_last_report(contexts[1], &report), VS_OK);
+        assert_int_equal(report.threads, 2);
+        assert_int_equal(report.threads_joined, 1);
+        assert_int_equal(vs__pool_test_paid(), 0);
+        vs__pool_test_set_on_cpu(-1);
+        vs__pool_test_set_join(0, 0);
+        for (int t = 0; t < 3; t++)
+            vs_corpus_free(corpora[t]);
+        free(q);
+        free(c);
+        free(expect);
+        free(got);
+        free(expect_ids);
+        free(got_ids);
+    }
+
+    /*
+     * A declined call wakes a sleeping worker when none spins. Workers stop
+     * spinning within 1 ms of their last job; the wait for that is bounded
+     * by tries, and nothing here is timed.
+     */
+    float q[64] = {1}, c[64 * 64], scores[4];
+    int64_t ids[4];
+    for (size_t i = 0; i < 64 * 64; i++)
+        c[i] = (float)(i % 13);
+    vs__pool_test_set_join(1.0, 1e-9);
+    vs__pool_test_set_on_cpu(0);
+    vs__pool_test_set_paid(0);
+    const unsigned before = vs__pool_test_nudges();
+    int woken = 0;
+    for (int attempt = 0; attempt < 200 && !woken; attempt++) {
+        sleep_ms(10);
+        assert_int_equal(vs_topk(contexts[2], VS_METRIC_DOT, q, 1, c, 64, 64, 4, scores, ids),
+                         VS_OK);
+        int planned, split_candidates;
+        size_t units;
+        vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+        assert_int_equal(planned, 1);
+        woken = vs__pool_test_nudges() != before;
+    }
+    if (!woken) fail_msg("no declined call woke a sleeping worker in 200 tries");
+    vs__pool_test_set_on_cpu(-1);
+    vs__pool_test_set_join(0, 0);
+    for (int t = 0; t < 3; t++)
+        vs_context_free(contexts[t]);
+}
+
 typedef struct log_capture {
     char warning[512];
     int warnings;
@@ -766,6 +899,7 @@ int main(void) {
         cmocka_unit_test(test_helper_holding_unit_delays_only_it),
         cmocka_unit_test(test_small_batch_runs_alone),
         cmocka_unit_test(test_split_threshold),
+        cmocka_unit_test(test_split_when_helper_on_cpu),
         cmocka_unit_test(test_threads_above_cpu_count),
         cmocka_unit_test(test_last_error_message),
         cmocka_unit_test(test_one_pool_for_all_contexts),
