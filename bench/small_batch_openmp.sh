@@ -16,6 +16,9 @@
 # which vecscore-bench --contention repeats in its targets when
 # VECSCORE_OPENMP_SMALL_RESULT names the file this script writes
 # ($OUT_FILE, default bench-results/small_batch_openmp.txt).
+# SB_PREFIX, if set, runs each measurement under that command (for example
+# SB_PREFIX="chrt -f 1": SCHED_FIFO, so that other jobs on a shared machine
+# cannot preempt the two threads; say so with the figures).
 # Exit status: 0 PASS, 2 FAIL, 1 could not measure. About 4 minutes on a
 # 2-core machine (2 of them the build).
 set -euo pipefail
@@ -49,7 +52,7 @@ CC=${CC:-cc}
     -L "$BUILD" -lvecscore -Wl,-rpath,"$BUILD"
 
 # One run: prints the median of its repeat medians, in ms.
-run() { "$TMP/sb-$1" --threads "$2" --repeats 7 | sed -n 's/^summary: median of repeat medians \([0-9.]*\) ms.*/\1/p'; }
+run() { ${SB_PREFIX:-} "$TMP/sb-$1" --threads "$2" --repeats 7 | sed -n 's/^summary: median of repeat medians \([0-9.]*\) ms.*/\1/p'; }
 
 declare -A all
 for t in 2 1; do for v in pool omp; do all[$v$t]=""; done; done
