@@ -573,11 +573,36 @@ static void test_split_threshold(void **state) {
         vs_context_free(contexts[t]);
 }
 
-/* Runs 1 x nc x dim top-k through ctx on a corpus made beforehand (its packing is not the batch).
- */
+/* Runs top-k (dot) on a corpus made beforehand (its packing is not the batch). */
 static void corpus_topk(vs_corpus *corpus, const float *q, size_t nq, size_t k, float *scores,
                         int64_t *ids) {
     assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_DOT, q, nq, k, scores, ids), VS_OK);
+}
+
+/* One shape's data and its outputs: the 1-thread ones (expect) and a run's (got). */
+typedef struct shape_run {
+    float *q, *c, *expect, *got;
+    int64_t *expect_ids, *got_ids;
+    size_t out;
+} shape_run;
+
+static void shape_run_make(shape_run *r, const shape *s, ref_rng *rng, size_t tie_every) {
+    shape_inputs(s, rng, tie_every, &r->q, &r->c);
+    r->out = s->k ? s->nq * s->k : s->nq * s->nc;
+    r->expect = malloc(r->out * sizeof(float));
+    r->got = malloc(r->out * sizeof(float));
+    r->expect_ids = malloc(r->out * sizeof(int64_t));
+    r->got_ids = malloc(r->out * sizeof(int64_t));
+    assert_true(r->expect && r->got && r->expect_ids && r->got_ids);
+}
+
+static void shape_run_free(shape_run *r) {
+    free(r->q);
+    free(r->c);
+    free(r->expect);
+    free(r->got);
+    free(r->expect_ids);
+    free(r->got_ids);
 }
 
 /*
@@ -595,71 +620,66 @@ static void test_split_when_helper_on_cpu(void **state) {
     (void)state;
     static const shape shapes[] = {
         {1, 1000, 768, 10, 1}, {1, 999, 768, 10, 1}, {1, 4000, 768, 10, 1}, {3, 1000, 768, 10, 1}};
-    static const int thread_counts[] = {1, 2, 7};
+    static const int counts[] = {1, 2, 7};
     static const struct {
         int on_cpu, paid, split;
     } cases[] = {{1, 1, 1}, {0, 1, 0}, {1, 0, 0}, {0, 0, 0}};
     ref_rng rng;
     ref_rng_seed(&rng, 9);
-    vs_context *contexts[3];
+    vs_context *ctxs[3];
     for (int t = 0; t < 3; t++)
-        contexts[t] = make_context(thread_counts[t]);
+        ctxs[t] = make_context(counts[t]);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
-        float *q, *c;
-        shape_inputs(s, &rng, 37, &q, &c);
-        const size_t out = s->nq * s->k;
-        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
-        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
-                *got_ids = malloc(out * sizeof(int64_t));
+        shape_run r;
+        shape_run_make(&r, s, &rng, 37);
         vs_corpus *corpora[3];
         for (int t = 0; t < 3; t++)
-            assert_int_equal(vs_corpus_create(contexts[t], c, s->nc, s->dim, &corpora[t]), VS_OK);
-        corpus_topk(corpora[0], q, s->nq, s->k, expect, expect_ids);
+            assert_int_equal(vs_corpus_create(ctxs[t], r.c, s->nc, s->dim, &corpora[t]), VS_OK);
+        corpus_topk(corpora[0], r.q, s->nq, s->k, r.expect, r.expect_ids);
         vs__pool_test_set_join(1.0, 1e-9);
         for (int t = 1; t < 3; t++)
             for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
                 vs__pool_test_set_on_cpu(cases[ci].on_cpu);
                 vs__pool_test_set_paid(cases[ci].paid);
-                memset(got, 0x7f, out * sizeof(float));
-                memset(got_ids, 0x7f, out * sizeof(int64_t));
-                corpus_topk(corpora[t], q, s->nq, s->k, got, got_ids);
-                if (memcmp(got, expect, out * sizeof(float)) != 0 ||
-                    memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0)
+                memset(r.got, 0x7f, r.out * sizeof(float));
+                memset(r.got_ids, 0x7f, r.out * sizeof(int64_t));
+                corpus_topk(corpora[t], r.q, s->nq, s->k, r.got, r.got_ids);
+                if (memcmp(r.got, r.expect, r.out * sizeof(float)) != 0 ||
+                    memcmp(r.got_ids, r.expect_ids, r.out * sizeof(int64_t)) != 0)
                     fail_msg("%zux%zux%zu: threads %d (on cpu %d, paid %d) differs from 1 thread",
-                             s->nq, s->nc, s->dim, thread_counts[t], cases[ci].on_cpu,
-                             cases[ci].paid);
+                             s->nq, s->nc, s->dim, counts[t], cases[ci].on_cpu, cases[ci].paid);
                 int planned, split_candidates;
                 size_t units;
                 vs__cpu_test_last_plan(&planned, &units, &split_candidates);
                 vs_batch_report report;
-                assert_int_equal(vs_context_last_report(contexts[t], &report), VS_OK);
+                assert_int_equal(vs_context_last_report(ctxs[t], &report), VS_OK);
                 assert_int_equal(report.threads, planned);
                 if (!cases[ci].split) {
                     if (planned != 1)
                         fail_msg("%zux%zux%zu threads %d: split with on cpu %d, paid %d", s->nq,
-                                 s->nc, s->dim, thread_counts[t], cases[ci].on_cpu, cases[ci].paid);
+                                 s->nc, s->dim, counts[t], cases[ci].on_cpu, cases[ci].paid);
                     assert_int_equal(units, 1);
                     assert_int_equal(report.threads_joined, 1);
                     continue;
                 }
-                if (planned != thread_counts[t])
+                if (planned != counts[t])
                     fail_msg("%zux%zux%zu threads %d: not split with a worker on a CPU and the "
                              "last split paid (planned %d)",
-                             s->nq, s->nc, s->dim, thread_counts[t], planned);
+                             s->nq, s->nc, s->dim, counts[t], planned);
                 assert_true(units >= 2);
             }
         /* A split whose helper attached but ran nothing did not pay. */
         vs__pool_test_set_on_cpu(1);
         vs__pool_test_set_paid(1);
         vs__pool_test_park(VS_POOL_PARK_BEFORE_CLAIM, 1);
-        corpus_topk(corpora[1], q, s->nq, s->k, got, got_ids);
+        corpus_topk(corpora[1], r.q, s->nq, s->k, r.got, r.got_ids);
         assert_true(vs__pool_test_parked());
         vs__pool_test_unpark();
-        assert_memory_equal(got, expect, out * sizeof(float));
-        assert_memory_equal(got_ids, expect_ids, out * sizeof(int64_t));
+        assert_memory_equal(r.got, r.expect, r.out * sizeof(float));
+        assert_memory_equal(r.got_ids, r.expect_ids, r.out * sizeof(int64_t));
         vs_batch_report report;
-        assert_int_equal(vs_context_last_report(contexts[1], &report), VS_OK);
+        assert_int_equal(vs_context_last_report(ctxs[1], &report), VS_OK);
         assert_int_equal(report.threads, 2);
         assert_int_equal(report.threads_joined, 1);
         assert_int_equal(vs__pool_test_paid(), 0);
@@ -667,12 +687,7 @@ static void test_split_when_helper_on_cpu(void **state) {
         vs__pool_test_set_join(0, 0);
         for (int t = 0; t < 3; t++)
             vs_corpus_free(corpora[t]);
-        free(q);
-        free(c);
-        free(expect);
-        free(got);
-        free(expect_ids);
-        free(got_ids);
+        shape_run_free(&r);
     }
 
     /*
@@ -691,8 +706,7 @@ static void test_split_when_helper_on_cpu(void **state) {
     int woken = 0;
     for (int attempt = 0; attempt < 200 && !woken; attempt++) {
         sleep_ms(10);
-        assert_int_equal(vs_topk(contexts[2], VS_METRIC_DOT, q, 1, c, 64, 64, 4, scores, ids),
-                         VS_OK);
+        assert_int_equal(vs_topk(ctxs[2], VS_METRIC_DOT, q, 1, c, 64, 64, 4, scores, ids), VS_OK);
         int planned, split_candidates;
         size_t units;
         vs__cpu_test_last_plan(&planned, &units, &split_candidates);
@@ -703,7 +717,7 @@ static void test_split_when_helper_on_cpu(void **state) {
     vs__pool_test_set_on_cpu(-1);
     vs__pool_test_set_join(0, 0);
     for (int t = 0; t < 3; t++)
-        vs_context_free(contexts[t]);
+        vs_context_free(ctxs[t]);
 }
 
 typedef struct log_capture {
