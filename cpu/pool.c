@@ -116,8 +116,9 @@ static struct {
      * instead of waiting for the rare probes (pool_split_paid).
      */
     atomic_int paid;
-    atomic_uint nudges; /* sleeping workers woken without a job (nudge_sleeper) */
-    atomic_int ready;   /* workers started and calibrated: read without the lock */
+    atomic_uint nudges;           /* sleeping workers woken without a job (nudge_sleeper) */
+    _Atomic double last_declined; /* when the latest declined call asked (nudge_sleeper) */
+    atomic_int ready;             /* workers started and calibrated: read without the lock */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* Serialises retain/release, so that a release joining workers never races a retain. */
@@ -765,14 +766,21 @@ double vs__pool_join_fastest(void) {
  * only because every worker slept then finds one on a CPU. Without it, a
  * stream of small calls that split well while a worker spun stays on the
  * caller for good once the worker has gone to sleep (after one stall),
- * waiting for a rare probe. Costs the declined call one wake-up, and only
- * while no worker spins (a spinner off its CPU on a busy machine counts as
- * spinning: no wake-ups then).
+ * waiting for a rare probe. Only while calls come close together: when the
+ * previous declined call came longer ago than a woken worker would take to
+ * wake and then spin (both measured), a worker woken now would be asleep
+ * again by the next call, and the wake-up would be wasted. Costs the
+ * declined call one wake-up, and only while no worker spins (a spinner off
+ * its CPU on a busy machine counts as spinning: no wake-ups then).
  */
 static void nudge_sleeper(void) {
+    const double t = now_seconds();
+    const double gap = t - atomic_exchange_explicit(&pool.last_declined, t, memory_order_relaxed);
     if (atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0) return;
     pthread_mutex_lock(&pool.lock);
-    if (pool.sleeping > 0 && !pool.stop && !pool.starting &&
+    const double window =
+        atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed) + pool.spin_seconds;
+    if (gap < window && pool.sleeping > 0 && !pool.stop && !pool.starting &&
         atomic_load_explicit(&pool.spinning, memory_order_relaxed) == 0) {
         atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&pool.nudges, 1, memory_order_relaxed);
