@@ -105,10 +105,13 @@ static struct {
      * The time of a spinning worker's latest spin step: a worker counted in
      * `spinning` is on a CPU now only if this is recent (a spinner the
      * scheduler has parked behind other threads comes no sooner than a
-     * sleeping one).
+     * sleeping one). In a cache line of its own with spin_step, which only
+     * spinners write (every step), so that callers reading the fields
+     * around them do not miss on every call.
      */
-    _Atomic double heartbeat;
+    _Alignas(64) _Atomic double heartbeat;
     _Atomic double spin_step; /* seconds between a spinner's steps while it runs (step_observe) */
+    char spin_pad[64 - 2 * sizeof(double)];
     /*
      * 1 while the last split paid (its helper came and shared the work): a
      * call that finds a worker on a CPU then splits even if the estimate says
