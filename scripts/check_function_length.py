@@ -11,8 +11,10 @@ today without one are listed in scripts/long_functions.allow ("PATH NAME"
 per line); the check fails on a long function that has neither, and on a
 listed one that is no longer long (or gone), so the list only shrinks.
 
-Library folders: base/ backend/ host/ cpu/ cl/ arena/ io/ (cli/ and bench/
-are programs; run with --folders to check others too).
+Checked folders: the library (base/ backend/ host/ cpu/ cl/ arena/ io/) and
+the programs built from this tree (cli/ bench/ mpi/); tests/ and examples/
+are not (test case tables and standalone examples). --folders changes the
+set.
 
   check_function_length.py [--root DIR] [--limit N] [--folders A,B] [--list]
   check_function_length.py --self-test
@@ -24,6 +26,7 @@ import sys
 import tempfile
 
 LIBRARY = ("base", "backend", "host", "cpu", "cl", "arena", "io")
+PROGRAMS = ("cli", "bench", "mpi")
 ALLOW = "scripts/long_functions.allow"
 NAME = re.compile(r"([A-Za-z_]\w*)\s*\($")
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do", "else"}
@@ -218,7 +221,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
     parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--folders", default=",".join(LIBRARY))
+    parser.add_argument("--folders", default=",".join(LIBRARY + PROGRAMS))
     parser.add_argument("--list", action="store_true", help="print every long function")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()

@@ -3,8 +3,10 @@
 the library (VS_OPTIONS_TABLE in host/options.h).
 
 Each row of the README table "| `field` | `VECSCORE_X` | default text |"
-must match a row X(field, "VECSCORE_X", ..., "default text") of the header,
-in the same order, and every header row must be in the README. The header's
+must match a row X(field, "VECSCORE_X", scope, ..., "default text") of the
+header, in the same order, and every header row must be in the README. An
+environment-only knob (scope VS_OPTION_ENV_ONLY: no vs_options field) has
+"—" in the README's option column. The header's
 last column is the README's default column, verbatim (C string pieces are
 joined). Exit 0 when they agree, 1 with one line per difference, 2 when a
 table cannot be found.
@@ -20,7 +22,9 @@ import tempfile
 
 HEADER = "host/options.h"
 README = "README.md"
-ROW_START = re.compile(r"^\s*X\(\s*(\w+)\s*,\s*\"(VECSCORE_\w+)\"")
+ROW_START = re.compile(r"^\s*X\(\s*(\w+)\s*,\s*\"(VECSCORE_\w+)\"\s*,\s*(VS_OPTION_\w+)")
+ENV_ONLY = "VS_OPTION_ENV_ONLY"
+NO_FIELD = "—"
 
 
 def c_strings(text):
@@ -49,7 +53,8 @@ def header_rows(path):
         if m:
             if current:
                 rows.append(current)
-            current = [m.group(1), m.group(2), line[m.end():]]
+            field = NO_FIELD if m.group(3) == ENV_ONLY else m.group(1)
+            current = [field, m.group(2), line[m.end():]]
         elif current:
             current[2] += line
     if current:
@@ -121,14 +126,18 @@ def compare(root):
 
 def self_test():
     header = ('#define VS_OPTIONS_TABLE(X) \\\n'
-              '    X(alpha, "VECSCORE_ALPHA", K, 0, 1, "e", "one " \\\n'
+              '    X(alpha, "VECSCORE_ALPHA", VS_OPTION_FIELD, K, 0, 1, "e", "one " \\\n'
               '      "two") \\\n'
-              '    X(beta, "VECSCORE_BETA", K, 0, 1, "e", "`b`")\n')
+              '    X(beta, "VECSCORE_BETA", VS_OPTION_FIELD, K, 0, 1, "e", "`b`") \\\n'
+              '    X(gamma, "VECSCORE_GAMMA", VS_OPTION_ENV_ONLY, K, 0, 1, "e", "g")\n')
     good = "| option | environment | default |\n|---|---|---|\n" \
-           "| `alpha` | `VECSCORE_ALPHA` | one two |\n| `beta` | `VECSCORE_BETA` | `b` |\n"
+           "| `alpha` | `VECSCORE_ALPHA` | one two |\n| `beta` | `VECSCORE_BETA` | `b` |\n" \
+           "| — | `VECSCORE_GAMMA` | g |\n"
     cases = [(good, 0), (good.replace("one two", "one three"), 1),
              (good.replace("| `beta` | `VECSCORE_BETA` | `b` |\n", ""), 1),
-             (good.replace("VECSCORE_BETA", "VECSCORE_GAMMA"), 1), ("no table\n", 2)]
+             (good.replace("| — | `VECSCORE_GAMMA` | g |\n", ""), 1),
+             (good.replace("| — |", "| `gamma` |"), 1),
+             (good.replace("VECSCORE_BETA", "VECSCORE_DELTA"), 1), ("no table\n", 2)]
     failed = 0
     for readme, want in cases:
         with tempfile.TemporaryDirectory() as root:

@@ -533,25 +533,44 @@ static void test_bad_options(void **state) {
 #endif
 }
 
-/* A forced compact ISA above the float32 one is refused, not silently downgraded. */
+/* A forced compact ISA above the float32 one is refused, not silently downgraded; the
+ * variable is read once, when the context is created (host/options.h). */
+static vs_context *context_forcing(const char *compact_isa) {
+    setenv("VECSCORE_COMPACT_ISA", compact_isa, 1);
+    vs_context *ctx = context_for("serial");
+    unsetenv("VECSCORE_COMPACT_ISA");
+    return ctx;
+}
+
 static void test_compact_isa_override(void **state) {
     (void)state;
-    vs_context *ctx = context_for("serial");
+    static const struct {
+        const char *forced;
+        int status;
+    } cases[] = {{"avx2", VS_ERR_UNSUPPORTED},
+                 {"neon", VS_ERR_UNSUPPORTED},
+                 {"bogus", VS_ERR_UNSUPPORTED},
+                 {"serial", VS_OK}};
     float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, s[2];
     int64_t id[2];
     vs_corpus_options opts;
     vs_corpus_options_init(&opts);
     opts.storage = VS_STORAGE_BF16;
-    vs_corpus *c = NULL;
-    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_OK);
-    setenv("VECSCORE_COMPACT_ISA", "avx2", 1);
-    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_ERR_UNSUPPORTED);
-    setenv("VECSCORE_COMPACT_ISA", "serial", 1);
-    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_OK);
-    assert_int_equal(id[0], 1);
-    unsetenv("VECSCORE_COMPACT_ISA");
-    vs_corpus_free(c);
-    vs_context_free(ctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vs_context *ctx = context_forcing(cases[i].forced);
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_OK);
+        /* set after creation: no effect on this context */
+        setenv("VECSCORE_COMPACT_ISA", cases[i].status == VS_OK ? "avx2" : "serial", 1);
+        assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), cases[i].status);
+        unsetenv("VECSCORE_COMPACT_ISA");
+        if (cases[i].status == VS_OK)
+            assert_int_equal(id[0], 1);
+        else
+            assert_non_null(strstr(vs_last_error_message(), "VECSCORE_COMPACT_ISA"));
+        vs_corpus_free(c);
+        vs_context_free(ctx);
+    }
 }
 
 int main(void) {
