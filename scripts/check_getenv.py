@@ -24,7 +24,9 @@ import argparse
 import os
 import re
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import blank_comments_and_strings, self_test_trees  # noqa: E402
 
 LIBRARY = ("base", "backend", "host", "cpu", "cl", "io", "arena")
 # file -> the variables it may read (None: any), and why.
@@ -37,39 +39,12 @@ READ = re.compile(r"\b(?:__secure_getenv|secure_getenv|getenv)\s*\(|\benviron\b"
 VARIABLE = re.compile(r"\s*\"([^\"]*)\"")
 
 
-def blank_comments(text):
-    """text with comments blanked (newlines kept) and string literals kept, as a
-    list of (text_without_comments, strings_blanked) pairs of equal length."""
-    code, plain, i, n = [], [], 0, len(text)
-    while i < n:
-        if text.startswith("//", i) or text.startswith("/*", i):
-            end = text.find("\n", i) if text[i + 1] == "/" else text.find("*/", i + 2)
-            end = n if end < 0 else (end if text[i + 1] == "/" else end + 2)
-            blank = "".join(c if c == "\n" else " " for c in text[i:end])
-            code.append(blank)
-            plain.append(blank)
-            i = end
-        elif text[i] in "\"'":
-            q, j = text[i], i + 1
-            while j < n and text[j] != q and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            code.append(text[i:j])
-            plain.append(" " * (j - i))
-            i = j
-        else:
-            code.append(text[i])
-            plain.append(text[i])
-            i += 1
-    return "".join(code), "".join(plain)
-
-
 def reads(text):
     """[(line, variable or None)] of the environment reads in C source text."""
-    code, plain = blank_comments(text)
+    plain = blank_comments_and_strings(text)  # same offsets as text
     found = []
     for m in READ.finditer(plain):
-        name = VARIABLE.match(code, m.end()) if m.group(0).endswith("(") else None
+        name = VARIABLE.match(text, m.end()) if m.group(0).endswith("(") else None
         found.append((plain.count("\n", 0, m.start()) + 1, name.group(1) if name else None))
     return found
 
@@ -114,18 +89,8 @@ def self_test():
         ("cpu/backend.c", '/* getenv("X") in a comment */ s = "getenv(";\n', 0),
         ("cli/main.c", 'x = getenv("VECSCORE_CLI");\n', 0),
     ]
-    failed = 0
-    for rel, text, want in cases:
-        with tempfile.TemporaryDirectory() as root:
-            os.makedirs(os.path.join(root, os.path.dirname(rel)))
-            with open(os.path.join(root, rel), "w", encoding="utf-8") as f:
-                f.write(text)
-            got = check(root)
-            if got != want:
-                print(f"check_getenv self-test: expected {want}, got {got} for {rel}: {text}")
-                failed = 1
-    print("check_getenv self-test:", "FAILED" if failed else "ok")
-    return failed
+    return self_test_trees("check_getenv", [({rel: text}, want) for rel, text, want in cases],
+                           check)
 
 
 def main():

@@ -18,7 +18,9 @@ import argparse
 import os
 import re
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import self_test_trees  # noqa: E402
 
 HEADER = "host/options.h"
 README = "README.md"
@@ -138,20 +140,9 @@ def self_test():
              (good.replace("| — | `VECSCORE_GAMMA` | g |\n", ""), 1),
              (good.replace("| — |", "| `gamma` |"), 1),
              (good.replace("VECSCORE_BETA", "VECSCORE_DELTA"), 1), ("no table\n", 2)]
-    failed = 0
-    for readme, want in cases:
-        with tempfile.TemporaryDirectory() as root:
-            os.makedirs(os.path.join(root, "host"))
-            with open(os.path.join(root, HEADER), "w", encoding="utf-8") as f:
-                f.write(header)
-            with open(os.path.join(root, README), "w", encoding="utf-8") as f:
-                f.write(readme)
-            got = compare(root)
-            if got != want:
-                print(f"check_options self-test: expected {want}, got {got} for:\n{readme}")
-                failed = 1
-    print("check_options self-test:", "FAILED" if failed else "ok")
-    return failed
+    return self_test_trees("check_options",
+                           [({HEADER: header, README: readme}, want) for readme, want in cases],
+                           compare)
 
 
 def main():
