@@ -20,13 +20,12 @@ Exit 0 when clean, 1 with one line per offending read.
   check_getenv.py [--root DIR]
   check_getenv.py --self-test
 """
-import argparse
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import blank_comments_and_strings, self_test_trees  # noqa: E402
+from checklib import blank_comments_and_strings, root_main, self_test_trees  # noqa: E402
 
 LIBRARY = ("base", "backend", "host", "cpu", "cl", "io", "arena")
 # file -> the variables it may read (None: any), and why.
@@ -94,13 +93,7 @@ def self_test():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
-    parser.add_argument("--self-test", action="store_true")
-    args = parser.parse_args()
-    if args.self_test:
-        return self_test()
-    return check(os.path.abspath(args.root))
+    return root_main(__doc__, check, self_test)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ table cannot be found.
   check_options.py [--root DIR]
   check_options.py --self-test
 """
-import argparse
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import self_test_trees  # noqa: E402
+from checklib import root_main, self_test_trees  # noqa: E402
 
 HEADER = "host/options.h"
 README = "README.md"
@@ -37,6 +36,8 @@ def c_strings(text):
 
 def header_rows(path):
     """[(field, env, readme)] from VS_OPTIONS_TABLE."""
+    if not os.path.isfile(path):
+        return None
     with open(path, encoding="utf-8") as f:
         text = f.read()
     start = text.find("#define VS_OPTIONS_TABLE(X)")
@@ -81,6 +82,8 @@ def header_rows(path):
 
 def readme_rows(path):
     """[(field, env, default)] from the README's "| option | environment | default |" table."""
+    if not os.path.isfile(path):
+        return None
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     for i, line in enumerate(lines):
@@ -146,13 +149,7 @@ def self_test():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
-    parser.add_argument("--self-test", action="store_true")
-    args = parser.parse_args()
-    if args.self_test:
-        return self_test()
-    return compare(os.path.abspath(args.root))
+    return root_main(__doc__, compare, self_test)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
   blank_comments_and_strings(text)   C source with comments and literals blanked
   list_lines(path)                   the entries of an allow-list file
   self_test_trees(tool, cases, run)  a check's self-test over small file trees
+  root_main(doc, check, self_test)   the command line of a check that takes only
+                                     --root DIR and --self-test
 """
+import argparse
 import os
 import tempfile
 
@@ -69,3 +72,13 @@ def self_test_trees(tool, cases, run):
             failed = 1
     print(f"{tool} self-test:", "FAILED" if failed else "ok")
     return failed
+
+
+def root_main(doc, check, self_test):
+    """Parses [--root DIR] [--self-test] (the root defaults to the repository
+    this file is in) and returns self_test() or check(absolute root)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
+    parser.add_argument("--self-test", action="store_true")
+    args = parser.parse_args()
+    return self_test() if args.self_test else check(os.path.abspath(args.root))
