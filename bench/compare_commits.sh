@@ -24,9 +24,11 @@
 # DIR/<side>-<round>/ (each run's own results) and DIR/commands.txt. DIR
 # defaults to bench-compare-<before>-<after> in the current directory.
 #
-# Running time on the 2-core development VM: --quick about 25 minutes
-# (two builds of about 8 minutes each, four quick runs of about 2 minutes);
-# the full default shapes take about 2 x 20 minutes per round more. Set
+# Running time, measured with --quick on the 2-core development VM while
+# other builds shared it (load average 12 to 15): 41 minutes, of which the two
+# builds (tests off) took 4 and the four quick runs 434 to 686 s each; on an
+# idle machine a quick run takes a few minutes. The default shapes take far
+# longer per run (the full benchmark; docs/benchmarks.md). Set
 # OPENBLAS_CORETYPE to override the core type; JOBS (default 2) for the build.
 set -euo pipefail
 
@@ -122,7 +124,7 @@ args() {
     local -n cmd="BENCH_$1"
     local help
     help="$("${cmd[@]}" --help 2>&1 || true)"
-    ARGS=(--metrics dot,cosine,l2sq)
+    ARGS=(--metrics "dot,cosine,l2sq")
     [ "$QUICK" = 1 ] && ARGS+=(--quick)
     case "$help" in *--no-contention*) ARGS+=(--no-contention) ;; esac
     case "$help" in *--no-plots*) ARGS+=(--no-plots) ;; esac
