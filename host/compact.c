@@ -2,12 +2,20 @@
  * compact.c — corpora stored as float16, bfloat16 or int8 (include/vecscore.h
  * section 5a), backend-agnostic: encoding with per-vector scales and error
  * norms, the compact scan with its per-candidate bounds, and exact mode
- * (candidates that can reach the top k are rescored by the CPU backend's
- * float32 corpus path, so the answer is the float32 corpus's, bit for bit).
+ * (candidates that can reach the top k are rescored by the context's float32
+ * corpus path, so the answer is the float32 corpus's, bit for bit).
  * The bounds are derived in docs/numerics.md, "Compact storage".
+ *
+ * On a context with an OpenCL device the codes (and, exact, the float32 rows)
+ * are also placed on the device when the corpus is made; a batch the device
+ * takes scans there (backend ops compact_scan, cl/compact.c) and rescores
+ * through the device's float32 path, so its answer is the device float32
+ * corpus's; anything the device cannot take runs on the CPU, and the report
+ * says which ran and why.
  */
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +29,8 @@
 #define BLOCK_ROWS 256                /* stored rows per kernel call */
 #define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
 #define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
+#define DEVICE_CHUNK_BYTES ((size_t)64 << 20) /* host buffer of one device scan's raw sums */
+#define DEVICE_CHUNK_QUERIES 256              /* queries per device scan, at most */
 
 /* Per stored vector; norm is NaN for a vector with a NaN or infinite component. */
 typedef struct compact_meta {
@@ -37,6 +47,11 @@ struct vs__compact {
     void *codes; /* n x dim uint16_t (F16, BF16) or int8_t (I8) */
     compact_meta *meta;
     double max_norm; /* largest finite |c| */
+    /* The device's copy of the codes (NULL: none, dev_why says why); its backend. */
+    void *dev;
+    const vs__backend_ops *dev_ops;
+    void *dev_state;
+    char dev_why[160];
 };
 
 static size_t element_bytes(vs_storage storage) {
@@ -141,6 +156,39 @@ static void encode_row(const vs__compact *cc, const float *x, const uint16_t *sa
     meta->err = sqrt(err_sq) * (1 + 0x1p-30) + 0x1p-40 * meta->cnorm;
 }
 
+/*
+ * On a context with an OpenCL device: the codes and (exact mode) the float32
+ * rows f32 go to the device as well. Whatever fails leaves the corpus on the
+ * CPU only, with the reason in cc->dev_why for the batch reports.
+ */
+static void device_place(vs_context *ctx, vs__compact *cc, const float *f32, vs_corpus *corpus) {
+    const vs__backend_ops *ops = ctx->backend;
+    if (ops == ctx->cpu) return;
+    if (ops->compact_prepare == NULL) {
+        snprintf(cc->dev_why, sizeof(cc->dev_why), "the %s backend has no compact kernels",
+                 ops->name);
+        return;
+    }
+    int status = ops->compact_prepare(ctx->backend_state, &ctx->env, (int)cc->storage, cc->codes,
+                                      cc->n, cc->dim, &cc->dev, cc->dev_why, sizeof(cc->dev_why));
+    if (status == VS_OK) {
+        cc->dev_ops = ops;
+        cc->dev_state = ctx->backend_state;
+    }
+    if (status == VS_OK && cc->exact) {
+        void *data = NULL;
+        status = ops->corpus_prepare(ctx->backend_state, &ctx->env, f32, cc->n, cc->dim, &data);
+        if (status == VS_OK) corpus->data = data;
+    }
+    if (status == VS_OK) return;
+    if (cc->dev != NULL) ops->compact_release(ctx->backend_state, cc->dev);
+    cc->dev = NULL;
+    if (cc->dev_why[0] == '\0')
+        snprintf(cc->dev_why, sizeof(cc->dev_why),
+                 "the corpus could not be placed on the device (%s)", vs_status_name(status));
+    vs__log(vs__sink(ctx), VS_LOG_INFO, "compact corpus: %s; it runs on the CPU", cc->dev_why);
+}
+
 static int compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
                           vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
                           vs_corpus *corpus) {
@@ -188,10 +236,11 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
             ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, f32, n, dim, &corpus->cpu_data);
         if (status != VS_OK) goto fail;
     }
-    free(widened);
-    free(row);
     corpus->compact = cc;
     corpus->data = corpus->cpu_data;
+    device_place(ctx, cc, vectors != NULL ? vectors : widened, corpus);
+    free(widened);
+    free(row);
     return VS_OK;
 fail:
     if (status == VS_ERR_OUT_OF_MEMORY)
@@ -206,6 +255,7 @@ fail:
 
 static void compact_free(vs__compact *cc) {
     if (cc == NULL) return;
+    if (cc->dev != NULL) cc->dev_ops->compact_release(cc->dev_state, cc->dev);
     free(cc->codes);
     free(cc->meta);
     free(cc);
@@ -418,10 +468,10 @@ static void report_begin(vs_batch_report *report, const vs_corpus *c, vs_metric 
     report->threads_requested = c->ctx->cfg.threads_requested;
 }
 
-/* Top-k of nq queries against a CPU float32 corpus `data` of nc rows. */
-static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs_metric metric,
-                    const float *queries, size_t nq, size_t k, float *scores, int64_t *ids,
-                    vs_batch_report *sub) {
+/* Top-k of nq queries against a float32 corpus `data` of nc rows of backend ops. */
+static int f32_topk(vs_context *ctx, const vs__backend_ops *ops, void *state, const void *data,
+                    size_t nc, size_t dim, vs_metric metric, const float *queries, size_t nq,
+                    size_t k, float *scores, int64_t *ids, vs_batch_report *sub) {
     memset(sub, 0, sizeof(*sub));
     vs__batch b = {.metric = metric,
                    .queries = queries,
@@ -434,16 +484,18 @@ static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs
                    .ids = ids,
                    .report = sub,
                    .ctx = &ctx->env};
-    return vs__run_on(ctx, ctx->cpu, ctx->cpu_state, &b, NULL);
+    return vs__run_on(ctx, ops, state, &b, NULL);
 }
 
 /*
  * Rescores candidates ids[0..m) (ascending) of one query with the float32
- * corpus path: their rows gathered (in ascending order, so ties keep the
+ * corpus path of backend ops (the CPU's, or the device's when the device
+ * scanned): their rows gathered (in ascending order, so ties keep the
  * library's order) into a small corpus, top-k there, ids mapped back.
  */
-static int rescore(vs_corpus *c, vs_metric metric, const float *query, const size_t *cand, size_t m,
-                   size_t k, float *scores, int64_t *ids, vs_batch_report *sub) {
+static int rescore(vs_corpus *c, const vs__backend_ops *ops, void *state, vs_metric metric,
+                   const float *query, const size_t *cand, size_t m, size_t k, float *scores,
+                   int64_t *ids, vs_batch_report *sub) {
     vs_context *ctx = c->ctx;
     const size_t dim = c->dim, kk = k < m ? k : m;
     const float padding = metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
@@ -457,11 +509,11 @@ static int rescore(vs_corpus *c, vs_metric metric, const float *query, const siz
     for (size_t e = 0; e < m; e++)
         ctx->cpu->corpus_row(ctx->cpu_state, c->cpu_data, cand[e], rows + e * dim);
     void *small = NULL;
-    int status = ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, rows, m, dim, &small);
+    int status = ops->corpus_prepare(state, &ctx->env, rows, m, dim, &small);
     free(rows);
     if (status != VS_OK) return status;
-    status = f32_topk(ctx, small, m, dim, metric, query, 1, kk, scores, ids, sub);
-    ctx->cpu->corpus_release(ctx->cpu_state, small);
+    status = f32_topk(ctx, ops, state, small, m, dim, metric, query, 1, kk, scores, ids, sub);
+    ops->corpus_release(state, small);
     for (size_t e = 0; e < kk && status == VS_OK; e++)
         if (ids[e] >= 0) ids[e] = (int64_t)cand[ids[e]];
     return status;
@@ -533,6 +585,14 @@ typedef struct run_state {
     scan_buffers sb;
     vs_batch_report report, sub;
     double max_bound;
+    /* The device scan (dev_on): raw sums of queries [dev_q0, dev_q0 + dev_rows) x every row. */
+    int dev_on;
+    const vs__backend_ops *f32_ops; /* the float32 path that rescores: the CPU's or the device's */
+    void *f32_state;
+    size_t dev_q0, dev_rows, dev_cap;
+    float *dev_qf, *dev_f;
+    int16_t *dev_q16;
+    int64_t *dev_i;
 } run_state;
 
 /* One group's queries: prepared, with their selections or heaps. */
@@ -551,6 +611,9 @@ static void group_prepare(run_state *rs, group *g) {
         const size_t q = g->q0 + r;
         prepare_query(rs->cc, rs->queries + q * dim, rs->sb.qf + r * dim, rs->sb.q16 + r * dim,
                       &g->pq[r]);
+        /* A device may flush subnormal inputs, products and sums to zero (docs/numerics.md). */
+        if (rs->dev_on && rs->cc->storage != VS_STORAGE_I8)
+            g->pq[r].under = (double)dim * 0x1p-109 * g->pq[r].unscale;
         g->qf[r] = rs->sb.qf + r * dim;
         g->q16[r] = rs->sb.q16 + r * dim;
         g->active[r] = 1;
@@ -606,13 +669,94 @@ static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double r
     }
 }
 
+/* The scan buffers and the device scan's buffers of a run. */
+static void run_buffers_free(run_state *rs) {
+    buffers_free(&rs->sb);
+    free(rs->dev_qf);
+    free(rs->dev_q16);
+    free(rs->dev_f);
+    free(rs->dev_i);
+}
+
+/*
+ * The device scan of queries [q0, q0 + rows): prepared as the CPU kernels see
+ * them (host/compact.c prepare_query), padded with zero queries to a multiple
+ * of VS_COMPACT_QUERIES, raw sums into rs->dev_f / dev_i (rows x n).
+ */
+static int device_chunk(run_state *rs, size_t q0, size_t nq) {
+    const vs__compact *cc = rs->cc;
+    const size_t dim = cc->dim, n = cc->n;
+    if (rs->dev_cap == 0) {
+        size_t cap =
+            DEVICE_CHUNK_BYTES / (n * sizeof(int64_t)) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+        if (cap < VS_COMPACT_QUERIES) cap = VS_COMPACT_QUERIES;
+        if (cap > DEVICE_CHUNK_QUERIES) cap = DEVICE_CHUNK_QUERIES;
+        const size_t need = (nq + VS_COMPACT_QUERIES - 1) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+        rs->dev_cap = cap < need ? cap : need;
+        rs->dev_qf = calloc(rs->dev_cap * dim, sizeof(float));
+        rs->dev_q16 = calloc(rs->dev_cap * dim, sizeof(int16_t));
+        if (cc->storage == VS_STORAGE_I8)
+            rs->dev_i = malloc(rs->dev_cap * n * sizeof(int64_t));
+        else
+            rs->dev_f = malloc(rs->dev_cap * n * sizeof(float));
+        if (rs->dev_qf == NULL || rs->dev_q16 == NULL || (rs->dev_i == NULL && rs->dev_f == NULL))
+            return VS_ERR_OUT_OF_MEMORY;
+    }
+    const size_t rows = nq - q0 < rs->dev_cap ? nq - q0 : rs->dev_cap;
+    const size_t padded = (rows + VS_COMPACT_QUERIES - 1) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+    memset(rs->dev_qf, 0, padded * dim * sizeof(float));
+    memset(rs->dev_q16, 0, padded * dim * sizeof(int16_t));
+    for (size_t r = 0; r < rows; r++) {
+        prepared_query pq;
+        prepare_query(cc, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim, rs->dev_q16 + r * dim,
+                      &pq);
+    }
+    const void *queries =
+        cc->storage == VS_STORAGE_I8 ? (const void *)rs->dev_q16 : (const void *)rs->dev_qf;
+    char why[VS__BATCH_WHY_BYTES] = "";
+    rs->dev_rows = 0;
+    const int status =
+        cc->dev_ops->compact_scan(cc->dev_state, &rs->c->ctx->env, cc->dev, queries, rows,
+                                  rs->dev_f, rs->dev_i, &rs->report, why, sizeof(why));
+    if (status != VS_OK) {
+        snprintf(rs->report.fallback, sizeof(rs->report.fallback),
+                 "device scan failed (%s%s%.120s)", vs_status_name(status), why[0] ? ": " : "",
+                 why);
+        return status;
+    }
+    rs->dev_q0 = q0;
+    rs->dev_rows = rows;
+    return VS_OK;
+}
+
+/* Raw sums of the group's queries x stored rows [c0, c0 + count) into rs->sb.raw. */
+static int group_sums(run_state *rs, group *g, size_t c0, size_t count) {
+    if (!rs->dev_on) {
+        scan_block(rs->cc, rs->kern, g->qf, g->q16, g->rows, c0, count, rs->sb.raw);
+        return VS_OK;
+    }
+    if (g->q0 < rs->dev_q0 || g->q0 >= rs->dev_q0 + rs->dev_rows) {
+        const int status = device_chunk(rs, g->q0, rs->report.queries);
+        if (status != VS_OK) return status;
+    }
+    const size_t n = rs->cc->n;
+    for (size_t r = 0; r < g->rows; r++) {
+        const size_t at = (g->q0 - rs->dev_q0 + r) * n + c0;
+        for (size_t j = 0; j < count; j++)
+            rs->sb.raw[r * BLOCK_ROWS + j] =
+                rs->dev_i != NULL ? (double)rs->dev_i[at + j] : (double)rs->dev_f[at + j];
+    }
+    return VS_OK;
+}
+
 /* Scans every stored row for the group, then finishes each query. */
 static int group_run(run_state *rs, group *g) {
     const size_t n = rs->cc->n;
     group_prepare(rs, g);
     for (size_t c0 = 0; c0 < n; c0 += BLOCK_ROWS) {
         const size_t count = n - c0 < BLOCK_ROWS ? n - c0 : BLOCK_ROWS;
-        scan_block(rs->cc, rs->kern, g->qf, g->q16, g->rows, c0, count, rs->sb.raw);
+        const int sums = group_sums(rs, g, c0, count);
+        if (sums != VS_OK) return sums;
         for (size_t r = 0; r < g->rows; r++)
             if (g->active[r])
                 for (size_t j = 0; j < count; j++)
@@ -635,7 +779,8 @@ static int group_run(run_state *rs, group *g) {
             rs->fallback[rs->fallbacks++] = q;
             continue;
         }
-        status = rescore(rs->c, rs->metric, rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
+        status = rescore(rs->c, rs->f32_ops, rs->f32_state, rs->metric,
+                         rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
                          rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
         rs->report.rescored += s->count;
         rs->report.kernel_seconds += rs->sub.kernel_seconds;
@@ -653,8 +798,9 @@ static int run_fallbacks(run_state *rs) {
     if (fq != NULL && fs != NULL && fi != NULL) {
         for (size_t e = 0; e < count; e++)
             memcpy(fq + e * dim, rs->queries + rs->fallback[e] * dim, dim * sizeof(float));
-        status = f32_topk(rs->c->ctx, rs->c->cpu_data, rs->cc->n, dim, rs->metric, fq, count, k, fs,
-                          fi, &rs->sub);
+        status = f32_topk(rs->c->ctx, rs->f32_ops, rs->f32_state,
+                          rs->dev_on ? rs->c->data : rs->c->cpu_data, rs->cc->n, dim, rs->metric,
+                          fq, count, k, fs, fi, &rs->sub);
         rs->report.kernel_seconds += rs->sub.kernel_seconds;
         for (size_t e = 0; e < count && status == VS_OK; e++) {
             memcpy(rs->out_scores + rs->fallback[e] * k, fs + e * k, k * sizeof(float));
@@ -682,7 +828,6 @@ static int run_begin(run_state *rs, size_t nq) {
                 forced ? forced : "", ctx->isa);
         return VS_ERR_UNSUPPORTED;
     }
-    snprintf(rs->report.isa, sizeof(rs->report.isa), "%s", rs->kern->isa);
     rs->exact = rs->cc->exact && k > 0;
     rs->kk = k < n ? k : n;
     rs->cap = n / 8 > 2 * rs->kk ? n / 8 : 2 * rs->kk;
@@ -698,6 +843,94 @@ static int run_begin(run_state *rs, size_t nq) {
             return VS_ERR_OUT_OF_MEMORY;
     }
     return VS_OK;
+}
+
+/*
+ * Whether the batch scans on the device: the corpus is there, the context is
+ * not demoted, and "auto" asks its cost model (the float32 batch's estimates:
+ * both sides read the same compact bytes instead). Otherwise the report says
+ * why the CPU runs it.
+ */
+static int device_chosen(run_state *rs, size_t nq) {
+    vs_context *ctx = rs->c->ctx;
+    const vs__compact *cc = rs->cc;
+    char *why = rs->report.fallback;
+    const size_t size = sizeof(rs->report.fallback);
+    if (ctx->backend == ctx->cpu) return 0;
+    if (cc->dev == NULL) {
+        snprintf(why, size, "%.150s; compact storage runs on the CPU", cc->dev_why);
+        return 0;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    const int demoted = ctx->demoted, failures = ctx->device_failures;
+    pthread_mutex_unlock(&ctx->lock);
+    if (demoted) {
+        snprintf(why, size, "the device failed %d batches; this context uses the CPU", failures);
+        return 0;
+    }
+    if (!ctx->is_auto) return 1;
+    const vs__batch b =
+        vs__batch_make(rs->metric, rs->queries, nq, cc->dim, NULL, NULL, cc->n, rs->k, NULL, NULL);
+    return vs__device_preferred(ctx, &b, why, size);
+}
+
+/* Every group, then the fallback queries, on the device (dev) or the CPU; outputs in rs. */
+static int run_all(run_state *rs, size_t nq, int dev) {
+    vs_context *ctx = rs->c->ctx;
+    vs_batch_report *report = &rs->report;
+    rs->dev_on = dev;
+    rs->f32_ops = dev ? ctx->backend : ctx->cpu;
+    rs->f32_state = dev ? ctx->backend_state : ctx->cpu_state;
+    rs->fallbacks = 0;
+    rs->max_bound = 0;
+    rs->dev_q0 = rs->dev_rows = 0;
+    report->rescored = 0;
+    report->fallback_queries = 0;
+    report->kernel_seconds = 0;
+    memset(report->kernel_family, 0, sizeof(report->kernel_family));
+    memset(report->kernels, 0, sizeof(report->kernels));
+    snprintf(report->backend, sizeof(report->backend), "%s", dev ? ctx->backend->name : "cpu");
+    snprintf(report->device, sizeof(report->device), "%s",
+             dev ? ctx->backend->describe(ctx->backend_state) : ctx->cpu->describe(ctx->cpu_state));
+    snprintf(report->isa, sizeof(report->isa), "%s", dev ? "" : rs->kern->isa);
+    int status = VS_OK;
+    for (size_t q0 = 0; q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
+        group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
+        status = group_run(rs, &g);
+    }
+    if (status == VS_OK && rs->fallbacks > 0) status = run_fallbacks(rs);
+    if (dev && rs->sub.kernels[0] != '\0') {
+        /* the float32 kernels that rescored (or ran the fallback queries) after the scan's */
+        const size_t used = strlen(report->kernels);
+        snprintf(report->kernels + used, sizeof(report->kernels) - used, "%s%s", used ? " " : "",
+                 rs->sub.kernels);
+    }
+    return status;
+}
+
+/*
+ * The device failed the batch (or could not take it): the CPU runs all of it
+ * again (every output is rewritten); a device failure counts toward demotion.
+ */
+static int device_failed(run_state *rs, size_t nq, int status) {
+    vs_context *ctx = rs->c->ctx;
+    const int failure = status == VS_ERR_DEVICE;
+    const int failures = vs__device_failure_count(ctx, status);
+    char detail[sizeof(rs->report.fallback)];
+    if (rs->report.fallback[0] != '\0')
+        snprintf(detail, sizeof(detail), "%s", rs->report.fallback);
+    else
+        snprintf(detail, sizeof(detail), "device failed (%s)", vs_status_name(status));
+    snprintf(rs->report.fallback, sizeof(rs->report.fallback), "%.150s; re-ran on the CPU%s",
+             detail, failures >= VS_DEMOTE_AFTER ? "; device demoted" : "");
+    vs__log(vs__sink(ctx), failure ? VS_LOG_WARN : VS_LOG_INFO, "compact corpus: %s",
+            rs->report.fallback);
+    char keep[sizeof(rs->report.fallback)];
+    memcpy(keep, rs->report.fallback, sizeof(keep));
+    vs__error_clear();
+    status = run_all(rs, nq, 0);
+    memcpy(rs->report.fallback, keep, sizeof(keep));
+    return status;
 }
 
 /*
@@ -718,23 +951,16 @@ static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, siz
     rs.k = k;
     rs.scores = scores;
     report_begin(&rs.report, c, metric, nq, k);
-    snprintf(rs.report.backend, sizeof(rs.report.backend), "cpu");
-    snprintf(rs.report.device, sizeof(rs.report.device), "%s", ctx->cpu->describe(ctx->cpu_state));
-    if (ctx->backend != ctx->cpu)
-        snprintf(rs.report.fallback, sizeof(rs.report.fallback),
-                 "compact storage runs on the CPU (no OpenCL compact kernels)");
     int status = run_begin(&rs, nq);
-    for (size_t q0 = 0; q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
-        group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
-        status = group_run(&rs, &g);
-    }
-    if (status == VS_OK && rs.fallbacks > 0) status = run_fallbacks(&rs);
+    if (status == VS_OK) status = run_all(&rs, nq, device_chosen(&rs, nq));
+    if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT && rs.dev_on)
+        status = device_failed(&rs, nq, status);
     if (status == VS_OK && k > 0 && nq > 0) {
         memcpy(scores, rs.out_scores, nq * k * sizeof(float));
         memcpy(ids, rs.out_ids, nq * k * sizeof(int64_t));
     }
     if (!rs.cc->exact) rs.report.max_error_bound = rs.max_bound;
-    buffers_free(&rs.sb);
+    run_buffers_free(&rs);
     free(rs.out_scores);
     free(rs.out_ids);
     free(rs.fallback);
@@ -821,13 +1047,6 @@ static int corpus_create_any(const char *fn, vs_context *ctx, const float *vecto
     if (status != VS_OK) return status;
     if (opts->storage == VS_STORAGE_F32 && half == NULL)
         return vs_corpus_create(ctx, vectors, n, dim, out);
-    if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
-        vs__log(vs__sink(ctx), VS_LOG_ERROR,
-                "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
-                "or float32 storage",
-                fn, vs_storage_name(opts->storage));
-        return VS_ERR_UNSUPPORTED;
-    }
     vs_corpus *corpus = calloc(1, sizeof(*corpus));
     if (corpus == NULL) {
         vs__error_set("%s: cannot allocate the corpus", fn);
@@ -881,29 +1100,50 @@ int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_stor
                              vectors != NULL ? vectors : none, input, n, dim, opts, out);
 }
 
-/* Testing hook (tests/test_compact.c): every candidate's compact score against one query and its
- * bound against the exact score, as approximate mode computes them. */
+/* Testing hook (tests/test_compact.c, test_compact_cl.c): every candidate's compact score against
+ * one query and its bound against the exact score, as approximate mode computes them (on the
+ * device when the corpus is there and the context has one, as a batch would:
+ * vs__compact_on_device says). */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds) {
     const vs__compact *cc = c->compact;
     const vs__compact_kernels *kern = vs__compact_kernels_for(c->ctx->isa, c->ctx->cfg.compact_isa);
     if (cc == NULL || kern == NULL) return VS_ERR_INVALID_ARGUMENT;
-    scan_buffers sb;
-    if (buffers_alloc(&sb, cc->dim, 0, 1) != VS_OK) {
-        buffers_free(&sb);
-        return VS_ERR_OUT_OF_MEMORY;
+    run_state rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.c = (vs_corpus *)c;
+    rs.cc = cc;
+    rs.queries = query;
+    rs.dev_on = cc->dev != NULL && c->ctx->backend != c->ctx->cpu;
+    int status = buffers_alloc(&rs.sb, cc->dim, 0, 1);
+    if (status == VS_OK && rs.dev_on && cc->n > 0) status = device_chunk(&rs, 0, 1);
+    if (status != VS_OK) {
+        run_buffers_free(&rs);
+        return status;
     }
     prepared_query pq;
-    prepare_query(cc, query, sb.qf, sb.q16, &pq);
-    const float *qf[1] = {sb.qf};
-    const int16_t *q16[1] = {sb.q16};
+    prepare_query(cc, query, rs.sb.qf, rs.sb.q16, &pq);
+    if (rs.dev_on && cc->storage != VS_STORAGE_I8)
+        pq.under = (double)cc->dim * 0x1p-109 * pq.unscale; /* as group_prepare */
+    const float *qf[1] = {rs.sb.qf};
+    const int16_t *q16[1] = {rs.sb.q16};
     for (size_t c0 = 0; c0 < cc->n; c0 += BLOCK_ROWS) {
         const size_t count = cc->n - c0 < BLOCK_ROWS ? cc->n - c0 : BLOCK_ROWS;
-        scan_block(cc, kern, qf, q16, 1, c0, count, sb.raw);
+        if (rs.dev_on)
+            for (size_t j = 0; j < count; j++)
+                rs.sb.raw[j] =
+                    rs.dev_i != NULL ? (double)rs.dev_i[c0 + j] : (double)rs.dev_f[c0 + j];
+        else
+            scan_block(cc, kern, qf, q16, 1, c0, count, rs.sb.raw);
         for (size_t j = 0; j < count; j++)
-            candidate_score(cc, metric, &pq, &cc->meta[c0 + j], sb.raw[j], 0, &bounds[c0 + j],
+            candidate_score(cc, metric, &pq, &cc->meta[c0 + j], rs.sb.raw[j], 0, &bounds[c0 + j],
                             &approx[c0 + j]);
     }
-    buffers_free(&sb);
+    run_buffers_free(&rs);
     return VS_OK;
+}
+
+int vs__compact_on_device(const vs_corpus *c) {
+    return c != NULL && c->compact != NULL && c->compact->dev != NULL &&
+           c->ctx->backend != c->ctx->cpu;
 }
