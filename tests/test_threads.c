@@ -290,6 +290,47 @@ static void shape_inputs(const shape *s, ref_rng *rng, size_t tie_every, float *
         memcpy(*c + (j + 1) * s->dim, *c + j * s->dim, s->dim * sizeof(float));
 }
 
+/* A shape's expected output (from one thread) and the output compared with it. */
+typedef struct shape_outputs {
+    size_t count; /* scores (and ids, for top-k) */
+    float *expect, *got;
+    int64_t *expect_ids, *got_ids;
+} shape_outputs;
+
+static shape_outputs outputs_alloc(const shape *s) {
+    shape_outputs o;
+    o.count = s->k ? s->nq * s->k : s->nq * s->nc;
+    o.expect = malloc(o.count * sizeof(float));
+    o.got = malloc(o.count * sizeof(float));
+    o.expect_ids = malloc(o.count * sizeof(int64_t));
+    o.got_ids = malloc(o.count * sizeof(int64_t));
+    assert_true(o.expect && o.got && o.expect_ids && o.got_ids);
+    return o;
+}
+
+static void outputs_free(shape_outputs *o) {
+    free(o->expect);
+    free(o->got);
+    free(o->expect_ids);
+    free(o->got_ids);
+}
+
+/* The shape on ctx into o->got (poisoned first): 1 when it is bit-identical to o->expect. */
+static int outputs_match(vs_context *ctx, const shape *s, vs_metric metric, const float *q,
+                         const float *c, shape_outputs *o) {
+    memset(o->got, 0x7f, o->count * sizeof(float));
+    memset(o->got_ids, 0x7f, o->count * sizeof(int64_t));
+    run_shape(ctx, s, metric, q, c, o->got, o->got_ids);
+    return memcmp(o->got, o->expect, o->count * sizeof(float)) == 0 &&
+           (s->k == 0 || memcmp(o->got_ids, o->expect_ids, o->count * sizeof(int64_t)) == 0);
+}
+
+/* One context per thread count. */
+static void contexts_make(vs_context **contexts, const int *thread_counts, int count) {
+    for (int t = 0; t < count; t++)
+        contexts[t] = make_context(thread_counts[t]);
+}
+
 static void test_bit_identical_across_threads(void **state) {
     (void)state;
     /* Every path: corpus (packed panels), per-call packing (nq >= 48), rows (few queries);
@@ -304,27 +345,19 @@ static void test_bit_identical_across_threads(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 99);
     vs_context *contexts[5];
-    for (int t = 0; t < 5; t++)
-        contexts[t] = make_context(thread_counts[t]);
+    contexts_make(contexts, thread_counts, 5);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
         float *q, *c;
         shape_inputs(s, &rng, 97, &q, &c);
-        const size_t out = s->k ? s->nq * s->k : s->nq * s->nc;
-        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
-        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
-                *got_ids = malloc(out * sizeof(int64_t));
+        shape_outputs o = outputs_alloc(s);
         for (size_t mi = 0; mi < 3; mi++) {
-            run_shape(contexts[0], s, metrics[mi], q, c, expect, expect_ids);
+            run_shape(contexts[0], s, metrics[mi], q, c, o.expect, o.expect_ids);
             for (int forced = 0; forced < 2; forced++) {
                 vs__pool_test_force_split(forced);
                 for (int t = 0; t < 5; t++)
                     for (int repeat = 0; repeat < REPEATS; repeat++) {
-                        memset(got, 0x7f, out * sizeof(float));
-                        memset(got_ids, 0x7f, out * sizeof(int64_t));
-                        run_shape(contexts[t], s, metrics[mi], q, c, got, got_ids);
-                        if (memcmp(got, expect, out * sizeof(float)) != 0 ||
-                            (s->k && memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0))
+                        if (!outputs_match(contexts[t], s, metrics[mi], q, c, &o))
                             fail_msg("%zux%zux%zu k=%zu %s corpus=%d: threads %d (forced %d) "
                                      "differs from 1 thread",
                                      s->nq, s->nc, s->dim, s->k, vs_metric_name(metrics[mi]),
@@ -335,10 +368,7 @@ static void test_bit_identical_across_threads(void **state) {
         }
         free(q);
         free(c);
-        free(expect);
-        free(got);
-        free(expect_ids);
-        free(got_ids);
+        outputs_free(&o);
     }
     /* A forced split really used the helpers somewhere. */
     vs__pool_test_force_split(1);
@@ -511,28 +541,20 @@ static void test_split_threshold(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 5);
     vs_context *contexts[3];
-    for (int t = 0; t < 3; t++)
-        contexts[t] = make_context(thread_counts[t]);
+    contexts_make(contexts, thread_counts, 3);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
         float *q, *c;
         shape_inputs(s, &rng, 61, &q, &c); /* ties across range boundaries */
-        const size_t out = s->nq * s->k;
-        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
-        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
-                *got_ids = malloc(out * sizeof(int64_t));
-        run_shape(contexts[0], s, VS_METRIC_DOT, q, c, expect, expect_ids);
+        shape_outputs o = outputs_alloc(s);
+        run_shape(contexts[0], s, VS_METRIC_DOT, q, c, o.expect, o.expect_ids);
         for (int mode = 0; mode < MODES; mode++) {
             if (mode == 0) vs__pool_test_set_join(1.0, 1.0);
             if (mode == 1) vs__pool_test_set_join(1e-9, 1.0);
             if (mode == 2) vs__pool_test_force_split(1);
             for (int t = 1; t < 3; t++)
                 for (int repeat = 0; repeat < REPEATS; repeat++) {
-                    memset(got, 0x7f, out * sizeof(float));
-                    memset(got_ids, 0x7f, out * sizeof(int64_t));
-                    run_shape(contexts[t], s, VS_METRIC_DOT, q, c, got, got_ids);
-                    if (memcmp(got, expect, out * sizeof(float)) != 0 ||
-                        memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0)
+                    if (!outputs_match(contexts[t], s, VS_METRIC_DOT, q, c, &o))
                         fail_msg("%zux%zux%zu k=%zu corpus=%d: threads %d (mode %d) differs "
                                  "from 1 thread",
                                  s->nq, s->nc, s->dim, s->k, s->corpus, thread_counts[t], mode);
@@ -564,10 +586,7 @@ static void test_split_threshold(void **state) {
         }
         free(q);
         free(c);
-        free(expect);
-        free(got);
-        free(expect_ids);
-        free(got_ids);
+        outputs_free(&o);
     }
     for (int t = 0; t < 3; t++)
         vs_context_free(contexts[t]);
