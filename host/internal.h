@@ -34,6 +34,7 @@ typedef struct vs__config {
     size_t lock_bytes;
     int threads_requested; /* before the cap at the CPU count */
     char *isa;
+    char *compact_isa; /* VECSCORE_COMPACT_ISA (testing), NULL: the table of the context's ISA */
     char *cache_dir;
     int verify;
     vs_log_fn log;
