@@ -161,7 +161,8 @@ static int env_block(const vs_options *opts, int *rows, int *columns) {
  * The OpenCL knobs, read here once so that cl/ never reads the environment:
  * the kernel family (option cl_kernels, VECSCORE_CL_KERNELS; the older
  * testing knob VECSCORE_CL_KERNEL=tile|rows), the GPU kernel's register
- * block, fused top-k, the allocation cap and auto's view of CPU devices.
+ * block, fused top-k, the allocation cap, the top-k survivor buffer and
+ * auto's view of CPU devices.
  */
 static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     static const char *const families[] = {"auto", "cpu", "gpu"}; /* VS__CL_KERNELS_* order */
@@ -196,6 +197,9 @@ static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     found = env_option(opts, VS_OPTION_ID(cl_max_alloc_bytes), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_max_alloc = found == 1 ? (size_t)value : 0;
+    found = env_option(opts, VS_OPTION_ID(cl_survivors), &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_survivors = found == 1 ? (long)value : -1;
     found = env_option(opts, VS_OPTION_ID(auto_opencl_cpu), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_auto_opencl_cpu = found == 1 && value == 1;
@@ -424,6 +428,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     ctx->env.cl_block_columns = ctx->cfg.cl_block_columns;
     ctx->env.cl_fused = ctx->cfg.cl_fused;
     ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
+    ctx->env.cl_survivors = ctx->cfg.cl_survivors;
     ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {

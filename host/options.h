@@ -86,6 +86,10 @@ typedef enum vs__option_scope { VS_OPTION_FIELD, VS_OPTION_ENV_ONLY } vs__option
     X(cl_max_alloc_bytes, "VECSCORE_CL_MAX_ALLOC_BYTES", VS_OPTION_ENV_ONLY, VS_OPTION_BYTES, 1,   \
       SIZE_MAX, VS_BYTES_EXPECTED,                                                                 \
       "unset: the OpenCL device's largest allocation; testing: a smaller cap in bytes (K, M, G)")  \
+    X(cl_survivors, "VECSCORE_CL_SURVIVORS", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 16777216,   \
+      "0 to 16777216",                                                                             \
+      "unset: the OpenCL top-k survivor buffer sized from k; testing: `0` segment lists instead "  \
+      "of the threshold selection, N slots per query")                                             \
     X(auto_opencl_cpu, "VECSCORE_AUTO_OPENCL_CPU", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1,     \
       "0 or 1", "0: `auto` never picks an OpenCL CPU device; 1 weighs them as it weighs a GPU")    \
     X(compact_isa, "VECSCORE_COMPACT_ISA", VS_OPTION_ENV_ONLY, VS_OPTION_TEXT, 0, 0,               \
