@@ -36,27 +36,16 @@
 #include "../cpu/kernels.h"
 #include "cl_internal.h"
 #include "compact.h"
+#include "kernel_constants.h"
 
-#define VS_CL_TILE 16
-#define VS_CL_ROWS 8             /* queries per work-item in vs_score_rows; must match score.cl */
-#define VS_CL_FUSED_K 32         /* largest k for vs_topk_rows; must match score.cl */
 #define VS_CL_FUSED_MIN_DIM 256  /* shortest vectors for which vs_topk_rows is chosen */
-#define VS_CL_MAX_SEGMENTS 64    /* must match score.cl */
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
 #define VS_CL_MIN_ROWS 256       /* queries per chunk kept before the tile is narrowed */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
-#define VS_CL_WG 16          /* vs_score_blocked: 16 x 16 work-items; must match score.cl */
-#define VS_CL_BK 16          /* its slab depth; must match score.cl */
-#define VS_CL_STREAM_ROWS 32 /* vs_score_stream: queries per launch; must match score.cl */
-#define VS_CL_STREAM_WG 128  /* its work-group; must match score.cl */
 #define VS_CL_STREAM_LOCAL (32 * 129 * 4 + 32 * 32 * 4) /* its local memory, bytes */
-#define VS_CL_MERGE_WG 256          /* vs_merge_sorted: work-items per query; must match score.cl */
-#define VS_CL_MERGE_CAP 2048        /* entries it sorts in local memory; must match score.cl */
-#define VS_CL_SELECT_WG 256         /* vs_select_query: work-items per query; must match score.cl */
-#define VS_CL_SELECT_CAP 2048       /* largest k of the threshold selection; must match score.cl */
 #define VS_CL_SELECT_IDS 0x7ffffffe /* ids it can encode (31 bits, one word kept for "empty") */
 #define VS_CL_SURVIVORS_MIN 1024    /* survivor slots per query: max(4 k, this) ... */
 #define VS_CL_SURVIVORS_MAX 8192    /* ... at most this, unless VECSCORE_CL_SURVIVORS says */

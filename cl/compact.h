@@ -10,8 +10,7 @@
 #define VS_CL_COMPACT_H
 
 #include "cl_calls.h"
-
-#define VS_CL_COMPACT_QUERIES 4 /* queries per work-item; must match compact.cl VS_CQ */
+#include "kernel_constants.h" /* VS_CL_COMPACT_QUERIES */
 
 /* What the scan needs of the backend's state (cl/backend.c fills it in). */
 typedef struct vs__cl_compact_device {

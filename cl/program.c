@@ -24,6 +24,7 @@
 
 #include "../base/topk_order.h"
 #include "cl_internal.h"
+#include "kernel_constants.h"
 
 #define VS_CACHE_MAGIC "VSCLBIN1"
 #define VS_CACHE_HEADER_BYTES (8 + 3 * sizeof(uint64_t))
@@ -104,10 +105,13 @@ int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entr
     memset(out, 0, sizeof(*out));
     cl_program program = NULL;
     cl_device_id device = entry->device;
-    /* Every program gets the library's top-k order (base/topk_order.h) as defines. */
+    /*
+     * Every program gets the library's top-k order (base/topk_order.h) and
+     * the constants it shares with the host (kernel_constants.h) as defines.
+     */
     char all_options[1024];
-    if (snprintf(all_options, sizeof(all_options), "%s %s", options, VS_TOPK_ORDER_CL_OPTIONS) >=
-        (int)sizeof(all_options)) {
+    if (snprintf(all_options, sizeof(all_options), "%s %s%s", options, VS_TOPK_ORDER_CL_OPTIONS,
+                 VS_CL_KERNEL_CONSTANT_OPTIONS) >= (int)sizeof(all_options)) {
         vs__log(&ctx->log, VS_LOG_ERROR, "opencl: build options too long: %s", options);
         return VS_ERR_INVALID_ARGUMENT;
     }

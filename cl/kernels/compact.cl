@@ -26,7 +26,10 @@
  * (Q = 1, the memory-bound case) scores only that one.
  */
 
-#define VS_CQ 4            /* queries per work-item; must match cl/compact.c */
+#ifndef VS_COMPACT_QUERIES
+#error "VS_COMPACT_QUERIES comes from the build options (cl/kernel_constants.h)"
+#endif
+#define VS_CQ VS_COMPACT_QUERIES /* queries per work-item */
 #define VS_CI8_BLOCK 4096  /* int8 dims per int block (256 per lane) */
 
 inline float vs_compact_sum16(float16 v) {

@@ -29,11 +29,52 @@
  * key first, equal keys by lower id.
  */
 
-#define VS_TILE 16
-#define VS_METRIC_DOT 0
-#define VS_METRIC_COSINE 1
-#define VS_METRIC_L2SQ 2
-#define VS_MAX_SEGMENTS 64
+/* Constants shared with the host arrive as build options (cl/kernel_constants.h). */
+#ifndef VS_TILE
+#error "VS_TILE comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_ROWS
+#error "VS_ROWS comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_FUSED_K
+#error "VS_FUSED_K comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_MAX_SEGMENTS
+#error "VS_MAX_SEGMENTS comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_WG
+#error "VS_WG comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_BK
+#error "VS_BK comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_STREAM_ROWS
+#error "VS_STREAM_ROWS comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_STREAM_WG
+#error "VS_STREAM_WG comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_MERGE_WG
+#error "VS_MERGE_WG comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_MERGE_CAP
+#error "VS_MERGE_CAP comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_SELECT_WG
+#error "VS_SELECT_WG comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_SELECT_CAP
+#error "VS_SELECT_CAP comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_METRIC_DOT
+#error "VS_METRIC_DOT comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_METRIC_COSINE
+#error "VS_METRIC_COSINE comes from the build options (cl/kernel_constants.h)"
+#endif
+#ifndef VS_METRIC_L2SQ
+#error "VS_METRIC_L2SQ comes from the build options (cl/kernel_constants.h)"
+#endif
 
 /* The metric epilogue, exactly as cpu/block.h: NaN is kept by the comparisons. */
 inline float vs_epilogue(int metric, float s, float qa, float ca) {
@@ -89,7 +130,6 @@ vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
  * interleaved partial sums per pair (then a fixed-order reduction), like the
  * CPU's dot kernel. Arguments and output as vs_score_tile.
  */
-#define VS_ROWS 8
 
 inline float vs_reduce16(float16 v) {
     float8 a = v.lo + v.hi;
@@ -200,7 +240,6 @@ __kernel void vs_select_segments(__global const float *tile, ulong ld_tile, uint
  * so no score tile is written. Writes the same segment lists as
  * vs_select_segments (keys negated for L2).
  */
-#define VS_FUSED_K 32
 
 __kernel void vs_topk_rows(__global const float *queries, ulong query_offset, uint rows,
                            __global const float *candidates, ulong candidate_offset,
@@ -348,10 +387,8 @@ __kernel void vs_merge_segments(__global const float *segment_keys,
 #ifndef VS_RN
 #define VS_RN 4
 #endif
-#define VS_WG 16 /* work-items per side of a work-group */
 #define VS_BM (VS_WG * VS_RM)
 #define VS_BN (VS_WG * VS_RN)
-#define VS_BK 16
 #define VS_PAD 4 /* keeps rows of the local slabs float4-aligned, spreads banks */
 #define VS_QUADS_PER_ROW (VS_BK / 4)
 #define VS_A_QUADS (VS_BM * VS_QUADS_PER_ROW)
@@ -495,8 +532,6 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
  * read as a broadcast. Sums in increasing depth order with fma, as the other
  * kernels; same epilogue.
  */
-#define VS_STREAM_ROWS 32
-#define VS_STREAM_WG 128
 #define VS_SK 32
 #define VS_SK_QUADS (VS_SK / 4)
 
@@ -560,8 +595,6 @@ vs_score_stream(__global const float *queries, ulong query_offset, uint rows,
  * library's total order; the first k are the merged list. Same arguments
  * and outputs as vs_merge_segments, so the results are identical.
  */
-#define VS_MERGE_WG 256
-#define VS_MERGE_CAP 2048
 
 __kernel __attribute__((reqd_work_group_size(VS_MERGE_WG, 1, 1))) void
 vs_merge_sorted(__global const float *segment_keys, __global const long *segment_ids,
@@ -666,8 +699,6 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  * payload).
  * Words are unique (one per candidate id), so the k-th is exact.
  */
-#define VS_SELECT_WG 256
-#define VS_SELECT_CAP 2048
 
 inline ulong vs_entry(float key, long id) {
     uint ord = 0;
