@@ -22,9 +22,10 @@
 #define C_LOAD_BF16(p)                                                                             \
     _mm256_castsi256_ps(                                                                           \
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-#define C_I8_STEP(row, q)                                                                          \
-    _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row))),               \
-                      _mm256_loadu_si256((const __m256i *)(q)))
+#define C_I8_WIDEN(row) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row)))
+#define C_LOADQI(q) _mm256_loadu_si256((const __m256i *)(q))
+#define C_MADD(x, q) _mm256_madd_epi16(x, q)
+#define C_PREFETCH(p) _mm_prefetch((p), _MM_HINT_T0)
 #define C_ADDI(a, b) _mm256_add_epi32(a, b)
 
 static inline float C_HSUM(__m256 v) {
