@@ -37,8 +37,10 @@ typedef struct vs_state {
 } vs_state;
 
 static int vs_supports(const bench_path *path, vs_metric metric, int topk, size_t q) {
-    (void)path, (void)metric, (void)topk, (void)q;
-    return 1;
+    (void)metric, (void)q;
+    const vs_state *s = path->state;
+    /* compact storage: top-k rows only (exact mode's score matrix is the float32 corpus's) */
+    return topk || s->storage.storage == VS_STORAGE_F32;
 }
 
 static int vs_prepare(bench_path *path, const bench_problem *p) {
@@ -111,8 +113,9 @@ static void vs_info(bench_path *path, bench_path_info *out) {
     double reports = s->reports ? (double)s->reports : 1;
     char storage[96] = "";
     if (s->storage.storage != VS_STORAGE_F32)
-        snprintf(storage, sizeof(storage), "; storage=%s exact, rescored fraction %.2g",
-                 vs_storage_name(s->storage.storage), s->rescored_sum / reports);
+        snprintf(storage, sizeof(storage), "; storage=%s %s, rescored fraction %.2g, bound %.3g",
+                 vs_storage_name(s->storage.storage), s->storage.exact ? "exact" : "approximate",
+                 s->rescored_sum / reports, r->max_error_bound);
     snprintf(out->settings, sizeof(out->settings), "%s; device=%s isa=%s threads=%d%s%s",
              s->oneshot ? "vs_score/vs_topk, candidates passed every call"
                         : "vs_corpus_* (corpus uploaded once, untimed)",
@@ -243,16 +246,22 @@ static void add_auto_paths(run_state *st) {
 /*
  * vs-auto-f16, vs-auto-bf16, vs-auto-i8: vs-auto on a compact corpus in exact
  * mode (its answer is the float32 corpus's, so the reference check applies
- * unchanged); the settings column gives the rescored fraction.
+ * unchanged); the settings column gives the rescored fraction. The same with
+ * -approx: approximate mode, top-k only, judged by recall (path->approximate).
  */
 static void add_storage_paths(run_state *st) {
     static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
-    for (size_t i = 0; i < sizeof(storages) / sizeof(storages[0]); i++) {
-        char name[48];
-        snprintf(name, sizeof(name), "vs-auto-%s", vs_storage_name(storages[i]));
-        bench_path *path = append_vs(st, name, "auto", NULL, 0, -1, NULL);
-        if (path) ((vs_state *)path->state)->storage.storage = storages[i];
-    }
+    for (int exact = 1; exact >= 0; exact--)
+        for (size_t i = 0; i < sizeof(storages) / sizeof(storages[0]); i++) {
+            char name[48];
+            snprintf(name, sizeof(name), "vs-auto-%s%s", vs_storage_name(storages[i]),
+                     exact ? "" : "-approx");
+            bench_path *path = append_vs(st, name, "auto", NULL, 0, -1, NULL);
+            if (path == NULL) continue;
+            ((vs_state *)path->state)->storage.storage = storages[i];
+            ((vs_state *)path->state)->storage.exact = exact;
+            path->approximate = !exact;
+        }
 }
 
 static void add_blas_paths(run_state *st) {
@@ -263,8 +272,10 @@ static void add_blas_paths(run_state *st) {
 }
 
 static void add_faiss_paths(run_state *st) {
-    bench_path peer;
-    if (bench_faiss_paths(&peer, 1)) append_peer(st, &peer);
+    bench_path peers[3];
+    int count = bench_faiss_paths(peers, 3);
+    for (int i = 0; i < count; i++)
+        append_peer(st, &peers[i]);
 }
 
 static void add_clblast_paths(run_state *st) {

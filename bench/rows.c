@@ -3,7 +3,7 @@
  * scenario) or per trial and setting (contention scenario). Storage, lookup,
  * the rates (GFLOP/s counts 2·Q·N·d; GB/s the candidate and query bytes plus
  * the output: Q·N·4 for a score matrix, Q·k·12 for top-k; a compact
- * storage path, vs-auto-f16/-bf16/-i8, counts its candidates at 2 or 1 bytes
+ * storage path, vs-auto-f16/-bf16/-i8[-approx], counts its candidates at 2 or 1 bytes
  * per element, what it streams), % of the roofline limit, and the stdout
  * line of a row.
  */
@@ -65,11 +65,12 @@ const char *bench_mode_name(int topk) {
 }
 
 int bench_path_element_bytes(const char *path) {
-    const size_t len = strlen(path);
-    if ((len > 4 && strcmp(path + len - 4, "-f16") == 0) ||
-        (len > 5 && strcmp(path + len - 5, "-bf16") == 0))
-        return 2;
-    return len > 3 && strcmp(path + len - 3, "-i8") == 0 ? 1 : 4;
+    char storage[8] = "";
+    vs_storage type;
+    if (strncmp(path, "vs-auto-", 8) != 0) return 4;
+    snprintf(storage, sizeof(storage), "%.*s", (int)strcspn(path + 8, "-"), path + 8);
+    if (vs_storage_parse(storage, &type) != VS_OK) return 4;
+    return type == VS_STORAGE_I8 ? 1 : type == VS_STORAGE_F32 ? 4 : 2;
 }
 
 /* The bytes of r's call: bench_problem_bytes with the candidates at the path's element size. */
