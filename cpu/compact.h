@@ -31,6 +31,15 @@
 
 typedef struct vs__compact_kernels {
     const char *isa;
+    /*
+     * 0: dot_bf16 reads its queries in natural order. P > 0: it reads each
+     * block of 2P dims [b, b + 2P) (b a multiple of 2P, b + 2P <= dim) as the
+     * P even dims b, b + 2, ... then the P odd ones, so that one load of 2P
+     * stored bfloat16 values gives both halves by a shift and a mask, with no
+     * shuffle; the host passes the queries so permuted (the dims after the
+     * last whole block stay in order).
+     */
+    size_t bf16_pairs;
     void (*dot_f16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
                     size_t dim, float *out, size_t ldo);
     void (*dot_bf16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,

@@ -9,7 +9,9 @@
  *   C_ZERO(), C_ZEROI()           zero vectors
  *   C_FMA(a, b, acc)   acc + a * b, fused
  *   C_LOADQ(p)         CW floats of the query
- *   C_LOAD_F16(p), C_LOAD_BF16(p) CW stored halves widened to float32
+ *   C_LOAD_F16(p)      CW stored halves widened to float32
+ *   C_LOADW(p)         2 CW stored bfloat16 (CW 32-bit words)
+ *   C_BF16_EVEN(w), C_BF16_ODD(w)  their even / odd elements as float32 (shift, mask)
  *   C_HSUM(v)          sum of the float lanes
  *   C_I8_WIDEN(row)    CIW stored int8 widened to int16 lanes
  *   C_LOADQI(q)        CIW int16 query levels
@@ -41,7 +43,12 @@
 
 #define C_TILE_MAX 8 /* stored rows per tile, at most */
 
-/* One tile: nq queries x nr stored rows from row0 (nq, nr constants after inlining). */
+/*
+ * One tile: nq queries x nr stored rows from row0 (nq, nr constants after
+ * inlining). float16: CW dims per step, widened by C_LOAD_F16. bfloat16: 2 CW
+ * dims per step, one load giving the even dims (shift) and the odd ones
+ * (mask), against queries permuted to match (bf16_pairs in compact.h).
+ */
 static inline __attribute__((always_inline)) void
 half_tile(const float *const *queries, const size_t nq, const uint16_t *row0, const size_t nr,
           size_t dim, float *out, size_t ldo, const int bf16, const int prefetch) {
@@ -49,14 +56,26 @@ half_tile(const float *const *queries, const size_t nq, const uint16_t *row0, co
     for (size_t r = 0; r < nq; r++)
         for (size_t j = 0; j < nr; j++)
             acc[r][j] = C_ZERO();
+    const size_t step = bf16 ? 2 * CW : CW;
     size_t i = 0;
-    for (; i + CW <= dim; i += CW) {
+    for (; i + step <= dim; i += step) {
         if (prefetch) /* the next tile (contiguous), as far into it as this step is into this one */
-            for (size_t b = 0; b < nr * CW * sizeof(uint16_t); b += 64)
+            for (size_t b = 0; b < nr * step * sizeof(uint16_t); b += 64)
                 C_PREFETCH((const char *)(row0 + nr * dim + nr * i) + b);
+        if (bf16) {
+            for (size_t j = 0; j < nr; j++) {
+                const CVI w = C_LOADW(row0 + j * dim + i);
+                const CV even = C_BF16_EVEN(w), odd = C_BF16_ODD(w);
+                for (size_t r = 0; r < nq; r++) {
+                    acc[r][j] = C_FMA(C_LOADQ(queries[r] + i), even, acc[r][j]);
+                    acc[r][j] = C_FMA(C_LOADQ(queries[r] + i + CW), odd, acc[r][j]);
+                }
+            }
+            continue;
+        }
         CV x[C_TILE_MAX];
         for (size_t j = 0; j < nr; j++)
-            x[j] = bf16 ? C_LOAD_BF16(row0 + j * dim + i) : C_LOAD_F16(row0 + j * dim + i);
+            x[j] = C_LOAD_F16(row0 + j * dim + i);
         for (size_t r = 0; r < nq; r++) {
             const CV q = C_LOADQ(queries[r] + i);
             for (size_t j = 0; j < nr; j++)

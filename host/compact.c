@@ -256,8 +256,25 @@ typedef struct prepared_query {
     double under;    /* float kernels: 2^eq d t (products that underflow) */
 } prepared_query;
 
-static void prepare_query(const vs__compact *cc, const float *q, float *qf, int16_t *q16,
-                          prepared_query *pq) {
+/*
+ * The kernels' float query in the order a dot_bf16 with bf16_pairs = P reads
+ * it (cpu/compact.h): each whole block of 2P dims as its even then its odd
+ * dims. The sum is over the same products, so the bounds do not change.
+ */
+static void permute_pairs(float *qf, size_t dim, size_t pairs) {
+    float block[2 * 64];
+    if (pairs == 0 || pairs > 64) return;
+    for (size_t b = 0; b + 2 * pairs <= dim; b += 2 * pairs) {
+        for (size_t e = 0; e < pairs; e++) {
+            block[e] = qf[b + 2 * e];
+            block[pairs + e] = qf[b + 2 * e + 1];
+        }
+        memcpy(qf + b, block, 2 * pairs * sizeof(float));
+    }
+}
+
+static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
+                          float *qf, int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
     double max = 0, norm_sq = 0;
     pq->finite = 1;
@@ -285,6 +302,7 @@ static void prepare_query(const vs__compact *cc, const float *q, float *qf, int1
         hat_sq += hat * hat;
         err_sq += (scaled - hat) * (scaled - hat);
     }
+    if (cc->storage == VS_STORAGE_BF16) permute_pairs(qf, dim, kern->bf16_pairs);
     pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
     pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
     pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
@@ -679,7 +697,7 @@ static void job_prepare(run_state *rs) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < rs->rows; r++) {
         const size_t q = rs->q0 + r;
-        prepare_query(rs->cc, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
+        prepare_query(rs->cc, rs->kern, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
                       &rs->pq[r]);
         rs->active[r] = 1;
         if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
@@ -1091,7 +1109,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
         return VS_ERR_OUT_OF_MEMORY;
     }
     prepared_query pq;
-    prepare_query(cc, query, qf, q16, &pq);
+    prepare_query(cc, kern, query, qf, q16, &pq);
     const float *qf_rows[1] = {qf};
     const int16_t *q16_rows[1] = {q16};
     double raw[BLOCK_ROWS];
