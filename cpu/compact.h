@@ -14,8 +14,11 @@
  *   i8          queries are int16 (quantised by the host, its error is in the
  *               bound); the sum is exact, in int64.
  *
- * serial (compact_serial.c) is the reference; avx2 (compact_avx2.c: F16C
- * conversions, bfloat16 by shifts, int8 x int16 by vpmaddwd) and avx512
+ * The SIMD kernels work in register tiles of queries x stored rows, one
+ * accumulator per (query, row) pair, so a pair's sum is the same in any tile
+ * (cpu/compact_body.h). serial (compact_serial.c) is the reference; avx2
+ * (compact_avx2.c: F16C conversions, bfloat16 by a shift and a mask, int8 x
+ * int16 by vpmaddwd) and avx512
  * (compact_avx512.c: the same with 512-bit registers) are compiled with their
  * own flags. neon uses the serial table.
  */
