@@ -321,52 +321,46 @@ static double range_fixed_seconds(const cpu_state *cpu, size_t q, size_t m, size
     return (double)q * (fill + (double)m) * rate_get(cpu, RATE_INSERT);
 }
 
-static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
-    const vs__cpu_kernels *kern = cpu->kernels;
-    const size_t mr = kern->mr, nr = kern->nr, dim = b->dim;
-    const int topk = b->k > 0;
-    const size_t staging_cap = b->ws->staging.capacity;
-    const size_t scratch_cap = b->ws->scratch[0].capacity;
-    memset(p, 0, sizeof(*p));
-    p->heap_size = topk ? (b->k < b->nc ? b->k : b->nc) : 0;
-    p->cosine = b->metric == VS_METRIC_COSINE;
+/* The rows path's block: the default, halved until its scratch fits. */
+static void plan_rows_block(plan *p, size_t dim, size_t scratch_cap) {
+    p->path = PATH_ROWS;
+    p->block = VS_ROWS_BLOCK_CANDIDATES;
+    while (p->block > 1 && scratch_bytes(p, dim) > scratch_cap)
+        p->block /= 2;
+}
 
-    /* Path and candidate block. */
+/* Path and candidate block, within the scratch arena of each participant. */
+static int plan_path_block(const vs__batch *b, size_t nr, size_t scratch_cap, plan *p) {
+    const size_t dim = b->dim;
     if (b->corpus != NULL) {
         p->path = PATH_CORPUS;
     } else if (b->nq >= VS_PACK_MIN_QUERIES) {
         p->path = PATH_PACK;
     } else {
-        p->path = PATH_ROWS;
+        plan_rows_block(p, dim, scratch_cap);
+        return scratch_bytes(p, dim) > scratch_cap ? VS_ERR_OUT_OF_MEMORY : VS_OK;
     }
-    if (p->path == PATH_ROWS) {
-        p->block = VS_ROWS_BLOCK_CANDIDATES;
-    } else {
-        size_t per_candidate = dim * sizeof(float);
-        p->block = VS_BLOCK_TARGET_BYTES / per_candidate / nr * nr;
-        if (p->block < nr) p->block = nr;
-        if (p->block > 64 * nr) p->block = 64 * nr;
-        /* A per-call pack block must fit the scratch arena; else score in place. */
-        if (p->path == PATH_PACK) {
-            while (p->block > nr && scratch_bytes(p, dim) > scratch_cap)
-                p->block -= nr;
-            if (scratch_bytes(p, dim) > scratch_cap) {
-                p->path = PATH_ROWS;
-                p->block = VS_ROWS_BLOCK_CANDIDATES;
-            }
-        }
+    size_t per_candidate = dim * sizeof(float);
+    p->block = VS_BLOCK_TARGET_BYTES / per_candidate / nr * nr;
+    if (p->block < nr) p->block = nr;
+    if (p->block > 64 * nr) p->block = 64 * nr;
+    /* A per-call pack block must fit the scratch arena; else score in place. */
+    if (p->path == PATH_PACK) {
+        while (p->block > nr && scratch_bytes(p, dim) > scratch_cap)
+            p->block -= nr;
+        if (scratch_bytes(p, dim) > scratch_cap) plan_rows_block(p, dim, scratch_cap);
     }
-    if (p->path == PATH_ROWS)
-        while (p->block > 1 && scratch_bytes(p, dim) > scratch_cap)
-            p->block /= 2;
-    if (scratch_bytes(p, dim) > scratch_cap) return VS_ERR_OUT_OF_MEMORY;
-    p->sliver_floats = mr * dim;
+    return scratch_bytes(p, dim) > scratch_cap ? VS_ERR_OUT_OF_MEMORY : VS_OK;
+}
 
-    /* Threads: the estimated time alone against the measured cost of a helper. */
-    int threads = cpu->threads < b->ws->threads ? cpu->threads : b->ws->threads;
-    const size_t slots_room = slot_table_bytes(threads);
-
-    /* Chunk: as many queries as staging holds, capped for cache locality. */
+/*
+ * Chunk: as many queries as staging holds (next to the slot table of
+ * slots_room bytes), capped for cache locality.
+ */
+static int plan_chunk(const vs__batch *b, size_t mr, size_t slots_room, plan *p) {
+    const size_t dim = b->dim;
+    const int topk = b->k > 0;
+    const size_t staging_cap = b->ws->staging.capacity;
     size_t chunk = b->nq;
     size_t cap = VS_CHUNK_MAX_BYTES / (dim * sizeof(float));
     if (cap < mr) cap = mr;
@@ -377,26 +371,22 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
         return VS_ERR_OUT_OF_MEMORY;
     if (chunk == 1 && p->path == PATH_PACK) {
         /* Too little staging to pack: one query at a time, in place. */
-        p->path = PATH_ROWS;
-        p->block = VS_ROWS_BLOCK_CANDIDATES;
-        while (p->block > 1 && scratch_bytes(p, dim) > scratch_cap)
-            p->block /= 2;
+        plan_rows_block(p, dim, b->ws->scratch[0].capacity);
     }
     p->chunk = chunk;
+    return VS_OK;
+}
 
-    p->seconds = (double)b->nq * (double)b->nc * (double)dim * rate_get(cpu, (enum rate)p->path);
-    size_t want = 1;
-    double unit_fixed = 0;
-    if (topk && b->nc >= (size_t)threads * 4 * nr)
-        unit_fixed = range_fixed_seconds(cpu, chunk, p->heap_size, b->nc, threads);
-    p->threads = threads > 1 ? participants_for(cpu, p->seconds, unit_fixed, &want) : 1;
-    if (p->threads > threads) p->threads = threads;
-    if (p->threads <= 1) {
-        p->threads = 1;
-        return VS_OK;
-    }
-
-    /* Split: candidates when there are enough to share and private heaps fit staging. */
+/*
+ * Split of a chunk among p->threads participants into at most want units:
+ * candidate ranges when there are enough candidates to share and their
+ * private heaps fit staging, else query ranges; the caller alone when
+ * neither gives two units.
+ */
+static void plan_split(const vs__batch *b, size_t mr, size_t nr, size_t slots_room, size_t want,
+                       plan *p) {
+    const int topk = b->k > 0;
+    const size_t staging_cap = b->ws->staging.capacity;
     if (want > (size_t)p->threads * VS_UNITS_PER_PARTICIPANT)
         want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
     const size_t cand_unit = p->path == PATH_ROWS ? 1 : nr;
@@ -404,8 +394,8 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
         size_t ranges = (b->nc + cand_unit - 1) / cand_unit;
         if (ranges > want) ranges = want;
         if (topk) {
-            size_t used = staging_bytes(p, chunk, mr, dim, topk) + slots_room;
-            size_t fit = 1 + (staging_cap - used) / range_heap_bytes(p, chunk);
+            size_t used = staging_bytes(p, p->chunk, mr, b->dim, topk) + slots_room;
+            size_t fit = 1 + (staging_cap - used) / range_heap_bytes(p, p->chunk);
             if (ranges > fit) ranges = fit;
         }
         if (ranges >= 2) {
@@ -414,19 +404,48 @@ static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
             p->split_candidates = 1;
             p->range_span = span;
             p->ranges = (b->nc + span - 1) / span;
+            return;
         }
     }
-    if (!p->split_candidates) {
-        const size_t query_unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
-        size_t units = (chunk + query_unit - 1) / query_unit;
-        if (units > want) units = want;
-        if (units < 2) {
-            /* Few queries and huge heaps, or too little of anything to share. */
-            p->threads = 1;
-            return VS_OK;
-        }
-        p->query_units = units;
+    const size_t query_unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
+    size_t units = (p->chunk + query_unit - 1) / query_unit;
+    if (units > want) units = want;
+    if (units < 2) {
+        /* Few queries and huge heaps, or too little of anything to share. */
+        p->threads = 1;
+        return;
     }
+    p->query_units = units;
+}
+
+static int make_plan(const cpu_state *cpu, const vs__batch *b, plan *p) {
+    const vs__cpu_kernels *kern = cpu->kernels;
+    const size_t mr = kern->mr, nr = kern->nr;
+    memset(p, 0, sizeof(*p));
+    p->heap_size = b->k > 0 ? (b->k < b->nc ? b->k : b->nc) : 0;
+    p->cosine = b->metric == VS_METRIC_COSINE;
+    int status = plan_path_block(b, nr, b->ws->scratch[0].capacity, p);
+    if (status != VS_OK) return status;
+    p->sliver_floats = mr * b->dim;
+
+    /* Threads: the estimated time alone against the measured cost of a helper. */
+    int threads = cpu->threads < b->ws->threads ? cpu->threads : b->ws->threads;
+    const size_t slots_room = slot_table_bytes(threads);
+    status = plan_chunk(b, mr, slots_room, p);
+    if (status != VS_OK) return status;
+
+    p->seconds = (double)b->nq * (double)b->nc * (double)b->dim * rate_get(cpu, (enum rate)p->path);
+    size_t want = 1;
+    double unit_fixed = 0;
+    if (b->k > 0 && b->nc >= (size_t)threads * 4 * nr)
+        unit_fixed = range_fixed_seconds(cpu, p->chunk, p->heap_size, b->nc, threads);
+    p->threads = threads > 1 ? participants_for(cpu, p->seconds, unit_fixed, &want) : 1;
+    if (p->threads > threads) p->threads = threads;
+    if (p->threads <= 1) {
+        p->threads = 1;
+        return VS_OK;
+    }
+    plan_split(b, mr, nr, slots_room, want, p);
     return VS_OK;
 }
 

@@ -42,21 +42,10 @@ echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
-# LeakSanitizer's own tracer can crash at exit while PoCL's worker threads
-# are still running ("LeakSanitizer has encountered a fatal error" after
-# every test of the program passed). That is the tool failing, not a test:
-# only then are the failed tests run once more, and the rerun must pass. Any
-# other failure (an assertion, an ASan/UBSan report, a leak) fails at once.
-san_log="$ROOT/build-sanitize/ctest.log"
-if ! (cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$san_log"; then
-  if grep -q 'LeakSanitizer has encountered a fatal error' "$san_log" &&
-     ! grep -qE '^\[  FAILED  \]|ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error:' "$san_log"; then
-    echo "== 2/6 LeakSanitizer's tracer crashed at exit (not a test failure): rerunning the failed tests once"
-    (cd "$ROOT/build-sanitize" && ctest --output-on-failure --rerun-failed)
-  else
-    exit 1
-  fi
-fi
+# The sanitizer options (tests/CMakeLists.txt) include intercept_tls_get_addr=0,
+# which keeps LeakSanitizer's tracer from crashing at exit on a misread dynamic
+# TLS block of PoCL's; the sanitizer_canary case checks leaks are still found.
+(cd "$ROOT/build-sanitize" && ctest --output-on-failure -j "$JOBS")
 
 # ---- build checks (scripts/): each prints what it checked or what is wrong ----
 echo "== build check: without OpenCL (-DVECSCORE_OPENCL=OFF): configure, build, tests, links"
