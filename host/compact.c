@@ -276,6 +276,7 @@ static void permute_pairs(float *qf, size_t dim, size_t pairs) {
 static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
                           float *qf, int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
+    const vs_storage storage = cc->storage;
     double max = 0, norm_sq = 0;
     pq->finite = 1;
     for (size_t i = 0; i < dim; i++) {
@@ -289,7 +290,7 @@ static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern
     for (size_t i = 0; i < dim; i++) {
         const double scaled = pq->finite ? ldexp((double)q[i], -eq) : 0; /* exact in float64 */
         double hat;
-        if (cc->storage == VS_STORAGE_I8) {
+        if (storage == VS_STORAGE_I8) {
             double level = nearbyint(scaled * 16384);
             if (level > 32767) level = 32767;
             if (level < -32767) level = -32767;
@@ -302,7 +303,7 @@ static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern
         hat_sq += hat * hat;
         err_sq += (scaled - hat) * (scaled - hat);
     }
-    if (cc->storage == VS_STORAGE_BF16) permute_pairs(qf, dim, kern->bf16_pairs);
+    if (storage == VS_STORAGE_BF16) permute_pairs(qf, dim, kern->bf16_pairs);
     pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
     pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
     pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
@@ -582,7 +583,10 @@ typedef struct run_state {
     selection merged;   /* one query's candidates over every unit */
 } run_state;
 
-/* Candidate j (raw kernel sum) for one query, into its selection (exact) or heap / row. */
+/*
+ * Candidate j (raw kernel sum) for one query, into its selection (exact) or
+ * heap / row; *max_bound (approximate mode) takes the largest bound seen.
+ */
 static void take_candidate(const run_state *rs, const prepared_query *pq, selection *s,
                            vs__heap *heap, double *max_bound, size_t q, size_t j, double raw) {
     const compact_meta *m = &rs->cc->meta[j];
@@ -654,12 +658,13 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
                 g = l2 < 0 ? 0 : -l2;
             }
             if (g + block_bound + slack < selection_floor(s)) continue;
-            take_candidate(rs, pq, s, NULL, NULL, rs->q0, b0 + j, raw[j]);
+            take_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
         }
         return;
     }
+    double unused = 0; /* exact mode reports no bound */
     for (; j < count; j++)
-        take_candidate(rs, pq, s, NULL, NULL, rs->q0, b0 + j, raw[j]);
+        take_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
 }
 
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
