@@ -257,20 +257,16 @@ typedef struct prepared_query {
 } prepared_query;
 
 /*
- * The kernels' float query in the order a dot_bf16 with bf16_pairs = P reads
- * it (cpu/compact.h): each whole block of 2P dims as its even then its odd
- * dims. The sum is over the same products, so the bounds do not change.
+ * Where dim i of the kernels' float query goes for a dot_bf16 with
+ * bf16_pairs = P (cpu/compact.h): each whole block of 2P dims holds its even
+ * then its odd dims. The sum is over the same products, so the bounds do not
+ * change.
  */
-static void permute_pairs(float *qf, size_t dim, size_t pairs) {
-    float block[2 * 64];
-    if (pairs == 0 || pairs > 64) return;
-    for (size_t b = 0; b + 2 * pairs <= dim; b += 2 * pairs) {
-        for (size_t e = 0; e < pairs; e++) {
-            block[e] = qf[b + 2 * e];
-            block[pairs + e] = qf[b + 2 * e + 1];
-        }
-        memcpy(qf + b, block, 2 * pairs * sizeof(float));
-    }
+static size_t pair_index(size_t i, size_t dim, size_t pairs) {
+    const size_t width = 2 * pairs, b = pairs > 0 ? i / width * width : 0;
+    if (pairs == 0 || b + width > dim) return i;
+    const size_t e = i - b;
+    return b + (e % 2 ? pairs + e / 2 : e / 2);
 }
 
 static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
@@ -297,13 +293,13 @@ static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern
             q16[i] = (int16_t)level;
             hat = level / 16384;
         } else {
-            qf[i] = (float)scaled; /* exact unless it is subnormal */
-            hat = qf[i];
+            const float f = (float)scaled; /* exact unless it is subnormal */
+            qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? kern->bf16_pairs : 0)] = f;
+            hat = f;
         }
         hat_sq += hat * hat;
         err_sq += (scaled - hat) * (scaled - hat);
     }
-    if (storage == VS_STORAGE_BF16) permute_pairs(qf, dim, kern->bf16_pairs);
     pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
     pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
     pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
