@@ -145,6 +145,24 @@ typedef struct vs__backend_ops {
     int (*score)(void *state, vs__batch *batch);
     int (*topk)(void *state, vs__batch *batch);
     void (*release)(void *state);
+    /*
+     * Compact corpora (host/compact.c), optional: NULL in a backend without
+     * compact kernels (the CPU's are called by host/compact.c directly).
+     * compact_prepare puts n x dim codes of `storage` (a vs_storage: uint16
+     * float16/bfloat16 bits, or int8) on the device; VS_ERR_UNSUPPORTED, with
+     * the reason in why, when the device cannot hold them. compact_scan writes
+     * the raw sums (cpu/compact.h's, in any summation order) of `rows` queries
+     * (float32 for float16/bfloat16, int16 for int8; rows rounded up to a
+     * multiple of 4, the extra ones zero, x dim) against every stored row into
+     * out_f (float16, bfloat16) or out_i (int8), as many rows x n, and names
+     * its kernel in report->kernels; a failure says why (why_size bytes).
+     */
+    int (*compact_prepare)(void *state, const vs__env *ctx, int storage, const void *codes,
+                           size_t n, size_t dim, void **out, char *why, size_t why_size);
+    void (*compact_release)(void *state, void *compact);
+    int (*compact_scan)(void *state, const vs__env *ctx, void *compact, const void *queries,
+                        size_t rows, float *out_f, int64_t *out_i, vs_batch_report *report,
+                        char *why, size_t why_size);
 } vs__backend_ops;
 
 /*

@@ -2,7 +2,7 @@
  * compact.c — vecscore-bench-compact: the compact-storage targets of issue 11
  * (docs/benchmarks.md, "Compact storage"), measured in one run.
  *
- *   vecscore-bench-compact [--repeats R] [--threads T] Q N D ...
+ *   vecscore-bench-compact [--repeats R] [--threads T] [--device SEL] Q N D ...
  *
  * For each shape Q x N x D (Gaussian data, dot, k = 10): the float32 corpus
  * and the f16, bf16 and i8 corpora in exact mode, each timed R times
@@ -10,7 +10,9 @@
  * (min .. max), the ratio of medians to float32, the fraction of candidates
  * rescored, whether exact mode equals float32 bit for bit, and, for
  * approximate mode, recall@10 against float32. Not part of vecscore-bench
- * yet: it does not use the harness's paths, peers or plots.
+ * yet: it does not use the harness's paths, peers or plots. --device runs
+ * every corpus on that device (default cpu; e.g. opencl for the OpenCL
+ * compact kernels, docs/opencl.md "Compact corpora").
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -63,24 +65,28 @@ static double time_topk(vs_corpus *c, const float *q, size_t nq, float *s, int64
 
 int main(int argc, char **argv) {
     int repeats = 3, threads = 0, a = 1;
+    const char *device = "cpu";
     for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
         if (strcmp(argv[a], "--repeats") == 0)
             repeats = atoi(argv[a + 1]);
         else if (strcmp(argv[a], "--threads") == 0)
             threads = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--device") == 0)
+            device = argv[a + 1];
     }
     if (repeats < 1 || repeats > 64 || (argc - a) % 3 != 0 || argc == a) {
-        fprintf(stderr, "usage: vecscore-bench-compact [--repeats R] [--threads T] Q N D ...\n");
+        fprintf(stderr, "usage: vecscore-bench-compact [--repeats R] [--threads T] [--device SEL] "
+                        "Q N D ...\n");
         return 1;
     }
     vs_options opts;
     vs_options_init(&opts);
-    opts.device = "cpu";
+    opts.device = device;
     opts.threads = threads;
     vs_context *ctx = NULL;
     if (vs_context_create(&opts, &ctx) != 0) return 1;
-    printf("isa %s, repeats %d, dot, k = %d, exact mode unless noted\n", vs_context_isa(ctx),
-           repeats, K);
+    printf("device %s, isa %s, repeats %d, dot, k = %d, exact mode unless noted\n", device,
+           vs_context_isa(ctx), repeats, K);
     printf("%-22s %-6s %10s %22s %7s %10s %6s %9s\n", "shape", "store", "median_ms", "spread_ms",
            "ratio", "rescored", "equal", "recall@10");
     for (; a < argc; a += 3) {

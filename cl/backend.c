@@ -35,6 +35,7 @@
 #include "pinned_cl.h"
 #include "../cpu/kernels.h"
 #include "cl_internal.h"
+#include "compact.h"
 
 #define VS_CL_TILE 16
 #define VS_CL_ROWS 8             /* queries per work-item in vs_score_rows; must match score.cl */
@@ -54,7 +55,8 @@
 #define VS_CL_MERGE_WG 256   /* vs_merge_sorted: work-items per query; must match score.cl */
 #define VS_CL_MERGE_CAP 2048 /* entries it sorts in local memory; must match score.cl */
 
-/* The kernels of score.cl, in one table: index, name, family that launches it. */
+/* The kernels of score.cl and compact.cl (one program), in one table: index, name, family that
+ * launches it ("compact": compact corpora, cl/compact.c, whatever the family). */
 #define VS_CL_KERNEL_LIST(X)                                                                       \
     X(SCORE_TILE, "vs_score_tile", "tile")                                                         \
     X(SCORE_ROWS, "vs_score_rows", "cpu")                                                          \
@@ -63,7 +65,10 @@
     X(SCORE_STREAM, "vs_score_stream", "gpu")                                                      \
     X(SELECT, "vs_select_segments", "any")                                                         \
     X(MERGE, "vs_merge_segments", "any")                                                           \
-    X(MERGE_SORTED, "vs_merge_sorted", "gpu")
+    X(MERGE_SORTED, "vs_merge_sorted", "gpu")                                                      \
+    X(COMPACT_F16, "vs_compact_f16", "compact")                                                    \
+    X(COMPACT_BF16, "vs_compact_bf16", "compact")                                                  \
+    X(COMPACT_I8, "vs_compact_i8", "compact")
 enum {
 #define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
     VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
@@ -232,8 +237,17 @@ static int ensure_built(cl_state *s, const vs__env *ctx, vs_batch_report *report
     int status = VS_OK;
     cl_int err = CL_SUCCESS;
     vs__cl_program_result result;
-    status = vs__cl_program_get(ctx, s->context, &s->entry, vs__cl_source_score,
-                                vs__cl_source_score_length, s->build_options, &result);
+    /* One program: score.cl, then compact.cl. */
+    const size_t length = vs__cl_source_score_length + vs__cl_source_compact_length;
+    char *source = malloc(length + 1);
+    if (source == NULL) return VS_ERR_OUT_OF_MEMORY;
+    memcpy(source, vs__cl_source_score, vs__cl_source_score_length);
+    memcpy(source + vs__cl_source_score_length, vs__cl_source_compact,
+           vs__cl_source_compact_length);
+    source[length] = '\0';
+    status =
+        vs__cl_program_get(ctx, s->context, &s->entry, source, length, s->build_options, &result);
+    free(source);
     if (status != VS_OK) return status;
     s->program = result.program;
     for (int i = 0; i < K_COUNT; i++) {
@@ -1028,6 +1042,57 @@ static void release(void *state) {
     free(s);
 }
 
+/* ---- compact corpora (cl/compact.c) ------------------------------------------------ */
+
+static vs__cl_compact_device compact_device(const cl_state *s) {
+    return (vs__cl_compact_device){.context = s->context,
+                                   .queue = s->queue,
+                                   .f16 = s->kernels[K_COMPACT_F16],
+                                   .bf16 = s->kernels[K_COMPACT_BF16],
+                                   .i8 = s->kernels[K_COMPACT_I8],
+                                   .max_alloc = s->max_alloc};
+}
+
+static int compact_prepare(void *state, const vs__env *ctx, int storage, const void *codes,
+                           size_t n, size_t dim, void **out, char *why, size_t why_size) {
+    cl_state *s = state;
+    pthread_mutex_lock(&s->lock);
+    int status = ensure_built(s, ctx, NULL);
+    const vs__cl_compact_device dev = compact_device(s);
+    if (status == VS_OK)
+        status = vs__cl_compact_upload(ctx, &dev, storage, codes, n, dim, (vs__cl_compact **)out,
+                                       why, why_size);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+static void compact_release(void *state, void *compact) {
+    cl_state *s = state;
+    pthread_mutex_lock(&s->lock);
+    vs__cl_compact_free(compact);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int compact_scan(void *state, const vs__env *ctx, void *compact, const void *queries,
+                        size_t rows, float *out_f, int64_t *out_i, vs_batch_report *report,
+                        char *why, size_t why_size) {
+    cl_state *s = state;
+    pthread_mutex_lock(&s->lock);
+    vs__cl_clear_error();
+    report_start(s, report);
+    const vs__cl_compact_device dev = compact_device(s);
+    int kernel = 0;
+    int status = vs__cl_compact_scan(ctx, &dev, compact, queries, rows, out_f, out_i, report,
+                                     &kernel, why, why_size);
+    if (status == VS_OK) s->launched |= 1u << (K_COMPACT_F16 + kernel);
+    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS) status = VS_ERR_DEVICE;
+    report_kernels(s, report);
+    pthread_mutex_unlock(&s->lock);
+    if (status != VS_OK && why[0] == '\0' && vs__cl_last_error()[0] != '\0')
+        snprintf(why, why_size, "%s", vs__cl_last_error());
+    return status;
+}
+
 static const vs__backend_ops cl_ops = {
     .name = "opencl",
     .describe = describe,
@@ -1037,6 +1102,9 @@ static const vs__backend_ops cl_ops = {
     .score = score,
     .topk = topk,
     .release = release,
+    .compact_prepare = compact_prepare,
+    .compact_release = compact_release,
+    .compact_scan = compact_scan,
 };
 
 /*

@@ -47,8 +47,10 @@ int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entr
                        const char *source, size_t source_length, const char *options,
                        vs__cl_program_result *out);
 
-/* The embedded kernel source (generated from cl/kernels/score.cl). */
+/* The embedded kernel sources (generated from cl/kernels/score.cl and compact.cl). */
 extern const char vs__cl_source_score[];
 extern const size_t vs__cl_source_score_length;
+extern const char vs__cl_source_compact[];
+extern const size_t vs__cl_source_compact_length;
 
 #endif /* VS_CL_INTERNAL_H */

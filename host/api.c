@@ -139,7 +139,16 @@ static const vs__cost_model builtin_cost = {
     .device = {.launch = 300e-6, .bandwidth = 300e9, .flops = 2e12, .link = 10e9, .select = 20e-9},
 };
 
-static int device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
+int vs__device_failure_count(vs_context *ctx, int status) {
+    if (status != VS_ERR_DEVICE) return 0;
+    pthread_mutex_lock(&ctx->lock);
+    const int failures = ++ctx->device_failures;
+    if (failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
+    pthread_mutex_unlock(&ctx->lock);
+    return failures;
+}
+
+int vs__device_preferred(const vs_context *ctx, const vs__batch *b, char *why, size_t size) {
     const vs__cost_model *model = ctx->cost.valid ? &ctx->cost : &builtin_cost;
     const double cpu = vs__cost_seconds(&model->cpu, b);
     const double device = vs__cost_seconds(&model->device, b);
@@ -175,15 +184,16 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
                  ctx->device_failures);
     pthread_mutex_unlock(&ctx->lock);
     if (ctx->backend == ctx->cpu) snprintf(why, sizeof(why), "%s", ctx->why_cpu);
-    if (use_device && corpus != NULL && corpus->compact != NULL) {
+    if (use_device && corpus != NULL && corpus->compact != NULL &&
+        corpus->data == corpus->cpu_data) {
         use_device = 0;
-        snprintf(why, sizeof(why), "compact storage runs on the CPU (no OpenCL compact kernels)");
+        snprintf(why, sizeof(why), "the compact corpus's float32 rows are not on the device");
     }
     if (use_device && corpus != NULL && corpus->data == NULL) {
         use_device = 0;
         snprintf(why, sizeof(why), "the corpus could not be placed on the device");
     }
-    if (use_device && ctx->is_auto) use_device = device_preferred(ctx, b, why, sizeof(why));
+    if (use_device && ctx->is_auto) use_device = vs__device_preferred(ctx, b, why, sizeof(why));
 
     int status;
     if (use_device) {
@@ -202,11 +212,7 @@ static int run_batch(vs_context *ctx, vs__batch *b, row_fn row, const void *sour
              * (too large a k, a dim beyond its limits) is simply run on the CPU.
              */
             const int failure = status == VS_ERR_DEVICE;
-            int failures = 0;
-            pthread_mutex_lock(&ctx->lock);
-            if (failure) failures = ++ctx->device_failures;
-            if (failure && failures >= VS_DEMOTE_AFTER) ctx->demoted = 1;
-            pthread_mutex_unlock(&ctx->lock);
+            const int failures = vs__device_failure_count(ctx, status);
             char detail[sizeof(b->why)];
             memcpy(detail, b->why, sizeof(detail));
             snprintf(why, sizeof(why), "%s (%s%s%.120s); re-ran on the CPU%s",

@@ -2,12 +2,20 @@
  * compact.c — corpora stored as float16, bfloat16 or int8 (include/vecscore.h
  * section 5a), backend-agnostic: encoding with per-vector scales and error
  * norms, the compact scan with its per-candidate bounds, and exact mode
- * (candidates that can reach the top k are rescored by the CPU backend's
- * float32 corpus path, so the answer is the float32 corpus's, bit for bit).
+ * (candidates that can reach the top k are rescored by the context's float32
+ * corpus path, so the answer is the float32 corpus's, bit for bit).
  * The bounds are derived in docs/numerics.md, "Compact storage".
+ *
+ * On a context with an OpenCL device the codes (and, exact, the float32 rows)
+ * are also placed on the device when the corpus is made; a batch the device
+ * takes scans there (backend ops compact_scan, cl/compact.c) and rescores
+ * through the device's float32 path, so its answer is the device float32
+ * corpus's; anything the device cannot take runs on the CPU, and the report
+ * says which ran and why.
  */
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +30,8 @@
 #define BLOCK_ROWS 64                 /* stored rows per kernel call */
 #define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
 #define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
+#define DEVICE_CHUNK_BYTES ((size_t)64 << 20) /* host buffer of one device scan's raw sums */
+#define DEVICE_CHUNK_QUERIES 256              /* queries per device scan, at most */
 
 /* Per stored vector; norm is NaN for a vector with a NaN or infinite component. */
 typedef struct compact_meta {
@@ -49,6 +59,11 @@ struct vs__compact {
     compact_meta *meta;
     compact_block *blocks; /* ceil(n / BLOCK_ROWS) */
     double max_norm;       /* largest finite |c| */
+    /* The device's copy of the codes (NULL: none, dev_why says why); its backend. */
+    void *dev;
+    const vs__backend_ops *dev_ops;
+    void *dev_state;
+    char dev_why[160];
 };
 
 static size_t element_bytes(vs_storage storage) {
@@ -171,6 +186,39 @@ static void blocks_summarise(vs__compact *cc) {
     }
 }
 
+/*
+ * On a context with an OpenCL device: the codes and (exact mode) the float32
+ * rows f32 go to the device as well. Whatever fails leaves the corpus on the
+ * CPU only, with the reason in cc->dev_why for the batch reports.
+ */
+static void device_place(vs_context *ctx, vs__compact *cc, const float *f32, vs_corpus *corpus) {
+    const vs__backend_ops *ops = ctx->backend;
+    if (ops == ctx->cpu) return;
+    if (ops->compact_prepare == NULL) {
+        snprintf(cc->dev_why, sizeof(cc->dev_why), "the %s backend has no compact kernels",
+                 ops->name);
+        return;
+    }
+    int status = ops->compact_prepare(ctx->backend_state, &ctx->env, (int)cc->storage, cc->codes,
+                                      cc->n, cc->dim, &cc->dev, cc->dev_why, sizeof(cc->dev_why));
+    if (status == VS_OK) {
+        cc->dev_ops = ops;
+        cc->dev_state = ctx->backend_state;
+    }
+    if (status == VS_OK && cc->exact) {
+        void *data = NULL;
+        status = ops->corpus_prepare(ctx->backend_state, &ctx->env, f32, cc->n, cc->dim, &data);
+        if (status == VS_OK) corpus->data = data;
+    }
+    if (status == VS_OK) return;
+    if (cc->dev != NULL) ops->compact_release(ctx->backend_state, cc->dev);
+    cc->dev = NULL;
+    if (cc->dev_why[0] == '\0')
+        snprintf(cc->dev_why, sizeof(cc->dev_why),
+                 "the corpus could not be placed on the device (%s)", vs_status_name(status));
+    vs__log(vs__sink(ctx), VS_LOG_INFO, "compact corpus: %s; it runs on the CPU", cc->dev_why);
+}
+
 static int compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
                           vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
                           vs_corpus *corpus) {
@@ -220,10 +268,11 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
             ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, f32, n, dim, &corpus->cpu_data);
         if (status != VS_OK) goto fail;
     }
-    free(widened);
-    free(row);
     corpus->compact = cc;
     corpus->data = corpus->cpu_data;
+    device_place(ctx, cc, vectors != NULL ? vectors : widened, corpus);
+    free(widened);
+    free(row);
     return VS_OK;
 fail:
     if (status == VS_ERR_OUT_OF_MEMORY)
@@ -238,6 +287,7 @@ fail:
 
 static void compact_free(vs__compact *cc) {
     if (cc == NULL) return;
+    if (cc->dev != NULL) cc->dev_ops->compact_release(cc->dev_state, cc->dev);
     free(cc->codes);
     free(cc->meta);
     free(cc->blocks);
@@ -269,8 +319,9 @@ static size_t pair_index(size_t i, size_t dim, size_t pairs) {
     return b + (e % 2 ? pairs + e / 2 : e / 2);
 }
 
-static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
-                          float *qf, int16_t *q16, prepared_query *pq) {
+/* pairs: the kernels' bf16_pairs (0 for the natural order, e.g. the device's kernels). */
+static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, float *qf,
+                          int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
     const vs_storage storage = cc->storage;
     double max = 0, norm_sq = 0;
@@ -294,7 +345,7 @@ static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern
             hat = level / 16384;
         } else {
             const float f = (float)scaled; /* exact unless it is subnormal */
-            qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? kern->bf16_pairs : 0)] = f;
+            qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? pairs : 0)] = f;
             hat = f;
         }
         hat_sq += hat * hat;
@@ -466,10 +517,10 @@ static void report_begin(vs_batch_report *report, const vs_corpus *c, vs_metric 
     report->threads_requested = c->ctx->cfg.threads_requested;
 }
 
-/* Top-k of nq queries against a CPU float32 corpus `data` of nc rows. */
-static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs_metric metric,
-                    const float *queries, size_t nq, size_t k, float *scores, int64_t *ids,
-                    vs_batch_report *sub) {
+/* Top-k of nq queries against a float32 corpus `data` of nc rows of backend ops. */
+static int f32_topk(vs_context *ctx, const vs__backend_ops *ops, void *state, const void *data,
+                    size_t nc, size_t dim, vs_metric metric, const float *queries, size_t nq,
+                    size_t k, float *scores, int64_t *ids, vs_batch_report *sub) {
     memset(sub, 0, sizeof(*sub));
     vs__batch b = {.metric = metric,
                    .queries = queries,
@@ -482,16 +533,18 @@ static int f32_topk(vs_context *ctx, const void *data, size_t nc, size_t dim, vs
                    .ids = ids,
                    .report = sub,
                    .ctx = &ctx->env};
-    return vs__run_on(ctx, ctx->cpu, ctx->cpu_state, &b, NULL);
+    return vs__run_on(ctx, ops, state, &b, NULL);
 }
 
 /*
  * Rescores candidates ids[0..m) (ascending) of one query with the float32
- * corpus path: their rows gathered (in ascending order, so ties keep the
+ * corpus path of backend ops (the CPU's, or the device's when the device
+ * scanned): their rows gathered (in ascending order, so ties keep the
  * library's order) into a small corpus, top-k there, ids mapped back.
  */
-static int rescore(vs_corpus *c, vs_metric metric, const float *query, const size_t *cand, size_t m,
-                   size_t k, float *scores, int64_t *ids, vs_batch_report *sub) {
+static int rescore(vs_corpus *c, const vs__backend_ops *ops, void *state, vs_metric metric,
+                   const float *query, const size_t *cand, size_t m, size_t k, float *scores,
+                   int64_t *ids, vs_batch_report *sub) {
     vs_context *ctx = c->ctx;
     const size_t dim = c->dim, kk = k < m ? k : m;
     const float padding = metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
@@ -505,11 +558,11 @@ static int rescore(vs_corpus *c, vs_metric metric, const float *query, const siz
     for (size_t e = 0; e < m; e++)
         ctx->cpu->corpus_row(ctx->cpu_state, c->cpu_data, cand[e], rows + e * dim);
     void *small = NULL;
-    int status = ctx->cpu->corpus_prepare(ctx->cpu_state, &ctx->env, rows, m, dim, &small);
+    int status = ops->corpus_prepare(state, &ctx->env, rows, m, dim, &small);
     free(rows);
     if (status != VS_OK) return status;
-    status = f32_topk(ctx, small, m, dim, metric, query, 1, kk, scores, ids, sub);
-    ctx->cpu->corpus_release(ctx->cpu_state, small);
+    status = f32_topk(ctx, ops, state, small, m, dim, metric, query, 1, kk, scores, ids, sub);
+    ops->corpus_release(state, small);
     for (size_t e = 0; e < kk && status == VS_OK; e++)
         if (ids[e] >= 0) ids[e] = (int64_t)cand[ids[e]];
     return status;
@@ -517,22 +570,44 @@ static int rescore(vs_corpus *c, vs_metric metric, const float *query, const siz
 
 /* ---- the batch --------------------------------------------------------------------- */
 
-/*
- * The CPU scan (docs/design.md, "Compact storage"): a batch runs in jobs of
- * up to CHUNK_QUERIES queries; a job is cut into units of UNIT_ROWS stored
- * rows that the library's pool hands out (the caller works too, units are
- * claimed dynamically). A unit walks its rows in blocks of BLOCK_ROWS and,
- * for each block (kept in cache), runs the kernel for every tile of
- * VS_COMPACT_QUERIES queries of the job, so the compact bytes are read once
- * per job. Each (unit, query) keeps its own candidates (exact mode) or heap
- * (approximate top-k), merged afterwards in unit order; the unit boundaries
- * depend on n only and a pair's kernel sum on nothing but the pair, so the
- * answer, the candidates rescored and the report do not depend on the
- * thread count or on timing.
- */
-#define UNIT_ROWS ((size_t)64 * BLOCK_ROWS) /* stored rows per pool unit */
-#define CHUNK_QUERIES 64                    /* queries per job, at most */
-#define CHUNK_ENTRIES ((size_t)1 << 22)     /* per-unit entries (lows, candidates) of a job */
+typedef struct scan_buffers {
+    float *qf;      /* VS_COMPACT_QUERIES x dim */
+    int16_t *q16;   /* VS_COMPACT_QUERIES x dim */
+    double *raw;    /* VS_COMPACT_QUERIES x BLOCK_ROWS */
+    selection *sel; /* VS_COMPACT_QUERIES */
+    double *lows;
+    size_t *ids;
+    double *highs;
+} scan_buffers;
+
+static void buffers_free(scan_buffers *sb) {
+    free(sb->qf);
+    free(sb->q16);
+    free(sb->raw);
+    free(sb->sel);
+    free(sb->lows);
+    free(sb->ids);
+    free(sb->highs);
+}
+
+/* Every buffer of a batch; the caller calls buffers_free whatever this returns. */
+static int buffers_alloc(scan_buffers *sb, size_t dim, size_t k, size_t cap) {
+    memset(sb, 0, sizeof(*sb));
+    const size_t g = VS_COMPACT_QUERIES;
+    sb->qf = malloc(g * dim * sizeof(float));
+    sb->q16 = malloc(g * dim * sizeof(int16_t));
+    sb->raw = malloc(g * BLOCK_ROWS * sizeof(double));
+    sb->sel = calloc(g, sizeof(selection));
+    if (k > 0) {
+        sb->lows = malloc(g * k * sizeof(double));
+        sb->ids = malloc(g * cap * sizeof(size_t));
+        sb->highs = malloc(g * cap * sizeof(double));
+    }
+    if (sb->qf == NULL || sb->q16 == NULL || sb->raw == NULL || sb->sel == NULL ||
+        (k > 0 && (sb->lows == NULL || sb->ids == NULL || sb->highs == NULL)))
+        return VS_ERR_OUT_OF_MEMORY; /* the caller's buffers_free releases what was made */
+    return VS_OK;
+}
 
 /* 1 when the float32 corpus's bound cannot be certified for this query (it may overflow). */
 static int needs_fallback(const vs__compact *cc, vs_metric metric, const prepared_query *pq) {
@@ -550,15 +625,24 @@ typedef struct run_state {
     const vs__compact_kernels *kern;
     vs_metric metric;
     const float *queries;
-    size_t k, kk, cap; /* k; min(k, n); the merged candidate list's capacity */
+    size_t k, kk, cap; /* k; min(k, n); the candidate list's capacity */
     int exact;
     float *scores; /* the caller's score matrix (k == 0) */
     float *out_scores;
     int64_t *out_ids; /* nq x k, copied to the caller's buffers at the end */
     size_t *fallback, fallbacks;
+    scan_buffers sb;
     vs_batch_report report, sub;
     double max_bound;
-    /* one job's state, reused by every job of the batch */
+    /* The device scan (dev_on): raw sums of queries [dev_q0, dev_q0 + dev_rows) x every row. */
+    int dev_on;
+    const vs__backend_ops *f32_ops; /* the float32 path that rescores: the CPU's or the device's */
+    void *f32_state;
+    size_t dev_q0, dev_rows, dev_cap;
+    float *dev_qf, *dev_f;
+    int16_t *dev_q16;
+    int64_t *dev_i;
+    /* The CPU scan (scan_batch): one job's state, reused by every job of the batch. */
     size_t chunk, units;      /* queries per job; units per job */
     size_t unit_kk, unit_cap; /* per (unit, query): lows kept, candidates kept */
     size_t q0, rows;          /* the current job's queries */
@@ -579,11 +663,102 @@ typedef struct run_state {
     selection merged;   /* one query's candidates over every unit */
 } run_state;
 
+/* One group's queries: prepared, with their selections or heaps. */
+typedef struct group {
+    size_t q0, rows;
+    prepared_query pq[VS_COMPACT_QUERIES];
+    const float *qf[VS_COMPACT_QUERIES];
+    const int16_t *q16[VS_COMPACT_QUERIES];
+    int active[VS_COMPACT_QUERIES];
+    vs__heap heaps[VS_COMPACT_QUERIES];
+} group;
+
+static void group_prepare(run_state *rs, group *g) {
+    const size_t dim = rs->cc->dim;
+    for (size_t r = 0; r < g->rows; r++) {
+        const size_t q = g->q0 + r;
+        prepare_query(rs->cc, rs->dev_on ? 0 : rs->kern->bf16_pairs, rs->queries + q * dim,
+                      rs->sb.qf + r * dim, rs->sb.q16 + r * dim, &g->pq[r]);
+        /* A device may flush subnormal inputs, products and sums to zero (docs/numerics.md). */
+        if (rs->dev_on && rs->cc->storage != VS_STORAGE_I8)
+            g->pq[r].under = (double)dim * 0x1p-109 * g->pq[r].unscale;
+        g->qf[r] = rs->sb.qf + r * dim;
+        g->q16[r] = rs->sb.q16 + r * dim;
+        g->active[r] = 1;
+        if (rs->exact) {
+            selection *s = &rs->sb.sel[r];
+            *s = (selection){.lows = rs->sb.lows + r * rs->kk,
+                             .k = rs->kk,
+                             .ids = rs->sb.ids + r * rs->cap,
+                             .highs = rs->sb.highs + r * rs->cap,
+                             .cap = rs->cap};
+            if (needs_fallback(rs->cc, rs->metric, &g->pq[r]) || rs->kk == 0) {
+                g->active[r] = 0;
+                rs->fallback[rs->fallbacks++] = q;
+            }
+        } else if (rs->k > 0) {
+            vs__heap_init(&g->heaps[r], rs->out_scores + q * rs->k, rs->out_ids + q * rs->k,
+                          rs->kk);
+        }
+    }
+}
+
+/* Candidate j of query row r of the group, with its raw kernel sum. */
+static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double raw) {
+    const compact_meta *m = &rs->cc->meta[j];
+    const prepared_query *pq = &g->pq[r];
+    double bound, approx, goodness;
+    if (!isnan(m->norm) && pq->finite) {
+        goodness = candidate_score(rs->cc, rs->metric, pq, m, raw, rs->exact, &bound, &approx);
+    } else if (rs->metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
+        goodness = approx = bound = 0; /* a zero vector's cosine is 0 */
+    } else {
+        goodness = approx = bound = NAN;
+    }
+    if (rs->exact) {
+        selection *s = &rs->sb.sel[r];
+        if (!isfinite(goodness) || !isfinite(bound)) {
+            selection_add(s, j, INFINITY); /* always rescored */
+            return;
+        }
+        const double high = goodness + bound;
+        if (high < selection_floor(s)) return;
+        selection_add(s, j, high);
+        lows_push(s, goodness - bound);
+        return;
+    }
+    if (bound > rs->max_bound) rs->max_bound = bound;
+    const size_t q = g->q0 + r;
+    if (rs->k == 0) {
+        rs->scores[q * rs->cc->n + j] = (float)approx;
+    } else {
+        const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
+        vs__heap_push(&g->heaps[r], key, (int64_t)j);
+    }
+}
+
+/*
+ * The CPU scan (docs/design.md, "Compact storage"): a batch runs in jobs of
+ * up to CHUNK_QUERIES queries; a job is cut into units of UNIT_ROWS stored
+ * rows that the library's pool hands out (the caller works too, units are
+ * claimed dynamically). A unit walks its rows in blocks of BLOCK_ROWS and,
+ * for each block (kept in cache), runs the kernel for every tile of
+ * VS_COMPACT_QUERIES queries of the job, so the compact bytes are read once
+ * per job. Each (unit, query) keeps its own candidates (exact mode) or heap
+ * (approximate top-k), merged afterwards in unit order; the unit boundaries
+ * depend on n only and a pair's kernel sum on nothing but the pair, so the
+ * answer, the candidates rescored and the report do not depend on the
+ * thread count or on timing.
+ */
+#define UNIT_ROWS ((size_t)64 * BLOCK_ROWS) /* stored rows per pool unit */
+#define CHUNK_QUERIES 64                    /* queries per job, at most */
+#define CHUNK_ENTRIES ((size_t)1 << 22)     /* per-unit entries (lows, candidates) of a job */
+
 /*
  * Candidate j (raw kernel sum) for one query, into its selection (exact) or
  * heap / row; *max_bound (approximate mode) takes the largest bound seen.
  */
-static void take_candidate(const run_state *rs, const prepared_query *pq, selection *s,
+static void unit_candidate(const run_state *rs, const prepared_query *pq, selection *s,
                            vs__heap *heap, double *max_bound, size_t q, size_t j, double raw) {
     const compact_meta *m = &rs->cc->meta[j];
     double bound, approx, goodness;
@@ -654,13 +829,13 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
                 g = l2 < 0 ? 0 : -l2;
             }
             if (g + block_bound + slack < selection_floor(s)) continue;
-            take_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+            unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
         }
         return;
     }
     double unused = 0; /* exact mode reports no bound */
     for (; j < count; j++)
-        take_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+        unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
 }
 
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
@@ -685,7 +860,7 @@ static void scan_unit(void *arg, size_t unit, int slot) {
                     continue;
                 }
                 for (size_t j = 0; j < count; j++)
-                    take_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL,
+                    unit_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL,
                                    &max_bound, rs->q0 + qi, b0 + j, raw[r * BLOCK_ROWS + j]);
             }
         }
@@ -698,8 +873,8 @@ static void job_prepare(run_state *rs) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < rs->rows; r++) {
         const size_t q = rs->q0 + r;
-        prepare_query(rs->cc, rs->kern, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
-                      &rs->pq[r]);
+        prepare_query(rs->cc, rs->kern->bf16_pairs, rs->queries + q * dim, rs->qf + r * dim,
+                      rs->q16 + r * dim, &rs->pq[r]);
         rs->active[r] = 1;
         if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
             rs->active[r] = 0;
@@ -773,9 +948,9 @@ static int job_finish(run_state *rs) {
             rs->fallback[rs->fallbacks++] = q;
             continue;
         }
-        status = rescore(rs->c, rs->metric, rs->queries + q * rs->cc->dim, rs->merged.ids,
-                         rs->merged.count, rs->k, rs->out_scores + q * rs->k,
-                         rs->out_ids + q * rs->k, &rs->sub);
+        status = rescore(rs->c, rs->f32_ops, rs->f32_state, rs->metric,
+                         rs->queries + q * rs->cc->dim, rs->merged.ids, rs->merged.count, rs->k,
+                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
         rs->report.rescored += rs->merged.count;
         rs->report.kernel_seconds += rs->sub.kernel_seconds;
     }
@@ -815,33 +990,8 @@ static int scan_batch(run_state *rs, size_t nq) {
     return status;
 }
 
-/* Queries no bound certifies: the float32 corpus scores them, together. */
-static int run_fallbacks(run_state *rs) {
-    const size_t dim = rs->cc->dim, k = rs->k, count = rs->fallbacks;
-    float *fq = malloc(count * dim * sizeof(float));
-    float *fs = malloc(count * k * sizeof(float));
-    int64_t *fi = malloc(count * k * sizeof(int64_t));
-    int status = VS_ERR_OUT_OF_MEMORY;
-    if (fq != NULL && fs != NULL && fi != NULL) {
-        for (size_t e = 0; e < count; e++)
-            memcpy(fq + e * dim, rs->queries + rs->fallback[e] * dim, dim * sizeof(float));
-        status = f32_topk(rs->c->ctx, rs->c->cpu_data, rs->cc->n, dim, rs->metric, fq, count, k, fs,
-                          fi, &rs->sub);
-        rs->report.kernel_seconds += rs->sub.kernel_seconds;
-        for (size_t e = 0; e < count && status == VS_OK; e++) {
-            memcpy(rs->out_scores + rs->fallback[e] * k, fs + e * k, k * sizeof(float));
-            memcpy(rs->out_ids + rs->fallback[e] * k, fi + e * k, k * sizeof(int64_t));
-        }
-    }
-    free(fq);
-    free(fs);
-    free(fi);
-    rs->report.rescored += (uint64_t)count * rs->cc->n;
-    rs->report.fallback_queries = count;
-    return status;
-}
-
-static void run_free(run_state *rs) {
+/* The CPU scan's job buffers. */
+static void job_buffers_free(run_state *rs) {
     void *blocks[] = {rs->out_scores, rs->out_ids,     rs->fallback,   rs->qf,
                       rs->q16,        rs->qf_rows,     rs->q16_rows,   rs->pq,
                       rs->active,     rs->sel,         rs->sel_lows,   rs->sel_ids,
@@ -851,8 +1001,8 @@ static void run_free(run_state *rs) {
         free(blocks[b]);
 }
 
-/* The job's sizes and buffers (rs->exact, kk, cap set); VS_OK or VS_ERR_OUT_OF_MEMORY. */
-static int run_alloc(run_state *rs, size_t nq) {
+/* The CPU scan's job sizes and buffers (rs->exact, kk, cap set); VS_OK or VS_ERR_OUT_OF_MEMORY. */
+static int job_alloc(run_state *rs) {
     const size_t n = rs->cc->n, dim = rs->cc->dim;
     rs->units = n == 0 ? 1 : (n + UNIT_ROWS - 1) / UNIT_ROWS;
     rs->unit_kk = rs->kk < UNIT_ROWS ? rs->kk : UNIT_ROWS;
@@ -884,17 +1034,159 @@ static int run_alloc(run_state *rs, size_t nq) {
         failed |= (rs->heap_keys = malloc(at * rs->unit_kk * sizeof(float) + 1)) == NULL;
         failed |= (rs->heap_ids = malloc(at * rs->unit_kk * sizeof(int64_t) + 1)) == NULL;
     }
-    if (nq > 0 && rs->k > 0) {
-        failed |= (rs->out_scores = malloc(nq * rs->k * sizeof(float))) == NULL;
-        failed |= (rs->out_ids = malloc(nq * rs->k * sizeof(int64_t))) == NULL;
-        failed |= (rs->fallback = malloc(nq * sizeof(size_t))) == NULL;
-    }
     if (failed) return VS_ERR_OUT_OF_MEMORY;
     for (size_t r = 0; r < rs->chunk; r++) {
         rs->qf_rows[r] = rs->qf + r * dim;
         rs->q16_rows[r] = rs->q16 + r * dim;
     }
     return VS_OK;
+}
+
+/* The scan buffers and the device scan's buffers of a run. */
+static void run_buffers_free(run_state *rs) {
+    buffers_free(&rs->sb);
+    job_buffers_free(rs);
+    free(rs->dev_qf);
+    free(rs->dev_q16);
+    free(rs->dev_f);
+    free(rs->dev_i);
+}
+
+/*
+ * The device scan of queries [q0, q0 + rows): prepared as the CPU kernels see
+ * them (host/compact.c prepare_query), padded with zero queries to a multiple
+ * of VS_COMPACT_QUERIES, raw sums into rs->dev_f / dev_i (rows x n).
+ */
+static int device_chunk(run_state *rs, size_t q0, size_t nq) {
+    const vs__compact *cc = rs->cc;
+    const size_t dim = cc->dim, n = cc->n;
+    if (rs->dev_cap == 0) {
+        size_t cap =
+            DEVICE_CHUNK_BYTES / (n * sizeof(int64_t)) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+        if (cap < VS_COMPACT_QUERIES) cap = VS_COMPACT_QUERIES;
+        if (cap > DEVICE_CHUNK_QUERIES) cap = DEVICE_CHUNK_QUERIES;
+        const size_t need = (nq + VS_COMPACT_QUERIES - 1) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+        rs->dev_cap = cap < need ? cap : need;
+        rs->dev_qf = calloc(rs->dev_cap * dim, sizeof(float));
+        rs->dev_q16 = calloc(rs->dev_cap * dim, sizeof(int16_t));
+        if (cc->storage == VS_STORAGE_I8)
+            rs->dev_i = malloc(rs->dev_cap * n * sizeof(int64_t));
+        else
+            rs->dev_f = malloc(rs->dev_cap * n * sizeof(float));
+        if (rs->dev_qf == NULL || rs->dev_q16 == NULL || (rs->dev_i == NULL && rs->dev_f == NULL))
+            return VS_ERR_OUT_OF_MEMORY;
+    }
+    const size_t rows = nq - q0 < rs->dev_cap ? nq - q0 : rs->dev_cap;
+    const size_t padded = (rows + VS_COMPACT_QUERIES - 1) / VS_COMPACT_QUERIES * VS_COMPACT_QUERIES;
+    memset(rs->dev_qf, 0, padded * dim * sizeof(float));
+    memset(rs->dev_q16, 0, padded * dim * sizeof(int16_t));
+    for (size_t r = 0; r < rows; r++) {
+        prepared_query pq;
+        prepare_query(cc, 0, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
+                      rs->dev_q16 + r * dim, &pq);
+    }
+    const void *queries =
+        cc->storage == VS_STORAGE_I8 ? (const void *)rs->dev_q16 : (const void *)rs->dev_qf;
+    char why[VS__BATCH_WHY_BYTES] = "";
+    rs->dev_rows = 0;
+    const int status =
+        cc->dev_ops->compact_scan(cc->dev_state, &rs->c->ctx->env, cc->dev, queries, rows,
+                                  rs->dev_f, rs->dev_i, &rs->report, why, sizeof(why));
+    if (status != VS_OK) {
+        snprintf(rs->report.fallback, sizeof(rs->report.fallback),
+                 "device scan failed (%s%s%.120s)", vs_status_name(status), why[0] ? ": " : "",
+                 why);
+        return status;
+    }
+    rs->dev_q0 = q0;
+    rs->dev_rows = rows;
+    return VS_OK;
+}
+
+/* Raw sums of the group's queries x stored rows [c0, c0 + count) into rs->sb.raw. */
+static int group_sums(run_state *rs, group *g, size_t c0, size_t count) {
+    if (!rs->dev_on) {
+        scan_block(rs->cc, rs->kern, g->qf, g->q16, g->rows, c0, count, rs->sb.raw);
+        return VS_OK;
+    }
+    if (g->q0 < rs->dev_q0 || g->q0 >= rs->dev_q0 + rs->dev_rows) {
+        const int status = device_chunk(rs, g->q0, rs->report.queries);
+        if (status != VS_OK) return status;
+    }
+    const size_t n = rs->cc->n;
+    for (size_t r = 0; r < g->rows; r++) {
+        const size_t at = (g->q0 - rs->dev_q0 + r) * n + c0;
+        for (size_t j = 0; j < count; j++)
+            rs->sb.raw[r * BLOCK_ROWS + j] =
+                rs->dev_i != NULL ? (double)rs->dev_i[at + j] : (double)rs->dev_f[at + j];
+    }
+    return VS_OK;
+}
+
+/* Scans every stored row for the group, then finishes each query. */
+static int group_run(run_state *rs, group *g) {
+    const size_t n = rs->cc->n;
+    group_prepare(rs, g);
+    for (size_t c0 = 0; c0 < n; c0 += BLOCK_ROWS) {
+        const size_t count = n - c0 < BLOCK_ROWS ? n - c0 : BLOCK_ROWS;
+        const int sums = group_sums(rs, g, c0, count);
+        if (sums != VS_OK) return sums;
+        for (size_t r = 0; r < g->rows; r++)
+            if (g->active[r])
+                for (size_t j = 0; j < count; j++)
+                    take_candidate(rs, g, r, c0 + j, rs->sb.raw[r * BLOCK_ROWS + j]);
+    }
+    int status = VS_OK;
+    for (size_t r = 0; r < g->rows && status == VS_OK; r++) {
+        const size_t q = g->q0 + r;
+        if (!rs->exact) {
+            if (rs->k > 0)
+                vs__heap_finish(&g->heaps[r], rs->metric == VS_METRIC_L2SQ,
+                                rs->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY,
+                                rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, rs->k);
+            continue;
+        }
+        if (!g->active[r]) continue;
+        selection *s = &rs->sb.sel[r];
+        if (!s->overflow) selection_prune(s);
+        if (s->overflow) {
+            rs->fallback[rs->fallbacks++] = q;
+            continue;
+        }
+        status = rescore(rs->c, rs->f32_ops, rs->f32_state, rs->metric,
+                         rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
+                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
+        rs->report.rescored += s->count;
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+    }
+    return status;
+}
+
+/* Queries no bound certifies: the float32 corpus scores them, together. */
+static int run_fallbacks(run_state *rs) {
+    const size_t dim = rs->cc->dim, k = rs->k, count = rs->fallbacks;
+    float *fq = malloc(count * dim * sizeof(float));
+    float *fs = malloc(count * k * sizeof(float));
+    int64_t *fi = malloc(count * k * sizeof(int64_t));
+    int status = VS_ERR_OUT_OF_MEMORY;
+    if (fq != NULL && fs != NULL && fi != NULL) {
+        for (size_t e = 0; e < count; e++)
+            memcpy(fq + e * dim, rs->queries + rs->fallback[e] * dim, dim * sizeof(float));
+        status = f32_topk(rs->c->ctx, rs->f32_ops, rs->f32_state,
+                          rs->dev_on ? rs->c->data : rs->c->cpu_data, rs->cc->n, dim, rs->metric,
+                          fq, count, k, fs, fi, &rs->sub);
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+        for (size_t e = 0; e < count && status == VS_OK; e++) {
+            memcpy(rs->out_scores + rs->fallback[e] * k, fs + e * k, k * sizeof(float));
+            memcpy(rs->out_ids + rs->fallback[e] * k, fi + e * k, k * sizeof(int64_t));
+        }
+    }
+    free(fq);
+    free(fs);
+    free(fi);
+    rs->report.rescored += (uint64_t)count * rs->cc->n;
+    rs->report.fallback_queries = count;
+    return status;
 }
 
 /* The kernels, the buffers and the batch's outputs; VS_OK or a vs_status (logged). */
@@ -910,13 +1202,111 @@ static int run_begin(run_state *rs, size_t nq) {
                 forced ? forced : "", ctx->isa);
         return VS_ERR_UNSUPPORTED;
     }
-    snprintf(rs->report.isa, sizeof(rs->report.isa), "%s", rs->kern->isa);
     rs->exact = rs->cc->exact && k > 0;
     rs->kk = k < n ? k : n;
     rs->cap = n / 8 > 2 * rs->kk ? n / 8 : 2 * rs->kk;
     if (rs->cap > n) rs->cap = n;
     if (rs->cap == 0) rs->cap = 1;
-    return run_alloc(rs, nq);
+    if (buffers_alloc(&rs->sb, rs->cc->dim, rs->exact ? rs->kk : 0, rs->cap) != VS_OK ||
+        job_alloc(rs) != VS_OK)
+        return VS_ERR_OUT_OF_MEMORY;
+    if (nq > 0 && k > 0) {
+        rs->out_scores = malloc(nq * k * sizeof(float));
+        rs->out_ids = malloc(nq * k * sizeof(int64_t));
+        rs->fallback = malloc(nq * sizeof(size_t));
+        if (rs->out_scores == NULL || rs->out_ids == NULL || rs->fallback == NULL)
+            return VS_ERR_OUT_OF_MEMORY;
+    }
+    return VS_OK;
+}
+
+/*
+ * Whether the batch scans on the device: the corpus is there, the context is
+ * not demoted, and "auto" asks its cost model (the float32 batch's estimates:
+ * both sides read the same compact bytes instead). Otherwise the report says
+ * why the CPU runs it.
+ */
+static int device_chosen(run_state *rs, size_t nq) {
+    vs_context *ctx = rs->c->ctx;
+    const vs__compact *cc = rs->cc;
+    char *why = rs->report.fallback;
+    const size_t size = sizeof(rs->report.fallback);
+    if (ctx->backend == ctx->cpu) return 0;
+    if (cc->dev == NULL) {
+        snprintf(why, size, "%.150s; compact storage runs on the CPU", cc->dev_why);
+        return 0;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    const int demoted = ctx->demoted, failures = ctx->device_failures;
+    pthread_mutex_unlock(&ctx->lock);
+    if (demoted) {
+        snprintf(why, size, "the device failed %d batches; this context uses the CPU", failures);
+        return 0;
+    }
+    if (!ctx->is_auto) return 1;
+    const vs__batch b =
+        vs__batch_make(rs->metric, rs->queries, nq, cc->dim, NULL, NULL, cc->n, rs->k, NULL, NULL);
+    return vs__device_preferred(ctx, &b, why, size);
+}
+
+/* Every group, then the fallback queries, on the device (dev) or the CPU; outputs in rs. */
+static int run_all(run_state *rs, size_t nq, int dev) {
+    vs_context *ctx = rs->c->ctx;
+    vs_batch_report *report = &rs->report;
+    rs->dev_on = dev;
+    rs->f32_ops = dev ? ctx->backend : ctx->cpu;
+    rs->f32_state = dev ? ctx->backend_state : ctx->cpu_state;
+    rs->fallbacks = 0;
+    rs->max_bound = 0;
+    rs->dev_q0 = rs->dev_rows = 0;
+    report->rescored = 0;
+    report->fallback_queries = 0;
+    report->kernel_seconds = 0;
+    memset(report->kernel_family, 0, sizeof(report->kernel_family));
+    memset(report->kernels, 0, sizeof(report->kernels));
+    snprintf(report->backend, sizeof(report->backend), "%s", dev ? ctx->backend->name : "cpu");
+    snprintf(report->device, sizeof(report->device), "%s",
+             dev ? ctx->backend->describe(ctx->backend_state) : ctx->cpu->describe(ctx->cpu_state));
+    snprintf(report->isa, sizeof(report->isa), "%s", dev ? "" : rs->kern->isa);
+    int status = VS_OK;
+    if (!dev) status = scan_batch(rs, nq); /* the CPU: threaded, tiled (scan_batch) */
+    for (size_t q0 = 0; dev && q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
+        group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
+        status = group_run(rs, &g);
+    }
+    if (status == VS_OK && rs->fallbacks > 0) status = run_fallbacks(rs);
+    if (dev && rs->sub.kernels[0] != '\0') {
+        /* the float32 kernels that rescored (or ran the fallback queries) after the scan's */
+        const size_t used = strlen(report->kernels);
+        snprintf(report->kernels + used, sizeof(report->kernels) - used, "%s%s", used ? " " : "",
+                 rs->sub.kernels);
+    }
+    return status;
+}
+
+/*
+ * The device failed the batch (or could not take it): the CPU runs all of it
+ * again (every output is rewritten); a device failure counts toward demotion.
+ */
+static int device_failed(run_state *rs, size_t nq, int status) {
+    vs_context *ctx = rs->c->ctx;
+    const int failure = status == VS_ERR_DEVICE;
+    const int failures = vs__device_failure_count(ctx, status);
+    char detail[sizeof(rs->report.fallback)];
+    if (rs->report.fallback[0] != '\0')
+        snprintf(detail, sizeof(detail), "%s", rs->report.fallback);
+    else
+        snprintf(detail, sizeof(detail), "device failed (%s)", vs_status_name(status));
+    snprintf(rs->report.fallback, sizeof(rs->report.fallback), "%.150s; re-ran on the CPU%s",
+             detail, failures >= VS_DEMOTE_AFTER ? "; device demoted" : "");
+    vs__log(vs__sink(ctx), failure ? VS_LOG_WARN : VS_LOG_INFO, "compact corpus: %s",
+            rs->report.fallback);
+    char keep[sizeof(rs->report.fallback)];
+    memcpy(keep, rs->report.fallback, sizeof(keep));
+    vs__error_clear();
+    status = run_all(rs, nq, 0);
+    memcpy(rs->report.fallback, keep, sizeof(keep));
+    return status;
 }
 
 /*
@@ -937,20 +1327,19 @@ static int compact_run(vs_corpus *c, vs_metric metric, const float *queries, siz
     rs.k = k;
     rs.scores = scores;
     report_begin(&rs.report, c, metric, nq, k);
-    snprintf(rs.report.backend, sizeof(rs.report.backend), "cpu");
-    snprintf(rs.report.device, sizeof(rs.report.device), "%s", ctx->cpu->describe(ctx->cpu_state));
-    if (ctx->backend != ctx->cpu)
-        snprintf(rs.report.fallback, sizeof(rs.report.fallback),
-                 "compact storage runs on the CPU (no OpenCL compact kernels)");
     int status = run_begin(&rs, nq);
-    if (status == VS_OK) status = scan_batch(&rs, nq);
-    if (status == VS_OK && rs.fallbacks > 0) status = run_fallbacks(&rs);
+    if (status == VS_OK) status = run_all(&rs, nq, device_chosen(&rs, nq));
+    if (status != VS_OK && status != VS_ERR_INVALID_ARGUMENT && rs.dev_on)
+        status = device_failed(&rs, nq, status);
     if (status == VS_OK && k > 0 && nq > 0) {
         memcpy(scores, rs.out_scores, nq * k * sizeof(float));
         memcpy(ids, rs.out_ids, nq * k * sizeof(int64_t));
     }
     if (!rs.cc->exact) rs.report.max_error_bound = rs.max_bound;
-    run_free(&rs);
+    run_buffers_free(&rs);
+    free(rs.out_scores);
+    free(rs.out_ids);
+    free(rs.fallback);
     if (status == VS_ERR_OUT_OF_MEMORY)
         vs__log(vs__sink(ctx), VS_LOG_ERROR, "compact corpus: cannot allocate the batch's buffers");
     rs.report.status = status;
@@ -1034,13 +1423,6 @@ static int corpus_create_any(const char *fn, vs_context *ctx, const float *vecto
     if (status != VS_OK) return status;
     if (opts->storage == VS_STORAGE_F32 && half == NULL)
         return vs_corpus_create(ctx, vectors, n, dim, out);
-    if (opts->storage != VS_STORAGE_F32 && ctx->backend != ctx->cpu && !ctx->is_auto) {
-        vs__log(vs__sink(ctx), VS_LOG_ERROR,
-                "%s: %s storage is not implemented on the OpenCL backend; use a CPU context "
-                "or float32 storage",
-                fn, vs_storage_name(opts->storage));
-        return VS_ERR_UNSUPPORTED;
-    }
     vs_corpus *corpus = calloc(1, sizeof(*corpus));
     if (corpus == NULL) {
         vs__error_set("%s: cannot allocate the corpus", fn);
@@ -1094,34 +1476,51 @@ int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_stor
                              vectors != NULL ? vectors : none, input, n, dim, opts, out);
 }
 
-/* Testing hook (tests/test_compact.c): every candidate's compact score against one query and its
- * bound against the exact score, as approximate mode computes them. */
+/* Testing hook (tests/test_compact.c, test_compact_cl.c): every candidate's compact score against
+ * one query and its bound against the exact score, as approximate mode computes them (on the
+ * device when the corpus is there and the context has one, as a batch would:
+ * vs__compact_on_device says). */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds) {
     const vs__compact *cc = c->compact;
     const vs__compact_kernels *kern =
         vs__compact_kernels_for(c->ctx->isa, getenv("VECSCORE_COMPACT_ISA"));
     if (cc == NULL || kern == NULL) return VS_ERR_INVALID_ARGUMENT;
-    float *qf = malloc(cc->dim * sizeof(float));
-    int16_t *q16 = malloc(cc->dim * sizeof(int16_t));
-    if (qf == NULL || q16 == NULL) {
-        free(qf);
-        free(q16);
-        return VS_ERR_OUT_OF_MEMORY;
+    run_state rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.c = (vs_corpus *)c;
+    rs.cc = cc;
+    rs.queries = query;
+    rs.dev_on = cc->dev != NULL && c->ctx->backend != c->ctx->cpu;
+    int status = buffers_alloc(&rs.sb, cc->dim, 0, 1);
+    if (status == VS_OK && rs.dev_on && cc->n > 0) status = device_chunk(&rs, 0, 1);
+    if (status != VS_OK) {
+        run_buffers_free(&rs);
+        return status;
     }
     prepared_query pq;
-    prepare_query(cc, kern, query, qf, q16, &pq);
-    const float *qf_rows[1] = {qf};
-    const int16_t *q16_rows[1] = {q16};
-    double raw[BLOCK_ROWS];
+    prepare_query(cc, rs.dev_on ? 0 : kern->bf16_pairs, query, rs.sb.qf, rs.sb.q16, &pq);
+    if (rs.dev_on && cc->storage != VS_STORAGE_I8)
+        pq.under = (double)cc->dim * 0x1p-109 * pq.unscale; /* as group_prepare */
+    const float *qf[1] = {rs.sb.qf};
+    const int16_t *q16[1] = {rs.sb.q16};
     for (size_t c0 = 0; c0 < cc->n; c0 += BLOCK_ROWS) {
         const size_t count = cc->n - c0 < BLOCK_ROWS ? cc->n - c0 : BLOCK_ROWS;
-        scan_block(cc, kern, qf_rows, q16_rows, 1, c0, count, raw);
+        if (rs.dev_on)
+            for (size_t j = 0; j < count; j++)
+                rs.sb.raw[j] =
+                    rs.dev_i != NULL ? (double)rs.dev_i[c0 + j] : (double)rs.dev_f[c0 + j];
+        else
+            scan_block(cc, kern, qf, q16, 1, c0, count, rs.sb.raw);
         for (size_t j = 0; j < count; j++)
-            candidate_score(cc, metric, &pq, &cc->meta[c0 + j], raw[j], 0, &bounds[c0 + j],
+            candidate_score(cc, metric, &pq, &cc->meta[c0 + j], rs.sb.raw[j], 0, &bounds[c0 + j],
                             &approx[c0 + j]);
     }
-    free(qf);
-    free(q16);
+    run_buffers_free(&rs);
     return VS_OK;
+}
+
+int vs__compact_on_device(const vs_corpus *c) {
+    return c != NULL && c->compact != NULL && c->compact->dev != NULL &&
+           c->ctx->backend != c->ctx->cpu;
 }

@@ -117,6 +117,9 @@ typedef struct vs__compact_ops {
 /* Testing hook: compact scores of every candidate against one query, and their bounds. */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds);
+/* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
+ */
+int vs__compact_on_device(const vs_corpus *c);
 
 /* Parses a device selector; VS_OK, or VS_ERR_INVALID_ARGUMENT with a message naming it in why. */
 int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t why_size);
@@ -124,6 +127,11 @@ int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t wh
 /* Cost model (host/cost.c): measures (or loads) ctx->cost; 0 or a vs_status. */
 int vs__cost_calibrate(vs_context *ctx);
 double vs__cost_seconds(const vs__cost_side *side, const struct vs__batch *b);
+/* A batch the device failed with status: VS_ERR_DEVICE counts toward demotion (returns the
+ * failure count, demoting at VS_DEMOTE_AFTER); any other status counts nothing (returns 0). */
+int vs__device_failure_count(vs_context *ctx, int status);
+/* "auto": 1 when the cost model prefers the device for batch b, else 0 with the reason in why. */
+int vs__device_preferred(const vs_context *ctx, const struct vs__batch *b, char *why, size_t size);
 
 /* Runs one batch on one backend with that backend's corpus data (host/workspace.c). */
 int vs__run_on(vs_context *ctx, const vs__backend_ops *ops, void *state, vs__batch *b,

@@ -443,11 +443,17 @@ VS_API void vs_corpus_free(vs_corpus *c);
  * float32 copy with its norms.) Packed panels round n up to the kernel's
  * panel width.
  *
- * A compact corpus runs on the CPU backend. On a context whose device is an
- * OpenCL device chosen explicitly, vs_corpus_create_with with a compact
- * storage returns VS_ERR_UNSUPPORTED ("compact storage is not implemented on
- * the OpenCL backend"); under "auto" compact corpora run on the CPU and the
- * report's fallback says so.
+ * On a context with an OpenCL device (chosen explicitly, or by "auto"), the
+ * compact copy is also placed on the device, and in exact mode the float32
+ * rows too (device memory per vector: the compact bytes, plus 4 dim + 8 in
+ * exact mode; the host keeps its copies for the CPU path). A batch the
+ * device takes scans there (report.kernels names vs_compact_f16, _bf16 or
+ * _i8) and rescores through the device's float32 kernels, so exact results
+ * are those of a float32 corpus on the same context, i.e. on that device.
+ * "auto" asks its cost model per batch, as for float32 corpora. A corpus the
+ * device cannot hold (larger than one device allocation), a demoted context
+ * or a device failure during the batch runs it on the CPU (a failed batch is
+ * re-run whole); report.backend says which ran and report.fallback why.
  */
 typedef enum {
     VS_STORAGE_F32 = 0,

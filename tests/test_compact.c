@@ -523,19 +523,7 @@ static void test_bad_options(void **state) {
     assert_int_equal(parsed, VS_STORAGE_I8);
     assert_int_equal(vs_storage_parse("f8", &parsed), VS_ERR_INVALID_ARGUMENT);
     vs_context_free(ctx);
-#if VECSCORE_WITH_OPENCL
-    /* An explicit OpenCL device: compact storage is refused, clearly. */
-    vs_options o;
-    vs_options_init(&o);
-    o.device = "opencl";
-    vs_context *cl = NULL;
-    assert_int_equal(vs_context_create(&o, &cl), VS_OK);
-    opts.storage = VS_STORAGE_F16;
-    assert_int_equal(vs_corpus_create_with(cl, v, 2, 4, &opts, &c), VS_ERR_UNSUPPORTED);
-    assert_null(c);
-    assert_non_null(strstr(vs_last_error_message(), "not implemented on the OpenCL backend"));
-    vs_context_free(cl);
-#endif
+    /* Compact corpora on an OpenCL device: tests/test_compact_cl.c. */
 }
 
 /* A forced compact ISA above the float32 one is refused, not silently downgraded. */
