@@ -703,38 +703,12 @@ static void group_prepare(run_state *rs, group *g) {
     }
 }
 
-/* Candidate j of query row r of the group, with its raw kernel sum. */
+static void unit_candidate(const run_state *rs, const prepared_query *pq, selection *s,
+                           vs__heap *heap, double *max_bound, size_t q, size_t j, double raw);
+
+/* Candidate j of query row r of the group (the device path), with its raw kernel sum. */
 static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double raw) {
-    const compact_meta *m = &rs->cc->meta[j];
-    const prepared_query *pq = &g->pq[r];
-    double bound, approx, goodness;
-    if (!isnan(m->norm) && pq->finite) {
-        goodness = candidate_score(rs->cc, rs->metric, pq, m, raw, rs->exact, &bound, &approx);
-    } else if (rs->metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
-        goodness = approx = bound = 0; /* a zero vector's cosine is 0 */
-    } else {
-        goodness = approx = bound = NAN;
-    }
-    if (rs->exact) {
-        selection *s = &rs->sb.sel[r];
-        if (!isfinite(goodness) || !isfinite(bound)) {
-            selection_add(s, j, INFINITY); /* always rescored */
-            return;
-        }
-        const double high = goodness + bound;
-        if (high < selection_floor(s)) return;
-        selection_add(s, j, high);
-        lows_push(s, goodness - bound);
-        return;
-    }
-    if (bound > rs->max_bound) rs->max_bound = bound;
-    const size_t q = g->q0 + r;
-    if (rs->k == 0) {
-        rs->scores[q * rs->cc->n + j] = (float)approx;
-    } else {
-        const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
-        vs__heap_push(&g->heaps[r], key, (int64_t)j);
-    }
+    unit_candidate(rs, &g->pq[r], &rs->sb.sel[r], &g->heaps[r], &rs->max_bound, g->q0 + r, j, raw);
 }
 
 /*
