@@ -966,11 +966,11 @@ static int scan_batch(run_state *rs, size_t nq) {
 
 /* The CPU scan's job buffers. */
 static void job_buffers_free(run_state *rs) {
-    void *blocks[] = {rs->out_scores, rs->out_ids,     rs->fallback,   rs->qf,
-                      rs->q16,        rs->qf_rows,     rs->q16_rows,   rs->pq,
-                      rs->active,     rs->sel,         rs->sel_lows,   rs->sel_ids,
-                      rs->sel_highs,  rs->heaps,       rs->heap_keys,  rs->heap_ids,
-                      rs->unit_bound, rs->merged.lows, rs->merged.ids, rs->merged.highs};
+    void *blocks[] = {rs->qf,          rs->q16,        rs->qf_rows,     rs->q16_rows,
+                      rs->pq,          rs->active,     rs->sel,         rs->sel_lows,
+                      rs->sel_ids,     rs->sel_highs,  rs->heaps,       rs->heap_keys,
+                      rs->heap_ids,    rs->unit_bound, rs->merged.lows, rs->merged.ids,
+                      rs->merged.highs};
     for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++)
         free(blocks[b]);
 }
