@@ -40,7 +40,7 @@ void vs__log(const vs__log_sink *sink, vs_log_level level, const char *fmt, ...)
  * the status and jumps to
  * its cleanup, both written at the call site:
  *   if (x == NULL) { status = vs__fail(...); goto cleanup; }
- * (VS_CL_CHECK in cl/cl_calls.h is the OpenCL form of that line.)
+ * (cl/ writes the same line with vs__cl_failed, which names the CL_* error.)
  */
 #define vs__fail(sink, status, ...) (vs__log((sink), VS_LOG_ERROR, __VA_ARGS__), (status))
 #define vs__fail_msg(buf, size, status, ...) (vs__msg((buf), (size), __VA_ARGS__), (status))

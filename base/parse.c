@@ -47,9 +47,8 @@ const char *vs__parse_uint(const char *text, uint64_t min, uint64_t max, int suf
     return NULL;
 }
 
-int vs__env_uint(const char *name, uint64_t min, uint64_t max, int suffixes, const char *expected,
-                 uint64_t *out, char *why, size_t why_size) {
-    const char *text = getenv(name);
+int vs__env_uint(const char *name, const char *text, uint64_t min, uint64_t max, int suffixes,
+                 const char *expected, uint64_t *out, char *why, size_t why_size) {
     if (text == NULL) return 0;
     const char *reason = vs__parse_uint(text, min, max, suffixes, out);
     if (reason == NULL) return 1;

@@ -17,11 +17,12 @@
 const char *vs__parse_uint(const char *text, uint64_t min, uint64_t max, int suffixes,
                            uint64_t *out);
 /*
- * The environment variable `name` through vs__parse_uint: 0 when it is not
- * set, 1 when it is (*out set), or VS_ERR_INVALID_ARGUMENT with a message
- * naming the variable, its value, the reason and `expected` in why.
+ * The value `text` of the environment variable `name` (NULL when it is not
+ * set; the caller reads it) through vs__parse_uint: 0 when it is not set, 1
+ * when it is (*out set), or VS_ERR_INVALID_ARGUMENT with a message naming the
+ * variable, its value, the reason and `expected` in why.
  */
-int vs__env_uint(const char *name, uint64_t min, uint64_t max, int suffixes, const char *expected,
-                 uint64_t *out, char *why, size_t why_size);
+int vs__env_uint(const char *name, const char *text, uint64_t min, uint64_t max, int suffixes,
+                 const char *expected, uint64_t *out, char *why, size_t why_size);
 
 #endif /* VS_BASE_PARSE_H */

@@ -53,62 +53,115 @@ static int parse_size(const char *prog, const char *name, const char *text, size
     return 0;
 }
 
-int main(int argc, char **argv) {
+typedef struct bench_args {
+    size_t threads, nq, n, dim, k, calls, repeats, warmup, seed;
+} bench_args;
+
+/* The command line into *a (its defaults stay where an option is absent); 0, or -1 (said). */
+static int parse_args(int argc, char **argv, bench_args *a) {
     const char *prog = argv[0];
-    size_t threads = 0, nq = 1, n = 1000, dim = 768, k = 10, calls = 200, repeats = 7, warmup = 50,
-           seed = 1;
     for (int i = 1; i < argc; i++) {
         struct {
             const char *name;
             size_t *value;
             size_t min;
-        } known[] = {{"--threads", &threads, 0}, {"--q", &nq, 1},          {"--n", &n, 1},
-                     {"--dim", &dim, 1},         {"--k", &k, 1},           {"--calls", &calls, 1},
-                     {"--repeats", &repeats, 1}, {"--warmup", &warmup, 0}, {"--seed", &seed, 0}};
+        } known[] = {
+            {"--threads", &a->threads, 0}, {"--q", &a->nq, 1},          {"--n", &a->n, 1},
+            {"--dim", &a->dim, 1},         {"--k", &a->k, 1},           {"--calls", &a->calls, 1},
+            {"--repeats", &a->repeats, 1}, {"--warmup", &a->warmup, 0}, {"--seed", &a->seed, 0}};
         int matched = 0;
         for (size_t j = 0; j < sizeof(known) / sizeof(known[0]); j++) {
             if (strcmp(argv[i], known[j].name) != 0) continue;
             if (i + 1 >= argc) {
                 fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
-                return 1;
+                return -1;
             }
-            if (parse_size(prog, argv[i], argv[i + 1], known[j].min, known[j].value) != 0) return 1;
+            if (parse_size(prog, argv[i], argv[i + 1], known[j].min, known[j].value) != 0)
+                return -1;
             i++;
             matched = 1;
         }
         if (!matched) {
             fprintf(stderr, "%s: unknown argument '%s' (see the top of bench/small_batch.c)\n",
                     prog, argv[i]);
-            return 1;
+            return -1;
         }
     }
-    if (threads > 4096) {
-        fprintf(stderr, "%s: --threads %zu is above 4096\n", prog, threads);
-        return 1;
+    if (a->threads > 4096) {
+        fprintf(stderr, "%s: --threads %zu is above 4096\n", prog, a->threads);
+        return -1;
     }
+    return 0;
+}
+
+/* count floats in [-0.5, 0.5) from a 64-bit LCG in *state. */
+static void fill_random(float *out, size_t count, uint64_t *state) {
+    for (size_t i = 0; i < count; i++) {
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        out[i] = (float)((*state >> 40) & 0xFFFF) / 65536.0f - 0.5f;
+    }
+}
+
+/* The repeats of a->calls timed calls each, printed; medians[r] each repeat's median. */
+static int time_repeats(const bench_args *a, vs_context *ctx, vs_corpus *corpus,
+                        const float *queries, float *scores, int64_t *ids, double *times,
+                        double *medians) {
+    int status = VS_OK;
+    (void)ctx;
+    for (size_t r = 0; r < a->repeats && status == VS_OK; r++) {
+        size_t split = 0;
+        (void)split;
+        for (size_t c = 0; c < a->calls && status == VS_OK; c++) {
+            double t0 = now_seconds();
+            status = vs_corpus_topk(corpus, VS_METRIC_DOT, queries, a->nq, a->k, scores, ids);
+            times[c] = now_seconds() - t0;
+#if defined(VS_REPORT_VERSION) && VS_REPORT_VERSION >= 2
+            vs_batch_report report;
+            if (vs_context_last_report(ctx, &report) == VS_OK && report.threads_joined > 1) split++;
+#endif
+        }
+        if (status != VS_OK) break;
+        double p90 = quantile(times, a->calls, 0.9);
+        medians[r] = quantile(times, a->calls, 0.5);
+        printf("repeat %zu: median %.4f ms, p90 %.4f ms", r + 1, 1e3 * medians[r], 1e3 * p90);
+#if defined(VS_REPORT_VERSION) && VS_REPORT_VERSION >= 2
+        printf(", helper joined in %zu of %zu calls", split, a->calls);
+#endif
+        printf("\n");
+    }
+    return status;
+}
+
+int main(int argc, char **argv) {
+    const char *prog = argv[0];
+    bench_args a = {.threads = 0,
+                    .nq = 1,
+                    .n = 1000,
+                    .dim = 768,
+                    .k = 10,
+                    .calls = 200,
+                    .repeats = 7,
+                    .warmup = 50,
+                    .seed = 1};
+    if (parse_args(argc, argv, &a) != 0) return 1;
+    const size_t nq = a.nq, n = a.n, dim = a.dim, k = a.k, repeats = a.repeats;
     float *corpus_rows = malloc(n * dim * sizeof(float));
     float *queries = malloc(nq * dim * sizeof(float));
     float *scores = malloc(nq * k * sizeof(float));
     int64_t *ids = malloc(nq * k * sizeof(int64_t));
-    double *times = malloc(calls * sizeof(double));
+    double *times = malloc(a.calls * sizeof(double));
     double *medians = malloc(repeats * sizeof(double));
     if (!corpus_rows || !queries || !scores || !ids || !times || !medians) {
         fprintf(stderr, "%s: out of memory\n", prog);
         return 1;
     }
-    uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n * dim; i++) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        corpus_rows[i] = (float)((state >> 40) & 0xFFFF) / 65536.0f - 0.5f;
-    }
-    for (size_t i = 0; i < nq * dim; i++) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        queries[i] = (float)((state >> 40) & 0xFFFF) / 65536.0f - 0.5f;
-    }
+    uint64_t state = a.seed * 0x9E3779B97F4A7C15ull + 1;
+    fill_random(corpus_rows, n * dim, &state);
+    fill_random(queries, nq * dim, &state);
     vs_options opts;
     vs_options_init(&opts);
     opts.device = "cpu";
-    opts.threads = (int)threads;
+    opts.threads = (int)a.threads;
     vs_context *ctx = NULL;
     vs_corpus *corpus = NULL;
     int status = vs_context_create(&opts, &ctx);
@@ -117,31 +170,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: cannot make the context or corpus: %s\n", prog, vs_strerror(status));
         return 1;
     }
-    for (size_t i = 0; i < warmup && status == VS_OK; i++)
+    for (size_t i = 0; i < a.warmup && status == VS_OK; i++)
         status = vs_corpus_topk(corpus, VS_METRIC_DOT, queries, nq, k, scores, ids);
     printf("small batch %zu x %zu x %zu top-%zu dot, threads %zu, %zu calls x %zu repeats\n", nq, n,
-           dim, k, threads, calls, repeats);
-    for (size_t r = 0; r < repeats && status == VS_OK; r++) {
-        size_t split = 0;
-        (void)split;
-        for (size_t c = 0; c < calls && status == VS_OK; c++) {
-            double t0 = now_seconds();
-            status = vs_corpus_topk(corpus, VS_METRIC_DOT, queries, nq, k, scores, ids);
-            times[c] = now_seconds() - t0;
-#if defined(VS_REPORT_VERSION) && VS_REPORT_VERSION >= 2
-            vs_batch_report report;
-            if (vs_context_last_report(ctx, &report) == VS_OK && report.threads_joined > 1) split++;
-#endif
-        }
-        if (status != VS_OK) break;
-        double p90 = quantile(times, calls, 0.9);
-        medians[r] = quantile(times, calls, 0.5);
-        printf("repeat %zu: median %.4f ms, p90 %.4f ms", r + 1, 1e3 * medians[r], 1e3 * p90);
-#if defined(VS_REPORT_VERSION) && VS_REPORT_VERSION >= 2
-        printf(", helper joined in %zu of %zu calls", split, calls);
-#endif
-        printf("\n");
-    }
+           dim, k, a.threads, a.calls, repeats);
+    if (status == VS_OK)
+        status = time_repeats(&a, ctx, corpus, queries, scores, ids, times, medians);
     if (status != VS_OK) {
         fprintf(stderr, "%s: vs_corpus_topk failed: %s\n", prog, vs_strerror(status));
         return 1;

@@ -379,6 +379,35 @@ static void idle_sgemm_target(run_state *st, const target_spec *spec) {
     add_target(st, spec->name, m, ratio >= spec->threshold, NULL);
 }
 
+/*
+ * Issue 9, idle: 1x1000x768 top-10 no slower than the OpenMP driver of
+ * e9e36ee. One process cannot load both libraries, so
+ * bench/small_batch_openmp.sh measures the two alternately and writes its
+ * verdict line ("PASS|FAIL ..."); this target repeats the line of the file
+ * that VECSCORE_OPENMP_SMALL_RESULT names.
+ */
+static void openmp_small_target(run_state *st, const target_spec *spec) {
+    const char *path = getenv("VECSCORE_OPENMP_SMALL_RESULT");
+    if (path == NULL || path[0] == '\0') {
+        add_target(st, spec->name, "bash bench/small_batch_openmp.sh measures it", 0,
+                   "VECSCORE_OPENMP_SMALL_RESULT not set");
+        return;
+    }
+    char line[256] = "";
+    FILE *f = fopen(path, "r");
+    const int read = f != NULL && fgets(line, sizeof(line), f) != NULL;
+    if (f != NULL) fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    const int pass = strncmp(line, "PASS ", 5) == 0, fail = strncmp(line, "FAIL ", 5) == 0;
+    if (!read || (!pass && !fail)) {
+        char m[256];
+        snprintf(m, sizeof(m), "%s: %s", path, read ? "no PASS/FAIL line" : "cannot be read");
+        add_target(st, spec->name, m, 0, "no small_batch_openmp.sh result");
+        return;
+    }
+    add_target(st, spec->name, line + 5, pass, NULL);
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define NONE ROW(0, 0, 0, DOT, 0, NULL)
@@ -467,6 +496,8 @@ static const target_spec target_table[] = {
     {"idle: Q=1024 N=100000 d=768 top-k >= 1.0x OpenBLAS sgemm, best core type",
      ROW(1024, 100000, 768, DOT, 1, "vs-auto"), ROW(1024, 100000, 768, DOT, 0, "openblas"), NONE,
      SPEEDUP_AT_LEAST, 1.0, 0, "rows missing", idle_sgemm_target},
+    MANY("idle: Q=1 N=1000 d=768 top-10 default threads no slower than OpenMP (e9e36ee)", 1.0,
+         openmp_small_target),
 };
 
 void bench_targets_evaluate(run_state *st) {

@@ -45,6 +45,7 @@
 #define VS_CL_TILE_COLUMNS 8192  /* candidates per scoring tile for top-k */
 #define VS_CL_SEGMENT_TARGET 128 /* candidates per selection work-item */
 #define VS_CL_MAX_ROWS 1024      /* queries per chunk */
+#define VS_CL_MIN_ROWS 256       /* queries per chunk kept before the tile is narrowed */
 #define VS_CL_SCRATCH_LIMIT ((size_t)256 << 20)
 #define VS_CL_BUILD_OPTIONS "-cl-std=CL1.2"
 #define VS_CL_WG 16          /* vs_score_blocked: 16 x 16 work-items; must match score.cl */
@@ -52,8 +53,13 @@
 #define VS_CL_STREAM_ROWS 32 /* vs_score_stream: queries per launch; must match score.cl */
 #define VS_CL_STREAM_WG 128  /* its work-group; must match score.cl */
 #define VS_CL_STREAM_LOCAL (32 * 129 * 4 + 32 * 32 * 4) /* its local memory, bytes */
-#define VS_CL_MERGE_WG 256   /* vs_merge_sorted: work-items per query; must match score.cl */
-#define VS_CL_MERGE_CAP 2048 /* entries it sorts in local memory; must match score.cl */
+#define VS_CL_MERGE_WG 256          /* vs_merge_sorted: work-items per query; must match score.cl */
+#define VS_CL_MERGE_CAP 2048        /* entries it sorts in local memory; must match score.cl */
+#define VS_CL_SELECT_WG 256         /* vs_select_query: work-items per query; must match score.cl */
+#define VS_CL_SELECT_CAP 2048       /* largest k of the threshold selection; must match score.cl */
+#define VS_CL_SELECT_IDS 0x7ffffffe /* ids it can encode (31 bits, one word kept for "empty") */
+#define VS_CL_SURVIVORS_MIN 1024    /* survivor slots per query: max(4 k, this) ... */
+#define VS_CL_SURVIVORS_MAX 8192    /* ... at most this, unless VECSCORE_CL_SURVIVORS says */
 
 /* The kernels of score.cl and compact.cl (one program), in one table: index, name, family that
  * launches it ("compact": compact corpora, cl/compact.c, whatever the family). */
@@ -66,6 +72,9 @@
     X(SELECT, "vs_select_segments", "any")                                                         \
     X(MERGE, "vs_merge_segments", "any")                                                           \
     X(MERGE_SORTED, "vs_merge_sorted", "gpu")                                                      \
+    X(TOPK_RESET, "vs_topk_reset", "any")                                                          \
+    X(FILTER, "vs_filter_tile", "any")                                                             \
+    X(SELECT_QUERY, "vs_select_query", "any")                                                      \
     X(COMPACT_F16, "vs_compact_f16", "compact")                                                    \
     X(COMPACT_BF16, "vs_compact_bf16", "compact")                                                  \
     X(COMPACT_I8, "vs_compact_i8", "compact")
@@ -128,6 +137,10 @@ enum {
     P_RUN_IDS = P_RUN_KEYS + 2,
     P_OUT_SCORES = P_RUN_IDS + 2,
     P_OUT_IDS,
+    P_SURVIVORS, /* threshold selection: survivor words, running lists, thresholds, counters */
+    P_RUNNING,
+    P_THRESHOLDS,
+    P_STATE,
     P_COUNT
 };
 
@@ -147,6 +160,8 @@ typedef struct cl_state {
     int block_rows, block_columns; /* vs_score_blocked's register block (-D VS_RM, VS_RN) */
     int stream_ok;                 /* vs_score_stream fits the device's local memory */
     int merge_sorted_ok;           /* vs_merge_sorted fits it */
+    int select_ok;                 /* vs_select_query fits it */
+    long survivors_policy;         /* ctx->cl_survivors: -1 automatic, 0 off, N slots */
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
     int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
@@ -414,9 +429,10 @@ typedef struct plan {
     size_t columns;  /* candidates per tile */
     size_t segments; /* selection segments per tile (top-k) */
     size_t segment_length;
-    size_t k;      /* min(k, nc): entries kept on the device */
-    int fused;     /* top-k scored and selected in one kernel (vs_topk_rows) */
-    int zero_copy; /* outputs wrapped in place */
+    size_t k;         /* min(k, nc): entries kept on the device */
+    size_t survivors; /* threshold selection: survivor slots per query; 0 = segment lists */
+    int fused;        /* top-k scored and selected in one kernel (vs_topk_rows) */
+    int zero_copy;    /* outputs wrapped in place */
 } plan;
 
 static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *corpus, plan *p) {
@@ -435,6 +451,15 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
         p->fused = p->fused && s->fused_policy;
     else
         p->fused = p->fused && b->dim >= VS_CL_FUSED_MIN_DIM;
+    /* Threshold selection (vs_filter_tile, vs_select_query) for every unfused top-k it can
+     * encode; segment lists (vs_select_segments + a merge) for larger k or ids. */
+    if (b->k && !p->fused && s->select_ok && s->survivors_policy != 0 && p->k <= VS_CL_SELECT_CAP &&
+        b->nc <= VS_CL_SELECT_IDS && corpus->nparts > 0) {
+        size_t slots = 4 * p->k;
+        if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
+        if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
+        p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
+    }
     /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
     if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
     const size_t max_columns = (size_t)(UINT32_MAX & ~(uint32_t)(VS_CL_TILE - 1));
@@ -467,7 +492,15 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     /* Copied top-k results come back through rows x k buffers. */
     if (b->k && !p->zero_copy && rows > limit / (b->k * sizeof(int64_t)))
         rows = limit / (b->k * sizeof(int64_t));
-    /* Keep as many rows as fit, then shrink the tile (not below one row). */
+    /* Keep at least VS_CL_MIN_ROWS queries per chunk (or all there are) by narrowing the tile,
+     * down to VS_CL_TILE columns; only then give up rows (not below one). */
+    const size_t want_rows = b->nq < VS_CL_MIN_ROWS ? (b->nq > 0 ? b->nq : 1) : VS_CL_MIN_ROWS;
+    if (tile_buffer && rows > limit / (p->columns * sizeof(float)) &&
+        limit / (p->columns * sizeof(float)) < want_rows && rows >= want_rows &&
+        limit / (want_rows * sizeof(float)) >= VS_CL_TILE) {
+        const size_t narrow = limit / (want_rows * sizeof(float)) / VS_CL_TILE * VS_CL_TILE;
+        if (narrow < p->columns) p->columns = narrow;
+    }
     if (tile_buffer && rows > limit / (p->columns * sizeof(float))) {
         size_t fit = limit / (p->columns * sizeof(float));
         if (fit >= 1) {
@@ -480,7 +513,16 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     p->segments = (p->columns + VS_CL_SEGMENT_TARGET - 1) / VS_CL_SEGMENT_TARGET;
     if (p->segments > VS_CL_MAX_SEGMENTS) p->segments = VS_CL_MAX_SEGMENTS;
     if (p->segments == 0) p->segments = 1;
-    if (p->k) {
+    if (p->survivors) {
+        /* per query: survivor words, its running list, threshold and counters; a smaller
+         * buffer (still exact, it overflows sooner) rather than fewer queries per chunk */
+        const size_t fixed = (p->k + 1) * sizeof(uint64_t) + 4 * sizeof(uint32_t);
+        while (s->survivors_policy < 0 && p->survivors > 16 &&
+               limit / (p->survivors * sizeof(uint64_t) + fixed) < want_rows)
+            p->survivors /= 2;
+        const size_t per_row = p->survivors * sizeof(uint64_t) + fixed;
+        if (rows > limit / per_row) rows = limit / per_row;
+    } else if (p->k) {
         const size_t entry = sizeof(float) + sizeof(int64_t);
         while (p->segments > 1 && rows > limit / (p->segments * p->k * entry))
             p->segments /= 2;
@@ -501,6 +543,7 @@ static size_t output_floats(const vs__batch *b) {
 /* One batch's device buffers: the pool's (owned by cl_state), or the caller's memory wrapped. */
 typedef struct buffers {
     cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
+    cl_mem survivors, running, thresholds, state; /* threshold selection */
     int wrapped; /* out_scores / out_ids wrap the caller's memory: released after the batch */
 } buffers;
 
@@ -652,6 +695,56 @@ static int merge_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, c
     *current = next;
     return status;
 }
+/* Threshold selection: clears the per-query state at the start of a chunk. */
+static int reset_selection(const vs__env *ctx, cl_state *s, buffers *d, size_t rows) {
+    const cl_uint nrows = (cl_uint)rows;
+    const arg args[] = {ARG(nrows), ARG(d->state), ARG(d->thresholds)};
+    const size_t global[1] = {rows};
+    return launch(ctx, s, K_TOPK_RESET, args, 3, 1, global, NULL);
+}
+
+/*
+ * Threshold selection of one tile (score.cl): score it, let every score that
+ * beats its query's threshold into the survivor buffer, then a work-group
+ * per query selects when the buffer is half full, overflowed, or (last) the
+ * outputs are due.
+ */
+static int select_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                       buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
+                       int last, cl_ulong out_offset) {
+    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
+    if (status != VS_OK) return status;
+    const cl_ulong ld = (cl_ulong)p->columns;
+    const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, cap = (cl_uint)p->survivors;
+    const cl_long base = (cl_long)(part->first + t0);
+    const arg filter[] = {ARG(d->tile),  ARG(ld),           ARG(nrows),
+                          ARG(ncolumns), ARG(base),         ARG(d->thresholds),
+                          ARG(d->state), ARG(d->survivors), ARG(cap)};
+    const size_t fglobal[2] = {round_up(columns, 64), rows};
+    status = launch(ctx, s, K_FILTER, filter, 9, 2, fglobal, NULL);
+    if (status != VS_OK) return status;
+    const cl_uint k = (cl_uint)p->k, k_out = (cl_uint)b->k;
+    const cl_int final = last, distance = b->metric == VS_METRIC_L2SQ;
+    const arg select[] = {ARG(d->tile),
+                          ARG(ld),
+                          ARG(nrows),
+                          ARG(ncolumns),
+                          ARG(base),
+                          ARG(d->thresholds),
+                          ARG(d->state),
+                          ARG(d->survivors),
+                          ARG(cap),
+                          ARG(d->running),
+                          ARG(k),
+                          ARG(final),
+                          ARG(distance),
+                          ARG(k_out),
+                          ARG(d->out_scores),
+                          ARG(d->out_ids),
+                          ARG(out_offset)};
+    const size_t global[1] = {rows * VS_CL_SELECT_WG}, local[1] = {VS_CL_SELECT_WG};
+    return launch(ctx, s, K_SELECT_QUERY, select, 17, 1, global, local);
+}
 /* NOLINTEND(bugprone-sizeof-expression) */
 
 static int write_to_device(const vs__env *ctx, cl_state *s, cl_mem mem, size_t bytes,
@@ -733,7 +826,20 @@ static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, c
     if (status == VS_OK && ((b->k && !p->fused) || (!b->k && !p->zero_copy)))
         status = pool_get(ctx, s, P_TILE, rw, rows * p->columns * sizeof(float), "score tile",
                           &d->tile, report);
-    if (b->k) {
+    if (p->survivors) {
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_SURVIVORS, rw, rows * p->survivors * sizeof(uint64_t),
+                              "survivors", &d->survivors, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_RUNNING, rw, rows * p->k * sizeof(uint64_t),
+                              "running lists", &d->running, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_THRESHOLDS, rw, rows * sizeof(uint64_t), "thresholds",
+                              &d->thresholds, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_STATE, rw, rows * 4 * sizeof(uint32_t), "survivor counts",
+                              &d->state, report);
+    } else if (b->k) {
         const size_t list = rows * p->segments * p->k, running = rows * p->k;
         if (status == VS_OK)
             status = pool_get(ctx, s, P_SEG_KEYS, rw, list * sizeof(float), "segment keys",
@@ -824,13 +930,16 @@ static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, con
     const cl_ulong out_row = p->zero_copy ? (cl_ulong)q0 : 0;
     if (b->k && corpus->nparts == 0) /* no candidates: padding only */
         return merge_segments(ctx, s, b, p, d, count, 0, 0, &current, 1, out_row);
+    if (p->survivors) status = reset_selection(ctx, s, d, count);
     for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
         const cl_part *part = &corpus->parts[pi];
         for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p->columns) {
             const size_t columns = part->count - t0 < p->columns ? part->count - t0 : p->columns;
             const size_t id_base = part->first + t0;
-            if (b->k) {
-                const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+            const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
+            if (b->k && p->survivors) {
+                status = select_tile(ctx, s, b, p, d, part, t0, count, columns, last, out_row);
+            } else if (b->k) {
                 cl_uint segments = 0;
                 status = select_segments(ctx, s, b, p, d, part, t0, count, columns, &segments);
                 if (status == VS_OK)
@@ -1187,6 +1296,7 @@ static void choose_blocks(const vs__env *ctx, cl_state *s, const vs__cl_entry *e
     s->stream_ok = local >= VS_CL_STREAM_LOCAL && group >= VS_CL_STREAM_WG;
     s->merge_sorted_ok =
         local >= VS_CL_MERGE_CAP * (sizeof(float) + sizeof(int64_t)) && group >= VS_CL_MERGE_WG;
+    s->select_ok = local >= VS_CL_SELECT_CAP * sizeof(uint64_t) + 1100 && group >= VS_CL_SELECT_WG;
     if (s->family == VS__CL_KERNELS_GPU &&
         (group < (size_t)VS_CL_WG * VS_CL_WG || blocked_local_bytes(r, c) > local)) {
         vs__log(&ctx->log, VS_LOG_INFO,
@@ -1223,14 +1333,21 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
             entry->info.kind == VS_DEVICE_OPENCL_CPU ? VS__CL_KERNELS_CPU : VS__CL_KERNELS_GPU;
     s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
     s->fused_policy = cfg->cl_fused;
+    s->survivors_policy = cfg->cl_survivors;
     if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
     choose_blocks(ctx, s, entry);
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
                                                 (cl_context_properties)entry->platform, 0};
     s->context = vs__cl.CreateContext(properties, 1, &entry->device, NULL, NULL, &err);
-    VS_CL_CHECK(ctx, err, "clCreateContext");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateContext", err);
+        goto cleanup;
+    }
     s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
-    VS_CL_CHECK(ctx, err, "clCreateCommandQueue");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateCommandQueue", err);
+        goto cleanup;
+    }
     vs_pinned_block block;
     status = vs__pinned_cl_alloc(ctx, s->context, s->queue, ctx->arena_bytes, &block);
     if (status != VS_OK) goto cleanup;

@@ -7,8 +7,10 @@
  * nothing and leaves the context usable. Outside tests the wrappers cost one
  * relaxed atomic load per call.
  *
- * VS_CL_CHECK turns a cl_int into a logged CL_* name and a vs_status and
- * jumps to the function's cleanup label, so call sites stay one line.
+ * A failed call is reported in the library's one error idiom (base/log.h),
+ * written out at the call site, with vs__cl_failed naming the CL_* error:
+ *   if (err != CL_SUCCESS) { status = vs__cl_failed(ctx, "clFoo", err); goto cleanup; }
+ * or `return vs__cl_failed(...)` where nothing is held.
  */
 #ifndef VS_CL_CALLS_H
 #define VS_CL_CALLS_H
@@ -95,15 +97,5 @@ void vs__cl_clear_error(void);
 char *vs__cl_info_dup(cl_platform_id platform, cl_device_id device, cl_uint what);
 void vs__cl_info_string(cl_platform_id platform, cl_device_id device, cl_uint what, char *out,
                         size_t size);
-
-/* Checks err; on failure records it, sets `status` and jumps to `cleanup`. */
-#define VS_CL_CHECK(ctx, err, what)                                                                \
-    do {                                                                                           \
-        cl_int vs_cl_err_ = (err);                                                                 \
-        if (vs_cl_err_ != CL_SUCCESS) {                                                            \
-            status = vs__cl_failed((ctx), (what), vs_cl_err_);                                     \
-            goto cleanup;                                                                          \
-        }                                                                                          \
-    } while (0)
 
 #endif /* VS_CL_CALLS_H */

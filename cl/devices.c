@@ -15,32 +15,35 @@
 
 static int device_details(const vs__env *ctx, cl_platform_id platform, cl_device_id device, int p,
                           int d, vs_device *info) {
-    int status = VS_OK;
     memset(info, 0, sizeof(*info));
     cl_device_type type = 0;
     cl_uint units = 0, align_bits = 0;
     cl_ulong global = 0, max_alloc = 0;
     cl_bool unified = CL_FALSE;
-    VS_CL_CHECK(ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_TYPE, sizeof(type), &type, NULL),
-                "clGetDeviceInfo(CL_DEVICE_TYPE)");
-    VS_CL_CHECK(
-        ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units), &units, NULL),
-        "clGetDeviceInfo(CL_DEVICE_MAX_COMPUTE_UNITS)");
-    VS_CL_CHECK(
-        ctx, vs__cl.GetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(global), &global, NULL),
-        "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE)");
-    VS_CL_CHECK(ctx,
-                vs__cl.GetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(max_alloc),
-                                     &max_alloc, NULL),
-                "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
-    VS_CL_CHECK(ctx,
-                vs__cl.GetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits),
-                                     &align_bits, NULL),
-                "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN)");
-    VS_CL_CHECK(ctx,
-                vs__cl.GetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(unified),
-                                     &unified, NULL),
-                "clGetDeviceInfo(CL_DEVICE_HOST_UNIFIED_MEMORY)");
+    const struct {
+        cl_device_info what;
+        size_t size;
+        void *value;
+        const char *name;
+    } facts[] = {
+        {CL_DEVICE_TYPE, sizeof(type), &type, "CL_DEVICE_TYPE"},
+        {CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units), &units, "CL_DEVICE_MAX_COMPUTE_UNITS"},
+        {CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(global), &global, "CL_DEVICE_GLOBAL_MEM_SIZE"},
+        {CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(max_alloc), &max_alloc,
+         "CL_DEVICE_MAX_MEM_ALLOC_SIZE"},
+        {CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits), &align_bits,
+         "CL_DEVICE_MEM_BASE_ADDR_ALIGN"},
+        {CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(unified), &unified, "CL_DEVICE_HOST_UNIFIED_MEMORY"},
+    };
+    for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+        cl_int err =
+            vs__cl.GetDeviceInfo(device, facts[i].what, facts[i].size, facts[i].value, NULL);
+        if (err != CL_SUCCESS) {
+            char what[80];
+            snprintf(what, sizeof(what), "clGetDeviceInfo(%s)", facts[i].name);
+            return vs__cl_failed(ctx, what, err);
+        }
+    }
     vs__cl_info_string(NULL, device, CL_DEVICE_NAME, info->name, sizeof(info->name));
     vs__cl_info_string(NULL, device, CL_DEVICE_VENDOR, info->vendor, sizeof(info->vendor));
     vs__cl_info_string(NULL, device, CL_DRIVER_VERSION, info->driver_version,
@@ -68,8 +71,7 @@ static int device_details(const vs__env *ctx, cl_platform_id platform, cl_device
     info->zero_copy_expected = info->unified_memory;
     info->auto_eligible =
         info->kind == VS_DEVICE_OPENCL_GPU || info->kind == VS_DEVICE_OPENCL_ACCELERATOR;
-cleanup:
-    return status;
+    return VS_OK;
 }
 
 int vs__cl_discover(const vs__env *ctx, vs__cl_entry **out, int *count, char *why,

@@ -38,10 +38,16 @@ int vs__pinned_cl_alloc(const vs__env *ctx, cl_context context, cl_command_queue
     if (backing == NULL) return VS_ERR_OUT_OF_MEMORY;
     buffer =
         vs__cl.CreateBuffer(context, CL_MEM_ALLOC_HOST_PTR | CL_MEM_READ_WRITE, bytes, NULL, &err);
-    VS_CL_CHECK(ctx, err, "clCreateBuffer(staging, CL_MEM_ALLOC_HOST_PTR)");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateBuffer(staging, CL_MEM_ALLOC_HOST_PTR)", err);
+        goto cleanup;
+    }
     void *ptr = vs__cl.EnqueueMapBuffer(queue, buffer, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
                                         bytes, 0, NULL, NULL, &err);
-    VS_CL_CHECK(ctx, err, "clEnqueueMapBuffer(staging)");
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clEnqueueMapBuffer(staging)", err);
+        goto cleanup;
+    }
     backing->queue = queue;
     backing->buffer = buffer;
     out->ptr = ptr;

@@ -152,10 +152,16 @@ int vs__cl_program_get(const vs__env *ctx, cl_context context, const vs__cl_entr
     if (program == NULL) {
         cl_int err = CL_SUCCESS;
         program = vs__cl.CreateProgramWithSource(context, 1, &source, &source_length, &err);
-        VS_CL_CHECK(ctx, err, "clCreateProgramWithSource");
+        if (err != CL_SUCCESS) {
+            status = vs__cl_failed(ctx, "clCreateProgramWithSource", err);
+            goto cleanup;
+        }
         err = vs__cl.BuildProgram(program, 1, &device, options, NULL, NULL);
         if (err == CL_BUILD_PROGRAM_FAILURE) log_build_failure(ctx, program, device);
-        VS_CL_CHECK(ctx, err, "clBuildProgram");
+        if (err != CL_SUCCESS) {
+            status = vs__cl_failed(ctx, "clBuildProgram", err);
+            goto cleanup;
+        }
         cache_store(ctx, name, key, program);
     }
     out->program = program;

@@ -103,6 +103,11 @@ int cli_options_parse(unsigned command, const char *cmd, int argc, char **argv,
  * table order, with the labels padded to width columns. */
 void cli_options_help(FILE *out, unsigned command, int width);
 
+/* A subcommand's --help: usage (its synopsis and description), the options
+ * of command (cli_options_help, labels padded to width), after ("" for
+ * none), then a blank line and the exit codes. */
+void cli_help(FILE *out, const char *usage, unsigned command, int width, const char *after);
+
 /* With names[i] present[i] for n required options: -1 when all are there,
  * else a usage error naming only the missing ones ("-k and -o are required"). */
 int cli_require(const char *cmd, int n, const char *const *names, const int *present);

@@ -10,14 +10,14 @@
 #include "base/json.h"
 
 static void devices_help(FILE *out) {
-    fprintf(out, "usage: vecscore devices [--json]\n"
-                 "\n"
-                 "Lists every device the library can use (the native CPU with its ISA and\n"
-                 "threads, then each OpenCL device with its selector, memory and driver),\n"
-                 "why there is no OpenCL device if there is none, and what 'auto' picks\n"
-                 "(found by running one tiny batch).\n");
-    cli_options_help(out, CLI_CMD_DEVICES, 9);
-    fprintf(out, "\n%s", cli_exit_codes_help);
+    cli_help(out,
+             "usage: vecscore devices [--json]\n"
+             "\n"
+             "Lists every device the library can use (the native CPU with its ISA and\n"
+             "threads, then each OpenCL device with its selector, memory and driver),\n"
+             "why there is no OpenCL device if there is none, and what 'auto' picks\n"
+             "(found by running one tiny batch).\n",
+             CLI_CMD_DEVICES, 9, "");
 }
 
 typedef struct probe {

@@ -9,14 +9,14 @@
 #include <string.h>
 
 static void gen_help(FILE *out) {
-    fprintf(out, "usage: vecscore gen --count N --dim D [--seed S]\n"
-                 "                    [--distribution gaussian|uniform|clustered] [--normalize]\n"
-                 "                    -o FILE\n"
-                 "\n"
-                 "Writes N random D-dimensional vectors. The format comes from FILE's\n"
-                 "extension: .fvecs .fbin .npy (float32) or .bvecs .u8bin (bytes).\n");
-    cli_options_help(out, CLI_CMD_GEN, 19);
-    fprintf(out, "\n%s", cli_exit_codes_help);
+    cli_help(out,
+             "usage: vecscore gen --count N --dim D [--seed S]\n"
+             "                    [--distribution gaussian|uniform|clustered] [--normalize]\n"
+             "                    -o FILE\n"
+             "\n"
+             "Writes N random D-dimensional vectors. The format comes from FILE's\n"
+             "extension: .fvecs .fbin .npy (float32) or .bvecs .u8bin (bytes).\n",
+             CLI_CMD_GEN, 19, "");
 }
 
 typedef struct rng {

@@ -209,6 +209,12 @@ int cli_options_parse(unsigned command, const char *cmd, int argc, char **argv,
     return -1;
 }
 
+void cli_help(FILE *out, const char *usage, unsigned command, int width, const char *after) {
+    fputs(usage, out);
+    cli_options_help(out, command, width);
+    fprintf(out, "%s\n%s", after, cli_exit_codes_help);
+}
+
 void cli_options_help(FILE *out, unsigned command, int width) {
     for (size_t r = 0; r < ROW_COUNT; r++) {
         if (!(rows[r].listed & command)) continue;

@@ -7,18 +7,18 @@
 #include <string.h>
 
 static void recall_help(FILE *out) {
-    fprintf(out, "usage: vecscore recall --result IDS --truth IDS [-k K]\n"
-                 "\n"
-                 "Compares a top-k result with ground truth (both integer id files:\n"
-                 ".ivecs .ibin or an integer .npy, one row per query, best first; big-ann\n"
-                 "ground-truth .ibin files, ids then distances, are read as their ids;\n"
-                 "- reads standard input) and prints\n"
-                 "recall@1, recall@10, recall@100 (those within both files' widths) and\n"
-                 "recall@K, one per line as 'recall@N<TAB>VALUE'. recall@N is the mean over\n"
-                 "queries of |result[:N] & truth[:N]| / N (ids of -1 are padding and never\n"
-                 "count; a truth row with fewer than N real ids divides by that count).\n");
-    cli_options_help(out, CLI_CMD_RECALL, 15);
-    fprintf(out, "\n%s", cli_exit_codes_help);
+    cli_help(out,
+             "usage: vecscore recall --result IDS --truth IDS [-k K]\n"
+             "\n"
+             "Compares a top-k result with ground truth (both integer id files:\n"
+             ".ivecs .ibin or an integer .npy, one row per query, best first; big-ann\n"
+             "ground-truth .ibin files, ids then distances, are read as their ids;\n"
+             "- reads standard input) and prints\n"
+             "recall@1, recall@10, recall@100 (those within both files' widths) and\n"
+             "recall@K, one per line as 'recall@N<TAB>VALUE'. recall@N is the mean over\n"
+             "queries of |result[:N] & truth[:N]| / N (ids of -1 are padding and never\n"
+             "count; a truth row with fewer than N real ids divides by that count).\n",
+             CLI_CMD_RECALL, 15, "");
 }
 
 static int open_ids(const char *cmd, const char *path, vs_reader **out, unsigned char **owned) {

@@ -12,18 +12,16 @@
 #include <string.h>
 
 static void cli_score_help(FILE *out) {
-    fprintf(out, "usage: vecscore score -q QUERIES -b BASE [--metric dot|cosine|l2]\n"
-                 "                      [--device SEL] -o SCORES [--batch N] [--chunk N]\n"
-                 "                      [--threads N] [--report] [--quiet]\n"
-                 "                      [--reject-nonfinite] [--storage S] [--approx]\n"
-                 "\n"
-                 "Every query scored against every base row: a QUERIES x BASE matrix.\n");
-    cli_options_help(out, CLI_CMD_SCORE, 21);
-    fprintf(out,
-            "  other options as for 'vecscore topk' (--batch defaults to as many\n"
-            "  queries as fit 256 MiB of scores)\n"
-            "\n%s",
-            cli_exit_codes_help);
+    cli_help(out,
+             "usage: vecscore score -q QUERIES -b BASE [--metric dot|cosine|l2]\n"
+             "                      [--device SEL] -o SCORES [--batch N] [--chunk N]\n"
+             "                      [--threads N] [--report] [--quiet]\n"
+             "                      [--reject-nonfinite] [--storage S] [--approx]\n"
+             "\n"
+             "Every query scored against every base row: a QUERIES x BASE matrix.\n",
+             CLI_CMD_SCORE, 21,
+             "  other options as for 'vecscore topk' (--batch defaults to as many\n"
+             "  queries as fit 256 MiB of scores)\n");
 }
 
 typedef struct score_buffers {

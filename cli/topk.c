@@ -23,24 +23,22 @@
 #include <string.h>
 
 static void cli_topk_help(FILE *out) {
-    fprintf(out, "usage: vecscore topk -q QUERIES -b BASE -k K [--metric dot|cosine|l2]\n"
-                 "                     [--device SEL] -o RESULT [--scores SCORES]\n"
-                 "                     [--batch N] [--chunk N] [--threads N] [--report]\n"
-                 "                     [--quiet] [--reject-nonfinite]\n"
-                 "                     [--storage f32|f16|bf16|i8] [--approx]\n"
-                 "\n"
-                 "The best K rows of BASE for every row of QUERIES, best first. Ids are\n"
-                 "0-based row numbers of BASE; equal scores order by lower id, NaN last;\n"
-                 "when K exceeds BASE's rows the tail is id -1 with score -inf (dot,\n"
-                 "cosine) or +inf (l2).\n");
-    cli_options_help(out, CLI_CMD_TOPK, 21);
-    fprintf(out,
-            "\n"
-            "Memory: about (chunk + batch) x dim x 4 bytes for vectors, twice the chunk\n"
-            "for the library's copy, (queries + batch) x K x 12 bytes for results, plus\n"
-            "the library's arenas (see docs/cli.md).\n"
-            "\n%s",
-            cli_exit_codes_help);
+    cli_help(out,
+             "usage: vecscore topk -q QUERIES -b BASE -k K [--metric dot|cosine|l2]\n"
+             "                     [--device SEL] -o RESULT [--scores SCORES]\n"
+             "                     [--batch N] [--chunk N] [--threads N] [--report]\n"
+             "                     [--quiet] [--reject-nonfinite]\n"
+             "                     [--storage f32|f16|bf16|i8] [--approx]\n"
+             "\n"
+             "The best K rows of BASE for every row of QUERIES, best first. Ids are\n"
+             "0-based row numbers of BASE; equal scores order by lower id, NaN last;\n"
+             "when K exceeds BASE's rows the tail is id -1 with score -inf (dot,\n"
+             "cosine) or +inf (l2).\n",
+             CLI_CMD_TOPK, 21,
+             "\n"
+             "Memory: about (chunk + batch) x dim x 4 bytes for vectors, twice the chunk\n"
+             "for the library's copy, (queries + batch) x K x 12 bytes for results, plus\n"
+             "the library's arenas (see docs/cli.md).\n");
 }
 
 /* The buffers of one run. */

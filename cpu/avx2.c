@@ -14,7 +14,20 @@
 #define VS_ALWAYS_INLINE inline __attribute__((always_inline))
 /* Dimension steps ahead that the tile kernel prefetches its panel stream (64 B
  * a step); see avx512.c. */
+#ifndef VS_PREFETCH_STEPS
 #define VS_PREFETCH_STEPS 32
+#endif
+/*
+ * Dimension blocking of the packed macro-kernel (block.h): a 256-dimension
+ * slab of a panel is 16 KiB, half of a 32 KiB L1d, and a group of slivers
+ * holds at most 192 KiB of packed queries (in a 512 KiB L2). See docs/isa.md.
+ */
+#ifndef VS_BLOCK_KC
+#define VS_BLOCK_KC 256
+#endif
+#ifndef VS_BLOCK_GROUP_BYTES
+#define VS_BLOCK_GROUP_BYTES ((size_t)192 << 10)
+#endif
 
 static VS_ALWAYS_INLINE float hsum_f32x8(__m256 v) {
     __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -103,39 +116,106 @@ static void dot_rows_kernel(const float *queries, size_t rows, const float *cand
     }
 }
 
-static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, const float *cpack,
-                                        size_t dim, float *out) {
-    __m256 lo[VS_BLOCK_MR], hi[VS_BLOCK_MR];
-    for (int r = 0; r < rows; r++) {
-        lo[r] = _mm256_setzero_ps();
-        hi[r] = _mm256_setzero_ps();
+/*
+ * The tile over dimensions [0, k) of a sliver and a panel: out holds the 6 x 16
+ * sums, started from zero (accumulate 0) or continued from what out holds
+ * (accumulate 1), so a dimension split into slabs gives the sums of one pass,
+ * bit for bit. The accumulators are named variables, not an array: gcc kept an
+ * array of __m256 in registers but also stored every element to the stack on
+ * each step (12 stores for 12 FMAs, half the FMA rate).
+ */
+#define VS_ACC_ROW(r)                                                                              \
+    __m256 lo##r = _mm256_setzero_ps(), hi##r = _mm256_setzero_ps();                               \
+    if (rows > r && accumulate) {                                                                  \
+        lo##r = _mm256_load_ps(out + r * VS_BLOCK_NR);                                             \
+        hi##r = _mm256_load_ps(out + r * VS_BLOCK_NR + 8);                                         \
     }
-    for (size_t d = 0; d < dim; d++) {
+#define VS_FMA_ROW(r)                                                                              \
+    if (rows > r) {                                                                                \
+        const __m256 q = _mm256_broadcast_ss(query + r);                                           \
+        lo##r = _mm256_fmadd_ps(q, panel_lo, lo##r);                                               \
+        hi##r = _mm256_fmadd_ps(q, panel_hi, hi##r);                                               \
+    }
+#define VS_STORE_ROW(r)                                                                            \
+    if (rows > r) {                                                                                \
+        _mm256_store_ps(out + r * VS_BLOCK_NR, lo##r);                                             \
+        _mm256_store_ps(out + r * VS_BLOCK_NR + 8, hi##r);                                         \
+    }
+
+static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, const float *cpack,
+                                        size_t k, float *out, const int accumulate) {
+    VS_ACC_ROW(0)
+    VS_ACC_ROW(1)
+    VS_ACC_ROW(2) VS_ACC_ROW(3) VS_ACC_ROW(4) VS_ACC_ROW(5) for (size_t d = 0; d < k; d++) {
         const __m256 panel_lo = _mm256_load_ps(cpack + d * VS_BLOCK_NR);
         const __m256 panel_hi = _mm256_load_ps(cpack + d * VS_BLOCK_NR + 8);
         _mm_prefetch((const char *)(cpack + (d + VS_PREFETCH_STEPS) * VS_BLOCK_NR), _MM_HINT_T0);
         const float *query = qpack + d * rows;
-        for (int r = 0; r < rows; r++) {
-            const __m256 q = _mm256_broadcast_ss(query + r);
-            lo[r] = _mm256_fmadd_ps(q, panel_lo, lo[r]);
-            hi[r] = _mm256_fmadd_ps(q, panel_hi, hi[r]);
-        }
+        VS_FMA_ROW(0) VS_FMA_ROW(1) VS_FMA_ROW(2) VS_FMA_ROW(3) VS_FMA_ROW(4) VS_FMA_ROW(5)
     }
-    for (int r = 0; r < rows; r++) {
-        _mm256_store_ps(out + r * VS_BLOCK_NR, lo[r]);
-        _mm256_store_ps(out + r * VS_BLOCK_NR + 8, hi[r]);
-    }
+    VS_STORE_ROW(0) VS_STORE_ROW(1) VS_STORE_ROW(2) VS_STORE_ROW(3) VS_STORE_ROW(4) VS_STORE_ROW(5)
 }
 
-static void tile_kernel(const float *qpack, size_t rows, const float *cpack, size_t dim,
+#define VS_TILE_CASES(accumulate)                                                                  \
+    switch (rows) {                                                                                \
+    case 1: tile_fixed(qpack, 1, cpack, k, out, accumulate); break;                                \
+    case 2: tile_fixed(qpack, 2, cpack, k, out, accumulate); break;                                \
+    case 3: tile_fixed(qpack, 3, cpack, k, out, accumulate); break;                                \
+    case 4: tile_fixed(qpack, 4, cpack, k, out, accumulate); break;                                \
+    case 5: tile_fixed(qpack, 5, cpack, k, out, accumulate); break;                                \
+    default: tile_fixed(qpack, 6, cpack, k, out, accumulate); break;                               \
+    }
+
+static void tile_kernel(const float *qpack, size_t rows, const float *cpack, size_t k, float *out) {
+    VS_TILE_CASES(0)
+}
+
+/* tile_kernel continued: out already holds the sums over the dimensions before this slab. */
+static void tile_more_kernel(const float *qpack, size_t rows, const float *cpack, size_t k,
+                             float *out) {
+    VS_TILE_CASES(1)
+}
+
+/*
+ * One query against up to VS_ROW1_PANELS panels at once (block.h, a batch of
+ * one query): out + i * VS_BLOCK_NR gets panel i's 16 sums. Each sum is the
+ * same FMA chain over the whole dimension as tile_kernel's with rows 1, but
+ * one query alone has only 2 chains per panel, and a panel's next step waits
+ * for the FMA latency; 4 panels give 8 independent chains, so the loads of 4
+ * streams are in flight at once.
+ */
+#define VS_ROW1_PANELS 4
+#define VS_ROW1_ACC(i) __m256 lo##i = _mm256_setzero_ps(), hi##i = _mm256_setzero_ps();
+#define VS_ROW1_FMA(i)                                                                             \
+    if (panels > i) {                                                                              \
+        const float *at = cpack + i * VS_BLOCK_NR * dim + d * VS_BLOCK_NR;                         \
+        lo##i = _mm256_fmadd_ps(q, _mm256_load_ps(at), lo##i);                                     \
+        hi##i = _mm256_fmadd_ps(q, _mm256_load_ps(at + 8), hi##i);                                 \
+        _mm_prefetch((const char *)(at + VS_PREFETCH_STEPS * VS_BLOCK_NR), _MM_HINT_T0);           \
+    }
+#define VS_ROW1_STORE(i)                                                                           \
+    if (panels > i) {                                                                              \
+        _mm256_store_ps(out + i * VS_BLOCK_NR, lo##i);                                             \
+        _mm256_store_ps(out + i * VS_BLOCK_NR + 8, hi##i);                                         \
+    }
+
+static VS_ALWAYS_INLINE void row1_fixed(const float *query, const float *cpack, const int panels,
+                                        size_t dim, float *out) {
+    VS_ROW1_ACC(0) VS_ROW1_ACC(1) VS_ROW1_ACC(2) VS_ROW1_ACC(3) for (size_t d = 0; d < dim; d++) {
+        const __m256 q = _mm256_broadcast_ss(query + d);
+        VS_ROW1_FMA(0) VS_ROW1_FMA(1) VS_ROW1_FMA(2) VS_ROW1_FMA(3)
+    }
+    VS_ROW1_STORE(0) VS_ROW1_STORE(1) VS_ROW1_STORE(2) VS_ROW1_STORE(3)
+}
+
+/* Panels at cpack, VS_BLOCK_NR * dim floats apart; panels <= VS_ROW1_PANELS. */
+static void row1_kernel(const float *query, const float *cpack, size_t panels, size_t dim,
                         float *out) {
-    switch (rows) {
-    case 1: tile_fixed(qpack, 1, cpack, dim, out); break;
-    case 2: tile_fixed(qpack, 2, cpack, dim, out); break;
-    case 3: tile_fixed(qpack, 3, cpack, dim, out); break;
-    case 4: tile_fixed(qpack, 4, cpack, dim, out); break;
-    case 5: tile_fixed(qpack, 5, cpack, dim, out); break;
-    default: tile_fixed(qpack, 6, cpack, dim, out); break;
+    switch (panels) {
+    case 1: row1_fixed(query, cpack, 1, dim, out); break;
+    case 2: row1_fixed(query, cpack, 2, dim, out); break;
+    case 3: row1_fixed(query, cpack, 3, dim, out); break;
+    default: row1_fixed(query, cpack, 4, dim, out); break;
     }
 }
 

@@ -9,6 +9,19 @@
  * and then includes this file, which defines block_packed_kernel and
  * block_rows_kernel for its table. Being compiled with the ISA's flags, the
  * epilogue loops below vectorise to that ISA.
+ *
+ * An ISA file may also define, before including this file,
+ *
+ *   VS_BLOCK_KC                      dimensions per slab (a multiple of 8)
+ *   VS_BLOCK_GROUP_BYTES             packed query bytes a group may hold
+ *   static void tile_more_kernel(...) the tile continued from the sums in out
+ *   VS_ROW1_PANELS, static void row1_kernel(...)
+ *                                    optional: one query against that many
+ *                                    panels at once, for a batch of one query
+ *
+ * and block_packed_kernel then blocks along the dimension (see below): the
+ * same sums in the same order, with the panel slab held in L1 while a group
+ * of slivers passes over it.
  */
 #ifndef VS_BLOCK_MR
 #error "define VS_BLOCK_MR, VS_BLOCK_NR, tile_kernel and dot_rows_kernel before block.h"
@@ -91,6 +104,22 @@ static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt
     }
 }
 
+/*
+ * Finishes one packed tile (rows x cols raw dot products of sliver rows
+ * against panel candidates, row stride VS_BLOCK_NR): metric transform, float64
+ * rescue where marked, delivery.
+ */
+static inline void finish_packed_tile(const vs__epilogue *epi, float *tile, size_t qs, size_t rows,
+                                      size_t cs, size_t cols, const float *sliver,
+                                      const float *panel, size_t dim) {
+    transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+    if (epi->rescue)
+        rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel, VS_BLOCK_NR, 1,
+                    dim);
+    deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+}
+
+#ifndef VS_BLOCK_KC
 static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
                                 size_t qpack_sliver_stride, size_t q0, size_t nq,
                                 const float *cpack, size_t c0, size_t nc, size_t dim) {
@@ -104,15 +133,83 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
             if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
             const float *panel = cpack + p * VS_BLOCK_NR * dim;
             tile_kernel(sliver, rows, panel, dim, tile);
-            size_t qs = q0 + s * VS_BLOCK_MR, cs = c0 + p * VS_BLOCK_NR;
-            transform_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
-            if (epi->rescue)
-                rescue_rows(epi, tile, VS_BLOCK_NR, rows, cs, cols, sliver, rows, 1, panel,
-                            VS_BLOCK_NR, 1, dim);
-            deliver_rows(epi, tile, VS_BLOCK_NR, qs, rows, cs, cols);
+            finish_packed_tile(epi, tile, q0 + s * VS_BLOCK_MR, rows, c0 + p * VS_BLOCK_NR, cols,
+                               sliver, panel, dim);
         }
     }
 }
+#else
+/* Most slivers in one group (bounds the tiles kept on the stack). */
+#define VS_BLOCK_GROUP_MAX 16
+
+/*
+ * Dimension-blocked form. The slivers go by groups whose packed queries fit
+ * VS_BLOCK_GROUP_BYTES (L2); for each panel, the dimension goes by slabs of
+ * VS_BLOCK_KC, and every sliver of the group runs over one slab of the panel
+ * (kept in L1) before the next slab, its sums carried in its own tile. A
+ * sliver's slab is contiguous (element (r, d) at sliver[d * rows + r]) and so
+ * is a panel's (panel[d * nr + j]), so nothing is repacked. Each sum is still
+ * one FMA chain over d = 0 .. dim-1 in order, so scores are bit-identical to
+ * the unblocked kernel's; each query's heap still receives the panels in
+ * candidate order.
+ */
+static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
+                                size_t qpack_sliver_stride, size_t q0, size_t nq,
+                                const float *cpack, size_t c0, size_t nc, size_t dim) {
+    float tiles[VS_BLOCK_GROUP_MAX][VS_BLOCK_MR * VS_BLOCK_NR] __attribute__((aligned(64)));
+#ifdef VS_ROW1_PANELS
+    if (nq == 1) {
+        /* One query: VS_ROW1_PANELS panels at a time, delivered in panel order. */
+        _Static_assert(VS_ROW1_PANELS <= VS_BLOCK_MR, "the row tiles fit in one tile");
+        float *row = tiles[0];
+        const size_t panels = (nc + VS_BLOCK_NR - 1) / VS_BLOCK_NR;
+        for (size_t p0 = 0; p0 < panels; p0 += VS_ROW1_PANELS) {
+            const size_t np = panels - p0 < VS_ROW1_PANELS ? panels - p0 : VS_ROW1_PANELS;
+            row1_kernel(qpack, cpack + p0 * VS_BLOCK_NR * dim, np, dim, row);
+            for (size_t i = 0; i < np; i++) {
+                const size_t cs = c0 + (p0 + i) * VS_BLOCK_NR;
+                size_t cols = nc - (p0 + i) * VS_BLOCK_NR;
+                if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
+                finish_packed_tile(epi, row + i * VS_BLOCK_NR, q0, 1, cs, cols, qpack,
+                                   cpack + (p0 + i) * VS_BLOCK_NR * dim, dim);
+            }
+        }
+        return;
+    }
+#endif
+    const size_t slivers = (nq + VS_BLOCK_MR - 1) / VS_BLOCK_MR;
+    size_t group = VS_BLOCK_GROUP_BYTES / (VS_BLOCK_MR * dim * sizeof(float));
+    if (group < 1) group = 1;
+    if (group > VS_BLOCK_GROUP_MAX) group = VS_BLOCK_GROUP_MAX;
+    for (size_t g0 = 0; g0 < slivers; g0 += group) {
+        const size_t g1 = slivers - g0 < group ? slivers : g0 + group;
+        for (size_t p = 0; p * VS_BLOCK_NR < nc; p++) {
+            size_t cols = nc - p * VS_BLOCK_NR;
+            if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;
+            const float *panel = cpack + p * VS_BLOCK_NR * dim;
+            for (size_t k0 = 0; k0 < dim; k0 += VS_BLOCK_KC) {
+                const size_t kn = dim - k0 < VS_BLOCK_KC ? dim - k0 : VS_BLOCK_KC;
+                for (size_t s = g0; s < g1; s++) {
+                    size_t rows = nq - s * VS_BLOCK_MR;
+                    if (rows > VS_BLOCK_MR) rows = VS_BLOCK_MR;
+                    const float *sliver = qpack + s * qpack_sliver_stride + k0 * rows;
+                    if (k0 == 0)
+                        tile_kernel(sliver, rows, panel, kn, tiles[s - g0]);
+                    else
+                        tile_more_kernel(sliver, rows, panel + k0 * VS_BLOCK_NR, kn, tiles[s - g0]);
+                }
+            }
+            for (size_t s = g0; s < g1; s++) {
+                size_t rows = nq - s * VS_BLOCK_MR;
+                if (rows > VS_BLOCK_MR) rows = VS_BLOCK_MR;
+                const float *sliver = qpack + s * qpack_sliver_stride;
+                finish_packed_tile(epi, tiles[s - g0], q0 + s * VS_BLOCK_MR, rows,
+                                   c0 + p * VS_BLOCK_NR, cols, sliver, panel, dim);
+            }
+        }
+    }
+}
+#endif
 
 static void block_rows_kernel(const vs__epilogue *epi, const float *queries, size_t q0, size_t nq,
                               const float *candidates, size_t c0, size_t nc, size_t dim) {

@@ -39,6 +39,8 @@
 #define VS_POOL_PROBE_MIN 16u           /* probe one declined split in 16 while helpers are quick */
 #define VS_POOL_PROBE_MAX 1024u         /* ... and one in 1024 while they are slow */
 #define VS_POOL_TEST_WAIT_SECONDS 10.0
+#define VS_POOL_FRESH_STEPS 4 /* a heartbeat this many spin steps old: the spinner is off CPU */
+#define VS_POOL_STEP_GAP 8    /* a gap of this many steps is a yield to another thread */
 
 /*
  * A participant's home range of units, packed in one word so that its owner
@@ -99,7 +101,27 @@ static struct {
      */
     atomic_uint probes[2];
     atomic_uint probe_interval; /* 16, doubled (up to 1024) by every slow observation */
-    atomic_int ready;           /* workers started and calibrated: read without the lock */
+    /*
+     * The time of a spinning worker's latest spin step: a worker counted in
+     * `spinning` is on a CPU now only if this is recent (a spinner the
+     * scheduler has parked behind other threads comes no sooner than a
+     * sleeping one). In a cache line of its own with spin_step, which only
+     * spinners write (every step), so that callers reading the fields
+     * around them do not miss on every call.
+     */
+    _Alignas(64) _Atomic double heartbeat;
+    _Atomic double spin_step; /* seconds between a spinner's steps while it runs (step_observe) */
+    char spin_pad[64 - 2 * sizeof(double)];
+    /*
+     * 1 while the last split paid (its helper came and shared the work): a
+     * call that finds a worker on a CPU then splits even if the estimate says
+     * no, so that after a stall the estimate comes back down in a few calls
+     * instead of waiting for the rare probes (pool_split_paid).
+     */
+    atomic_int paid;
+    atomic_uint nudges;           /* sleeping workers woken without a job (nudge_sleeper) */
+    _Atomic double last_declined; /* when the latest declined call asked (nudge_sleeper) */
+    atomic_int ready;             /* workers started and calibrated: read without the lock */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 /* Serialises retain/release, so that a release joining workers never races a retain. */
@@ -108,6 +130,7 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static atomic_int test_cpu_count;
 static atomic_int test_force_split;
+static atomic_int test_fresh = -1; /* -1: measured; 0/1: whether a worker is on a CPU now */
 static _Atomic double test_join, test_join_fastest; /* > 0: replace the measured estimates */
 static struct {
     pthread_mutex_t lock;
@@ -150,6 +173,25 @@ void vs__pool_test_set_cpu_count(int cpus) {
 
 void vs__pool_test_force_split(int on) {
     atomic_store(&test_force_split, on != 0);
+}
+
+void vs__pool_test_set_on_cpu(int state) {
+    atomic_store(&test_fresh, state < 0 ? -1 : state != 0);
+}
+
+void vs__pool_test_set_paid(int paid) {
+    atomic_store(&pool.paid, paid != 0);
+    atomic_store(&pool.probes[0], 0u);
+    atomic_store(&pool.probes[1], 0u);
+    atomic_store(&pool.probe_interval, VS_POOL_PROBE_MAX);
+}
+
+int vs__pool_test_paid(void) {
+    return atomic_load(&pool.paid);
+}
+
+unsigned vs__pool_test_nudges(void) {
+    return atomic_load(&pool.nudges);
 }
 
 void vs__pool_test_set_join(double join_seconds, double fastest_seconds) {
@@ -316,14 +358,56 @@ static void spin_step(unsigned *steps) {
     if (++*steps > VS_POOL_SPIN_EAGER_STEPS) sched_yield();
 }
 
+/*
+ * Folds the time between two spin steps into pool.spin_step: a moving
+ * average of logarithms that follows a shorter step half way and a longer
+ * one an eighth of the way, and ignores a gap over VS_POOL_STEP_GAP steps:
+ * (only the steps that yield, the ones a long spin is made of, count)
+ * that is the spinner having given its CPU to another thread (the yield in
+ * every step), not a step.
+ */
+static void step_observe(double seconds) {
+    if (!(seconds > 1e-9)) return;
+    const double old = atomic_load_explicit(&pool.spin_step, memory_order_relaxed);
+    if (!(old > 0)) {
+        atomic_store_explicit(&pool.spin_step, seconds, memory_order_relaxed);
+        return;
+    }
+    if (seconds > VS_POOL_STEP_GAP * old) return;
+    const double step = log(seconds / old);
+    atomic_store_explicit(&pool.spin_step, exp(log(old) + (step < 0 ? step / 2 : step / 8)),
+                          memory_order_relaxed);
+}
+
 /* Spins (without the lock) until a job is posted or `seconds` pass. */
 static void spin_for_post(unsigned seen, double seconds) {
     if (seconds <= 0) return;
     const double until = now_seconds() + seconds;
     unsigned steps = 0;
-    while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen &&
-           now_seconds() < until)
+    double previous = 0;
+    while (atomic_load_explicit(&pool.posted, memory_order_relaxed) == seen) {
+        const double t = now_seconds();
+        atomic_store_explicit(&pool.heartbeat, t, memory_order_relaxed);
+        if (previous > 0 && steps > VS_POOL_SPIN_EAGER_STEPS) step_observe(t - previous);
+        previous = t;
+        if (t >= until) break;
         spin_step(&steps);
+    }
+}
+
+/*
+ * 1 when a worker is spinning on a CPU now: counted as spinning, and its
+ * latest spin step is more recent than VS_POOL_FRESH_STEPS of its measured
+ * steps. A spinner that yielded its CPU to other threads (a busy machine)
+ * shows a stale heartbeat, and comes no sooner than a sleeping worker.
+ */
+static int spinner_on_cpu(void) {
+    const int forced = atomic_load_explicit(&test_fresh, memory_order_relaxed);
+    if (forced >= 0) return forced;
+    if (atomic_load_explicit(&pool.spinning, memory_order_relaxed) <= 0) return 0;
+    const double step = atomic_load_explicit(&pool.spin_step, memory_order_relaxed);
+    const double age = now_seconds() - atomic_load_explicit(&pool.heartbeat, memory_order_relaxed);
+    return age < VS_POOL_FRESH_STEPS * step;
 }
 
 static void *worker_main(void *unused) {
@@ -413,7 +497,7 @@ static pool_job *job_post(vs__pool_fn fn, void *arg, size_t units, int participa
     atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
     if (helpers > (size_t)job->max_slots - 1) helpers = (size_t)job->max_slots - 1;
     const int spinning = atomic_load_explicit(&pool.spinning, memory_order_relaxed);
-    job->spinner = spinning > 0;
+    job->spinner = spinner_on_cpu();
     int wake = (int)helpers - spinning;
     if (wake >= pool.sleeping)
         pthread_cond_broadcast(&pool.work);
@@ -478,6 +562,17 @@ static void update_spin(void) {
     pool.spin_seconds = sleeping < VS_POOL_SPIN_MAX_SECONDS ? sleeping : VS_POOL_SPIN_MAX_SECONDS;
 }
 
+/*
+ * Whether a split paid: it took less than halfway between the time the
+ * caller alone would have taken (`alone`: its own units' mean time x all
+ * units) and the time of a perfect split among the `participants` that ran
+ * units. A helper that came late, or stalled in a unit, makes it fail.
+ */
+static int split_paid(double alone, double took, int participants) {
+    if (participants < 2 || !(alone > 0)) return 0;
+    return took < alone * (1.0 + 1.0 / participants) / 2;
+}
+
 static void run_alone(vs__pool_fn fn, void *arg, size_t units, vs__pool_run_info *info) {
     double start = now_seconds();
     for (size_t unit = 0; unit < units; unit++)
@@ -531,7 +626,11 @@ void vs__pool_run(vs__pool_fn fn, void *arg, size_t units, int participants,
     observe_join(job->spinner ? &pool.join_spinning : &pool.join_sleeping,
                  join + (late > 0 ? late : 0), seen);
     update_spin();
-    info->joined = 1 + atomic_load_explicit(&job->joined, memory_order_relaxed);
+    const int joined = atomic_load_explicit(&job->joined, memory_order_relaxed);
+    atomic_store_explicit(&pool.paid,
+                          split_paid(unit * (double)job->units, now_seconds() - start, 1 + joined),
+                          memory_order_relaxed);
+    info->joined = 1 + joined;
     job_unref(job);
     pthread_mutex_unlock(&pool.lock);
 }
@@ -608,9 +707,8 @@ static void calibrate(void) {
 static double join_estimate(void) {
     const double forced = atomic_load_explicit(&test_join, memory_order_relaxed);
     if (forced > 0) return forced;
-    return atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0
-               ? atomic_load_explicit(&pool.join_spinning, memory_order_relaxed)
-               : atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed);
+    return spinner_on_cpu() ? atomic_load_explicit(&pool.join_spinning, memory_order_relaxed)
+                            : atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed);
 }
 
 double vs__pool_join_seconds(int helpers) {
@@ -665,11 +763,48 @@ double vs__pool_join_fastest(void) {
     return atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
 }
 
+/*
+ * Wakes a sleeping worker without a job when none spins, so that it spins
+ * (for pool.spin_seconds) in case the next call comes soon: a call declined
+ * only because every worker slept then finds one on a CPU. Without it, a
+ * stream of small calls that split well while a worker spun stays on the
+ * caller for good once the worker has gone to sleep (after one stall),
+ * waiting for a rare probe. Only while calls come close together: when the
+ * previous declined call came longer ago than a woken worker would take to
+ * wake and then spin (both measured), a worker woken now would be asleep
+ * again by the next call, and the wake-up would be wasted. Costs the
+ * declined call one wake-up, and only while no worker spins (a spinner off
+ * its CPU on a busy machine counts as spinning: no wake-ups then).
+ */
+static void nudge_sleeper(void) {
+    const double t = now_seconds();
+    const double gap = t - atomic_exchange_explicit(&pool.last_declined, t, memory_order_relaxed);
+    if (atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0) return;
+    pthread_mutex_lock(&pool.lock);
+    const double window =
+        atomic_load_explicit(&pool.join_sleeping, memory_order_relaxed) + pool.spin_seconds;
+    if (gap < window && pool.sleeping > 0 && !pool.stop && !pool.starting &&
+        atomic_load_explicit(&pool.spinning, memory_order_relaxed) == 0) {
+        atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&pool.nudges, 1, memory_order_relaxed);
+        pthread_cond_signal(&pool.work);
+    }
+    pthread_mutex_unlock(&pool.lock);
+}
+
 int vs__pool_probe(double seconds) {
     double fastest = atomic_load_explicit(&pool.join_fastest, memory_order_relaxed);
     if (atomic_load_explicit(&test_join, memory_order_relaxed) > 0)
         fastest = atomic_load_explicit(&test_join_fastest, memory_order_relaxed);
     if (!(seconds > 2 * fastest)) return 0;
+    const int on_cpu = spinner_on_cpu();
+    /* The last split paid and a worker is on a CPU now: split (see pool.paid). */
+    if (on_cpu && atomic_load_explicit(&pool.paid, memory_order_relaxed)) return 1;
+    /* (testing: the fastest join stands for the spinning estimate too) */
+    const double spinning = atomic_load_explicit(&test_join, memory_order_relaxed) > 0
+                                ? fastest
+                                : atomic_load_explicit(&pool.join_spinning, memory_order_relaxed);
+    if (seconds > 2 * spinning) nudge_sleeper();
     unsigned interval = atomic_load_explicit(&pool.probe_interval, memory_order_relaxed);
     if (interval < VS_POOL_PROBE_MIN) interval = VS_POOL_PROBE_MIN;
     /*
@@ -679,8 +814,7 @@ int vs__pool_probe(double seconds) {
      * the asleep estimate, and an inflated spinning estimate (one stalled
      * call) never came back down in a stream of small calls.
      */
-    atomic_uint *count =
-        &pool.probes[atomic_load_explicit(&pool.spinning, memory_order_relaxed) > 0];
+    atomic_uint *count = &pool.probes[on_cpu];
     if (atomic_fetch_add_explicit(count, 1, memory_order_relaxed) + 1 < interval) return 0;
     atomic_store_explicit(count, 0, memory_order_relaxed);
     return 1;

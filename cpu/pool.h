@@ -38,6 +38,13 @@
  *     least as long as the call"). vs__pool_join_seconds() gives the current
  *     estimate; a caller splits work only when its estimated time alone is
  *     well above it, so small batches run on the caller alone.
+ *   - Which estimate applies is read from the pool's state now: a worker
+ *     counts as on a CPU only while it spins and its heartbeat (the time of
+ *     its latest spin step) is younger than a few of its measured steps. A
+ *     declined call wakes a sleeping worker when none spins (so that the
+ *     next call finds one on a CPU), and while the last split paid, a call
+ *     that finds a worker on a CPU splits whatever the estimate says
+ *     (vs__pool_probe; docs/threads.md, "When to split").
  */
 #ifndef VS_CPU_POOL_H
 #define VS_CPU_POOL_H
@@ -67,11 +74,12 @@ int vs__pool_cpu_count(void);
 double vs__pool_join_seconds(int helpers);
 
 /*
- * 1 once in 16 calls (up to once in 1024, backing off while helpers are
- * observed to be slow) for work of `seconds` that is worth splitting against
- * the fastest join seen: a caller that declined to split because of the join
- * estimate splits anyway, so that the estimate follows a machine that has
- * become idle again.
+ * For work of `seconds` that the join estimate declined but that is worth
+ * splitting against the fastest join seen: 1 when the last split paid and a
+ * worker is on a CPU now, else 1 once in 16 calls (up to once in 1024,
+ * backing off while helpers are observed to be slow), so that the estimate
+ * follows a machine that has become idle again. A declined call may also
+ * wake a sleeping worker (none spinning) for the next call.
  */
 int vs__pool_probe(double seconds);
 
@@ -124,6 +132,25 @@ void vs__pool_test_force_split(int on);
  * vs__pool_test_force_split takes precedence.
  */
 void vs__pool_test_set_join(double join_seconds, double fastest_seconds);
+
+/*
+ * Replaces the measured answer to "is a worker spinning on a CPU now" (the
+ * spinner's heartbeat): 1 yes, 0 no, -1 measured again.
+ */
+void vs__pool_test_set_on_cpu(int state);
+
+/*
+ * Sets whether the last split paid (the flag that lets a call split while a
+ * worker is on a CPU although the estimate says no), and resets the probe
+ * counters with the longest probe interval, so that no periodic probe
+ * splits one of the next 1000 declined calls. vs__pool_test_paid() reads the
+ * flag, which every split sets from its own timing.
+ */
+void vs__pool_test_set_paid(int paid);
+int vs__pool_test_paid(void);
+
+/* Sleeping workers woken without a job so far (by declined calls, when no worker spun). */
+unsigned vs__pool_test_nudges(void);
 
 /* Workers started so far. */
 int vs__pool_test_workers(void);

@@ -1167,7 +1167,7 @@ static int run_fallbacks(run_state *rs) {
 static int run_begin(run_state *rs, size_t nq) {
     vs_context *ctx = rs->c->ctx;
     const size_t n = rs->cc->n, k = rs->k;
-    const char *forced = getenv("VECSCORE_COMPACT_ISA");
+    const char *forced = ctx->cfg.compact_isa;
     rs->kern = vs__compact_kernels_for(ctx->isa, forced);
     if (rs->kern == NULL) {
         vs__log(vs__sink(ctx), VS_LOG_ERROR,
@@ -1457,8 +1457,7 @@ int vs_corpus_create_from_half(vs_context *ctx, const uint16_t *vectors, vs_stor
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds) {
     const vs__compact *cc = c->compact;
-    const vs__compact_kernels *kern =
-        vs__compact_kernels_for(c->ctx->isa, getenv("VECSCORE_COMPACT_ISA"));
+    const vs__compact_kernels *kern = vs__compact_kernels_for(c->ctx->isa, c->ctx->cfg.compact_isa);
     if (cc == NULL || kern == NULL) return VS_ERR_INVALID_ARGUMENT;
     run_state rs;
     memset(&rs, 0, sizeof(rs));

@@ -84,22 +84,17 @@ static void early_log(const vs_options *opts, const char *message) {
 }
 
 /*
- * A numeric VECSCORE_* variable through the library's one strict parser:
- * 0 unset, 1 set (*out), or VS_ERR_INVALID_ARGUMENT (logged, naming it).
+ * The environment variable of a numeric row of the options table, through
+ * the library's one strict parser as its row says: 0 unset, 1 set (*out),
+ * or VS_ERR_INVALID_ARGUMENT (logged, naming it).
  */
-static int env_number(const vs_options *opts, const char *name, uint64_t min, uint64_t max,
-                      int suffixes, const char *expected, uint64_t *out) {
-    char why[256];
-    int found = vs__env_uint(name, min, max, suffixes, expected, out, why, sizeof(why));
-    if (found < 0) early_log(opts, why);
-    return found;
-}
-
-/* The environment variable of an option, parsed as its row of the options table says. */
 static int env_option(const vs_options *opts, vs__option_id id, uint64_t *out) {
     const vs__option_row *row = &vs__options[id];
-    return env_number(opts, row->env, row->min, row->max, row->kind == VS_OPTION_BYTES,
-                      row->expected, out);
+    char why[256];
+    int found = vs__env_uint(row->env, vs__option_env(id), row->min, row->max,
+                             row->kind == VS_OPTION_BYTES, row->expected, out, why, sizeof(why));
+    if (found < 0) early_log(opts, why);
+    return found;
 }
 
 static int env_size(const vs_options *opts, vs__option_id id, size_t *inout) {
@@ -112,7 +107,7 @@ static int env_size(const vs_options *opts, vs__option_id id, size_t *inout) {
 /* VECSCORE_LOG_LEVEL: a name, or the number 0..3. */
 static int env_log_level(const vs_options *opts, int *out) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    const char *text = getenv(vs__options[VS_OPTION_ID(log_level)].env);
+    const char *text = vs__option_env(VS_OPTION_ID(log_level));
     if (text == NULL) return VS_OK;
     for (int i = 0; i < 4; i++)
         if (strcmp(text, names[i]) == 0) {
@@ -143,7 +138,8 @@ static int bad_word(const vs_options *opts, const char *what, const char *name, 
 
 /* VECSCORE_CL_BLOCK=RxC, R and C in {1, 2, 4, 8}: 1 set, 0 unset, or an error (logged). */
 static int env_block(const vs_options *opts, int *rows, int *columns) {
-    const char *text = getenv("VECSCORE_CL_BLOCK");
+    const vs__option_row *row = &vs__options[VS_OPTION_ID(cl_block)];
+    const char *text = vs__option_env(VS_OPTION_ID(cl_block));
     if (text == NULL) return 0;
     static const char *const sizes[] = {"1", "2", "4", "8"};
     const char *x = strchr(text, 'x');
@@ -155,8 +151,7 @@ static int env_block(const vs_options *opts, int *rows, int *columns) {
     const int r = x != NULL ? word_index(first, sizes, 4) : -1;
     const int c = x != NULL ? word_index(x + 1, sizes, 4) : -1;
     if (r < 0 || c < 0)
-        return bad_word(opts, "environment variable", "VECSCORE_CL_BLOCK", text,
-                        "RxC with R and C each 1, 2, 4 or 8, e.g. 4x4");
+        return bad_word(opts, "environment variable", row->env, text, row->expected);
     *rows = 1 << r;
     *columns = 1 << c;
     return 1;
@@ -166,7 +161,8 @@ static int env_block(const vs_options *opts, int *rows, int *columns) {
  * The OpenCL knobs, read here once so that cl/ never reads the environment:
  * the kernel family (option cl_kernels, VECSCORE_CL_KERNELS; the older
  * testing knob VECSCORE_CL_KERNEL=tile|rows), the GPU kernel's register
- * block, fused top-k, the allocation cap and auto's view of CPU devices.
+ * block, fused top-k, the allocation cap, the top-k survivor buffer and
+ * auto's view of CPU devices.
  */
 static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     static const char *const families[] = {"auto", "cpu", "gpu"}; /* VS__CL_KERNELS_* order */
@@ -174,7 +170,7 @@ static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     const char *family = opts->cl_kernels;
     const char *source = "option";
     if (family == NULL || strcmp(family, "auto") == 0) {
-        const char *env = getenv(row->env);
+        const char *env = vs__option_env(VS_OPTION_ID(cl_kernels));
         family = env != NULL ? env : "auto";
         if (env != NULL) source = "environment variable";
     }
@@ -183,28 +179,52 @@ static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
         return bad_word(opts, source, strcmp(source, "option") == 0 ? row->field : row->env, family,
                         row->expected);
     static const char *const legacy[] = {"rows", "tile"};
-    const char *kernel = getenv("VECSCORE_CL_KERNEL");
+    const char *kernel = vs__option_env(VS_OPTION_ID(cl_kernel));
     if (kernel != NULL) {
         const int which = word_index(kernel, legacy, 2);
         if (which < 0)
-            return bad_word(opts, "environment variable", "VECSCORE_CL_KERNEL", kernel,
-                            "tile or rows");
+            return bad_word(opts, "environment variable", vs__options[VS_OPTION_ID(cl_kernel)].env,
+                            kernel, vs__options[VS_OPTION_ID(cl_kernel)].expected);
         if (cfg->cl_kernels == VS__CL_KERNELS_AUTO)
             cfg->cl_kernels = which == 0 ? VS__CL_KERNELS_CPU : VS__CL_KERNELS_TILE;
     }
     if (env_block(opts, &cfg->cl_block_rows, &cfg->cl_block_columns) < 0)
         return VS_ERR_INVALID_ARGUMENT;
     uint64_t value = 0;
-    int found = env_number(opts, "VECSCORE_CL_FUSED", 0, 1, 0, "0 or 1", &value);
+    int found = env_option(opts, VS_OPTION_ID(cl_fused), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_fused = found == 1 ? (int)value : -1;
-    found =
-        env_number(opts, "VECSCORE_CL_MAX_ALLOC_BYTES", 1, SIZE_MAX, 1, VS_BYTES_EXPECTED, &value);
+    found = env_option(opts, VS_OPTION_ID(cl_max_alloc_bytes), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_max_alloc = found == 1 ? (size_t)value : 0;
-    found = env_number(opts, "VECSCORE_AUTO_OPENCL_CPU", 0, 1, 0, "0 or 1", &value);
+    found = env_option(opts, VS_OPTION_ID(cl_survivors), &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_survivors = found == 1 ? (long)value : -1;
+    found = env_option(opts, VS_OPTION_ID(auto_opencl_cpu), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_auto_opencl_cpu = found == 1 && value == 1;
+    return VS_OK;
+}
+
+/*
+ * A text knob: the option's value, else its row's environment variable; ""
+ * counts as unset. 0 and *out a copy or NULL, or -1 when the copy cannot be
+ * made.
+ */
+static int resolve_text(const char *option, vs__option_id id, char **out) {
+    const char *text = option;
+    if (text == NULL || text[0] == '\0') text = vs__option_env(id);
+    *out = text != NULL && text[0] != '\0' ? strdup(text) : NULL;
+    return text != NULL && text[0] != '\0' && *out == NULL ? -1 : 0;
+}
+
+/* The ISA, the compact ISA (VECSCORE_COMPACT_ISA, checked against the context's ISA by
+ * host/compact.c) and the cache directory; VS_OK or VS_ERR_OUT_OF_MEMORY. */
+static int resolve_names(const vs_options *opts, vs__config *cfg) {
+    if (resolve_text(opts->isa, VS_OPTION_ID(isa), &cfg->isa) != 0 ||
+        resolve_text(NULL, VS_OPTION_ID(compact_isa), &cfg->compact_isa) != 0 ||
+        resolve_text(opts->cache_dir, VS_OPTION_ID(cache_dir), &cfg->cache_dir) != 0)
+        return VS_ERR_OUT_OF_MEMORY;
     return VS_OK;
 }
 
@@ -231,7 +251,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     const char *device = opts->device;
     const char *device_source = "";
     if (device == NULL || strcmp(device, "auto") == 0) {
-        env = getenv(vs__options[VS_OPTION_ID(device)].env);
+        env = vs__option_env(VS_OPTION_ID(device));
         device = env != NULL && env[0] != '\0' ? env : "auto";
         if (device == env) device_source = "environment variable VECSCORE_DEVICE: ";
     }
@@ -283,13 +303,7 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
         cfg->lock_bytes = found == 1 ? (size_t)value : VS_DEFAULT_LOCK_BYTES;
     }
 
-    const char *isa = opts->isa;
-    if (isa == NULL || isa[0] == '\0') isa = getenv(vs__options[VS_OPTION_ID(isa)].env);
-    cfg->isa = isa != NULL && isa[0] != '\0' ? strdup(isa) : NULL;
-
-    const char *cache = opts->cache_dir;
-    if (cache == NULL || cache[0] == '\0') cache = getenv(vs__options[VS_OPTION_ID(cache_dir)].env);
-    cfg->cache_dir = cache != NULL && cache[0] != '\0' ? strdup(cache) : NULL;
+    if (resolve_names(opts, cfg) != VS_OK) return VS_ERR_OUT_OF_MEMORY;
 
     cfg->verify = opts->verify;
     if (cfg->verify == 0) {
@@ -300,15 +314,13 @@ static int resolve_config(const vs_options *opts, vs__config *cfg) {
     if (cfg->verify < 0 || cfg->verify > 1) return VS_ERR_INVALID_ARGUMENT;
     if (resolve_cl_config(opts, cfg) != VS_OK) return VS_ERR_INVALID_ARGUMENT;
 
-    if ((isa != NULL && isa[0] != '\0' && cfg->isa == NULL) ||
-        (cache != NULL && cache[0] != '\0' && cfg->cache_dir == NULL))
-        return VS_ERR_OUT_OF_MEMORY;
     return VS_OK;
 }
 
 static void free_config(vs__config *cfg) {
     free(cfg->device);
     free(cfg->isa);
+    free(cfg->compact_isa);
     free(cfg->cache_dir);
 }
 
@@ -416,6 +428,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     ctx->env.cl_block_columns = ctx->cfg.cl_block_columns;
     ctx->env.cl_fused = ctx->cfg.cl_fused;
     ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
+    ctx->env.cl_survivors = ctx->cfg.cl_survivors;
     ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {

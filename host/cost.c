@@ -10,9 +10,12 @@
  *
  * with bytes = (nq + nc) * dim * 4 and flops = 2 * nq * nc * dim. The last
  * term is the selection's growth with k: both backends keep k results per
- * query and per block of candidates (the device merges k entries per
- * segment of each 8192-candidate tile; the CPU's heaps take k log k
- * insertions per chunk), which a top-10 calibration does not see.
+ * query and per block of candidates (on the device about k survivors per
+ * 8192-candidate tile early on and a work-group select now and then, or,
+ * past k = 2048, k entries merged per segment; the CPU's heaps take k log k
+ * insertions per chunk), which a top-10 calibration does not see. The
+ * constant is measured (top-64 against top-10), so it follows whichever
+ * selection the device runs.
  *
  * Calibration times, on each side: a tiny batch (launch), top-10 over a
  * streamed 64 MiB corpus (bandwidth), a score matrix of a cache-resident

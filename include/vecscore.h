@@ -88,7 +88,13 @@
  *     until a helper joins plus any wait for a helper stalled in its unit
  *     (a calibration when the workers start, then every split batch), so
  *     that on a busy machine, where helpers come late, batches stay on the
- *     caller. vs_batch_report.threads says how many threads the
+ *     caller. A spinning worker counts as ready only while it is on a CPU
+ *     (its last spin step is recent); a declined call that follows another
+ *     closely may wake a sleeping worker for the next one, and while the
+ *     last split paid, a batch that finds a worker on a CPU splits at once,
+ *     so that small batches split again soon after a busy spell. Some
+ *     declined batches are split anyway (1 in 16 to 1 in 1024) to keep the
+ *     measurement current. vs_batch_report.threads says how many threads the
  *     batch was planned for and threads_joined how many took part.
  *   - Results are bit-identical whatever the thread count and timing: a
  *     score depends only on its (query, candidate) pair, and top-k keeps

@@ -33,36 +33,31 @@ vs_file_format vs_file_format_from_path(const char *path) {
     return VS_FORMAT_UNKNOWN;
 }
 
-const char *vs_dtype_name(vs_dtype dtype) {
-    switch (dtype) {
-#define VS_DTYPE_NAME_(suffix, name, bytes, words, descr, alias)                                   \
-    case VS_DTYPE_##suffix: return name;
-        VS_IO_DTYPE_TABLE(VS_DTYPE_NAME_)
-#undef VS_DTYPE_NAME_
-    }
+const vs__dtype_row vs__dtypes[] = {
+#define VS_DTYPE_ROW_(suffix, name, bytes, words, descr, alias)                                    \
+    {VS_DTYPE_##suffix, name, bytes, words, descr, alias},
+    VS_IO_DTYPE_TABLE(VS_DTYPE_ROW_)
+#undef VS_DTYPE_ROW_
+};
+const size_t vs__dtype_count = sizeof(vs__dtypes) / sizeof(vs__dtypes[0]);
+
+const vs__dtype_row *vs__dtype_find(vs_dtype dtype) {
+    for (size_t i = 0; i < vs__dtype_count; i++)
+        if (vs__dtypes[i].dtype == dtype) return &vs__dtypes[i];
     return NULL;
 }
 
+const char *vs_dtype_name(vs_dtype dtype) {
+    const vs__dtype_row *row = vs__dtype_find(dtype);
+    return row != NULL ? row->name : NULL;
+}
+
 size_t vs_dtype_size(vs_dtype dtype) {
-    static const struct {
-        vs_dtype dtype;
-        size_t bytes;
-    } sizes[] = {
-#define VS_DTYPE_SIZE_(suffix, name, bytes, words, descr, alias) {VS_DTYPE_##suffix, bytes},
-        VS_IO_DTYPE_TABLE(VS_DTYPE_SIZE_)
-#undef VS_DTYPE_SIZE_
-    };
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-        if (sizes[i].dtype == dtype) return sizes[i].bytes;
-    return 0;
+    const vs__dtype_row *row = vs__dtype_find(dtype);
+    return row != NULL ? row->bytes : 0;
 }
 
 const char *vs__dtype_words(vs_dtype dtype) {
-    switch (dtype) {
-#define VS_DTYPE_WORDS_(suffix, name, bytes, words, descr, alias)                                  \
-    case VS_DTYPE_##suffix: return words;
-        VS_IO_DTYPE_TABLE(VS_DTYPE_WORDS_)
-#undef VS_DTYPE_WORDS_
-    }
-    return "?";
+    const vs__dtype_row *row = vs__dtype_find(dtype);
+    return row != NULL ? row->words : "?";
 }

@@ -46,6 +46,19 @@
     X(IBIN, "ibin")                                                                                \
     X(NPY, "npy")
 
+/* VS_IO_DTYPE_TABLE as data: one row per dtype, in table order. */
+typedef struct vs__dtype_row {
+    vs_dtype dtype;
+    const char *name;
+    size_t bytes;
+    const char *words, *descr, *alias;
+} vs__dtype_row;
+extern const vs__dtype_row vs__dtypes[];
+extern const size_t vs__dtype_count;
+
+/* The row of dtype, or NULL for a value that is not a vs_dtype. */
+const vs__dtype_row *vs__dtype_find(vs_dtype dtype);
+
 /* "float32", ... for messages; "?" for an unknown value. */
 const char *vs__dtype_words(vs_dtype dtype);
 

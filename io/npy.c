@@ -19,13 +19,8 @@
 /* ---- descr strings ---------------------------------------------------------------- */
 
 const char *vs__npy_descr(vs_dtype dtype) {
-    switch (dtype) {
-#define VS_NPY_DESCR_(suffix, name, bytes, words, descr, alias)                                    \
-    case VS_DTYPE_##suffix: return descr;
-        VS_IO_DTYPE_TABLE(VS_NPY_DESCR_)
-#undef VS_NPY_DESCR_
-    }
-    return "?";
+    const vs__dtype_row *row = vs__dtype_find(dtype);
+    return row != NULL ? row->descr : "?";
 }
 
 /* "<f4 <f2 ...": every descr the writer writes, for messages. */
@@ -35,18 +30,11 @@ static const char npy_known[] = VS_IO_DTYPE_TABLE(VS_NPY_DESCR_WORD_);
 #define VS_NPY_KNOWN (npy_known + 1) /* without the leading blank */
 
 static int npy_dtype(const char *descr, vs_dtype *out, char *why, size_t why_size, size_t offset) {
-    static const struct {
-        const char *descr, *alias;
-        vs_dtype dtype;
-    } known[] = {
-#define VS_NPY_ROW_(suffix, name, bytes, words, descr, alias) {descr, alias, VS_DTYPE_##suffix},
-        VS_IO_DTYPE_TABLE(VS_NPY_ROW_)
-#undef VS_NPY_ROW_
-    };
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(descr, known[i].descr) == 0 ||
-            (known[i].alias[0] != '\0' && strcmp(descr, known[i].alias) == 0)) {
-            *out = known[i].dtype;
+    for (size_t i = 0; i < vs__dtype_count; i++) {
+        const vs__dtype_row *row = &vs__dtypes[i];
+        if (strcmp(descr, row->descr) == 0 ||
+            (row->alias[0] != '\0' && strcmp(descr, row->alias) == 0)) {
+            *out = row->dtype;
             return 0;
         }
     }

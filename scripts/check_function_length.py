@@ -11,8 +11,10 @@ today without one are listed in scripts/long_functions.allow ("PATH NAME"
 per line); the check fails on a long function that has neither, and on a
 listed one that is no longer long (or gone), so the list only shrinks.
 
-Library folders: base/ backend/ host/ cpu/ cl/ arena/ io/ (cli/ and bench/
-are programs; run with --folders to check others too).
+Checked folders: the library (base/ backend/ host/ cpu/ cl/ arena/ io/) and
+the programs built from this tree (cli/ bench/ mpi/); tests/ and examples/
+are not (test case tables and standalone examples). --folders changes the
+set.
 
   check_function_length.py [--root DIR] [--limit N] [--folders A,B] [--list]
   check_function_length.py --self-test
@@ -23,37 +25,14 @@ import re
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import blank_comments_and_strings, list_lines  # noqa: E402
+
 LIBRARY = ("base", "backend", "host", "cpu", "cl", "arena", "io")
+PROGRAMS = ("cli", "bench", "mpi")
 ALLOW = "scripts/long_functions.allow"
 NAME = re.compile(r"([A-Za-z_]\w*)\s*\($")
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do", "else"}
-
-
-def blank_comments_and_strings(text):
-    """text with comments and string/char literals replaced by blanks (newlines kept)."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append("".join(c if c == "\n" else " " for c in text[i:j]))
-            i = j
-        elif text[i] in "\"'":
-            q, j = text[i], i + 1
-            while j < n and text[j] != q and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(" " * (j - i))
-            i = j
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 def functions(text):
@@ -139,18 +118,12 @@ def scan(root, folders, limit):
 
 def read_allow(path):
     entries = set()
-    if not os.path.exists(path):
-        return entries
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = line.split()
-            if len(parts) != 2:
-                print(f"check_function_length: {path}:{number}: expected 'PATH NAME'")
-                sys.exit(2)
-            entries.add((parts[0], parts[1]))
+    for number, line in list_lines(path):
+        parts = line.split()
+        if len(parts) != 2:
+            print(f"check_function_length: {path}:{number}: expected 'PATH NAME'")
+            sys.exit(2)
+        entries.add((parts[0], parts[1]))
     return entries
 
 
@@ -218,7 +191,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
     parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--folders", default=",".join(LIBRARY))
+    parser.add_argument("--folders", default=",".join(LIBRARY + PROGRAMS))
     parser.add_argument("--list", action="store_true", help="print every long function")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()

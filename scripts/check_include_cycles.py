@@ -35,6 +35,9 @@ import re
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import list_lines  # noqa: E402
+
 SOURCE_EXTENSIONS = (".c", ".h", ".cpp", ".hpp")
 # Folders that use the library from outside (and are free to use any of it),
 # and folders without sources.
@@ -380,19 +383,13 @@ def witness(graph, members):
 
 def read_allow(path):
     allowed = []
-    if not os.path.exists(path):
-        return allowed
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            kind, _, members = line.partition(":")
-            members = members.split()
-            if kind.strip() not in ("folders", "files") or len(members) < 2:
-                raise ValueError("%s:%d: expected 'folders: A B ...' or 'files: a/x.c b/y.c ...' "
-                                 "with two or more members" % (path, number))
-            allowed.append((kind.strip(), frozenset(members)))
+    for number, line in list_lines(path):
+        kind, _, members = line.partition(":")
+        members = members.split()
+        if kind.strip() not in ("folders", "files") or len(members) < 2:
+            raise ValueError("%s:%d: expected 'folders: A B ...' or 'files: a/x.c b/y.c ...' "
+                             "with two or more members" % (path, number))
+        allowed.append((kind.strip(), frozenset(members)))
     return allowed
 
 

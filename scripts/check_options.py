@@ -3,8 +3,10 @@
 the library (VS_OPTIONS_TABLE in host/options.h).
 
 Each row of the README table "| `field` | `VECSCORE_X` | default text |"
-must match a row X(field, "VECSCORE_X", ..., "default text") of the header,
-in the same order, and every header row must be in the README. The header's
+must match a row X(field, "VECSCORE_X", scope, ..., "default text") of the
+header, in the same order, and every header row must be in the README. An
+environment-only knob (scope VS_OPTION_ENV_ONLY: no vs_options field) has
+"—" in the README's option column. The header's
 last column is the README's default column, verbatim (C string pieces are
 joined). Exit 0 when they agree, 1 with one line per difference, 2 when a
 table cannot be found.
@@ -12,15 +14,18 @@ table cannot be found.
   check_options.py [--root DIR]
   check_options.py --self-test
 """
-import argparse
 import os
 import re
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import root_main, self_test_trees  # noqa: E402
 
 HEADER = "host/options.h"
 README = "README.md"
-ROW_START = re.compile(r"^\s*X\(\s*(\w+)\s*,\s*\"(VECSCORE_\w+)\"")
+ROW_START = re.compile(r"^\s*X\(\s*(\w+)\s*,\s*\"(VECSCORE_\w+)\"\s*,\s*(VS_OPTION_\w+)")
+ENV_ONLY = "VS_OPTION_ENV_ONLY"
+NO_FIELD = "—"
 
 
 def c_strings(text):
@@ -31,6 +36,8 @@ def c_strings(text):
 
 def header_rows(path):
     """[(field, env, readme)] from VS_OPTIONS_TABLE."""
+    if not os.path.isfile(path):
+        return None
     with open(path, encoding="utf-8") as f:
         text = f.read()
     start = text.find("#define VS_OPTIONS_TABLE(X)")
@@ -49,7 +56,8 @@ def header_rows(path):
         if m:
             if current:
                 rows.append(current)
-            current = [m.group(1), m.group(2), line[m.end():]]
+            field = NO_FIELD if m.group(3) == ENV_ONLY else m.group(1)
+            current = [field, m.group(2), line[m.end():]]
         elif current:
             current[2] += line
     if current:
@@ -74,6 +82,8 @@ def header_rows(path):
 
 def readme_rows(path):
     """[(field, env, default)] from the README's "| option | environment | default |" table."""
+    if not os.path.isfile(path):
+        return None
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     for i, line in enumerate(lines):
@@ -121,38 +131,25 @@ def compare(root):
 
 def self_test():
     header = ('#define VS_OPTIONS_TABLE(X) \\\n'
-              '    X(alpha, "VECSCORE_ALPHA", K, 0, 1, "e", "one " \\\n'
+              '    X(alpha, "VECSCORE_ALPHA", VS_OPTION_FIELD, K, 0, 1, "e", "one " \\\n'
               '      "two") \\\n'
-              '    X(beta, "VECSCORE_BETA", K, 0, 1, "e", "`b`")\n')
+              '    X(beta, "VECSCORE_BETA", VS_OPTION_FIELD, K, 0, 1, "e", "`b`") \\\n'
+              '    X(gamma, "VECSCORE_GAMMA", VS_OPTION_ENV_ONLY, K, 0, 1, "e", "g")\n')
     good = "| option | environment | default |\n|---|---|---|\n" \
-           "| `alpha` | `VECSCORE_ALPHA` | one two |\n| `beta` | `VECSCORE_BETA` | `b` |\n"
+           "| `alpha` | `VECSCORE_ALPHA` | one two |\n| `beta` | `VECSCORE_BETA` | `b` |\n" \
+           "| — | `VECSCORE_GAMMA` | g |\n"
     cases = [(good, 0), (good.replace("one two", "one three"), 1),
              (good.replace("| `beta` | `VECSCORE_BETA` | `b` |\n", ""), 1),
-             (good.replace("VECSCORE_BETA", "VECSCORE_GAMMA"), 1), ("no table\n", 2)]
-    failed = 0
-    for readme, want in cases:
-        with tempfile.TemporaryDirectory() as root:
-            os.makedirs(os.path.join(root, "host"))
-            with open(os.path.join(root, HEADER), "w", encoding="utf-8") as f:
-                f.write(header)
-            with open(os.path.join(root, README), "w", encoding="utf-8") as f:
-                f.write(readme)
-            got = compare(root)
-            if got != want:
-                print(f"check_options self-test: expected {want}, got {got} for:\n{readme}")
-                failed = 1
-    print("check_options self-test:", "FAILED" if failed else "ok")
-    return failed
+             (good.replace("| — | `VECSCORE_GAMMA` | g |\n", ""), 1),
+             (good.replace("| — |", "| `gamma` |"), 1),
+             (good.replace("VECSCORE_BETA", "VECSCORE_DELTA"), 1), ("no table\n", 2)]
+    return self_test_trees("check_options",
+                           [({HEADER: header, README: readme}, want) for readme, want in cases],
+                           compare)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
-    parser.add_argument("--self-test", action="store_true")
-    args = parser.parse_args()
-    if args.self_test:
-        return self_test()
-    return compare(os.path.abspath(args.root))
+    return root_main(__doc__, compare, self_test)
 
 
 if __name__ == "__main__":

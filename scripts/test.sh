@@ -13,17 +13,17 @@
 # and the build checks: the build without OpenCL, vecscore as a subproject,
 # include cycles, the options table, function lengths, clang-tidy + cppcheck,
 # and what the installed vecscore links (scripts/check_*.sh,
-# check_include_cycles.py, check_options.py, check_function_length.py, lint.py).
+# check_include_cycles.py, check_options.py, check_getenv.py, check_function_length.py,
+# lint.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$(mktemp -d)}"
 # The tests choose their own settings; none may leak in from the caller.
-unset VECSCORE_DEVICE VECSCORE_THREADS VECSCORE_ARENA_BYTES VECSCORE_SCRATCH_BYTES \
-      VECSCORE_LOCK_BYTES VECSCORE_ISA VECSCORE_CACHE_DIR VECSCORE_VERIFY VECSCORE_LOG_LEVEL \
-      VECSCORE_CL_KERNELS VECSCORE_CL_KERNEL VECSCORE_CL_BLOCK VECSCORE_CL_FUSED \
-      VECSCORE_TEST_DEVICE
+# Every row of the options table (host/options.h), and the test programs' device selector.
+# shellcheck disable=SC2046
+unset $(grep -o '"VECSCORE_[A-Z0-9_]*"' "$ROOT/host/options.h" | tr -d '"') VECSCORE_TEST_DEVICE
 
 "$ROOT/scripts/setup.sh" test bench
 
@@ -58,7 +58,10 @@ python3 "$ROOT/scripts/check_include_cycles.py"
 echo "== build check: the README's options table matches host/options.h"
 python3 "$ROOT/scripts/check_options.py" --self-test
 python3 "$ROOT/scripts/check_options.py"
-echo "== build check: no library function over 100 lines without a reason"
+echo "== build check: the library reads the environment only through the options table"
+python3 "$ROOT/scripts/check_getenv.py" --self-test
+python3 "$ROOT/scripts/check_getenv.py"
+echo "== build check: no function of the library, cli/, bench/ or mpi/ over 100 lines without a reason"
 python3 "$ROOT/scripts/check_function_length.py" --self-test
 python3 "$ROOT/scripts/check_function_length.py"
 echo "== build check: clang-tidy and cppcheck (findings not in scripts/lint.suppress)"

@@ -117,6 +117,32 @@ static void fill(enum data kind, float *x, size_t n, size_t dim, ref_rng *rng) {
     }
 }
 
+/* A corpus of base in storage, exact or approximate; asserted made. */
+static vs_corpus *compact_corpus(vs_context *ctx, const float *base, size_t n, size_t dim,
+                                 vs_storage storage, int exact) {
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    opts.storage = storage;
+    opts.exact = exact;
+    vs_corpus *c = NULL;
+    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+    assert_non_null(c);
+    return c;
+}
+
+/* n base rows of kind and nq query rows of query_kind, dim floats each, from one generator
+ * seeded with seed. Free both. */
+static void seeded_data(uint64_t seed, enum data kind, enum data query_kind, size_t n, size_t nq,
+                        size_t dim, float **base, float **queries) {
+    ref_rng rng;
+    ref_rng_seed(&rng, seed);
+    *base = malloc(n * dim * sizeof(float));
+    *queries = malloc(nq * dim * sizeof(float));
+    assert_true(*base != NULL && *queries != NULL);
+    fill(kind, *base, n, dim, &rng);
+    fill(query_kind, *queries, nq, dim, &rng);
+}
+
 /* ---- exact mode equals the float32 corpus ------------------------------------------ */
 
 static int run_exact_case(vs_context *ctx, vs_storage storage, enum data kind, size_t n, size_t dim,
@@ -210,19 +236,12 @@ static void test_report_counts(void **state) {
     (void)state;
     vs_context *ctx = context_for(NULL);
     const size_t n = 4000, dim = 64, nq = 8, k = 10;
-    float *base = malloc(n * dim * sizeof(float)), *queries = malloc(nq * dim * sizeof(float));
-    ref_rng rng;
-    ref_rng_seed(&rng, 5);
-    fill(GAUSSIAN, base, n, dim, &rng);
-    fill(GAUSSIAN, queries, nq, dim, &rng);
+    float *base, *queries;
+    seeded_data(5, GAUSSIAN, GAUSSIAN, n, nq, dim, &base, &queries);
     float scores[8 * 10];
     int64_t ids[8 * 10];
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, queries, nq, k, scores, ids), VS_OK);
         vs_batch_report r;
         assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
@@ -271,12 +290,7 @@ static void test_bounds_hold(void **state) {
                            *bound = malloc(n * sizeof(double));
                     fill((enum data)kind, base, n, dim, &rng);
                     fill((enum data)kind, q, nq, dim, &rng);
-                    vs_corpus_options opts;
-                    vs_corpus_options_init(&opts);
-                    opts.storage = storages[s];
-                    opts.exact = 0;
-                    vs_corpus *c = NULL;
-                    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+                    vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
                     for (size_t m = 0; m < 3; m++)
                         for (size_t i = 0; i < nq; i++) {
                             assert_int_equal(
@@ -331,12 +345,7 @@ static void test_long_extreme_vectors(void **state) {
         vs_context *ctx = isa_context(isas[a]);
         if (ctx == NULL) continue;
         for (size_t s = 0; s < 3; s++) {
-            vs_corpus_options opts;
-            vs_corpus_options_init(&opts);
-            opts.storage = storages[s];
-            opts.exact = 0;
-            vs_corpus *c = NULL;
-            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             for (size_t m = 0; m < 3; m++) {
                 assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
                 for (size_t j = 0; j < n; j++) {
@@ -358,21 +367,13 @@ static void test_approximate_topk(void **state) {
     (void)state;
     vs_context *ctx = context_for(NULL);
     const size_t n = 3000, dim = 48, nq = 5, k = 10;
-    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
-    ref_rng rng;
-    ref_rng_seed(&rng, 9);
-    fill(CLUSTERED, base, n, dim, &rng);
-    fill(GAUSSIAN, q, nq, dim, &rng);
+    float *base, *q;
+    seeded_data(9, CLUSTERED, GAUSSIAN, n, nq, dim, &base, &q);
     float scores[5 * 10];
     int64_t ids[5 * 10];
     for (size_t s = 0; s < 3; s++)
         for (size_t m = 0; m < 3; m++) {
-            vs_corpus_options opts;
-            vs_corpus_options_init(&opts);
-            opts.storage = storages[s];
-            opts.exact = 0;
-            vs_corpus *c = NULL;
-            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
             vs_batch_report r;
             assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
@@ -526,25 +527,44 @@ static void test_bad_options(void **state) {
     /* Compact corpora on an OpenCL device: tests/test_compact_cl.c. */
 }
 
-/* A forced compact ISA above the float32 one is refused, not silently downgraded. */
+/* A forced compact ISA above the float32 one is refused, not silently downgraded; the
+ * variable is read once, when the context is created (host/options.h). */
+static vs_context *context_forcing(const char *compact_isa) {
+    setenv("VECSCORE_COMPACT_ISA", compact_isa, 1);
+    vs_context *ctx = context_for("serial");
+    unsetenv("VECSCORE_COMPACT_ISA");
+    return ctx;
+}
+
 static void test_compact_isa_override(void **state) {
     (void)state;
-    vs_context *ctx = context_for("serial");
+    static const struct {
+        const char *forced;
+        int status;
+    } cases[] = {{"avx2", VS_ERR_UNSUPPORTED},
+                 {"neon", VS_ERR_UNSUPPORTED},
+                 {"bogus", VS_ERR_UNSUPPORTED},
+                 {"serial", VS_OK}};
     float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, s[2];
     int64_t id[2];
     vs_corpus_options opts;
     vs_corpus_options_init(&opts);
     opts.storage = VS_STORAGE_BF16;
-    vs_corpus *c = NULL;
-    assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_OK);
-    setenv("VECSCORE_COMPACT_ISA", "avx2", 1);
-    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_ERR_UNSUPPORTED);
-    setenv("VECSCORE_COMPACT_ISA", "serial", 1);
-    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), VS_OK);
-    assert_int_equal(id[0], 1);
-    unsetenv("VECSCORE_COMPACT_ISA");
-    vs_corpus_free(c);
-    vs_context_free(ctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vs_context *ctx = context_forcing(cases[i].forced);
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, v, 2, 4, &opts, &c), VS_OK);
+        /* set after creation: no effect on this context */
+        setenv("VECSCORE_COMPACT_ISA", cases[i].status == VS_OK ? "avx2" : "serial", 1);
+        assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, v, 1, 2, s, id), cases[i].status);
+        unsetenv("VECSCORE_COMPACT_ISA");
+        if (cases[i].status == VS_OK)
+            assert_int_equal(id[0], 1);
+        else
+            assert_non_null(strstr(vs_last_error_message(), "VECSCORE_COMPACT_ISA"));
+        vs_corpus_free(c);
+        vs_context_free(ctx);
+    }
 }
 
 /* ---- threads ---------------------------------------------------------------------------- */

@@ -54,6 +54,12 @@ static int teardown_dir(void **state) {
     return 0;
 }
 
+/* A test that counts the files it leaves starts in an empty directory of its own. */
+static int fresh_dir(void **state) {
+    teardown_dir(state);
+    return setup_dir(state);
+}
+
 static const char *path_of(const char *name) {
     static char path[4][512];
     static int next;
@@ -611,8 +617,6 @@ static void round_trip(const char *name, vs_file_format format, vs_dtype dtype, 
 
 static void test_round_trips(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     round_trip("rt.fvecs", VS_FORMAT_FVECS, VS_DTYPE_F32, 0);
     round_trip("rt.bvecs", VS_FORMAT_BVECS, VS_DTYPE_U8, 0);
     round_trip("rt.ivecs", VS_FORMAT_IVECS, VS_DTYPE_I32, 1);
@@ -635,8 +639,6 @@ static void test_round_trips(void **state) {
 
 static void test_atomic_writes(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char err[VS_IO_ERROR_SIZE];
     float row[3] = {1, 2, 3};
 
@@ -732,8 +734,6 @@ static void commit_text(const char *name, const char *text) {
 
 static void test_outfile_names_and_modes(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char err[VS_IO_ERROR_SIZE], text[64];
 
     /* the temporary name is short and fixed, next to the target: any valid name works */
@@ -792,8 +792,6 @@ static void test_outfile_names_and_modes(void **state) {
 
 static void test_outfile_links(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char text[64];
     struct stat st;
 
@@ -827,8 +825,6 @@ static void test_outfile_links(void **state) {
 
 static void test_path_same_file(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     write_file("a.fvecs", "a", 1);
     write_file("b.fvecs", "b", 1);
     assert_int_equal(link(path_of("a.fvecs"), path_of("hard.fvecs")), 0);
@@ -872,8 +868,6 @@ static int fifo_reader(const char *name) {
 
 static void test_outfile_write_through(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char err[VS_IO_ERROR_SIZE];
     struct stat st;
 
@@ -937,8 +931,6 @@ static void test_outfile_write_through(void **state) {
 
 static void test_writer_expect_rows(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char err[VS_IO_ERROR_SIZE];
     int64_t ids[6] = {0, 1, 2, 3, 4, 5};
     vs_writer *w = NULL;
@@ -995,8 +987,6 @@ static vs_outfile *finished_text(const char *name, const char *text) {
 
 static void test_outfile_commit_set(void **state) {
     (void)state;
-    teardown_dir(NULL);
-    assert_int_equal(setup_dir(NULL), 0);
     char err[VS_IO_ERROR_SIZE], text[64];
     write_file("ids.ivecs", "old ids", 7);
     write_file("scores.fvecs", "old scores", 10);
@@ -1491,14 +1481,14 @@ int main(void) {
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_npy_variants),
         cmocka_unit_test(test_streaming_and_nonfinite),
-        cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_atomic_writes),
-        cmocka_unit_test(test_outfile_names_and_modes),
-        cmocka_unit_test(test_outfile_links),
-        cmocka_unit_test(test_path_same_file),
-        cmocka_unit_test(test_outfile_write_through),
-        cmocka_unit_test(test_writer_expect_rows),
-        cmocka_unit_test(test_outfile_commit_set),
+        cmocka_unit_test_setup(test_round_trips, fresh_dir),
+        cmocka_unit_test_setup(test_atomic_writes, fresh_dir),
+        cmocka_unit_test_setup(test_outfile_names_and_modes, fresh_dir),
+        cmocka_unit_test_setup(test_outfile_links, fresh_dir),
+        cmocka_unit_test_setup(test_path_same_file, fresh_dir),
+        cmocka_unit_test_setup(test_outfile_write_through, fresh_dir),
+        cmocka_unit_test_setup(test_writer_expect_rows, fresh_dir),
+        cmocka_unit_test_setup(test_outfile_commit_set, fresh_dir),
         cmocka_unit_test(test_half_conversion),
         cmocka_unit_test(test_file_shrinks_or_is_rewritten),
         cmocka_unit_test(test_special_files),

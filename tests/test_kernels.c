@@ -200,6 +200,101 @@ static void test_tile(void **state) {
     }
 }
 
+/* ---- the packed macro-kernel: blocking boundaries ----------------------------- */
+
+/*
+ * Dims around the AVX2 slab of 256 dimensions (just below, at, just above, and
+ * past two slabs), and query counts that are not multiples of any tile's rows and
+ * cross a group of slivers (at most 16 slivers of 6 = 96 queries on AVX2);
+ * candidate counts that are not multiples of any panel width (80: the AVX2
+ * one-query kernel takes 4 panels at a time, then 1). Whatever the
+ * ISA blocks, block_packed must give each tile the bits the whole-dimension
+ * tile gives (the same FMA chain), and the reference's value.
+ */
+static const size_t block_dims[] = {255, 256, 257, 513};
+static const size_t block_nq[] = {1, 7, 13, 97};
+static const size_t block_nc[] = {1, 17, 80};
+
+static void test_block_packed(void **state) {
+    const vs__cpu_kernels *kern = table_for(state);
+    const size_t mr = kern->mr, nr = kern->nr, nq_max = 97, nc_max = 80;
+    ref_rng rng;
+    ref_rng_seed(&rng, 8);
+    for (size_t di = 0; di < sizeof(block_dims) / sizeof(block_dims[0]); di++) {
+        const size_t dim = block_dims[di];
+        const size_t slivers_max = (nq_max + mr - 1) / mr, panels_max = (nc_max + nr - 1) / nr;
+        float *q = malloc(nq_max * dim * sizeof(float));
+        float *c = malloc(nc_max * dim * sizeof(float));
+        float *qpack = aligned_alloc(64, (slivers_max * mr * dim * sizeof(float) + 63) / 64 * 64);
+        float *cpack = aligned_alloc(64, (panels_max * nr * dim * sizeof(float) + 63) / 64 * 64);
+        float *scores = malloc(nq_max * nc_max * sizeof(float));
+        float *tile = aligned_alloc(64, VS_MAX_MR * VS_MAX_NR * sizeof(float));
+        assert_non_null(q);
+        assert_non_null(c);
+        assert_non_null(qpack);
+        assert_non_null(cpack);
+        assert_non_null(scores);
+        assert_non_null(tile);
+        for (int exact = 0; exact < 2; exact++) {
+            if (exact) {
+                ref_fill_small_ints(q, nq_max * dim, &rng);
+                ref_fill_small_ints(c, nc_max * dim, &rng);
+            } else {
+                ref_fill_uniform(q, nq_max * dim, &rng);
+                ref_fill_uniform(c, nc_max * dim, &rng);
+            }
+            for (size_t qi = 0; qi < sizeof(block_nq) / sizeof(block_nq[0]); qi++)
+                for (size_t ci = 0; ci < sizeof(block_nc) / sizeof(block_nc[0]); ci++) {
+                    const size_t nq = block_nq[qi], nc = block_nc[ci];
+                    for (size_t s = 0; s * mr < nq; s++) {
+                        size_t rows = nq - s * mr < mr ? nq - s * mr : mr;
+                        vs__pack_rows(q + s * mr * dim, rows, dim, rows, qpack + s * mr * dim);
+                    }
+                    for (size_t p = 0; p * nr < nc; p++) {
+                        size_t n = nc - p * nr < nr ? nc - p * nr : nr;
+                        vs__pack_rows(c + p * nr * dim, n, dim, nr, cpack + p * nr * dim);
+                    }
+                    for (size_t i = 0; i < nq * nc; i++)
+                        scores[i] = NAN;
+                    vs__epilogue epi = {.metric = VS_METRIC_DOT, .scores = scores, .ld = nc};
+                    kern->block_packed(&epi, qpack, mr * dim, 0, nq, cpack, 0, nc, dim);
+                    for (size_t s = 0; s * mr < nq; s++) {
+                        size_t rows = nq - s * mr < mr ? nq - s * mr : mr;
+                        for (size_t p = 0; p * nr < nc; p++) {
+                            kern->tile(qpack + s * mr * dim, rows, cpack + p * nr * dim, dim, tile);
+                            for (size_t r = 0; r < rows; r++)
+                                for (size_t j = p * nr; j < nc && j < (p + 1) * nr; j++) {
+                                    const size_t i = s * mr + r;
+                                    const float got = scores[i * nc + j];
+                                    if (memcmp(&got, &tile[r * nr + (j - p * nr)], sizeof(float)) !=
+                                        0)
+                                        fail_msg("%s block_packed %zux%zu dim %zu [%zu][%zu]: "
+                                                 "%.9g, the tile gives %.9g",
+                                                 kern->isa, nq, nc, dim, i, j, (double)got,
+                                                 (double)tile[r * nr + (j - p * nr)]);
+                                    double bound;
+                                    double expected = ref_score(VS_METRIC_DOT, q + i * dim,
+                                                                c + j * dim, dim, &bound);
+                                    if (exact ? (double)got != expected
+                                              : fabs(got - expected) > bound)
+                                        fail_msg("%s block_packed %zux%zu dim %zu [%zu][%zu]: "
+                                                 "%.9g vs %.12g",
+                                                 kern->isa, nq, nc, dim, i, j, (double)got,
+                                                 expected);
+                                }
+                        }
+                    }
+                }
+        }
+        free(q);
+        free(c);
+        free(qpack);
+        free(cpack);
+        free(scores);
+        free(tile);
+    }
+}
+
 /* ---- no read past the end ---------------------------------------------------- */
 
 /* n floats ending exactly where an inaccessible page starts: reading past them faults. */
@@ -370,6 +465,49 @@ static void test_api_all_dims(void **state) {
         }
     }
     vs_context_free(ctx);
+}
+
+/*
+ * The corpus path (packed panels) and the per-call packed path through the
+ * API at the dims around the AVX2 slab boundary, with query counts that
+ * cross a group of slivers, every metric, score and top-k; and scores
+ * bit-identical between 1 and 2 threads.
+ */
+static void test_api_block_boundaries(void **state) {
+    table_for(state);
+    vs_context *ctx = context_for(*state, 2), *ctx1 = context_for(*state, 1);
+    ref_rng rng;
+    ref_rng_seed(&rng, 9);
+    const size_t bdims[] = {255, 257, 513};
+    const size_t nq = 97, nc = 53;
+    for (size_t di = 0; di < sizeof(bdims) / sizeof(bdims[0]); di++) {
+        const size_t dim = bdims[di];
+        void *bq, *bc;
+        float *q = ref_alloc_floats(nq * dim, 1, &bq);
+        float *c = ref_alloc_floats(nc * dim, 3, &bc);
+        float *s2 = malloc(nq * nc * sizeof(float)), *s1 = malloc(nq * nc * sizeof(float));
+        assert_non_null(s2);
+        assert_non_null(s1);
+        ref_fill_uniform(q, nq * dim, &rng);
+        ref_fill_uniform(c, nc * dim, &rng);
+        for (size_t mi = 0; mi < 3; mi++) {
+            check_all_calls(ctx, metrics[mi], q, nq, c, nc, dim, 0);
+            vs_corpus *corpus2 = NULL, *corpus1 = NULL;
+            assert_int_equal(vs_corpus_create(ctx, c, nc, dim, &corpus2), VS_OK);
+            assert_int_equal(vs_corpus_create(ctx1, c, nc, dim, &corpus1), VS_OK);
+            assert_int_equal(vs_corpus_score(corpus2, metrics[mi], q, nq, s2), VS_OK);
+            assert_int_equal(vs_corpus_score(corpus1, metrics[mi], q, nq, s1), VS_OK);
+            assert_memory_equal(s1, s2, nq * nc * sizeof(float));
+            vs_corpus_free(corpus2);
+            vs_corpus_free(corpus1);
+        }
+        free(s1);
+        free(s2);
+        free(bq);
+        free(bc);
+    }
+    vs_context_free(ctx);
+    vs_context_free(ctx1);
 }
 
 /* Zero, NaN and Inf vectors, and exact ties from duplicated candidates. */
@@ -759,6 +897,8 @@ int main(void) {
             cmocka_unit_test_prestate(test_dot, isa),
             cmocka_unit_test_prestate(test_dot_rows, isa),
             cmocka_unit_test_prestate(test_tile, isa),
+            cmocka_unit_test_prestate(test_block_packed, isa),
+            cmocka_unit_test_prestate(test_api_block_boundaries, isa),
             cmocka_unit_test_prestate(test_no_overread, isa),
             cmocka_unit_test_prestate(test_api_all_dims, isa),
             cmocka_unit_test_prestate(test_special_values, isa),

@@ -242,14 +242,17 @@ static void compare_topk(const char *what, size_t nq, size_t k, const float *s1,
     }
 }
 
-/* The family open_family asked for ("" when the context chose its own). */
+/* The family open_family asked for ("" when the context chose its own), whether it asked for
+ * the fused kernel and for segment lists instead of threshold selection. */
 static char expected_family[8];
+static int expected_fused, expected_segments;
 
 /*
  * The report names the family and the scoring kernel that must have run for
  * a batch of nq queries (score matrix or top-k) on the expected family.
  */
-static void check_path(const char *what, const vs_batch_report *report, size_t nq, size_t k) {
+static void check_path(const char *what, const vs_batch_report *report, size_t nq, size_t nc,
+                       size_t k) {
     const int topk = k > 0;
     if (expected_family[0] == '\0') return;
     if (strcmp(report->kernel_family, expected_family) != 0)
@@ -262,12 +265,19 @@ static void check_path(const char *what, const vs_batch_report *report, size_t n
         kernel = nq <= 32 ? "vs_score_stream(" : "vs_score_blocked(block ";
     if (strstr(report->kernels, kernel) == NULL)
         fail_msg("%s: kernels '%s' lack %s", what, report->kernels, kernel);
-    /* The gpu family merges with a work-group per query while (64 segments + 1) x k fit its
-     * 2048 local entries; else (and in the other families) one work-item per query. */
-    const char *merge =
-        strcmp(expected_family, "gpu") == 0 && k <= 31 ? "vs_merge_sorted" : "vs_merge_";
-    if (topk && strcmp(expected_family, "cpu") != 0 && strstr(report->kernels, merge) == NULL)
-        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, merge);
+    /* Unfused top-k up to k = 2048 selects by threshold (survivor buffers, a work-group per
+     * query); larger k, or VECSCORE_CL_SURVIVORS=0, by segment lists and a merge: a work-group
+     * per query in the gpu family while (64 segments + 1) x k fit its 2048 local entries, else
+     * one work-item per query. The cpu family's fused kernel selects by itself (k <= 32). */
+    const size_t kept = k < nc ? k : nc;
+    const int fused = strcmp(expected_family, "cpu") == 0 && expected_fused && k <= 32;
+    const char *select = "vs_merge_";
+    if (kept <= 2048 && !expected_segments)
+        select = "vs_select_query";
+    else if (strcmp(expected_family, "gpu") == 0 && k <= 31)
+        select = "vs_merge_sorted";
+    if (topk && !fused && strstr(report->kernels, select) == NULL)
+        fail_msg("%s: kernels '%s' lack %s", what, report->kernels, select);
 }
 
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
@@ -297,7 +307,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
         vs_context_last_report(dev, &report);
         if (strcmp(report.backend, "opencl") != 0)
             fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
-        if (nc > 0) check_path(what, &report, nq, k);
+        if (nc > 0) check_path(what, &report, nq, nc, k);
         if (ref_check_topk(metric, q, nq, c, nc, dim, k, s1, i1, why, sizeof(why)))
             fail_msg("%s: device top-k: %s", what, why);
         assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
@@ -308,7 +318,7 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
             assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, f1), VS_OK);
         vs_context_last_report(dev, &report);
         assert_string_equal(report.backend, "opencl");
-        if (nc > 0 && nq > 0) check_path(what, &report, nq, 0);
+        if (nc > 0 && nq > 0) check_path(what, &report, nq, nc, 0);
         if (ref_check_scores(metric, q, nq, c, nc, dim, f1, 0, why, sizeof(why)))
             fail_msg("%s: device scores: %s", what, why);
         vs_corpus_free(corpus);
@@ -326,10 +336,13 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
  * Opens the device under test with one kernel path: family "gpu" or "cpu"
  * (VECSCORE_CL_KERNELS), or "tile" (the 16x16 reference kernel,
  * VECSCORE_CL_KERNEL=tile); fused "1" to score and select in one kernel
- * where k allows it (cpu family only), "0" not to. The suite's own
- * VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back afterwards.
+ * where k allows it (cpu family only), "0" not to; survivors NULL for the
+ * automatic survivor buffer of the threshold selection, "0" for segment
+ * lists instead, "N" for N slots per query (VECSCORE_CL_SURVIVORS). The
+ * suite's own VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back
+ * afterwards.
  */
-static vs_context *open_family(const char *family, const char *fused) {
+static vs_context *open_selection(const char *family, const char *fused, const char *survivors) {
     const char *outer = getenv("VECSCORE_CL_KERNELS");
     char saved[16] = "";
     if (outer != NULL) snprintf(saved, sizeof(saved), "%s", outer);
@@ -340,19 +353,40 @@ static vs_context *open_family(const char *family, const char *fused) {
         setenv("VECSCORE_CL_KERNELS", family, 1);
     }
     setenv("VECSCORE_CL_FUSED", fused, 1);
+    if (survivors != NULL) setenv("VECSCORE_CL_SURVIVORS", survivors, 1);
     vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_KERNEL");
     unsetenv("VECSCORE_CL_FUSED");
+    unsetenv("VECSCORE_CL_SURVIVORS");
     if (outer != NULL)
         setenv("VECSCORE_CL_KERNELS", saved, 1);
     else
         unsetenv("VECSCORE_CL_KERNELS");
+    snprintf(expected_family, sizeof(expected_family), "%s", family); /* check_path's */
+    expected_fused = strcmp(fused, "1") == 0;
+    expected_segments = survivors != NULL && strcmp(survivors, "0") == 0;
     return dev;
 }
 
+static vs_context *open_family(const char *family, const char *fused) {
+    vs_context *dev = open_selection(family, fused, NULL);
+    expected_family[0] = '\0';
+    return dev;
+}
+
+/* Top-k at large k: the threshold selection up to 2048, segment lists past it; one tile,
+ * several tiles, k = n and k > n (padding). */
+static void check_large_k(vs_context *dev, vs_context *cpu) {
+    check_agreement(dev, cpu, 3, 20000, 16, 1000, 1, 0);
+    check_agreement(dev, cpu, 2, 20000, 9, 2048, 0, 1);
+    check_agreement(dev, cpu, 2, 9000, 5, 3000, 1, 0); /* k > 2048 */
+    check_agreement(dev, cpu, 3, 1500, 7, 1500, 0, 0); /* k = n */
+    check_agreement(dev, cpu, 3, 1500, 7, 1600, 1, 0); /* k > n */
+    check_agreement(dev, cpu, 2, 2100, 3, 2500, 0, 2); /* k > n > 2048 */
+}
+
 static void run_agreement(const char *kernel, const char *fused) {
-    vs_context *dev = open_family(kernel, fused);
-    snprintf(expected_family, sizeof(expected_family), "%s", kernel); /* check_path's */
+    vs_context *dev = open_selection(kernel, fused, NULL);
     vs_context *cpu = must_open("cpu");
     const size_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 100, 768};
     for (size_t i = 0; i < sizeof(dims) / sizeof(*dims); i++) {
@@ -365,13 +399,109 @@ static void run_agreement(const char *kernel, const char *fused) {
     check_agreement(dev, cpu, 70, 20000, 24, 10, 1, 2); /* several tiles, merged */
     check_agreement(dev, cpu, 2, 9000, 4099, 5, 1, 0);  /* dim 4099 over two tiles */
     check_agreement(dev, cpu, 40, 300, 4099, 3, 0, 1);  /* blocked: many slabs, a tail */
-    /* The gpu family's sorted merge at its capacity (65 lists x 31 = 2015 entries), just past
-     * it (32: the one-work-item merge instead) and well past it, over several tiles. */
+    if (strcmp(fused, "1") == 0) { /* the fused kernel at its largest k; past 32 as fused "0" */
+        check_agreement(dev, cpu, 6, 20000, 16, 31, 1, 0);
+        check_agreement(dev, cpu, 6, 20000, 16, 32, 0, 0);
+        expected_family[0] = '\0';
+        vs_context_free(dev);
+        vs_context_free(cpu);
+        return;
+    }
+    check_large_k(dev, cpu);
+    expected_family[0] = '\0';
+    vs_context_free(dev);
+    /* The segment lists where the threshold selection would run: the gpu family's sorted
+     * merge at its capacity (65 lists x 31 = 2015 entries), just past it (32: the
+     * one-work-item merge instead) and well past it, over several tiles. */
+    dev = open_selection(kernel, fused, "0");
+    check_agreement(dev, cpu, 33, 1000, 64, 1, 1, 0);
     check_agreement(dev, cpu, 6, 20000, 16, 31, 1, 0);
     check_agreement(dev, cpu, 6, 20000, 16, 32, 0, 0);
     check_agreement(dev, cpu, 3, 20000, 16, 100, 1, 1);
+    check_agreement(dev, cpu, 3, 1500, 7, 1600, 1, 0);
     expected_family[0] = '\0';
     vs_context_free(dev);
+    vs_context_free(cpu);
+}
+
+/*
+ * The threshold selection against the CPU, bit for bit: small-integer
+ * vectors, so DOT and L2SQ are exact on both sides and most scores are
+ * exact ties (the k-th often sits inside a run of equal scores, which the
+ * lower id must win); NaN rows and zero rows; k from 1 past n; the
+ * automatic survivor buffer and tiny ones (1 and 17 slots) that overflow
+ * on every tile, so the select re-reads the tile. COSINE is checked
+ * within the bound (its 1/|v| rounds differently on the device).
+ */
+static void check_selection_exact(vs_context *dev, vs_context *cpu, const char *label) {
+    const size_t nq = 4, nc = 20000, dim = 6;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_non_null(q);
+    assert_non_null(c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 77);
+    for (size_t i = 0; i < nc * dim; i++)
+        c[i] = (float)ref_int(&rng, -1, 1);
+    for (size_t i = 0; i < nq * dim; i++)
+        q[i] = (float)ref_int(&rng, -2, 2);
+    for (size_t r = 100; r < nc; r += 997)
+        c[r * dim + 1] = NAN; /* NaN rows, after every other score */
+    memset(c + 4000 * dim, 0, dim * sizeof(float));
+    const size_t ks[] = {1, 10, 1000, 2048, 3000, nc, nc + 7};
+    const size_t most = (nc + 7) * nq;
+    float *s1 = malloc(most * sizeof(float)), *s2 = malloc(most * sizeof(float));
+    int64_t *i1 = malloc(most * sizeof(int64_t)), *i2 = malloc(most * sizeof(int64_t));
+    assert_true(s1 && s2 && i1 && i2);
+    char why[512], what[160];
+    for (size_t ki = 0; ki < sizeof(ks) / sizeof(*ks); ki++) {
+        const size_t k = ks[ki];
+        for (int m = 0; m < 3; m++) {
+            const vs_metric metric = (vs_metric)m;
+            snprintf(what, sizeof(what), "%s %s k %zu", label, vs_metric_name(metric), k);
+            assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, s1, i1), VS_OK);
+            vs_batch_report report;
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
+            check_path(what, &report, nq, nc, k);
+            assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
+            if (metric == VS_METRIC_COSINE) {
+                if (ref_check_topk(metric, q, nq, c, nc, dim, k, s1, i1, why, sizeof(why)))
+                    fail_msg("%s: device top-k: %s", what, why);
+                compare_topk(what, nq, k, s1, i1, s2, i2);
+                continue;
+            }
+            for (size_t i = 0; i < nq * k; i++)
+                if (i1[i] != i2[i] || memcmp(&s1[i], &s2[i], sizeof(float)) != 0)
+                    fail_msg("%s: entry %zu (query %zu rank %zu): device id %lld score %.9g, "
+                             "cpu id %lld score %.9g",
+                             what, i, i / k, i % k, (long long)i1[i], (double)s1[i],
+                             (long long)i2[i], (double)s2[i]);
+        }
+    }
+    free(s1);
+    free(s2);
+    free(i1);
+    free(i2);
+    free(q);
+    free(c);
+}
+
+static void test_threshold_selection(void **state) {
+    (void)state;
+    vs_context *cpu = must_open("cpu");
+    const char *families[] = {"gpu", "cpu"};
+    const char *survivors[] = {NULL, "1", "17"};
+    for (int f = 0; f < 2; f++)
+        for (int v = 0; v < 3; v++) {
+            char label[64];
+            snprintf(label, sizeof(label), "family %s survivors %s", families[f],
+                     survivors[v] ? survivors[v] : "auto");
+            vs_context *dev = open_selection(families[f], "0", survivors[v]);
+            check_selection_exact(dev, cpu, label);
+            expected_family[0] = '\0';
+            vs_context_free(dev);
+        }
     vs_context_free(cpu);
 }
 
@@ -706,6 +836,42 @@ static void test_corpus_split(void **state) {
 }
 
 /* A batch the device cannot take runs on the CPU and does not demote the device. */
+/*
+ * Chunk planning keeps 256 queries per chunk by narrowing the score tile:
+ * with a 4 MiB allocation cap, 300 queries x 8192-candidate tiles do not
+ * fit, 256 x 4096 do, so 300 queries take 2 chunks (not 3 of 128).
+ */
+static void test_chunk_keeps_rows(void **state) {
+    (void)state;
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "4M", 1);
+    vs_context *dev = must_open(test_device());
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    const size_t nq = 300, nc = 20000, dim = 16, k = 10;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    float *s = malloc(nq * k * sizeof(float));
+    int64_t *ids = malloc(nq * k * sizeof(int64_t));
+    assert_true(q && c && s && ids);
+    make_data(q, nq, c, nc, dim, 4242);
+    char why[512];
+    for (int m = 0; m < 3; m++) {
+        const vs_metric metric = (vs_metric)m;
+        assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, s, ids), VS_OK);
+        vs_batch_report report;
+        vs_context_last_report(dev, &report);
+        assert_string_equal(report.backend, "opencl");
+        if (strcmp(report.kernel_family, "cpu") != 0 ||
+            strstr(report.kernels, "vs_topk_rows") == NULL)
+            assert_int_equal(report.query_chunks, 2);
+        if (ref_check_topk(metric, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
+            fail_msg("%s: %s", vs_metric_name(metric), why);
+    }
+    free(q);
+    free(c);
+    free(s);
+    free(ids);
+    vs_context_free(dev);
+}
+
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
@@ -1459,6 +1625,9 @@ static void test_bad_knobs(void **state) {
         {"VECSCORE_CL_FUSED", "2", NULL},
         {"VECSCORE_CL_FUSED", " 1", NULL},
         {"VECSCORE_CL_FUSED", "1x", NULL},
+        {"VECSCORE_CL_SURVIVORS", "-1", NULL},
+        {"VECSCORE_CL_SURVIVORS", "16777217", NULL},
+        {"VECSCORE_CL_SURVIVORS", "8k", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", NULL},
@@ -1623,6 +1792,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_agreement_rows_separate),
             cmocka_unit_test(test_agreement_tile_kernel),
             cmocka_unit_test(test_agreement_gpu_family),
+            cmocka_unit_test(test_threshold_selection),
             cmocka_unit_test(test_extreme_norms_rows_fused),
             cmocka_unit_test(test_extreme_norms_rows_separate),
             cmocka_unit_test(test_extreme_norms_tile_kernel),
@@ -1633,6 +1803,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_buffer_pool),
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
+            cmocka_unit_test(test_chunk_keeps_rows),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),

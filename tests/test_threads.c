@@ -290,6 +290,47 @@ static void shape_inputs(const shape *s, ref_rng *rng, size_t tie_every, float *
         memcpy(*c + (j + 1) * s->dim, *c + j * s->dim, s->dim * sizeof(float));
 }
 
+/* A shape's expected output (from one thread) and the output compared with it. */
+typedef struct shape_outputs {
+    size_t count; /* scores (and ids, for top-k) */
+    float *expect, *got;
+    int64_t *expect_ids, *got_ids;
+} shape_outputs;
+
+static shape_outputs outputs_alloc(const shape *s) {
+    shape_outputs o;
+    o.count = s->k ? s->nq * s->k : s->nq * s->nc;
+    o.expect = malloc(o.count * sizeof(float));
+    o.got = malloc(o.count * sizeof(float));
+    o.expect_ids = malloc(o.count * sizeof(int64_t));
+    o.got_ids = malloc(o.count * sizeof(int64_t));
+    assert_true(o.expect && o.got && o.expect_ids && o.got_ids);
+    return o;
+}
+
+static void outputs_free(shape_outputs *o) {
+    free(o->expect);
+    free(o->got);
+    free(o->expect_ids);
+    free(o->got_ids);
+}
+
+/* The shape on ctx into o->got (poisoned first): 1 when it is bit-identical to o->expect. */
+static int outputs_match(vs_context *ctx, const shape *s, vs_metric metric, const float *q,
+                         const float *c, shape_outputs *o) {
+    memset(o->got, 0x7f, o->count * sizeof(float));
+    memset(o->got_ids, 0x7f, o->count * sizeof(int64_t));
+    run_shape(ctx, s, metric, q, c, o->got, o->got_ids);
+    return memcmp(o->got, o->expect, o->count * sizeof(float)) == 0 &&
+           (s->k == 0 || memcmp(o->got_ids, o->expect_ids, o->count * sizeof(int64_t)) == 0);
+}
+
+/* One context per thread count. */
+static void contexts_make(vs_context **contexts, const int *thread_counts, int count) {
+    for (int t = 0; t < count; t++)
+        contexts[t] = make_context(thread_counts[t]);
+}
+
 static void test_bit_identical_across_threads(void **state) {
     (void)state;
     /* Every path: corpus (packed panels), per-call packing (nq >= 48), rows (few queries);
@@ -304,27 +345,19 @@ static void test_bit_identical_across_threads(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 99);
     vs_context *contexts[5];
-    for (int t = 0; t < 5; t++)
-        contexts[t] = make_context(thread_counts[t]);
+    contexts_make(contexts, thread_counts, 5);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
         float *q, *c;
         shape_inputs(s, &rng, 97, &q, &c);
-        const size_t out = s->k ? s->nq * s->k : s->nq * s->nc;
-        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
-        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
-                *got_ids = malloc(out * sizeof(int64_t));
+        shape_outputs o = outputs_alloc(s);
         for (size_t mi = 0; mi < 3; mi++) {
-            run_shape(contexts[0], s, metrics[mi], q, c, expect, expect_ids);
+            run_shape(contexts[0], s, metrics[mi], q, c, o.expect, o.expect_ids);
             for (int forced = 0; forced < 2; forced++) {
                 vs__pool_test_force_split(forced);
                 for (int t = 0; t < 5; t++)
                     for (int repeat = 0; repeat < REPEATS; repeat++) {
-                        memset(got, 0x7f, out * sizeof(float));
-                        memset(got_ids, 0x7f, out * sizeof(int64_t));
-                        run_shape(contexts[t], s, metrics[mi], q, c, got, got_ids);
-                        if (memcmp(got, expect, out * sizeof(float)) != 0 ||
-                            (s->k && memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0))
+                        if (!outputs_match(contexts[t], s, metrics[mi], q, c, &o))
                             fail_msg("%zux%zux%zu k=%zu %s corpus=%d: threads %d (forced %d) "
                                      "differs from 1 thread",
                                      s->nq, s->nc, s->dim, s->k, vs_metric_name(metrics[mi]),
@@ -335,10 +368,7 @@ static void test_bit_identical_across_threads(void **state) {
         }
         free(q);
         free(c);
-        free(expect);
-        free(got);
-        free(expect_ids);
-        free(got_ids);
+        outputs_free(&o);
     }
     /* A forced split really used the helpers somewhere. */
     vs__pool_test_force_split(1);
@@ -511,28 +541,20 @@ static void test_split_threshold(void **state) {
     ref_rng rng;
     ref_rng_seed(&rng, 5);
     vs_context *contexts[3];
-    for (int t = 0; t < 3; t++)
-        contexts[t] = make_context(thread_counts[t]);
+    contexts_make(contexts, thread_counts, 3);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
         float *q, *c;
         shape_inputs(s, &rng, 61, &q, &c); /* ties across range boundaries */
-        const size_t out = s->nq * s->k;
-        float *expect = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
-        int64_t *expect_ids = malloc(out * sizeof(int64_t)),
-                *got_ids = malloc(out * sizeof(int64_t));
-        run_shape(contexts[0], s, VS_METRIC_DOT, q, c, expect, expect_ids);
+        shape_outputs o = outputs_alloc(s);
+        run_shape(contexts[0], s, VS_METRIC_DOT, q, c, o.expect, o.expect_ids);
         for (int mode = 0; mode < MODES; mode++) {
             if (mode == 0) vs__pool_test_set_join(1.0, 1.0);
             if (mode == 1) vs__pool_test_set_join(1e-9, 1.0);
             if (mode == 2) vs__pool_test_force_split(1);
             for (int t = 1; t < 3; t++)
                 for (int repeat = 0; repeat < REPEATS; repeat++) {
-                    memset(got, 0x7f, out * sizeof(float));
-                    memset(got_ids, 0x7f, out * sizeof(int64_t));
-                    run_shape(contexts[t], s, VS_METRIC_DOT, q, c, got, got_ids);
-                    if (memcmp(got, expect, out * sizeof(float)) != 0 ||
-                        memcmp(got_ids, expect_ids, out * sizeof(int64_t)) != 0)
+                    if (!outputs_match(contexts[t], s, VS_METRIC_DOT, q, c, &o))
                         fail_msg("%zux%zux%zu k=%zu corpus=%d: threads %d (mode %d) differs "
                                  "from 1 thread",
                                  s->nq, s->nc, s->dim, s->k, s->corpus, thread_counts[t], mode);
@@ -564,13 +586,163 @@ static void test_split_threshold(void **state) {
         }
         free(q);
         free(c);
-        free(expect);
-        free(got);
-        free(expect_ids);
-        free(got_ids);
+        outputs_free(&o);
     }
     for (int t = 0; t < 3; t++)
         vs_context_free(contexts[t]);
+}
+
+/* Runs top-k (dot) on a corpus made beforehand (its packing is not the batch). */
+static void corpus_topk(vs_corpus *corpus, const float *q, size_t nq, size_t k, float *scores,
+                        int64_t *ids) {
+    assert_int_equal(vs_corpus_topk(corpus, VS_METRIC_DOT, q, nq, k, scores, ids), VS_OK);
+}
+
+/* One shape's data and its outputs: the 1-thread ones (expect) and a run's (got). */
+typedef struct shape_run {
+    float *q, *c, *expect, *got;
+    int64_t *expect_ids, *got_ids;
+    size_t out;
+} shape_run;
+
+static void shape_run_make(shape_run *r, const shape *s, ref_rng *rng, size_t tie_every) {
+    shape_inputs(s, rng, tie_every, &r->q, &r->c);
+    r->out = s->k ? s->nq * s->k : s->nq * s->nc;
+    r->expect = malloc(r->out * sizeof(float));
+    r->got = malloc(r->out * sizeof(float));
+    r->expect_ids = malloc(r->out * sizeof(int64_t));
+    r->got_ids = malloc(r->out * sizeof(int64_t));
+    assert_true(r->expect && r->got && r->expect_ids && r->got_ids);
+}
+
+static void shape_run_free(shape_run *r) {
+    free(r->q);
+    free(r->c);
+    free(r->expect);
+    free(r->got);
+    free(r->expect_ids);
+    free(r->got_ids);
+}
+
+/*
+ * The split decision from the pool's state now (docs/threads.md, "When to
+ * split"). The helper cost is set to 1 s, so the estimate declines every
+ * batch, while the fastest join is tiny, so a split would pay: a batch then
+ * splits only when a worker is on a CPU now and the last split paid, and
+ * stays on the caller when either is missing. A split whose helper ran no
+ * unit (parked before claiming) is marked as not paid. A declined call
+ * that follows another closely wakes a sleeping worker when none spins.
+ * Results stay bit-identical to
+ * one thread in every case, for 2 and 7 threads, around the threshold
+ * shapes (1 x 999/1000/4000 x 768, 3 x 1000 x 768, top-10).
+ */
+static void test_split_when_helper_on_cpu(void **state) {
+    (void)state;
+    static const shape shapes[] = {
+        {1, 1000, 768, 10, 1}, {1, 999, 768, 10, 1}, {1, 4000, 768, 10, 1}, {3, 1000, 768, 10, 1}};
+    static const int counts[] = {1, 2, 7};
+    static const struct {
+        int on_cpu, paid, split;
+    } cases[] = {{1, 1, 1}, {0, 1, 0}, {1, 0, 0}, {0, 0, 0}};
+    ref_rng rng;
+    ref_rng_seed(&rng, 9);
+    vs_context *ctxs[3];
+    for (int t = 0; t < 3; t++)
+        ctxs[t] = make_context(counts[t]);
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const shape *s = &shapes[si];
+        shape_run r;
+        shape_run_make(&r, s, &rng, 37);
+        vs_corpus *corpora[3];
+        for (int t = 0; t < 3; t++)
+            assert_int_equal(vs_corpus_create(ctxs[t], r.c, s->nc, s->dim, &corpora[t]), VS_OK);
+        corpus_topk(corpora[0], r.q, s->nq, s->k, r.expect, r.expect_ids);
+        vs__pool_test_set_join(1.0, 1e-9);
+        for (int t = 1; t < 3; t++)
+            for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+                vs__pool_test_set_on_cpu(cases[ci].on_cpu);
+                vs__pool_test_set_paid(cases[ci].paid);
+                memset(r.got, 0x7f, r.out * sizeof(float));
+                memset(r.got_ids, 0x7f, r.out * sizeof(int64_t));
+                corpus_topk(corpora[t], r.q, s->nq, s->k, r.got, r.got_ids);
+                if (memcmp(r.got, r.expect, r.out * sizeof(float)) != 0 ||
+                    memcmp(r.got_ids, r.expect_ids, r.out * sizeof(int64_t)) != 0)
+                    fail_msg("%zux%zux%zu: threads %d (on cpu %d, paid %d) differs from 1 thread",
+                             s->nq, s->nc, s->dim, counts[t], cases[ci].on_cpu, cases[ci].paid);
+                int planned, split_candidates;
+                size_t units;
+                vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+                vs_batch_report report;
+                assert_int_equal(vs_context_last_report(ctxs[t], &report), VS_OK);
+                assert_int_equal(report.threads, planned);
+                if (!cases[ci].split) {
+                    if (planned != 1)
+                        fail_msg("%zux%zux%zu threads %d: split with on cpu %d, paid %d", s->nq,
+                                 s->nc, s->dim, counts[t], cases[ci].on_cpu, cases[ci].paid);
+                    assert_int_equal(units, 1);
+                    assert_int_equal(report.threads_joined, 1);
+                    continue;
+                }
+                if (planned != counts[t])
+                    fail_msg("%zux%zux%zu threads %d: not split with a worker on a CPU and the "
+                             "last split paid (planned %d)",
+                             s->nq, s->nc, s->dim, counts[t], planned);
+                assert_true(units >= 2);
+            }
+        /* A split whose helper attached but ran nothing did not pay. */
+        vs__pool_test_set_on_cpu(1);
+        vs__pool_test_set_paid(1);
+        vs__pool_test_park(VS_POOL_PARK_BEFORE_CLAIM, 1);
+        corpus_topk(corpora[1], r.q, s->nq, s->k, r.got, r.got_ids);
+        assert_true(vs__pool_test_parked());
+        vs__pool_test_unpark();
+        assert_memory_equal(r.got, r.expect, r.out * sizeof(float));
+        assert_memory_equal(r.got_ids, r.expect_ids, r.out * sizeof(int64_t));
+        vs_batch_report report;
+        assert_int_equal(vs_context_last_report(ctxs[1], &report), VS_OK);
+        assert_int_equal(report.threads, 2);
+        assert_int_equal(report.threads_joined, 1);
+        assert_int_equal(vs__pool_test_paid(), 0);
+        vs__pool_test_set_on_cpu(-1);
+        vs__pool_test_set_join(0, 0);
+        for (int t = 0; t < 3; t++)
+            vs_corpus_free(corpora[t]);
+        shape_run_free(&r);
+    }
+
+    /*
+     * A declined call that comes soon after another wakes a sleeping worker
+     * when none spins. Workers stop
+     * spinning within 1 ms of their last job; the wait for that is bounded
+     * by tries, and nothing here is timed.
+     */
+    float q[64] = {1}, c[64 * 64], scores[4];
+    int64_t ids[4];
+    for (size_t i = 0; i < 64 * 64; i++)
+        c[i] = (float)(i % 13);
+    vs__pool_test_set_join(1.0, 1e-9);
+    vs__pool_test_set_on_cpu(0);
+    vs__pool_test_set_paid(0);
+    const unsigned before = vs__pool_test_nudges();
+    int woken = 0;
+    for (int attempt = 0; attempt < 200 && !woken; attempt++) {
+        sleep_ms(10);
+        /* Two calls back to back: the second comes soon after the first. */
+        for (int call = 0; call < 2; call++) {
+            assert_int_equal(vs_topk(ctxs[2], VS_METRIC_DOT, q, 1, c, 64, 64, 4, scores, ids),
+                             VS_OK);
+            int planned, split_candidates;
+            size_t units;
+            vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+            assert_int_equal(planned, 1);
+        }
+        woken = vs__pool_test_nudges() != before;
+    }
+    if (!woken) fail_msg("no declined call woke a sleeping worker in 200 tries");
+    vs__pool_test_set_on_cpu(-1);
+    vs__pool_test_set_join(0, 0);
+    for (int t = 0; t < 3; t++)
+        vs_context_free(ctxs[t]);
 }
 
 typedef struct log_capture {
@@ -766,6 +938,7 @@ int main(void) {
         cmocka_unit_test(test_helper_holding_unit_delays_only_it),
         cmocka_unit_test(test_small_batch_runs_alone),
         cmocka_unit_test(test_split_threshold),
+        cmocka_unit_test(test_split_when_helper_on_cpu),
         cmocka_unit_test(test_threads_above_cpu_count),
         cmocka_unit_test(test_last_error_message),
         cmocka_unit_test(test_one_pool_for_all_contexts),

@@ -630,3 +630,219 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
             out_scores[at] = is_distance ? INFINITY : -INFINITY;
         }
 }
+
+/*
+ * ---- threshold top-k: both families ------------------------------------------------
+ *
+ * For k up to VS_SELECT_CAP the score tile is not cut into segment lists.
+ * Each query keeps, in global memory, its running best list (at most k
+ * entries, sorted), its threshold (the k-th entry of that list once it is
+ * full, else "take anything") and a bounded survivor buffer of `cap`
+ * entries with an atomic counter:
+ *   vs_topk_reset    clears the per-query state for a chunk;
+ *   vs_filter_tile   one work-item per score: a score that ranks before its
+ *                    query's threshold takes a survivor slot (atomic_inc);
+ *                    almost every score stops at that comparison;
+ *   vs_select_query  one work-group per query, after every tile; it returns
+ *                    at once unless the buffer is more than half full, has
+ *                    overflowed, or this is the last tile. Then it selects
+ *                    the best k of running list + survivors by a radix
+ *                    select (a 256-bucket histogram of 8 key bits per pass
+ *                    in local memory, most significant first, stopping as
+ *                    soon as the bucket holding the k-th entry is wholly
+ *                    taken), gathers them into local memory, sorts them
+ *                    with a bitonic network and writes the new running
+ *                    list and threshold, or the caller's rows on the last
+ *                    tile. On overflow the survivors of the current tile
+ *                    are not trusted: it takes those of earlier tiles from
+ *                    the buffer and scans the whole score row of the tile
+ *                    again (still in the tile buffer), so the answer stays
+ *                    exact whatever the buffer size.
+ * An entry is one 64-bit word whose unsigned order is the library's order
+ * (VS_TOPK_BEFORE; larger word = ranks before): bits 63..32 the key mapped
+ * to an ordered integer (NaN lowest, -0 as +0), bits 31..1 0x7fffffff - id
+ * (ids < 2^31, the host checks), bit 0 the sign of a key of -0.0 or NaN so
+ * the score is given back bit for bit (a NaN with its sign, the quiet NaN's
+ * payload).
+ * Words are unique (one per candidate id), so the k-th is exact.
+ */
+#define VS_SELECT_WG 256
+#define VS_SELECT_CAP 2048
+
+inline ulong vs_entry(float key, long id) {
+    uint ord = 0;
+    const uint neg_zero = ((key == 0.0f || isnan(key)) && signbit(key)) ? 1u : 0u;
+    if (!isnan(key)) {
+        const uint bits = as_uint(key == 0.0f ? 0.0f : key);
+        ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+    }
+    return ((ulong)ord << 32) | ((ulong)(0x7fffffffu - (uint)id) << 1) | neg_zero;
+}
+
+inline float vs_entry_key(ulong e) {
+    const uint ord = (uint)(e >> 32);
+    if (ord == 0) return (e & 1ul) ? -NAN : NAN;
+    if (e & 1ul) return -0.0f;
+    return as_float((ord & 0x80000000u) ? (ord & 0x7fffffffu) : ~ord);
+}
+
+inline long vs_entry_id(ulong e) {
+    return (long)(0x7fffffffu - (uint)((e >> 1) & 0x7fffffffu));
+}
+
+/* state per query: [0] survivors counted this round, [1] survivors of earlier tiles
+ * (kept), [2] entries of the running list. */
+__kernel void vs_topk_reset(uint rows, __global uint *state, __global ulong *thresholds) {
+    const uint row = (uint)get_global_id(0);
+    if (row >= rows) return;
+    state[row * 4] = 0;
+    state[row * 4 + 1] = 0;
+    state[row * 4 + 2] = 0;
+    thresholds[row] = 0; /* every real entry's word is > 0 */
+}
+
+__kernel void vs_filter_tile(__global const float *tile, ulong ld_tile, uint rows, uint columns,
+                             long id_base, __global const ulong *thresholds,
+                             __global uint *state, __global ulong *survivors, uint cap) {
+    const uint c = (uint)get_global_id(0), row = (uint)get_global_id(1);
+    if (c >= columns || row >= rows) return;
+    const ulong e = vs_entry(tile[(ulong)row * ld_tile + c], id_base + (long)c);
+    if (e <= thresholds[row]) return;
+    const uint slot = atomic_inc(&state[row * 4]);
+    if (slot < cap) survivors[(ulong)row * cap + slot] = e;
+}
+
+/* Entry i of the query's candidates: the running list, then survivors, then (on overflow)
+ * the tile row; 0 for a tile score that does not pass the threshold. */
+inline ulong vs_candidate(uint i, uint run_n, uint surv_n, __global const ulong *run,
+                          __global const ulong *surv, __global const float *scores,
+                          long id_base, ulong threshold) {
+    if (i < run_n) return run[i];
+    i -= run_n;
+    if (i < surv_n) return surv[i];
+    i -= surv_n;
+    const ulong e = vs_entry(scores[i], id_base + (long)i);
+    return e > threshold ? e : 0;
+}
+
+__kernel __attribute__((reqd_work_group_size(VS_SELECT_WG, 1, 1))) void
+vs_select_query(__global const float *tile, ulong ld_tile, uint rows, uint columns, long id_base,
+                __global ulong *thresholds, __global uint *state, __global const ulong *survivors,
+                uint cap, __global ulong *running, uint k, int last, int is_distance, uint k_out,
+                __global float *out_scores, __global long *out_ids, ulong out_offset) {
+    __local ulong sorted[VS_SELECT_CAP];
+    __local uint histogram[256];
+    __local uint found[4]; /* bucket, still needed, done, gathered */
+    const uint row = (uint)get_group_id(0), lid = (uint)get_local_id(0);
+    if (row >= rows) return; /* the whole group leaves together */
+    __global uint *st = state + row * 4;
+    const uint counted = st[0], kept = st[1], run_n = st[2];
+    const int overflow = counted > cap;
+    if (!last && !overflow && counted <= cap / 2) {
+        barrier(CLK_GLOBAL_MEM_FENCE); /* every work-item has read st[0] */
+        if (lid == 0) st[1] = counted;
+        return;
+    }
+    const ulong threshold = thresholds[row];
+    const uint surv_n = overflow ? kept : counted;
+    const uint total = run_n + surv_n + (overflow ? columns : 0);
+    __global const ulong *run = running + (ulong)row * k;
+    __global const ulong *surv = survivors + (ulong)row * cap;
+    __global const float *scores = tile + (ulong)row * ld_tile;
+    ulong prefix = 0, mask = 0;
+    uint need = k;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        for (uint b = lid; b < 256; b += VS_SELECT_WG)
+            histogram[b] = 0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint i = lid; i < total; i += VS_SELECT_WG) {
+            const ulong e = vs_candidate(i, run_n, surv_n, run, surv, scores, id_base, threshold);
+            if (e != 0 && (e & mask) == prefix) atomic_inc(&histogram[(uint)(e >> shift) & 255u]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid == 0) {
+            uint above = 0, b = 256, done = 0;
+            if (shift == 56) {
+                uint all = 0;
+                for (uint j = 0; j < 256; j++)
+                    all += histogram[j];
+                done = all <= need; /* fewer than k candidates: take them all */
+            }
+            if (!done) {
+                while (b > 0 && above + histogram[b - 1] < need)
+                    above += histogram[--b];
+                b--; /* the bucket holding the need-th entry */
+                done = histogram[b] == need - above;
+            }
+            found[0] = b;
+            found[1] = need - above;
+            found[2] = done;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const uint done = found[2];
+        if (found[0] < 256) { /* keep the bucket's bits: everything above it is taken whole */
+            prefix |= (ulong)found[0] << shift;
+            mask |= (ulong)255 << shift;
+            need = found[1];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (done) break;
+    }
+    /* Gather: every entry whose masked word is >= prefix is one of the best (<= k). */
+    if (lid == 0) found[3] = 0;
+    for (uint i = lid; i < VS_SELECT_CAP; i += VS_SELECT_WG)
+        sorted[i] = 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint i = lid; i < total; i += VS_SELECT_WG) {
+        const ulong e = vs_candidate(i, run_n, surv_n, run, surv, scores, id_base, threshold);
+        if (e != 0 && (e & mask) >= prefix) {
+            const uint at = atomic_inc(&found[3]);
+            if (at < VS_SELECT_CAP) sorted[at] = e;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const uint gathered = min(found[3], k);
+    uint n = 1;
+    while (n < gathered)
+        n <<= 1;
+    /* Bitonic sort, largest word first (ranks before); zeros (empty) sink to the end. */
+    for (uint size = 2; size <= n; size <<= 1) {
+        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
+            for (uint i = lid; i < n; i += VS_SELECT_WG) {
+                const uint j = i ^ stride;
+                if (j <= i) continue;
+                const ulong a = sorted[i], c = sorted[j];
+                const int descending = (i & size) == 0;
+                if (descending ? a < c : a > c) {
+                    sorted[i] = c;
+                    sorted[j] = a;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    if (last) {
+        for (uint r = lid; r < k_out; r += VS_SELECT_WG) {
+            const ulong at = (out_offset + row) * (ulong)k_out + r;
+            if (r < gathered) {
+                const float key = vs_entry_key(sorted[r]);
+                out_ids[at] = vs_entry_id(sorted[r]);
+                out_scores[at] = is_distance ? -key : key;
+            } else {
+                out_ids[at] = -1;
+                out_scores[at] = is_distance ? INFINITY : -INFINITY;
+            }
+        }
+        return;
+    }
+    __global ulong *next = running + (ulong)row * k;
+    for (uint r = lid; r < gathered; r += VS_SELECT_WG)
+        next[r] = sorted[r];
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (lid == 0) {
+        st[0] = 0;
+        st[1] = 0;
+        st[2] = gathered;
+        thresholds[row] = gathered == k ? sorted[k - 1] : 0;
+    }
+}
