@@ -73,6 +73,9 @@ struct bench_path {
     int opencl_device;                   /* vs_device_info index for OpenCL paths, else -1 */
     double rate_flops; /* measured flop rate from the last shape, to budget the next */
     int auxiliary;     /* 1: informative only (ISAs below the best, blog baselines) */
+    int approximate;   /* 1: approximate top-k (compact scores, FAISS SQ): not checked against
+                          the float64 bounds; the row's note gives recall@k on the sampled
+                          queries, against the float64 reference top-k */
     char error[192];   /* why prepare/run failed */
 };
 
@@ -117,6 +120,9 @@ const char *bench_blas_config(void); /* "OpenBLAS 0.3.21 core=... threads=N" or 
 /* FAISS shim (peers_faiss.cpp), C linkage. */
 typedef struct bench_faiss_index bench_faiss_index;
 bench_faiss_index *bench_faiss_create(int inner_product, size_t dim, const float *base, size_t n);
+/* IndexScalarQuantizer: sq 1 fp16, 2 8-bit (QT_8bit), trained and filled with base. */
+bench_faiss_index *bench_faiss_create_sq(int inner_product, int sq, size_t dim, const float *base,
+                                         size_t n);
 int bench_faiss_search(bench_faiss_index *index, const float *queries, size_t nq, size_t k,
                        float *distances, int64_t *labels);
 void bench_faiss_free(bench_faiss_index *index);

@@ -186,6 +186,8 @@ const row *bench_row_find(const run_state *st, const shape *sh, vs_metric metric
 int bench_row_is_main(const row *r);
 double bench_problem_flops(const shape *sh);
 double bench_problem_bytes(const shape *sh, int topk, size_t k);
+/* Bytes per stored element of a path: 2 for vs-auto-f16[-approx] / -bf16, 1 for -i8, else 4. */
+int bench_path_element_bytes(const char *path);
 /* Sets bound and % of the roofline limit max(bytes / bandwidth, flops / peak). */
 void bench_row_limits(const run_state *st, row *r);
 /* Sets median, min, GFLOP/s and GB/s from sorted call times. */

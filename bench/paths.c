@@ -32,11 +32,15 @@ typedef struct vs_state {
     vs_batch_report report;
     int reports;
     double transfer_sum, kernel_sum;
+    vs_corpus_options storage; /* compact storage paths (vs-auto-f16, ...): exact mode */
+    double rescored_sum;       /* fraction of the Q x N candidates rescored, summed over calls */
 } vs_state;
 
 static int vs_supports(const bench_path *path, vs_metric metric, int topk, size_t q) {
-    (void)path, (void)metric, (void)topk, (void)q;
-    return 1;
+    (void)metric, (void)q;
+    const vs_state *s = path->state;
+    /* compact storage: top-k rows only (exact mode's score matrix is the float32 corpus's) */
+    return topk || s->storage.storage == VS_STORAGE_F32;
 }
 
 static int vs_prepare(bench_path *path, const bench_problem *p) {
@@ -44,9 +48,11 @@ static int vs_prepare(bench_path *path, const bench_problem *p) {
     if (s->oneshot || (s->corpus && s->shape_id == p->shape_id)) return 0;
     vs_corpus_free(s->corpus);
     s->corpus = NULL;
-    int status = vs_corpus_create(s->ctx, p->base, p->base_count, p->dim, &s->corpus);
+    int status =
+        vs_corpus_create_with(s->ctx, p->base, p->base_count, p->dim, &s->storage, &s->corpus);
     if (status != VS_OK) {
-        snprintf(path->error, sizeof(path->error), "vs_corpus_create: %s", vs_status_name(status));
+        snprintf(path->error, sizeof(path->error), "vs_corpus_create_with: %s",
+                 vs_status_name(status));
         return -1;
     }
     s->shape_id = p->shape_id;
@@ -90,6 +96,8 @@ static int vs_run(bench_path *path, const bench_problem *p) {
     vs_context_last_report(s->ctx, &s->report);
     s->transfer_sum += s->report.transfer_seconds;
     s->kernel_sum += s->report.kernel_seconds;
+    const double pairs = (double)p->queries_count * (double)p->base_count;
+    s->rescored_sum += pairs > 0 ? (double)s->report.rescored / pairs : 0;
     s->reports++;
     return 0;
 }
@@ -102,14 +110,19 @@ static void vs_info(bench_path *path, bench_path_info *out) {
     snprintf(out->device, sizeof(out->device), "%s", r->device);
     snprintf(out->driver, sizeof(out->driver), "%s", s->driver);
     snprintf(out->fallback, sizeof(out->fallback), "%s", r->fallback);
-    snprintf(out->settings, sizeof(out->settings), "%s; device=%s isa=%s threads=%d%s",
+    double reports = s->reports ? (double)s->reports : 1;
+    char storage[96] = "";
+    if (s->storage.storage != VS_STORAGE_F32)
+        snprintf(storage, sizeof(storage), "; storage=%s %s, rescored fraction %.2g, bound %.3g",
+                 vs_storage_name(s->storage.storage), s->storage.exact ? "exact" : "approximate",
+                 s->rescored_sum / reports, r->max_error_bound);
+    snprintf(out->settings, sizeof(out->settings), "%s; device=%s isa=%s threads=%d%s%s",
              s->oneshot ? "vs_score/vs_topk, candidates passed every call"
                         : "vs_corpus_* (corpus uploaded once, untimed)",
              s->selector, s->isa[0] ? s->isa : "(best)", r->threads,
-             s->interfere ? "; an OpenBLAS call (untimed) before every timed call" : "");
+             s->interfere ? "; an OpenBLAS call (untimed) before every timed call" : "", storage);
     out->threads = r->threads;
     out->has_report = 1;
-    double reports = s->reports ? (double)s->reports : 1;
     out->transfer_seconds = s->transfer_sum / reports;
     out->kernel_seconds = s->kernel_sum / reports;
     out->compile_seconds = r->compile_seconds;
@@ -117,7 +130,7 @@ static void vs_info(bench_path *path, bench_path_info *out) {
     out->bytes_copied = r->bytes_copied;
     out->arena_high_water = r->arena_high_water_bytes;
     out->scratch_high_water = r->scratch_high_water_bytes;
-    s->transfer_sum = s->kernel_sum = 0;
+    s->transfer_sum = s->kernel_sum = s->rescored_sum = 0;
     s->reports = 0;
 }
 
@@ -146,6 +159,7 @@ static int vs_path(bench_path *path, const char *name, const char *device, const
                    int interfere, int opencl_device, const char *driver) {
     vs_state *s = calloc(1, sizeof(*s));
     if (s == NULL) return 0;
+    vs_corpus_options_init(&s->storage); /* float32, exact */
     vs_options opts;
     vs_options_init(&opts);
     opts.device = device;
@@ -229,6 +243,27 @@ static void add_auto_paths(run_state *st) {
     }
 }
 
+/*
+ * vs-auto-f16, vs-auto-bf16, vs-auto-i8: vs-auto on a compact corpus in exact
+ * mode (its answer is the float32 corpus's, so the reference check applies
+ * unchanged); the settings column gives the rescored fraction. The same with
+ * -approx: approximate mode, top-k only, judged by recall (path->approximate).
+ */
+static void add_storage_paths(run_state *st) {
+    static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
+    for (int exact = 1; exact >= 0; exact--)
+        for (size_t i = 0; i < sizeof(storages) / sizeof(storages[0]); i++) {
+            char name[48];
+            snprintf(name, sizeof(name), "vs-auto-%s%s", vs_storage_name(storages[i]),
+                     exact ? "" : "-approx");
+            bench_path *path = append_vs(st, name, "auto", NULL, 0, -1, NULL);
+            if (path == NULL) continue;
+            ((vs_state *)path->state)->storage.storage = storages[i];
+            ((vs_state *)path->state)->storage.exact = exact;
+            path->approximate = !exact;
+        }
+}
+
 static void add_blas_paths(run_state *st) {
     bench_path peer;
     if (!bench_blas_paths(&peer, 1)) return;
@@ -237,8 +272,10 @@ static void add_blas_paths(run_state *st) {
 }
 
 static void add_faiss_paths(run_state *st) {
-    bench_path peer;
-    if (bench_faiss_paths(&peer, 1)) append_peer(st, &peer);
+    bench_path peers[3];
+    int count = bench_faiss_paths(peers, 3);
+    for (int i = 0; i < count; i++)
+        append_peer(st, &peers[i]);
 }
 
 static void add_clblast_paths(run_state *st) {
@@ -261,8 +298,8 @@ static void add_blog_paths(run_state *st) {
 
 /* In this order: the CSV rows, the stdout table and the plot styles follow it. */
 static void (*const path_groups[])(run_state *st) = {
-    add_isa_paths,   add_opencl_paths,  add_auto_paths, add_blas_paths,
-    add_faiss_paths, add_clblast_paths, add_blog_paths};
+    add_isa_paths,  add_opencl_paths, add_auto_paths,    add_storage_paths,
+    add_blas_paths, add_faiss_paths,  add_clblast_paths, add_blog_paths};
 
 int bench_paths_build(run_state *st) {
     st->npaths = 0;

@@ -27,6 +27,7 @@ typedef struct faiss_state {
     size_t query_scratch_floats;
     int threads_best, threads_max;
     double probe_seconds[2];
+    int sq; /* 0 IndexFlat; 1 IndexScalarQuantizer fp16, 2 8-bit (approximate) */
 } faiss_state;
 
 static int faiss_supports(const bench_path *path, vs_metric metric, int topk, size_t q) {
@@ -73,7 +74,9 @@ static int faiss_prepare(bench_path *path, const bench_problem *p) {
         s->query_scratch_floats = s->query_scratch ? need : 0;
         if (s->query_scratch == NULL) return -1;
     }
-    s->index = bench_faiss_create(p->metric != VS_METRIC_L2SQ, p->dim, base, p->base_count);
+    s->index = s->sq ? bench_faiss_create_sq(p->metric != VS_METRIC_L2SQ, s->sq, p->dim, base,
+                                             p->base_count)
+                     : bench_faiss_create(p->metric != VS_METRIC_L2SQ, p->dim, base, p->base_count);
     free(s->normalized);
     s->normalized = NULL;
     if (s->index == NULL) return -1;
@@ -99,9 +102,12 @@ static void faiss_info(bench_path *path, bench_path_info *out) {
     snprintf(out->isa, sizeof(out->isa), "generic");
     snprintf(out->device, sizeof(out->device), "CPU");
     snprintf(out->settings, sizeof(out->settings),
-             "libfaiss-dev 1.7.3 (Debian build, no AVX2 variant); IndexFlatIP/IndexFlatL2; "
+             "libfaiss-dev 1.7.3 (Debian build, no AVX2 variant); %s; "
              "OpenMP threads %d (probe 1: %.2f ms, %d: %.2f ms); "
              "distance_compute_blas_threshold %d (BLAS sgemm path at >= that many queries)",
+             s->sq == 0   ? "IndexFlatIP/IndexFlatL2"
+             : s->sq == 1 ? "IndexScalarQuantizer QT_fp16 (approximate)"
+                          : "IndexScalarQuantizer QT_8bit (approximate)",
              s->threads_best, s->probe_seconds[0] * 1e3, s->threads_max, s->probe_seconds[1] * 1e3,
              bench_faiss_blas_threshold());
     out->threads = s->threads_best;
@@ -125,24 +131,30 @@ static void faiss_destroy(bench_path *path) {
     path->state = NULL;
 }
 
+/* faiss-flat, then faiss-sq-fp16 and faiss-sq8 (IndexScalarQuantizer, approximate). */
 int bench_faiss_paths(bench_path *paths, int max) {
-    if (max < 1) return 0;
-    faiss_state *s = calloc(1, sizeof(*s));
-    if (s == NULL) return 0;
-    s->threads_max = omp_get_max_threads();
-    bench_path *path = &paths[0];
-    memset(path, 0, sizeof(*path));
-    snprintf(path->name, sizeof(path->name), "faiss-flat");
-    path->kind = "peer";
-    path->state = s;
-    path->supports = faiss_supports;
-    path->prepare = faiss_prepare;
-    path->run = faiss_run;
-    path->info = faiss_info;
-    path->finish = faiss_finish;
-    path->destroy = faiss_destroy;
-    path->opencl_device = -1;
-    return 1;
+    static const char *const names[] = {"faiss-flat", "faiss-sq-fp16", "faiss-sq8"};
+    int count = 0;
+    for (int sq = 0; sq < 3 && count < max; sq++) {
+        faiss_state *s = calloc(1, sizeof(*s));
+        if (s == NULL) break;
+        s->threads_max = omp_get_max_threads();
+        s->sq = sq;
+        bench_path *path = &paths[count++];
+        memset(path, 0, sizeof(*path));
+        snprintf(path->name, sizeof(path->name), "%s", names[sq]);
+        path->kind = "peer";
+        path->state = s;
+        path->approximate = sq != 0;
+        path->supports = faiss_supports;
+        path->prepare = faiss_prepare;
+        path->run = faiss_run;
+        path->info = faiss_info;
+        path->finish = faiss_finish;
+        path->destroy = faiss_destroy;
+        path->opencl_device = -1;
+    }
+    return count;
 }
 
 #else

@@ -1,8 +1,10 @@
-// peers_faiss.cpp — a C shim over FAISS's C++ IndexFlatIP / IndexFlatL2.
+// peers_faiss.cpp — a C shim over FAISS's C++ IndexFlatIP / IndexFlatL2 and
+// IndexScalarQuantizer (fp16, 8-bit; this libfaiss, 1.7.3, has no QT_bf16).
 // Debian's libfaiss-dev ships the c_api headers but not their implementation
 // (libfaiss.a has no faiss_* symbols), so the bench calls the C++ classes
 // through these four functions. Only the bench uses C++.
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/utils/distances.h>
 
 #include <new>
@@ -10,7 +12,7 @@
 #include "bench.h"
 
 struct bench_faiss_index {
-    faiss::IndexFlat *index;
+    faiss::Index *index;
 };
 
 extern "C" bench_faiss_index *bench_faiss_create(int inner_product, size_t dim, const float *base,
@@ -24,6 +26,25 @@ extern "C" bench_faiss_index *bench_faiss_create(int inner_product, size_t dim, 
         wrapper->index->add((faiss::Index::idx_t)n, base);
         return wrapper;
     } catch (...) {
+        return nullptr;
+    }
+}
+
+extern "C" bench_faiss_index *bench_faiss_create_sq(int inner_product, int sq, size_t dim,
+                                                    const float *base, size_t n) {
+    bench_faiss_index *wrapper = nullptr;
+    try {
+        wrapper = new bench_faiss_index{nullptr};
+        const auto type = sq == 1 ? faiss::ScalarQuantizer::QT_fp16 : faiss::ScalarQuantizer::QT_8bit;
+        wrapper->index = new faiss::IndexScalarQuantizer(
+            (faiss::Index::idx_t)dim, type,
+            inner_product ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
+        wrapper->index->train((faiss::Index::idx_t)n, base);
+        wrapper->index->add((faiss::Index::idx_t)n, base);
+        return wrapper;
+    } catch (...) {
+        if (wrapper != nullptr) delete wrapper->index;
+        delete wrapper;
         return nullptr;
     }
 }

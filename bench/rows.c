@@ -2,8 +2,10 @@
  * rows.c — the result rows: one per shape x metric x mode x path (main
  * scenario) or per trial and setting (contention scenario). Storage, lookup,
  * the rates (GFLOP/s counts 2·Q·N·d; GB/s the candidate and query bytes plus
- * the output: Q·N·4 for a score matrix, Q·k·12 for top-k), % of the
- * roofline limit, and the stdout line of a row.
+ * the output: Q·N·4 for a score matrix, Q·k·12 for top-k; a compact
+ * storage path, vs-auto-f16/-bf16/-i8[-approx], counts its candidates at 2 or 1 bytes
+ * per element, what it streams), % of the roofline limit, and the stdout
+ * line of a row.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -62,9 +64,25 @@ const char *bench_mode_name(int topk) {
     return topk ? "topk" : "score";
 }
 
+int bench_path_element_bytes(const char *path) {
+    char storage[8] = "";
+    vs_storage type;
+    if (strncmp(path, "vs-auto-", 8) != 0) return 4;
+    snprintf(storage, sizeof(storage), "%.*s", (int)strcspn(path + 8, "-"), path + 8);
+    if (vs_storage_parse(storage, &type) != VS_OK) return 4;
+    return type == VS_STORAGE_I8 ? 1 : type == VS_STORAGE_F32 ? 4 : 2;
+}
+
+/* The bytes of r's call: bench_problem_bytes with the candidates at the path's element size. */
+static double row_bytes(const row *r) {
+    const double compact =
+        (double)r->sh.n * (double)r->sh.d * (4 - bench_path_element_bytes(r->path));
+    return bench_problem_bytes(&r->sh, r->topk, r->k) - compact;
+}
+
 void bench_row_limits(const run_state *st, row *r) {
     if (!(r->median > 0)) return;
-    double flops = bench_problem_flops(&r->sh), bytes = bench_problem_bytes(&r->sh, r->topk, r->k);
+    double flops = bench_problem_flops(&r->sh), bytes = row_bytes(r);
     double t_bw =
         st->machine.read_bandwidth_gbs > 0 ? bytes / (st->machine.read_bandwidth_gbs * 1e9) : 0;
     double t_fma = st->machine.peak_gflops > 0 ? flops / (st->machine.peak_gflops * 1e9) : 0;
@@ -79,7 +97,7 @@ void bench_row_times(row *r, const double *sorted, int count) {
     r->median = count % 2 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
     r->min = sorted[0];
     r->gflops = bench_problem_flops(&r->sh) / r->median / 1e9;
-    r->gbs = bench_problem_bytes(&r->sh, r->topk, r->k) / r->median / 1e9;
+    r->gbs = row_bytes(r) / r->median / 1e9;
 }
 
 void bench_print_row_header(void) {

@@ -40,6 +40,7 @@ typedef enum text_style {
     TEXT_RATIO_MS_1,     /* "N.Nx (a ms vs b ms)" */
     TEXT_OPENCL_CLBLAST, /* top-k and score (extra row) against CLBlast */
     TEXT_OPENCL_BANDWIDTH,
+    TEXT_COMPACT, /* "ratio 0.NN to float32 (a ms vs b ms)" */
 } text_style;
 
 typedef struct target_spec target_spec;
@@ -127,6 +128,11 @@ static void write_text(const run_state *st, const target_spec *spec, const row *
         break;
     case TEXT_OPENCL_BANDWIDTH:
         snprintf(m, size, "%.0f%% (%.1f GB/s of %.1f)", a->pct_limit, a->gbs, bw);
+        break;
+    case TEXT_COMPACT:
+        snprintf(m, size,
+                 "ratio %.3f to float32 (%.2f ms vs %.2f ms; rescored: the path's settings)",
+                 a->median / b->median, a->median * 1e3, b->median * 1e3);
         break;
     }
 }
@@ -224,15 +230,16 @@ static void arena_targets(run_state *st, const target_spec *spec) {
                have && f.arena2 > 0 ? NULL : "needs 2 threads");
 }
 
-/* The fastest vecscore path (not after-BLAS, not one-shot) on r's shape, metric and mode. */
+/* The fastest float32 vecscore path (not after-BLAS, not one-shot, not compact storage) on r's
+ * shape, metric and mode. */
 static const row *best_vecscore_row(const run_state *st, const row *r) {
     const row *best = r;
     for (size_t j = 0; j < st->nrows; j++) {
         const row *o = &st->rows[j];
         if (!bench_row_is_main(o) || strcmp(o->kind, "vecscore") != 0 ||
             strcmp(o->status, "ok") != 0 || strstr(o->path, "after") ||
-            strstr(o->path, "oneshot") || !bench_shape_equal(&o->sh, &r->sh) ||
-            o->metric != r->metric || o->topk != r->topk)
+            strstr(o->path, "oneshot") || bench_path_element_bytes(o->path) != 4 ||
+            !bench_shape_equal(&o->sh, &r->sh) || o->metric != r->metric || o->topk != r->topk)
             continue;
         if (o->median < best->median) best = o;
     }
@@ -466,6 +473,26 @@ static const target_spec target_table[] = {
     PAIR("idle: Q=1 N=100000 d=768 top-k >= 90% of read bandwidth (this run)",
          ROW(1, 100000, 768, DOT, 1, "vs-auto"), NONE, NONE, PCT_AT_LEAST, 90,
          TEXT_OPENCL_BANDWIDTH, "shape not run"),
+    /* issue 11: compact storage, exact mode, against the float32 corpus in the same run (a ratio
+     * of medians <= R is a speedup >= 1/R) */
+    PAIR("compact Q=1 N=1000000 d=768 top-k f16 <= 0.55x float32",
+         ROW(1, 1000000, 768, DOT, 1, "vs-auto-f16"), ROW(1, 1000000, 768, DOT, 1, "vs-auto"), NONE,
+         SPEEDUP_AT_LEAST, 1 / 0.55, TEXT_COMPACT, "shape not run"),
+    PAIR("compact Q=1 N=1000000 d=768 top-k bf16 <= 0.55x float32",
+         ROW(1, 1000000, 768, DOT, 1, "vs-auto-bf16"), ROW(1, 1000000, 768, DOT, 1, "vs-auto"),
+         NONE, SPEEDUP_AT_LEAST, 1 / 0.55, TEXT_COMPACT, "shape not run"),
+    PAIR("compact Q=1 N=1000000 d=768 top-k i8 <= 0.30x float32",
+         ROW(1, 1000000, 768, DOT, 1, "vs-auto-i8"), ROW(1, 1000000, 768, DOT, 1, "vs-auto"), NONE,
+         SPEEDUP_AT_LEAST, 1 / 0.30, TEXT_COMPACT, "shape not run"),
+    PAIR("compact Q=1024 N=100000 d=768 top-k bf16 <= 0.60x float32",
+         ROW(1024, 100000, 768, DOT, 1, "vs-auto-bf16"), ROW(1024, 100000, 768, DOT, 1, "vs-auto"),
+         NONE, SPEEDUP_AT_LEAST, 1 / 0.60, TEXT_COMPACT, "rows missing"),
+    PAIR("compact Q=1024 N=100000 d=768 top-k i8 <= 0.40x float32",
+         ROW(1024, 100000, 768, DOT, 1, "vs-auto-i8"), ROW(1024, 100000, 768, DOT, 1, "vs-auto"),
+         NONE, SPEEDUP_AT_LEAST, 1 / 0.40, TEXT_COMPACT, "rows missing"),
+    PAIR("compact Q=16 N=100000 d=768 top-k i8 <= 0.50x float32",
+         ROW(16, 100000, 768, DOT, 1, "vs-auto-i8"), ROW(16, 100000, 768, DOT, 1, "vs-auto"), NONE,
+         SPEEDUP_AT_LEAST, 1 / 0.50, TEXT_COMPACT, "rows missing"),
     {"idle: Q=1024 N=100000 d=768 top-k >= 1.0x OpenBLAS sgemm, best core type",
      ROW(1024, 100000, 768, DOT, 1, "vs-auto"), ROW(1024, 100000, 768, DOT, 0, "openblas"), NONE,
      SPEEDUP_AT_LEAST, 1.0, 0, "rows missing", idle_sgemm_target},

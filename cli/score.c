@@ -28,7 +28,7 @@ typedef struct score_buffers {
     float *scores;     /* batch x nb: the rows written (the leader's) */
     float *block;      /* batch x (end - begin): this process's columns; = scores alone */
     float *qbuf;       /* batch x dim */
-    float *cbuf;       /* chunk x dim */
+    float *cbuf;       /* chunk rows of BASE, base_row_bytes each */
     float *part;       /* batch x chunk, when the rows take several chunks */
     vs_corpus *corpus; /* the rows as one corpus, when they fit one chunk */
 } score_buffers;
@@ -82,7 +82,8 @@ static int score_alloc(cli_session *s, score_buffers *b) {
     b->scores = s->leader ? malloc(s->batch * nb * sizeof(float)) : NULL;
     b->block = s->shard == NULL ? b->scores : malloc((s->batch * width + 1) * sizeof(float));
     b->qbuf = malloc(s->batch * s->dim * sizeof(float));
-    b->cbuf = malloc(s->chunk * s->dim * sizeof(float));
+    s->base_buffer_bytes = s->chunk * s->base_row_bytes;
+    b->cbuf = malloc(s->base_buffer_bytes);
     b->part = s->chunk < width ? malloc(s->batch * s->chunk * sizeof(float)) : NULL;
     if ((s->leader && !b->scores) || !b->block || !b->qbuf || !b->cbuf ||
         (s->chunk < width && !b->part))
@@ -94,8 +95,7 @@ static int score_alloc(cli_session *s, score_buffers *b) {
 /* This process's rows of BASE fit one chunk: one corpus for every batch. */
 static int score_whole_corpus(cli_session *s, score_buffers *b) {
     uint64_t width = s->end - s->begin;
-    if (vs_reader_read_f32(s->base, s->begin, width, b->cbuf) != 0)
-        return cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->base));
+    if (cli_read_base(s, s->begin, width, b->cbuf) != 0) return EXIT_INPUT;
     cli_test_chunk_read();
     int code = cli_corpus_create(s, b->cbuf, width, &b->corpus);
     if (code >= 0) return code;
@@ -116,8 +116,7 @@ static int score_batch(cli_session *s, score_buffers *b, uint64_t qn) {
     }
     for (uint64_t c0 = 0; c0 < width; c0 += chunk) {
         uint64_t cn = width - c0 < chunk ? width - c0 : chunk;
-        if (vs_reader_read_f32(s->base, s->begin + c0, cn, b->cbuf) != 0)
-            return cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->base));
+        if (cli_read_base(s, s->begin + c0, cn, b->cbuf) != 0) return EXIT_INPUT;
         cli_test_chunk_read();
         /* The corpus path, as for a single chunk, so that chunked and
          * one-piece runs give bit-identical scores. */

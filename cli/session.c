@@ -47,9 +47,20 @@ int cli_search_parse(int argc, char **argv, int is_topk, void (*help)(FILE *), c
     return -1;
 }
 
-int cli_corpus_create(cli_session *s, const float *rows, uint64_t n, vs_corpus **out) {
+int cli_corpus_create(cli_session *s, const void *rows, uint64_t n, vs_corpus **out) {
+    if (s->half_base) {
+        int rc = vs_corpus_create_from_half(s->ctx, rows, VS_STORAGE_F16, n, s->dim,
+                                            &s->args->storage, out);
+        return rc != 0 ? cli_library_fail(s, "vs_corpus_create_from_half", rc) : -1;
+    }
     int rc = vs_corpus_create_with(s->ctx, rows, n, s->dim, &s->args->storage, out);
     return rc != 0 ? cli_library_fail(s, "vs_corpus_create_with", rc) : -1;
+}
+
+int cli_read_base(cli_session *s, uint64_t start, uint64_t count, void *buf) {
+    int rc = s->half_base ? vs_reader_read_f16(s->base, start, count, buf)
+                          : vs_reader_read_f32(s->base, start, count, buf);
+    return rc != 0 ? cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->base)) : 0;
 }
 
 uint64_t cli_default_chunk(uint64_t dim) {
@@ -133,6 +144,8 @@ int cli_session_open_inputs(cli_session *s, const cli_search *a) {
     s->nq = header[0];
     s->nb = bi->rows;
     s->dim = bi->dim;
+    s->half_base = a->storage.storage == VS_STORAGE_F16 && bi->dtype == VS_DTYPE_F16;
+    s->base_row_bytes = s->dim * (s->half_base ? sizeof(uint16_t) : sizeof(float));
     s->begin = 0;
     s->end = s->nb;
     if (s->shard != NULL) s->shard->rows(s->shard->user, s->nb, &s->begin, &s->end);
@@ -298,10 +311,12 @@ void cli_session_report(const cli_session *s) {
     const cli_totals *t = &s->totals;
     fprintf(stderr,
             "# whole run\nchunks=%llu\nbatches=%llu\nkernel_seconds_sum=%.6f\n"
-            "arena_high_water_bytes_max=%llu\nwall_seconds=%.6f\npeak_rss_bytes=%llu\n",
+            "arena_high_water_bytes_max=%llu\nwall_seconds=%.6f\npeak_rss_bytes=%llu\n"
+            "base_read=%s\nbase_buffer_bytes=%llu\n",
             (unsigned long long)t->chunks, (unsigned long long)t->batches, t->kernel_seconds,
             (unsigned long long)t->arena_high_water, cli_now() - s->started,
-            (unsigned long long)cli_peak_rss_bytes());
+            (unsigned long long)cli_peak_rss_bytes(), s->half_base ? "f16" : "f32",
+            (unsigned long long)s->base_buffer_bytes);
     if (s->shard != NULL && s->shard->report != NULL) s->shard->report(s->shard->user, stderr);
 }
 

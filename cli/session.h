@@ -120,6 +120,12 @@ typedef struct cli_session {
     vs_context *ctx;
     cli_totals totals;
     double started;
+    /* BASE is float16 and --storage f16: its rows are read as float16 bits
+     * (vs_reader_read_f16) into chunk buffers of base_row_bytes per row and
+     * given to vs_corpus_create_from_half, with no float32 copy. */
+    int half_base;
+    uint64_t base_row_bytes;    /* dim x 2 (half_base) or dim x 4 */
+    uint64_t base_buffer_bytes; /* the BASE chunk buffer, for --report */
 } cli_session;
 
 /* The output's kind from its path ("-": stdout; .tsv, .json; a vector
@@ -132,7 +138,11 @@ int cli_output_kind(const char *path, enum cli_out_kind *kind, vs_file_format *f
 int cli_check_distinct(const cli_search *a);
 
 /* A corpus of rows of BASE in the storage of --storage / --approx; -1 or an exit code. */
-int cli_corpus_create(cli_session *s, const float *rows, uint64_t n, vs_corpus **out);
+int cli_corpus_create(cli_session *s, const void *rows, uint64_t n, vs_corpus **out);
+
+/* Rows [start, start + count) of BASE into buf (float32, or float16 bits when
+ * half_base); 0, or the reader's error printed and EXIT_INPUT returned. */
+int cli_read_base(cli_session *s, uint64_t start, uint64_t count, void *buf);
 
 /* Opens QUERIES and BASE and checks their dimensions; fills nq, nb, dim and
  * this process's rows [begin, end). With a shard hook, only the leader

@@ -46,7 +46,7 @@ typedef struct topk_buffers {
     float *best_scores; /* nq x k, the running result */
     int64_t *best_ids;
     float *qbuf; /* batch x dim */
-    float *cbuf; /* chunk x dim */
+    float *cbuf; /* chunk rows of BASE, base_row_bytes each (float32 or float16 bits) */
     float *batch_scores;
     int64_t *batch_ids; /* batch x k */
 } topk_buffers;
@@ -126,7 +126,8 @@ static int topk_alloc(cli_session *s, uint64_t k, int resident, topk_buffers *b)
     b->best_scores = malloc(nq * k * sizeof(float));
     b->best_ids = malloc(nq * k * sizeof(int64_t));
     b->qbuf = malloc((resident ? nq : s->batch) * dim * sizeof(float));
-    b->cbuf = malloc(s->chunk * dim * sizeof(float));
+    s->base_buffer_bytes = s->chunk * s->base_row_bytes;
+    b->cbuf = malloc(s->base_buffer_bytes);
     b->batch_scores = malloc(s->batch * k * sizeof(float));
     b->batch_ids = malloc(s->batch * k * sizeof(int64_t));
     if (!b->best_scores || !b->best_ids || !b->qbuf || !b->cbuf || !b->batch_scores ||
@@ -186,8 +187,8 @@ static int topk_scan(cli_session *s, topk_buffers *b, uint64_t begin, uint64_t e
     cli_progress_start(&progress, s->args->quiet || !s->leader, "scores");
     for (uint64_t c0 = begin; c0 < end && code < 0; c0 += s->chunk) {
         uint64_t cn = end - c0 < s->chunk ? end - c0 : s->chunk;
-        if (vs_reader_read_f32(s->base, c0, cn, b->cbuf) != 0) {
-            code = cli_fail(EXIT_INPUT, s->cmd, "%s", vs_reader_error(s->base));
+        if (cli_read_base(s, c0, cn, b->cbuf) != 0) {
+            code = EXIT_INPUT;
             break;
         }
         cli_test_chunk_read();

@@ -14,8 +14,11 @@
  *   i8          queries are int16 (quantised by the host, its error is in the
  *               bound); the sum is exact, in int64.
  *
- * serial (compact_serial.c) is the reference; avx2 (compact_avx2.c: F16C
- * conversions, bfloat16 by shifts, int8 x int16 by vpmaddwd) and avx512
+ * The SIMD kernels work in register tiles of queries x stored rows, one
+ * accumulator per (query, row) pair, so a pair's sum is the same in any tile
+ * (cpu/compact_body.h). serial (compact_serial.c) is the reference; avx2
+ * (compact_avx2.c: F16C conversions, bfloat16 by a shift and a mask, int8 x
+ * int16 by vpmaddwd) and avx512
  * (compact_avx512.c: the same with 512-bit registers) are compiled with their
  * own flags. neon uses the serial table.
  */
@@ -31,6 +34,15 @@
 
 typedef struct vs__compact_kernels {
     const char *isa;
+    /*
+     * 0: dot_bf16 reads its queries in natural order. P > 0: it reads each
+     * block of 2P dims [b, b + 2P) (b a multiple of 2P, b + 2P <= dim) as the
+     * P even dims b, b + 2, ... then the P odd ones, so that one load of 2P
+     * stored bfloat16 values gives both halves by a shift and a mask, with no
+     * shuffle; the host passes the queries so permuted (the dims after the
+     * last whole block stay in order).
+     */
+    size_t bf16_pairs;
     void (*dot_f16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
                     size_t dim, float *out, size_t ldo);
     void (*dot_bf16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,

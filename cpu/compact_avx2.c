@@ -1,9 +1,9 @@
 /*
  * compact_avx2.c — compact kernels for AVX2 + FMA + F16C: float16 widened with
- * vcvtph2ps, bfloat16 by a 16-bit shift, int8 x int16 by vpmaddwd into int32
- * lanes (widened to int64 every VS_COMPACT_I8_BLOCK dims, so nothing can
- * overflow). Compiled with -mavx2 -mfma -mf16c.
- * The kernels are cpu/compact_body.h, compiled here with this file's flags.
+ * vcvtph2ps, bfloat16 by a 16-bit shift and a mask (even / odd dims, against
+ * permuted queries), int8 x int16 by vpmaddwd into int32 lanes (widened to
+ * int64 every VS_COMPACT_I8_BLOCK dims, so nothing can overflow). Compiled with -mavx2 -mfma
+ * -mf16c. The kernels are cpu/compact_body.h, compiled here with this file's flags.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -19,12 +19,13 @@
 #define C_FMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define C_LOADQ(p) _mm256_loadu_ps(p)
 #define C_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define C_LOAD_BF16(p)                                                                             \
-    _mm256_castsi256_ps(                                                                           \
-        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-#define C_I8_STEP(row, q)                                                                          \
-    _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row))),               \
-                      _mm256_loadu_si256((const __m256i *)(q)))
+#define C_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
+#define C_BF16_EVEN(w) _mm256_castsi256_ps(_mm256_slli_epi32(w, 16))
+#define C_BF16_ODD(w) _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000u)))
+#define C_I8_WIDEN(row) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row)))
+#define C_LOADQI(q) _mm256_loadu_si256((const __m256i *)(q))
+#define C_MADD(x, q) _mm256_madd_epi16(x, q)
+#define C_PREFETCH(p) _mm_prefetch((p), _MM_HINT_T0)
 #define C_ADDI(a, b) _mm256_add_epi32(a, b)
 
 static inline float C_HSUM(__m256 v) {
@@ -56,6 +57,7 @@ static void dot_bf16_avx2(const float *const *queries, size_t rows, const uint16
 
 const vs__compact_kernels vs__compact_avx2 = {
     .isa = "avx2",
+    .bf16_pairs = 8,
     .dot_f16 = dot_f16_avx2,
     .dot_bf16 = dot_bf16_avx2,
     .dot_i8 = compact_i8_rows,

@@ -21,12 +21,13 @@
 #include <string.h>
 
 #include "../cpu/compact.h"
+#include "../cpu/pool.h"
 #include "../cpu/topk.h"
 #include "internal.h"
 
 #define VS_U32 5.9604644775390625e-08 /* 2^-24, float32 unit roundoff */
 #define VS_T32 1.4012984643248171e-45 /* 2^-149, float32 subnormal spacing */
-#define BLOCK_ROWS 256                /* stored rows per kernel call */
+#define BLOCK_ROWS 64                 /* stored rows per kernel call */
 #define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
 #define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
 #define DEVICE_CHUNK_BYTES ((size_t)64 << 20) /* host buffer of one device scan's raw sums */
@@ -40,13 +41,24 @@ typedef struct compact_meta {
     double cnorm; /* |decoded c| */
 } compact_meta;
 
+/*
+ * Per BLOCK_ROWS stored rows: the largest scale, error and compact norm and
+ * the range of the norms (exact mode's block filter, block_exact); plain is 0
+ * when a vector of the block has a NaN or infinite component or a zero norm.
+ */
+typedef struct compact_block {
+    double scale, err, cnorm, norm_max, norm_min;
+    int plain;
+} compact_block;
+
 struct vs__compact {
     vs_storage storage;
     int exact;
     size_t n, dim;
     void *codes; /* n x dim uint16_t (F16, BF16) or int8_t (I8) */
     compact_meta *meta;
-    double max_norm; /* largest finite |c| */
+    compact_block *blocks; /* ceil(n / BLOCK_ROWS) */
+    double max_norm;       /* largest finite |c| */
     /* The device's copy of the codes (NULL: none, dev_why says why); its backend. */
     void *dev;
     const vs__backend_ops *dev_ops;
@@ -156,6 +168,24 @@ static void encode_row(const vs__compact *cc, const float *x, const uint16_t *sa
     meta->err = sqrt(err_sq) * (1 + 0x1p-30) + 0x1p-40 * meta->cnorm;
 }
 
+/* The per-block maxima of block_exact's filter. */
+static void blocks_summarise(vs__compact *cc) {
+    for (size_t b0 = 0; b0 < cc->n; b0 += BLOCK_ROWS) {
+        compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+        *blk = (compact_block){.norm_min = INFINITY, .plain = 1};
+        const size_t b1 = cc->n - b0 < BLOCK_ROWS ? cc->n : b0 + BLOCK_ROWS;
+        for (size_t j = b0; j < b1; j++) {
+            const compact_meta *m = &cc->meta[j];
+            if (!(m->norm > 0)) blk->plain = 0; /* NaN or zero */
+            blk->scale = fmax(blk->scale, m->scale);
+            blk->err = fmax(blk->err, m->err);
+            blk->cnorm = fmax(blk->cnorm, m->cnorm);
+            blk->norm_max = fmax(blk->norm_max, m->norm);
+            blk->norm_min = fmin(blk->norm_min, m->norm);
+        }
+    }
+}
+
 /*
  * On a context with an OpenCL device: the codes and (exact mode) the float32
  * rows f32 go to the device as well. Whatever fails leaves the corpus on the
@@ -210,7 +240,8 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
     if (n > 0) {
         cc->codes = malloc(n * dim * element_bytes(cc->storage));
         cc->meta = malloc(n * sizeof(compact_meta));
-        if (cc->codes == NULL || cc->meta == NULL) goto fail;
+        cc->blocks = malloc((n + BLOCK_ROWS - 1) / BLOCK_ROWS * sizeof(compact_block));
+        if (cc->codes == NULL || cc->meta == NULL || cc->blocks == NULL) goto fail;
     }
     const int copy_bits = half != NULL && input == cc->storage;
     for (size_t j = 0; j < n; j++) {
@@ -222,6 +253,7 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
                    (char *)cc->codes + j * dim * element_bytes(cc->storage), &cc->meta[j]);
         if (cc->meta[j].norm > cc->max_norm) cc->max_norm = cc->meta[j].norm;
     }
+    blocks_summarise(cc);
     if (cc->exact) {
         /* The float32 rows for rescoring, on the CPU backend. */
         const float *f32 = vectors;
@@ -258,6 +290,7 @@ static void compact_free(vs__compact *cc) {
     if (cc->dev != NULL) cc->dev_ops->compact_release(cc->dev_state, cc->dev);
     free(cc->codes);
     free(cc->meta);
+    free(cc->blocks);
     free(cc);
 }
 
@@ -273,9 +306,24 @@ typedef struct prepared_query {
     double under;    /* float kernels: 2^eq d t (products that underflow) */
 } prepared_query;
 
-static void prepare_query(const vs__compact *cc, const float *q, float *qf, int16_t *q16,
-                          prepared_query *pq) {
+/*
+ * Where dim i of the kernels' float query goes for a dot_bf16 with
+ * bf16_pairs = P (cpu/compact.h): each whole block of 2P dims holds its even
+ * then its odd dims. The sum is over the same products, so the bounds do not
+ * change.
+ */
+static size_t pair_index(size_t i, size_t dim, size_t pairs) {
+    const size_t width = 2 * pairs, b = pairs > 0 ? i / width * width : 0;
+    if (pairs == 0 || b + width > dim) return i;
+    const size_t e = i - b;
+    return b + (e % 2 ? pairs + e / 2 : e / 2);
+}
+
+/* pairs: the kernels' bf16_pairs (0 for the natural order, e.g. the device's kernels). */
+static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, float *qf,
+                          int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
+    const vs_storage storage = cc->storage;
     double max = 0, norm_sq = 0;
     pq->finite = 1;
     for (size_t i = 0; i < dim; i++) {
@@ -289,15 +337,16 @@ static void prepare_query(const vs__compact *cc, const float *q, float *qf, int1
     for (size_t i = 0; i < dim; i++) {
         const double scaled = pq->finite ? ldexp((double)q[i], -eq) : 0; /* exact in float64 */
         double hat;
-        if (cc->storage == VS_STORAGE_I8) {
+        if (storage == VS_STORAGE_I8) {
             double level = nearbyint(scaled * 16384);
             if (level > 32767) level = 32767;
             if (level < -32767) level = -32767;
             q16[i] = (int16_t)level;
             hat = level / 16384;
         } else {
-            qf[i] = (float)scaled; /* exact unless it is subnormal */
-            hat = qf[i];
+            const float f = (float)scaled; /* exact unless it is subnormal */
+            qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? pairs : 0)] = f;
+            hat = f;
         }
         hat_sq += hat * hat;
         err_sq += (scaled - hat) * (scaled - hat);
@@ -593,6 +642,25 @@ typedef struct run_state {
     float *dev_qf, *dev_f;
     int16_t *dev_q16;
     int64_t *dev_i;
+    /* The CPU scan (scan_batch): one job's state, reused by every job of the batch. */
+    size_t chunk, units;      /* queries per job; units per job */
+    size_t unit_kk, unit_cap; /* per (unit, query): lows kept, candidates kept */
+    size_t q0, rows;          /* the current job's queries */
+    float *qf;                /* chunk x dim */
+    int16_t *q16;             /* chunk x dim */
+    const float **qf_rows;
+    const int16_t **q16_rows;
+    prepared_query *pq; /* chunk */
+    int *active;        /* chunk: 0 for a query that goes to the float32 corpus */
+    selection *sel;     /* units x chunk (exact) */
+    double *sel_lows;
+    size_t *sel_ids;
+    double *sel_highs;
+    vs__heap *heaps; /* units x chunk (approximate top-k) */
+    float *heap_keys;
+    int64_t *heap_ids;
+    double *unit_bound; /* units: the largest bound each unit saw (approximate mode) */
+    selection merged;   /* one query's candidates over every unit */
 } run_state;
 
 /* One group's queries: prepared, with their selections or heaps. */
@@ -609,8 +677,8 @@ static void group_prepare(run_state *rs, group *g) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < g->rows; r++) {
         const size_t q = g->q0 + r;
-        prepare_query(rs->cc, rs->queries + q * dim, rs->sb.qf + r * dim, rs->sb.q16 + r * dim,
-                      &g->pq[r]);
+        prepare_query(rs->cc, rs->dev_on ? 0 : rs->kern->bf16_pairs, rs->queries + q * dim,
+                      rs->sb.qf + r * dim, rs->sb.q16 + r * dim, &g->pq[r]);
         /* A device may flush subnormal inputs, products and sums to zero (docs/numerics.md). */
         if (rs->dev_on && rs->cc->storage != VS_STORAGE_I8)
             g->pq[r].under = (double)dim * 0x1p-109 * g->pq[r].unscale;
@@ -635,10 +703,38 @@ static void group_prepare(run_state *rs, group *g) {
     }
 }
 
-/* Candidate j of query row r of the group, with its raw kernel sum. */
+static void unit_candidate(const run_state *rs, const prepared_query *pq, selection *s,
+                           vs__heap *heap, double *max_bound, size_t q, size_t j, double raw);
+
+/* Candidate j of query row r of the group (the device path), with its raw kernel sum. */
 static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double raw) {
+    unit_candidate(rs, &g->pq[r], &rs->sb.sel[r], &g->heaps[r], &rs->max_bound, g->q0 + r, j, raw);
+}
+
+/*
+ * The CPU scan (docs/design.md, "Compact storage"): a batch runs in jobs of
+ * up to CHUNK_QUERIES queries; a job is cut into units of UNIT_ROWS stored
+ * rows that the library's pool hands out (the caller works too, units are
+ * claimed dynamically). A unit walks its rows in blocks of BLOCK_ROWS and,
+ * for each block (kept in cache), runs the kernel for every tile of
+ * VS_COMPACT_QUERIES queries of the job, so the compact bytes are read once
+ * per job. Each (unit, query) keeps its own candidates (exact mode) or heap
+ * (approximate top-k), merged afterwards in unit order; the unit boundaries
+ * depend on n only and a pair's kernel sum on nothing but the pair, so the
+ * answer, the candidates rescored and the report do not depend on the
+ * thread count or on timing.
+ */
+#define UNIT_ROWS ((size_t)64 * BLOCK_ROWS) /* stored rows per pool unit */
+#define CHUNK_QUERIES 64                    /* queries per job, at most */
+#define CHUNK_ENTRIES ((size_t)1 << 22)     /* per-unit entries (lows, candidates) of a job */
+
+/*
+ * Candidate j (raw kernel sum) for one query, into its selection (exact) or
+ * heap / row; *max_bound (approximate mode) takes the largest bound seen.
+ */
+static void unit_candidate(const run_state *rs, const prepared_query *pq, selection *s,
+                           vs__heap *heap, double *max_bound, size_t q, size_t j, double raw) {
     const compact_meta *m = &rs->cc->meta[j];
-    const prepared_query *pq = &g->pq[r];
     double bound, approx, goodness;
     if (!isnan(m->norm) && pq->finite) {
         goodness = candidate_score(rs->cc, rs->metric, pq, m, raw, rs->exact, &bound, &approx);
@@ -648,7 +744,6 @@ static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double r
         goodness = approx = bound = NAN;
     }
     if (rs->exact) {
-        selection *s = &rs->sb.sel[r];
         if (!isfinite(goodness) || !isfinite(bound)) {
             selection_add(s, j, INFINITY); /* always rescored */
             return;
@@ -659,19 +754,272 @@ static void take_candidate(run_state *rs, group *g, size_t r, size_t j, double r
         lows_push(s, goodness - bound);
         return;
     }
-    if (bound > rs->max_bound) rs->max_bound = bound;
-    const size_t q = g->q0 + r;
+    if (bound > *max_bound) *max_bound = bound;
     if (rs->k == 0) {
         rs->scores[q * rs->cc->n + j] = (float)approx;
     } else {
         const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
-        vs__heap_push(&g->heaps[r], key, (int64_t)j);
+        vs__heap_push(heap, key, (int64_t)j);
     }
+}
+
+/*
+ * Exact mode, one query against the block of stored rows [b0, b0 + count):
+ * once the selection has a floor, a candidate is dropped at the cost of one
+ * score when even the block's largest bound cannot lift it to the floor.
+ * The block bound is the candidate bound of a made-up vector with the
+ * block's largest scale, error and compact norm (and its smallest norm for
+ * cosine, its largest otherwise): every term of the bound grows with these,
+ * and the 2^-50 |dot| term is added per candidate (with a margin for the
+ * float64 arithmetic). Candidates it cannot drop take the full bound.
+ */
+static void block_exact(const run_state *rs, const prepared_query *pq, selection *s, size_t b0,
+                        size_t count, const double *raw) {
+    const vs__compact *cc = rs->cc;
+    const compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+    size_t j = 0;
+    if (blk->plain && selection_floor(s) > -INFINITY) {
+        const compact_meta most = {.scale = blk->scale,
+                                   .norm = rs->metric == VS_METRIC_COSINE ? blk->norm_min
+                                                                          : blk->norm_max,
+                                   .err = blk->err,
+                                   .cnorm = blk->cnorm};
+        double block_bound, unused;
+        candidate_score(cc, rs->metric, pq, &most, 0, 1, &block_bound, &unused);
+        block_bound *= 1 + 0x1p-40;
+        const double n2 = pq->norm * pq->norm;
+        for (; j < count; j++) {
+            const compact_meta *m = &cc->meta[b0 + j];
+            const double dot = raw[j] * pq->unscale * m->scale;
+            double g, slack = 0x1p-48 * fabs(dot);
+            if (rs->metric == VS_METRIC_DOT) {
+                g = dot;
+            } else if (rs->metric == VS_METRIC_COSINE) {
+                g = dot / (pq->norm * m->norm);
+                slack = 0x1p-48 * fabs(g);
+                g = g > 1 ? 1 : (g < -1 ? -1 : g);
+            } else {
+                const double l2 = n2 + m->norm * m->norm - 2 * dot;
+                g = l2 < 0 ? 0 : -l2;
+            }
+            if (g + block_bound + slack < selection_floor(s)) continue;
+            unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+        }
+        return;
+    }
+    double unused = 0; /* exact mode reports no bound */
+    for (; j < count; j++)
+        unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+}
+
+/* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
+static void scan_unit(void *arg, size_t unit, int slot) {
+    (void)slot;
+    const run_state *rs = arg;
+    const size_t n = rs->cc->n, c0 = unit * UNIT_ROWS;
+    const size_t c1 = n - c0 < UNIT_ROWS ? n : c0 + UNIT_ROWS;
+    double raw[VS_COMPACT_QUERIES * BLOCK_ROWS];
+    double max_bound = 0;
+    for (size_t b0 = c0; b0 < c1; b0 += BLOCK_ROWS) {
+        const size_t count = c1 - b0 < BLOCK_ROWS ? c1 - b0 : BLOCK_ROWS;
+        for (size_t t0 = 0; t0 < rs->rows; t0 += VS_COMPACT_QUERIES) {
+            const size_t tile =
+                rs->rows - t0 < VS_COMPACT_QUERIES ? rs->rows - t0 : VS_COMPACT_QUERIES;
+            scan_block(rs->cc, rs->kern, rs->qf_rows + t0, rs->q16_rows + t0, tile, b0, count, raw);
+            for (size_t r = 0; r < tile; r++) {
+                const size_t qi = t0 + r, at = unit * rs->chunk + qi;
+                if (!rs->active[qi]) continue;
+                if (rs->exact) {
+                    block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw + r * BLOCK_ROWS);
+                    continue;
+                }
+                for (size_t j = 0; j < count; j++)
+                    unit_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL,
+                                   &max_bound, rs->q0 + qi, b0 + j, raw[r * BLOCK_ROWS + j]);
+            }
+        }
+    }
+    rs->unit_bound[unit] = max_bound;
+}
+
+/* Prepares the job's queries and the per-unit selections or heaps. */
+static void job_prepare(run_state *rs) {
+    const size_t dim = rs->cc->dim;
+    for (size_t r = 0; r < rs->rows; r++) {
+        const size_t q = rs->q0 + r;
+        prepare_query(rs->cc, rs->kern->bf16_pairs, rs->queries + q * dim, rs->qf + r * dim,
+                      rs->q16 + r * dim, &rs->pq[r]);
+        rs->active[r] = 1;
+        if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
+            rs->active[r] = 0;
+            rs->fallback[rs->fallbacks++] = q;
+        }
+    }
+    for (size_t u = 0; u < rs->units; u++)
+        for (size_t r = 0; r < rs->rows; r++) {
+            const size_t at = u * rs->chunk + r;
+            if (rs->exact) {
+                rs->sel[at] = (selection){.lows = rs->sel_lows + at * rs->unit_kk,
+                                          .k = rs->unit_kk,
+                                          .ids = rs->sel_ids + at * rs->unit_cap,
+                                          .highs = rs->sel_highs + at * rs->unit_cap,
+                                          .cap = rs->unit_cap};
+            } else if (rs->k > 0) {
+                vs__heap_init(&rs->heaps[at], rs->heap_keys + at * rs->unit_kk,
+                              rs->heap_ids + at * rs->unit_kk, rs->unit_kk);
+            }
+        }
+}
+
+/* Exact mode: query r's candidates over every unit, in id order, against the merged floor. */
+static void merge_selection(run_state *rs, size_t r) {
+    selection *s = &rs->merged;
+    s->filled = s->count = 0;
+    s->overflow = 0;
+    for (size_t u = 0; u < rs->units; u++) {
+        const selection *from = &rs->sel[u * rs->chunk + r];
+        for (size_t e = 0; e < from->filled; e++)
+            lows_push(s, from->lows[e]);
+        if (from->overflow) s->overflow = 1;
+    }
+    const double floor = selection_floor(s);
+    for (size_t u = 0; u < rs->units && !s->overflow; u++) {
+        const selection *from = &rs->sel[u * rs->chunk + r];
+        for (size_t e = 0; e < from->count && !s->overflow; e++)
+            if (from->highs[e] >= floor) {
+                if (s->count == s->cap) {
+                    s->overflow = 1;
+                    break;
+                }
+                s->ids[s->count] = from->ids[e];
+                s->highs[s->count] = from->highs[e];
+                s->count++;
+            }
+    }
+}
+
+/* After the job's scan: each query's answer (merged heaps, or rescored candidates). */
+static int job_finish(run_state *rs) {
+    int status = VS_OK;
+    for (size_t u = 0; u < rs->units; u++)
+        if (rs->unit_bound[u] > rs->max_bound) rs->max_bound = rs->unit_bound[u];
+    for (size_t r = 0; r < rs->rows && status == VS_OK; r++) {
+        const size_t q = rs->q0 + r;
+        if (!rs->exact) {
+            if (rs->k == 0) continue;
+            vs__heap merged;
+            vs__heap_init(&merged, rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, rs->kk);
+            for (size_t u = 0; u < rs->units; u++)
+                vs__heap_merge(&merged, &rs->heaps[u * rs->chunk + r]);
+            vs__heap_finish(&merged, rs->metric == VS_METRIC_L2SQ,
+                            rs->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY,
+                            rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, rs->k);
+            continue;
+        }
+        if (!rs->active[r]) continue;
+        merge_selection(rs, r);
+        if (rs->merged.overflow) {
+            rs->fallback[rs->fallbacks++] = q;
+            continue;
+        }
+        status = rescore(rs->c, rs->f32_ops, rs->f32_state, rs->metric,
+                         rs->queries + q * rs->cc->dim, rs->merged.ids, rs->merged.count, rs->k,
+                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
+        rs->report.rescored += rs->merged.count;
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+    }
+    return status;
+}
+
+/*
+ * Participants for a job of `rows` queries: the context's threads when the
+ * job, estimated on the caller alone, is well above what a helper costs to
+ * join (as cpu/backend.c decides for float32), else the caller alone.
+ */
+static int job_participants(const run_state *rs) {
+    const int threads = rs->c->ctx->env.threads;
+    if (threads <= 1 || rs->units <= 1) return 1;
+    const double bytes =
+        (double)rs->cc->n * (double)rs->cc->dim * (double)element_bytes(rs->cc->storage);
+    const double seconds = bytes / 8e9 + 2 * bytes * (double)rs->rows / 4e10;
+    const double join = vs__pool_join_seconds(threads - 1);
+    if (!isfinite(join)) return 1;
+    if (!(seconds > 2 * join) && !vs__pool_probe(seconds)) return 1;
+    return threads;
+}
+
+/* Scans the batch's queries job by job. */
+static int scan_batch(run_state *rs, size_t nq) {
+    int status = VS_OK;
+    for (rs->q0 = 0; rs->q0 < nq && status == VS_OK; rs->q0 += rs->chunk) {
+        rs->rows = nq - rs->q0 < rs->chunk ? nq - rs->q0 : rs->chunk;
+        job_prepare(rs);
+        const int participants = job_participants(rs);
+        vs__pool_run_info info = {.joined = 1};
+        vs__pool_run(scan_unit, rs, rs->units, participants, &info);
+        if (participants > rs->report.threads) rs->report.threads = participants;
+        if (info.joined > rs->report.threads_joined) rs->report.threads_joined = info.joined;
+        status = job_finish(rs);
+    }
+    return status;
+}
+
+/* The CPU scan's job buffers. */
+static void job_buffers_free(run_state *rs) {
+    void *blocks[] = {rs->qf,          rs->q16,        rs->qf_rows,     rs->q16_rows,
+                      rs->pq,          rs->active,     rs->sel,         rs->sel_lows,
+                      rs->sel_ids,     rs->sel_highs,  rs->heaps,       rs->heap_keys,
+                      rs->heap_ids,    rs->unit_bound, rs->merged.lows, rs->merged.ids,
+                      rs->merged.highs};
+    for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++)
+        free(blocks[b]);
+}
+
+/* The CPU scan's job sizes and buffers (rs->exact, kk, cap set); VS_OK or VS_ERR_OUT_OF_MEMORY. */
+static int job_alloc(run_state *rs) {
+    const size_t n = rs->cc->n, dim = rs->cc->dim;
+    rs->units = n == 0 ? 1 : (n + UNIT_ROWS - 1) / UNIT_ROWS;
+    rs->unit_kk = rs->kk < UNIT_ROWS ? rs->kk : UNIT_ROWS;
+    rs->unit_cap = UNIT_ROWS / 8 > 2 * rs->unit_kk ? UNIT_ROWS / 8 : 2 * rs->unit_kk;
+    if (rs->unit_cap > UNIT_ROWS) rs->unit_cap = UNIT_ROWS;
+    const size_t per_query = rs->units * (rs->unit_kk + (rs->exact ? rs->unit_cap : 0));
+    rs->chunk = per_query > 0 ? CHUNK_ENTRIES / per_query : CHUNK_QUERIES;
+    if (rs->chunk > CHUNK_QUERIES) rs->chunk = CHUNK_QUERIES;
+    if (rs->chunk < 1) rs->chunk = 1;
+    const size_t at = rs->units * rs->chunk;
+    int failed = (rs->qf = malloc(rs->chunk * dim * sizeof(float))) == NULL;
+    failed |= (rs->q16 = malloc(rs->chunk * dim * sizeof(int16_t))) == NULL;
+    failed |= (rs->qf_rows = malloc(rs->chunk * sizeof(*rs->qf_rows))) == NULL;
+    failed |= (rs->q16_rows = malloc(rs->chunk * sizeof(*rs->q16_rows))) == NULL;
+    failed |= (rs->pq = malloc(rs->chunk * sizeof(prepared_query))) == NULL;
+    failed |= (rs->active = malloc(rs->chunk * sizeof(int))) == NULL;
+    failed |= (rs->unit_bound = malloc(rs->units * sizeof(double))) == NULL;
+    if (rs->exact) {
+        failed |= (rs->sel = malloc(at * sizeof(selection))) == NULL;
+        failed |= (rs->sel_lows = malloc(at * rs->unit_kk * sizeof(double))) == NULL;
+        failed |= (rs->sel_ids = malloc(at * rs->unit_cap * sizeof(size_t))) == NULL;
+        failed |= (rs->sel_highs = malloc(at * rs->unit_cap * sizeof(double))) == NULL;
+        rs->merged = (selection){.k = rs->kk, .cap = rs->cap};
+        failed |= (rs->merged.lows = malloc((rs->kk + 1) * sizeof(double))) == NULL;
+        failed |= (rs->merged.ids = malloc(rs->cap * sizeof(size_t))) == NULL;
+        failed |= (rs->merged.highs = malloc(rs->cap * sizeof(double))) == NULL;
+    } else if (rs->k > 0) {
+        failed |= (rs->heaps = malloc(at * sizeof(vs__heap))) == NULL;
+        failed |= (rs->heap_keys = malloc(at * rs->unit_kk * sizeof(float) + 1)) == NULL;
+        failed |= (rs->heap_ids = malloc(at * rs->unit_kk * sizeof(int64_t) + 1)) == NULL;
+    }
+    if (failed) return VS_ERR_OUT_OF_MEMORY;
+    for (size_t r = 0; r < rs->chunk; r++) {
+        rs->qf_rows[r] = rs->qf + r * dim;
+        rs->q16_rows[r] = rs->q16 + r * dim;
+    }
+    return VS_OK;
 }
 
 /* The scan buffers and the device scan's buffers of a run. */
 static void run_buffers_free(run_state *rs) {
     buffers_free(&rs->sb);
+    job_buffers_free(rs);
     free(rs->dev_qf);
     free(rs->dev_q16);
     free(rs->dev_f);
@@ -708,8 +1056,8 @@ static int device_chunk(run_state *rs, size_t q0, size_t nq) {
     memset(rs->dev_q16, 0, padded * dim * sizeof(int16_t));
     for (size_t r = 0; r < rows; r++) {
         prepared_query pq;
-        prepare_query(cc, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim, rs->dev_q16 + r * dim,
-                      &pq);
+        prepare_query(cc, 0, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
+                      rs->dev_q16 + r * dim, &pq);
     }
     const void *queries =
         cc->storage == VS_STORAGE_I8 ? (const void *)rs->dev_q16 : (const void *)rs->dev_qf;
@@ -833,7 +1181,8 @@ static int run_begin(run_state *rs, size_t nq) {
     rs->cap = n / 8 > 2 * rs->kk ? n / 8 : 2 * rs->kk;
     if (rs->cap > n) rs->cap = n;
     if (rs->cap == 0) rs->cap = 1;
-    if (buffers_alloc(&rs->sb, rs->cc->dim, rs->exact ? rs->kk : 0, rs->cap) != VS_OK)
+    if (buffers_alloc(&rs->sb, rs->cc->dim, rs->exact ? rs->kk : 0, rs->cap) != VS_OK ||
+        job_alloc(rs) != VS_OK)
         return VS_ERR_OUT_OF_MEMORY;
     if (nq > 0 && k > 0) {
         rs->out_scores = malloc(nq * k * sizeof(float));
@@ -894,7 +1243,8 @@ static int run_all(run_state *rs, size_t nq, int dev) {
              dev ? ctx->backend->describe(ctx->backend_state) : ctx->cpu->describe(ctx->cpu_state));
     snprintf(report->isa, sizeof(report->isa), "%s", dev ? "" : rs->kern->isa);
     int status = VS_OK;
-    for (size_t q0 = 0; q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
+    if (!dev) status = scan_batch(rs, nq); /* the CPU: threaded, tiled (scan_batch) */
+    for (size_t q0 = 0; dev && q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
         group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
         status = group_run(rs, &g);
     }
@@ -1122,7 +1472,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
         return status;
     }
     prepared_query pq;
-    prepare_query(cc, query, rs.sb.qf, rs.sb.q16, &pq);
+    prepare_query(cc, rs.dev_on ? 0 : kern->bf16_pairs, query, rs.sb.qf, rs.sb.q16, &pq);
     if (rs.dev_on && cc->storage != VS_STORAGE_I8)
         pq.under = (double)cc->dim * 0x1p-109 * pq.unscale; /* as group_prepare */
     const float *qf[1] = {rs.sb.qf};

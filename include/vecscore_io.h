@@ -194,6 +194,15 @@ VS_API int vs_reader_read_f32(vs_reader *r, uint64_t start, uint64_t count, floa
  */
 VS_API int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *out);
 
+/*
+ * Rows of a float16 file (a '<f2' .npy) as their IEEE binary16 bit patterns,
+ * unconverted (count x dim uint16_t, row-major), e.g. for
+ * vs_corpus_create_from_half with no float32 copy. Other element types are
+ * refused with VS_ERR_FORMAT (read them with vs_reader_read_f32);
+ * VS_READ_REJECT_NONFINITE and the other errors as for vs_reader_read_f32.
+ */
+VS_API int vs_reader_read_f16(vs_reader *r, uint64_t start, uint64_t count, uint16_t *out);
+
 /* Checks the dimension field of every record (.*vecs; a no-op for the others). */
 VS_API int vs_reader_validate(vs_reader *r);
 

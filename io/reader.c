@@ -765,6 +765,9 @@ static int inexact_error(vs_reader *r, uint64_t row, uint64_t column, const unsi
         vs__dtype_words(r->info.dtype), (long long)v, (double)(float)v);
 }
 
+/* to_i64 of the readers below: 0 float32, 1 int64, READ_HALF_BITS float16 bits. */
+#define READ_HALF_BITS 2
+
 /*
  * Converts elements to out (float32 or int64, per to_i64): n_rows rows of
  * dim elements; element (i, j) at src + i x row_stride + j x column_stride
@@ -787,6 +790,11 @@ static int convert_block(vs_reader *r, const unsigned char *src, size_t row_stri
     for (uint64_t o = 0; o < outer; o++) {
         const unsigned char *line = src + o * outer_stride;
         size_t at = (size_t)(first * dim + o * out_outer);
+        if (to_i64 == READ_HALF_BITS) { /* float16 bits, unconverted */
+            for (uint64_t i = 0; i < inner; i++)
+                ((uint16_t *)out)[at + i * out_inner] = load_u16(line + i * inner_stride);
+            continue;
+        }
         if (to_i64) {
             convert_i64(line, inner_stride, dtype, inner, (int64_t *)out + at, out_inner);
             continue;
@@ -940,6 +948,28 @@ int vs_reader_read_i64(vs_reader *r, uint64_t start, uint64_t count, int64_t *ou
             vs__dtype_words(dtype));
     }
     return read_rows(r, start, count, out, 1);
+}
+
+int vs_reader_read_f16(vs_reader *r, uint64_t start, uint64_t count, uint16_t *out) {
+    if (r == NULL) return VS_ERR_INVALID_ARGUMENT;
+    int rc = check_range(r, start, count, out, "vs_reader_read_f16");
+    if (rc != 0) return rc;
+    if (r->info.dtype != VS_DTYPE_F16)
+        return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_FORMAT,
+                            "%s: holds %s values; vs_reader_read_f16 reads float16 ('<f2') files "
+                            "only (vs_reader_read_f32 converts the others)",
+                            r->name, vs__dtype_words(r->info.dtype));
+    rc = read_rows(r, start, count, out, READ_HALF_BITS);
+    if (rc != 0 || !(r->flags & VS_READ_REJECT_NONFINITE)) return rc;
+    const uint64_t dim = r->info.dim;
+    for (uint64_t i = 0; i < count * dim; i++)
+        if ((out[i] & 0x7c00) == 0x7c00)
+            return vs__fail_msg(r->err, sizeof(r->err), VS_ERR_FORMAT,
+                                "%s: row %llu, element %llu is %s; non-finite values are rejected",
+                                r->name, (unsigned long long)(start + i / dim),
+                                (unsigned long long)(i % dim),
+                                (out[i] & 0x3ff) ? "NaN" : "infinite");
+    return 0;
 }
 
 int vs_reader_validate(vs_reader *r) {

@@ -13,7 +13,11 @@
  *     report's max_error_bound;
  *   input already in float16 / bfloat16 (vs_corpus_create_from_half);
  *   bad options: clear errors, *out NULL, nothing leaked (ASan);
- *   the report: storage, rescored, fallback_queries.
+ *   the report: storage, rescored, fallback_queries;
+ *   threads: a corpus of several pool units scanned by 1, 2 and 3 threads
+ *     (every batch split, vs__pool_test_force_split) gives the same ids,
+ *     scores, score matrix, rescored count and error bound, bit for bit, and
+ *     exact mode still equals float32 across the units and jobs.
  * An ISA this CPU lacks prints "ISA x: not supported by this CPU" and runs
  * nothing for it (it is not counted as a pass).
  */
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/pool.h"
 #include "host/internal.h"
 #include "reference.h"
 
@@ -562,6 +567,115 @@ static void test_compact_isa_override(void **state) {
     }
 }
 
+/* ---- threads ---------------------------------------------------------------------------- */
+
+typedef struct threaded_run {
+    float *scores;
+    int64_t *ids;
+    float *matrix;
+    uint64_t rescored[2];
+    double bound[3];
+} threaded_run;
+
+/* Every output of one context's batches on one corpus (exact top-k, approximate top-k, scores). */
+static void threaded_batches(vs_context *ctx, const float *base, const float *queries, size_t n,
+                             size_t dim, size_t nq, size_t k, vs_storage storage, vs_metric metric,
+                             threaded_run *out, int expect_threads) {
+    for (int exact = 1; exact >= 0; exact--) {
+        vs_corpus_options opts;
+        vs_corpus_options_init(&opts);
+        opts.storage = storage;
+        opts.exact = exact;
+        vs_corpus *c = NULL;
+        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        const size_t at = exact ? 0 : nq * k;
+        assert_int_equal(vs_corpus_topk(c, metric, queries, nq, k, out->scores + at, out->ids + at),
+                         VS_OK);
+        vs_batch_report r;
+        assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+        assert_int_equal(r.status, VS_OK);
+        if (expect_threads > 1) assert_int_equal(r.threads, expect_threads);
+        out->rescored[exact] = r.rescored;
+        out->bound[exact] = r.max_error_bound;
+        if (!exact) {
+            assert_int_equal(vs_corpus_score(c, metric, queries, nq, out->matrix), VS_OK);
+            assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+            out->bound[2] = r.max_error_bound;
+        }
+        vs_corpus_free(c);
+    }
+}
+
+static void test_threads_same_answer(void **state) {
+    (void)state;
+    vs__pool_test_set_cpu_count(8);
+    vs__pool_test_force_split(1);
+    /* 3 pool units of 4096 rows (the last one short), 2 jobs of 64 queries */
+    const size_t n = 2 * 4096 + 777, dim = 20, nq = 67, k = 10;
+    float *base = malloc(n * dim * sizeof(float)), *queries = malloc(nq * dim * sizeof(float));
+    ref_rng rng;
+    ref_rng_seed(&rng, 29);
+    threaded_run runs[3];
+    for (int t = 0; t < 3; t++) {
+        runs[t].scores = malloc(2 * nq * k * sizeof(float));
+        runs[t].ids = malloc(2 * nq * k * sizeof(int64_t));
+        runs[t].matrix = malloc(nq * n * sizeof(float));
+    }
+    float *f32_scores = malloc(nq * k * sizeof(float));
+    int64_t *f32_ids = malloc(nq * k * sizeof(int64_t));
+    vs_context *ctxs[3];
+    for (int t = 0; t < 3; t++) {
+        vs_options o;
+        vs_options_init(&o);
+        o.device = "cpu";
+        o.threads = t + 1;
+        assert_int_equal(vs_context_create(&o, &ctxs[t]), VS_OK);
+    }
+    const enum data kinds[] = {GAUSSIAN, CLUSTERED, TIES};
+    int cases = 0;
+    for (size_t d = 0; d < 3; d++) {
+        fill(kinds[d], base, n, dim, &rng);
+        fill(kinds[d] == TIES ? TIES : GAUSSIAN, queries, nq, dim, &rng);
+        for (size_t s = 0; s < 3; s++)
+            for (size_t m = 0; m < 3; m++) {
+                for (int t = 0; t < 3; t++)
+                    threaded_batches(ctxs[t], base, queries, n, dim, nq, k, storages[s], metrics[m],
+                                     &runs[t], t + 1);
+                vs_corpus *f32 = NULL;
+                assert_int_equal(vs_corpus_create(ctxs[0], base, n, dim, &f32), VS_OK);
+                assert_int_equal(
+                    vs_corpus_topk(f32, metrics[m], queries, nq, k, f32_scores, f32_ids), VS_OK);
+                vs_corpus_free(f32);
+                /* exact mode is float32's answer whatever the thread count */
+                assert_memory_equal(runs[0].ids, f32_ids, nq * k * sizeof(int64_t));
+                assert_memory_equal(runs[0].scores, f32_scores, nq * k * sizeof(float));
+                for (int t = 1; t < 3; t++) {
+                    assert_memory_equal(runs[t].ids, runs[0].ids, 2 * nq * k * sizeof(int64_t));
+                    assert_memory_equal(runs[t].scores, runs[0].scores, 2 * nq * k * sizeof(float));
+                    assert_memory_equal(runs[t].matrix, runs[0].matrix, nq * n * sizeof(float));
+                    assert_memory_equal(runs[t].rescored, runs[0].rescored,
+                                        sizeof(runs[0].rescored));
+                    assert_memory_equal(runs[t].bound, runs[0].bound, sizeof(runs[0].bound));
+                }
+                assert_true(runs[0].rescored[1] >= nq * k);
+                cases++;
+            }
+    }
+    printf("threads 1, 2, 3: %d storage x metric x data cases identical\n", cases);
+    for (int t = 0; t < 3; t++) {
+        vs_context_free(ctxs[t]);
+        free(runs[t].scores);
+        free(runs[t].ids);
+        free(runs[t].matrix);
+    }
+    vs__pool_test_force_split(0);
+    vs__pool_test_set_cpu_count(0);
+    free(f32_scores);
+    free(f32_ids);
+    free(base);
+    free(queries);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),
@@ -572,6 +686,7 @@ int main(void) {
         cmocka_unit_test(test_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),
         cmocka_unit_test(test_exact_equals_float32),
+        cmocka_unit_test(test_threads_same_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

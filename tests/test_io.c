@@ -498,6 +498,29 @@ static void test_npy_variants(void **state) {
     assert_true(h[0] == 1.0f && h[1] == -2.0f && h[2] == 0.5f && h[3] == 65504.0f);
     assert_true(h[4] == ldexpf(1.0f, -24));
     assert_true(isinf(h[5]));
+    /* the same rows as float16 bits, unconverted (vs_reader_read_f16) */
+    uint16_t bits[6];
+    assert_int_equal(vs_reader_read_f16(r, 0, 1, bits), 0);
+    assert_memory_equal(bits, halves, sizeof(halves));
+    assert_int_equal(vs_reader_read_f16(r, 1, 1, bits), VS_ERR_INVALID_ARGUMENT);
+    vs_reader_close(r);
+    r = open_ok("half.npy", VS_READ_REJECT_NONFINITE);
+    assert_int_equal(vs_reader_read_f16(r, 0, 1, bits), VS_ERR_FORMAT);
+    assert_non_null(strstr(vs_reader_error(r), "row 0, element 5 is infinite"));
+    vs_reader_close(r);
+    /* column-major float16: rows come out row-major, bits unchanged */
+    put_npy(1, "{'descr': '<f2', 'fortran_order': True, 'shape': (2, 3), }", 64, 0);
+    put(halves, sizeof(halves)); /* column 0 = {halves[0], halves[1]}, ... */
+    write_file("half_f.npy", buf.data, buf.size);
+    r = open_ok("half_f.npy", 0);
+    assert_int_equal(vs_reader_read_f16(r, 0, 2, bits), 0);
+    const uint16_t row_major[6] = {0x3c00, 0x3800, 0x0001, 0xc000, 0x7bff, 0x7c00};
+    assert_memory_equal(bits, row_major, sizeof(row_major));
+    vs_reader_close(r);
+    /* other element types are refused, with the type named */
+    r = open_ok("one.npy", 0);
+    assert_int_equal(vs_reader_read_f16(r, 0, 1, bits), VS_ERR_FORMAT);
+    assert_non_null(strstr(vs_reader_error(r), "vs_reader_read_f16 reads float16"));
     vs_reader_close(r);
 
     /* int8 */
