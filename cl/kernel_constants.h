@@ -32,7 +32,7 @@
     X(METRIC_COSINE, 1)                                                                            \
     X(METRIC_L2SQ, 2)
 
-#define VS_CL_KERNEL_CONSTANT_ENUM(name, value) VS_CL_##name = value,
+#define VS_CL_KERNEL_CONSTANT_ENUM(name, value) VS_CL_##name = (value),
 enum vs__cl_kernel_constant { VS_CL_KERNEL_CONSTANTS(VS_CL_KERNEL_CONSTANT_ENUM) };
 #undef VS_CL_KERNEL_CONSTANT_ENUM
 

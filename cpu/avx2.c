@@ -126,20 +126,20 @@ static void dot_rows_kernel(const float *queries, size_t rows, const float *cand
  */
 #define VS_ACC_ROW(r)                                                                              \
     __m256 lo##r = _mm256_setzero_ps(), hi##r = _mm256_setzero_ps();                               \
-    if (rows > r && accumulate) {                                                                  \
-        lo##r = _mm256_load_ps(out + r * VS_BLOCK_NR);                                             \
-        hi##r = _mm256_load_ps(out + r * VS_BLOCK_NR + 8);                                         \
+    if (rows > (r) && accumulate) {                                                                \
+        lo##r = _mm256_load_ps(out + (r)*VS_BLOCK_NR);                                             \
+        hi##r = _mm256_load_ps(out + (r)*VS_BLOCK_NR + 8);                                         \
     }
 #define VS_FMA_ROW(r)                                                                              \
-    if (rows > r) {                                                                                \
-        const __m256 q = _mm256_broadcast_ss(query + r);                                           \
+    if (rows > (r)) {                                                                              \
+        const __m256 q = _mm256_broadcast_ss(query + (r));                                         \
         lo##r = _mm256_fmadd_ps(q, panel_lo, lo##r);                                               \
         hi##r = _mm256_fmadd_ps(q, panel_hi, hi##r);                                               \
     }
 #define VS_STORE_ROW(r)                                                                            \
-    if (rows > r) {                                                                                \
-        _mm256_store_ps(out + r * VS_BLOCK_NR, lo##r);                                             \
-        _mm256_store_ps(out + r * VS_BLOCK_NR + 8, hi##r);                                         \
+    if (rows > (r)) {                                                                              \
+        _mm256_store_ps(out + (r)*VS_BLOCK_NR, lo##r);                                             \
+        _mm256_store_ps(out + (r)*VS_BLOCK_NR + 8, hi##r);                                         \
     }
 
 static VS_ALWAYS_INLINE void tile_fixed(const float *qpack, const int rows, const float *cpack,
@@ -187,16 +187,16 @@ static void tile_more_kernel(const float *qpack, size_t rows, const float *cpack
 #define VS_ROW1_PANELS 4
 #define VS_ROW1_ACC(i) __m256 lo##i = _mm256_setzero_ps(), hi##i = _mm256_setzero_ps();
 #define VS_ROW1_FMA(i)                                                                             \
-    if (panels > i) {                                                                              \
-        const float *at = cpack + i * VS_BLOCK_NR * dim + d * VS_BLOCK_NR;                         \
+    if (panels > (i)) {                                                                            \
+        const float *at = cpack + (i)*VS_BLOCK_NR * dim + d * VS_BLOCK_NR;                         \
         lo##i = _mm256_fmadd_ps(q, _mm256_load_ps(at), lo##i);                                     \
         hi##i = _mm256_fmadd_ps(q, _mm256_load_ps(at + 8), hi##i);                                 \
         _mm_prefetch((const char *)(at + VS_PREFETCH_STEPS * VS_BLOCK_NR), _MM_HINT_T0);           \
     }
 #define VS_ROW1_STORE(i)                                                                           \
-    if (panels > i) {                                                                              \
-        _mm256_store_ps(out + i * VS_BLOCK_NR, lo##i);                                             \
-        _mm256_store_ps(out + i * VS_BLOCK_NR + 8, hi##i);                                         \
+    if (panels > (i)) {                                                                            \
+        _mm256_store_ps(out + (i)*VS_BLOCK_NR, lo##i);                                             \
+        _mm256_store_ps(out + (i)*VS_BLOCK_NR + 8, hi##i);                                         \
     }
 
 static VS_ALWAYS_INLINE void row1_fixed(const float *query, const float *cpack, const int panels,
