@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "compact.h"
+#include "kernels.h"
 
 #define CV __m512
 #define CVI __m512i
@@ -54,4 +55,11 @@ const vs__compact_kernels vs__compact_avx512 = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = compact_i8_rows,
+    .block_queries = 16,
+    .f32 = &vs__kernels_avx512,
+    .pack_half = vs__compact_avx512_pack_half,
+    .i8_mr = 6,
+    .i8_nr = 2 * 16,
+    .pack_i8 = vs__compact_avx512_pack_i8,
+    .dot_i8_blocked = vs__compact_avx512_dot_i8_blocked,
 };
