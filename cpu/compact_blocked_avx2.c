@@ -103,6 +103,7 @@ static inline __attribute__((always_inline)) void pack8_i8(const int8_t *src, si
                 : [a] "x"(x0), [b] "x"(x1), [m] "m"(*(p)));                                        \
     } while (0)
 
+#define CB_PREFETCH(p) _mm_prefetch((const char *)(const void *)(p), _MM_HINT_T0)
 #define CB_PACK_HALF(src, dim, bf16, dst, nr) pack8_half(src, dim, bf16, dst, nr)
 #define CB_PACK_I8(src, dim, dst, nr) pack8_i8(src, dim, dst, nr)
 

@@ -20,6 +20,7 @@
  *                       dst[t * nr + j] (dim t, row j)
  *   CB_PACK_I8(src, dim, dst, nr)  optional: CBW rows x 2 CBW int8 dims at
  *                       src, widened and transposed to int32 pairs dst[t * nr + j]
+ *   CB_PREFETCH(p)      with those two: prefetch the line at p (never faults)
  * (without the last two, the panels are packed by plain loops)
  *
  * and then fills its table's pack_half, pack_i8 and dot_i8_blocked from
@@ -61,8 +62,12 @@ static inline __attribute__((always_inline)) void cb_pack_half_kind(const uint16
         for (; j + CBW <= nr && p * nr + j + CBW <= count; j += CBW) {
             const uint16_t *row0 = stored + (p * nr + j) * dim;
             size_t d = 0;
-            for (; d + CBW <= dim; d += CBW)
+            for (; d + CBW <= dim; d += CBW) {
+                if (d % 32 == 0) /* the next block (the rows that follow), a line per row */
+                    for (size_t t = 0; t < CBW; t++)
+                        CB_PREFETCH(row0 + count * dim + t * dim + d);
                 CB_PACK_HALF(row0 + d, dim, bf16, panel + d * nr + j, nr);
+            }
             for (; d < dim; d++)
                 for (size_t t = 0; t < CBW; t++) {
                     const uint16_t bits = row0[t * dim + d];
@@ -103,9 +108,13 @@ static void cb_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *
         for (; j + CBW <= CB_NR && p * CB_NR + j + CBW <= count; j += CBW) {
             const int8_t *row0 = stored + (p * CB_NR + j) * dim;
             size_t d = 0;
-            for (; d + 2 * CBW <= dim; d += 2 * CBW)
+            for (; d + 2 * CBW <= dim; d += 2 * CBW) {
+                if (d % 64 == 0) /* the next block (the rows that follow), a line per row */
+                    for (size_t t = 0; t < CBW; t++)
+                        CB_PREFETCH(row0 + count * dim + t * dim + d);
                 CB_PACK_I8(row0 + d, dim, (int32_t *)(void *)(panel + (d / 2 * CB_NR + j) * 2),
                            CB_NR);
+            }
             for (; d < 2 * pairs; d++)
                 for (size_t t = 0; t < CBW; t++)
                     panel[((d / 2) * CB_NR + j + t) * 2 + d % 2] = d < dim ? row0[t * dim + d] : 0;
