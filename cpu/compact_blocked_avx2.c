@@ -47,6 +47,16 @@
         r7 = _mm256_permute2f128_ps(s3, s7, 0x31);                                                 \
     } while (0)
 
+/* r0..r7 to dst, nr floats apart. */
+static inline __attribute__((always_inline)) void store8_ps(float *dst, size_t nr, __m256 r0,
+                                                            __m256 r1, __m256 r2, __m256 r3,
+                                                            __m256 r4, __m256 r5, __m256 r6,
+                                                            __m256 r7) {
+    const __m256 r[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
+    for (size_t t = 0; t < 8; t++)
+        _mm256_storeu_ps(dst + t * nr, r[t]);
+}
+
 /* 8 rows (dim apart) x 8 dims of halves at src -> dst[t * nr + j], dim t, row j. */
 static inline __attribute__((always_inline)) void
 pack8_half(const uint16_t *src, size_t dim, const int bf16, float *dst, size_t nr) {
@@ -55,14 +65,7 @@ pack8_half(const uint16_t *src, size_t dim, const int bf16, float *dst, size_t n
     __m256 r4 = CB_HALF(src + 4 * dim, bf16), r5 = CB_HALF(src + 5 * dim, bf16);
     __m256 r6 = CB_HALF(src + 6 * dim, bf16), r7 = CB_HALF(src + 7 * dim, bf16);
     TRANSPOSE8_PS(r0, r1, r2, r3, r4, r5, r6, r7);
-    _mm256_storeu_ps(dst, r0);
-    _mm256_storeu_ps(dst + nr, r1);
-    _mm256_storeu_ps(dst + 2 * nr, r2);
-    _mm256_storeu_ps(dst + 3 * nr, r3);
-    _mm256_storeu_ps(dst + 4 * nr, r4);
-    _mm256_storeu_ps(dst + 5 * nr, r5);
-    _mm256_storeu_ps(dst + 6 * nr, r6);
-    _mm256_storeu_ps(dst + 7 * nr, r7);
+    store8_ps(dst, nr, r0, r1, r2, r3, r4, r5, r6, r7);
 }
 
 /* 8 rows (dim apart) x 16 int8 dims at src -> int32 pairs dst[t * nr + j], pair t, row j. */
@@ -73,15 +76,7 @@ static inline __attribute__((always_inline)) void pack8_i8(const int8_t *src, si
     __m256 r4 = PAIRS_PS(4), r5 = PAIRS_PS(5), r6 = PAIRS_PS(6), r7 = PAIRS_PS(7);
 #undef PAIRS_PS
     TRANSPOSE8_PS(r0, r1, r2, r3, r4, r5, r6, r7);
-    float *out = (float *)(void *)dst;
-    _mm256_storeu_ps(out, r0);
-    _mm256_storeu_ps(out + nr, r1);
-    _mm256_storeu_ps(out + 2 * nr, r2);
-    _mm256_storeu_ps(out + 3 * nr, r3);
-    _mm256_storeu_ps(out + 4 * nr, r4);
-    _mm256_storeu_ps(out + 5 * nr, r5);
-    _mm256_storeu_ps(out + 6 * nr, r6);
-    _mm256_storeu_ps(out + 7 * nr, r7);
+    store8_ps((float *)(void *)dst, nr, r0, r1, r2, r3, r4, r5, r6, r7);
 }
 
 /*
@@ -107,18 +102,5 @@ static inline __attribute__((always_inline)) void pack8_i8(const int8_t *src, si
 #define CB_PACK_HALF(src, dim, bf16, dst, nr) pack8_half(src, dim, bf16, dst, nr)
 #define CB_PACK_I8(src, dim, dst, nr) pack8_i8(src, dim, dst, nr)
 
+#define CB_PREFIX vs__compact_avx2_
 #include "compact_blocked_body.h"
-
-void vs__compact_avx2_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16,
-                                size_t nr, float *panels) {
-    cb_pack_half(stored, count, dim, bf16, nr, panels);
-}
-
-void vs__compact_avx2_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
-    cb_pack_i8(stored, count, dim, panels);
-}
-
-void vs__compact_avx2_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                     size_t count, size_t dim, int64_t *out, size_t ldo) {
-    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
-}

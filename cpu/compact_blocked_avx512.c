@@ -19,18 +19,5 @@
 #define CB_BCAST32(p) _mm512_set1_epi32(*(p))
 #define CB_MADD_ACC(acc, x, q) _mm512_add_epi32(acc, _mm512_madd_epi16(x, q))
 
+#define CB_PREFIX vs__compact_avx512_
 #include "compact_blocked_body.h"
-
-void vs__compact_avx512_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16,
-                                  size_t nr, float *panels) {
-    cb_pack_half(stored, count, dim, bf16, nr, panels);
-}
-
-void vs__compact_avx512_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
-    cb_pack_i8(stored, count, dim, panels);
-}
-
-void vs__compact_avx512_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                       size_t count, size_t dim, int64_t *out, size_t ldo) {
-    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
-}

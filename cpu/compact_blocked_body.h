@@ -23,9 +23,11 @@
  *   CB_PREFETCH(p)      with those two: prefetch the line at p (never faults)
  * (without the last two, the panels are packed by plain loops)
  *
- * and then fills its table's pack_half, pack_i8 and dot_i8_blocked from
- * cb_pack_half, cb_pack_i8 and cb_dot_i8_blocked, with i8_mr = CB_MR and
- * i8_nr = CB_NR.
+ *   CB_PREFIX           the prefix of the exported names (vs__compact_avx2_)
+ *
+ * and this file defines CB_PREFIX##pack_half, ##pack_i8 and
+ * ##dot_i8_blocked (declared in compact.h) for the ISA's table, whose
+ * i8_mr, i8_nr are CB_MR, CB_NR.
  *
  * The int8 tile: CB_MR queries x CB_NR = 2 CBW stored rows, 2 CB_MR int32
  * accumulators (12 on AVX2); a step is one pair of dims: two panel loads,
@@ -205,6 +207,23 @@ static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *pa
                        cols * sizeof(int64_t));
         }
     }
+}
+
+#define CB_CAT2(a, b) a##b
+#define CB_CAT(a, b) CB_CAT2(a, b)
+
+void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t dim, int bf16,
+                                  size_t nr, float *panels) {
+    cb_pack_half(stored, count, dim, bf16, nr, panels);
+}
+
+void CB_CAT(CB_PREFIX, pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
+    cb_pack_i8(stored, count, dim, panels);
+}
+
+void CB_CAT(CB_PREFIX, dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                       size_t count, size_t dim, int64_t *out, size_t ldo) {
+    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
 }
 
 #endif /* VS_CPU_COMPACT_BLOCKED_BODY_H */
