@@ -37,14 +37,14 @@
         const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);   \
         const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);   \
         const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);   \
-        r0 = _mm256_permute2f128_ps(s0, s4, 0x20);                                                 \
-        r1 = _mm256_permute2f128_ps(s1, s5, 0x20);                                                 \
-        r2 = _mm256_permute2f128_ps(s2, s6, 0x20);                                                 \
-        r3 = _mm256_permute2f128_ps(s3, s7, 0x20);                                                 \
-        r4 = _mm256_permute2f128_ps(s0, s4, 0x31);                                                 \
-        r5 = _mm256_permute2f128_ps(s1, s5, 0x31);                                                 \
-        r6 = _mm256_permute2f128_ps(s2, s6, 0x31);                                                 \
-        r7 = _mm256_permute2f128_ps(s3, s7, 0x31);                                                 \
+        (r0) = _mm256_permute2f128_ps(s0, s4, 0x20);                                               \
+        (r1) = _mm256_permute2f128_ps(s1, s5, 0x20);                                               \
+        (r2) = _mm256_permute2f128_ps(s2, s6, 0x20);                                               \
+        (r3) = _mm256_permute2f128_ps(s3, s7, 0x20);                                               \
+        (r4) = _mm256_permute2f128_ps(s0, s4, 0x31);                                               \
+        (r5) = _mm256_permute2f128_ps(s1, s5, 0x31);                                               \
+        (r6) = _mm256_permute2f128_ps(s2, s6, 0x31);                                               \
+        (r7) = _mm256_permute2f128_ps(s3, s7, 0x31);                                               \
     } while (0)
 
 /* r0..r7 to dst, nr floats apart. */

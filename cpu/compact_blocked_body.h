@@ -119,14 +119,15 @@ static void cb_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *
             }
             for (; d < 2 * pairs; d++)
                 for (size_t t = 0; t < CBW; t++)
-                    panel[((d / 2) * CB_NR + j + t) * 2 + d % 2] = d < dim ? row0[t * dim + d] : 0;
+                    panel[((d / 2) * CB_NR + j + t) * 2 + d % 2] =
+                        (int16_t)(d < dim ? row0[t * dim + d] : 0);
         }
 #endif
         for (; j < CB_NR; j++) {
             const size_t row = p * CB_NR + j;
             for (size_t d = 0; d < 2 * pairs; d++)
                 panel[((d / 2) * CB_NR + j) * 2 + d % 2] =
-                    row < count && d < dim ? stored[row * dim + d] : 0;
+                    (int16_t)(row < count && d < dim ? stored[row * dim + d] : 0);
         }
     }
 }

@@ -84,7 +84,7 @@ static void pack_i8_serial(const int8_t *stored, size_t count, size_t dim, int16
     for (size_t j = 0; j < whole * nr; j++)
         for (size_t d = 0; d < 2 * pairs; d++)
             panels[j / nr * nr * 2 * pairs + (d / 2 * nr + j % nr) * 2 + d % 2] =
-                j < count && d < dim ? stored[j * dim + d] : 0;
+                (int16_t)(j < count && d < dim ? stored[j * dim + d] : 0);
 }
 
 /* One int16 level of a packed query pair (e = 0 low half, 1 high half). */
