@@ -227,6 +227,100 @@ static void test_exact_equals_float32(void **state) {
     vs_context_free(ctx);
 }
 
+/*
+ * Exact mode rescoring: many queries with many survivors (tie-heavy data), or
+ * with few (Gaussian data), are rescored in one float32 batch per device chunk
+ * (<= 256 queries), bit for bit the float32 corpus's; with the union of a
+ * batch bounded at a few rows (testing hook) they take several batches, with
+ * the same answer. The test hook counts the batches; a tie-heavy union of half
+ * the corpus or more runs on the whole float32 corpus.
+ */
+static size_t rescore_round(vs_context *ctx, vs_corpus *f32, vs_corpus *compact, size_t s,
+                            const float *queries, size_t nq, size_t k, uint64_t *batches,
+                            uint64_t *whole) {
+    float *s1 = malloc(nq * k * sizeof(float)), *s2 = malloc(nq * k * sizeof(float));
+    int64_t *i1 = malloc(nq * k * sizeof(int64_t)), *i2 = malloc(nq * k * sizeof(int64_t));
+    assert_true(s1 && s2 && i1 && i2);
+    assert_int_equal(vs_corpus_topk(f32, VS_METRIC_DOT, queries, nq, k, s1, i1), VS_OK);
+    assert_int_equal(vs_corpus_topk(compact, VS_METRIC_DOT, queries, nq, k, s2, i2), VS_OK);
+    vs__compact_rescore_batches(batches, whole);
+    vs_batch_report r;
+    assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+    assert_true(scanned_on_device(&r, s));
+    assert_int_equal(r.fallback_queries, 0);
+    assert_memory_equal(i1, i2, nq * k * sizeof(int64_t));
+    assert_memory_equal(s1, s2, nq * k * sizeof(float));
+    free(s1);
+    free(s2);
+    free(i1);
+    free(i2);
+    return (size_t)r.rescored;
+}
+
+static void test_rescore_batches(void **state) {
+    (void)state;
+    vs_context *ctx = open_context("opencl");
+    const size_t n = 1500, dim = 16, k = 10, nqs[] = {70, 300};
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(300 * dim * sizeof(float));
+    assert_true(base && q);
+    ref_rng rng;
+    ref_rng_seed(&rng, 515);
+    uint64_t whole_batches = 0, gathered_batches = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0) { /* ties: every row one of 60 small-integer vectors, ~25 copies each */
+            float pool[60 * 16];
+            ref_fill_small_ints(pool, 60 * dim, &rng);
+            for (size_t j = 0; j < n; j++)
+                memcpy(base + j * dim, pool + (size_t)ref_int(&rng, 0, 59) * dim,
+                       dim * sizeof(float));
+            ref_fill_small_ints(q, 300 * dim, &rng);
+        } else {
+            draw(GAUSS, base, n, dim, 0, &rng);
+            draw(GAUSS, q, 300, dim, 1, &rng);
+        }
+        vs_corpus *f32 = NULL;
+        assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
+        for (size_t s = 0; s < 3; s++) {
+            vs_corpus_options opts;
+            vs_corpus_options_init(&opts);
+            opts.storage = storages[s];
+            vs_corpus *c = NULL;
+            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            for (size_t t = 0; t < 2; t++) {
+                uint64_t batches, whole;
+                const size_t rescored =
+                    rescore_round(ctx, f32, c, s, q, nqs[t], k, &batches, &whole);
+                printf("%s %s Q=%zu: %zu candidates rescored in %llu batch(es), %llu on the whole "
+                       "corpus\n",
+                       kind ? "gaussian" : "ties", vs_storage_name(storages[s]), nqs[t], rescored,
+                       (unsigned long long)batches, (unsigned long long)whole);
+                assert_true(rescored >= nqs[t] * k);
+                assert_int_equal(batches, (nqs[t] + 255) / 256); /* one per chunk of <= 256 */
+                whole_batches += whole;
+                gathered_batches += batches - whole;
+                if (kind == 0) assert_true(rescored > 2 * nqs[t] * k); /* many survivors */
+            }
+            /* a union of at most 40 rows: several batches, the same answer */
+            vs__compact_test_rescore_rows(40);
+            uint64_t batches, whole;
+            rescore_round(ctx, f32, c, s, q, nqs[0], k, &batches, &whole);
+            vs__compact_test_rescore_rows(0);
+            printf("  union <= 40 rows: %llu batches, %llu on the whole corpus\n",
+                   (unsigned long long)batches, (unsigned long long)whole);
+            assert_true(batches >= 2 && batches <= nqs[0]);
+            gathered_batches += batches - whole;
+            vs_corpus_free(c);
+        }
+        vs_corpus_free(f32);
+    }
+    /* both ways of rescoring ran: a gathered union, and the whole corpus */
+    assert_true(gathered_batches > 0);
+    assert_true(whole_batches > 0);
+    free(base);
+    free(q);
+    vs_context_free(ctx);
+}
+
 /* ---- approximate mode against the float64 reference ------------------------------------------ */
 
 static void test_approximate_within_bound(void **state) {
@@ -576,6 +670,7 @@ int main(void) {
     if (getenv("VS_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("VS_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_equals_float32),
+        cmocka_unit_test(test_rescore_batches),
         cmocka_unit_test(test_approximate_within_bound),
         cmocka_unit_test(test_device_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),
