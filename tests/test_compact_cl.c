@@ -2,7 +2,8 @@
  * test_compact_cl.c — compact corpora (float16, bfloat16, int8) on the OpenCL
  * device (cl/compact.c, cl/kernels/compact.cl), with the kernel family the
  * environment selects (scripts/test.sh runs it again with
- * VECSCORE_CL_KERNELS=gpu, so the float32 rescoring runs on both families):
+ * VECSCORE_CL_KERNELS=gpu, so the float32 rescoring runs on both families, and
+ * the gpu family's register-blocked scan kernels are checked too):
  *
  *   exact mode: top-k and score matrices equal, bit for bit, to a float32
  *     corpus on the same device context, for every storage x metric, on
@@ -113,9 +114,14 @@ static void draw(enum kind kind, float *x, size_t n, size_t dim, int queries, re
     }
 }
 
-/* 1 when the report says the device scanned with the storage's kernel. */
+/* 1 when the report says the device scanned with the storage's kernel: in the gpu family its
+ * register-blocked one (vs_compact_f16_blocked, ...), in the others the plain one. */
 static int scanned_on_device(const vs_batch_report *r, size_t s) {
-    return strcmp(r->backend, "opencl") == 0 && strstr(r->kernels, scan_kernels[s]) != NULL;
+    char blocked[48];
+    snprintf(blocked, sizeof(blocked), "%s_blocked", scan_kernels[s]);
+    if (strcmp(r->backend, "opencl") != 0) return 0;
+    if (strcmp(r->kernel_family, "gpu") == 0) return strstr(r->kernels, blocked) != NULL;
+    return strstr(r->kernels, scan_kernels[s]) != NULL && strstr(r->kernels, blocked) == NULL;
 }
 
 /* ---- exact mode ------------------------------------------------------------------------- */
