@@ -23,7 +23,8 @@
  *
  * One work-item per (stored row, VS_CQ queries): global size (n, padded rows
  * / VS_CQ); `rows` is the real count, and a work-item with one real query
- * (Q = 1, the memory-bound case) scores only that one.
+ * (Q = 1, the memory-bound case) scores only that one. The gpu family
+ * launches the register-blocked kernels at the end of this file instead.
  */
 
 #ifndef VS_COMPACT_QUERIES
