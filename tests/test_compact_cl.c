@@ -124,6 +124,18 @@ static int scanned_on_device(const vs_batch_report *r, size_t s) {
     return strstr(r->kernels, scan_kernels[s]) != NULL && strstr(r->kernels, blocked) == NULL;
 }
 
+/* A compact corpus of n x dim floats on ctx (exact or approximate mode). */
+static vs_corpus *compact_corpus(vs_context *ctx, const float *base, size_t n, size_t dim,
+                                 vs_storage storage, int exact) {
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    opts.storage = storage;
+    opts.exact = exact;
+    vs_corpus *c = NULL;
+    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+    return c;
+}
+
 /* ---- exact mode ------------------------------------------------------------------------- */
 
 typedef struct tally {
@@ -176,12 +188,9 @@ static void exact_case(vs_context *ctx, size_t s, enum kind kind, size_t n, size
     assert_true(base && queries);
     draw(kind, base, n, dim, 0, rng);
     draw(kind, queries, nq, dim, 1, rng);
-    vs_corpus_options opts;
-    vs_corpus_options_init(&opts);
-    opts.storage = storages[s];
-    vs_corpus *f32 = NULL, *compact = NULL;
+    vs_corpus *f32 = NULL;
     assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
-    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &compact), VS_OK);
+    vs_corpus *compact = compact_corpus(ctx, base, n, dim, storages[s], 1);
     assert_true(vs__compact_on_device(compact));
     const size_t ks[] = {1, 10, n, n + 5};
     for (size_t m = 0; m < 3; m++) {
@@ -287,11 +296,7 @@ static void test_rescore_batches(void **state) {
         vs_corpus *f32 = NULL;
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         for (size_t s = 0; s < 3; s++) {
-            vs_corpus_options opts;
-            vs_corpus_options_init(&opts);
-            opts.storage = storages[s];
-            vs_corpus *c = NULL;
-            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
             for (size_t t = 0; t < 2; t++) {
                 uint64_t batches, whole;
                 const size_t rescored =
@@ -344,12 +349,7 @@ static void test_approximate_within_bound(void **state) {
     draw(GAUSS, q, nq, dim, 1, &rng);
     for (size_t s = 0; s < 3; s++)
         for (size_t m = 0; m < 3; m++) {
-            vs_corpus_options opts;
-            vs_corpus_options_init(&opts);
-            opts.storage = storages[s];
-            opts.exact = 0;
-            vs_corpus *c = NULL;
-            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
             vs_batch_report r;
             assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
@@ -412,12 +412,7 @@ static void test_device_bounds_hold(void **state) {
                 assert_true(base && q && approx && bound);
                 draw((enum kind)kind, base, n, dim, 0, &rng);
                 draw((enum kind)kind, q, nq, dim, 1, &rng);
-                vs_corpus_options opts;
-                vs_corpus_options_init(&opts);
-                opts.storage = storages[s];
-                opts.exact = 0;
-                vs_corpus *c = NULL;
-                assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+                vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
                 assert_true(vs__compact_on_device(c));
                 for (size_t m = 0; m < 3; m++)
                     for (size_t i = 0; i < nq; i++) {
@@ -460,12 +455,7 @@ static void test_long_extreme_vectors(void **state) {
     for (size_t i = 0; i < dim; i++)
         q[i] = 1.999f;
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        opts.exact = 0;
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
         assert_true(vs__compact_on_device(c));
         for (size_t m = 0; m < 3; m++) {
             assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
@@ -504,11 +494,8 @@ static void test_injected_failures_rerun_on_cpu(void **state) {
     size_t reruns = 0;
     for (size_t s = 0; s < 3; s++) {
         vs_context *ctx = open_context("opencl");
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL, *f32 = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *f32 = NULL;
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         float device_scores[5 * 8];
         int64_t device_ids[5 * 8];
@@ -569,11 +556,7 @@ static void test_too_large_for_device_runs_on_cpu(void **state) {
     assert_int_equal(vs_corpus_create(cpu, base, n, dim, &want), VS_OK);
     assert_int_equal(vs_corpus_topk(want, VS_METRIC_L2SQ, q, nq, k, s1, i1), VS_OK);
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_false(vs__compact_on_device(c));
         assert_int_equal(vs_corpus_topk(c, VS_METRIC_L2SQ, q, nq, k, s2, i2), VS_OK);
         vs_batch_report r;
@@ -620,11 +603,8 @@ static void auto_round(const char *expect) {
     draw(GAUSS, base, n, dim, 0, &rng);
     draw(GAUSS, q, 40, dim, 1, &rng);
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL, *f32 = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *f32 = NULL;
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         for (size_t t = 0; t < 2; t++) {
             vs_batch_report a, b;
