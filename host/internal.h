@@ -123,7 +123,8 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
  */
 int vs__compact_on_device(const vs_corpus *c);
 /* Testing hook: the float32 rescoring batches of this thread's last compact batch on a device
- * (exact mode), and how many of them ran on the whole float32 corpus instead of a gathered union. */
+ * (exact mode), and how many of them ran on the whole float32 corpus instead of a gathered union.
+ */
 void vs__compact_rescore_batches(uint64_t *batches, uint64_t *whole);
 /* Testing hook: bound a device rescoring batch's union of candidates at `rows` (0: the default,
  * 64 MiB of float32 rows); not thread-safe, for tests only. */
