@@ -1213,6 +1213,7 @@ static int rescore_batch(run_state *rs, size_t p0, size_t p1, size_t rows) {
     int status = VS_ERR_OUT_OF_MEMORY;
     void *small = NULL;
     if (fq == NULL || fs == NULL || fi == NULL || (!whole && gathered == NULL)) goto done;
+    status = VS_OK;
     for (size_t p = p0; p < p1; p++)
         memcpy(fq + (p - p0) * dim, rs->queries + pq->queries[p] * dim, dim * sizeof(float));
     if (!whole) {
