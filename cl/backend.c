@@ -66,7 +66,10 @@
     X(SELECT_QUERY, "vs_select_query", "any")                                                      \
     X(COMPACT_F16, "vs_compact_f16", "compact")                                                    \
     X(COMPACT_BF16, "vs_compact_bf16", "compact")                                                  \
-    X(COMPACT_I8, "vs_compact_i8", "compact")
+    X(COMPACT_I8, "vs_compact_i8", "compact")                                                      \
+    X(COMPACT_F16_BLOCKED, "vs_compact_f16_blocked", "compact")                                    \
+    X(COMPACT_BF16_BLOCKED, "vs_compact_bf16_blocked", "compact")                                  \
+    X(COMPACT_I8_BLOCKED, "vs_compact_i8_blocked", "compact")
 enum {
 #define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
     VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
@@ -1012,6 +1015,8 @@ static void report_kernels(const cl_state *s, vs_batch_report *report) {
                      VS_CL_STREAM_WG);
         else if (i == K_SCORE_TILE)
             snprintf(detail, sizeof(detail), "(tile %dx%d)", VS_CL_TILE, VS_CL_TILE);
+        else if (i >= K_COMPACT_F16_BLOCKED && i <= K_COMPACT_I8_BLOCKED)
+            snprintf(detail, sizeof(detail), "(block %dx%d)", s->block_rows, s->block_columns);
         else if (i == K_SCORE_ROWS || i == K_TOPK_ROWS)
             snprintf(detail, sizeof(detail), "(%d queries per work-item)", VS_CL_ROWS);
         const size_t room = sizeof(report->kernels) - used;
@@ -1142,13 +1147,19 @@ static void release(void *state) {
 
 /* ---- compact corpora (cl/compact.c) ------------------------------------------------ */
 
+/* The gpu family scans with the register-blocked compact kernels (vs_score_blocked's block). */
 static vs__cl_compact_device compact_device(const cl_state *s) {
-    return (vs__cl_compact_device){.context = s->context,
-                                   .queue = s->queue,
-                                   .f16 = s->kernels[K_COMPACT_F16],
-                                   .bf16 = s->kernels[K_COMPACT_BF16],
-                                   .i8 = s->kernels[K_COMPACT_I8],
-                                   .max_alloc = s->max_alloc};
+    const int blocked = s->family == VS__CL_KERNELS_GPU;
+    return (vs__cl_compact_device){
+        .context = s->context,
+        .queue = s->queue,
+        .kernels = {s->kernels[K_COMPACT_F16], s->kernels[K_COMPACT_BF16], s->kernels[K_COMPACT_I8],
+                    s->kernels[K_COMPACT_F16_BLOCKED], s->kernels[K_COMPACT_BF16_BLOCKED],
+                    s->kernels[K_COMPACT_I8_BLOCKED]},
+        .blocked = blocked,
+        .block_rows = s->block_rows,
+        .block_columns = s->block_columns,
+        .max_alloc = s->max_alloc};
 }
 
 static int compact_prepare(void *state, const vs__env *ctx, int storage, const void *codes,

@@ -122,6 +122,13 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
 /* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
  */
 int vs__compact_on_device(const vs_corpus *c);
+/* Testing hook: the float32 rescoring batches of this thread's last compact batch on a device
+ * (exact mode), and how many of them ran on the whole float32 corpus instead of a gathered union.
+ */
+void vs__compact_rescore_batches(uint64_t *batches, uint64_t *whole);
+/* Testing hook: bound a device rescoring batch's union of candidates at `rows` (0: the default,
+ * 64 MiB of float32 rows); not thread-safe, for tests only. */
+void vs__compact_test_rescore_rows(size_t rows);
 
 /* Parses a device selector; VS_OK, or VS_ERR_INVALID_ARGUMENT with a message naming it in why. */
 int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t why_size);

@@ -296,24 +296,13 @@ static void test_bounds_hold(void **state) {
                             assert_int_equal(
                                 vs__compact_pair_bounds(c, metrics[m], q + i * dim, approx, bound),
                                 VS_OK);
-                            for (size_t j = 0; j < n; j++) {
-                                double ignored;
-                                const double ref = ref_score(metrics[m], q + i * dim,
-                                                             base + j * dim, dim, &ignored);
-                                if (!isfinite(ref)) continue;
-                                const double err = fabs(approx[j] - ref);
-                                pairs++;
-                                if (!(err <= bound[j])) {
-                                    if (violations++ < 5)
-                                        printf("  %s %s dim %zu: |%.17g - %.17g| = %.3g > bound "
-                                               "%.3g\n",
-                                               vs_storage_name(storages[s]),
-                                               vs_metric_name(metrics[m]), dim, approx[j], ref, err,
-                                               bound[j]);
-                                } else if (bound[j] > 0 && err / bound[j] > worst) {
-                                    worst = err / bound[j];
-                                }
-                            }
+                            char why[200];
+                            const size_t beyond =
+                                ref_check_bounds(metrics[m], q + i * dim, base, n, dim, approx,
+                                                 bound, &pairs, &worst, why, sizeof(why));
+                            if (beyond > 0 && violations < 5)
+                                printf("  %s: %s\n", vs_storage_name(storages[s]), why);
+                            violations += beyond;
                         }
                     vs_corpus_free(c);
                     free(base);
@@ -348,11 +337,12 @@ static void test_long_extreme_vectors(void **state) {
             vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             for (size_t m = 0; m < 3; m++) {
                 assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
-                for (size_t j = 0; j < n; j++) {
-                    double ignored;
-                    const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
-                    assert_true(fabs(approx[j] - ref) <= bound[j]);
-                }
+                size_t pairs = 0;
+                double worst = 0;
+                assert_int_equal(ref_check_bounds(metrics[m], q, base, n, dim, approx, bound,
+                                                  &pairs, &worst, NULL, 0),
+                                 0);
+                assert_int_equal(pairs, n);
             }
             vs_corpus_free(c);
         }
