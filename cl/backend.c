@@ -63,6 +63,7 @@
     X(MERGE_SORTED, "vs_merge_sorted", "gpu")                                                      \
     X(TOPK_RESET, "vs_topk_reset", "any")                                                          \
     X(FILTER, "vs_filter_tile", "any")                                                             \
+    X(RESCORE, "vs_rescore_tile", "any")                                                           \
     X(SELECT_QUERY, "vs_select_query", "any")                                                      \
     X(COMPACT_F16, "vs_compact_f16", "compact")                                                    \
     X(COMPACT_BF16, "vs_compact_bf16", "compact")                                                  \
@@ -151,6 +152,8 @@ typedef struct cl_state {
     int merge_sorted_ok;           /* vs_merge_sorted fits it */
     int select_ok;                 /* vs_select_query fits it */
     long survivors_policy;         /* ctx->cl_survivors: -1 automatic, 0 off, N slots */
+    int filter_policy;             /* ctx->cl_filter: 0 a separate pass, else fused */
+    int filter_fused;              /* the current batch ran the threshold test in a score kernel */
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
     int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
@@ -420,6 +423,7 @@ typedef struct plan {
     size_t segment_length;
     size_t k;         /* min(k, nc): entries kept on the device */
     size_t survivors; /* threshold selection: survivor slots per query; 0 = segment lists */
+    int fused_filter; /* threshold selection: the test in the score kernel's epilogue */
     int fused;        /* top-k scored and selected in one kernel (vs_topk_rows) */
     int zero_copy;    /* outputs wrapped in place */
 } plan;
@@ -448,6 +452,7 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
         if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
         if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
         p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
+        p->fused_filter = s->filter_policy != 0;
     }
     /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
     if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
@@ -571,19 +576,24 @@ static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
  * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
 
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
+/* cap > 0: the threshold test fused, scores offered to the survivor buffers (no out). */
 static int score_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
-                      cl_ulong out_offset, cl_ulong ld_out) {
+                      cl_ulong out_offset, cl_ulong ld_out, size_t cap) {
     const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
                    caux_offset = (cl_ulong)t0;
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
     const cl_int metric = (cl_int)b->metric, negate = b->k && b->metric == VS_METRIC_L2SQ;
     const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
     const cl_mem vectors = part_vectors(b, part);
-    const arg args[] = {ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
-                        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
-                        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
-                        ARG(out_offset),       ARG(ld_out),       ARG(negate)};
+    const cl_uint slots = (cl_uint)cap;
+    const cl_long id_base = (cl_long)(part->first + t0);
+    const arg args[] = {
+        ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
+        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
+        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
+        ARG(out_offset),       ARG(ld_out),       ARG(negate),      ARG(d->thresholds),
+        ARG(d->state),         ARG(d->survivors), ARG(slots),       ARG(id_base)};
     const int count = (int)(sizeof(args) / sizeof(*args));
     if (s->family == VS__CL_KERNELS_CPU) {
         const size_t global[2] = {columns, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
@@ -637,7 +647,7 @@ static int select_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, 
         const size_t local[2] = {1, 1};
         return launch(ctx, s, K_TOPK_ROWS, args, 17, 2, global, local);
     }
-    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
+    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns, 0);
     if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const arg args[] = {ARG(d->tile),   ARG(ld),   ARG(nrows), ARG(ncolumns),    ARG(seg_len),
@@ -692,6 +702,24 @@ static int reset_selection(const vs__env *ctx, cl_state *s, buffers *d, size_t r
     return launch(ctx, s, K_TOPK_RESET, args, 3, 1, global, NULL);
 }
 
+/* After a fused threshold test: rows whose survivor buffer overflowed get the tile's scores. */
+static int rescore_overflow(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                            const cl_part *part, size_t t0, size_t rows, size_t columns,
+                            cl_ulong ld, cl_uint cap) {
+    const cl_ulong candidate_offset = (cl_ulong)t0 * b->dim, caux_offset = (cl_ulong)t0;
+    const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
+    const cl_int metric = (cl_int)b->metric, negate = b->metric == VS_METRIC_L2SQ;
+    const cl_int lanes16 = s->family == VS__CL_KERNELS_CPU;
+    const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+    const cl_mem vectors = part_vectors(b, part);
+    const arg args[] = {ARG(d->queries), ARG(nrows),       ARG(vectors), ARG(candidate_offset),
+                        ARG(ncolumns),   ARG(dim),         ARG(metric),  ARG(d->qaux),
+                        ARG(caux),       ARG(caux_offset), ARG(d->tile), ARG(ld),
+                        ARG(negate),     ARG(d->state),    ARG(cap),     ARG(lanes16)};
+    const size_t global[2] = {round_up(columns, 64), rows};
+    return launch(ctx, s, K_RESCORE, args, 16, 2, global, NULL);
+}
+
 /*
  * Threshold selection of one tile (score.cl): score it, let every score that
  * beats its query's threshold into the survivor buffer, then a work-group
@@ -701,16 +729,24 @@ static int reset_selection(const vs__env *ctx, cl_state *s, buffers *d, size_t r
 static int select_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                        buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
                        int last, cl_ulong out_offset) {
-    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
-    if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, cap = (cl_uint)p->survivors;
     const cl_long base = (cl_long)(part->first + t0);
-    const arg filter[] = {ARG(d->tile),  ARG(ld),           ARG(nrows),
-                          ARG(ncolumns), ARG(base),         ARG(d->thresholds),
-                          ARG(d->state), ARG(d->survivors), ARG(cap)};
     const size_t fglobal[2] = {round_up(columns, 64), rows};
-    status = launch(ctx, s, K_FILTER, filter, 9, 2, fglobal, NULL);
+    int status = VS_OK;
+    if (p->fused_filter) {
+        /* The test in the score kernel's epilogue; overflowed rows scored again into the tile. */
+        status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, ld, p->survivors);
+        if (status == VS_OK)
+            status = rescore_overflow(ctx, s, b, d, part, t0, rows, columns, ld, cap);
+        s->filter_fused = 1;
+    } else {
+        status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, ld, 0);
+        const arg filter[] = {ARG(d->tile),  ARG(ld),           ARG(nrows),
+                              ARG(ncolumns), ARG(base),         ARG(d->thresholds),
+                              ARG(d->state), ARG(d->survivors), ARG(cap)};
+        if (status == VS_OK) status = launch(ctx, s, K_FILTER, filter, 9, 2, fglobal, NULL);
+    }
     if (status != VS_OK) return status;
     const cl_uint k = (cl_uint)p->k, k_out = (cl_uint)b->k;
     const cl_int final = last, distance = b->metric == VS_METRIC_L2SQ;
@@ -937,9 +973,10 @@ static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, con
                 has_running = 1;
             } else if (p->zero_copy) {
                 status = score_tile(ctx, s, b, d, part, t0, columns, count, d->out_scores,
-                                    (cl_ulong)q0 * b->nc + id_base, b->nc);
+                                    (cl_ulong)q0 * b->nc + id_base, b->nc, 0);
             } else {
-                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns);
+                status =
+                    score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns, 0);
                 if (status == VS_OK)
                     status = read_tile(ctx, s, b, p, d, q0, count, id_base, columns);
             }
@@ -1014,6 +1051,11 @@ static void report_kernels(const cl_state *s, vs_batch_report *report) {
             snprintf(detail, sizeof(detail), "(tile %dx%d)", VS_CL_TILE, VS_CL_TILE);
         else if (i == K_SCORE_ROWS || i == K_TOPK_ROWS)
             snprintf(detail, sizeof(detail), "(%d queries per work-item)", VS_CL_ROWS);
+        const int scores =
+            i == K_SCORE_TILE || i == K_SCORE_ROWS || i == K_SCORE_BLOCKED || i == K_SCORE_STREAM;
+        const size_t shown = strlen(detail);
+        if (scores && s->filter_fused && shown > 0 && shown + 24 < sizeof(detail))
+            snprintf(detail + shown - 1, sizeof(detail) - shown + 1, ", threshold test fused)");
         const size_t room = sizeof(report->kernels) - used;
         const int n = snprintf(report->kernels + used, room, "%s%s%s", used ? " " : "",
                                kernel_names[i], detail);
@@ -1025,6 +1067,7 @@ static void report_kernels(const cl_state *s, vs_batch_report *report) {
 /* The report fields every batch sets first, and the build once per program. */
 static void report_start(cl_state *s, vs_batch_report *report) {
     s->launched = 0;
+    s->filter_fused = 0;
     snprintf(report->backend, sizeof(report->backend), "opencl");
     snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
     report->isa[0] = '\0';
@@ -1323,6 +1366,7 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
     s->fused_policy = cfg->cl_fused;
     s->survivors_policy = cfg->cl_survivors;
+    s->filter_policy = cfg->cl_filter;
     if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
     choose_blocks(ctx, s, entry);
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,

@@ -246,6 +246,8 @@ static void compare_topk(const char *what, size_t nq, size_t k, const float *s1,
  * the fused kernel and for segment lists instead of threshold selection. */
 static char expected_family[8];
 static int expected_fused, expected_segments;
+static const char *filter_setting;   /* VECSCORE_CL_FILTER for open_selection; NULL: unset */
+static int expected_separate_filter; /* the threshold test as a pass of its own (vs_filter_tile) */
 
 /*
  * The report names the family and the scoring kernel that must have run for
@@ -278,6 +280,16 @@ static void check_path(const char *what, const vs_batch_report *report, size_t n
         select = "vs_merge_sorted";
     if (topk && !fused && strstr(report->kernels, select) == NULL)
         fail_msg("%s: kernels '%s' lack %s", what, report->kernels, select);
+    /* The threshold test runs in the score kernel's epilogue (and overflowed rows are scored
+     * again, vs_rescore_tile), unless VECSCORE_CL_FILTER=0 asks for the separate pass. */
+    if (topk && !fused && strcmp(select, "vs_select_query") == 0) {
+        const int separate = strstr(report->kernels, "vs_filter_tile") != NULL;
+        const int in_epilogue = strstr(report->kernels, ", threshold test fused)") != NULL &&
+                                strstr(report->kernels, "vs_rescore_tile") != NULL;
+        if (separate != expected_separate_filter || in_epilogue == expected_separate_filter)
+            fail_msg("%s: kernels '%s': the threshold test should run %s", what, report->kernels,
+                     expected_separate_filter ? "separately" : "fused");
+    }
 }
 
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
@@ -338,8 +350,9 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
  * VECSCORE_CL_KERNEL=tile); fused "1" to score and select in one kernel
  * where k allows it (cpu family only), "0" not to; survivors NULL for the
  * automatic survivor buffer of the threshold selection, "0" for segment
- * lists instead, "N" for N slots per query (VECSCORE_CL_SURVIVORS). The
- * suite's own VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back
+ * lists instead, "N" for N slots per query (VECSCORE_CL_SURVIVORS);
+ * filter_setting, when set, is VECSCORE_CL_FILTER (0: the threshold test
+ * as a separate pass). The suite's own VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back
  * afterwards.
  */
 static vs_context *open_selection(const char *family, const char *fused, const char *survivors) {
@@ -354,10 +367,13 @@ static vs_context *open_selection(const char *family, const char *fused, const c
     }
     setenv("VECSCORE_CL_FUSED", fused, 1);
     if (survivors != NULL) setenv("VECSCORE_CL_SURVIVORS", survivors, 1);
+    if (filter_setting != NULL) setenv("VECSCORE_CL_FILTER", filter_setting, 1);
     vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_KERNEL");
     unsetenv("VECSCORE_CL_FUSED");
     unsetenv("VECSCORE_CL_SURVIVORS");
+    unsetenv("VECSCORE_CL_FILTER");
+    expected_separate_filter = filter_setting != NULL && strcmp(filter_setting, "0") == 0;
     if (outer != NULL)
         setenv("VECSCORE_CL_KERNELS", saved, 1);
     else
@@ -487,17 +503,26 @@ static void check_selection_exact(vs_context *dev, vs_context *cpu, const char *
     free(c);
 }
 
+/*
+ * The threshold selection, bit for bit against the CPU: both families, the
+ * test in the score kernels' epilogue with the automatic buffer and with 1
+ * and 17 slots (overflow on almost every tile: rows scored again), then the
+ * separate pass (VECSCORE_CL_FILTER=0) with the automatic buffer and 17.
+ */
 static void test_threshold_selection(void **state) {
     (void)state;
     vs_context *cpu = must_open("cpu");
     const char *families[] = {"gpu", "cpu"};
-    const char *survivors[] = {NULL, "1", "17"};
+    const char *survivors[] = {NULL, "1", "17", NULL, "17"};
+    const char *filters[] = {NULL, NULL, NULL, "0", "0"};
     for (int f = 0; f < 2; f++)
-        for (int v = 0; v < 3; v++) {
-            char label[64];
-            snprintf(label, sizeof(label), "family %s survivors %s", families[f],
-                     survivors[v] ? survivors[v] : "auto");
+        for (int v = 0; v < 5; v++) {
+            char label[96];
+            snprintf(label, sizeof(label), "family %s survivors %s filter %s", families[f],
+                     survivors[v] ? survivors[v] : "auto", filters[v] ? "separate" : "fused");
+            filter_setting = filters[v];
             vs_context *dev = open_selection(families[f], "0", survivors[v]);
+            filter_setting = NULL;
             check_selection_exact(dev, cpu, label);
             expected_family[0] = '\0';
             vs_context_free(dev);
@@ -1628,6 +1653,8 @@ static void test_bad_knobs(void **state) {
         {"VECSCORE_CL_SURVIVORS", "-1", NULL},
         {"VECSCORE_CL_SURVIVORS", "16777217", NULL},
         {"VECSCORE_CL_SURVIVORS", "8k", NULL},
+        {"VECSCORE_CL_FILTER", "2", NULL},
+        {"VECSCORE_CL_FILTER", "fused", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", NULL},
