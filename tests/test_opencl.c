@@ -897,6 +897,92 @@ static void test_chunk_keeps_rows(void **state) {
     vs_context_free(dev);
 }
 
+/*
+ * The pipeline (two queues, events, double-buffered uploads and read-backs):
+ * a small staging arena makes many query chunks, a small allocation cap
+ * many corpus parts and tiles, so every slot is reused many times and a
+ * wrong order (a slot overwritten before its read-back arrived, a kernel
+ * before its upload) changes results. Outputs misaligned (copied back
+ * through the pinned read-back slots) and aligned (in place where the
+ * device shares memory); every result bit for bit against the CPU backend
+ * (small-integer data: the sums are exact on both sides).
+ */
+static void check_pipeline(vs_context *dev, vs_context *cpu, const float *q, size_t nq,
+                           const float *c, size_t nc, size_t dim, size_t misalign) {
+    const size_t ks[] = {1, 10, 300, 3000};
+    float *s1 = vs_alloc_output((nq * nc + 1) * sizeof(float)), *s2 = malloc(nq * nc * 4);
+    int64_t *i1 = vs_alloc_output((nq * 3000 + 1) * sizeof(int64_t)), *i2 = malloc(nq * 3000 * 8);
+    assert_true(s1 && s2 && i1 && i2);
+    float *scores = s1 + misalign;
+    int64_t *ids = i1 + misalign;
+    char what[160];
+    vs_batch_report report;
+    for (int m = 0; m < 3; m += 2) { /* DOT and L2SQ: exact on integers */
+        const vs_metric metric = (vs_metric)m;
+        for (size_t ki = 0; ki <= sizeof(ks) / sizeof(*ks); ki++) {
+            const size_t k = ki < sizeof(ks) / sizeof(*ks) ? ks[ki] : 0; /* 0: scores */
+            snprintf(what, sizeof(what), "pipeline %s k %zu misalign %zu", vs_metric_name(metric),
+                     k, misalign);
+            const size_t out = k ? nq * k : nq * nc;
+            if (k) {
+                assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, scores, ids), VS_OK);
+            } else {
+                assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, scores), VS_OK);
+            }
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
+            if (report.query_chunks < 4)
+                fail_msg("%s: %llu query chunks, expected many", what,
+                         (unsigned long long)report.query_chunks);
+            if (k)
+                assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
+            else
+                assert_int_equal(vs_score(cpu, metric, q, nq, c, nc, dim, s2), VS_OK);
+            for (size_t i = 0; i < out; i++)
+                if (memcmp(&scores[i], &s2[i], sizeof(float)) != 0 || (k && ids[i] != i2[i]))
+                    fail_msg("%s: entry %zu (query %zu): device %.9g id %lld, cpu %.9g id %lld",
+                             what, i, i / (k ? k : nc), (double)scores[i],
+                             (long long)(k ? ids[i] : -2), (double)s2[i],
+                             (long long)(k ? i2[i] : -2));
+        }
+    }
+    vs_free_output(s1);
+    vs_free_output(i1);
+    free(s2);
+    free(i2);
+}
+
+static void test_pipeline_many_chunks(void **state) {
+    (void)state;
+    const size_t nq = 70, nc = 5000, dim = 16;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_true(q && c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 1234);
+    for (size_t i = 0; i < nc * dim; i++)
+        c[i] = (float)ref_int(&rng, -2, 2);
+    for (size_t i = 0; i < nq * dim; i++)
+        q[i] = (float)ref_int(&rng, -3, 3);
+    /* 64 KiB allocations: corpus parts of 1024 rows, tiles and chunks to match */
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "64K", 1);
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = test_device();
+    opts.cache_dir = cache_dir;
+    opts.arena_bytes = 2048; /* a few query rows per chunk */
+    vs_context *dev = NULL;
+    assert_int_equal(vs_context_create(&opts, &dev), VS_OK);
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    vs_context *cpu = must_open("cpu");
+    check_pipeline(dev, cpu, q, nq, c, nc, dim, 1);
+    check_pipeline(dev, cpu, q, nq, c, nc, dim, 0);
+    vs_context_free(dev);
+    vs_context_free(cpu);
+    free(q);
+    free(c);
+}
+
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
@@ -1831,6 +1917,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_chunk_keeps_rows),
+            cmocka_unit_test(test_pipeline_many_chunks),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),

@@ -810,7 +810,8 @@ __kernel void vs_filter_tile(__global const float *tile, ulong ld_tile, uint row
  * (cap > 0), the rows whose survivor buffer overflowed (count > cap) get
  * their whole score row of the tile written into `out` (ld_out apart), so
  * vs_select_query can read it again as it reads the separate pass's tile;
- * other rows return at once. Each score is the one the family's kernel
+ * other rows return at once (a work-group per row, so a tile without an
+ * overflow costs one read per row). Each score is the one the family's kernel
  * computed, bit for bit: lanes16 != 0 sums as vs_score_rows (16 lanes, then
  * the fixed reduction and the tail), else one fma chain in depth order (as
  * vs_score_tile, vs_score_blocked and vs_score_stream); same epilogue.
@@ -821,18 +822,20 @@ __kernel void vs_rescore_tile(__global const float *queries, uint rows,
                               __global const float *caux, ulong caux_offset, __global float *out,
                               ulong ld_out, int negate, __global const uint *state, uint cap,
                               int lanes16) {
-    const uint col = (uint)get_global_id(0), row = (uint)get_global_id(1);
-    if (col >= columns || row >= rows || state[row * 4] <= cap) return;
+    const uint row = (uint)get_group_id(0), lid = (uint)get_local_id(0);
+    if (row >= rows || state[row * 4] <= cap) return; /* the whole group leaves together */
     __global const float *q = queries + (ulong)row * dim;
-    __global const float *c = candidates + candidate_offset + (ulong)col * dim;
-    float dot = 0.0f;
-    if (lanes16)
-        vs_dots_rows(q, c, dim, 1, &dot);
-    else
-        for (uint d = 0; d < dim; d++)
-            dot = fma(q[d], c[d], dot);
-    const float s = vs_epilogue(metric, dot, qaux[row], caux[caux_offset + col]);
-    out[(ulong)row * ld_out + col] = negate ? -s : s;
+    for (uint col = lid; col < columns; col += (uint)get_local_size(0)) {
+        __global const float *c = candidates + candidate_offset + (ulong)col * dim;
+        float dot = 0.0f;
+        if (lanes16)
+            vs_dots_rows(q, c, dim, 1, &dot);
+        else
+            for (uint d = 0; d < dim; d++)
+                dot = fma(q[d], c[d], dot);
+        const float s = vs_epilogue(metric, dot, qaux[row], caux[caux_offset + col]);
+        out[(ulong)row * ld_out + col] = negate ? -s : s;
+    }
 }
 
 /* Entry i of the query's candidates: the running list, then survivors, then (on overflow)
