@@ -1,8 +1,8 @@
 /*
- * backend.c — the OpenCL backend: context and queue on one device, resident
- * corpora, the batch pipeline (stage queries through the pinned arena, score
- * tile by tile, select top-k on the device, write results into the caller's
- * memory without a copy when it is aligned).
+ * backend.c — the OpenCL backend: context and two queues on one device,
+ * resident corpora, the batch pipeline (stage queries through the pinned
+ * arena, score tile by tile, select top-k on the device, write results into
+ * the caller's memory without a copy when it is aligned).
  *
  * Plan of one batch (all sizes fixed before the first command is enqueued):
  *
@@ -10,20 +10,26 @@
  *              (a larger corpus is split, never refused), with |v|^2 and 1/|v|
  *              (float64, rounded once); a part holding a vector whose norm is
  *              outside the cosine safe range (cpu/kernels.h) also keeps a copy
- *              with such vectors scaled by a power of two, for COSINE batches
+ *              with such vectors scaled by a power of two, for COSINE batches;
+ *              per-call candidates are uploaded through the pinned arena in
+ *              bounded, alternating halves (upload_staged)
  *   queries    in chunks of `rows` that fit the staging arena and the
  *              device scratch limits; each chunk is copied into the pinned
  *              arena with its aux values (COSINE: scaled like the corpus copy)
- *              and written to the device
+ *              and written to the device, into one of two alternating slots
  *   candidates in tiles of `columns` within a part
- *   score      vs_score_tile writes straight into the output (zero-copy) or
- *              into a tile buffer read back with clEnqueueReadBufferRect
- *   top-k      vs_score_tile -> vs_select_segments -> vs_merge_segments per
+ *   score      the score kernel writes straight into the output (zero-copy) or
+ *              into one of two tile buffers, read back non-blocking into the
+ *              pinned read-back block while the next tile is scored
+ *   top-k      the threshold selection (the test in the score kernel's
+ *              epilogue, vs_select_query) or segment lists and a merge per
  *              tile; the running best k stays on the device, only nq x k
- *              results come back
+ *              results come back (non-blocking, into the read-back block)
  *
- * Batches on one context are serialised (one in-order queue); the staging
- * arena is reset after every chunk once the device has finished with it.
+ * Kernels run on the compute queue (s->queue), uploads and read-backs on the
+ * transfer queue (s->transfer); events order them (run_chunk). Batches on
+ * one context are serialised (the lock); the staging arena is given back
+ * after every chunk once its upload has completed.
  */
 #include <math.h>
 #include <pthread.h>
@@ -216,6 +222,29 @@ static void release_mem(cl_mem *mem) {
     *mem = NULL;
 }
 
+static void release_event(cl_event *event) {
+    if (*event != NULL) vs__cl.ReleaseEvent(*event);
+    *event = NULL;
+}
+
+/* Waits for one event of the batch (an upload or a read-back). */
+static int wait_event(const vs__env *ctx, cl_event event, const char *what) {
+    cl_int err = vs__cl.WaitForEvents(1, &event);
+    if (err == CL_SUCCESS) return VS_OK;
+    char label[96];
+    snprintf(label, sizeof(label), "clWaitForEvents(%s)", what);
+    return vs__cl_failed(ctx, label, err);
+}
+
+/* Starts what is queued on a queue (an in-order queue otherwise may hold it back). */
+static int flush(const vs__env *ctx, cl_command_queue queue, const char *what) {
+    cl_int err = vs__cl.Flush(queue);
+    if (err == CL_SUCCESS) return VS_OK;
+    char label[96];
+    snprintf(label, sizeof(label), "clFlush(%s queue)", what);
+    return vs__cl_failed(ctx, label, err);
+}
+
 /* Sets kernel arguments from (size, pointer) pairs; 0 or the failing status. */
 typedef struct arg {
     size_t size;
@@ -331,9 +360,77 @@ static int make_cosine_copy(const vs__env *ctx, cl_state *s, cl_part *part, cons
     return status;
 }
 
-static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
-                          size_t dim, void **out) {
-    cl_state *s = state;
+/*
+ * Per-call candidates: one part's vectors and aux values go to the device
+ * through the pinned staging arena (free while a batch has not started;
+ * the caller holds the lock), in chunks of rows that fill half of it, the
+ * halves alternating: a half is refilled once its upload (transfer queue,
+ * non-blocking) has completed, so copying into one overlaps the transfer
+ * of the other, and the staging stays bounded whatever the size. 0 or a
+ * vs_status.
+ */
+static int upload_staged(const vs__env *ctx, cl_state *s, const cl_part *part, const float *rows,
+                         const float *norm_sq, const float *inv_norm, size_t dim) {
+    const size_t row_bytes = dim * sizeof(float) + 2 * sizeof(float);
+    const size_t reserve = staging_reserve(s->align);
+    const size_t usable = s->staging.capacity > reserve ? s->staging.capacity - reserve : 0;
+    int halves = 2;
+    size_t chunk = usable / 2 / row_bytes;
+    if (chunk == 0) { /* one half holds no row: the whole arena, one upload at a time */
+        halves = 1;
+        chunk = usable / row_bytes;
+    }
+    if (chunk == 0) {
+        vs__log(&ctx->log, VS_LOG_INFO,
+                "opencl: the staging arena (%zu B) holds no candidate row of dim %zu",
+                s->staging.capacity, dim);
+        return VS_ERR_UNSUPPORTED;
+    }
+    const size_t mark = vs_arena_mark(&s->staging);
+    unsigned char *half[2] = {NULL, NULL};
+    for (int h = 0; h < halves; h++)
+        half[h] = vs_arena_alloc_aligned(&s->staging, chunk * row_bytes, s->align);
+    cl_event sent[2] = {NULL, NULL};
+    int status = half[0] == NULL || half[halves - 1] == NULL ? VS_ERR_OUT_OF_MEMORY : VS_OK;
+    for (size_t j0 = 0, c = 0; j0 < part->count && status == VS_OK; j0 += chunk, c++) {
+        const int h = (int)(c % (size_t)halves);
+        const size_t count = part->count - j0 < chunk ? part->count - j0 : chunk;
+        if (sent[h] != NULL) status = wait_event(ctx, sent[h], "candidate upload");
+        release_event(&sent[h]);
+        if (status != VS_OK) break;
+        float *v = (float *)half[h], *norms = v + count * dim, *invs = norms + count;
+        memcpy(v, rows + j0 * dim, count * dim * sizeof(float));
+        memcpy(norms, norm_sq + j0, count * sizeof(float));
+        memcpy(invs, inv_norm + j0, count * sizeof(float));
+        const cl_mem to[3] = {part->vectors, part->norm_sq, part->inv_norm};
+        const void *from[3] = {v, norms, invs};
+        const size_t unit[3] = {dim * sizeof(float), sizeof(float), sizeof(float)};
+        for (int i = 0; i < 3 && status == VS_OK; i++) {
+            cl_int err = vs__cl.EnqueueWriteBuffer(s->transfer, to[i], CL_FALSE, j0 * unit[i],
+                                                   count * unit[i], from[i], 0, NULL,
+                                                   i == 2 ? &sent[h] : NULL);
+            if (err != CL_SUCCESS)
+                status = vs__cl_failed(ctx, "clEnqueueWriteBuffer(candidates)", err);
+        }
+        if (status == VS_OK) status = flush(ctx, s->transfer, "transfer");
+    }
+    for (int h = 0; h < 2; h++) {
+        if (status == VS_OK && sent[h] != NULL)
+            status = wait_event(ctx, sent[h], "candidate upload");
+        release_event(&sent[h]);
+    }
+    if (status != VS_OK) vs__cl.Finish(s->transfer); /* nothing may still read the staging */
+    vs_arena_release(&s->staging, mark);
+    return status;
+}
+
+/*
+ * A device corpus: resident (vs_corpus, created from the caller's memory,
+ * staged = 0; takes the lock) or per-call candidates (staged = 1: the
+ * caller holds the lock, and the rows go through the staging arena).
+ */
+static int corpus_build(cl_state *s, const vs__env *ctx, const float *vectors, size_t n, size_t dim,
+                        int staged, void **out) {
     int status = VS_OK;
     *out = NULL;
     float *norm_sq = NULL, *inv_norm = NULL;
@@ -364,7 +461,7 @@ static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors,
             goto cleanup;
         }
     }
-    pthread_mutex_lock(&s->lock);
+    if (!staged) pthread_mutex_lock(&s->lock);
     for (size_t p = 0; p < corpus->nparts && status == VS_OK; p++) {
         cl_part *part = &corpus->parts[p];
         part->first = p * rows_per_part;
@@ -376,28 +473,35 @@ static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors,
             norm_sq[j] = (float)sum;
             inv_norm[j] = vs__cosine_aux(sum, &shifts[j]);
         }
-        const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
-        part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float), (void *)rows,
-                                    "corpus vectors", &status);
+        const cl_mem_flags flags = CL_MEM_READ_ONLY | (staged ? 0 : CL_MEM_COPY_HOST_PTR);
+        part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float),
+                                    staged ? NULL : (void *)rows, "corpus vectors", &status);
         if (status == VS_OK)
-            part->norm_sq = make_buffer(ctx, s, flags, part->count * sizeof(float), norm_sq,
-                                        "corpus norms", &status);
+            part->norm_sq = make_buffer(ctx, s, flags, part->count * sizeof(float),
+                                        staged ? NULL : norm_sq, "corpus norms", &status);
         if (status == VS_OK)
-            part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float), inv_norm,
-                                         "corpus inverse norms", &status);
+            part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float),
+                                         staged ? NULL : inv_norm, "corpus inverse norms", &status);
+        if (status == VS_OK && staged)
+            status = upload_staged(ctx, s, part, rows, norm_sq, inv_norm, dim);
         if (status == VS_OK) status = make_cosine_copy(ctx, s, part, rows, dim, shifts);
     }
-    pthread_mutex_unlock(&s->lock);
+    if (!staged) pthread_mutex_unlock(&s->lock);
 cleanup:
     free(norm_sq);
     free(inv_norm);
     free(shifts);
     if (status != VS_OK) {
-        corpus_release(state, corpus);
+        corpus_release(s, corpus);
         return status;
     }
     *out = corpus;
     return VS_OK;
+}
+
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
+    return corpus_build(state, ctx, vectors, n, dim, 0, out);
 }
 
 static void corpus_row(void *state, const void *data, size_t j, float *out) {
@@ -434,6 +538,23 @@ typedef struct plan {
     int zero_copy;    /* outputs wrapped in place */
 } plan;
 
+/*
+ * Threshold selection (the test in the score kernel, vs_select_query) for
+ * every unfused top-k it can encode; segment lists (vs_select_segments + a
+ * merge) for larger k or ids. Sets p->survivors and p->fused_filter.
+ */
+static void plan_selection(const cl_state *s, const vs__batch *b, const cl_corpus *corpus,
+                           plan *p) {
+    if (b->k && !p->fused && s->select_ok && s->survivors_policy != 0 && p->k <= VS_CL_SELECT_CAP &&
+        b->nc <= VS_CL_SELECT_IDS && corpus->nparts > 0) {
+        size_t slots = 4 * p->k;
+        if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
+        if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
+        p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
+        p->fused_filter = s->filter_policy != 0;
+    }
+}
+
 static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *corpus, plan *p) {
     memset(p, 0, sizeof(*p));
     const size_t limit = s->max_alloc < VS_CL_SCRATCH_LIMIT ? s->max_alloc : VS_CL_SCRATCH_LIMIT;
@@ -450,16 +571,7 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
         p->fused = p->fused && s->fused_policy;
     else
         p->fused = p->fused && b->dim >= VS_CL_FUSED_MIN_DIM;
-    /* Threshold selection (vs_filter_tile, vs_select_query) for every unfused top-k it can
-     * encode; segment lists (vs_select_segments + a merge) for larger k or ids. */
-    if (b->k && !p->fused && s->select_ok && s->survivors_policy != 0 && p->k <= VS_CL_SELECT_CAP &&
-        b->nc <= VS_CL_SELECT_IDS && corpus->nparts > 0) {
-        size_t slots = 4 * p->k;
-        if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
-        if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
-        p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
-        p->fused_filter = s->filter_policy != 0;
-    }
+    plan_selection(s, b, corpus, p);
     /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
     if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
     const size_t max_columns = (size_t)(UINT32_MAX & ~(uint32_t)(VS_CL_TILE - 1));
@@ -575,11 +687,6 @@ typedef struct buffers {
     pending tiles[2];     /* copied score tiles, alternating */
     size_t tile_count;    /* copied score tiles so far (the slot is tile_count % 2) */
 } buffers;
-
-static void release_event(cl_event *event) {
-    if (*event != NULL) vs__cl.ReleaseEvent(*event);
-    *event = NULL;
-}
 
 static void release_buffers(buffers *d) {
     if (d->wrapped) {
@@ -834,24 +941,6 @@ static int write_to_device(const vs__env *ctx, cl_state *s, cl_mem mem, size_t b
     report->transfer_seconds += vs__now() - start;
     report->bytes_copied += bytes;
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, what, err);
-}
-
-/* Waits for one event of the batch (an upload or a read-back). */
-static int wait_event(const vs__env *ctx, cl_event event, const char *what) {
-    cl_int err = vs__cl.WaitForEvents(1, &event);
-    if (err == CL_SUCCESS) return VS_OK;
-    char label[96];
-    snprintf(label, sizeof(label), "clWaitForEvents(%s)", what);
-    return vs__cl_failed(ctx, label, err);
-}
-
-/* Starts what is queued on a queue (an in-order queue otherwise may hold it back). */
-static int flush(const vs__env *ctx, cl_command_queue queue, const char *what) {
-    cl_int err = vs__cl.Flush(queue);
-    if (err == CL_SUCCESS) return VS_OK;
-    char label[96];
-    snprintf(label, sizeof(label), "clFlush(%s queue)", what);
-    return vs__cl_failed(ctx, label, err);
 }
 
 /*
@@ -1324,11 +1413,9 @@ static int run_batch(cl_state *s, vs__batch *b) {
     if (status != VS_OK) goto unlock;
     const cl_corpus *corpus = b->corpus;
     if (corpus == NULL) {
-        /* Per-call candidates: uploaded for this call only. */
-        pthread_mutex_unlock(&s->lock);
+        /* Per-call candidates: uploaded for this call only, through the staging arena. */
         void *data = NULL;
-        status = corpus_prepare(s, b->ctx, b->candidates, b->nc, b->dim, &data);
-        pthread_mutex_lock(&s->lock);
+        status = corpus_build(s, b->ctx, b->candidates, b->nc, b->dim, 1, &data);
         if (status != VS_OK) goto unlock;
         temporary = data;
         corpus = temporary;

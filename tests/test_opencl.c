@@ -983,6 +983,62 @@ static void test_pipeline_many_chunks(void **state) {
     free(c);
 }
 
+/*
+ * Per-call candidates go to the device through the staging arena in
+ * chunks: with a 2 KiB arena, 16-dim rows go 11 to a half (5000 rows: 455
+ * uploads, the halves alternating), and a 300-dim row fills the arena on
+ * its own (one upload at a time). Results bit for bit against the CPU.
+ */
+static void test_candidates_staged(void **state) {
+    (void)state;
+    const size_t dims[] = {16, 300}, counts[] = {5000, 41}, nq = 3;
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = test_device();
+    opts.cache_dir = cache_dir;
+    opts.arena_bytes = 2048;
+    vs_context *dev = NULL;
+    assert_int_equal(vs_context_create(&opts, &dev), VS_OK);
+    vs_context *cpu = must_open("cpu");
+    for (int t = 0; t < 2; t++) {
+        const size_t dim = dims[t], nc = counts[t], k = 7;
+        float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+        float *s1 = malloc(nq * nc * sizeof(float)), *s2 = malloc(nq * nc * sizeof(float));
+        int64_t *i1 = malloc(nq * k * sizeof(int64_t)), *i2 = malloc(nq * k * sizeof(int64_t));
+        assert_true(q && c && s1 && s2 && i1 && i2);
+        ref_rng rng;
+        ref_rng_seed(&rng, 99 + (uint64_t)t);
+        for (size_t i = 0; i < nc * dim; i++)
+            c[i] = (float)ref_int(&rng, -2, 2);
+        for (size_t i = 0; i < nq * dim; i++)
+            q[i] = (float)ref_int(&rng, -2, 2);
+        vs_batch_report report;
+        for (int m = 0; m < 3; m += 2) {
+            const vs_metric metric = (vs_metric)m;
+            assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, s1, i1), VS_OK);
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("dim %zu: ran on %s (%s)", dim, report.backend, report.fallback);
+            assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
+            assert_memory_equal(i1, i2, nq * k * sizeof(int64_t));
+            assert_memory_equal(s1, s2, nq * k * sizeof(float));
+            assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, s1), VS_OK);
+            vs_context_last_report(dev, &report);
+            assert_string_equal(report.backend, "opencl");
+            assert_int_equal(vs_score(cpu, metric, q, nq, c, nc, dim, s2), VS_OK);
+            assert_memory_equal(s1, s2, nq * nc * sizeof(float));
+        }
+        free(q);
+        free(c);
+        free(s1);
+        free(s2);
+        free(i1);
+        free(i2);
+    }
+    vs_context_free(dev);
+    vs_context_free(cpu);
+}
+
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
@@ -1082,21 +1138,34 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
         assert_true(capture.last[0] != '\0'); /* the failure was explained */
         return status;
     }
-    float *s = vs_alloc_output(nq * k * sizeof(float));
-    int64_t *ids = vs_alloc_output(nq * k * sizeof(int64_t));
+    /* room for a score matrix, one element off the alignment for the copied rounds */
+    float *s_raw = vs_alloc_output((nq * nc + 1) * sizeof(float)), *s = s_raw;
+    int64_t *ids_raw = vs_alloc_output((nq * k + 1) * sizeof(int64_t)), *ids = ids_raw;
     vs_corpus *corpus = NULL;
     *ran_on_device = 1;
-    for (int round = 0; round < 2; round++) {
-        if (round == 0)
+    /* Rounds: top-k with per-call candidates, top-k of a corpus (outputs in place where the
+     * device shares memory), then both through the pipeline's copied read-back: top-k with
+     * outputs one element off the alignment, and a copied score matrix. */
+    for (int round = 0; round < 4; round++) {
+        s = s_raw + (round >= 2);
+        ids = ids_raw + (round >= 2);
+        if (round == 0 || round == 2)
             status = vs_topk(ctx, VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids);
-        else if ((status = vs_corpus_create(ctx, c, nc, dim, &corpus)) == VS_OK)
+        else if (round == 1 && (status = vs_corpus_create(ctx, c, nc, dim, &corpus)) == VS_OK)
             status = vs_corpus_topk(corpus, VS_METRIC_COSINE, q, nq, k, s, ids);
+        else if (round == 3)
+            status = vs_corpus_score(corpus, VS_METRIC_COSINE, q, nq, s);
         /* Device failures inside a batch are re-run on the CPU: results are always right. */
         assert_int_equal(status, VS_OK);
         char why[512];
-        if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
-            fail_msg("fault run: %s", why);
-        compare_topk("fault run", nq, k, s, ids, expect_s, expect_i);
+        if (round == 3) {
+            if (ref_check_scores(VS_METRIC_COSINE, q, nq, c, nc, dim, s, 0, why, sizeof(why)))
+                fail_msg("fault run, scores: %s", why);
+        } else {
+            if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
+                fail_msg("fault run: %s", why);
+            compare_topk("fault run", nq, k, s, ids, expect_s, expect_i);
+        }
         vs_batch_report report;
         vs_context_last_report(ctx, &report);
         if (strcmp(report.backend, "opencl") != 0) {
@@ -1107,8 +1176,8 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
         }
     }
     vs_corpus_free(corpus);
-    vs_free_output(s);
-    vs_free_output(ids);
+    vs_free_output(s_raw);
+    vs_free_output(ids_raw);
     vs_context_free(ctx);
     return VS_OK;
 }
@@ -1918,6 +1987,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_chunk_keeps_rows),
             cmocka_unit_test(test_pipeline_many_chunks),
+            cmocka_unit_test(test_candidates_staged),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),

@@ -16,7 +16,9 @@
  * |q| |c| in [2^-80, 2^80], so neither the dot products below nor s * qa * ca
  * underflow or overflow (docs/numerics.md, "Tiny and huge vectors").
  *
- * Top-k runs in two kernels per candidate tile, so only nq x k results ever
+ * Top-k for k up to VS_SELECT_CAP is the threshold selection (the section
+ * at the end: the test in the score kernels' epilogue, vs_emit). Larger k
+ * runs in two kernels per candidate tile, so only nq x k results ever
  * cross back to the host:
  *   vs_select_segments  one work-item per (query, segment of the tile) keeps
  *                       the best k of its segment, sorted, in global memory;
@@ -747,9 +749,14 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  * full, else "take anything") and a bounded survivor buffer of `cap`
  * entries with an atomic counter:
  *   vs_topk_reset    clears the per-query state for a chunk;
- *   vs_filter_tile   one work-item per score: a score that ranks before its
+ *   the score kernel with cap > 0 (vs_emit): a score that ranks before its
  *                    query's threshold takes a survivor slot (atomic_inc);
- *                    almost every score stops at that comparison;
+ *                    almost every score stops at that comparison, and no
+ *                    score tile is written;
+ *   vs_rescore_tile  rows that overflowed get the tile's scores again, into
+ *                    the tile buffer;
+ *   vs_filter_tile   the same test as a pass of its own over a score tile
+ *                    (VECSCORE_CL_FILTER=0, for comparison);
  *   vs_select_query  one work-group per query, after every tile; it returns
  *                    at once unless the buffer is more than half full, has
  *                    overflowed, or this is the last tile. Then it selects
@@ -763,8 +770,9 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  *                    tile. On overflow the survivors of the current tile
  *                    are not trusted: it takes those of earlier tiles from
  *                    the buffer and scans the whole score row of the tile
- *                    again (still in the tile buffer), so the answer stays
- *                    exact whatever the buffer size.
+ *                    again (in the tile buffer: vs_rescore_tile, or the
+ *                    separate pass's tile), so the answer stays exact
+ *                    whatever the buffer size.
  * An entry is one 64-bit word whose unsigned order is the library's order
  * (VS_TOPK_BEFORE; larger word = ranks before): bits 63..32 the key mapped
  * to an ordered integer (NaN lowest, -0 as +0), bits 31..1 0x7fffffff - id
