@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
     }
     printf("OpenCL top-k cost of k: %zu x %zu x %zu dot on %s, %zu repeats, median (min .. max)\n",
            nq, n, dim, device, repeats);
-    const setup setups[] = {{NULL, NULL, "threshold test fused"},
+    const setup setups[] = {{NULL, "1", "threshold test fused"},
                             {NULL, "0", "threshold test separate"},
                             {"0", NULL, "segments"}};
     const char *families[] = {"cpu", "gpu"};

@@ -164,7 +164,7 @@ typedef struct cl_state {
     int merge_sorted_ok;           /* vs_merge_sorted fits it */
     int select_ok;                 /* vs_select_query fits it */
     long survivors_policy;         /* ctx->cl_survivors: -1 automatic, 0 off, N slots */
-    int filter_policy;             /* ctx->cl_filter: 0 a separate pass, else fused */
+    int filter_policy;             /* ctx->cl_filter: -1 automatic, 0 a separate pass, 1 fused */
     int filter_fused;              /* the current batch ran the threshold test in a score kernel */
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
@@ -195,13 +195,19 @@ static size_t staging_row_bytes(size_t dim) {
     return dim * sizeof(float) + sizeof(float);
 }
 
+/* Staging bytes per row of per-call candidates: the vector and its two aux values. */
+static size_t staging_candidate_bytes(size_t dim) {
+    return dim * sizeof(float) + 2 * sizeof(float);
+}
+
 static size_t device_align(const vs__cl_entry *entry) {
     return entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
 }
 
 size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
     *reserve = staging_reserve(device_align(entry));
-    return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
+    /* the warm-up batch stages a query row and uploads its candidates a row at a time */
+    return *reserve + staging_candidate_bytes(VS_CL_WARM_DIM);
 }
 
 static cl_mem make_buffer(const vs__env *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
@@ -371,7 +377,7 @@ static int make_cosine_copy(const vs__env *ctx, cl_state *s, cl_part *part, cons
  */
 static int upload_staged(const vs__env *ctx, cl_state *s, const cl_part *part, const float *rows,
                          const float *norm_sq, const float *inv_norm, size_t dim) {
-    const size_t row_bytes = dim * sizeof(float) + 2 * sizeof(float);
+    const size_t row_bytes = staging_candidate_bytes(dim);
     const size_t reserve = staging_reserve(s->align);
     const size_t usable = s->staging.capacity > reserve ? s->staging.capacity - reserve : 0;
     int halves = 2;
@@ -551,7 +557,9 @@ static void plan_selection(const cl_state *s, const vs__batch *b, const cl_corpu
         if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
         if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
         p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
-        p->fused_filter = s->filter_policy != 0;
+        /* Automatic: fused, except on the cpu family (CPU cores: PoCL measured the fused
+         * epilogue 10-25% slower at 256 x 100k x 128, docs/opencl.md); VECSCORE_CL_FILTER. */
+        p->fused_filter = s->filter_policy < 0 ? s->family != VS__CL_KERNELS_CPU : s->filter_policy;
     }
 }
 

@@ -373,7 +373,9 @@ static vs_context *open_selection(const char *family, const char *fused, const c
     unsetenv("VECSCORE_CL_FUSED");
     unsetenv("VECSCORE_CL_SURVIVORS");
     unsetenv("VECSCORE_CL_FILTER");
-    expected_separate_filter = filter_setting != NULL && strcmp(filter_setting, "0") == 0;
+    /* unset: fused except on the cpu family */
+    expected_separate_filter =
+        filter_setting != NULL ? strcmp(filter_setting, "0") == 0 : strcmp(family, "cpu") == 0;
     if (outer != NULL)
         setenv("VECSCORE_CL_KERNELS", saved, 1);
     else
@@ -514,12 +516,13 @@ static void test_threshold_selection(void **state) {
     vs_context *cpu = must_open("cpu");
     const char *families[] = {"gpu", "cpu"};
     const char *survivors[] = {NULL, "1", "17", NULL, "17"};
-    const char *filters[] = {NULL, NULL, NULL, "0", "0"};
+    const char *filters[] = {"1", "1", "1", "0", "0"};
     for (int f = 0; f < 2; f++)
         for (int v = 0; v < 5; v++) {
             char label[96];
             snprintf(label, sizeof(label), "family %s survivors %s filter %s", families[f],
-                     survivors[v] ? survivors[v] : "auto", filters[v] ? "separate" : "fused");
+                     survivors[v] ? survivors[v] : "auto",
+                     filters[v][0] == '0' ? "separate" : "fused");
             filter_setting = filters[v];
             vs_context *dev = open_selection(families[f], "0", survivors[v]);
             filter_setting = NULL;
