@@ -3,14 +3,14 @@
  * vcvtph2ps (zmm), bfloat16 by a 16-bit shift and a mask (even / odd dims), int8 x int16 by
  * vpmaddwd (zmm) into int32 lanes (widened to int64 every VS_COMPACT_I8_BLOCK dims). Compiled with
  * -mavx512f -mavx512bw -mfma -mf16c. The kernels are cpu/compact_body.h, compiled here with this
- * file's flags (the register forms in compact_avx512.h).
+ * file's flags (the register forms in compact_zmm.h).
  *
  * The four AVX-512 tables are defined here: where the CPU has AVX512_BF16,
  * bfloat16 goes through vdpbf16ps (compact_avx512_bf16.c), and where it has
  * AVX512_VNNI, int8 through vpdpwssd (compact_avx512_vnni.c); cpu/dispatch.c
  * picks the table (docs/isa.md).
  */
-#include "compact_avx512.h"
+#include "compact_zmm.h"
 
 #include "compact_body.h"
 

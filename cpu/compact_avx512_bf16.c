@@ -10,7 +10,7 @@
  * subnormal inputs, products and sums to zero; the bound allows for it
  * (docs/numerics.md, "AVX512_BF16").
  */
-#include "compact_avx512.h"
+#include "compact_zmm.h"
 
 #define CVB __m512bh
 /* Query words from [16 even dims | 16 odd dims] floats that are bfloat16 values (exact). */

@@ -6,7 +6,7 @@
  * kernel stays exact (int32 lanes widened to int64 every VS_COMPACT_I8_BLOCK
  * dims, as in compact_body.h).
  */
-#include "compact_avx512.h"
+#include "compact_zmm.h"
 
 #define C_MADD_ADD(acc, x, q) _mm512_dpwssd_epi32(acc, x, q)
 

@@ -1,12 +1,12 @@
 /*
- * compact_avx512.h — the AVX-512F/BW register forms of cpu/compact_body.h's
+ * compact_zmm.h — the AVX-512F/BW register forms of cpu/compact_body.h's
  * macros, shared by compact_avx512.c and its feature files
  * (compact_avx512_bf16.c, compact_avx512_vnni.c), which may add the body's
  * hooks (C_MADD_ADD, C_BF16_DP) before including compact_body.h. Include it
  * first: its intrinsics come through x86_simd.h (SIMDe in the emulated build).
  */
-#ifndef VS_CPU_COMPACT_AVX512_H
-#define VS_CPU_COMPACT_AVX512_H
+#ifndef VS_CPU_COMPACT_ZMM_H
+#define VS_CPU_COMPACT_ZMM_H
 
 #include "x86_simd.h"
 
@@ -39,4 +39,4 @@ static inline int64_t C_HSUM_I32(__m512i v) {
     return _mm512_reduce_add_epi64(wide);
 }
 
-#endif /* VS_CPU_COMPACT_AVX512_H */
+#endif /* VS_CPU_COMPACT_ZMM_H */
