@@ -30,6 +30,7 @@
 #define vs__compact_avx512_bf16_vnni vs__compact_avx512_bf16_vnni_simde
 #define vs__compact_dot_bf16_avx512bf16 vs__compact_dot_bf16_avx512bf16_simde
 #define vs__compact_dot_i8_avx512vnni vs__compact_dot_i8_avx512vnni_simde
+#include "compact.h" /* after the renames: vs__compact_f16_to_f32 for vcvtph2ps below */
 /*
  * What SIMDe 0.7.4 lacks of what the files use, with the instructions'
  * semantics: a masked load reads only the lanes its mask selects (the
@@ -78,20 +79,11 @@ static inline __m512i vs__simde_cvtepi32_epi64(__m256i v) {
 #define _mm512_cvtepi32_epi64(v) vs__simde_cvtepi32_epi64(v)
 /* vcvtph2ps: exact, subnormal halves included (the instruction ignores DAZ). */
 static inline __m512 vs__simde_cvtph_ps(__m256i v) {
-    unsigned short bits[16];
+    uint16_t bits[16];
     float lanes[16];
     _mm256_storeu_si256((__m256i *)(void *)bits, v);
-    for (int i = 0; i < 16; i++) {
-        const int exponent = (bits[i] >> 10) & 0x1f, mantissa = bits[i] & 0x3ff;
-        float value;
-        if (exponent == 0)
-            value = __builtin_ldexpf((float)mantissa, -24);
-        else if (exponent == 31)
-            value = mantissa ? __builtin_nanf("") : __builtin_inff();
-        else
-            value = __builtin_ldexpf((float)(mantissa | 0x400), exponent - 25);
-        lanes[i] = bits[i] >> 15 ? -value : value;
-    }
+    for (int i = 0; i < 16; i++)
+        lanes[i] = vs__compact_f16_to_f32(bits[i]);
     return _mm512_loadu_ps(lanes);
 }
 #define _mm512_cvtph_ps(v) vs__simde_cvtph_ps(v)
