@@ -27,8 +27,10 @@
 
 #define VS_U32 5.9604644775390625e-08 /* 2^-24, float32 unit roundoff */
 #define VS_T32 1.4012984643248171e-45 /* 2^-149, float32 subnormal spacing */
-#define BLOCK_ROWS 64                 /* stored rows per kernel call */
-#define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
+#define VS_FTZ_BF16                                                                                \
+    0x1p-123          /* per dim, vdpbf16ps's flushes: 2^-125 + 2 x 2^-126 + 2^-149 < 2^-123 */
+#define BLOCK_ROWS 64 /* stored rows per kernel call */
+#define SAFETY (1 + 0x1p-20) /* covers the float64 arithmetic of the bounds */
 #define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
 #define DEVICE_CHUNK_BYTES ((size_t)64 << 20) /* host buffer of one device scan's raw sums */
 #define DEVICE_CHUNK_QUERIES 256              /* queries per device scan, at most */
@@ -319,11 +321,31 @@ static size_t pair_index(size_t i, size_t dim, size_t pairs) {
     return b + (e % 2 ? pairs + e / 2 : e / 2);
 }
 
-/* pairs: the kernels' bf16_pairs (0 for the natural order, e.g. the device's kernels). */
-static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, float *qf,
-                          int16_t *q16, prepared_query *pq) {
+/*
+ * float32 to the nearest bfloat16, ties to even, with values below 2^-126 in
+ * magnitude (subnormal) flushed to zero: the query a vdpbf16ps kernel sees
+ * (bf16_round in cpu/compact.h). f is finite and far below the overflow.
+ */
+static float bf16_round_flush(float f) {
+    if (fabsf(f) < 0x1p-126f) return 0.0f;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof(bits));
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    bits &= 0xffff0000u;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+/*
+ * kern: the CPU kernels that will scan (their bf16_pairs and bf16_round), or
+ * NULL for the natural order and float32 queries (the device's kernels).
+ */
+static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
+                          float *qf, int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
     const vs_storage storage = cc->storage;
+    const size_t pairs = kern != NULL ? kern->bf16_pairs : 0;
+    const int round_bf16 = kern != NULL && kern->bf16_round && storage == VS_STORAGE_BF16;
     double max = 0, norm_sq = 0;
     pq->finite = 1;
     for (size_t i = 0; i < dim; i++) {
@@ -344,7 +366,8 @@ static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, f
             q16[i] = (int16_t)level;
             hat = level / 16384;
         } else {
-            const float f = (float)scaled; /* exact unless it is subnormal */
+            float f = (float)scaled; /* exact unless it is subnormal */
+            if (round_bf16) f = bf16_round_flush(f);
             qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? pairs : 0)] = f;
             hat = f;
         }
@@ -354,7 +377,11 @@ static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, f
     pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
     pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
     pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
-    pq->under = cc->storage == VS_STORAGE_I8 ? 0 : ldexp((double)dim * VS_T32, eq);
+    /* per dim: a product that underflows; with vdpbf16ps (bf16_round) also its flush to zero of
+     * subnormal stored values (< 2 x 2^-126 of product), products and sums (< 2^-126 each) */
+    pq->under = cc->storage == VS_STORAGE_I8
+                    ? 0
+                    : ldexp((double)dim * (round_bf16 ? VS_FTZ_BF16 : VS_T32), eq);
 }
 
 /*
@@ -695,7 +722,7 @@ static void group_prepare(run_state *rs, group *g) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < g->rows; r++) {
         const size_t q = g->q0 + r;
-        prepare_query(rs->cc, rs->dev_on ? 0 : rs->kern->bf16_pairs, rs->queries + q * dim,
+        prepare_query(rs->cc, rs->dev_on ? NULL : rs->kern, rs->queries + q * dim,
                       rs->sb.qf + r * dim, rs->sb.q16 + r * dim, &g->pq[r]);
         /* A device may flush subnormal inputs, products and sums to zero (docs/numerics.md). */
         if (rs->dev_on && rs->cc->storage != VS_STORAGE_I8)
@@ -865,8 +892,8 @@ static void job_prepare(run_state *rs) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < rs->rows; r++) {
         const size_t q = rs->q0 + r;
-        prepare_query(rs->cc, rs->kern->bf16_pairs, rs->queries + q * dim, rs->qf + r * dim,
-                      rs->q16 + r * dim, &rs->pq[r]);
+        prepare_query(rs->cc, rs->kern, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
+                      &rs->pq[r]);
         rs->active[r] = 1;
         if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
             rs->active[r] = 0;
@@ -1074,7 +1101,7 @@ static int device_chunk(run_state *rs, size_t q0, size_t nq) {
     memset(rs->dev_q16, 0, padded * dim * sizeof(int16_t));
     for (size_t r = 0; r < rows; r++) {
         prepared_query pq;
-        prepare_query(cc, 0, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
+        prepare_query(cc, NULL, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
                       rs->dev_q16 + r * dim, &pq);
     }
     const void *queries =
@@ -1671,7 +1698,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
         return status;
     }
     prepared_query pq;
-    prepare_query(cc, rs.dev_on ? 0 : kern->bf16_pairs, query, rs.sb.qf, rs.sb.q16, &pq);
+    prepare_query(cc, rs.dev_on ? NULL : kern, query, rs.sb.qf, rs.sb.q16, &pq);
     if (rs.dev_on && cc->storage != VS_STORAGE_I8)
         pq.under = (double)cc->dim * 0x1p-109 * pq.unscale; /* as group_prepare */
     const float *qf[1] = {rs.sb.qf};

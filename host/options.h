@@ -96,9 +96,11 @@ typedef enum vs__option_scope { VS_OPTION_FIELD, VS_OPTION_ENV_ONLY } vs__option
     X(auto_opencl_cpu, "VECSCORE_AUTO_OPENCL_CPU", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1,     \
       "0 or 1", "0: `auto` never picks an OpenCL CPU device; 1 weighs them as it weighs a GPU")    \
     X(compact_isa, "VECSCORE_COMPACT_ISA", VS_OPTION_ENV_ONLY, VS_OPTION_TEXT, 0, 0,               \
-      "serial, avx2 or avx512",                                                                    \
-      "unset: the compact-storage table of the context's ISA; testing: `serial`, `avx2` or "       \
-      "`avx512` forces one at or below it ([docs/isa.md](docs/isa.md))")
+      "serial, avx2, avx512, avx512bf16, avx512vnni or avx512bf16vnni",                            \
+      "unset: the compact-storage table of the context's ISA, with every AVX512_BF16 / "           \
+      "AVX512_VNNI feature the CPU has; testing: `serial`, `avx2`, `avx512` (both features off), " \
+      "`avx512bf16`, `avx512vnni` or `avx512bf16vnni` forces one at or below it "                  \
+      "([docs/isa.md](docs/isa.md))")
 /* clang-format on */
 
 /* VS_OPTION_ID(threads) is the row of the threads option. */
