@@ -6,7 +6,8 @@
  * loops (no 16 x 16 transpose yet). Compiled with -mavx512f -mavx512bw -mfma
  * -mf16c; compact_avx512.c's table points here.
  */
-#include <immintrin.h>
+#include "x86_simd.h" /* first: <immintrin.h>, or SIMDe and the _simde names (tests) */
+
 #include <stdint.h>
 
 #include "compact.h"
