@@ -32,6 +32,38 @@
 /* dims per int32 block of the int8 kernels: 2048 / 8 lanes x 127 x 32768 < 2^31 */
 #define VS_COMPACT_I8_BLOCK 2048
 
+/*
+ * The blocked kernels (cpu/compact_blocked_body.h), for jobs of at least
+ * block_queries queries: each block of stored rows is decoded once into
+ * packed panels, then every query of the job runs over them in register
+ * tiles, as the float32 micro-kernels do (cpu/kernels.h, cpu/block.h).
+ *
+ *   f16, bf16  pack_half decodes `count` stored rows into float32 panels of
+ *              f32->nr rows, dimension-major (the float32 candidate panel
+ *              layout of cpu/kernels.h: element (row j, dim d) of panel P at
+ *              panels[P * nr * dim + d * nr + j], zero rows to a whole
+ *              panel); the host runs f32->block_packed on them against the
+ *              job's queries packed in slivers of f32->mr (natural dim order:
+ *              bf16_pairs does not apply). Each sum is one FMA chain in dim
+ *              order: another order than dot_f16's, which the bound allows.
+ *   i8         pack_i8 widens `count` stored rows to int16 panels of i8_nr
+ *              rows in pairs of dims: int16 element (row j, dim 2p + e) of
+ *              panel P at panels[P * i8_nr * 2 * pairs + (p * i8_nr + j) * 2
+ *              + e], pairs = ceil(dim / 2), a missing odd dim and missing rows
+ *              zero. The queries go by vs__compact_i8_pack_queries into
+ *              slivers of i8_mr (int32 = the pair's two int16 levels).
+ *              dot_i8_blocked sums exactly (int32 lanes over slabs of
+ *              VS_COMPACT_I8_SLAB dims, then int64).
+ * Only dim <= VS_COMPACT_BLOCKED_MAX_DIM (bounds the per-thread panels).
+ */
+#define VS_COMPACT_BLOCKED_MAX_DIM 16384
+/* dims per int32 slab of the blocked int8 kernel: 512 x 128 x 32767 < 2^31 (queries |level| <=
+ * 32767) */
+#define VS_COMPACT_I8_SLAB 512
+#define VS_COMPACT_I8_MAX_MR 8
+
+struct vs__cpu_kernels;
+
 typedef struct vs__compact_kernels {
     const char *isa;
     /*
@@ -57,7 +89,27 @@ typedef struct vs__compact_kernels {
                      size_t dim, float *out, size_t ldo);
     void (*dot_i8)(const int16_t *const *queries, size_t rows, const int8_t *stored, size_t count,
                    size_t dim, int64_t *out, size_t ldo);
+
+    /* The blocked kernels (see above); block_queries 0: none. */
+    size_t block_queries;
+    const struct vs__cpu_kernels *f32; /* the float32 table whose block_packed runs the panels */
+    void (*pack_half)(const uint16_t *stored, size_t count, size_t dim, int bf16, size_t nr,
+                      float *panels);
+    size_t i8_mr, i8_nr; /* i8_mr <= VS_COMPACT_I8_MAX_MR */
+    void (*pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
+    /* out[r * ldo + j] = sum_i query_r[i] * row_j[i], r < nq, j < count, exact. */
+    void (*dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
+                           size_t dim, int64_t *out, size_t ldo);
 } vs__compact_kernels;
+
+/*
+ * int16 query levels (rows of them, row r at queries[r]) into slivers of mr:
+ * sliver s at dst + s * mr * pairs, int32 element (pair p, row r) at
+ * [p * rows_s + r] holding levels 2p (low half) and 2p + 1 (high half, 0
+ * past dim), rows_s = min(mr, rows - s * mr). compact_serial.c.
+ */
+void vs__compact_i8_pack_queries(const int16_t *const *queries, size_t rows, size_t dim, size_t mr,
+                                 int32_t *dst);
 
 extern const vs__compact_kernels vs__compact_serial;
 #if defined(__x86_64__) || defined(__i386__)
@@ -68,6 +120,17 @@ extern const vs__compact_kernels vs__compact_avx2;
  * vpdpwssd for int8 ("avx512vnni"), or both ("avx512bf16vnni").
  */
 extern const vs__compact_kernels vs__compact_avx512;
+/* The blocked kernels of avx2 / avx512 (compact_blocked_avx2.c, compact_blocked_avx512.c). */
+void vs__compact_avx2_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16,
+                                size_t nr, float *panels);
+void vs__compact_avx2_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
+void vs__compact_avx2_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                     size_t count, size_t dim, int64_t *out, size_t ldo);
+void vs__compact_avx512_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16,
+                                  size_t nr, float *panels);
+void vs__compact_avx512_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
+void vs__compact_avx512_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                       size_t count, size_t dim, int64_t *out, size_t ldo);
 extern const vs__compact_kernels vs__compact_avx512_bf16;
 extern const vs__compact_kernels vs__compact_avx512_vnni;
 extern const vs__compact_kernels vs__compact_avx512_bf16_vnni;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "compact.h"
+#include "kernels.h"
 
 #define CV __m256
 #define CVI __m256i
@@ -61,4 +62,11 @@ const vs__compact_kernels vs__compact_avx2 = {
     .dot_f16 = dot_f16_avx2,
     .dot_bf16 = dot_bf16_avx2,
     .dot_i8 = compact_i8_rows,
+    .block_queries = 8, /* measured: blocked wins from 8 queries (docs/isa.md) */
+    .f32 = &vs__kernels_avx2,
+    .pack_half = vs__compact_avx2_pack_half,
+    .i8_mr = 6,
+    .i8_nr = 2 * 8,
+    .pack_i8 = vs__compact_avx2_pack_i8,
+    .dot_i8_blocked = vs__compact_avx2_dot_i8_blocked,
 };

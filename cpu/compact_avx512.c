@@ -11,8 +11,15 @@
  * picks the table (docs/isa.md).
  */
 #include "compact_zmm.h"
+#include "kernels.h"
 
 #include "compact_body.h"
+
+/* The blocked kernels (compact_blocked_avx512.c), the same in every AVX-512 table. */
+#define AVX512_BLOCKED                                                                             \
+    .block_queries = 16, .f32 = &vs__kernels_avx512, .pack_half = vs__compact_avx512_pack_half,    \
+    .i8_mr = 6, .i8_nr = 2 * 16, .pack_i8 = vs__compact_avx512_pack_i8,                            \
+    .dot_i8_blocked = vs__compact_avx512_dot_i8_blocked
 
 static void dot_f16_avx512(const float *const *queries, size_t rows, const uint16_t *stored,
                            size_t count, size_t dim, float *out, size_t ldo) {
@@ -30,6 +37,7 @@ const vs__compact_kernels vs__compact_avx512 = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = compact_i8_rows,
+    AVX512_BLOCKED,
 };
 
 const vs__compact_kernels vs__compact_avx512_bf16 = {
@@ -39,6 +47,7 @@ const vs__compact_kernels vs__compact_avx512_bf16 = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = vs__compact_dot_bf16_avx512bf16,
     .dot_i8 = compact_i8_rows,
+    AVX512_BLOCKED,
 };
 
 const vs__compact_kernels vs__compact_avx512_vnni = {
@@ -47,6 +56,7 @@ const vs__compact_kernels vs__compact_avx512_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
+    AVX512_BLOCKED,
 };
 
 const vs__compact_kernels vs__compact_avx512_bf16_vnni = {
@@ -56,4 +66,5 @@ const vs__compact_kernels vs__compact_avx512_bf16_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = vs__compact_dot_bf16_avx512bf16,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
+    AVX512_BLOCKED,
 };

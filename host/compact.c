@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../cpu/compact.h"
+#include "../cpu/kernels.h"
 #include "../cpu/pool.h"
 #include "../cpu/topk.h"
 #include "internal.h"
@@ -706,6 +707,16 @@ typedef struct run_state {
     int64_t *heap_ids;
     double *unit_bound; /* units: the largest bound each unit saw (approximate mode) */
     selection merged;   /* one query's candidates over every unit */
+    /*
+     * The blocked kernels (cpu/compact.h): `blocked` for the current job; its
+     * queries packed once (qpack_f: slivers of f32->mr; qpack_i: of i8_mr);
+     * per pool slot, the block's panels and raw sums (slot_bytes each).
+     */
+    int blocked, can_block;
+    float *qpack_f;
+    int32_t *qpack_i;
+    unsigned char *slot_scratch;
+    size_t slots, slot_bytes, panel_bytes;
 } run_state;
 
 /* One group's queries: prepared, with their selections or heaps. */
@@ -857,9 +868,62 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
         unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
 }
 
+/* One query's raw sums of a block, through its selection (exact) or heap / row. */
+static void block_deliver(const run_state *rs, size_t unit, size_t qi, size_t b0, size_t count,
+                          const double *raw, double *max_bound) {
+    const size_t at = unit * rs->chunk + qi;
+    if (!rs->active[qi]) return;
+    if (rs->exact) {
+        block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw);
+        return;
+    }
+    for (size_t j = 0; j < count; j++)
+        unit_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL, max_bound,
+                       rs->q0 + qi, b0 + j, raw[j]);
+}
+
+/*
+ * The blocked form of one block (rs->blocked): the stored rows [b0, b0 +
+ * count) decoded once into the slot's panels, every query of the job against
+ * them (cpu/compact.h), then each query's sums delivered as scan_unit's are.
+ * A pair's sum depends only on the pair (one chain in dim order for the float
+ * kinds, exact for int8), so the answer still does not depend on the split.
+ */
+static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_t b0, size_t count,
+                               double *max_bound) {
+    const vs__compact *cc = rs->cc;
+    const vs__compact_kernels *kern = rs->kern;
+    const size_t dim = cc->dim;
+    unsigned char *scratch = rs->slot_scratch + (size_t)slot * rs->slot_bytes;
+    double raw[BLOCK_ROWS];
+    if (cc->storage == VS_STORAGE_I8) {
+        int16_t *panels = (int16_t *)(void *)scratch;
+        int64_t *sums = (int64_t *)(void *)(scratch + rs->panel_bytes);
+        kern->pack_i8((const int8_t *)cc->codes + b0 * dim, count, dim, panels);
+        kern->dot_i8_blocked(rs->qpack_i, rs->rows, panels, count, dim, sums, BLOCK_ROWS);
+        for (size_t qi = 0; qi < rs->rows; qi++) {
+            for (size_t j = 0; j < count; j++)
+                raw[j] = (double)sums[qi * BLOCK_ROWS + j];
+            block_deliver(rs, unit, qi, b0, count, raw, max_bound);
+        }
+        return;
+    }
+    float *panels = (float *)(void *)scratch;
+    float *sums = (float *)(void *)(scratch + rs->panel_bytes);
+    const vs__cpu_kernels *f32 = kern->f32;
+    kern->pack_half((const uint16_t *)cc->codes + b0 * dim, count, dim,
+                    cc->storage == VS_STORAGE_BF16, f32->nr, panels);
+    const vs__epilogue epi = {.metric = VS_METRIC_DOT, .scores = sums, .ld = BLOCK_ROWS};
+    f32->block_packed(&epi, rs->qpack_f, f32->mr * dim, 0, rs->rows, panels, 0, count, dim);
+    for (size_t qi = 0; qi < rs->rows; qi++) {
+        for (size_t j = 0; j < count; j++)
+            raw[j] = (double)sums[qi * BLOCK_ROWS + j];
+        block_deliver(rs, unit, qi, b0, count, raw, max_bound);
+    }
+}
+
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
 static void scan_unit(void *arg, size_t unit, int slot) {
-    (void)slot;
     const run_state *rs = arg;
     const size_t n = rs->cc->n, c0 = unit * UNIT_ROWS;
     const size_t c1 = n - c0 < UNIT_ROWS ? n : c0 + UNIT_ROWS;
@@ -867,21 +931,16 @@ static void scan_unit(void *arg, size_t unit, int slot) {
     double max_bound = 0;
     for (size_t b0 = c0; b0 < c1; b0 += BLOCK_ROWS) {
         const size_t count = c1 - b0 < BLOCK_ROWS ? c1 - b0 : BLOCK_ROWS;
+        if (rs->blocked) {
+            scan_block_blocked(rs, unit, slot, b0, count, &max_bound);
+            continue;
+        }
         for (size_t t0 = 0; t0 < rs->rows; t0 += VS_COMPACT_QUERIES) {
             const size_t tile =
                 rs->rows - t0 < VS_COMPACT_QUERIES ? rs->rows - t0 : VS_COMPACT_QUERIES;
             scan_block(rs->cc, rs->kern, rs->qf_rows + t0, rs->q16_rows + t0, tile, b0, count, raw);
-            for (size_t r = 0; r < tile; r++) {
-                const size_t qi = t0 + r, at = unit * rs->chunk + qi;
-                if (!rs->active[qi]) continue;
-                if (rs->exact) {
-                    block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw + r * BLOCK_ROWS);
-                    continue;
-                }
-                for (size_t j = 0; j < count; j++)
-                    unit_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL,
-                                   &max_bound, rs->q0 + qi, b0 + j, raw[r * BLOCK_ROWS + j]);
-            }
+            for (size_t r = 0; r < tile; r++)
+                block_deliver(rs, unit, t0 + r, b0, count, raw + r * BLOCK_ROWS, &max_bound);
         }
     }
     rs->unit_bound[unit] = max_bound;
@@ -890,14 +949,26 @@ static void scan_unit(void *arg, size_t unit, int slot) {
 /* Prepares the job's queries and the per-unit selections or heaps. */
 static void job_prepare(run_state *rs) {
     const size_t dim = rs->cc->dim;
+    /* the blocked kernels for a job of enough queries: a choice made from the job's size alone */
+    rs->blocked = rs->can_block && rs->rows >= rs->kern->block_queries;
     for (size_t r = 0; r < rs->rows; r++) {
         const size_t q = rs->q0 + r;
-        prepare_query(rs->cc, rs->kern, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
-                      &rs->pq[r]);
+        /* blocked: natural dim order, float32 queries (no bf16_pairs, no bf16_round) */
+        prepare_query(rs->cc, rs->blocked ? NULL : rs->kern, rs->queries + q * dim,
+                      rs->qf + r * dim, rs->q16 + r * dim, &rs->pq[r]);
         rs->active[r] = 1;
         if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
             rs->active[r] = 0;
             rs->fallback[rs->fallbacks++] = q;
+        }
+    }
+    if (rs->blocked && rs->cc->storage == VS_STORAGE_I8) {
+        vs__compact_i8_pack_queries(rs->q16_rows, rs->rows, dim, rs->kern->i8_mr, rs->qpack_i);
+    } else if (rs->blocked) {
+        const size_t mr = rs->kern->f32->mr;
+        for (size_t s = 0; s * mr < rs->rows; s++) {
+            const size_t m = rs->rows - s * mr < mr ? rs->rows - s * mr : mr;
+            vs__pack_rows(rs->qf + s * mr * dim, m, dim, m, rs->qpack_f + s * mr * dim);
         }
     }
     for (size_t u = 0; u < rs->units; u++)
@@ -1011,13 +1082,46 @@ static int scan_batch(run_state *rs, size_t nq) {
 
 /* The CPU scan's job buffers. */
 static void job_buffers_free(run_state *rs) {
-    void *blocks[] = {rs->qf,          rs->q16,        rs->qf_rows,     rs->q16_rows,
-                      rs->pq,          rs->active,     rs->sel,         rs->sel_lows,
-                      rs->sel_ids,     rs->sel_highs,  rs->heaps,       rs->heap_keys,
-                      rs->heap_ids,    rs->unit_bound, rs->merged.lows, rs->merged.ids,
-                      rs->merged.highs};
+    void *blocks[] = {rs->qf,           rs->q16,        rs->qf_rows,     rs->q16_rows,
+                      rs->pq,           rs->active,     rs->sel,         rs->sel_lows,
+                      rs->sel_ids,      rs->sel_highs,  rs->heaps,       rs->heap_keys,
+                      rs->heap_ids,     rs->unit_bound, rs->merged.lows, rs->merged.ids,
+                      rs->merged.highs, rs->qpack_f,    rs->qpack_i,     rs->slot_scratch};
     for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++)
         free(blocks[b]);
+}
+
+/*
+ * The blocked kernels' buffers, when a job of this batch can be big enough
+ * for them: the packed queries of a job, and per pool slot one block's panels
+ * and its raw sums.
+ */
+static int blocked_alloc(run_state *rs) {
+    const vs__compact_kernels *kern = rs->kern;
+    const size_t dim = rs->cc->dim;
+    rs->can_block = kern->block_queries > 0 && rs->chunk >= kern->block_queries &&
+                    dim <= VS_COMPACT_BLOCKED_MAX_DIM && rs->cc->n > 0;
+    if (!rs->can_block) return VS_OK;
+    const int threads = rs->c->ctx->env.threads;
+    rs->slots = threads > 1 ? (size_t)threads : 1;
+    size_t sums;
+    if (rs->cc->storage == VS_STORAGE_I8) {
+        const size_t mr = kern->i8_mr, nr = kern->i8_nr, pairs = (dim + 1) / 2;
+        rs->qpack_i = malloc((rs->chunk + mr - 1) / mr * mr * pairs * sizeof(int32_t));
+        rs->panel_bytes = (BLOCK_ROWS + nr - 1) / nr * nr * 2 * pairs * sizeof(int16_t);
+        sums = rs->chunk * BLOCK_ROWS * sizeof(int64_t);
+        if (rs->qpack_i == NULL) return VS_ERR_OUT_OF_MEMORY;
+    } else {
+        const size_t mr = kern->f32->mr, nr = kern->f32->nr;
+        rs->qpack_f = malloc((rs->chunk + mr - 1) / mr * mr * dim * sizeof(float));
+        rs->panel_bytes = (BLOCK_ROWS + nr - 1) / nr * nr * dim * sizeof(float);
+        sums = rs->chunk * BLOCK_ROWS * sizeof(float);
+        if (rs->qpack_f == NULL) return VS_ERR_OUT_OF_MEMORY;
+    }
+    rs->panel_bytes = (rs->panel_bytes + 63) / 64 * 64;
+    rs->slot_bytes = (rs->panel_bytes + sums + 63) / 64 * 64;
+    rs->slot_scratch = aligned_alloc(64, rs->slots * rs->slot_bytes);
+    return rs->slot_scratch == NULL ? VS_ERR_OUT_OF_MEMORY : VS_OK;
 }
 
 /* The CPU scan's job sizes and buffers (rs->exact, kk, cap set); VS_OK or VS_ERR_OUT_OF_MEMORY. */
@@ -1053,6 +1157,7 @@ static int job_alloc(run_state *rs) {
         failed |= (rs->heap_keys = malloc(at * rs->unit_kk * sizeof(float) + 1)) == NULL;
         failed |= (rs->heap_ids = malloc(at * rs->unit_kk * sizeof(int64_t) + 1)) == NULL;
     }
+    if (!failed) failed = blocked_alloc(rs) != VS_OK;
     if (failed) return VS_ERR_OUT_OF_MEMORY;
     for (size_t r = 0; r < rs->chunk; r++) {
         rs->qf_rows[r] = rs->qf + r * dim;

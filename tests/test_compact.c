@@ -14,6 +14,12 @@
  *   input already in float16 / bfloat16 (vs_corpus_create_from_half);
  *   bad options: clear errors, *out NULL, nothing leaked (ASan);
  *   the report: storage, rescored, fallback_queries;
+ *   blocked kernels (cpu/compact.h): int8 sums exact against int64 at random
+ *     and at the int8 / int16 extremes over 9007 dims, the panel layouts
+ *     checked element by element, float16 / bfloat16 sums within the
+ *     any-order bound of float64, over odd dims, slab edges, rows not a
+ *     multiple of nr and queries not a multiple of mr; exact mode with jobs
+ *     of 23 queries (the blocked path) equal to float32;
  *   threads: a corpus of several pool units scanned by 1, 2 and 3 threads
  *     (every batch split, vs__pool_test_force_split) gives the same ids,
  *     scores, score matrix, rescored count and error bound, bit for bit, and
@@ -40,6 +46,7 @@
 #include <string.h>
 
 #include "cpu/compact.h"
+#include "cpu/kernels.h"
 #include "cpu/pool.h"
 #include "host/internal.h"
 #include "reference.h"
@@ -172,6 +179,201 @@ static void seeded_data(uint64_t seed, enum data kind, enum data query_kind, siz
     fill(query_kind, *queries, nq, dim, &rng);
 }
 
+/* ---- the blocked kernels (cpu/compact.h), against the serial reference and float64 ------------
+ */
+
+/* The compact table of a forced ISA, or NULL (said) when this CPU lacks it. */
+static const vs__compact_kernels *blocked_table(const char *isa) {
+    /* the AVX-512 compact tables (avx512bf16, ...) run on the float32 ISA avx512 */
+    const char *f32 = strncmp(isa, "avx512", 6) == 0 ? "avx512" : isa;
+    if (!vs_cpu_isa_supported(f32)) {
+        printf("ISA %s: not supported by this CPU, no test run\n", isa);
+        return NULL;
+    }
+    const vs__compact_kernels *kern = vs__compact_kernels_for(f32, isa);
+    if (kern == NULL || strcmp(kern->isa, isa) != 0) {
+        printf("ISA %s: no compact table of its own here, no test run\n", isa);
+        return NULL;
+    }
+    assert_true(kern->block_queries > 0 && kern->f32 != NULL && kern->pack_half != NULL &&
+                kern->pack_i8 != NULL && kern->dot_i8_blocked != NULL);
+    assert_true(kern->i8_mr >= 1 && kern->i8_mr <= VS_COMPACT_I8_MAX_MR && kern->i8_nr >= 1);
+    return kern;
+}
+
+/* int8: every sum exact (int64 reference), at int8 / int16 extremes and at random. */
+static int blocked_i8_case(const vs__compact_kernels *kern, size_t dim, size_t count, size_t nq,
+                           int extreme, ref_rng *rng) {
+    const size_t pairs = (dim + 1) / 2, mr = kern->i8_mr, nr = kern->i8_nr;
+    int8_t *stored = malloc(count * dim);
+    int16_t *q = malloc(nq * dim * sizeof(int16_t));
+    const int16_t **rows = malloc(nq * sizeof(*rows));
+    int32_t *qpack = malloc((nq + mr - 1) / mr * mr * pairs * sizeof(int32_t));
+    int16_t *panels =
+        aligned_alloc(64, ((count + nr - 1) / nr * nr * 2 * pairs * 2 + 63) / 64 * 64);
+    int64_t *out = malloc(nq * count * sizeof(int64_t));
+    assert_true(stored && q && rows && qpack && panels && out);
+    for (size_t e = 0; e < count * dim; e++)
+        stored[e] = (int8_t)(extreme ? (e % 3 ? -128 : 127) : ref_int(rng, -128, 127));
+    for (size_t e = 0; e < nq * dim; e++)
+        q[e] = (int16_t)(extreme ? (e % 3 ? 32767 : -32767) : ref_int(rng, -32767, 32767));
+    for (size_t r = 0; r < nq; r++)
+        rows[r] = q + r * dim;
+    vs__compact_i8_pack_queries(rows, nq, dim, mr, qpack);
+    kern->pack_i8(stored, count, dim, panels);
+    /* the panel layout of cpu/compact.h, padding included */
+    int bad = 0;
+    for (size_t j = 0; j < (count + nr - 1) / nr * nr && !bad; j++)
+        for (size_t d = 0; d < 2 * pairs; d++) {
+            const int16_t want = j < count && d < dim ? stored[j * dim + d] : 0;
+            if (panels[j / nr * nr * 2 * pairs + (d / 2 * nr + j % nr) * 2 + d % 2] != want) {
+                printf("  %s pack_i8 dim %zu: row %zu dim %zu wrong\n", kern->isa, dim, j, d);
+                bad = 1;
+                break;
+            }
+        }
+    for (size_t e = 0; e < nq * count; e++)
+        out[e] = INT64_MIN;
+    kern->dot_i8_blocked(qpack, nq, panels, count, dim, out, count);
+    for (size_t r = 0; r < nq && !bad; r++)
+        for (size_t j = 0; j < count; j++) {
+            int64_t want = 0;
+            for (size_t d = 0; d < dim; d++)
+                want += (int64_t)q[r * dim + d] * stored[j * dim + d];
+            if (out[r * count + j] != want) {
+                printf("  %s i8 blocked dim %zu count %zu nq %zu: (%zu, %zu) %lld, want %lld\n",
+                       kern->isa, dim, count, nq, r, j, (long long)out[r * count + j],
+                       (long long)want);
+                bad = 1;
+                break;
+            }
+        }
+    free(stored);
+    free(q);
+    free(rows);
+    free(qpack);
+    free(panels);
+    free(out);
+    return bad;
+}
+
+/*
+ * float16 / bfloat16: the panels hold the decoded values (zero padding), and the
+ * float32 block_packed over them is within the any-order bound
+ * dim u / (1 - dim u) x sum |q_i x_i| of the float64 dot (docs/numerics.md);
+ * a NaN stored value gives NaN.
+ */
+static int blocked_half_case(const vs__compact_kernels *kern, int bf16, size_t dim, size_t count,
+                             size_t nq, ref_rng *rng) {
+    const vs__cpu_kernels *f32 = kern->f32;
+    const size_t mr = f32->mr, nr = f32->nr, whole = (count + nr - 1) / nr;
+    uint16_t *stored = malloc(count * dim * sizeof(uint16_t));
+    float *q = malloc(nq * dim * sizeof(float));
+    float *qpack = malloc((nq + mr - 1) / mr * mr * dim * sizeof(float));
+    float *panels = aligned_alloc(64, (whole * nr * dim * sizeof(float) + 63) / 64 * 64);
+    float *out = malloc(nq * count * sizeof(float));
+    assert_true(stored && q && qpack && panels && out);
+    for (size_t e = 0; e < count * dim; e++) {
+        const float v = ref_uniform(rng) * 4;
+        union {
+            float f;
+            uint32_t u;
+        } b = {.f = v};
+        /* bfloat16: the top half; float16: a finite value with a random mantissa */
+        stored[e] = bf16 ? (uint16_t)(b.u >> 16)
+                         : (uint16_t)((b.u >> 31) << 15 | (0x3400u + (e * 2654435761u) % 0x1000u));
+    }
+    const size_t nan_at = count > 2 ? 2 * dim + dim / 2 : SIZE_MAX; /* row 2 gets a NaN */
+    if (nan_at != SIZE_MAX) stored[nan_at] = bf16 ? 0x7fc0 : 0x7e00;
+    for (size_t e = 0; e < nq * dim; e++)
+        q[e] = ref_uniform(rng);
+    for (size_t s = 0; s * mr < nq; s++) {
+        const size_t m = nq - s * mr < mr ? nq - s * mr : mr;
+        vs__pack_rows(q + s * mr * dim, m, dim, m, qpack + s * mr * dim);
+    }
+    kern->pack_half(stored, count, dim, bf16, nr, panels);
+    int bad = 0;
+    for (size_t j = 0; j < whole * nr && !bad; j++)
+        for (size_t d = 0; d < dim; d++) {
+            const float got = panels[j / nr * nr * dim + d * nr + j % nr];
+            float want = 0;
+            if (j < count)
+                want = bf16 ? vs__compact_bf16_to_f32(stored[j * dim + d])
+                            : vs__compact_f16_to_f32(stored[j * dim + d]);
+            if (memcmp(&got, &want, sizeof(float)) != 0 && !(isnan(got) && isnan(want))) {
+                printf("  %s pack_half bf16=%d dim %zu: row %zu dim %zu %g, want %g\n", kern->isa,
+                       bf16, dim, j, d, (double)got, (double)want);
+                bad = 1;
+                break;
+            }
+        }
+    const vs__epilogue epi = {.metric = VS_METRIC_DOT, .scores = out, .ld = count};
+    f32->block_packed(&epi, qpack, mr * dim, 0, nq, panels, 0, count, dim);
+    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u);
+    for (size_t r = 0; r < nq && !bad; r++)
+        for (size_t j = 0; j < count; j++) {
+            double dot = 0, mag = 0;
+            for (size_t d = 0; d < dim; d++) {
+                const double x = bf16 ? vs__compact_bf16_to_f32(stored[j * dim + d])
+                                      : vs__compact_f16_to_f32(stored[j * dim + d]);
+                dot += (double)q[r * dim + d] * x;
+                mag += fabs((double)q[r * dim + d] * x);
+            }
+            const double got = out[r * count + j];
+            const int ok = j == 2 && nan_at != SIZE_MAX
+                               ? isnan(got)
+                               : fabs(got - dot) <= gamma * mag * (1 + 1e-9);
+            if (!ok) {
+                printf("  %s half blocked bf16=%d dim %zu count %zu nq %zu: (%zu, %zu) %.9g, "
+                       "float64 %.17g\n",
+                       kern->isa, bf16, dim, count, nq, r, j, got, dot);
+                bad = 1;
+                break;
+            }
+        }
+    free(stored);
+    free(q);
+    free(qpack);
+    free(panels);
+    free(out);
+    return bad;
+}
+
+static void test_blocked_kernels(void **state) {
+    (void)state;
+    int ran = 0;
+    /* dims around the pair, the vector step, the 512-dim int32 slab; rows and queries around
+     * the tile shapes */
+    const size_t dims[] = {1, 2, 3, 8, 15, 16, 17, 33, 255, 511, 512, 513, 1025};
+    const size_t counts[] = {1, 7, 16, 17, 33, 64};
+    const size_t nqs[] = {1, 5, 6, 7, 13, 16, 29};
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        const vs__compact_kernels *kern = blocked_table(isas[a]);
+        if (kern == NULL) continue;
+        ref_rng rng;
+        ref_rng_seed(&rng, 301 + a);
+        int failures = 0, cases = 0;
+        for (size_t d = 0; d < sizeof(dims) / sizeof(dims[0]); d++)
+            for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+                const size_t nq = nqs[(d + c) % (sizeof(nqs) / sizeof(nqs[0]))];
+                failures += blocked_i8_case(kern, dims[d], counts[c], nq, 0, &rng);
+                failures += blocked_half_case(kern, 0, dims[d], counts[c], nq, &rng);
+                failures += blocked_half_case(kern, 1, dims[d], counts[c], nq, &rng);
+                cases += 3;
+            }
+        /* int8 and int16 extremes over long vectors: the int32 lanes must be widened in time */
+        const size_t long_dims[] = {9007, 4096, 1023};
+        for (size_t d = 0; d < 3; d++) {
+            failures += blocked_i8_case(kern, long_dims[d], 17, 7, 1, &rng);
+            cases++;
+        }
+        printf("ISA %s: %d blocked kernel cases, %d failed\n", isas[a], cases, failures);
+        assert_int_equal(failures, 0);
+        ran++;
+    }
+    assert_true(ran >= 1);
+}
+
 /* ---- exact mode equals the float32 corpus ------------------------------------------ */
 
 static int run_exact_case(vs_context *ctx, vs_storage storage, enum data kind, size_t n, size_t dim,
@@ -252,6 +454,13 @@ static void test_exact_equals_float32(void **state) {
                 for (size_t d = 0; d < 4; d++)
                     failures += run_exact_case(ctx, storages[s], (enum data)kind, d == 3 ? 700 : 97,
                                                dims[d], 6, &rng);
+        /* a job of >= block_queries queries: the blocked kernels (cpu/compact.h) */
+        const size_t many_dims[] = {1, 9, 257};
+        for (size_t s = 0; s < 3; s++)
+            for (int kind = 0; kind < DATA_KINDS; kind++)
+                for (size_t d = 0; d < 3; d++)
+                    failures += run_exact_case(ctx, storages[s], (enum data)kind,
+                                               d == 2 ? 333 : 150, many_dims[d], 23, &rng);
         printf("ISA %s: exact mode %s\n", isas[a], failures ? "DIFFERS" : "equals float32");
         assert_int_equal(failures, 0);
         vs_context_free(ctx);
@@ -385,34 +594,41 @@ static void test_long_extreme_vectors(void **state) {
 static void test_approximate_topk(void **state) {
     (void)state;
     vs_context *ctx = context_for(NULL);
-    const size_t n = 3000, dim = 48, nq = 5, k = 10;
-    float *base, *q;
-    seeded_data(9, CLUSTERED, GAUSSIAN, n, nq, dim, &base, &q);
-    float scores[5 * 10];
-    int64_t ids[5 * 10];
-    for (size_t s = 0; s < 3; s++)
-        for (size_t m = 0; m < 3; m++) {
-            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
-            assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
-            vs_batch_report r;
-            assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
-            assert_true(r.max_error_bound > 0);
-            assert_int_equal(r.rescored, 0);
-            for (size_t e = 0; e < nq * k; e++) {
-                assert_true(ids[e] >= 0 && (size_t)ids[e] < n);
-                double ignored;
-                const double ref =
-                    ref_score(metrics[m], q + (e / k) * dim, base + ids[e] * dim, dim, &ignored);
-                assert_true(fabs((double)scores[e] - ref) <=
-                            r.max_error_bound * (1 + 1e-6) + 1e-30);
-                if (e % k) /* best first */
-                    assert_true(metrics[m] == VS_METRIC_L2SQ ? scores[e - 1] <= scores[e]
-                                                             : scores[e - 1] >= scores[e]);
+    /* 5 queries: the row kernels; 19: a job for the blocked kernels (cpu/compact.h) */
+    const size_t n = 3000, dim = 48, k = 10, nqs[] = {5, 19};
+    for (size_t b = 0; b < 2; b++) {
+        const size_t nq = nqs[b];
+        float *base, *q;
+        seeded_data(9 + b, CLUSTERED, GAUSSIAN, n, nq, dim, &base, &q);
+        float *scores = malloc(nq * k * sizeof(float));
+        int64_t *ids = malloc(nq * k * sizeof(int64_t));
+        assert_true(scores != NULL && ids != NULL);
+        for (size_t s = 0; s < 3; s++)
+            for (size_t m = 0; m < 3; m++) {
+                vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
+                assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
+                vs_batch_report r;
+                assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+                assert_true(r.max_error_bound > 0);
+                assert_int_equal(r.rescored, 0);
+                for (size_t e = 0; e < nq * k; e++) {
+                    assert_true(ids[e] >= 0 && (size_t)ids[e] < n);
+                    double ignored;
+                    const double ref = ref_score(metrics[m], q + (e / k) * dim, base + ids[e] * dim,
+                                                 dim, &ignored);
+                    assert_true(fabs((double)scores[e] - ref) <=
+                                r.max_error_bound * (1 + 1e-6) + 1e-30);
+                    if (e % k) /* best first */
+                        assert_true(metrics[m] == VS_METRIC_L2SQ ? scores[e - 1] <= scores[e]
+                                                                 : scores[e - 1] >= scores[e]);
+                }
+                vs_corpus_free(c);
             }
-            vs_corpus_free(c);
-        }
-    free(base);
-    free(q);
+        free(scores);
+        free(ids);
+        free(base);
+        free(q);
+    }
     vs_context_free(ctx);
 }
 
@@ -768,6 +984,7 @@ int main(void) {
         cmocka_unit_test(test_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),
         cmocka_unit_test(test_exact_equals_float32),
+        cmocka_unit_test(test_blocked_kernels),
         cmocka_unit_test(test_threads_same_answer),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

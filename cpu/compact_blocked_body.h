@@ -1,0 +1,230 @@
+/*
+ * compact_blocked_body.h — the blocked compact kernels (cpu/compact.h, "The
+ * blocked kernels"), written once and compiled inside each SIMD ISA file
+ * (compact_blocked_avx2.c, compact_blocked_avx512.c) with that file's flags.
+ * The including file defines, for its register width:
+ *
+ *   CBI                 integer vector type, CBW int32 lanes in it
+ *   CB_ZEROI()          zero vector
+ *   CB_LOADI(p)         CBW int32 (unaligned)
+ *   CB_STOREI(p, v)     CBW int32 (unaligned)
+ *   CB_BCAST32(p)       the int32 at p in every lane
+ *   CB_MADD_ACC(acc, x, q)  acc + madd(x, q): the int16 pairs of x and q
+ *                       multiplied and summed pairwise into int32 lanes, added
+ *                       to acc (vpmaddwd + vpaddd; AVX512_VNNI: vpdpwssd)
+ *   CB_ROW_STEP(lo, hi, x0, x1, p)  optional: one query's step, both
+ *                       accumulators (default: CB_BCAST32 then two CB_MADD_ACC)
+ *   CB_I8_PAIRS(row)    2 CBW stored int8 widened to int16, as CBW int32 pairs
+ *   CB_PACK_HALF(src, dim, bf16, dst, nr)  optional: CBW rows (dim apart) x
+ *                       CBW dims of halves at src, decoded and transposed to
+ *                       dst[t * nr + j] (dim t, row j)
+ *   CB_PACK_I8(src, dim, dst, nr)  optional: CBW rows x 2 CBW int8 dims at
+ *                       src, widened and transposed to int32 pairs dst[t * nr + j]
+ *   CB_PREFETCH(p)      with those two: prefetch the line at p (never faults)
+ * (without the last two, the panels are packed by plain loops)
+ *
+ *   CB_PREFIX           the prefix of the exported names (vs__compact_avx2_)
+ *
+ * and this file defines CB_PREFIX##pack_half, ##pack_i8 and
+ * ##dot_i8_blocked (declared in compact.h) for the ISA's table, whose
+ * i8_mr, i8_nr are CB_MR, CB_NR.
+ *
+ * The int8 tile: CB_MR queries x CB_NR = 2 CBW stored rows, 2 CB_MR int32
+ * accumulators (12 on AVX2); a step is one pair of dims: two panel loads,
+ * and per query one 32-bit broadcast of its pair and two madd-accumulates.
+ * Every VS_COMPACT_I8_SLAB dims the lanes are added to int64 totals. The sums
+ * are exact, so they equal the serial reference's whatever the order.
+ */
+#ifndef VS_CPU_COMPACT_BLOCKED_BODY_H
+#define VS_CPU_COMPACT_BLOCKED_BODY_H
+
+#include <string.h>
+
+#include "compact.h"
+
+#ifndef CB_MR
+#define CB_MR 6 /* queries per tile (the including file may choose fewer, at most 6) */
+#endif
+#define CB_NR (2 * CBW)
+#define CB_SLAB_PAIRS (VS_COMPACT_I8_SLAB / 2)
+
+_Static_assert(CB_MR <= VS_COMPACT_I8_MAX_MR, "the sliver fits the host's packing");
+
+/* float16 / bfloat16 rows into float32 panels of nr rows, dimension-major (bf16 a constant). */
+static inline __attribute__((always_inline)) void cb_pack_half_kind(const uint16_t *stored,
+                                                                    size_t count, size_t dim,
+                                                                    const int bf16, size_t nr,
+                                                                    float *panels) {
+    const size_t whole = (count + nr - 1) / nr;
+    for (size_t p = 0; p < whole; p++) {
+        float *panel = panels + p * nr * dim;
+        size_t j = 0;
+#ifdef CB_PACK_HALF
+        /* CBW rows x CBW dims at a time, transposed in registers */
+        for (; j + CBW <= nr && p * nr + j + CBW <= count; j += CBW) {
+            const uint16_t *row0 = stored + (p * nr + j) * dim;
+            size_t d = 0;
+            for (; d + CBW <= dim; d += CBW) {
+                if (d % 32 == 0) /* the next block (the rows that follow), a line per row */
+                    for (size_t t = 0; t < CBW; t++)
+                        CB_PREFETCH(row0 + count * dim + t * dim + d);
+                CB_PACK_HALF(row0 + d, dim, bf16, panel + d * nr + j, nr);
+            }
+            for (; d < dim; d++)
+                for (size_t t = 0; t < CBW; t++) {
+                    const uint16_t bits = row0[t * dim + d];
+                    panel[d * nr + j + t] =
+                        bf16 ? vs__compact_bf16_to_f32(bits) : vs__compact_f16_to_f32(bits);
+                }
+        }
+#endif
+        for (; j < nr; j++) {
+            const size_t row = p * nr + j;
+            for (size_t d = 0; d < dim; d++) {
+                float value = 0;
+                if (row < count) {
+                    const uint16_t bits = stored[row * dim + d];
+                    value = bf16 ? vs__compact_bf16_to_f32(bits) : vs__compact_f16_to_f32(bits);
+                }
+                panel[d * nr + j] = value;
+            }
+        }
+    }
+}
+
+static void cb_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16, size_t nr,
+                         float *panels) {
+    if (bf16)
+        cb_pack_half_kind(stored, count, dim, 1, nr, panels);
+    else
+        cb_pack_half_kind(stored, count, dim, 0, nr, panels);
+}
+
+/* int8 rows into int16 pair panels of CB_NR rows (cpu/compact.h). */
+static void cb_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
+    const size_t pairs = (dim + 1) / 2, whole = (count + CB_NR - 1) / CB_NR;
+    for (size_t p = 0; p < whole; p++) {
+        int16_t *panel = panels + p * CB_NR * 2 * pairs;
+        size_t j = 0;
+#ifdef CB_PACK_I8
+        for (; j + CBW <= CB_NR && p * CB_NR + j + CBW <= count; j += CBW) {
+            const int8_t *row0 = stored + (p * CB_NR + j) * dim;
+            size_t d = 0;
+            for (; d + 2 * CBW <= dim; d += 2 * CBW) {
+                if (d % 64 == 0) /* the next block (the rows that follow), a line per row */
+                    for (size_t t = 0; t < CBW; t++)
+                        CB_PREFETCH(row0 + count * dim + t * dim + d);
+                CB_PACK_I8(row0 + d, dim, (int32_t *)(void *)(panel + (d / 2 * CB_NR + j) * 2),
+                           CB_NR);
+            }
+            for (; d < 2 * pairs; d++)
+                for (size_t t = 0; t < CBW; t++)
+                    panel[((d / 2) * CB_NR + j + t) * 2 + d % 2] =
+                        (int16_t)(d < dim ? row0[t * dim + d] : 0);
+        }
+#endif
+        for (; j < CB_NR; j++) {
+            const size_t row = p * CB_NR + j;
+            for (size_t d = 0; d < 2 * pairs; d++)
+                panel[((d / 2) * CB_NR + j) * 2 + d % 2] =
+                    (int16_t)(row < count && d < dim ? stored[row * dim + d] : 0);
+        }
+    }
+}
+
+#define CB_ACC(r) CBI lo##r = CB_ZEROI(), hi##r = CB_ZEROI();
+#ifndef CB_ROW_STEP
+#define CB_ROW_STEP(lo, hi, x0, x1, p)                                                             \
+    do {                                                                                           \
+        const CBI q = CB_BCAST32(p);                                                               \
+        (lo) = CB_MADD_ACC(lo, x0, q);                                                             \
+        (hi) = CB_MADD_ACC(hi, x1, q);                                                             \
+    } while (0)
+#endif
+#define CB_STEP(r)                                                                                 \
+    if (rows > (r)) CB_ROW_STEP(lo##r, hi##r, x0, x1, pair + (r));
+#define CB_FLUSH(r)                                                                                \
+    if (rows > (r)) {                                                                              \
+        int32_t lanes[CB_NR];                                                                      \
+        CB_STOREI(lanes, lo##r);                                                                   \
+        CB_STOREI(lanes + CBW, hi##r);                                                             \
+        for (size_t j = 0; j < CB_NR; j++)                                                         \
+            total[(r)*CB_NR + j] += lanes[j];                                                      \
+    }
+
+/*
+ * One slab of at most CB_SLAB_PAIRS pairs [p0, p1) of a tile: a sliver of
+ * `rows` (<= CB_MR) queries x one panel, added to total (CB_MR x CB_NR int64).
+ * The accumulators live in this function only, so gcc keeps them in
+ * registers (held across the slab loop they were spilled to the stack).
+ */
+static inline __attribute__((always_inline)) void cb_slab(const int32_t *sliver, const int rows,
+                                                          const int16_t *panel, size_t p0,
+                                                          size_t p1, int64_t *total) {
+    CB_ACC(0) CB_ACC(1) CB_ACC(2) CB_ACC(3) CB_ACC(4) CB_ACC(5);
+    for (size_t p = p0; p < p1; p++) {
+        const CBI x0 = CB_LOADI(panel + p * CB_NR * 2);
+        const CBI x1 = CB_LOADI(panel + p * CB_NR * 2 + 2 * CBW);
+        const int32_t *pair = sliver + p * (size_t)rows;
+        CB_STEP(0) CB_STEP(1) CB_STEP(2) CB_STEP(3) CB_STEP(4) CB_STEP(5)
+    }
+    CB_FLUSH(0) CB_FLUSH(1) CB_FLUSH(2) CB_FLUSH(3) CB_FLUSH(4) CB_FLUSH(5)
+}
+
+/* One tile over every pair of dims, slab by slab. */
+static inline __attribute__((always_inline)) void
+cb_tile(const int32_t *sliver, const int rows, const int16_t *panel, size_t pairs, int64_t *total) {
+    for (size_t p0 = 0; p0 < pairs; p0 += CB_SLAB_PAIRS)
+        cb_slab(sliver, rows, panel, p0, pairs - p0 < CB_SLAB_PAIRS ? pairs : p0 + CB_SLAB_PAIRS,
+                total);
+}
+
+static void cb_tile_rows(const int32_t *sliver, size_t rows, const int16_t *panel, size_t pairs,
+                         int64_t *total) {
+    switch (rows) {
+    case 1: cb_tile(sliver, 1, panel, pairs, total); break;
+    case 2: cb_tile(sliver, 2, panel, pairs, total); break;
+    case 3: cb_tile(sliver, 3, panel, pairs, total); break;
+    case 4: cb_tile(sliver, 4, panel, pairs, total); break;
+    case 5: cb_tile(sliver, 5, panel, pairs, total); break;
+    default: cb_tile(sliver, 6, panel, pairs, total); break;
+    }
+}
+
+/* Every sliver of the job against every panel; each panel stays in L1 while the slivers pass. */
+static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
+                              size_t dim, int64_t *out, size_t ldo) {
+    const size_t pairs = (dim + 1) / 2;
+    for (size_t p = 0; p * CB_NR < count; p++) {
+        const int16_t *panel = panels + p * CB_NR * 2 * pairs;
+        const size_t cols = count - p * CB_NR < CB_NR ? count - p * CB_NR : CB_NR;
+        for (size_t s = 0; s * CB_MR < nq; s++) {
+            const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
+            int64_t total[CB_MR * CB_NR];
+            memset(total, 0, sizeof(total));
+            cb_tile_rows(qpack + s * CB_MR * pairs, rows, panel, pairs, total);
+            for (size_t r = 0; r < rows; r++)
+                memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
+                       cols * sizeof(int64_t));
+        }
+    }
+}
+
+#define CB_CAT2(a, b) a##b
+#define CB_CAT(a, b) CB_CAT2(a, b)
+
+void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t dim, int bf16,
+                                  size_t nr, float *panels) {
+    cb_pack_half(stored, count, dim, bf16, nr, panels);
+}
+
+void CB_CAT(CB_PREFIX, pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
+    cb_pack_i8(stored, count, dim, panels);
+}
+
+void CB_CAT(CB_PREFIX, dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                       size_t count, size_t dim, int64_t *out, size_t ldo) {
+    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
+}
+
+#endif /* VS_CPU_COMPACT_BLOCKED_BODY_H */
