@@ -1341,7 +1341,7 @@ static int rescore_batch(run_state *rs, size_t p0, size_t p1, size_t rows) {
     float *fq = malloc(count * dim * sizeof(float));
     float *fs = malloc(count * (kk > 0 ? kk : 1) * sizeof(float));
     int64_t *fi = malloc(count * (kk > 0 ? kk : 1) * sizeof(int64_t));
-    float *gathered = whole ? NULL : malloc(rows * dim * sizeof(float));
+    float *gathered = whole ? NULL : malloc((rows > 0 ? rows : 1) * dim * sizeof(float));
     int status = VS_ERR_OUT_OF_MEMORY;
     void *small = NULL;
     if (fq == NULL || fs == NULL || fi == NULL || (!whole && gathered == NULL)) goto done;
