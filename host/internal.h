@@ -119,6 +119,9 @@ typedef struct vs__compact_ops {
 /* Testing hook: compact scores of every candidate against one query, and their bounds. */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds);
+/* Testing hook: on = 0 turns exact mode's raw threshold off (block_exact), to show it drops only
+ * what the block filter drops; 1 (the default) turns it back on. */
+void vs__compact_test_raw_filter(int on);
 /* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
  */
 int vs__compact_on_device(const vs_corpus *c);
