@@ -48,6 +48,7 @@ typedef struct compact_meta {
  */
 typedef struct compact_block {
     double scale, err, cnorm, norm_max, norm_min;
+    double rel_scale, rel_err, rel_cnorm; /* largest s / |c|, e / |c|, |c~| / |c| (rounded up) */
     int plain;
 } compact_block;
 
@@ -182,6 +183,11 @@ static void blocks_summarise(vs__compact *cc) {
             blk->cnorm = fmax(blk->cnorm, m->cnorm);
             blk->norm_max = fmax(blk->norm_max, m->norm);
             blk->norm_min = fmin(blk->norm_min, m->norm);
+            if (m->norm > 0) {
+                blk->rel_scale = fmax(blk->rel_scale, m->scale / m->norm * (1 + 0x1p-50));
+                blk->rel_err = fmax(blk->rel_err, m->err / m->norm * (1 + 0x1p-50));
+                blk->rel_cnorm = fmax(blk->rel_cnorm, m->cnorm / m->norm * (1 + 0x1p-50));
+            }
         }
     }
 }
@@ -387,6 +393,16 @@ static inline double score_of(vs_metric metric, const prepared_query *pq, const 
     return g;
 }
 
+/* B_dot (docs/numerics.md): |exact - compact dot| for a vector's e, |c~|, s and |compact dot|. */
+static double dot_bound_of(const vs__compact *cc, const prepared_query *pq, double err,
+                           double cnorm, double scale, double abs_dot) {
+    const double d = (double)cc->dim, u = VS_U32;
+    const double gamma = cc->storage == VS_STORAGE_I8 ? 0 : d * u / (1 - d * u);
+    return (pq->norm * err + (pq->hat_err + gamma * pq->hat_norm) * cnorm + pq->under * scale) *
+               (1 + 0x1p-40) +
+           0x1p-50 * abs_dot;
+}
+
 /*
  * Compact score of candidate j from the raw kernel sum, as "goodness" (higher
  * is better: L2SQ negated), with *bound bounding |exact - compact| and, when
@@ -397,17 +413,13 @@ static double candidate_score(const vs__compact *cc, vs_metric metric, const pre
                               const compact_meta *m, double raw, int exact, double *bound,
                               double *approx) {
     const double d = (double)cc->dim, u = VS_U32;
-    const double gamma = cc->storage == VS_STORAGE_I8 ? 0 : d * u / (1 - d * u);
     if (metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
         *bound = *approx = 0;
         return 0;
     }
     double dot;
     const double g = score_of(metric, pq, m, raw, &dot, approx);
-    const double dot_bound = (pq->norm * m->err + (pq->hat_err + gamma * pq->hat_norm) * m->cnorm +
-                              pq->under * m->scale) *
-                                 (1 + 0x1p-40) +
-                             0x1p-50 * fabs(dot);
+    const double dot_bound = dot_bound_of(cc, pq, m->err, m->cnorm, m->scale, fabs(dot));
     double b;
     switch (metric) {
     case VS_METRIC_DOT:
@@ -793,10 +805,14 @@ static compact_meta block_most(const compact_block *blk, vs_metric metric) {
                           .cnorm = blk->cnorm};
 }
 
-static int raw_filter_off; /* testing hook: vs__compact_test_raw_filter */
+/* Testing hook (vs__compact_test_raw_filter): the threshold off; rows it dropped, when counting. */
+static int raw_filter_off, raw_filter_counting;
+static size_t raw_filter_dropped;
 
-void vs__compact_test_raw_filter(int on) {
-    raw_filter_off = !on;
+size_t vs__compact_test_raw_filter(int mode) {
+    raw_filter_off = mode == 0;
+    raw_filter_counting = mode == 2;
+    return __atomic_exchange_n(&raw_filter_dropped, 0, __ATOMIC_RELAXED);
 }
 
 /*
@@ -856,8 +872,12 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
         block_bound *= 1 + 0x1p-40;
         double floor = selection_floor(s);
         double threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
+        size_t dropped = 0;
         for (; j < count; j++) {
-            if (raw[j] < threshold) continue;
+            if (raw[j] < threshold) {
+                dropped++;
+                continue;
+            }
             const compact_meta *m = &cc->meta[b0 + j];
             double dot, approx;
             const double g = score_of(rs->metric, pq, m, raw[j], &dot, &approx);
@@ -871,6 +891,7 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
                 threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
             }
         }
+        if (raw_filter_counting) __atomic_fetch_add(&raw_filter_dropped, dropped, __ATOMIC_RELAXED);
         return;
     }
     for (; j < count; j++)
@@ -895,11 +916,13 @@ static void block_approx(const run_state *rs, const prepared_query *pq, vs__heap
             unit_candidate(rs, pq, NULL, heap, max_bound, q, b0 + j, raw[j]);
         return;
     }
-    double top = 0;
+    double top = 0, top_cos = 0;
     for (size_t j = 0; j < count; j++) {
         double dot, approx;
         score_of(rs->metric, pq, &cc->meta[b0 + j], raw[j], &dot, &approx);
         top = fmax(top, fabs(raw[j]));
+        if (rs->metric == VS_METRIC_COSINE)
+            top_cos = fmax(top_cos, fabs(dot / (pq->norm * cc->meta[b0 + j].norm)));
         if (rs->k == 0) {
             rs->scores[q * cc->n + b0 + j] = (float)approx;
         } else {
@@ -907,9 +930,18 @@ static void block_approx(const run_state *rs, const prepared_query *pq, vs__heap
             vs__heap_push(heap, key, (int64_t)(b0 + j));
         }
     }
-    const compact_meta most = block_most(blk, rs->metric);
     double bound, ignored;
-    candidate_score(cc, rs->metric, pq, &most, top, 0, &bound, &ignored);
+    if (rs->metric == VS_METRIC_COSINE) {
+        /* B_dot / (Q |c|) is B_dot of the vector divided by |c|: the block's relative maxima */
+        bound = (dot_bound_of(cc, pq, blk->rel_err, blk->rel_cnorm, blk->rel_scale,
+                              pq->norm * top_cos) /
+                     pq->norm * (1 + 0x1p-40) +
+                 0x1p-50) *
+                SAFETY;
+    } else {
+        const compact_meta most = block_most(blk, rs->metric);
+        candidate_score(cc, rs->metric, pq, &most, top, 0, &bound, &ignored);
+    }
     bound *= 1 + 0x1p-40;
     if (bound > *max_bound) *max_bound = bound;
 }
