@@ -51,6 +51,7 @@ typedef struct compact_meta {
  */
 typedef struct compact_block {
     double scale, err, cnorm, norm_max, norm_min;
+    double rel_scale, rel_err, rel_cnorm; /* largest s / |c|, e / |c|, |c~| / |c| (rounded up) */
     int plain;
 } compact_block;
 
@@ -185,6 +186,11 @@ static void blocks_summarise(vs__compact *cc) {
             blk->cnorm = fmax(blk->cnorm, m->cnorm);
             blk->norm_max = fmax(blk->norm_max, m->norm);
             blk->norm_min = fmin(blk->norm_min, m->norm);
+            if (m->norm > 0) {
+                blk->rel_scale = fmax(blk->rel_scale, m->scale / m->norm * (1 + 0x1p-50));
+                blk->rel_err = fmax(blk->rel_err, m->err / m->norm * (1 + 0x1p-50));
+                blk->rel_cnorm = fmax(blk->rel_cnorm, m->cnorm / m->norm * (1 + 0x1p-50));
+            }
         }
     }
 }
@@ -241,7 +247,9 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
     cc->n = n;
     cc->dim = dim;
     if (n > 0) {
-        cc->codes = malloc(n * dim * element_bytes(cc->storage));
+        /* 64-byte aligned: a 32-byte load of a bfloat16 step never splits a cache line */
+        const size_t bytes = n * dim * element_bytes(cc->storage);
+        cc->codes = aligned_alloc(64, (bytes + 63) / 64 * 64);
         cc->meta = malloc(n * sizeof(compact_meta));
         cc->blocks = malloc((n + BLOCK_ROWS - 1) / BLOCK_ROWS * sizeof(compact_block));
         if (cc->codes == NULL || cc->meta == NULL || cc->blocks == NULL) goto fail;
@@ -386,6 +394,44 @@ static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern
 }
 
 /*
+ * The compact score of a candidate with meta m (finite, and for COSINE both
+ * norms nonzero) from its raw kernel sum, as "goodness" (higher is better:
+ * L2SQ negated); *approx receives it as the metric states it and *dot the
+ * compact dot product. candidate_score, block_exact and block_approx all
+ * score through this one expression.
+ */
+static inline double score_of(vs_metric metric, const prepared_query *pq, const compact_meta *m,
+                              double raw, double *dot, double *approx) {
+    *dot = raw * pq->unscale * m->scale;
+    double g;
+    switch (metric) {
+    case VS_METRIC_DOT: g = *approx = *dot; break;
+    case VS_METRIC_COSINE:
+        g = *dot / (pq->norm * m->norm);
+        g = *approx = g > 1 ? 1 : (g < -1 ? -1 : g);
+        break;
+    default: {
+        double l2 = pq->norm * pq->norm + m->norm * m->norm - 2 * *dot;
+        if (l2 < 0) l2 = 0;
+        *approx = l2;
+        g = -l2;
+        break;
+    }
+    }
+    return g;
+}
+
+/* B_dot (docs/numerics.md): |exact - compact dot| for a vector's e, |c~|, s and |compact dot|. */
+static double dot_bound_of(const vs__compact *cc, const prepared_query *pq, double err,
+                           double cnorm, double scale, double abs_dot) {
+    const double d = (double)cc->dim, u = VS_U32;
+    const double gamma = cc->storage == VS_STORAGE_I8 ? 0 : d * u / (1 - d * u);
+    return (pq->norm * err + (pq->hat_err + gamma * pq->hat_norm) * cnorm + pq->under * scale) *
+               (1 + 0x1p-40) +
+           0x1p-50 * abs_dot;
+}
+
+/*
  * Compact score of candidate j from the raw kernel sum, as "goodness" (higher
  * is better: L2SQ negated), with *bound bounding |exact - compact| and, when
  * exact is set, also the float32 corpus's error (so |float32 - compact| <=
@@ -395,39 +441,26 @@ static double candidate_score(const vs__compact *cc, vs_metric metric, const pre
                               const compact_meta *m, double raw, int exact, double *bound,
                               double *approx) {
     const double d = (double)cc->dim, u = VS_U32;
-    const double gamma = cc->storage == VS_STORAGE_I8 ? 0 : d * u / (1 - d * u);
-    const double dot = raw * pq->unscale * m->scale;
-    const double dot_bound = (pq->norm * m->err + (pq->hat_err + gamma * pq->hat_norm) * m->cnorm +
-                              pq->under * m->scale) *
-                                 (1 + 0x1p-40) +
-                             0x1p-50 * fabs(dot);
-    double g, b;
+    if (metric == VS_METRIC_COSINE && (m->norm == 0 || pq->norm == 0)) {
+        *bound = *approx = 0;
+        return 0;
+    }
+    double dot;
+    const double g = score_of(metric, pq, m, raw, &dot, approx);
+    const double dot_bound = dot_bound_of(cc, pq, m->err, m->cnorm, m->scale, fabs(dot));
+    double b;
     switch (metric) {
     case VS_METRIC_DOT:
-        g = dot;
         b = dot_bound + (exact ? 2 * ((d + 2) * u * pq->norm * m->norm + d * VS_T32) : 0);
-        *approx = g;
         break;
     case VS_METRIC_COSINE:
-        if (m->norm == 0 || pq->norm == 0) {
-            g = 0;
-            b = 0;
-        } else {
-            g = dot / (pq->norm * m->norm);
-            g = g > 1 ? 1 : (g < -1 ? -1 : g);
-            b = dot_bound / (pq->norm * m->norm) * (1 + 0x1p-40) + 0x1p-50 +
-                (exact ? 2 * (2 * d + 10) * u : 0);
-        }
-        *approx = g;
+        b = dot_bound / (pq->norm * m->norm) * (1 + 0x1p-40) + 0x1p-50 +
+            (exact ? 2 * (2 * d + 10) * u : 0);
         break;
     default: {
         const double norms = pq->norm * pq->norm + m->norm * m->norm;
-        double l2 = norms - 2 * dot;
-        if (l2 < 0) l2 = 0;
         b = 2 * dot_bound + 0x1p-50 * norms +
             (exact ? 2 * ((2 * d + 8) * u * norms + 2 * d * VS_T32) : 0);
-        g = -l2;
-        *approx = l2;
         break;
     }
     }
@@ -819,6 +852,57 @@ static void unit_candidate(const run_state *rs, const prepared_query *pq, select
     }
 }
 
+/* The block's made-up vector: its largest scale, error, compact norm and norm (COSINE: smallest).
+ */
+static compact_meta block_most(const compact_block *blk, vs_metric metric) {
+    return (compact_meta){.scale = blk->scale,
+                          .norm = metric == VS_METRIC_COSINE ? blk->norm_min : blk->norm_max,
+                          .err = blk->err,
+                          .cnorm = blk->cnorm};
+}
+
+/* Testing hook (vs__compact_test_raw_filter): the threshold off; rows it dropped, when counting. */
+static int raw_filter_off, raw_filter_counting;
+static size_t raw_filter_dropped;
+
+size_t vs__compact_test_raw_filter(int mode) {
+    raw_filter_off = mode == 0;
+    raw_filter_counting = mode == 2;
+    return __atomic_exchange_n(&raw_filter_dropped, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Exact mode's raw threshold for a block (docs/numerics.md, "Compact
+ * storage", raw filter): a row whose raw kernel sum is below it fails
+ * block_exact's test g + block_bound + slack < floor, so it is dropped
+ * before any float64 work. T = floor - block_bound, less a 2^-40 margin of
+ * the magnitudes for the float64 arithmetic here and there; g is at most
+ * c x raw x unscale x blk->scale - shift for every row of the block
+ * (DOT: c = 1, shift = 0; COSINE: divided by Q min |c|; L2SQ: c = 2 + 2^-48,
+ * shift = (Q^2 + min |c|^2)(1 - 2^-40)), so raw < (T + shift) / (c unscale
+ * blk->scale) / (1 + 2^-30) implies the test for raw >= 0, and a raw <= 0
+ * gives g + slack <= -shift < T when T + shift > 0. -INFINITY when the
+ * threshold does not apply (T + shift <= 0, or anything not finite).
+ */
+static double raw_threshold(vs_metric metric, const prepared_query *pq, const compact_block *blk,
+                            double floor, double block_bound) {
+    if (raw_filter_off) return -INFINITY;
+    double t = floor - block_bound - 0x1p-40 * (fabs(floor) + block_bound), c = 1, shift = 0;
+    if (metric == VS_METRIC_COSINE) {
+        t *= pq->norm * blk->norm_min * (1 - 0x1p-40);
+        c = 1 + 0x1p-47;
+    } else if (metric == VS_METRIC_L2SQ) {
+        shift = (pq->norm * pq->norm + blk->norm_min * blk->norm_min) * (1 - 0x1p-40);
+        c = 2 + 0x1p-47;
+    } else {
+        c = 1 + 0x1p-47;
+    }
+    const double lifted = t + shift, per_raw = c * pq->unscale * blk->scale;
+    if (!(lifted > 0) || !isfinite(lifted) || !(per_raw > 0) || !isfinite(per_raw))
+        return -INFINITY;
+    return lifted / per_raw / (1 + 0x1p-30);
+}
+
 /*
  * Exact mode, one query against the block of stored rows [b0, b0 + count):
  * once the selection has a floor, a candidate is dropped at the cost of one
@@ -827,45 +911,95 @@ static void unit_candidate(const run_state *rs, const prepared_query *pq, select
  * block's largest scale, error and compact norm (and its smallest norm for
  * cosine, its largest otherwise): every term of the bound grows with these,
  * and the 2^-50 |dot| term is added per candidate (with a margin for the
- * float64 arithmetic). Candidates it cannot drop take the full bound.
+ * float64 arithmetic). Before that, rows whose raw sum is below the block's
+ * raw threshold (raw_threshold) are dropped with one comparison. Candidates
+ * neither can drop take the full bound.
  */
 static void block_exact(const run_state *rs, const prepared_query *pq, selection *s, size_t b0,
                         size_t count, const double *raw) {
     const vs__compact *cc = rs->cc;
     const compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+    double unused = 0; /* exact mode reports no bound */
     size_t j = 0;
     if (blk->plain && selection_floor(s) > -INFINITY) {
-        const compact_meta most = {.scale = blk->scale,
-                                   .norm = rs->metric == VS_METRIC_COSINE ? blk->norm_min
-                                                                          : blk->norm_max,
-                                   .err = blk->err,
-                                   .cnorm = blk->cnorm};
-        double block_bound, unused;
-        candidate_score(cc, rs->metric, pq, &most, 0, 1, &block_bound, &unused);
+        const compact_meta most = block_most(blk, rs->metric);
+        double block_bound, ignored;
+        candidate_score(cc, rs->metric, pq, &most, 0, 1, &block_bound, &ignored);
         block_bound *= 1 + 0x1p-40;
-        const double n2 = pq->norm * pq->norm;
+        double floor = selection_floor(s);
+        double threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
+        size_t dropped = 0;
         for (; j < count; j++) {
-            const compact_meta *m = &cc->meta[b0 + j];
-            const double dot = raw[j] * pq->unscale * m->scale;
-            double g, slack = 0x1p-48 * fabs(dot);
-            if (rs->metric == VS_METRIC_DOT) {
-                g = dot;
-            } else if (rs->metric == VS_METRIC_COSINE) {
-                g = dot / (pq->norm * m->norm);
-                slack = 0x1p-48 * fabs(g);
-                g = g > 1 ? 1 : (g < -1 ? -1 : g);
-            } else {
-                const double l2 = n2 + m->norm * m->norm - 2 * dot;
-                g = l2 < 0 ? 0 : -l2;
+            if (raw[j] < threshold) {
+                dropped++;
+                continue;
             }
-            if (g + block_bound + slack < selection_floor(s)) continue;
+            const compact_meta *m = &cc->meta[b0 + j];
+            double dot, approx;
+            const double g = score_of(rs->metric, pq, m, raw[j], &dot, &approx);
+            const double slack =
+                0x1p-48 *
+                (rs->metric == VS_METRIC_COSINE ? fabs(dot / (pq->norm * m->norm)) : fabs(dot));
+            if (g + block_bound + slack < floor) continue;
             unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+            if (selection_floor(s) > floor) { /* the floor rose: so does the threshold */
+                floor = selection_floor(s);
+                threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
+            }
         }
+        if (raw_filter_counting) __atomic_fetch_add(&raw_filter_dropped, dropped, __ATOMIC_RELAXED);
         return;
     }
-    double unused = 0; /* exact mode reports no bound */
     for (; j < count; j++)
         unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+}
+
+/*
+ * Approximate mode, one query against the block of stored rows [b0, b0 +
+ * count): each row's score into the heap or the score matrix, and into
+ * *max_bound one bound for the whole block: the candidate bound of the
+ * block's made-up vector (block_most) at the block's largest |raw|, which is
+ * at least every row's own bound (each term grows with these;
+ * docs/numerics.md, "Approximate mode's reported bound"). Blocks with a zero
+ * or non-finite vector, and non-finite queries, take the per-row path.
+ */
+static void block_approx(const run_state *rs, const prepared_query *pq, vs__heap *heap,
+                         double *max_bound, size_t q, size_t b0, size_t count, const double *raw) {
+    const vs__compact *cc = rs->cc;
+    const compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+    if (!blk->plain || !pq->finite || pq->norm == 0) {
+        for (size_t j = 0; j < count; j++)
+            unit_candidate(rs, pq, NULL, heap, max_bound, q, b0 + j, raw[j]);
+        return;
+    }
+    double top = 0, top_cos = 0;
+    for (size_t j = 0; j < count; j++) {
+        double dot, approx;
+        score_of(rs->metric, pq, &cc->meta[b0 + j], raw[j], &dot, &approx);
+        top = fmax(top, fabs(raw[j]));
+        if (rs->metric == VS_METRIC_COSINE)
+            top_cos = fmax(top_cos, fabs(dot / (pq->norm * cc->meta[b0 + j].norm)));
+        if (rs->k == 0) {
+            rs->scores[q * cc->n + b0 + j] = (float)approx;
+        } else {
+            const float key = rs->metric == VS_METRIC_L2SQ ? -(float)approx : (float)approx;
+            vs__heap_push(heap, key, (int64_t)(b0 + j));
+        }
+    }
+    double bound, ignored;
+    if (rs->metric == VS_METRIC_COSINE) {
+        /* B_dot / (Q |c|) is B_dot of the vector divided by |c|: the block's relative maxima */
+        bound = (dot_bound_of(cc, pq, blk->rel_err, blk->rel_cnorm, blk->rel_scale,
+                              pq->norm * top_cos) /
+                     pq->norm * (1 + 0x1p-40) +
+                 0x1p-50) *
+                SAFETY;
+    } else {
+        const compact_meta most = block_most(blk, rs->metric);
+        candidate_score(cc, rs->metric, pq, &most, top, 0, &bound, &ignored);
+    }
+    bound *= 1 + 0x1p-40;
+    if (bound > *max_bound) *max_bound = bound;
 }
 
 /* One query's raw sums of a block, through its selection (exact) or heap / row. */
@@ -877,9 +1011,8 @@ static void block_deliver(const run_state *rs, size_t unit, size_t qi, size_t b0
         block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw);
         return;
     }
-    for (size_t j = 0; j < count; j++)
-        unit_candidate(rs, &rs->pq[qi], NULL, rs->k > 0 ? &rs->heaps[at] : NULL, max_bound,
-                       rs->q0 + qi, b0 + j, raw[j]);
+    block_approx(rs, &rs->pq[qi], rs->k > 0 ? &rs->heaps[at] : NULL, max_bound, rs->q0 + qi, b0,
+                 count, raw);
 }
 
 /*

@@ -120,6 +120,10 @@ typedef struct vs__compact_ops {
 /* Testing hook: compact scores of every candidate against one query, and their bounds. */
 int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *query,
                             double *approx, double *bounds);
+/* Testing hook for exact mode's raw threshold (host/compact.c block_exact): mode 0 turns it off,
+ * 1 on (the default), 2 on and counting the rows it drops; returns the rows dropped while counting
+ * since the last call, and resets that count. Call it between batches only. */
+size_t vs__compact_test_raw_filter(int mode);
 /* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
  */
 int vs__compact_on_device(const vs_corpus *c);

@@ -10,7 +10,10 @@
  *   bounds: every compact score of approximate mode is within its bound of
  *     the float64 reference, over about a million random pairs per ISA
  *     (fewer under a sanitizer), and approximate top-k is within the
- *     report's max_error_bound;
+ *     report's max_error_bound, which (one bound per 64-row block) covers
+ *     every pair's own bound and error and stays within 2x of the largest;
+ *   exact mode's raw threshold: the same answer and rescored count with it
+ *     on and off, and it drops most Gaussian rows;
  *   input already in float16 / bfloat16 (vs_corpus_create_from_half);
  *   bad options: clear errors, *out NULL, nothing leaked (ASan);
  *   the report: storage, rescored, fallback_queries;
@@ -632,6 +635,123 @@ static void test_approximate_topk(void **state) {
     vs_context_free(ctx);
 }
 
+/*
+ * Exact mode's raw threshold (host/compact.c raw_threshold) drops only rows the
+ * block filter would drop: with it on and off, every storage x metric x data
+ * kind gives the same ids, scores and rescored count, equal to float32, on a
+ * corpus of several pool units; and on Gaussian data it drops most rows.
+ */
+static void test_raw_filter_same_candidates(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    const size_t n = 2 * 4096 + 333, dim = 40, nq = 5, ks[] = {1, 10, 64};
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
+    float *s32 = malloc(nq * 64 * sizeof(float)), *s1 = malloc(nq * 64 * sizeof(float)),
+          *s0 = malloc(nq * 64 * sizeof(float));
+    int64_t *i32 = malloc(nq * 64 * sizeof(int64_t)), *i1 = malloc(nq * 64 * sizeof(int64_t)),
+            *i0 = malloc(nq * 64 * sizeof(int64_t));
+    ref_rng rng;
+    ref_rng_seed(&rng, 404);
+    size_t gaussian_dropped = 0, gaussian_pairs = 0;
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+        fill((enum data)kind, base, n, dim, &rng);
+        fill(kind == TIES || kind == EXTREME ? (enum data)kind : GAUSSIAN, q, nq, dim, &rng);
+        vs_corpus *f32 = NULL;
+        assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
+        for (size_t st = 0; st < 3; st++) {
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[st], 1);
+            for (size_t m = 0; m < 3; m++)
+                for (size_t ki = 0; ki < 3; ki++) {
+                    const size_t k = ks[ki];
+                    vs_batch_report r1, r0;
+                    assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32), VS_OK);
+                    vs__compact_test_raw_filter(2);
+                    assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s1, i1), VS_OK);
+                    const size_t dropped = vs__compact_test_raw_filter(0);
+                    assert_int_equal(vs_context_last_report(ctx, &r1), VS_OK);
+                    assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s0, i0), VS_OK);
+                    assert_int_equal(vs_context_last_report(ctx, &r0), VS_OK);
+                    vs__compact_test_raw_filter(1);
+                    assert_memory_equal(i1, i32, nq * k * sizeof(int64_t));
+                    assert_memory_equal(s1, s32, nq * k * sizeof(float));
+                    assert_memory_equal(i0, i32, nq * k * sizeof(int64_t));
+                    assert_memory_equal(s0, s32, nq * k * sizeof(float));
+                    assert_int_equal(r1.rescored, r0.rescored);
+                    assert_int_equal(r1.fallback_queries, r0.fallback_queries);
+                    if (kind == GAUSSIAN) {
+                        gaussian_dropped += dropped;
+                        gaussian_pairs += nq * n;
+                    }
+                }
+            vs_corpus_free(c);
+        }
+        vs_corpus_free(f32);
+    }
+    printf("raw threshold: %zu of %zu Gaussian pairs dropped before float64\n", gaussian_dropped,
+           gaussian_pairs);
+    assert_true(gaussian_dropped > gaussian_pairs / 2);
+    free(base);
+    free(q);
+    free(s32);
+    free(s1);
+    free(s0);
+    free(i32);
+    free(i1);
+    free(i0);
+    vs_context_free(ctx);
+}
+
+/*
+ * Approximate mode's reported bound (one per 64-row block) is at least every
+ * pair's own bound and every observed error against float64, for top-k and the
+ * score matrix alike, yet within a small factor of the largest pair bound.
+ */
+static void test_approximate_block_bound(void **state) {
+    (void)state;
+    vs_context *ctx = context_for(NULL);
+    const size_t n = 1000, dim = 33, k = 10;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(dim * sizeof(float));
+    float *matrix = malloc(n * sizeof(float)), scores[10];
+    int64_t ids[10];
+    double *approx = malloc(n * sizeof(double)), *bound = malloc(n * sizeof(double));
+    ref_rng rng;
+    ref_rng_seed(&rng, 505);
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+        if (kind == SPECIAL) continue; /* zero / NaN rows take the per-pair path */
+        fill((enum data)kind, base, n, dim, &rng);
+        fill(kind == EXTREME ? EXTREME : GAUSSIAN, q, 1, dim, &rng);
+        for (size_t st = 0; st < 3; st++) {
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[st], 0);
+            for (size_t m = 0; m < 3; m++) {
+                vs_batch_report rt, rs;
+                assert_int_equal(vs_corpus_topk(c, metrics[m], q, 1, k, scores, ids), VS_OK);
+                assert_int_equal(vs_context_last_report(ctx, &rt), VS_OK);
+                assert_int_equal(vs_corpus_score(c, metrics[m], q, 1, matrix), VS_OK);
+                assert_int_equal(vs_context_last_report(ctx, &rs), VS_OK);
+                assert_true(rt.max_error_bound == rs.max_error_bound);
+                assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
+                double largest = 0;
+                for (size_t j = 0; j < n; j++) {
+                    double ignored;
+                    const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
+                    assert_true(bound[j] <= rs.max_error_bound);
+                    assert_true(fabs(approx[j] - ref) <= rs.max_error_bound);
+                    assert_true((float)approx[j] == matrix[j]);
+                    if (bound[j] > largest) largest = bound[j];
+                }
+                assert_true(rs.max_error_bound <= 2 * largest);
+            }
+            vs_corpus_free(c);
+        }
+    }
+    free(base);
+    free(q);
+    free(matrix);
+    free(approx);
+    free(bound);
+    vs_context_free(ctx);
+}
+
 /* ---- input already in float16 / bfloat16 ------------------------------------------------ */
 
 static void test_from_half(void **state) {
@@ -980,6 +1100,8 @@ int main(void) {
         cmocka_unit_test(test_compact_isa_override),
         cmocka_unit_test(test_report_counts),
         cmocka_unit_test(test_approximate_topk),
+        cmocka_unit_test(test_approximate_block_bound),
+        cmocka_unit_test(test_raw_filter_same_candidates),
         cmocka_unit_test(test_from_half),
         cmocka_unit_test(test_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),
