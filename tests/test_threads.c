@@ -593,10 +593,9 @@ static void test_split_threshold(void **state) {
 }
 
 /*
- * Query groups (cpu/backend.c): a forced split of a chunk of 512 or more
- * queries cuts each candidate range into nq / 256 query groups (at most 4)
- * that share the range's heaps, so a chunk has groups x ranges units, more
- * than the 8 candidate ranges per participant that a split may have. Every
+ * Query groups (cpu/backend.c): a forced split (8 units per participant) of
+ * a chunk of 512 or more queries is nq / 256 query groups (at most 4) times
+ * candidate ranges, the groups of one range sharing its heaps. Every
  * metric, top-k and score, corpus and per-call candidates (packed per call),
  * query counts that are not multiples of the tile rows, ties across range
  * and group boundaries: bit for bit the 1-thread results.
@@ -621,6 +620,7 @@ static void test_query_groups(void **state) {
         shape_outputs o = outputs_alloc(s);
         for (size_t mi = 0; mi < 3; mi++) {
             run_shape(contexts[0], s, metrics[mi], q, c, o.expect, o.expect_ids);
+            assert_int_equal(vs__cpu_test_last_query_groups(), 1); /* 1 thread: no split */
             vs__pool_test_force_split(1);
             for (int t = 1; t < 3; t++) {
                 if (!outputs_match(contexts[t], s, metrics[mi], q, c, &o))
@@ -632,17 +632,13 @@ static void test_query_groups(void **state) {
                 vs__cpu_test_last_plan(&planned, &units, &split_candidates);
                 assert_int_equal(planned, thread_counts[t]);
                 assert_int_equal(split_candidates, 1);
-                /*
-                 * units = groups x ranges, with more than 4 and at most 8 ranges per
-                 * participant here (the panel rounding loses less than half), so
-                 * more units than ranges alone could give.
-                 */
-                if (units % groups != 0 || units <= (size_t)thread_counts[t] * 8 ||
-                    units / groups > (size_t)thread_counts[t] * 8)
+                assert_int_equal(vs__cpu_test_last_query_groups(), groups);
+                /* units = groups x ranges, 2 ranges or more, about 8 units per participant */
+                const size_t most = ((size_t)thread_counts[t] * 8 + groups - 1) / groups;
+                if (units % groups != 0 || units / groups < 2 || units / groups > most)
                     fail_msg("%zux%zux%zu threads %d: %zu units, expected %zu query groups of "
-                             "%d to %d ranges",
-                             s->nq, s->nc, s->dim, thread_counts[t], units, groups,
-                             thread_counts[t] * 4 + 1, thread_counts[t] * 8);
+                             "2 to %zu ranges",
+                             s->nq, s->nc, s->dim, thread_counts[t], units, groups, most);
             }
             vs__pool_test_force_split(0);
         }
