@@ -63,7 +63,8 @@
 /* Queries a merge unit merges and sorts. */
 #define VS_MERGE_UNIT_QUERIES 16
 /*
- * Candidate split of a large chunk: the units are query groups (up to
+ * Candidate split of a large chunk against a corpus (whose panels are
+ * packed once, not per unit): the units are query groups (up to
  * VS_QUERY_GROUPS_MAX of at least VS_QUERY_GROUP_MIN queries) times candidate
  * ranges, instead of candidate ranges alone. A group uses its range's heaps
  * (each query's heap still gets the range's candidates in order, from one
@@ -418,7 +419,8 @@ static void plan_split(const vs__batch *b, size_t mr, size_t nr, size_t slots_ro
         want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
     const size_t cand_unit = p->path == PATH_ROWS ? 1 : nr;
     if (b->nc >= (size_t)p->threads * 4 * nr) {
-        const size_t groups = plan_query_groups(p->chunk, want);
+        /* Per-call candidates are packed by every unit that meets them: no groups there. */
+        const size_t groups = p->path == PATH_CORPUS ? plan_query_groups(p->chunk, want) : 1;
         size_t ranges = (b->nc + cand_unit - 1) / cand_unit;
         if (ranges > (want + groups - 1) / groups) ranges = (want + groups - 1) / groups;
         if (topk) {

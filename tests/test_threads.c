@@ -594,11 +594,11 @@ static void test_split_threshold(void **state) {
 
 /*
  * Query groups (cpu/backend.c): a forced split (8 units per participant) of
- * a chunk of 512 or more queries is nq / 256 query groups (at most 4) times
- * candidate ranges, the groups of one range sharing its heaps. Every
- * metric, top-k and score, corpus and per-call candidates (packed per call),
- * query counts that are not multiples of the tile rows, ties across range
- * and group boundaries: bit for bit the 1-thread results.
+ * a chunk of 512 or more queries against a corpus is nq / 256 query groups
+ * (at most 4) times candidate ranges, the groups of one range sharing its
+ * heaps; per-call candidates (packed by each unit) get candidate ranges
+ * alone. Every metric, top-k and score, query counts that are not multiples of the tile rows, ties
+ * across range and group boundaries: bit for bit the 1-thread results.
  */
 static void test_query_groups(void **state) {
     (void)state;
@@ -614,7 +614,8 @@ static void test_query_groups(void **state) {
     contexts_make(contexts, thread_counts, 3);
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
         const shape *s = &shapes[si];
-        const size_t groups = s->nq / 256 < 4 ? s->nq / 256 : 4;
+        /* per-call candidates are packed per unit, so they get no groups */
+        const size_t groups = !s->corpus ? 1 : s->nq / 256 < 4 ? s->nq / 256 : 4;
         float *q, *c;
         shape_inputs(s, &rng, 53, &q, &c);
         shape_outputs o = outputs_alloc(s);
