@@ -17,7 +17,9 @@
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
- *       merged afterwards in range order), or
+ *       merged afterwards in range order); against a corpus, a chunk of 512
+ *       queries or more is also cut into query groups, a unit being one
+ *       group against one range, in that range's heaps; or
  *     - query ranges (each unit owns whole queries; heaps live directly in
  *       the caller's output rows and are finished by the unit), when
  *       candidates are too few to share or the private heaps do not fit;
