@@ -60,6 +60,7 @@ typedef struct vs__env {
     int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
     size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
     long cl_survivors;      /* -1 auto, 0 segment lists, N slots (VECSCORE_CL_SURVIVORS) */
+    int cl_filter;          /* -1 auto, 0 separate pass, 1 fused (VECSCORE_CL_FILTER) */
     int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__env;
 

@@ -6,12 +6,16 @@
  *                       [--device SELECTOR]
  *
  * For each kernel family (VECSCORE_CL_KERNELS=cpu, then gpu) it opens the
- * device (default "opencl"), makes a corpus of N random rows, warms both k
- * up once, then times vs_corpus_topk (dot) R times at k = 10 and k = 1000,
- * alternating the two so that a change of machine load hits both alike. It
- * prints each family's median, smallest and largest time per k and the
- * ratio of medians. --segments adds the same rows with the segment-list
- * selection (VECSCORE_CL_SURVIVORS=0), the path before threshold selection.
+ * device (default "opencl") once per variant: the threshold selection with
+ * its test fused into the score kernel (the default), the same with the
+ * test as a separate pass over a score tile (VECSCORE_CL_FILTER=0), and
+ * with --segments the segment-list selection (VECSCORE_CL_SURVIVORS=0, the
+ * path before threshold selection). Each variant gets a corpus of the same
+ * N random rows and warms both k up once; then each of R repeats times
+ * vs_corpus_topk (dot) for every variant at k = 10 and k = 1000, the order
+ * of variants and of k turning round from repeat to repeat so that a
+ * change of machine load hits all alike. It prints each variant's median,
+ * smallest and largest time per k and the ratio of medians.
  * Each call's batch report must say that the device ran it; exit status 0,
  * or 1 with a message.
  */
@@ -27,9 +31,18 @@
 enum { KS = 2 };
 static const size_t ks[KS] = {10, 1000};
 
+/* One way of running top-k: family, VECSCORE_CL_SURVIVORS, VECSCORE_CL_FILTER (NULL: unset). */
 typedef struct setup {
-    const char *family, *survivors, *label;
+    const char *survivors, *filter, *label;
 } setup;
+
+/* What one variant holds while its family is measured. */
+typedef struct variant {
+    const setup *su;
+    vs_context *ctx;
+    vs_corpus *corpus;
+    double *times[2];
+} variant;
 
 static int parse_size(const char *prog, const char *name, const char *text, size_t *out) {
     char *end = NULL;
@@ -62,50 +75,80 @@ static int timed_call(vs_context *ctx, vs_corpus *corpus, const float *queries, 
     return 0;
 }
 
-static int run_setup(const setup *su, const char *device, const float *rows, size_t n, size_t dim,
-                     const float *queries, size_t nq, size_t repeats) {
-    setenv("VECSCORE_CL_KERNELS", su->family, 1);
-    if (su->survivors != NULL) setenv("VECSCORE_CL_SURVIVORS", su->survivors, 1);
+static int open_variant(variant *v, const char *family, const char *device, const float *rows,
+                        size_t n, size_t dim, size_t repeats) {
+    setenv("VECSCORE_CL_KERNELS", family, 1);
+    if (v->su->survivors != NULL) setenv("VECSCORE_CL_SURVIVORS", v->su->survivors, 1);
+    if (v->su->filter != NULL) setenv("VECSCORE_CL_FILTER", v->su->filter, 1);
     vs_options opts;
     vs_options_init(&opts);
     opts.device = device;
-    vs_context *ctx = NULL;
-    vs_corpus *corpus = NULL;
-    int status = vs_context_create(&opts, &ctx);
+    int status = vs_context_create(&opts, &v->ctx);
     unsetenv("VECSCORE_CL_SURVIVORS");
-    if (status == VS_OK) status = vs_corpus_create(ctx, rows, n, dim, &corpus);
+    unsetenv("VECSCORE_CL_FILTER");
+    if (status == VS_OK) status = vs_corpus_create(v->ctx, rows, n, dim, &v->corpus);
+    if (status != VS_OK)
+        fprintf(stderr, "vecscore-bench-cl-k: %s family, %s: cannot open %s: %s\n", family,
+                v->su->label, device, vs_strerror(status));
+    for (int j = 0; j < KS; j++)
+        v->times[j] = malloc(repeats * sizeof(double));
+    return status != VS_OK || v->times[0] == NULL || v->times[1] == NULL;
+}
+
+static void print_variant(const char *family, variant *v, size_t repeats) {
+    double median[KS];
+    char label[64];
+    snprintf(label, sizeof(label), "%s family, %s", family, v->su->label);
+    printf("%-37s", label);
+    for (int j = 0; j < KS; j++) {
+        median[j] = bench_median(v->times[j], repeats); /* sorts: [0] min, [R-1] max */
+        printf("  k=%-5zu %9.1f ms (%.1f .. %.1f)", ks[j], 1e3 * median[j], 1e3 * v->times[j][0],
+               1e3 * v->times[j][repeats - 1]);
+    }
+    printf("  ratio %.2f\n", median[1] / median[0]);
+    fflush(stdout);
+}
+
+/*
+ * Every variant of one family, open at once; each repeat times every
+ * variant at both k, the variants and the k in an order that turns round
+ * from one repeat to the next, so a change of machine load hits all alike.
+ */
+static int run_family(const char *family, const setup *setups, int count, const char *device,
+                      const float *rows, size_t n, size_t dim, const float *queries, size_t nq,
+                      size_t repeats) {
+    variant v[8];
+    memset(v, 0, sizeof(v));
     float *scores = malloc(nq * ks[KS - 1] * sizeof(float));
     int64_t *ids = malloc(nq * ks[KS - 1] * sizeof(int64_t));
-    double *times[KS] = {malloc(repeats * sizeof(double)), malloc(repeats * sizeof(double))};
-    int failed = status != VS_OK || !scores || !ids || !times[0] || !times[1];
-    if (status != VS_OK)
-        fprintf(stderr, "vecscore-bench-cl-k: %s: cannot open %s: %s\n", su->label, device,
-                vs_strerror(status));
+    int failed = scores == NULL || ids == NULL;
+    for (int i = 0; i < count && !failed; i++) {
+        v[i].su = &setups[i];
+        failed = open_variant(&v[i], family, device, rows, n, dim, repeats);
+    }
     double warm = 0;
-    for (int j = 0; j < KS && !failed; j++) /* first calls: program and buffers */
-        failed = timed_call(ctx, corpus, queries, nq, ks[j], scores, ids, &warm);
+    for (int i = 0; i < count && !failed; i++) /* first calls: program and buffers */
+        for (int j = 0; j < KS && !failed; j++)
+            failed = timed_call(v[i].ctx, v[i].corpus, queries, nq, ks[j], scores, ids, &warm);
     for (size_t r = 0; r < repeats && !failed; r++)
-        for (int j = 0; j < KS && !failed; j++) {
-            const int at = r % 2 ? KS - 1 - j : j; /* alternate which k goes first */
-            failed = timed_call(ctx, corpus, queries, nq, ks[at], scores, ids, &times[at][r]);
+        for (int i = 0; i < count && !failed; i++) {
+            variant *at = &v[r % 2 ? count - 1 - i : i];
+            for (int j = 0; j < KS && !failed; j++) {
+                const int kj = (r / 2) % 2 ? KS - 1 - j : j;
+                failed = timed_call(at->ctx, at->corpus, queries, nq, ks[kj], scores, ids,
+                                    &at->times[kj][r]);
+            }
         }
-    if (!failed) {
-        double median[KS];
-        printf("%-22s", su->label);
-        for (int j = 0; j < KS; j++) {
-            median[j] = bench_median(times[j], repeats); /* sorts: [0] min, [R-1] max */
-            printf("  k=%-5zu %9.1f ms (%.1f .. %.1f)", ks[j], 1e3 * median[j], 1e3 * times[j][0],
-                   1e3 * times[j][repeats - 1]);
-        }
-        printf("  ratio %.2f\n", median[1] / median[0]);
-        fflush(stdout);
+    for (int i = 0; i < count && !failed; i++)
+        print_variant(family, &v[i], repeats);
+    for (int i = 0; i < count; i++) {
+        free(v[i].times[0]);
+        free(v[i].times[1]);
+        vs_corpus_free(v[i].corpus);
+        vs_context_free(v[i].ctx);
     }
     free(scores);
     free(ids);
-    free(times[0]);
-    free(times[1]);
-    vs_corpus_free(corpus);
-    vs_context_free(ctx);
     return failed;
 }
 
@@ -151,13 +194,14 @@ int main(int argc, char **argv) {
     }
     printf("OpenCL top-k cost of k: %zu x %zu x %zu dot on %s, %zu repeats, median (min .. max)\n",
            nq, n, dim, device, repeats);
-    const setup setups[] = {{"cpu", NULL, "cpu family"},
-                            {"gpu", NULL, "gpu family"},
-                            {"cpu", "0", "cpu family, segments"},
-                            {"gpu", "0", "gpu family, segments"}};
+    const setup setups[] = {{NULL, "1", "threshold test fused"},
+                            {NULL, "0", "threshold test separate"},
+                            {"0", NULL, "segments"}};
+    const char *families[] = {"cpu", "gpu"};
     int failed = 0;
-    for (int i = 0; i < (segments ? 4 : 2) && !failed; i++)
-        failed = run_setup(&setups[i], device, rows, n, dim, queries, nq, repeats);
+    for (int f = 0; f < 2 && !failed; f++)
+        failed = run_family(families[f], setups, segments ? 3 : 2, device, rows, n, dim, queries,
+                            nq, repeats);
     free(rows);
     free(queries);
     return failed;

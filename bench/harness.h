@@ -34,7 +34,7 @@
 
 #include "bench.h"
 
-#define MAX_PATHS 32
+#define MAX_PATHS 128 /* 7 per corpus path (float32 and 6 storage rows), the peers */
 #define MAX_SHAPES 32
 #define MAX_SAMPLES 4
 #define MAX_REPS 1000
@@ -186,7 +186,7 @@ const row *bench_row_find(const run_state *st, const shape *sh, vs_metric metric
 int bench_row_is_main(const row *r);
 double bench_problem_flops(const shape *sh);
 double bench_problem_bytes(const shape *sh, int topk, size_t k);
-/* Bytes per stored element of a path: 2 for vs-auto-f16[-approx] / -bf16, 1 for -i8, else 4. */
+/* Bytes per stored element of a path: 2 for vs-<path>-f16[-approx] / -bf16, 1 for -i8, else 4. */
 int bench_path_element_bytes(const char *path);
 /* Sets bound and % of the roofline limit max(bytes / bandwidth, flops / peak). */
 void bench_row_limits(const run_state *st, row *r);

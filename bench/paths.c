@@ -8,9 +8,11 @@
  * an untimed OpenBLAS call of the same shape before each timed call.
  *
  * The list (build_paths): vs-<isa> for each ISA the CPU has, vs-<selector>
- * for each OpenCL device, vs-auto, vs-auto-oneshot, then the peers that
- * this build has (OpenBLAS and vs-auto-after-blas, FAISS, CLBlast on each
- * OpenCL device) and the blog baselines; --paths selects among them.
+ * for each OpenCL device, vs-auto, vs-auto-oneshot, then each of the first
+ * three on every compact storage (vs-avx2-f16, ..., vs-auto-i8-approx), then
+ * the peers that this build has (OpenBLAS and vs-auto-after-blas, FAISS,
+ * CLBlast on each OpenCL device) and the blog baselines; --paths selects
+ * among them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -32,7 +34,7 @@ typedef struct vs_state {
     vs_batch_report report;
     int reports;
     double transfer_sum, kernel_sum;
-    vs_corpus_options storage; /* compact storage paths (vs-auto-f16, ...): exact mode */
+    vs_corpus_options storage; /* compact storage paths (vs-avx2-f16, ...): storage, exact */
     double rescored_sum;       /* fraction of the Q x N candidates rescored, summed over calls */
 } vs_state;
 
@@ -212,30 +214,62 @@ static void append_peer(run_state *st, bench_path *peer) {
         peer->destroy(peer);
 }
 
-static void add_isa_paths(run_state *st) {
-    for (int i = 0; vs_cpu_isa_name(i) != NULL; i++) { /* every ISA the library knows */
-        const char *isa = vs_cpu_isa_name(i);
-        char name[48];
-        snprintf(name, sizeof(name), "vs-%s", isa);
-        if (!vs_cpu_isa_supported(isa)) continue;
-        bench_path *path = append_vs(st, name, "cpu", isa, 0, -1, NULL);
-        if (path) path->auxiliary = strcmp(isa, vs_cpu_best_isa()) != 0;
-    }
-}
+/*
+ * The corpus paths, one per context kind: vs-<isa> for each ISA the CPU has
+ * (auxiliary below the best one), vs-<selector> for each OpenCL device, and
+ * vs-auto. add_corpus_paths times them on float32 corpora and
+ * add_storage_paths on compact ones, so both lists come from here.
+ */
+typedef struct corpus_spec {
+    char name[48];     /* the float32 path's name: vs-avx2, vs-opencl:0:0, vs-auto */
+    char device[32];   /* selector */
+    const char *isa;   /* NULL: the best */
+    int opencl_device; /* vs_device index, -1 for none */
+    char driver[64];   /* OpenCL driver version */
+    int auxiliary;     /* 1: informative only (an ISA below the best) */
+    int opencl_cpu;    /* 1: an OpenCL CPU device (PoCL) */
+} corpus_spec;
 
-static void add_opencl_paths(run_state *st) {
-    int devices = vs_device_count();
-    for (int i = 1; i < devices; i++) { /* device 0 is the native CPU */
+#define MAX_SPECS 24
+
+static int corpus_specs(corpus_spec *specs) {
+    int count = 0;
+    for (int i = 0; vs_cpu_isa_name(i) != NULL && count < MAX_SPECS; i++) {
+        const char *isa = vs_cpu_isa_name(i); /* every ISA the library knows */
+        if (!vs_cpu_isa_supported(isa)) continue;
+        corpus_spec *c = &specs[count++];
+        *c = (corpus_spec){.isa = isa, .opencl_device = -1};
+        snprintf(c->name, sizeof(c->name), "vs-%s", isa);
+        snprintf(c->device, sizeof(c->device), "cpu");
+        c->auxiliary = strcmp(isa, vs_cpu_best_isa()) != 0;
+    }
+    const int devices = vs_device_count();
+    for (int i = 1; i < devices && count < MAX_SPECS - 1; i++) { /* device 0 is the native CPU */
         vs_device dev;
         if (vs_device_info(i, &dev) != VS_OK) continue;
-        char name[48];
-        snprintf(name, sizeof(name), "vs-%s", dev.selector);
-        append_vs(st, name, dev.selector, NULL, 0, i, dev.driver_version);
+        corpus_spec *c = &specs[count++];
+        *c = (corpus_spec){.opencl_device = i, .opencl_cpu = dev.kind == VS_DEVICE_OPENCL_CPU};
+        snprintf(c->name, sizeof(c->name), "vs-%s", dev.selector);
+        snprintf(c->device, sizeof(c->device), "%s", dev.selector);
+        snprintf(c->driver, sizeof(c->driver), "%s", dev.driver_version);
     }
+    corpus_spec *c = &specs[count++];
+    *c = (corpus_spec){.opencl_device = -1};
+    snprintf(c->name, sizeof(c->name), "vs-auto");
+    snprintf(c->device, sizeof(c->device), "auto");
+    return count;
 }
 
-static void add_auto_paths(run_state *st) {
-    append_vs(st, "vs-auto", "auto", NULL, 0, -1, NULL);
+/* The float32 corpus paths, then vs-auto-oneshot. */
+static void add_corpus_paths(run_state *st) {
+    corpus_spec specs[MAX_SPECS];
+    const int count = corpus_specs(specs);
+    for (int i = 0; i < count; i++) {
+        const corpus_spec *c = &specs[i];
+        bench_path *path = append_vs(st, c->name, c->device, c->isa, 0, c->opencl_device,
+                                     c->driver[0] ? c->driver : NULL);
+        if (path) path->auxiliary = c->auxiliary;
+    }
     bench_path *oneshot = append_vs(st, "vs-auto-oneshot", "auto", NULL, 0, -1, NULL);
     if (oneshot) {
         ((vs_state *)oneshot->state)->oneshot = 1;
@@ -244,24 +278,33 @@ static void add_auto_paths(run_state *st) {
 }
 
 /*
- * vs-auto-f16, vs-auto-bf16, vs-auto-i8: vs-auto on a compact corpus in exact
- * mode (its answer is the float32 corpus's, so the reference check applies
- * unchanged); the settings column gives the rescored fraction. The same with
- * -approx: approximate mode, top-k only, judged by recall (path->approximate).
+ * Every corpus path on each compact storage: <path>-f16, -bf16, -i8 (e.g.
+ * vs-avx2-f16, vs-opencl:0:0-i8, vs-auto-bf16) in exact mode (its answer is
+ * the float32 corpus's, so the reference check applies unchanged; the
+ * settings column gives the rescored fraction), then the same with -approx:
+ * approximate mode, top-k only, judged by recall (path->approximate). A
+ * storage path is auxiliary where its float32 path is, and on an OpenCL CPU
+ * device (PoCL: a device for tests, whose compact rows are informative).
  */
 static void add_storage_paths(run_state *st) {
     static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
+    corpus_spec specs[MAX_SPECS];
+    const int count = corpus_specs(specs);
     for (int exact = 1; exact >= 0; exact--)
-        for (size_t i = 0; i < sizeof(storages) / sizeof(storages[0]); i++) {
-            char name[48];
-            snprintf(name, sizeof(name), "vs-auto-%s%s", vs_storage_name(storages[i]),
-                     exact ? "" : "-approx");
-            bench_path *path = append_vs(st, name, "auto", NULL, 0, -1, NULL);
-            if (path == NULL) continue;
-            ((vs_state *)path->state)->storage.storage = storages[i];
-            ((vs_state *)path->state)->storage.exact = exact;
-            path->approximate = !exact;
-        }
+        for (size_t s = 0; s < sizeof(storages) / sizeof(storages[0]); s++)
+            for (int i = 0; i < count; i++) {
+                const corpus_spec *c = &specs[i];
+                char name[64];
+                snprintf(name, sizeof(name), "%s-%s%s", c->name, vs_storage_name(storages[s]),
+                         exact ? "" : "-approx");
+                bench_path *path = append_vs(st, name, c->device, c->isa, 0, c->opencl_device,
+                                             c->driver[0] ? c->driver : NULL);
+                if (path == NULL) continue;
+                ((vs_state *)path->state)->storage.storage = storages[s];
+                ((vs_state *)path->state)->storage.exact = exact;
+                path->approximate = !exact;
+                path->auxiliary = c->auxiliary || c->opencl_cpu;
+            }
 }
 
 static void add_blas_paths(run_state *st) {
@@ -297,9 +340,9 @@ static void add_blog_paths(run_state *st) {
 }
 
 /* In this order: the CSV rows, the stdout table and the plot styles follow it. */
-static void (*const path_groups[])(run_state *st) = {
-    add_isa_paths,  add_opencl_paths, add_auto_paths,    add_storage_paths,
-    add_blas_paths, add_faiss_paths,  add_clblast_paths, add_blog_paths};
+static void (*const path_groups[])(run_state *st) = {add_corpus_paths,  add_storage_paths,
+                                                     add_blas_paths,    add_faiss_paths,
+                                                     add_clblast_paths, add_blog_paths};
 
 int bench_paths_build(run_state *st) {
     st->npaths = 0;

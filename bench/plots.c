@@ -238,7 +238,7 @@ static void plot_header(FILE *f, const run_state *st, const plot_kind *kind, int
                  "\n%% of limit = 100 x roofline time / median time; roofline time = max(bytes / "
                  "%.1f GB/s read bandwidth, flops / %.1f GFLOP/s peak FMA),"
                  "\nboth measured in this run (the better of start and end); compact paths "
-                 "(vs-auto-f16, -bf16, -i8) count their candidates at 2 or 1 bytes per element",
+                 "(vs-*-f16, -bf16, -i8) count their candidates at 2 or 1 bytes per element",
                  st->machine.read_bandwidth_gbs, st->machine.peak_gflops);
         append(title, sizeof(title), "%s", definition);
         above_limit_note(st, kind, note, sizeof(note));

@@ -3,7 +3,7 @@
  * scenario) or per trial and setting (contention scenario). Storage, lookup,
  * the rates (GFLOP/s counts 2·Q·N·d; GB/s the candidate and query bytes plus
  * the output: Q·N·4 for a score matrix, Q·k·12 for top-k; a compact
- * storage path, vs-auto-f16/-bf16/-i8[-approx], counts its candidates at 2 or 1 bytes
+ * storage path, vs-<path>-f16/-bf16/-i8[-approx], counts its candidates at 2 or 1 bytes
  * per element, what it streams), % of the roofline limit, and the stdout
  * line of a row.
  */
@@ -65,10 +65,16 @@ const char *bench_mode_name(int topk) {
 }
 
 int bench_path_element_bytes(const char *path) {
+    /* vs-<corpus path>-<storage>[-approx] (bench/paths.c add_storage_paths) */
+    size_t end = strlen(path);
+    if (end > 7 && strcmp(path + end - 7, "-approx") == 0) end -= 7;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '-')
+        start--;
     char storage[8] = "";
     vs_storage type;
-    if (strncmp(path, "vs-auto-", 8) != 0) return 4;
-    snprintf(storage, sizeof(storage), "%.*s", (int)strcspn(path + 8, "-"), path + 8);
+    if (strncmp(path, "vs-", 3) != 0 || start <= 3 || end - start >= sizeof(storage)) return 4;
+    snprintf(storage, sizeof(storage), "%.*s", (int)(end - start), path + start);
     if (vs_storage_parse(storage, &type) != VS_OK) return 4;
     return type == VS_STORAGE_I8 ? 1 : type == VS_STORAGE_F32 ? 4 : 2;
 }

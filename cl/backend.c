@@ -1,8 +1,8 @@
 /*
- * backend.c — the OpenCL backend: context and queue on one device, resident
- * corpora, the batch pipeline (stage queries through the pinned arena, score
- * tile by tile, select top-k on the device, write results into the caller's
- * memory without a copy when it is aligned).
+ * backend.c — the OpenCL backend: context and two queues on one device,
+ * resident corpora, the batch pipeline (stage queries through the pinned
+ * arena, score tile by tile, select top-k on the device, write results into
+ * the caller's memory without a copy when it is aligned).
  *
  * Plan of one batch (all sizes fixed before the first command is enqueued):
  *
@@ -10,20 +10,26 @@
  *              (a larger corpus is split, never refused), with |v|^2 and 1/|v|
  *              (float64, rounded once); a part holding a vector whose norm is
  *              outside the cosine safe range (cpu/kernels.h) also keeps a copy
- *              with such vectors scaled by a power of two, for COSINE batches
+ *              with such vectors scaled by a power of two, for COSINE batches;
+ *              per-call candidates are uploaded through the pinned arena in
+ *              bounded, alternating halves (upload_staged)
  *   queries    in chunks of `rows` that fit the staging arena and the
  *              device scratch limits; each chunk is copied into the pinned
  *              arena with its aux values (COSINE: scaled like the corpus copy)
- *              and written to the device
+ *              and written to the device, into one of two alternating slots
  *   candidates in tiles of `columns` within a part
- *   score      vs_score_tile writes straight into the output (zero-copy) or
- *              into a tile buffer read back with clEnqueueReadBufferRect
- *   top-k      vs_score_tile -> vs_select_segments -> vs_merge_segments per
+ *   score      the score kernel writes straight into the output (zero-copy) or
+ *              into one of two tile buffers, read back non-blocking into the
+ *              pinned read-back block while the next tile is scored
+ *   top-k      the threshold selection (the test in the score kernel's
+ *              epilogue, vs_select_query) or segment lists and a merge per
  *              tile; the running best k stays on the device, only nq x k
- *              results come back
+ *              results come back (non-blocking, into the read-back block)
  *
- * Batches on one context are serialised (one in-order queue); the staging
- * arena is reset after every chunk once the device has finished with it.
+ * Kernels run on the compute queue (s->queue), uploads and read-backs on the
+ * transfer queue (s->transfer); events order them (run_chunk). Batches on
+ * one context are serialised (the lock); the staging arena is given back
+ * after every chunk once its upload has completed.
  */
 #include <math.h>
 #include <pthread.h>
@@ -49,6 +55,7 @@
 #define VS_CL_SELECT_IDS 0x7ffffffe /* ids it can encode (31 bits, one word kept for "empty") */
 #define VS_CL_SURVIVORS_MIN 1024    /* survivor slots per query: max(4 k, this) ... */
 #define VS_CL_SURVIVORS_MAX 8192    /* ... at most this, unless VECSCORE_CL_SURVIVORS says */
+#define VS_CL_READBACK_SLOT ((size_t)8 << 20) /* bytes of a copied score tile (rows x columns) */
 
 /* The kernels of score.cl and compact.cl (one program), in one table: index, name, family that
  * launches it ("compact": compact corpora, cl/compact.c, whatever the family). */
@@ -63,10 +70,14 @@
     X(MERGE_SORTED, "vs_merge_sorted", "gpu")                                                      \
     X(TOPK_RESET, "vs_topk_reset", "any")                                                          \
     X(FILTER, "vs_filter_tile", "any")                                                             \
+    X(RESCORE, "vs_rescore_tile", "any")                                                           \
     X(SELECT_QUERY, "vs_select_query", "any")                                                      \
     X(COMPACT_F16, "vs_compact_f16", "compact")                                                    \
     X(COMPACT_BF16, "vs_compact_bf16", "compact")                                                  \
-    X(COMPACT_I8, "vs_compact_i8", "compact")
+    X(COMPACT_I8, "vs_compact_i8", "compact")                                                      \
+    X(COMPACT_F16_BLOCKED, "vs_compact_f16_blocked", "compact")                                    \
+    X(COMPACT_BF16_BLOCKED, "vs_compact_bf16_blocked", "compact")                                  \
+    X(COMPACT_I8_BLOCKED, "vs_compact_i8_blocked", "compact")
 enum {
 #define VS_CL_KERNEL_ENUM_(id, name, family) K_##id,
     VS_CL_KERNEL_LIST(VS_CL_KERNEL_ENUM_)
@@ -117,16 +128,17 @@ typedef struct cl_corpus {
 
 /* Slots of the context's buffer pool (pool_get). */
 enum {
-    P_QUERIES,
-    P_QAUX,
-    P_TILE,
-    P_SEG_KEYS,
+    P_QUERIES, /* two slots each: chunks (queries, results) and copied score tiles alternate */
+    P_QAUX = P_QUERIES + 2,
+    P_TILE = P_QAUX + 2,
+    P_SEG_KEYS = P_TILE + 2,
     P_SEG_IDS,
     P_RUN_KEYS, /* two slots: the running lists alternate */
     P_RUN_IDS = P_RUN_KEYS + 2,
     P_OUT_SCORES = P_RUN_IDS + 2,
-    P_OUT_IDS,
-    P_SURVIVORS, /* threshold selection: survivor words, running lists, thresholds, counters */
+    P_OUT_IDS = P_OUT_SCORES + 2,
+    P_SURVIVORS = P_OUT_IDS +
+                  2, /* threshold selection: survivor words, running lists, thresholds, counters */
     P_RUNNING,
     P_THRESHOLDS,
     P_STATE,
@@ -141,7 +153,11 @@ typedef struct pooled {
 typedef struct cl_state {
     vs__cl_entry entry;
     cl_context context;
-    cl_command_queue queue;
+    cl_command_queue queue;    /* compute: every kernel */
+    cl_command_queue transfer; /* uploads and read-backs; events order the two */
+    cl_event gate;             /* the next kernel waits for it (a chunk's upload); not owned */
+    cl_event last;             /* the last kernel enqueued (owned) */
+    vs_pinned_block readback;  /* pinned read-back staging: two slots, grown on demand */
     cl_program program;
     cl_kernel kernels[K_COUNT];    /* VS_CL_KERNEL_LIST */
     unsigned launched;             /* bit per kernel launched by the current batch */
@@ -151,6 +167,8 @@ typedef struct cl_state {
     int merge_sorted_ok;           /* vs_merge_sorted fits it */
     int select_ok;                 /* vs_select_query fits it */
     long survivors_policy;         /* ctx->cl_survivors: -1 automatic, 0 off, N slots */
+    int filter_policy;             /* ctx->cl_filter: -1 automatic, 0 a separate pass, 1 fused */
+    int filter_fused;              /* the current batch ran the threshold test in a score kernel */
     char build_options[96];
     int family;       /* VS__CL_KERNELS_CPU, _GPU or _TILE (never _AUTO here) */
     int rows_kernel;  /* family CPU: vs_score_rows and vs_topk_rows */
@@ -180,13 +198,19 @@ static size_t staging_row_bytes(size_t dim) {
     return dim * sizeof(float) + sizeof(float);
 }
 
+/* Staging bytes per row of per-call candidates: the vector and its two aux values. */
+static size_t staging_candidate_bytes(size_t dim) {
+    return dim * sizeof(float) + 2 * sizeof(float);
+}
+
 static size_t device_align(const vs__cl_entry *entry) {
     return entry->info.base_align_bytes > 64 ? entry->info.base_align_bytes : 64;
 }
 
 size_t vs__cl_min_arena_bytes(const vs__cl_entry *entry, size_t *reserve) {
     *reserve = staging_reserve(device_align(entry));
-    return *reserve + staging_row_bytes(VS_CL_WARM_DIM);
+    /* the warm-up batch stages a query row and uploads its candidates a row at a time */
+    return *reserve + staging_candidate_bytes(VS_CL_WARM_DIM);
 }
 
 static cl_mem make_buffer(const vs__env *ctx, cl_state *s, cl_mem_flags flags, size_t bytes,
@@ -205,6 +229,29 @@ static cl_mem make_buffer(const vs__env *ctx, cl_state *s, cl_mem_flags flags, s
 static void release_mem(cl_mem *mem) {
     if (*mem != NULL) vs__cl.ReleaseMemObject(*mem);
     *mem = NULL;
+}
+
+static void release_event(cl_event *event) {
+    if (*event != NULL) vs__cl.ReleaseEvent(*event);
+    *event = NULL;
+}
+
+/* Waits for one event of the batch (an upload or a read-back). */
+static int wait_event(const vs__env *ctx, cl_event event, const char *what) {
+    cl_int err = vs__cl.WaitForEvents(1, &event);
+    if (err == CL_SUCCESS) return VS_OK;
+    char label[96];
+    snprintf(label, sizeof(label), "clWaitForEvents(%s)", what);
+    return vs__cl_failed(ctx, label, err);
+}
+
+/* Starts what is queued on a queue (an in-order queue otherwise may hold it back). */
+static int flush(const vs__env *ctx, cl_command_queue queue, const char *what) {
+    cl_int err = vs__cl.Flush(queue);
+    if (err == CL_SUCCESS) return VS_OK;
+    char label[96];
+    snprintf(label, sizeof(label), "clFlush(%s queue)", what);
+    return vs__cl_failed(ctx, label, err);
 }
 
 /* Sets kernel arguments from (size, pointer) pairs; 0 or the failing status. */
@@ -322,9 +369,77 @@ static int make_cosine_copy(const vs__env *ctx, cl_state *s, cl_part *part, cons
     return status;
 }
 
-static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
-                          size_t dim, void **out) {
-    cl_state *s = state;
+/*
+ * Per-call candidates: one part's vectors and aux values go to the device
+ * through the pinned staging arena (free while a batch has not started;
+ * the caller holds the lock), in chunks of rows that fill half of it, the
+ * halves alternating: a half is refilled once its upload (transfer queue,
+ * non-blocking) has completed, so copying into one overlaps the transfer
+ * of the other, and the staging stays bounded whatever the size. 0 or a
+ * vs_status.
+ */
+static int upload_staged(const vs__env *ctx, cl_state *s, const cl_part *part, const float *rows,
+                         const float *norm_sq, const float *inv_norm, size_t dim) {
+    const size_t row_bytes = staging_candidate_bytes(dim);
+    const size_t reserve = staging_reserve(s->align);
+    const size_t usable = s->staging.capacity > reserve ? s->staging.capacity - reserve : 0;
+    int halves = 2;
+    size_t chunk = usable / 2 / row_bytes;
+    if (chunk == 0) { /* one half holds no row: the whole arena, one upload at a time */
+        halves = 1;
+        chunk = usable / row_bytes;
+    }
+    if (chunk == 0) {
+        vs__log(&ctx->log, VS_LOG_INFO,
+                "opencl: the staging arena (%zu B) holds no candidate row of dim %zu",
+                s->staging.capacity, dim);
+        return VS_ERR_UNSUPPORTED;
+    }
+    const size_t mark = vs_arena_mark(&s->staging);
+    unsigned char *half[2] = {NULL, NULL};
+    for (int h = 0; h < halves; h++)
+        half[h] = vs_arena_alloc_aligned(&s->staging, chunk * row_bytes, s->align);
+    cl_event sent[2] = {NULL, NULL};
+    int status = half[0] == NULL || half[halves - 1] == NULL ? VS_ERR_OUT_OF_MEMORY : VS_OK;
+    for (size_t j0 = 0, c = 0; j0 < part->count && status == VS_OK; j0 += chunk, c++) {
+        const int h = (int)(c % (size_t)halves);
+        const size_t count = part->count - j0 < chunk ? part->count - j0 : chunk;
+        if (sent[h] != NULL) status = wait_event(ctx, sent[h], "candidate upload");
+        release_event(&sent[h]);
+        if (status != VS_OK) break;
+        float *v = (float *)half[h], *norms = v + count * dim, *invs = norms + count;
+        memcpy(v, rows + j0 * dim, count * dim * sizeof(float));
+        memcpy(norms, norm_sq + j0, count * sizeof(float));
+        memcpy(invs, inv_norm + j0, count * sizeof(float));
+        const cl_mem to[3] = {part->vectors, part->norm_sq, part->inv_norm};
+        const void *from[3] = {v, norms, invs};
+        const size_t unit[3] = {dim * sizeof(float), sizeof(float), sizeof(float)};
+        for (int i = 0; i < 3 && status == VS_OK; i++) {
+            cl_int err = vs__cl.EnqueueWriteBuffer(s->transfer, to[i], CL_FALSE, j0 * unit[i],
+                                                   count * unit[i], from[i], 0, NULL,
+                                                   i == 2 ? &sent[h] : NULL);
+            if (err != CL_SUCCESS)
+                status = vs__cl_failed(ctx, "clEnqueueWriteBuffer(candidates)", err);
+        }
+        if (status == VS_OK) status = flush(ctx, s->transfer, "transfer");
+    }
+    for (int h = 0; h < 2; h++) {
+        if (status == VS_OK && sent[h] != NULL)
+            status = wait_event(ctx, sent[h], "candidate upload");
+        release_event(&sent[h]);
+    }
+    if (status != VS_OK) vs__cl.Finish(s->transfer); /* nothing may still read the staging */
+    vs_arena_release(&s->staging, mark);
+    return status;
+}
+
+/*
+ * A device corpus: resident (vs_corpus, created from the caller's memory,
+ * staged = 0; takes the lock) or per-call candidates (staged = 1: the
+ * caller holds the lock, and the rows go through the staging arena).
+ */
+static int corpus_build(cl_state *s, const vs__env *ctx, const float *vectors, size_t n, size_t dim,
+                        int staged, void **out) {
     int status = VS_OK;
     *out = NULL;
     float *norm_sq = NULL, *inv_norm = NULL;
@@ -355,7 +470,7 @@ static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors,
             goto cleanup;
         }
     }
-    pthread_mutex_lock(&s->lock);
+    if (!staged) pthread_mutex_lock(&s->lock);
     for (size_t p = 0; p < corpus->nparts && status == VS_OK; p++) {
         cl_part *part = &corpus->parts[p];
         part->first = p * rows_per_part;
@@ -367,28 +482,35 @@ static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors,
             norm_sq[j] = (float)sum;
             inv_norm[j] = vs__cosine_aux(sum, &shifts[j]);
         }
-        const cl_mem_flags flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
-        part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float), (void *)rows,
-                                    "corpus vectors", &status);
+        const cl_mem_flags flags = CL_MEM_READ_ONLY | (staged ? 0 : CL_MEM_COPY_HOST_PTR);
+        part->vectors = make_buffer(ctx, s, flags, part->count * dim * sizeof(float),
+                                    staged ? NULL : (void *)rows, "corpus vectors", &status);
         if (status == VS_OK)
-            part->norm_sq = make_buffer(ctx, s, flags, part->count * sizeof(float), norm_sq,
-                                        "corpus norms", &status);
+            part->norm_sq = make_buffer(ctx, s, flags, part->count * sizeof(float),
+                                        staged ? NULL : norm_sq, "corpus norms", &status);
         if (status == VS_OK)
-            part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float), inv_norm,
-                                         "corpus inverse norms", &status);
+            part->inv_norm = make_buffer(ctx, s, flags, part->count * sizeof(float),
+                                         staged ? NULL : inv_norm, "corpus inverse norms", &status);
+        if (status == VS_OK && staged)
+            status = upload_staged(ctx, s, part, rows, norm_sq, inv_norm, dim);
         if (status == VS_OK) status = make_cosine_copy(ctx, s, part, rows, dim, shifts);
     }
-    pthread_mutex_unlock(&s->lock);
+    if (!staged) pthread_mutex_unlock(&s->lock);
 cleanup:
     free(norm_sq);
     free(inv_norm);
     free(shifts);
     if (status != VS_OK) {
-        corpus_release(state, corpus);
+        corpus_release(s, corpus);
         return status;
     }
     *out = corpus;
     return VS_OK;
+}
+
+static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors, size_t n,
+                          size_t dim, void **out) {
+    return corpus_build(state, ctx, vectors, n, dim, 0, out);
 }
 
 static void corpus_row(void *state, const void *data, size_t j, float *out) {
@@ -420,9 +542,29 @@ typedef struct plan {
     size_t segment_length;
     size_t k;         /* min(k, nc): entries kept on the device */
     size_t survivors; /* threshold selection: survivor slots per query; 0 = segment lists */
+    int fused_filter; /* threshold selection: the test in the score kernel's epilogue */
     int fused;        /* top-k scored and selected in one kernel (vs_topk_rows) */
     int zero_copy;    /* outputs wrapped in place */
 } plan;
+
+/*
+ * Threshold selection (the test in the score kernel, vs_select_query) for
+ * every unfused top-k it can encode; segment lists (vs_select_segments + a
+ * merge) for larger k or ids. Sets p->survivors and p->fused_filter.
+ */
+static void plan_selection(const cl_state *s, const vs__batch *b, const cl_corpus *corpus,
+                           plan *p) {
+    if (b->k && !p->fused && s->select_ok && s->survivors_policy != 0 && p->k <= VS_CL_SELECT_CAP &&
+        b->nc <= VS_CL_SELECT_IDS && corpus->nparts > 0) {
+        size_t slots = 4 * p->k;
+        if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
+        if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
+        p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
+        /* Automatic: fused, except on the cpu family (CPU cores: PoCL measured the fused
+         * epilogue 10-25% slower at 256 x 100k x 128, docs/opencl.md); VECSCORE_CL_FILTER. */
+        p->fused_filter = s->filter_policy < 0 ? s->family != VS__CL_KERNELS_CPU : s->filter_policy;
+    }
+}
 
 static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *corpus, plan *p) {
     memset(p, 0, sizeof(*p));
@@ -440,15 +582,7 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
         p->fused = p->fused && s->fused_policy;
     else
         p->fused = p->fused && b->dim >= VS_CL_FUSED_MIN_DIM;
-    /* Threshold selection (vs_filter_tile, vs_select_query) for every unfused top-k it can
-     * encode; segment lists (vs_select_segments + a merge) for larger k or ids. */
-    if (b->k && !p->fused && s->select_ok && s->survivors_policy != 0 && p->k <= VS_CL_SELECT_CAP &&
-        b->nc <= VS_CL_SELECT_IDS && corpus->nparts > 0) {
-        size_t slots = 4 * p->k;
-        if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
-        if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
-        p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
-    }
+    plan_selection(s, b, corpus, p);
     /* Kernel arguments are 32-bit: such shapes go to the CPU (not a device failure). */
     if (b->dim > UINT32_MAX || b->k > UINT32_MAX) return VS_ERR_UNSUPPORTED;
     const size_t max_columns = (size_t)(UINT32_MAX & ~(uint32_t)(VS_CL_TILE - 1));
@@ -520,6 +654,11 @@ static int make_plan(const cl_state *s, const vs__batch *b, const cl_corpus *cor
     }
     if (rows == 0 || p->columns == 0) return VS_ERR_UNSUPPORTED; /* k too large for the device */
     p->rows = rows < b->nq ? rows : (b->nq > 0 ? b->nq : 1);
+    if (!b->k && !p->zero_copy) { /* copied score tiles: each read-back slot stays bounded */
+        size_t fit = VS_CL_READBACK_SLOT / (p->rows * sizeof(float)) / VS_CL_TILE * VS_CL_TILE;
+        if (fit < VS_CL_TILE) fit = VS_CL_TILE;
+        if (p->columns > fit) p->columns = fit;
+    }
     p->segment_length = (p->columns + p->segments - 1) / p->segments;
     return VS_OK;
 }
@@ -530,16 +669,46 @@ static size_t output_floats(const vs__batch *b) {
 }
 
 /* One batch's device buffers: the pool's (owned by cl_state), or the caller's memory wrapped. */
+/*
+ * A read-back in flight: the transfer queue copies device results into a
+ * slot of the pinned read-back block; once `done` has completed the host
+ * copies its rows (width floats / ids each) into the caller's memory.
+ */
+typedef struct pending {
+    cl_event done; /* NULL: nothing in flight in this slot */
+    const float *from_scores;
+    const int64_t *from_ids; /* NULL for a score tile */
+    float *to_scores;
+    int64_t *to_ids;
+    size_t rows, width, ld; /* ld: floats between rows in the caller's matrix */
+} pending;
+
+/*
+ * One batch's device buffers: the pool's (owned by cl_state), or the caller's
+ * memory wrapped; and the events of its pipeline. queries, qaux, tile,
+ * out_scores and out_ids are the current slot's (two of each alternate).
+ */
 typedef struct buffers {
     cl_mem queries, qaux, tile, seg_keys, seg_ids, run_keys[2], run_ids[2], out_scores, out_ids;
     cl_mem survivors, running, thresholds, state; /* threshold selection */
     int wrapped; /* out_scores / out_ids wrap the caller's memory: released after the batch */
+    cl_event uploaded[2]; /* a chunk's query upload into query slot i */
+    cl_event computed[2]; /* the last kernel of the chunk that read query slot i */
+    pending results[2];   /* copied top-k rows of the chunk in slot i */
+    pending tiles[2];     /* copied score tiles, alternating */
+    size_t tile_count;    /* copied score tiles so far (the slot is tile_count % 2) */
 } buffers;
 
 static void release_buffers(buffers *d) {
     if (d->wrapped) {
         release_mem(&d->out_scores);
         release_mem(&d->out_ids);
+    }
+    for (int i = 0; i < 2; i++) {
+        release_event(&d->uploaded[i]);
+        release_event(&d->computed[i]);
+        release_event(&d->results[i].done);
+        release_event(&d->tiles[i].done);
     }
     memset(d, 0, sizeof(*d));
 }
@@ -550,13 +719,19 @@ static int launch(const vs__env *ctx, cl_state *s, int which, const arg *args, i
     const char *name = kernel_names[which];
     int status = set_args(ctx, s->kernels[which], name, args, count);
     if (status != VS_OK) return status;
-    cl_int err = vs__cl.EnqueueNDRangeKernel(s->queue, s->kernels[which], dims, NULL, global, local,
-                                             0, NULL, NULL);
+    /* The chunk's first kernel waits for its upload; the rest follow in queue order. */
+    cl_event done = NULL;
+    cl_int err =
+        vs__cl.EnqueueNDRangeKernel(s->queue, s->kernels[which], dims, NULL, global, local,
+                                    s->gate != NULL, s->gate != NULL ? &s->gate : NULL, &done);
     if (err != CL_SUCCESS) {
         char label[96];
         snprintf(label, sizeof(label), "clEnqueueNDRangeKernel(%s)", name);
         return vs__cl_failed(ctx, label, err);
     }
+    s->gate = NULL;
+    release_event(&s->last);
+    s->last = done;
     s->launched |= 1u << which;
     return VS_OK;
 }
@@ -571,19 +746,24 @@ static cl_mem part_vectors(const vs__batch *b, const cl_part *part) {
  * OpenCL handles (cl_mem) are pointers to opaque structs: that size is the one wanted. */
 
 /* Scores a chunk of queries against one tile of a part (see score.cl). */
+/* cap > 0: the threshold test fused, scores offered to the survivor buffers (no out). */
 static int score_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
                       const cl_part *part, size_t t0, size_t columns, size_t rows, cl_mem out,
-                      cl_ulong out_offset, cl_ulong ld_out) {
+                      cl_ulong out_offset, cl_ulong ld_out, size_t cap) {
     const cl_ulong query_offset = 0, candidate_offset = (cl_ulong)t0 * b->dim,
                    caux_offset = (cl_ulong)t0;
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
     const cl_int metric = (cl_int)b->metric, negate = b->k && b->metric == VS_METRIC_L2SQ;
     const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
     const cl_mem vectors = part_vectors(b, part);
-    const arg args[] = {ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
-                        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
-                        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
-                        ARG(out_offset),       ARG(ld_out),       ARG(negate)};
+    const cl_uint slots = (cl_uint)cap;
+    const cl_long id_base = (cl_long)(part->first + t0);
+    const arg args[] = {
+        ARG(d->queries),       ARG(query_offset), ARG(nrows),       ARG(vectors),
+        ARG(candidate_offset), ARG(ncolumns),     ARG(dim),         ARG(metric),
+        ARG(d->qaux),          ARG(caux),         ARG(caux_offset), ARG(out),
+        ARG(out_offset),       ARG(ld_out),       ARG(negate),      ARG(d->thresholds),
+        ARG(d->state),         ARG(d->survivors), ARG(slots),       ARG(id_base)};
     const int count = (int)(sizeof(args) / sizeof(*args));
     if (s->family == VS__CL_KERNELS_CPU) {
         const size_t global[2] = {columns, (rows + VS_CL_ROWS - 1) / VS_CL_ROWS};
@@ -637,7 +817,7 @@ static int select_segments(const vs__env *ctx, cl_state *s, const vs__batch *b, 
         const size_t local[2] = {1, 1};
         return launch(ctx, s, K_TOPK_ROWS, args, 17, 2, global, local);
     }
-    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
+    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns, 0);
     if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const arg args[] = {ARG(d->tile),   ARG(ld),   ARG(nrows), ARG(ncolumns),    ARG(seg_len),
@@ -692,6 +872,24 @@ static int reset_selection(const vs__env *ctx, cl_state *s, buffers *d, size_t r
     return launch(ctx, s, K_TOPK_RESET, args, 3, 1, global, NULL);
 }
 
+/* After a fused threshold test: rows whose survivor buffer overflowed get the tile's scores. */
+static int rescore_overflow(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
+                            const cl_part *part, size_t t0, size_t rows, size_t columns,
+                            cl_ulong ld, cl_uint cap) {
+    const cl_ulong candidate_offset = (cl_ulong)t0 * b->dim, caux_offset = (cl_ulong)t0;
+    const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, dim = (cl_uint)b->dim;
+    const cl_int metric = (cl_int)b->metric, negate = b->metric == VS_METRIC_L2SQ;
+    const cl_int lanes16 = s->family == VS__CL_KERNELS_CPU;
+    const cl_mem caux = b->metric == VS_METRIC_COSINE ? part->inv_norm : part->norm_sq;
+    const cl_mem vectors = part_vectors(b, part);
+    const arg args[] = {ARG(d->queries), ARG(nrows),       ARG(vectors), ARG(candidate_offset),
+                        ARG(ncolumns),   ARG(dim),         ARG(metric),  ARG(d->qaux),
+                        ARG(caux),       ARG(caux_offset), ARG(d->tile), ARG(ld),
+                        ARG(negate),     ARG(d->state),    ARG(cap),     ARG(lanes16)};
+    const size_t global[1] = {rows * 64}, local[1] = {64}; /* a work-group per query */
+    return launch(ctx, s, K_RESCORE, args, 16, 1, global, local);
+}
+
 /*
  * Threshold selection of one tile (score.cl): score it, let every score that
  * beats its query's threshold into the survivor buffer, then a work-group
@@ -701,16 +899,24 @@ static int reset_selection(const vs__env *ctx, cl_state *s, buffers *d, size_t r
 static int select_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                        buffers *d, const cl_part *part, size_t t0, size_t rows, size_t columns,
                        int last, cl_ulong out_offset) {
-    int status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, p->columns);
-    if (status != VS_OK) return status;
     const cl_ulong ld = (cl_ulong)p->columns;
     const cl_uint nrows = (cl_uint)rows, ncolumns = (cl_uint)columns, cap = (cl_uint)p->survivors;
     const cl_long base = (cl_long)(part->first + t0);
-    const arg filter[] = {ARG(d->tile),  ARG(ld),           ARG(nrows),
-                          ARG(ncolumns), ARG(base),         ARG(d->thresholds),
-                          ARG(d->state), ARG(d->survivors), ARG(cap)};
     const size_t fglobal[2] = {round_up(columns, 64), rows};
-    status = launch(ctx, s, K_FILTER, filter, 9, 2, fglobal, NULL);
+    int status = VS_OK;
+    if (p->fused_filter) {
+        /* The test in the score kernel's epilogue; overflowed rows scored again into the tile. */
+        status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, ld, p->survivors);
+        if (status == VS_OK)
+            status = rescore_overflow(ctx, s, b, d, part, t0, rows, columns, ld, cap);
+        s->filter_fused = 1;
+    } else {
+        status = score_tile(ctx, s, b, d, part, t0, columns, rows, d->tile, 0, ld, 0);
+        const arg filter[] = {ARG(d->tile),  ARG(ld),           ARG(nrows),
+                              ARG(ncolumns), ARG(base),         ARG(d->thresholds),
+                              ARG(d->state), ARG(d->survivors), ARG(cap)};
+        if (status == VS_OK) status = launch(ctx, s, K_FILTER, filter, 9, 2, fglobal, NULL);
+    }
     if (status != VS_OK) return status;
     const cl_uint k = (cl_uint)p->k, k_out = (cl_uint)b->k;
     const cl_int final = last, distance = b->metric == VS_METRIC_L2SQ;
@@ -736,20 +942,67 @@ static int select_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, cons
 }
 /* NOLINTEND(bugprone-sizeof-expression) */
 
+/* A non-blocking upload on the transfer queue, after `after` (if any); its event in *done. */
 static int write_to_device(const vs__env *ctx, cl_state *s, cl_mem mem, size_t bytes,
-                           const void *host, const char *what, vs_batch_report *report) {
+                           const void *host, const char *what, vs_batch_report *report,
+                           cl_event after, cl_event *done) {
     double start = vs__now();
-    cl_int err = vs__cl.EnqueueWriteBuffer(s->queue, mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    cl_int err = vs__cl.EnqueueWriteBuffer(s->transfer, mem, CL_FALSE, 0, bytes, host,
+                                           after != NULL, after != NULL ? &after : NULL, done);
     report->transfer_seconds += vs__now() - start;
     report->bytes_copied += bytes;
     return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, what, err);
 }
 
+/*
+ * A slot's read-back: waits for it, then copies its rows from the pinned
+ * block into the caller's memory (so the caller's rows are written only
+ * from results that have fully arrived). No-op when nothing is in flight.
+ */
+static int drain(const vs__env *ctx, pending *pd, vs_batch_report *report) {
+    if (pd->done == NULL) return VS_OK;
+    double start = vs__now();
+    int status = wait_event(ctx, pd->done, "read-back");
+    release_event(&pd->done);
+    if (status == VS_OK)
+        for (size_t r = 0; r < pd->rows; r++) {
+            memcpy(pd->to_scores + r * pd->ld, pd->from_scores + r * pd->width,
+                   pd->width * sizeof(float));
+            if (pd->from_ids != NULL)
+                memcpy(pd->to_ids + r * pd->ld, pd->from_ids + r * pd->width,
+                       pd->width * sizeof(int64_t));
+        }
+    report->transfer_seconds += vs__now() - start;
+    return status;
+}
+
+/*
+ * The pinned read-back block, two slots of `slot` bytes each: kept between
+ * batches and grown (never shrunk) like the buffer pool. 0 or a vs_status.
+ */
+static int readback_slots(const vs__env *ctx, cl_state *s, size_t slot, vs_batch_report *report,
+                          unsigned char **base) {
+    const size_t bytes = 2 * slot;
+    if (s->readback.ptr == NULL || s->readback.bytes < bytes) {
+        if (s->readback.release != NULL) s->readback.release(&s->readback);
+        memset(&s->readback, 0, sizeof(s->readback));
+        const size_t grown = round_up(bytes, (size_t)64 << 10);
+        int status = vs__pinned_cl_alloc(ctx, s->context, s->queue, grown, &s->readback);
+        if (status != VS_OK) return status;
+        report->device_buffers_created++;
+    }
+    *base = s->readback.ptr;
+    return VS_OK;
+}
+
+/* The end of a batch: every kernel (compute queue), then every transfer, done. */
 static int finish(const vs__env *ctx, cl_state *s, vs_batch_report *report) {
     double start = vs__now();
     cl_int err = vs__cl.Finish(s->queue);
     report->kernel_seconds += vs__now() - start;
-    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clFinish", err);
+    if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clFinish(compute queue)", err);
+    err = vs__cl.Finish(s->transfer);
+    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clFinish(transfer queue)", err);
 }
 
 /* ---- the steps of one batch: buffers, staging, launches, read-back, mapping ------- */
@@ -800,19 +1053,43 @@ static void pool_release(cl_state *s) {
         release_mem(&s->pool[i].mem);
         s->pool[i].bytes = 0;
     }
+    if (s->readback.release != NULL) s->readback.release(&s->readback);
+    memset(&s->readback, 0, sizeof(s->readback));
+}
+
+/*
+ * The buffers of chunk slot i (0 or 1; chunks alternate): queries, their aux
+ * values and, for copied top-k results, the result buffers. Slot 1 is made
+ * only when a batch has a second chunk. 0 or a vs_status.
+ */
+static int use_slot(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p, buffers *d,
+                    int i) {
+    vs_batch_report *report = b->report;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE, ro = CL_MEM_READ_ONLY;
+    const size_t rows = p->rows;
+    int status = pool_get(ctx, s, P_QUERIES + i, ro, rows * b->dim * sizeof(float), "queries",
+                          &d->queries, report);
+    if (status == VS_OK)
+        status =
+            pool_get(ctx, s, P_QAUX + i, ro, rows * sizeof(float), "query aux", &d->qaux, report);
+    if (status == VS_OK && b->k && !p->zero_copy) {
+        status = pool_get(ctx, s, P_OUT_SCORES + i, rw, rows * b->k * sizeof(float),
+                          "result scores", &d->out_scores, report);
+        if (status == VS_OK)
+            status = pool_get(ctx, s, P_OUT_IDS + i, rw, rows * b->k * sizeof(int64_t),
+                              "result ids", &d->out_ids, report);
+    }
+    return status;
 }
 
 /* Device buffers for the whole batch (make_plan sized them), from the pool. 0 or a vs_status. */
 static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
                           buffers *d) {
     vs_batch_report *report = b->report;
-    const cl_mem_flags rw = CL_MEM_READ_WRITE, ro = CL_MEM_READ_ONLY;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE;
     const size_t rows = p->rows;
-    int status = pool_get(ctx, s, P_QUERIES, ro, rows * b->dim * sizeof(float), "queries",
-                          &d->queries, report);
-    if (status == VS_OK)
-        status = pool_get(ctx, s, P_QAUX, ro, rows * sizeof(float), "query aux", &d->qaux, report);
-    if (status == VS_OK && ((b->k && !p->fused) || (!b->k && !p->zero_copy)))
+    int status = use_slot(ctx, s, b, p, d, 0);
+    if (status == VS_OK && b->k && !p->fused)
         status = pool_get(ctx, s, P_TILE, rw, rows * p->columns * sizeof(float), "score tile",
                           &d->tile, report);
     if (p->survivors) {
@@ -854,12 +1131,6 @@ static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, c
         if (status == VS_OK && b->k)
             d->out_ids = make_buffer(ctx, s, wrap, out_floats * sizeof(int64_t), b->ids,
                                      "caller ids", &status);
-    } else if (status == VS_OK && b->k) {
-        status = pool_get(ctx, s, P_OUT_SCORES, rw, rows * b->k * sizeof(float), "result scores",
-                          &d->out_scores, report);
-        if (status == VS_OK)
-            status = pool_get(ctx, s, P_OUT_IDS, rw, rows * b->k * sizeof(int64_t), "result ids",
-                              &d->out_ids, report);
     }
     return status;
 }
@@ -869,8 +1140,8 @@ static int create_buffers(const vs__env *ctx, cl_state *s, const vs__batch *b, c
  * the corpus copy) in the pinned arena and writes them to the device. The
  * caller releases the arena to its mark once the device is done with them.
  */
-static int stage_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
-                       size_t q0, size_t count) {
+static int stage_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, buffers *d, size_t q0,
+                       size_t count, int slot) {
     float *staged = vs_arena_alloc_aligned(&s->staging, count * b->dim * sizeof(float), s->align);
     float *qaux = vs_arena_alloc_aligned(&s->staging, count * sizeof(float), s->align);
     if (staged == NULL || qaux == NULL) return VS_ERR_OUT_OF_MEMORY;
@@ -883,28 +1154,62 @@ static int stage_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, cons
         if (shift != 0) vs__scale_strided(row, b->dim, 1, shift); /* as the corpus copy */
     }
     if (b->metric == VS_METRIC_DOT) memset(qaux, 0, count * sizeof(float));
-    int status = write_to_device(ctx, s, d->queries, count * b->dim * sizeof(float), staged,
-                                 "clEnqueueWriteBuffer(queries)", b->report);
+    /* The slot's buffers are free once the kernels of the chunk before last (same slot) are
+     * done; the in-order transfer queue puts the aux values after the queries. */
+    int status =
+        write_to_device(ctx, s, d->queries, count * b->dim * sizeof(float), staged,
+                        "clEnqueueWriteBuffer(queries)", b->report, d->computed[slot], NULL);
+    release_event(&d->uploaded[slot]);
     if (status == VS_OK)
-        status = write_to_device(ctx, s, d->qaux, count * sizeof(float), qaux,
-                                 "clEnqueueWriteBuffer(query aux)", b->report);
+        status =
+            write_to_device(ctx, s, d->qaux, count * sizeof(float), qaux,
+                            "clEnqueueWriteBuffer(query aux)", b->report, NULL, &d->uploaded[slot]);
+    if (status == VS_OK) status = flush(ctx, s->transfer, "transfer");
+    s->gate = d->uploaded[slot]; /* the chunk's first kernel waits for it */
     return status;
 }
 
-/* Reads one score tile (columns x count) back into the caller's matrix. */
-static int read_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
-                     const buffers *d, size_t q0, size_t count, size_t id_base, size_t columns) {
-    int status = finish(ctx, s, b->report);
+/*
+ * A copied score matrix, one tile: the two tile buffers and pinned slots
+ * alternate, so the tile is scored while the one before crosses back. The
+ * slot's previous tile is waited for and copied into the caller's matrix
+ * first; this tile's read-back (transfer queue, after its kernel) is left
+ * in flight.
+ */
+static int score_copied_tile(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                             buffers *d, const cl_part *part, size_t t0, size_t q0, size_t count,
+                             size_t columns) {
+    const int slot = (int)(d->tile_count++ % 2);
+    pending *pd = &d->tiles[slot];
+    unsigned char *base = NULL;
+    const size_t slot_bytes = round_up(p->rows * p->columns * sizeof(float), 64);
+    int status = drain(ctx, pd, b->report);
+    if (status == VS_OK) status = readback_slots(ctx, s, slot_bytes, b->report, &base);
+    if (status == VS_OK)
+        status = pool_get(ctx, s, P_TILE + slot, CL_MEM_READ_WRITE,
+                          p->rows * p->columns * sizeof(float), "score tile", &d->tile, b->report);
+    if (status == VS_OK)
+        status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns, 0);
     if (status != VS_OK) return status;
+    float *into = (float *)(base + (size_t)slot * slot_bytes);
     const size_t origin[3] = {0, 0, 0};
     const size_t region[3] = {columns * sizeof(float), count, 1};
     double start = vs__now();
-    cl_int err = vs__cl.EnqueueReadBufferRect(s->queue, d->tile, CL_TRUE, origin, origin, region,
-                                              p->columns * sizeof(float), 0, b->nc * sizeof(float),
-                                              0, b->scores + q0 * b->nc + id_base, 0, NULL, NULL);
+    cl_int err = vs__cl.EnqueueReadBufferRect(
+        s->transfer, d->tile, CL_FALSE, origin, origin, region, p->columns * sizeof(float), 0,
+        columns * sizeof(float), 0, into, 1, &s->last, &pd->done);
     b->report->transfer_seconds += vs__now() - start;
     b->report->bytes_copied += columns * count * sizeof(float);
-    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
+    if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueReadBufferRect(scores)", err);
+    *pd = (pending){.done = pd->done,
+                    .from_scores = into,
+                    .to_scores = b->scores + q0 * b->nc + part->first + t0,
+                    .rows = count,
+                    .width = columns,
+                    .ld = b->nc};
+    status = flush(ctx, s->queue, "compute");
+    if (status == VS_OK) status = flush(ctx, s->transfer, "transfer");
+    return status;
 }
 
 /*
@@ -937,31 +1242,51 @@ static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, con
                 has_running = 1;
             } else if (p->zero_copy) {
                 status = score_tile(ctx, s, b, d, part, t0, columns, count, d->out_scores,
-                                    (cl_ulong)q0 * b->nc + id_base, b->nc);
+                                    (cl_ulong)q0 * b->nc + id_base, b->nc, 0);
             } else {
-                status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns);
-                if (status == VS_OK)
-                    status = read_tile(ctx, s, b, p, d, q0, count, id_base, columns);
+                status = score_copied_tile(ctx, s, b, p, d, part, t0, q0, count, columns);
             }
         }
     }
     return status;
 }
 
-/* Copied top-k results: the chunk's count x k rows come back from the result buffers. */
-static int read_back_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const buffers *d,
-                           size_t q0, size_t count) {
+/*
+ * Copied top-k results: the chunk's count x k rows go back on the transfer
+ * queue, after the chunk's last kernel, into the slot's pinned staging;
+ * they reach the caller's memory when the slot is drained (the next chunk
+ * but one, or the end of the batch), so the next chunk computes meanwhile.
+ */
+static int read_back_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p,
+                           buffers *d, size_t q0, size_t count, int slot) {
+    pending *pd = &d->results[slot];
+    unsigned char *base = NULL;
+    const size_t score_bytes = round_up(p->rows * b->k * sizeof(float), 64);
+    const size_t slot_bytes = score_bytes + round_up(p->rows * b->k * sizeof(int64_t), 64);
+    int status = readback_slots(ctx, s, slot_bytes, b->report, &base);
+    if (status != VS_OK) return status;
+    float *scores = (float *)(base + (size_t)slot * slot_bytes);
+    int64_t *ids = (int64_t *)(base + (size_t)slot * slot_bytes + score_bytes);
     double start = vs__now();
-    cl_int err =
-        vs__cl.EnqueueReadBuffer(s->queue, d->out_scores, CL_TRUE, 0, count * b->k * sizeof(float),
-                                 b->scores + q0 * b->k, 0, NULL, NULL);
+    cl_event after = d->computed[slot];
+    cl_int err = vs__cl.EnqueueReadBuffer(s->transfer, d->out_scores, CL_FALSE, 0,
+                                          count * b->k * sizeof(float), scores, after != NULL,
+                                          after != NULL ? &after : NULL, NULL);
     if (err == CL_SUCCESS)
-        err = vs__cl.EnqueueReadBuffer(s->queue, d->out_ids, CL_TRUE, 0,
-                                       count * b->k * sizeof(int64_t), b->ids + q0 * b->k, 0, NULL,
-                                       NULL);
+        err = vs__cl.EnqueueReadBuffer(s->transfer, d->out_ids, CL_FALSE, 0,
+                                       count * b->k * sizeof(int64_t), ids, 0, NULL, &pd->done);
     b->report->transfer_seconds += vs__now() - start;
     b->report->bytes_copied += count * b->k * (sizeof(float) + sizeof(int64_t));
-    return err == CL_SUCCESS ? VS_OK : vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
+    if (err != CL_SUCCESS) return vs__cl_failed(ctx, "clEnqueueReadBuffer(results)", err);
+    *pd = (pending){.done = pd->done,
+                    .from_scores = scores,
+                    .from_ids = ids,
+                    .to_scores = b->scores + q0 * b->k,
+                    .to_ids = b->ids + q0 * b->k,
+                    .rows = 1,
+                    .width = count * b->k,
+                    .ld = 0};
+    return flush(ctx, s->transfer, "transfer");
 }
 
 /* Zero-copy outputs: mapping makes the caller's memory current, without a copy. */
@@ -1012,8 +1337,15 @@ static void report_kernels(const cl_state *s, vs_batch_report *report) {
                      VS_CL_STREAM_WG);
         else if (i == K_SCORE_TILE)
             snprintf(detail, sizeof(detail), "(tile %dx%d)", VS_CL_TILE, VS_CL_TILE);
+        else if (i >= K_COMPACT_F16_BLOCKED && i <= K_COMPACT_I8_BLOCKED)
+            snprintf(detail, sizeof(detail), "(block %dx%d)", s->block_rows, s->block_columns);
         else if (i == K_SCORE_ROWS || i == K_TOPK_ROWS)
             snprintf(detail, sizeof(detail), "(%d queries per work-item)", VS_CL_ROWS);
+        const int scores =
+            i == K_SCORE_TILE || i == K_SCORE_ROWS || i == K_SCORE_BLOCKED || i == K_SCORE_STREAM;
+        const size_t shown = strlen(detail);
+        if (scores && s->filter_fused && shown > 0 && shown + 24 < sizeof(detail))
+            snprintf(detail + shown - 1, sizeof(detail) - shown + 1, ", threshold test fused)");
         const size_t room = sizeof(report->kernels) - used;
         const int n = snprintf(report->kernels + used, room, "%s%s%s", used ? " " : "",
                                kernel_names[i], detail);
@@ -1025,6 +1357,7 @@ static void report_kernels(const cl_state *s, vs_batch_report *report) {
 /* The report fields every batch sets first, and the build once per program. */
 static void report_start(cl_state *s, vs_batch_report *report) {
     s->launched = 0;
+    s->filter_fused = 0;
     snprintf(report->backend, sizeof(report->backend), "opencl");
     snprintf(report->device, sizeof(report->device), "%s", s->entry.info.name);
     report->isa[0] = '\0';
@@ -1034,6 +1367,41 @@ static void report_start(cl_state *s, vs_batch_report *report) {
         report->program_cache = s->build_cache;
         s->build_reported = 1;
     }
+}
+
+/*
+ * One chunk of queries [q0, q0 + rows) in slot `slot` (chunks alternate
+ * between two): its buffers, the rows of the chunk before last drained
+ * from the slot, then stage and upload (transfer queue), every kernel
+ * (compute queue, the first one after the upload), and for copied top-k
+ * the read-back, left in flight. The staging arena is given back once the
+ * upload is done, so the next chunk is staged while this one computes.
+ */
+static int run_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, const plan *p, buffers *d,
+                     const cl_corpus *corpus, size_t q0, int slot) {
+    const size_t count = b->nq - q0 < p->rows ? b->nq - q0 : p->rows;
+    b->report->query_chunks++;
+    int status = use_slot(ctx, s, b, p, d, slot);
+    if (status == VS_OK) status = drain(ctx, &d->results[slot], b->report);
+    if (status != VS_OK) return status;
+    const size_t mark = vs_arena_mark(&s->staging);
+    status = stage_chunk(ctx, s, b, d, q0, count, slot);
+    if (status == VS_OK) status = launch_chunk(ctx, s, b, p, d, corpus, q0, count);
+    release_event(&d->computed[slot]);
+    d->computed[slot] = s->last; /* the chunk's last kernel: the slot is free after it */
+    s->last = NULL;
+    if (status == VS_OK && b->k && !p->zero_copy)
+        status = read_back_chunk(ctx, s, b, p, d, q0, count, slot);
+    if (status == VS_OK) status = flush(ctx, s->queue, "compute");
+    if (status == VS_OK && d->uploaded[slot] != NULL)
+        status = wait_event(ctx, d->uploaded[slot], "upload"); /* the staging is free after it */
+    b->report->arena_high_water_bytes = s->staging.stats.high_water;
+    if (status != VS_OK) { /* the device may still read the staged rows */
+        vs__cl.Finish(s->transfer);
+        vs__cl.Finish(s->queue);
+    }
+    vs_arena_release(&s->staging, mark);
+    return status;
 }
 
 /*
@@ -1058,11 +1426,9 @@ static int run_batch(cl_state *s, vs__batch *b) {
     if (status != VS_OK) goto unlock;
     const cl_corpus *corpus = b->corpus;
     if (corpus == NULL) {
-        /* Per-call candidates: uploaded for this call only. */
-        pthread_mutex_unlock(&s->lock);
+        /* Per-call candidates: uploaded for this call only, through the staging arena. */
         void *data = NULL;
-        status = corpus_prepare(s, b->ctx, b->candidates, b->nc, b->dim, &data);
-        pthread_mutex_lock(&s->lock);
+        status = corpus_build(s, b->ctx, b->candidates, b->nc, b->dim, 1, &data);
         if (status != VS_OK) goto unlock;
         temporary = data;
         corpus = temporary;
@@ -1084,26 +1450,26 @@ static int run_batch(cl_state *s, vs__batch *b) {
     if (b->nq == 0 || (b->nc == 0 && b->k == 0)) goto unlock;
 
     status = create_buffers(ctx, s, b, &p, &d);
-    for (size_t q0 = 0; q0 < b->nq && status == VS_OK; q0 += p.rows) {
-        const size_t count = b->nq - q0 < p.rows ? b->nq - q0 : p.rows;
-        report->query_chunks++;
-        const size_t mark = vs_arena_mark(&s->staging);
-        status = stage_chunk(ctx, s, b, &d, q0, count);
-        if (status == VS_OK) status = launch_chunk(ctx, s, b, &p, &d, corpus, q0, count);
-        if (status == VS_OK) status = finish(ctx, s, report);
-        if (status == VS_OK && b->k && !p.zero_copy)
-            status = read_back_chunk(ctx, s, b, &d, q0, count);
-        report->arena_high_water_bytes = s->staging.stats.high_water;
-        vs__cl.Finish(s->queue); /* the device is done with the staged chunk */
-        vs_arena_release(&s->staging, mark);
+    for (size_t q0 = 0, chunk = 0; q0 < b->nq && status == VS_OK; q0 += p.rows, chunk++)
+        status = run_chunk(ctx, s, b, &p, &d, corpus, q0, (int)(chunk % 2));
+    for (int i = 0; i < 2 && status == VS_OK; i++) { /* what is still in flight */
+        status = drain(ctx, &d.results[i], report);
+        if (status == VS_OK) status = drain(ctx, &d.tiles[i], report);
     }
+    if (status == VS_OK) status = finish(ctx, s, report);
     if (status == VS_OK && p.zero_copy) status = map_outputs(ctx, s, b, &d);
 
 unlock:
-    /* After a failure the queue must be idle before buffers (and the caller's memory,
+    /* After a failure both queues must be idle before buffers (and the caller's memory,
      * when wrapped in place) are given back; if that cannot be confirmed, the host
      * must not re-run the batch into memory the device may still write. */
-    if (status != VS_OK && vs__cl.Finish(s->queue) != CL_SUCCESS && p.zero_copy) b->no_rerun = 1;
+    if (status != VS_OK) {
+        const cl_int compute = vs__cl.Finish(s->queue);
+        const cl_int transfer = vs__cl.Finish(s->transfer);
+        if ((compute != CL_SUCCESS || transfer != CL_SUCCESS) && p.zero_copy) b->no_rerun = 1;
+    }
+    s->gate = NULL;
+    release_event(&s->last);
     release_buffers(&d);
     if (status != VS_OK) pool_release(s); /* after a failure, start the next batch afresh */
     vs_arena_reset(&s->staging);
@@ -1134,6 +1500,7 @@ static void release(void *state) {
     pool_release(s);
     release_kernels(s);
     if (s->program != NULL) vs__cl.ReleaseProgram(s->program);
+    if (s->transfer != NULL) vs__cl.ReleaseCommandQueue(s->transfer);
     if (s->queue != NULL) vs__cl.ReleaseCommandQueue(s->queue);
     if (s->context != NULL) vs__cl.ReleaseContext(s->context);
     pthread_mutex_destroy(&s->lock);
@@ -1142,13 +1509,19 @@ static void release(void *state) {
 
 /* ---- compact corpora (cl/compact.c) ------------------------------------------------ */
 
+/* The gpu family scans with the register-blocked compact kernels (vs_score_blocked's block). */
 static vs__cl_compact_device compact_device(const cl_state *s) {
-    return (vs__cl_compact_device){.context = s->context,
-                                   .queue = s->queue,
-                                   .f16 = s->kernels[K_COMPACT_F16],
-                                   .bf16 = s->kernels[K_COMPACT_BF16],
-                                   .i8 = s->kernels[K_COMPACT_I8],
-                                   .max_alloc = s->max_alloc};
+    const int blocked = s->family == VS__CL_KERNELS_GPU;
+    return (vs__cl_compact_device){
+        .context = s->context,
+        .queue = s->queue,
+        .kernels = {s->kernels[K_COMPACT_F16], s->kernels[K_COMPACT_BF16], s->kernels[K_COMPACT_I8],
+                    s->kernels[K_COMPACT_F16_BLOCKED], s->kernels[K_COMPACT_BF16_BLOCKED],
+                    s->kernels[K_COMPACT_I8_BLOCKED]},
+        .blocked = blocked,
+        .block_rows = s->block_rows,
+        .block_columns = s->block_columns,
+        .max_alloc = s->max_alloc};
 }
 
 static int compact_prepare(void *state, const vs__env *ctx, int storage, const void *codes,
@@ -1323,6 +1696,7 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     s->rows_kernel = s->family == VS__CL_KERNELS_CPU;
     s->fused_policy = cfg->cl_fused;
     s->survivors_policy = cfg->cl_survivors;
+    s->filter_policy = cfg->cl_filter;
     if (cfg->cl_max_alloc > 0) s->max_alloc = cfg->cl_max_alloc;
     choose_blocks(ctx, s, entry);
     const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
@@ -1334,7 +1708,12 @@ int vs__cl_backend_create(const vs__env *ctx, const vs__cl_entry *entry,
     }
     s->queue = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
     if (err != CL_SUCCESS) {
-        status = vs__cl_failed(ctx, "clCreateCommandQueue", err);
+        status = vs__cl_failed(ctx, "clCreateCommandQueue(compute)", err);
+        goto cleanup;
+    }
+    s->transfer = vs__cl.CreateCommandQueue(s->context, entry->device, 0, &err);
+    if (err != CL_SUCCESS) {
+        status = vs__cl_failed(ctx, "clCreateCommandQueue(transfer)", err);
         goto cleanup;
     }
     vs_pinned_block block;

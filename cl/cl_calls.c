@@ -126,6 +126,9 @@ VS_WRAP_STATUS(EnqueueUnmapMemObject,
                (cl_command_queue q, cl_mem m, void *p, cl_uint n, const cl_event *w, cl_event *e),
                (q, m, p, n, w, e))
 VS_WRAP_STATUS(Finish, (cl_command_queue q), (q))
+VS_WRAP_STATUS(Flush, (cl_command_queue q), (q))
+VS_WRAP_STATUS(WaitForEvents, (cl_uint n, const cl_event *e), (n, e))
+VS_WRAP_RELEASE(ReleaseEvent, (cl_event e), (e))
 
 static void *wrap_EnqueueMapBuffer(cl_command_queue q, cl_mem m, cl_bool b, cl_map_flags f,
                                    size_t o, size_t s, cl_uint n, const cl_event *w, cl_event *e,
@@ -164,6 +167,9 @@ const vs__cl_api vs__cl = {
     .EnqueueMapBuffer = wrap_EnqueueMapBuffer,
     .EnqueueUnmapMemObject = wrap_EnqueueUnmapMemObject,
     .Finish = wrap_Finish,
+    .Flush = wrap_Flush,
+    .WaitForEvents = wrap_WaitForEvents,
+    .ReleaseEvent = wrap_ReleaseEvent,
 };
 
 /* ---- error names ------------------------------------------------------------ */

@@ -62,6 +62,9 @@ typedef struct vs__cl_api {
     cl_int (*EnqueueUnmapMemObject)(cl_command_queue, cl_mem, void *, cl_uint, const cl_event *,
                                     cl_event *);
     cl_int (*Finish)(cl_command_queue);
+    cl_int (*Flush)(cl_command_queue);
+    cl_int (*WaitForEvents)(cl_uint, const cl_event *);
+    cl_int (*ReleaseEvent)(cl_event);
 } vs__cl_api;
 
 /* The table the backend calls through (fault-injecting wrappers). */

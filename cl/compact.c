@@ -94,9 +94,12 @@ int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs
         snprintf(why, why_size, "a chunk of %zu compact queries does not fit the device", rows);
         return VS_ERR_UNSUPPORTED;
     }
-    *kernel = i8 ? 2 : (cc->storage == VS_STORAGE_BF16 ? 1 : 0);
-    const cl_kernel k = i8 ? dev->i8 : (*kernel == 1 ? dev->bf16 : dev->f16);
-    const char *name = i8 ? "vs_compact_i8" : (*kernel == 1 ? "vs_compact_bf16" : "vs_compact_f16");
+    static const char *const names[6] = {"vs_compact_f16",          "vs_compact_bf16",
+                                         "vs_compact_i8",           "vs_compact_f16_blocked",
+                                         "vs_compact_bf16_blocked", "vs_compact_i8_blocked"};
+    *kernel = (i8 ? 2 : (cc->storage == VS_STORAGE_BF16 ? 1 : 0)) + (dev->blocked ? 3 : 0);
+    const cl_kernel k = dev->kernels[*kernel];
+    const char *name = names[*kernel];
     int status = ensure_buffer(ctx, dev, &cc->queries, &cc->query_bytes, query_bytes,
                                CL_MEM_READ_ONLY, "compact queries");
     if (status == VS_OK)
@@ -128,8 +131,17 @@ int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs
         }
     }
     start = vs__now();
-    const size_t global[2] = {cc->n, padded / VS_CL_COMPACT_QUERIES};
-    err = vs__cl.EnqueueNDRangeKernel(dev->queue, k, 2, NULL, global, NULL, 0, NULL, NULL);
+    /* one work-item per (stored row, VS_CL_COMPACT_QUERIES queries); blocked: a work-group of
+     * VS_CL_WG x VS_CL_WG per (VS_CL_WG x block_columns stored rows, VS_CL_WG x block_rows) */
+    const size_t tile_rows = (size_t)VS_CL_WG * (size_t)dev->block_rows;
+    const size_t tile_columns = (size_t)VS_CL_WG * (size_t)dev->block_columns;
+    const size_t global[2] = {dev->blocked ? (cc->n + tile_columns - 1) / tile_columns * VS_CL_WG
+                                           : cc->n,
+                              dev->blocked ? (rows + tile_rows - 1) / tile_rows * VS_CL_WG
+                                           : padded / VS_CL_COMPACT_QUERIES};
+    const size_t local[2] = {VS_CL_WG, VS_CL_WG};
+    err = vs__cl.EnqueueNDRangeKernel(dev->queue, k, 2, NULL, global, dev->blocked ? local : NULL,
+                                      0, NULL, NULL);
     if (err != CL_SUCCESS) {
         char label[96];
         snprintf(label, sizeof(label), "clEnqueueNDRangeKernel(%s)", name);

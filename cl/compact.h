@@ -16,8 +16,11 @@
 typedef struct vs__cl_compact_device {
     cl_context context;
     cl_command_queue queue;
-    cl_kernel f16, bf16, i8; /* vs_compact_f16, vs_compact_bf16, vs_compact_i8 */
-    size_t max_alloc;        /* the largest allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE or the cap) */
+    /* vs_compact_f16, _bf16, _i8, then vs_compact_f16_blocked, _bf16_blocked, _i8_blocked */
+    cl_kernel kernels[6];
+    int blocked;                   /* 1: the gpu family, which launches the blocked kernels */
+    int block_rows, block_columns; /* their register block (vs_score_blocked's, -D VS_RM, VS_RN) */
+    size_t max_alloc; /* the largest allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE or the cap) */
 } vs__cl_compact_device;
 
 typedef struct vs__cl_compact vs__cl_compact;
@@ -36,9 +39,10 @@ void vs__cl_compact_free(vs__cl_compact *cc);
  * Raw sums of `rows` queries (float32 for f16/bf16, int16 for i8; the
  * buffer holds rows rounded up to a multiple of VS_CL_COMPACT_QUERIES, the
  * extra rows zero, x dim) against every stored row, into out_f or out_i
- * (that many rows x n; the extra rows' sums are written too). *kernel receives which kernel ran (0
- * f16, 1 bf16, 2 i8). VS_ERR_UNSUPPORTED (why says why) when the chunk does not fit one allocation;
- * a failed OpenCL call gives its vs_status (recorded).
+ * (that many rows x n; the extra rows' sums are written too, except by the blocked kernels).
+ * *kernel receives which kernel ran (its index in dev->kernels: 0 f16, 1 bf16, 2 i8, plus 3 when
+ * blocked). VS_ERR_UNSUPPORTED (why says why) when the chunk does not fit one allocation; a failed
+ * OpenCL call gives its vs_status (recorded).
  */
 int vs__cl_compact_scan(const vs__env *ctx, const vs__cl_compact_device *dev, vs__cl_compact *cc,
                         const void *queries, size_t rows, float *out_f, int64_t *out_i,

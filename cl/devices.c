@@ -242,7 +242,8 @@ int vs__opencl_open(const vs__env *ctx, const vs__selector *selector, const vs__
         snprintf(why, why_size,
                  "%sthe staging arena (arena_bytes or VECSCORE_ARENA_BYTES) of %zu bytes is too "
                  "small for OpenCL device '%s': it needs at least %zu bytes to open (a batch "
-                 "stages %zu bytes plus 4 x dim + 4 per query row)",
+                 "stages %zu bytes plus 4 x dim + 4 per query row, 4 x dim + 8 per candidate "
+                 "row passed with the call)",
                  is_auto ? "auto: " : "", ctx->arena_bytes, chosen->info.name, need, reserve);
         free(list);
         return is_auto ? VS_ERR_NO_DEVICE : VS_ERR_INVALID_ARGUMENT;

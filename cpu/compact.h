@@ -43,6 +43,14 @@ typedef struct vs__compact_kernels {
      * last whole block stay in order).
      */
     size_t bf16_pairs;
+    /*
+     * 1: dot_bf16 multiplies bfloat16 by bfloat16 (AVX512_BF16 vdpbf16ps), so
+     * the host rounds its float queries to bfloat16 (nearest even, values
+     * below 2^-126 flushed to zero: what the kernel sees), and the bound
+     * allows for the instruction's flush to zero of subnormal stored values,
+     * products and sums (docs/numerics.md). 0: the queries stay float32.
+     */
+    int bf16_round;
     void (*dot_f16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
                     size_t dim, float *out, size_t ldo);
     void (*dot_bf16)(const float *const *queries, size_t rows, const uint16_t *stored, size_t count,
@@ -54,16 +62,49 @@ typedef struct vs__compact_kernels {
 extern const vs__compact_kernels vs__compact_serial;
 #if defined(__x86_64__) || defined(__i386__)
 extern const vs__compact_kernels vs__compact_avx2;
+/*
+ * The AVX-512 tables (compact_avx512.c): AVX-512F/BW alone ("avx512"), and
+ * with AVX512_BF16 dot products for bfloat16 ("avx512bf16"), AVX512_VNNI
+ * vpdpwssd for int8 ("avx512vnni"), or both ("avx512bf16vnni").
+ */
 extern const vs__compact_kernels vs__compact_avx512;
+extern const vs__compact_kernels vs__compact_avx512_bf16;
+extern const vs__compact_kernels vs__compact_avx512_vnni;
+extern const vs__compact_kernels vs__compact_avx512_bf16_vnni;
+/* The same four built against SIMDe (cpu/x86_simd.h), in test programs only. */
+extern const vs__compact_kernels vs__compact_avx512_simde;
+extern const vs__compact_kernels vs__compact_avx512_bf16_simde;
+extern const vs__compact_kernels vs__compact_avx512_vnni_simde;
+extern const vs__compact_kernels vs__compact_avx512_bf16_vnni_simde;
+/* The feature kernels behind them (compact_avx512_bf16.c, compact_avx512_vnni.c). */
+void vs__compact_dot_bf16_avx512bf16(const float *const *queries, size_t rows,
+                                     const uint16_t *stored, size_t count, size_t dim, float *out,
+                                     size_t ldo);
+void vs__compact_dot_i8_avx512vnni(const int16_t *const *queries, size_t rows, const int8_t *stored,
+                                   size_t count, size_t dim, int64_t *out, size_t ldo);
 #endif
+
+struct vs__cpu_kernels;
+/*
+ * Test hook (tests/simde_main.h): from now on the float32 ISA "avx512" is
+ * supported and is `kernels`, and its compact tables are `compact` (the four
+ * above, in that order), whatever this CPU has: the test programs built
+ * against SIMDe hand their emulated tables here. Call it before creating a
+ * context; NULL restores the hardware tables. Not part of the library's use.
+ */
+void vs__cpu_emulate_avx512(const struct vs__cpu_kernels *kernels,
+                            const vs__compact_kernels *const compact[4]);
 
 /*
  * The compact table for a float32 kernel ISA name ("serial", "avx2",
- * "avx512", "neon"): the table of that ISA where there is one, else serial.
- * forced (NULL or "" for none; host/compact.c passes VECSCORE_COMPACT_ISA,
- * read on each call, so cpu/ reads no environment) names one for testing; it
- * must not name an ISA above the float32 one. Returns NULL for a forced ISA
- * this CPU or build lacks.
+ * "avx512", "neon"): the table of that ISA where there is one, else serial;
+ * on avx512, the one with every feature of AVX512_BF16 and AVX512_VNNI this
+ * CPU has. forced (NULL or "" for none; host/compact.c passes
+ * VECSCORE_COMPACT_ISA, so cpu/ reads no environment) names one table for
+ * testing ("serial", "avx2", "avx512", "avx512bf16", "avx512vnni",
+ * "avx512bf16vnni"; "avx512" is the one with both features off); it must
+ * not name an ISA above the float32 one. Returns NULL for a forced table
+ * this CPU or build lacks, or an unknown name.
  */
 const vs__compact_kernels *vs__compact_kernels_for(const char *isa, const char *forced);
 

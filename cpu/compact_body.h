@@ -20,6 +20,16 @@
  *   C_HSUM_I32(v)      sum of the int32 lanes, in int64
  *   C_PREFETCH(p)      prefetch one cache line into L1
  *
+ * and may define two hooks for instructions that do more in one step:
+ *
+ *   C_MADD_ADD(acc, x, q)  acc + C_MADD(x, q) (default: C_ADDI of C_MADD; AVX512_VNNI: vpdpwssd)
+ *   C_BF16_DP(acc, q, w), C_BF16_QUERY(p), CVB
+ *                      bfloat16 pair products: acc + the products of the 2 CW stored
+ *                      bfloat16 in w with the query's 2 CW dims at p (even then odd, as
+ *                      bf16_pairs = CW lays them out), already bfloat16 values, in CVB
+ *                      form (AVX512_BF16: vdpbf16ps), instead of the shift, the mask
+ *                      and two FMAs
+ *
  * and then defines its table from compact_half_rows / compact_i8_rows.
  *
  * Register tiles: a call scores `rows` queries (1..VS_COMPACT_QUERIES)
@@ -42,6 +52,9 @@
 #include "compact.h"
 
 #define C_TILE_MAX 8 /* stored rows per tile, at most */
+#ifndef C_MADD_ADD
+#define C_MADD_ADD(acc, x, q) C_ADDI(acc, C_MADD(x, q))
+#endif
 
 /*
  * One tile: nq queries x nr stored rows from row0 (nq, nr constants after
@@ -63,6 +76,17 @@ half_tile(const float *const *queries, const size_t nq, const uint16_t *row0, co
             for (size_t b = 0; b < nr * step * sizeof(uint16_t); b += 64)
                 C_PREFETCH((const char *)(row0 + nr * dim + nr * i) + b);
         if (bf16) {
+#ifdef C_BF16_DP
+            CVB qw[VS_COMPACT_QUERIES];
+            for (size_t r = 0; r < nq; r++)
+                qw[r] = C_BF16_QUERY(queries[r] + i);
+            for (size_t j = 0; j < nr; j++) {
+                const CVI w = C_LOADW(row0 + j * dim + i);
+                for (size_t r = 0; r < nq; r++)
+                    acc[r][j] = C_BF16_DP(acc[r][j], qw[r], w);
+            }
+            continue;
+#endif
             for (size_t j = 0; j < nr; j++) {
                 const CVI w = C_LOADW(row0 + j * dim + i);
                 const CV even = C_BF16_EVEN(w), odd = C_BF16_ODD(w);
@@ -145,7 +169,7 @@ static inline __attribute__((always_inline)) void i8_tile(const int16_t *const *
             for (size_t r = 0; r < nq; r++) {
                 const CVI q = C_LOADQI(queries[r] + i);
                 for (size_t j = 0; j < nr; j++)
-                    acc[r][j] = C_ADDI(acc[r][j], C_MADD(x[j], q));
+                    acc[r][j] = C_MADD_ADD(acc[r][j], x[j], q);
             }
         }
         for (size_t r = 0; r < nq; r++)
@@ -175,8 +199,8 @@ static inline __attribute__((always_inline)) void i8_span(const int16_t *const *
 }
 
 /* int8 rows against int16 queries, exact. */
-static void compact_i8_rows(const int16_t *const *queries, size_t rows, const int8_t *stored,
-                            size_t count, size_t dim, int64_t *out, size_t ldo) {
+static inline void compact_i8_rows(const int16_t *const *queries, size_t rows, const int8_t *stored,
+                                   size_t count, size_t dim, int64_t *out, size_t ldo) {
     switch (rows) {
     case 1: i8_span(queries, 1, 8, stored, count, dim, out, ldo); break;
     case 2: i8_span(queries, 2, 4, stored, count, dim, out, ldo); break;

@@ -2,7 +2,10 @@
  * dispatch.c — picks the kernel table: serial first, then the best ISA the
  * CPU (and OS, for register state) reports: CPUID/XGETBV on x86,
  * getauxval(AT_HWCAP) on AArch64 Linux. VECSCORE_ISA / vs_options.isa force
- * one; forcing an ISA the CPU lacks is an error, never a downgrade.
+ * one; forcing an ISA the CPU lacks is an error, never a downgrade. The
+ * compact tables add AVX512_BF16 and AVX512_VNNI on top of AVX-512
+ * (vs__compact_kernels_for). Test programs may stand emulated AVX-512 tables
+ * in for the hardware's (vs__cpu_emulate_avx512, cpu/compact.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +39,12 @@ static int has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+/* Emulated AVX-512 tables (vs__cpu_emulate_avx512, test programs only); NULL: the hardware's. */
+static const vs__cpu_kernels *emulated_avx512;
+static const vs__compact_kernels *const *emulated_compact;
+
 static int has_avx512(void) {
+    if (emulated_avx512 != NULL) return 1;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("fma");
@@ -86,6 +94,14 @@ static const isa_entry *isa_named(const char *isa) {
     return NULL;
 }
 
+/* The table an entry stands for: the emulated one for avx512 when a test set one. */
+static const vs__cpu_kernels *entry_table(const isa_entry *entry) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (emulated_avx512 != NULL && entry->table == &vs__kernels_avx512) return emulated_avx512;
+#endif
+    return entry->table;
+}
+
 const char *vs_cpu_isa_name(int index) {
     return index >= 0 && (size_t)index < ISA_COUNT ? isas[index].name : NULL;
 }
@@ -107,7 +123,7 @@ int vs__cpu_kernels_get(const char *isa, const vs__cpu_kernels **out) {
     const isa_entry *entry = isa_named(isa);
     if (entry == NULL) return VS_ERR_INVALID_ARGUMENT;
     if (!vs_cpu_isa_supported(isa)) return VS_ERR_UNSUPPORTED;
-    *out = entry->table;
+    *out = entry_table(entry);
     return VS_OK;
 }
 
@@ -117,7 +133,7 @@ int vs__cpu_kernels_get(const char *isa, const vs__cpu_kernels **out) {
 static int rank_of(const char *isa) {
     if (isa == NULL || strcmp(isa, "serial") == 0 || strcmp(isa, "neon") == 0) return 0;
     if (strcmp(isa, "avx2") == 0) return 1;
-    if (strcmp(isa, "avx512") == 0) return 2;
+    if (strncmp(isa, "avx512", 6) == 0) return 2;
     return -1;
 }
 
@@ -127,23 +143,77 @@ static int has_f16c(void) {
     unsigned eax, ebx, ecx, edx;
     return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
 }
+
+/*
+ * AVX512_BF16: CPUID.(EAX=7, ECX=1):EAX bit 5; AVX512_VNNI: CPUID.(EAX=7,
+ * ECX=0):ECX bit 11. Both use the zmm state, which libgcc's avx512bw check
+ * (part of the caller's) already requires the OS to save (XGETBV).
+ */
+static int has_avx512_bf16(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+}
+static int has_avx512_vnni(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 11)) != 0;
+}
+
+/* The AVX-512 compact tables, indexed by bf16 + 2 vnni (compact.h's order). */
+static const vs__compact_kernels *const avx512_compact[4] = {
+    &vs__compact_avx512, &vs__compact_avx512_bf16, &vs__compact_avx512_vnni,
+    &vs__compact_avx512_bf16_vnni};
+
+/*
+ * The AVX-512 compact table: forced names one (NULL when it is not one of the
+ * four or the CPU lacks its features); otherwise the one with every feature
+ * the CPU has. NULL when the CPU (or the emulation) has no AVX-512BW.
+ */
+static const vs__compact_kernels *avx512_table(const char *forced) {
+    const vs__compact_kernels *const *tables = emulated_compact;
+    int bf16 = 1, vnni = 1;
+    if (tables == NULL) {
+        __builtin_cpu_init();
+        if (!__builtin_cpu_supports("avx512bw")) return NULL;
+        tables = avx512_compact;
+        bf16 = has_avx512_bf16();
+        vnni = has_avx512_vnni();
+    }
+    if (forced == NULL) return tables[bf16 + 2 * vnni];
+    for (int i = 0; i < 4; i++)
+        if (strcmp(forced, avx512_compact[i]->isa) == 0)
+            return (i & 1) <= bf16 && (i >> 1) <= vnni ? tables[i] : NULL;
+    return NULL;
+}
 #endif
+
+void vs__cpu_emulate_avx512(const vs__cpu_kernels *kernels,
+                            const vs__compact_kernels *const compact[4]) {
+#if defined(__x86_64__) || defined(__i386__)
+    emulated_avx512 = kernels;
+    emulated_compact = compact;
+#else
+    (void)kernels;
+    (void)compact;
+#endif
+}
 
 const vs__compact_kernels *vs__compact_kernels_for(const char *isa, const char *forced) {
     int rank = rank_of(isa);
     if (rank < 0) return NULL;
-    if (forced != NULL && forced[0] != '\0') {
+    if (forced != NULL && forced[0] == '\0') forced = NULL;
+    if (forced != NULL) {
         const int want = rank_of(forced);
         if (want < 0 || strcmp(forced, "neon") == 0 || want > rank) return NULL;
         rank = want;
     }
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (rank == 2 && __builtin_cpu_supports("avx512bw")) return &vs__compact_avx512;
-    if (rank == 2 && forced != NULL && strcmp(forced, "avx512") == 0) return NULL;
-    if (rank == 2) rank = 1; /* AVX-512F/DQ without BW: the AVX2 compact table */
+    if (rank == 2) {
+        const vs__compact_kernels *table = avx512_table(forced);
+        if (table != NULL || forced != NULL) return table;
+        rank = 1; /* AVX-512F/DQ without BW: the AVX2 compact table */
+    }
     if (rank == 1 && has_f16c()) return &vs__compact_avx2;
-    if (rank == 1 && forced != NULL && strcmp(forced, "avx2") == 0) return NULL;
+    if (rank == 1 && forced != NULL) return NULL;
 #endif
     return &vs__compact_serial;
 }

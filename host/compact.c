@@ -27,8 +27,10 @@
 
 #define VS_U32 5.9604644775390625e-08 /* 2^-24, float32 unit roundoff */
 #define VS_T32 1.4012984643248171e-45 /* 2^-149, float32 subnormal spacing */
-#define BLOCK_ROWS 64                 /* stored rows per kernel call */
-#define SAFETY (1 + 0x1p-20)          /* covers the float64 arithmetic of the bounds */
+#define VS_FTZ_BF16                                                                                \
+    0x1p-123          /* per dim, vdpbf16ps's flushes: 2^-125 + 2 x 2^-126 + 2^-149 < 2^-123 */
+#define BLOCK_ROWS 64 /* stored rows per kernel call */
+#define SAFETY (1 + 0x1p-20) /* covers the float64 arithmetic of the bounds */
 #define VS_COMPACT_MAX_DIM ((size_t)1 << 22)
 #define DEVICE_CHUNK_BYTES ((size_t)64 << 20) /* host buffer of one device scan's raw sums */
 #define DEVICE_CHUNK_QUERIES 256              /* queries per device scan, at most */
@@ -319,11 +321,31 @@ static size_t pair_index(size_t i, size_t dim, size_t pairs) {
     return b + (e % 2 ? pairs + e / 2 : e / 2);
 }
 
-/* pairs: the kernels' bf16_pairs (0 for the natural order, e.g. the device's kernels). */
-static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, float *qf,
-                          int16_t *q16, prepared_query *pq) {
+/*
+ * float32 to the nearest bfloat16, ties to even, with values below 2^-126 in
+ * magnitude (subnormal) flushed to zero: the query a vdpbf16ps kernel sees
+ * (bf16_round in cpu/compact.h). f is finite and far below the overflow.
+ */
+static float bf16_round_flush(float f) {
+    if (fabsf(f) < 0x1p-126f) return 0.0f;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof(bits));
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    bits &= 0xffff0000u;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+/*
+ * kern: the CPU kernels that will scan (their bf16_pairs and bf16_round), or
+ * NULL for the natural order and float32 queries (the device's kernels).
+ */
+static void prepare_query(const vs__compact *cc, const vs__compact_kernels *kern, const float *q,
+                          float *qf, int16_t *q16, prepared_query *pq) {
     const size_t dim = cc->dim;
     const vs_storage storage = cc->storage;
+    const size_t pairs = kern != NULL ? kern->bf16_pairs : 0;
+    const int round_bf16 = kern != NULL && kern->bf16_round && storage == VS_STORAGE_BF16;
     double max = 0, norm_sq = 0;
     pq->finite = 1;
     for (size_t i = 0; i < dim; i++) {
@@ -344,7 +366,8 @@ static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, f
             q16[i] = (int16_t)level;
             hat = level / 16384;
         } else {
-            const float f = (float)scaled; /* exact unless it is subnormal */
+            float f = (float)scaled; /* exact unless it is subnormal */
+            if (round_bf16) f = bf16_round_flush(f);
             qf[pair_index(i, dim, storage == VS_STORAGE_BF16 ? pairs : 0)] = f;
             hat = f;
         }
@@ -354,7 +377,11 @@ static void prepare_query(const vs__compact *cc, size_t pairs, const float *q, f
     pq->hat_norm = ldexp(sqrt(hat_sq), eq) * (1 + 0x1p-40);
     pq->hat_err = ldexp(sqrt(err_sq), eq) * (1 + 0x1p-40);
     pq->unscale = cc->storage == VS_STORAGE_I8 ? ldexp(1, eq - 14) : ldexp(1, eq);
-    pq->under = cc->storage == VS_STORAGE_I8 ? 0 : ldexp((double)dim * VS_T32, eq);
+    /* per dim: a product that underflows; with vdpbf16ps (bf16_round) also its flush to zero of
+     * subnormal stored values (< 2 x 2^-126 of product), products and sums (< 2^-126 each) */
+    pq->under = cc->storage == VS_STORAGE_I8
+                    ? 0
+                    : ldexp((double)dim * (round_bf16 ? VS_FTZ_BF16 : VS_T32), eq);
 }
 
 /*
@@ -618,6 +645,23 @@ static int needs_fallback(const vs__compact *cc, vs_metric metric, const prepare
     return 0;
 }
 
+/*
+ * Device exact mode: the queries of a device chunk whose candidates wait for
+ * their float32 rescoring batch (rescore_pending), and the union of one
+ * rescoring batch's candidates.
+ */
+typedef struct rescore_queue {
+    size_t *queries; /* count: the pending queries */
+    size_t *starts;  /* count + 1: query p's candidates are ids[starts[p] .. starts[p + 1]) */
+    size_t *ids;     /* ascending per query */
+    size_t count, queries_cap, starts_cap, ids_cap;
+    size_t *rows; /* one batch's union of candidates */
+    size_t rows_cap;
+    uint32_t *stamp; /* n: the batch (epoch) that last took stored row j into rows */
+    uint32_t epoch;
+    uint64_t batches, whole; /* rescoring batches launched; those on the whole float32 corpus */
+} rescore_queue;
+
 /* One batch on a compact corpus: what its steps share. */
 typedef struct run_state {
     vs_corpus *c;
@@ -642,6 +686,7 @@ typedef struct run_state {
     float *dev_qf, *dev_f;
     int16_t *dev_q16;
     int64_t *dev_i;
+    rescore_queue pending; /* exact mode on the device: rescoring, one batch per chunk */
     /* The CPU scan (scan_batch): one job's state, reused by every job of the batch. */
     size_t chunk, units;      /* queries per job; units per job */
     size_t unit_kk, unit_cap; /* per (unit, query): lows kept, candidates kept */
@@ -677,7 +722,7 @@ static void group_prepare(run_state *rs, group *g) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < g->rows; r++) {
         const size_t q = g->q0 + r;
-        prepare_query(rs->cc, rs->dev_on ? 0 : rs->kern->bf16_pairs, rs->queries + q * dim,
+        prepare_query(rs->cc, rs->dev_on ? NULL : rs->kern, rs->queries + q * dim,
                       rs->sb.qf + r * dim, rs->sb.q16 + r * dim, &g->pq[r]);
         /* A device may flush subnormal inputs, products and sums to zero (docs/numerics.md). */
         if (rs->dev_on && rs->cc->storage != VS_STORAGE_I8)
@@ -847,8 +892,8 @@ static void job_prepare(run_state *rs) {
     const size_t dim = rs->cc->dim;
     for (size_t r = 0; r < rs->rows; r++) {
         const size_t q = rs->q0 + r;
-        prepare_query(rs->cc, rs->kern->bf16_pairs, rs->queries + q * dim, rs->qf + r * dim,
-                      rs->q16 + r * dim, &rs->pq[r]);
+        prepare_query(rs->cc, rs->kern, rs->queries + q * dim, rs->qf + r * dim, rs->q16 + r * dim,
+                      &rs->pq[r]);
         rs->active[r] = 1;
         if (rs->exact && (needs_fallback(rs->cc, rs->metric, &rs->pq[r]) || rs->kk == 0)) {
             rs->active[r] = 0;
@@ -1056,7 +1101,7 @@ static int device_chunk(run_state *rs, size_t q0, size_t nq) {
     memset(rs->dev_q16, 0, padded * dim * sizeof(int16_t));
     for (size_t r = 0; r < rows; r++) {
         prepared_query pq;
-        prepare_query(cc, 0, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
+        prepare_query(cc, NULL, rs->queries + (q0 + r) * dim, rs->dev_qf + r * dim,
                       rs->dev_q16 + r * dim, &pq);
     }
     const void *queries =
@@ -1097,6 +1142,184 @@ static int group_sums(run_state *rs, group *g, size_t c0, size_t count) {
     return VS_OK;
 }
 
+/* ---- exact mode on the device: rescoring a chunk's candidates in one batch ------------- */
+
+/*
+ * Bounds of one rescoring batch: its union of candidates is at most
+ * RESCORE_BYTES of float32 rows (one query's candidates may pass it alone),
+ * and the queue holds at most PENDING_IDS candidates before it is rescored.
+ */
+#define RESCORE_BYTES ((size_t)64 << 20)
+#define PENDING_IDS ((size_t)1 << 22)
+
+static size_t rescore_rows_forced; /* testing hook: the union's bound in rows (0: RESCORE_BYTES) */
+
+void vs__compact_test_rescore_rows(size_t rows) {
+    rescore_rows_forced = rows;
+}
+
+/* The last compact batch on this thread: its rescoring batches (vs__compact_rescore_batches). */
+static _Thread_local uint64_t last_batches[2];
+
+void vs__compact_rescore_batches(uint64_t *batches, uint64_t *whole) {
+    *batches = last_batches[0];
+    *whole = last_batches[1];
+}
+
+static void pending_free(rescore_queue *pq) {
+    free(pq->queries);
+    free(pq->starts);
+    free(pq->ids);
+    free(pq->rows);
+    free(pq->stamp);
+    memset(pq, 0, sizeof(*pq));
+}
+
+/* Grows *buffer (of *cap elements of `size` bytes) to hold `need`; 0 or VS_ERR_OUT_OF_MEMORY. */
+static int grow(void **buffer, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return VS_OK;
+    size_t want = *cap > 0 ? *cap : 64;
+    while (want < need)
+        want *= 2;
+    void *more = realloc(*buffer, want * size);
+    if (more == NULL) return VS_ERR_OUT_OF_MEMORY;
+    *buffer = more;
+    *cap = want;
+    return VS_OK;
+}
+
+static int rescore_pending(run_state *rs);
+
+/* Query q's candidates ids[0..m) (ascending) join the queue (rescored when it is full). */
+static int pending_add(run_state *rs, size_t q, const size_t *ids, size_t m) {
+    rescore_queue *pq = &rs->pending;
+    if (pq->count > 0 && pq->starts[pq->count] + m > PENDING_IDS) {
+        const int status = rescore_pending(rs);
+        if (status != VS_OK) return status;
+    }
+    if (grow((void **)&pq->queries, &pq->queries_cap, pq->count + 1, sizeof(size_t)) != VS_OK ||
+        grow((void **)&pq->starts, &pq->starts_cap, pq->count + 2, sizeof(size_t)) != VS_OK)
+        return VS_ERR_OUT_OF_MEMORY;
+    if (pq->count == 0) pq->starts[0] = 0;
+    const size_t used = pq->starts[pq->count];
+    if (grow((void **)&pq->ids, &pq->ids_cap, used + m, sizeof(size_t)) != VS_OK)
+        return VS_ERR_OUT_OF_MEMORY;
+    if (m > 0) memcpy(pq->ids + used, ids, m * sizeof(size_t));
+    pq->queries[pq->count] = q;
+    pq->starts[pq->count + 1] = used + m;
+    pq->count++;
+    return VS_OK;
+}
+
+static int compare_size(const void *a, const void *b) {
+    const size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * One rescoring batch: pending queries [p0, p1), whose candidates' union is
+ * pq->rows[0..rows). The union's float32 rows, in ascending id order (ties
+ * keep the library's order), form a small corpus on the float32 path that
+ * rescores (the device's); or, when the union is half the corpus or more,
+ * the whole float32 corpus serves, with no gather. Either way every query's
+ * top k there is its top k over its own candidates: a row of the union that
+ * is not one of the query's candidates has a float32 score below the k
+ * candidates with the largest lower bounds (its upper bound is under their
+ * floor), and a pair's float32 score depends only on the pair.
+ */
+static int rescore_batch(run_state *rs, size_t p0, size_t p1, size_t rows) {
+    vs_context *ctx = rs->c->ctx;
+    rescore_queue *pq = &rs->pending;
+    const size_t dim = rs->cc->dim, n = rs->cc->n, k = rs->k, count = p1 - p0;
+    const int whole = 2 * rows >= n;
+    const size_t nc = whole ? n : rows, kk = k < nc ? k : nc;
+    float *fq = malloc(count * dim * sizeof(float));
+    float *fs = malloc(count * (kk > 0 ? kk : 1) * sizeof(float));
+    int64_t *fi = malloc(count * (kk > 0 ? kk : 1) * sizeof(int64_t));
+    float *gathered = whole ? NULL : malloc(rows * dim * sizeof(float));
+    int status = VS_ERR_OUT_OF_MEMORY;
+    void *small = NULL;
+    if (fq == NULL || fs == NULL || fi == NULL || (!whole && gathered == NULL)) goto done;
+    status = VS_OK;
+    for (size_t p = p0; p < p1; p++)
+        memcpy(fq + (p - p0) * dim, rs->queries + pq->queries[p] * dim, dim * sizeof(float));
+    if (!whole) {
+        qsort(pq->rows, rows, sizeof(size_t), compare_size);
+        for (size_t e = 0; e < rows; e++)
+            ctx->cpu->corpus_row(ctx->cpu_state, rs->c->cpu_data, pq->rows[e], gathered + e * dim);
+        status = rs->f32_ops->corpus_prepare(rs->f32_state, &ctx->env, gathered, rows, dim, &small);
+        free(gathered);
+        gathered = NULL;
+        if (status != VS_OK) goto done;
+    }
+    if (kk > 0) { /* always: every pending query has min(k, n) candidates or more */
+        status = f32_topk(ctx, rs->f32_ops, rs->f32_state,
+                          whole ? (rs->dev_on ? rs->c->data : rs->c->cpu_data) : small, nc, dim,
+                          rs->metric, fq, count, kk, fs, fi, &rs->sub);
+        rs->report.kernel_seconds += rs->sub.kernel_seconds;
+        pq->batches++;
+        pq->whole += whole;
+    }
+    const float padding = rs->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
+    for (size_t p = p0; p < p1 && status == VS_OK; p++) {
+        float *scores = rs->out_scores + pq->queries[p] * k;
+        int64_t *ids = rs->out_ids + pq->queries[p] * k;
+        for (size_t e = 0; e < k; e++) {
+            const int got = e < kk;
+            const int64_t id = got ? fi[(p - p0) * kk + e] : -1;
+            scores[e] = got ? fs[(p - p0) * kk + e] : padding;
+            ids[e] = id >= 0 && !whole ? (int64_t)pq->rows[id] : id;
+        }
+    }
+done:
+    if (small != NULL) rs->f32_ops->corpus_release(rs->f32_state, small);
+    free(gathered);
+    free(fq);
+    free(fs);
+    free(fi);
+    return status;
+}
+
+/*
+ * Rescores every pending query, in as few batches as the union bound allows
+ * (queries in order, a batch closed when the next query's new candidates
+ * would take its union past the bound); the queue is then empty.
+ */
+static int rescore_pending(run_state *rs) {
+    rescore_queue *pq = &rs->pending;
+    const size_t n = rs->cc->n, dim = rs->cc->dim;
+    const size_t limit = rescore_rows_forced > 0 ? rescore_rows_forced
+                         : RESCORE_BYTES / (dim * sizeof(float)) > 0
+                             ? RESCORE_BYTES / (dim * sizeof(float))
+                             : 1;
+    int status = VS_OK;
+    if (pq->count > 0 && pq->stamp == NULL && (pq->stamp = calloc(n, sizeof(uint32_t))) == NULL)
+        status = VS_ERR_OUT_OF_MEMORY;
+    for (size_t p0 = 0, p1; p0 < pq->count && status == VS_OK; p0 = p1) {
+        if (++pq->epoch == 0) { /* wrapped: no stamp may look current */
+            memset(pq->stamp, 0, n * sizeof(uint32_t));
+            pq->epoch = 1;
+        }
+        size_t rows = 0;
+        for (p1 = p0; p1 < pq->count && status == VS_OK; p1++) {
+            const size_t *ids = pq->ids + pq->starts[p1], m = pq->starts[p1 + 1] - pq->starts[p1];
+            size_t fresh = 0;
+            for (size_t e = 0; e < m; e++)
+                fresh += pq->stamp[ids[e]] != pq->epoch;
+            if (p1 > p0 && rows + fresh > limit) break;
+            status = grow((void **)&pq->rows, &pq->rows_cap, rows + fresh, sizeof(size_t));
+            for (size_t e = 0; e < m && status == VS_OK; e++)
+                if (pq->stamp[ids[e]] != pq->epoch) {
+                    pq->stamp[ids[e]] = pq->epoch;
+                    pq->rows[rows++] = ids[e];
+                }
+        }
+        if (status == VS_OK) status = rescore_batch(rs, p0, p1, rows);
+    }
+    pq->count = 0;
+    return status;
+}
+
 /* Scans every stored row for the group, then finishes each query. */
 static int group_run(run_state *rs, group *g) {
     const size_t n = rs->cc->n;
@@ -1127,11 +1350,8 @@ static int group_run(run_state *rs, group *g) {
             rs->fallback[rs->fallbacks++] = q;
             continue;
         }
-        status = rescore(rs->c, rs->f32_ops, rs->f32_state, rs->metric,
-                         rs->queries + q * rs->cc->dim, s->ids, s->count, rs->k,
-                         rs->out_scores + q * rs->k, rs->out_ids + q * rs->k, &rs->sub);
+        status = pending_add(rs, q, s->ids, s->count);
         rs->report.rescored += s->count;
-        rs->report.kernel_seconds += rs->sub.kernel_seconds;
     }
     return status;
 }
@@ -1247,7 +1467,13 @@ static int run_all(run_state *rs, size_t nq, int dev) {
     for (size_t q0 = 0; dev && q0 < nq && status == VS_OK; q0 += VS_COMPACT_QUERIES) {
         group g = {.q0 = q0, .rows = nq - q0 < VS_COMPACT_QUERIES ? nq - q0 : VS_COMPACT_QUERIES};
         status = group_run(rs, &g);
+        /* the device chunk's last group (or the batch's): its candidates rescored together */
+        if (status == VS_OK && (q0 + g.rows >= nq || q0 + g.rows >= rs->dev_q0 + rs->dev_rows))
+            status = rescore_pending(rs);
     }
+    last_batches[0] = rs->pending.batches;
+    last_batches[1] = rs->pending.whole;
+    pending_free(&rs->pending);
     if (status == VS_OK && rs->fallbacks > 0) status = run_fallbacks(rs);
     if (dev && rs->sub.kernels[0] != '\0') {
         /* the float32 kernels that rescored (or ran the fallback queries) after the scan's */
@@ -1472,7 +1698,7 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
         return status;
     }
     prepared_query pq;
-    prepare_query(cc, rs.dev_on ? 0 : kern->bf16_pairs, query, rs.sb.qf, rs.sb.q16, &pq);
+    prepare_query(cc, rs.dev_on ? NULL : kern, query, rs.sb.qf, rs.sb.q16, &pq);
     if (rs.dev_on && cc->storage != VS_STORAGE_I8)
         pq.under = (double)cc->dim * 0x1p-109 * pq.unscale; /* as group_prepare */
     const float *qf[1] = {rs.sb.qf};

@@ -200,6 +200,9 @@ static int resolve_cl_config(const vs_options *opts, vs__config *cfg) {
     found = env_option(opts, VS_OPTION_ID(cl_survivors), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_survivors = found == 1 ? (long)value : -1;
+    found = env_option(opts, VS_OPTION_ID(cl_filter), &value);
+    if (found < 0) return VS_ERR_INVALID_ARGUMENT;
+    cfg->cl_filter = found == 1 ? (int)value : -1;
     found = env_option(opts, VS_OPTION_ID(auto_opencl_cpu), &value);
     if (found < 0) return VS_ERR_INVALID_ARGUMENT;
     cfg->cl_auto_opencl_cpu = found == 1 && value == 1;
@@ -429,6 +432,7 @@ static int context_create(const vs_options *opts, vs_context **out) {
     ctx->env.cl_fused = ctx->cfg.cl_fused;
     ctx->env.cl_max_alloc = ctx->cfg.cl_max_alloc;
     ctx->env.cl_survivors = ctx->cfg.cl_survivors;
+    ctx->env.cl_filter = ctx->cfg.cl_filter;
     ctx->env.cl_auto_opencl_cpu = ctx->cfg.cl_auto_opencl_cpu;
     status = select_backend(ctx);
     if (status != VS_OK) {

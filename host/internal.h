@@ -47,6 +47,7 @@ typedef struct vs__config {
     int cl_fused;           /* -1 automatic, 0 never, 1 where k allows (VECSCORE_CL_FUSED) */
     size_t cl_max_alloc;    /* 0: the device's largest allocation (VECSCORE_CL_MAX_ALLOC_BYTES) */
     long cl_survivors;      /* -1 auto, 0 segment lists, N slots (VECSCORE_CL_SURVIVORS) */
+    int cl_filter;          /* -1 auto, 0 separate pass, 1 fused (VECSCORE_CL_FILTER) */
     int cl_auto_opencl_cpu; /* 1: "auto" weighs OpenCL CPU devices (VECSCORE_AUTO_OPENCL_CPU) */
 } vs__config;
 
@@ -122,6 +123,13 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
 /* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
  */
 int vs__compact_on_device(const vs_corpus *c);
+/* Testing hook: the float32 rescoring batches of this thread's last compact batch on a device
+ * (exact mode), and how many of them ran on the whole float32 corpus instead of a gathered union.
+ */
+void vs__compact_rescore_batches(uint64_t *batches, uint64_t *whole);
+/* Testing hook: bound a device rescoring batch's union of candidates at `rows` (0: the default,
+ * 64 MiB of float32 rows); not thread-safe, for tests only. */
+void vs__compact_test_rescore_rows(size_t rows);
 
 /* Parses a device selector; VS_OK, or VS_ERR_INVALID_ARGUMENT with a message naming it in why. */
 int vs__selector_parse(const char *text, vs__selector *out, char *why, size_t why_size);

@@ -90,12 +90,17 @@ typedef enum vs__option_scope { VS_OPTION_FIELD, VS_OPTION_ENV_ONLY } vs__option
       "0 to 16777216",                                                                             \
       "unset: the OpenCL top-k survivor buffer sized from k; testing: `0` segment lists instead "  \
       "of the threshold selection, N slots per query")                                             \
+    X(cl_filter, "VECSCORE_CL_FILTER", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1, "0 or 1",       \
+      "unset: the OpenCL top-k threshold test inside the score kernels (a separate pass on the "   \
+      "`cpu` family); `1` inside on every family, `0` a separate pass")                            \
     X(auto_opencl_cpu, "VECSCORE_AUTO_OPENCL_CPU", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1,     \
       "0 or 1", "0: `auto` never picks an OpenCL CPU device; 1 weighs them as it weighs a GPU")    \
     X(compact_isa, "VECSCORE_COMPACT_ISA", VS_OPTION_ENV_ONLY, VS_OPTION_TEXT, 0, 0,               \
-      "serial, avx2 or avx512",                                                                    \
-      "unset: the compact-storage table of the context's ISA; testing: `serial`, `avx2` or "       \
-      "`avx512` forces one at or below it ([docs/isa.md](docs/isa.md))")
+      "serial, avx2, avx512, avx512bf16, avx512vnni or avx512bf16vnni",                            \
+      "unset: the compact-storage table of the context's ISA, with every AVX512_BF16 / "           \
+      "AVX512_VNNI feature the CPU has; testing: `serial`, `avx2`, `avx512` (both features off), " \
+      "`avx512bf16`, `avx512vnni` or `avx512bf16vnni` forces one at or below it "                  \
+      "([docs/isa.md](docs/isa.md))")
 /* clang-format on */
 
 /* VS_OPTION_ID(threads) is the row of the threads option. */

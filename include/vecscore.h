@@ -607,7 +607,9 @@ VS_API int vs_topk_merge(vs_metric metric, size_t nq, size_t k, float *scores, i
  */
 #define VS_REPORT_TEXT_FIELDS(X)                                                                   \
     X(backend, 16, "\"cpu\" or \"opencl\"")                                                        \
-    X(isa, 16, "CPU ISA that ran (or ran the fallback)")                                           \
+    X(isa, 16,                                                                                     \
+      "CPU ISA that ran (or ran the fallback); a compact corpus's batch names its compact table, " \
+      "e.g. \"avx512bf16vnni\" (docs/isa.md)")                                                     \
     X(device, 128, "device name")                                                                  \
     X(fallback, 192, "why the batch ran elsewhere than asked; empty if it did not")
 #define VS_REPORT_PATH_FIELDS(X)                                                                   \

@@ -10,7 +10,9 @@
 #                     omp.h, libomp-dev), cppcheck, python3, Open MPI
 #                     (libopenmpi-dev, openmpi-bin: vecscore-mpi and its
 #                     mpirun tests, required with -DVECSCORE_MPI=ON so they
-#                     never skip); builds the tests.
+#                     never skip), SIMDe (libsimde-dev: the AVX-512 kernels
+#                     tested on any x86 CPU, required with -DVECSCORE_SIMDE=ON);
+#                     builds the tests.
 #   setup.sh bench    also the benchmark's peers: g++ (the FAISS shim),
 #                     OpenBLAS, FAISS, CLBlast and gnuplot; builds the bench.
 #
@@ -22,7 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 DEMO_PACKAGES=(build-essential cmake ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)
 TEST_PACKAGES=(libcmocka-dev pkg-config git clang-format clang-tidy libomp-dev cppcheck python3
-               libopenmpi-dev openmpi-bin)
+               libopenmpi-dev openmpi-bin libsimde-dev)
 BENCH_PACKAGES=(g++ pkg-config libopenblas-dev libfaiss-dev libclblast-dev gnuplot-nox)
 
 groups=("$@")
@@ -34,7 +36,7 @@ for group in "${groups[@]}"; do
     demo) ;;
     test)
         packages+=("${TEST_PACKAGES[@]}")
-        cmake_args+=(-DVECSCORE_BUILD_TESTS=ON -DVECSCORE_MPI=ON)
+        cmake_args+=(-DVECSCORE_BUILD_TESTS=ON -DVECSCORE_MPI=ON -DVECSCORE_SIMDE=ON)
         ;;
     bench)
         packages+=("${BENCH_PACKAGES[@]}")

@@ -40,7 +40,7 @@ echo "== 1/6 tests: the OpenCL suite with VECSCORE_CL_KERNELS=gpu"
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON >/dev/null
+  -DVECSCORE_SANITIZE=ON -DVECSCORE_WERROR=ON -DVECSCORE_MPI=ON -DVECSCORE_SIMDE=ON >/dev/null
 cmake --build "$ROOT/build-sanitize" -j "$JOBS" >/dev/null
 # The sanitizer options (tests/CMakeLists.txt) include intercept_tls_get_addr=0,
 # which keeps LeakSanitizer's tracer from crashing at exit on a misread dynamic

@@ -83,6 +83,28 @@ double ref_score(vs_metric metric, const float *q, const float *c, size_t dim, d
     return vs__reference_score(metric, q, c, dim, bound, NULL);
 }
 
+size_t ref_check_bounds(vs_metric metric, const float *query, const float *cands, size_t n,
+                        size_t dim, const double *approx, const double *bounds, size_t *pairs,
+                        double *worst, char *why, size_t why_size) {
+    size_t violations = 0;
+    for (size_t j = 0; j < n; j++) {
+        double ignored;
+        const double ref = ref_score(metric, query, cands + j * dim, dim, &ignored);
+        if (!isfinite(ref)) continue;
+        const double err = fabs(approx[j] - ref);
+        ++*pairs;
+        if (!(err <= bounds[j])) {
+            if (violations++ == 0 && why != NULL)
+                snprintf(why, why_size,
+                         "%s dim %zu candidate %zu: |%.17g - %.17g| = %.3g > bound %.3g",
+                         vs_metric_name(metric), dim, j, approx[j], ref, err, bounds[j]);
+        } else if (bounds[j] > 0 && err / bounds[j] > *worst) {
+            *worst = err / bounds[j];
+        }
+    }
+    return violations;
+}
+
 int ref_may_overflow(vs_metric metric, const float *q, const float *c, size_t dim) {
     int overflow = 0;
     vs__reference_score(metric, q, c, dim, NULL, &overflow);

@@ -47,6 +47,17 @@ const char *ref_extreme_name(size_t kind);
  */
 double ref_score(vs_metric metric, const float *q, const float *c, size_t dim, double *bound);
 
+/*
+ * Error bounds of one query against n candidates (cands, n x dim): for every
+ * candidate whose float64 reference score is finite, |approx[j] - reference|
+ * must be <= bounds[j] (a NaN error fails). Adds the pairs checked to *pairs,
+ * raises *worst to the largest error / bound of the pairs within their
+ * bound, and returns the number beyond it; describes the first in why.
+ */
+size_t ref_check_bounds(vs_metric metric, const float *query, const float *cands, size_t n,
+                        size_t dim, const double *approx, const double *bounds, size_t *pairs,
+                        double *worst, char *why, size_t why_size);
+
 /* 1 if DOT or L2SQ of the pair may overflow in float32 (result +-inf or NaN allowed). */
 int ref_may_overflow(vs_metric metric, const float *q, const float *c, size_t dim);
 

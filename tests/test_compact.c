@@ -19,7 +19,13 @@
  *     scores, score matrix, rescored count and error bound, bit for bit, and
  *     exact mode still equals float32 across the units and jobs.
  * An ISA this CPU lacks prints "ISA x: not supported by this CPU" and runs
- * nothing for it (it is not counted as a pass).
+ * nothing for it (it is not counted as a pass). The ISAs include each
+ * AVX-512 compact table (avx512 alone, avx512bf16, avx512vnni, avx512bf16vnni), forced
+ * through VECSCORE_COMPACT_ISA on an avx512 context, and the report names
+ * the table that ran (test_compact_tables_named).
+ *
+ * Built with VS_TEST_SIMDE (compact_simde), the ISAs are the four AVX-512
+ * tables compiled against SIMDe (simde_main.h), on a CPU without AVX-512.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
@@ -33,19 +39,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/compact.h"
 #include "cpu/pool.h"
 #include "host/internal.h"
 #include "reference.h"
+#ifdef VS_TEST_SIMDE
+#include "simde_main.h"
+#endif
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) && defined(VS_TEST_SIMDE)
+#define PAIRS_SCALE 32 /* four emulated tables */
+#elif defined(__SANITIZE_ADDRESS__)
 #define PAIRS_SCALE 8
+#elif defined(VS_TEST_SIMDE)
+#define PAIRS_SCALE 4
 #else
 #define PAIRS_SCALE 1
 #endif
 
 static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
 static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
-static const char *const isas[] = {"serial", "avx2", "avx512", "neon"};
+#ifdef VS_TEST_SIMDE
+static const char *const isas[] = {"avx512", "avx512bf16", "avx512vnni", "avx512bf16vnni"};
+#else
+static const char *const isas[] = {"serial",     "avx2",           "avx512", "avx512bf16",
+                                   "avx512vnni", "avx512bf16vnni", "neon"};
+#endif
 
 static vs_context *context_for(const char *isa) {
     vs_options opts;
@@ -58,13 +77,23 @@ static vs_context *context_for(const char *isa) {
     return ctx;
 }
 
-/* A context forced to the ISA, or NULL (said on stdout) when this CPU lacks it. */
+/*
+ * A context forced to the ISA, or NULL (said on stdout) when this CPU lacks
+ * it. An AVX-512 name is a compact table: an avx512 context with
+ * VECSCORE_COMPACT_ISA naming it (read when the context is created).
+ */
 static vs_context *isa_context(const char *isa) {
-    if (!vs_cpu_isa_supported(isa)) {
+    const int avx512 = strncmp(isa, "avx512", 6) == 0;
+    if (!vs_cpu_isa_supported(avx512 ? "avx512" : isa) ||
+        (avx512 && vs__compact_kernels_for("avx512", isa) == NULL)) {
         printf("ISA %s: not supported by this CPU, no test run\n", isa);
         return NULL;
     }
-    return context_for(isa);
+    if (!avx512) return context_for(isa);
+    setenv("VECSCORE_COMPACT_ISA", isa, 1);
+    vs_context *ctx = context_for("avx512");
+    unsetenv("VECSCORE_COMPACT_ISA");
+    return ctx;
 }
 
 static float gaussian(ref_rng *rng) {
@@ -296,24 +325,13 @@ static void test_bounds_hold(void **state) {
                             assert_int_equal(
                                 vs__compact_pair_bounds(c, metrics[m], q + i * dim, approx, bound),
                                 VS_OK);
-                            for (size_t j = 0; j < n; j++) {
-                                double ignored;
-                                const double ref = ref_score(metrics[m], q + i * dim,
-                                                             base + j * dim, dim, &ignored);
-                                if (!isfinite(ref)) continue;
-                                const double err = fabs(approx[j] - ref);
-                                pairs++;
-                                if (!(err <= bound[j])) {
-                                    if (violations++ < 5)
-                                        printf("  %s %s dim %zu: |%.17g - %.17g| = %.3g > bound "
-                                               "%.3g\n",
-                                               vs_storage_name(storages[s]),
-                                               vs_metric_name(metrics[m]), dim, approx[j], ref, err,
-                                               bound[j]);
-                                } else if (bound[j] > 0 && err / bound[j] > worst) {
-                                    worst = err / bound[j];
-                                }
-                            }
+                            char why[200];
+                            const size_t beyond =
+                                ref_check_bounds(metrics[m], q + i * dim, base, n, dim, approx,
+                                                 bound, &pairs, &worst, why, sizeof(why));
+                            if (beyond > 0 && violations < 5)
+                                printf("  %s: %s\n", vs_storage_name(storages[s]), why);
+                            violations += beyond;
                         }
                     vs_corpus_free(c);
                     free(base);
@@ -348,11 +366,12 @@ static void test_long_extreme_vectors(void **state) {
             vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             for (size_t m = 0; m < 3; m++) {
                 assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
-                for (size_t j = 0; j < n; j++) {
-                    double ignored;
-                    const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
-                    assert_true(fabs(approx[j] - ref) <= bound[j]);
-                }
+                size_t pairs = 0;
+                double worst = 0;
+                assert_int_equal(ref_check_bounds(metrics[m], q, base, n, dim, approx, bound,
+                                                  &pairs, &worst, NULL, 0),
+                                 0);
+                assert_int_equal(pairs, n);
             }
             vs_corpus_free(c);
         }
@@ -567,6 +586,66 @@ static void test_compact_isa_override(void **state) {
     }
 }
 
+/*
+ * Each AVX-512 compact table runs when forced, and the report names it: so
+ * forcing a feature off really uses the other kernel. The bfloat16 queries
+ * of avx512bf16 (rounded to bfloat16) widen the approximate bound on the same
+ * data, which the float32 queries of plain avx512 do not. Unforced, an
+ * avx512 context takes every feature the CPU has (under SIMDe: both).
+ */
+static void test_compact_tables_named(void **state) {
+    (void)state;
+    const size_t n = 300, dim = 70, nq = 3, k = 5;
+    float *base, *queries;
+    seeded_data(21, GAUSSIAN, GAUSSIAN, n, nq, dim, &base, &queries);
+    float scores[3 * 5];
+    int64_t ids[3 * 5];
+    double bf16_bound[2] = {0, 0}; /* approximate bfloat16: avx512, avx512bf16 */
+    int ran = 0;
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        if (strncmp(isas[a], "avx512", 6) != 0) continue;
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
+        for (size_t s = 0; s < 3; s++)
+            for (int exact = 0; exact < 2; exact++) {
+                vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], exact);
+                assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, queries, nq, k, scores, ids),
+                                 VS_OK);
+                vs_batch_report r;
+                assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+                if (strcmp(r.isa, isas[a]) != 0)
+                    fail_msg("VECSCORE_COMPACT_ISA=%s: the report says %s ran", isas[a], r.isa);
+                if (storages[s] == VS_STORAGE_BF16 && !exact && strcmp(isas[a], "avx512") == 0)
+                    bf16_bound[0] = r.max_error_bound;
+                if (storages[s] == VS_STORAGE_BF16 && !exact && strcmp(isas[a], "avx512bf16") == 0)
+                    bf16_bound[1] = r.max_error_bound;
+                vs_corpus_free(c);
+            }
+        vs_context_free(ctx);
+        ran++;
+    }
+    if (bf16_bound[0] > 0 && bf16_bound[1] > 0) {
+        printf("approximate bf16 bound: avx512 %.3g, avx512bf16 %.3g\n", bf16_bound[0],
+               bf16_bound[1]);
+        assert_true(bf16_bound[1] > 1.2 * bf16_bound[0]);
+    }
+#ifdef VS_TEST_SIMDE
+    assert_int_equal(ran, 4);
+    vs_context *ctx = context_for("avx512");
+    vs_corpus *c = compact_corpus(ctx, base, n, dim, VS_STORAGE_I8, 1);
+    assert_int_equal(vs_corpus_topk(c, VS_METRIC_DOT, queries, nq, k, scores, ids), VS_OK);
+    vs_batch_report r;
+    assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+    assert_string_equal(r.isa, "avx512bf16vnni");
+    vs_corpus_free(c);
+    vs_context_free(ctx);
+#else
+    assert_true(ran >= 1);
+#endif
+    free(base);
+    free(queries);
+}
+
 /* ---- threads ---------------------------------------------------------------------------- */
 
 typedef struct threaded_run {
@@ -677,6 +756,9 @@ static void test_threads_same_answer(void **state) {
 }
 
 int main(void) {
+#ifdef VS_TEST_SIMDE
+    simde_install();
+#endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_compact_isa_override),
@@ -688,5 +770,13 @@ int main(void) {
         cmocka_unit_test(test_exact_equals_float32),
         cmocka_unit_test(test_threads_same_answer),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    /* Only where some AVX-512 compact table runs: registered, never counted when it cannot. */
+    if (vs_cpu_isa_supported("avx512") && vs__compact_kernels_for("avx512", "avx512") != NULL) {
+        const struct CMUnitTest avx512_tests[] = {cmocka_unit_test(test_compact_tables_named)};
+        failed += cmocka_run_group_tests_name("avx512 compact tables", avx512_tests, NULL, NULL);
+    } else {
+        printf("ISA avx512: not supported by this CPU, test_compact_tables_named not run\n");
+    }
+    return failed != 0;
 }

@@ -2,7 +2,8 @@
  * test_compact_cl.c — compact corpora (float16, bfloat16, int8) on the OpenCL
  * device (cl/compact.c, cl/kernels/compact.cl), with the kernel family the
  * environment selects (scripts/test.sh runs it again with
- * VECSCORE_CL_KERNELS=gpu, so the float32 rescoring runs on both families):
+ * VECSCORE_CL_KERNELS=gpu, so the float32 rescoring runs on both families, and
+ * the gpu family's register-blocked scan kernels are checked too):
  *
  *   exact mode: top-k and score matrices equal, bit for bit, to a float32
  *     corpus on the same device context, for every storage x metric, on
@@ -113,9 +114,26 @@ static void draw(enum kind kind, float *x, size_t n, size_t dim, int queries, re
     }
 }
 
-/* 1 when the report says the device scanned with the storage's kernel. */
+/* 1 when the report says the device scanned with the storage's kernel: in the gpu family its
+ * register-blocked one (vs_compact_f16_blocked, ...), in the others the plain one. */
 static int scanned_on_device(const vs_batch_report *r, size_t s) {
-    return strcmp(r->backend, "opencl") == 0 && strstr(r->kernels, scan_kernels[s]) != NULL;
+    char blocked[48];
+    snprintf(blocked, sizeof(blocked), "%s_blocked", scan_kernels[s]);
+    if (strcmp(r->backend, "opencl") != 0) return 0;
+    if (strcmp(r->kernel_family, "gpu") == 0) return strstr(r->kernels, blocked) != NULL;
+    return strstr(r->kernels, scan_kernels[s]) != NULL && strstr(r->kernels, blocked) == NULL;
+}
+
+/* A compact corpus of n x dim floats on ctx (exact or approximate mode). */
+static vs_corpus *compact_corpus(vs_context *ctx, const float *base, size_t n, size_t dim,
+                                 vs_storage storage, int exact) {
+    vs_corpus_options opts;
+    vs_corpus_options_init(&opts);
+    opts.storage = storage;
+    opts.exact = exact;
+    vs_corpus *c = NULL;
+    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+    return c;
 }
 
 /* ---- exact mode ------------------------------------------------------------------------- */
@@ -170,12 +188,9 @@ static void exact_case(vs_context *ctx, size_t s, enum kind kind, size_t n, size
     assert_true(base && queries);
     draw(kind, base, n, dim, 0, rng);
     draw(kind, queries, nq, dim, 1, rng);
-    vs_corpus_options opts;
-    vs_corpus_options_init(&opts);
-    opts.storage = storages[s];
-    vs_corpus *f32 = NULL, *compact = NULL;
+    vs_corpus *f32 = NULL;
     assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
-    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &compact), VS_OK);
+    vs_corpus *compact = compact_corpus(ctx, base, n, dim, storages[s], 1);
     assert_true(vs__compact_on_device(compact));
     const size_t ks[] = {1, 10, n, n + 5};
     for (size_t m = 0; m < 3; m++) {
@@ -227,6 +242,96 @@ static void test_exact_equals_float32(void **state) {
     vs_context_free(ctx);
 }
 
+/*
+ * Exact mode rescoring: many queries with many survivors (tie-heavy data), or
+ * with few (Gaussian data), are rescored in one float32 batch per device chunk
+ * (<= 256 queries), bit for bit the float32 corpus's; with the union of a
+ * batch bounded at a few rows (testing hook) they take several batches, with
+ * the same answer. The test hook counts the batches; a tie-heavy union of half
+ * the corpus or more runs on the whole float32 corpus.
+ */
+static size_t rescore_round(vs_context *ctx, vs_corpus *f32, vs_corpus *compact, size_t s,
+                            const float *queries, size_t nq, size_t k, uint64_t *batches,
+                            uint64_t *whole) {
+    float *s1 = malloc(nq * k * sizeof(float)), *s2 = malloc(nq * k * sizeof(float));
+    int64_t *i1 = malloc(nq * k * sizeof(int64_t)), *i2 = malloc(nq * k * sizeof(int64_t));
+    assert_true(s1 && s2 && i1 && i2);
+    assert_int_equal(vs_corpus_topk(f32, VS_METRIC_DOT, queries, nq, k, s1, i1), VS_OK);
+    assert_int_equal(vs_corpus_topk(compact, VS_METRIC_DOT, queries, nq, k, s2, i2), VS_OK);
+    vs__compact_rescore_batches(batches, whole);
+    vs_batch_report r;
+    assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
+    assert_true(scanned_on_device(&r, s));
+    assert_int_equal(r.fallback_queries, 0);
+    assert_memory_equal(i1, i2, nq * k * sizeof(int64_t));
+    assert_memory_equal(s1, s2, nq * k * sizeof(float));
+    free(s1);
+    free(s2);
+    free(i1);
+    free(i2);
+    return (size_t)r.rescored;
+}
+
+static void test_rescore_batches(void **state) {
+    (void)state;
+    vs_context *ctx = open_context("opencl");
+    const size_t n = 1500, dim = 16, k = 10, nqs[] = {70, 300};
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(300 * dim * sizeof(float));
+    assert_true(base && q);
+    ref_rng rng;
+    ref_rng_seed(&rng, 515);
+    uint64_t whole_batches = 0, gathered_batches = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0) { /* ties: every row one of 60 small-integer vectors, ~25 copies each */
+            float pool[60 * 16];
+            ref_fill_small_ints(pool, 60 * dim, &rng);
+            for (size_t j = 0; j < n; j++)
+                memcpy(base + j * dim, pool + (size_t)ref_int(&rng, 0, 59) * dim,
+                       dim * sizeof(float));
+            ref_fill_small_ints(q, 300 * dim, &rng);
+        } else {
+            draw(GAUSS, base, n, dim, 0, &rng);
+            draw(GAUSS, q, 300, dim, 1, &rng);
+        }
+        vs_corpus *f32 = NULL;
+        assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
+        for (size_t s = 0; s < 3; s++) {
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
+            for (size_t t = 0; t < 2; t++) {
+                uint64_t batches, whole;
+                const size_t rescored =
+                    rescore_round(ctx, f32, c, s, q, nqs[t], k, &batches, &whole);
+                printf("%s %s Q=%zu: %zu candidates rescored in %llu batch(es), %llu on the whole "
+                       "corpus\n",
+                       kind ? "gaussian" : "ties", vs_storage_name(storages[s]), nqs[t], rescored,
+                       (unsigned long long)batches, (unsigned long long)whole);
+                assert_true(rescored >= nqs[t] * k);
+                assert_int_equal(batches, (nqs[t] + 255) / 256); /* one per chunk of <= 256 */
+                whole_batches += whole;
+                gathered_batches += batches - whole;
+                if (kind == 0) assert_true(rescored > 2 * nqs[t] * k); /* many survivors */
+            }
+            /* a union of at most 40 rows: several batches, the same answer */
+            vs__compact_test_rescore_rows(40);
+            uint64_t batches, whole;
+            rescore_round(ctx, f32, c, s, q, nqs[0], k, &batches, &whole);
+            vs__compact_test_rescore_rows(0);
+            printf("  union <= 40 rows: %llu batches, %llu on the whole corpus\n",
+                   (unsigned long long)batches, (unsigned long long)whole);
+            assert_true(batches >= 2 && batches <= nqs[0]);
+            gathered_batches += batches - whole;
+            vs_corpus_free(c);
+        }
+        vs_corpus_free(f32);
+    }
+    /* both ways of rescoring ran: a gathered union, and the whole corpus */
+    assert_true(gathered_batches > 0);
+    assert_true(whole_batches > 0);
+    free(base);
+    free(q);
+    vs_context_free(ctx);
+}
+
 /* ---- approximate mode against the float64 reference ------------------------------------------ */
 
 static void test_approximate_within_bound(void **state) {
@@ -244,12 +349,7 @@ static void test_approximate_within_bound(void **state) {
     draw(GAUSS, q, nq, dim, 1, &rng);
     for (size_t s = 0; s < 3; s++)
         for (size_t m = 0; m < 3; m++) {
-            vs_corpus_options opts;
-            vs_corpus_options_init(&opts);
-            opts.storage = storages[s];
-            opts.exact = 0;
-            vs_corpus *c = NULL;
-            assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+            vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
             assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, scores, ids), VS_OK);
             vs_batch_report r;
             assert_int_equal(vs_context_last_report(ctx, &r), VS_OK);
@@ -312,34 +412,21 @@ static void test_device_bounds_hold(void **state) {
                 assert_true(base && q && approx && bound);
                 draw((enum kind)kind, base, n, dim, 0, &rng);
                 draw((enum kind)kind, q, nq, dim, 1, &rng);
-                vs_corpus_options opts;
-                vs_corpus_options_init(&opts);
-                opts.storage = storages[s];
-                opts.exact = 0;
-                vs_corpus *c = NULL;
-                assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+                vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
                 assert_true(vs__compact_on_device(c));
                 for (size_t m = 0; m < 3; m++)
                     for (size_t i = 0; i < nq; i++) {
                         assert_int_equal(
                             vs__compact_pair_bounds(c, metrics[m], q + i * dim, approx, bound),
                             VS_OK);
-                        for (size_t j = 0; j < n; j++) {
-                            double ignored;
-                            const double ref =
-                                ref_score(metrics[m], q + i * dim, base + j * dim, dim, &ignored);
-                            if (!isfinite(ref)) continue;
-                            const double err = fabs(approx[j] - ref);
-                            pairs++;
-                            if (!(err <= bound[j])) {
-                                if (violations++ < 5)
-                                    printf("  %s %s %s dim %zu: |%.17g - %.17g| > bound %.3g\n",
-                                           vs_storage_name(storages[s]), vs_metric_name(metrics[m]),
-                                           kind_names[kind], dim, approx[j], ref, bound[j]);
-                            } else if (bound[j] > 0 && err / bound[j] > worst) {
-                                worst = err / bound[j];
-                            }
-                        }
+                        char why[200];
+                        const size_t beyond =
+                            ref_check_bounds(metrics[m], q + i * dim, base, n, dim, approx, bound,
+                                             &pairs, &worst, why, sizeof(why));
+                        if (beyond > 0 && violations < 5)
+                            printf("  %s %s: %s\n", vs_storage_name(storages[s]), kind_names[kind],
+                                   why);
+                        violations += beyond;
                     }
                 vs_corpus_free(c);
                 free(base);
@@ -368,20 +455,16 @@ static void test_long_extreme_vectors(void **state) {
     for (size_t i = 0; i < dim; i++)
         q[i] = 1.999f;
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        opts.exact = 0;
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 0);
         assert_true(vs__compact_on_device(c));
         for (size_t m = 0; m < 3; m++) {
             assert_int_equal(vs__compact_pair_bounds(c, metrics[m], q, approx, bound), VS_OK);
-            for (size_t j = 0; j < n; j++) {
-                double ignored;
-                const double ref = ref_score(metrics[m], q, base + j * dim, dim, &ignored);
-                assert_true(fabs(approx[j] - ref) <= bound[j]);
-            }
+            size_t pairs = 0;
+            double worst = 0;
+            assert_int_equal(ref_check_bounds(metrics[m], q, base, n, dim, approx, bound, &pairs,
+                                              &worst, NULL, 0),
+                             0);
+            assert_int_equal(pairs, n);
         }
         vs_corpus_free(c);
     }
@@ -411,11 +494,8 @@ static void test_injected_failures_rerun_on_cpu(void **state) {
     size_t reruns = 0;
     for (size_t s = 0; s < 3; s++) {
         vs_context *ctx = open_context("opencl");
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL, *f32 = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *f32 = NULL;
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         float device_scores[5 * 8];
         int64_t device_ids[5 * 8];
@@ -476,11 +556,7 @@ static void test_too_large_for_device_runs_on_cpu(void **state) {
     assert_int_equal(vs_corpus_create(cpu, base, n, dim, &want), VS_OK);
     assert_int_equal(vs_corpus_topk(want, VS_METRIC_L2SQ, q, nq, k, s1, i1), VS_OK);
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_false(vs__compact_on_device(c));
         assert_int_equal(vs_corpus_topk(c, VS_METRIC_L2SQ, q, nq, k, s2, i2), VS_OK);
         vs_batch_report r;
@@ -527,11 +603,8 @@ static void auto_round(const char *expect) {
     draw(GAUSS, base, n, dim, 0, &rng);
     draw(GAUSS, q, 40, dim, 1, &rng);
     for (size_t s = 0; s < 3; s++) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storages[s];
-        vs_corpus *c = NULL, *f32 = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *f32 = NULL;
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[s], 1);
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         for (size_t t = 0; t < 2; t++) {
             vs_batch_report a, b;
@@ -576,6 +649,7 @@ int main(void) {
     if (getenv("VS_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("VS_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_equals_float32),
+        cmocka_unit_test(test_rescore_batches),
         cmocka_unit_test(test_approximate_within_bound),
         cmocka_unit_test(test_device_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),

@@ -14,6 +14,10 @@
  * detection fault cannot pass by testing serial alone). VECSCORE_ISA=name,
  * as for the library, runs that ISA's group only (and fails if this CPU
  * lacks it).
+ *
+ * Built with VS_TEST_SIMDE (kernels_simde), the suite runs the "avx512"
+ * group only, on the AVX-512 kernels compiled against SIMDe (simde_main.h),
+ * with the small dims (the emulation is slow; the same tails).
  */
 #define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #include <stdarg.h>
@@ -31,6 +35,9 @@
 
 #include "cpu/kernels.h"
 #include "reference.h"
+#ifdef VS_TEST_SIMDE
+#include "simde_main.h"
+#endif
 
 /*
  * Dims with tails of every vector width. VECSCORE_TEST_SMALL=1 (set by
@@ -882,6 +889,11 @@ int main(void) {
     if (small != NULL && strcmp(small, "1") == 0) dims = dims_small;
     const char *forced = getenv("VECSCORE_ISA");
     if (forced != NULL && (forced[0] == '\0' || strcmp(forced, "auto") == 0)) forced = NULL;
+#ifdef VS_TEST_SIMDE
+    simde_install();
+    forced = "avx512";
+    dims = dims_small;
+#endif
 
     const struct CMUnitTest common[] = {cmocka_unit_test(test_required_isas)};
     int failed = cmocka_run_group_tests_name("required ISAs", common, NULL, NULL);

@@ -246,6 +246,8 @@ static void compare_topk(const char *what, size_t nq, size_t k, const float *s1,
  * the fused kernel and for segment lists instead of threshold selection. */
 static char expected_family[8];
 static int expected_fused, expected_segments;
+static const char *filter_setting;   /* VECSCORE_CL_FILTER for open_selection; NULL: unset */
+static int expected_separate_filter; /* the threshold test as a pass of its own (vs_filter_tile) */
 
 /*
  * The report names the family and the scoring kernel that must have run for
@@ -278,6 +280,16 @@ static void check_path(const char *what, const vs_batch_report *report, size_t n
         select = "vs_merge_sorted";
     if (topk && !fused && strstr(report->kernels, select) == NULL)
         fail_msg("%s: kernels '%s' lack %s", what, report->kernels, select);
+    /* The threshold test runs in the score kernel's epilogue (and overflowed rows are scored
+     * again, vs_rescore_tile), unless VECSCORE_CL_FILTER=0 asks for the separate pass. */
+    if (topk && !fused && strcmp(select, "vs_select_query") == 0) {
+        const int separate = strstr(report->kernels, "vs_filter_tile") != NULL;
+        const int in_epilogue = strstr(report->kernels, ", threshold test fused)") != NULL &&
+                                strstr(report->kernels, "vs_rescore_tile") != NULL;
+        if (separate != expected_separate_filter || in_epilogue == expected_separate_filter)
+            fail_msg("%s: kernels '%s': the threshold test should run %s", what, report->kernels,
+                     expected_separate_filter ? "separately" : "fused");
+    }
 }
 
 static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t nc, size_t dim,
@@ -338,8 +350,9 @@ static void check_agreement(vs_context *dev, vs_context *cpu, size_t nq, size_t 
  * VECSCORE_CL_KERNEL=tile); fused "1" to score and select in one kernel
  * where k allows it (cpu family only), "0" not to; survivors NULL for the
  * automatic survivor buffer of the threshold selection, "0" for segment
- * lists instead, "N" for N slots per query (VECSCORE_CL_SURVIVORS). The
- * suite's own VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back
+ * lists instead, "N" for N slots per query (VECSCORE_CL_SURVIVORS);
+ * filter_setting, when set, is VECSCORE_CL_FILTER (0: the threshold test
+ * as a separate pass). The suite's own VECSCORE_CL_KERNELS (a second CI run forces gpu) is put back
  * afterwards.
  */
 static vs_context *open_selection(const char *family, const char *fused, const char *survivors) {
@@ -354,10 +367,15 @@ static vs_context *open_selection(const char *family, const char *fused, const c
     }
     setenv("VECSCORE_CL_FUSED", fused, 1);
     if (survivors != NULL) setenv("VECSCORE_CL_SURVIVORS", survivors, 1);
+    if (filter_setting != NULL) setenv("VECSCORE_CL_FILTER", filter_setting, 1);
     vs_context *dev = must_open(test_device());
     unsetenv("VECSCORE_CL_KERNEL");
     unsetenv("VECSCORE_CL_FUSED");
     unsetenv("VECSCORE_CL_SURVIVORS");
+    unsetenv("VECSCORE_CL_FILTER");
+    /* unset: fused except on the cpu family */
+    expected_separate_filter =
+        filter_setting != NULL ? strcmp(filter_setting, "0") == 0 : strcmp(family, "cpu") == 0;
     if (outer != NULL)
         setenv("VECSCORE_CL_KERNELS", saved, 1);
     else
@@ -487,17 +505,27 @@ static void check_selection_exact(vs_context *dev, vs_context *cpu, const char *
     free(c);
 }
 
+/*
+ * The threshold selection, bit for bit against the CPU: both families, the
+ * test in the score kernels' epilogue with the automatic buffer and with 1
+ * and 17 slots (overflow on almost every tile: rows scored again), then the
+ * separate pass (VECSCORE_CL_FILTER=0) with the automatic buffer and 17.
+ */
 static void test_threshold_selection(void **state) {
     (void)state;
     vs_context *cpu = must_open("cpu");
     const char *families[] = {"gpu", "cpu"};
-    const char *survivors[] = {NULL, "1", "17"};
+    const char *survivors[] = {NULL, "1", "17", NULL, "17"};
+    const char *filters[] = {"1", "1", "1", "0", "0"};
     for (int f = 0; f < 2; f++)
-        for (int v = 0; v < 3; v++) {
-            char label[64];
-            snprintf(label, sizeof(label), "family %s survivors %s", families[f],
-                     survivors[v] ? survivors[v] : "auto");
+        for (int v = 0; v < 5; v++) {
+            char label[96];
+            snprintf(label, sizeof(label), "family %s survivors %s filter %s", families[f],
+                     survivors[v] ? survivors[v] : "auto",
+                     filters[v][0] == '0' ? "separate" : "fused");
+            filter_setting = filters[v];
             vs_context *dev = open_selection(families[f], "0", survivors[v]);
+            filter_setting = NULL;
             check_selection_exact(dev, cpu, label);
             expected_family[0] = '\0';
             vs_context_free(dev);
@@ -872,6 +900,151 @@ static void test_chunk_keeps_rows(void **state) {
     vs_context_free(dev);
 }
 
+/*
+ * The pipeline (two queues, events, double-buffered uploads and read-backs):
+ * a small staging arena makes many query chunks (and candidate uploads),
+ * a small allocation cap corpus parts of 1024 rows and narrow tiles, so
+ * every slot is reused many times and a wrong order (a slot overwritten
+ * before its read-back arrived, a read-back before its kernel) changes
+ * results. Outputs misaligned (copied back through the pinned read-back
+ * slots; DOT and L2SQ) and aligned (in place where the device shares
+ * memory; DOT); every result bit for bit against the CPU backend
+ * (small-integer data: the sums are exact on both sides).
+ */
+static void check_pipeline(vs_context *dev, vs_context *cpu, const float *q, size_t nq,
+                           const float *c, size_t nc, size_t dim, size_t misalign) {
+    const size_t ks[] = {1, 10, 300, nc + 100}; /* the last: segment lists, padded rows */
+    const size_t most = nq * (nc + 100) + 1;
+    float *s1 = vs_alloc_output(most * sizeof(float)), *s2 = malloc(most * sizeof(float));
+    int64_t *i1 = vs_alloc_output((nq * (nc + 100) + 1) * sizeof(int64_t));
+    int64_t *i2 = malloc(nq * (nc + 100) * sizeof(int64_t));
+    assert_true(s1 && s2 && i1 && i2);
+    float *scores = s1 + misalign;
+    int64_t *ids = i1 + misalign;
+    char what[160];
+    vs_batch_report report;
+    for (int m = 0; m < (misalign ? 3 : 1); m += 2) { /* DOT and L2SQ: exact on integers */
+        const vs_metric metric = (vs_metric)m;
+        for (size_t ki = 0; ki <= sizeof(ks) / sizeof(*ks); ki++) {
+            const size_t k = ki < sizeof(ks) / sizeof(*ks) ? ks[ki] : 0; /* 0: scores */
+            snprintf(what, sizeof(what), "pipeline %s k %zu misalign %zu", vs_metric_name(metric),
+                     k, misalign);
+            const size_t out = k ? nq * k : nq * nc;
+            if (k) {
+                assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, scores, ids), VS_OK);
+            } else {
+                assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, scores), VS_OK);
+            }
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("%s: ran on %s (%s)", what, report.backend, report.fallback);
+            if (report.query_chunks < 4)
+                fail_msg("%s: %llu query chunks, expected many", what,
+                         (unsigned long long)report.query_chunks);
+            if (k)
+                assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
+            else
+                assert_int_equal(vs_score(cpu, metric, q, nq, c, nc, dim, s2), VS_OK);
+            for (size_t i = 0; i < out; i++)
+                if (memcmp(&scores[i], &s2[i], sizeof(float)) != 0 || (k && ids[i] != i2[i]))
+                    fail_msg("%s: entry %zu (query %zu): device %.9g id %lld, cpu %.9g id %lld",
+                             what, i, i / (k ? k : nc), (double)scores[i],
+                             (long long)(k ? ids[i] : -2), (double)s2[i],
+                             (long long)(k ? i2[i] : -2));
+        }
+    }
+    vs_free_output(s1);
+    vs_free_output(i1);
+    free(s2);
+    free(i2);
+}
+
+static void test_pipeline_many_chunks(void **state) {
+    (void)state;
+    const size_t nq = 70, nc = 2500, dim = 16;
+    float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+    assert_true(q && c);
+    ref_rng rng;
+    ref_rng_seed(&rng, 1234);
+    for (size_t i = 0; i < nc * dim; i++)
+        c[i] = (float)ref_int(&rng, -2, 2);
+    for (size_t i = 0; i < nq * dim; i++)
+        q[i] = (float)ref_int(&rng, -3, 3);
+    /* 64 KiB allocations: corpus parts of 1024 rows, tiles and chunks to match */
+    setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "64K", 1);
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = test_device();
+    opts.cache_dir = cache_dir;
+    opts.arena_bytes = 2048; /* a few query rows per chunk */
+    vs_context *dev = NULL;
+    assert_int_equal(vs_context_create(&opts, &dev), VS_OK);
+    unsetenv("VECSCORE_CL_MAX_ALLOC_BYTES");
+    vs_context *cpu = must_open("cpu");
+    check_pipeline(dev, cpu, q, nq, c, nc, dim, 1);
+    check_pipeline(dev, cpu, q, nq, c, nc, dim, 0);
+    vs_context_free(dev);
+    vs_context_free(cpu);
+    free(q);
+    free(c);
+}
+
+/*
+ * Per-call candidates go to the device through the staging arena in
+ * chunks: with a 2 KiB arena, 16-dim rows go 11 to a half (5000 rows: 455
+ * uploads, the halves alternating), and a 300-dim row fills the arena on
+ * its own (one upload at a time). Results bit for bit against the CPU.
+ */
+static void test_candidates_staged(void **state) {
+    (void)state;
+    const size_t dims[] = {16, 300}, counts[] = {5000, 41}, nq = 3;
+    vs_options opts;
+    vs_options_init(&opts);
+    opts.device = test_device();
+    opts.cache_dir = cache_dir;
+    opts.arena_bytes = 2048;
+    vs_context *dev = NULL;
+    assert_int_equal(vs_context_create(&opts, &dev), VS_OK);
+    vs_context *cpu = must_open("cpu");
+    for (int t = 0; t < 2; t++) {
+        const size_t dim = dims[t], nc = counts[t], k = 7;
+        float *q = malloc(nq * dim * sizeof(float)), *c = malloc(nc * dim * sizeof(float));
+        float *s1 = malloc(nq * nc * sizeof(float)), *s2 = malloc(nq * nc * sizeof(float));
+        int64_t *i1 = malloc(nq * k * sizeof(int64_t)), *i2 = malloc(nq * k * sizeof(int64_t));
+        assert_true(q && c && s1 && s2 && i1 && i2);
+        ref_rng rng;
+        ref_rng_seed(&rng, 99 + (uint64_t)t);
+        for (size_t i = 0; i < nc * dim; i++)
+            c[i] = (float)ref_int(&rng, -2, 2);
+        for (size_t i = 0; i < nq * dim; i++)
+            q[i] = (float)ref_int(&rng, -2, 2);
+        vs_batch_report report;
+        for (int m = 0; m < 3; m += 2) {
+            const vs_metric metric = (vs_metric)m;
+            assert_int_equal(vs_topk(dev, metric, q, nq, c, nc, dim, k, s1, i1), VS_OK);
+            vs_context_last_report(dev, &report);
+            if (strcmp(report.backend, "opencl") != 0)
+                fail_msg("dim %zu: ran on %s (%s)", dim, report.backend, report.fallback);
+            assert_int_equal(vs_topk(cpu, metric, q, nq, c, nc, dim, k, s2, i2), VS_OK);
+            assert_memory_equal(i1, i2, nq * k * sizeof(int64_t));
+            assert_memory_equal(s1, s2, nq * k * sizeof(float));
+            assert_int_equal(vs_score(dev, metric, q, nq, c, nc, dim, s1), VS_OK);
+            vs_context_last_report(dev, &report);
+            assert_string_equal(report.backend, "opencl");
+            assert_int_equal(vs_score(cpu, metric, q, nq, c, nc, dim, s2), VS_OK);
+            assert_memory_equal(s1, s2, nq * nc * sizeof(float));
+        }
+        free(q);
+        free(c);
+        free(s1);
+        free(s2);
+        free(i1);
+        free(i2);
+    }
+    vs_context_free(dev);
+    vs_context_free(cpu);
+}
+
 static void test_batch_too_large_for_device(void **state) {
     (void)state;
     setenv("VECSCORE_CL_MAX_ALLOC_BYTES", "1000", 1); /* k = 200 lists need more */
@@ -971,21 +1144,34 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
         assert_true(capture.last[0] != '\0'); /* the failure was explained */
         return status;
     }
-    float *s = vs_alloc_output(nq * k * sizeof(float));
-    int64_t *ids = vs_alloc_output(nq * k * sizeof(int64_t));
+    /* room for a score matrix, one element off the alignment for the copied rounds */
+    float *s_raw = vs_alloc_output((nq * nc + 1) * sizeof(float)), *s = s_raw;
+    int64_t *ids_raw = vs_alloc_output((nq * k + 1) * sizeof(int64_t)), *ids = ids_raw;
     vs_corpus *corpus = NULL;
     *ran_on_device = 1;
-    for (int round = 0; round < 2; round++) {
-        if (round == 0)
+    /* Rounds: top-k with per-call candidates, top-k of a corpus (outputs in place where the
+     * device shares memory), then both through the pipeline's copied read-back: top-k with
+     * outputs one element off the alignment, and a copied score matrix. */
+    for (int round = 0; round < 4; round++) {
+        s = s_raw + (round >= 2);
+        ids = ids_raw + (round >= 2);
+        if (round == 0 || round == 2)
             status = vs_topk(ctx, VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids);
-        else if ((status = vs_corpus_create(ctx, c, nc, dim, &corpus)) == VS_OK)
+        else if (round == 1 && (status = vs_corpus_create(ctx, c, nc, dim, &corpus)) == VS_OK)
             status = vs_corpus_topk(corpus, VS_METRIC_COSINE, q, nq, k, s, ids);
+        else if (round == 3)
+            status = vs_corpus_score(corpus, VS_METRIC_COSINE, q, nq, s);
         /* Device failures inside a batch are re-run on the CPU: results are always right. */
         assert_int_equal(status, VS_OK);
         char why[512];
-        if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
-            fail_msg("fault run: %s", why);
-        compare_topk("fault run", nq, k, s, ids, expect_s, expect_i);
+        if (round == 3) {
+            if (ref_check_scores(VS_METRIC_COSINE, q, nq, c, nc, dim, s, 0, why, sizeof(why)))
+                fail_msg("fault run, scores: %s", why);
+        } else {
+            if (ref_check_topk(VS_METRIC_COSINE, q, nq, c, nc, dim, k, s, ids, why, sizeof(why)))
+                fail_msg("fault run: %s", why);
+            compare_topk("fault run", nq, k, s, ids, expect_s, expect_i);
+        }
         vs_batch_report report;
         vs_context_last_report(ctx, &report);
         if (strcmp(report.backend, "opencl") != 0) {
@@ -996,8 +1182,8 @@ static int use_device_once(const float *q, size_t nq, const float *c, size_t nc,
         }
     }
     vs_corpus_free(corpus);
-    vs_free_output(s);
-    vs_free_output(ids);
+    vs_free_output(s_raw);
+    vs_free_output(ids_raw);
     vs_context_free(ctx);
     return VS_OK;
 }
@@ -1628,6 +1814,8 @@ static void test_bad_knobs(void **state) {
         {"VECSCORE_CL_SURVIVORS", "-1", NULL},
         {"VECSCORE_CL_SURVIVORS", "16777217", NULL},
         {"VECSCORE_CL_SURVIVORS", "8k", NULL},
+        {"VECSCORE_CL_FILTER", "2", NULL},
+        {"VECSCORE_CL_FILTER", "fused", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", " -1", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0", NULL},
         {"VECSCORE_CL_MAX_ALLOC_BYTES", "0x100000", NULL},
@@ -1804,6 +1992,8 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_corpus_split),
             cmocka_unit_test(test_batch_too_large_for_device),
             cmocka_unit_test(test_chunk_keeps_rows),
+            cmocka_unit_test(test_pipeline_many_chunks),
+            cmocka_unit_test(test_candidates_staged),
             cmocka_unit_test(test_program_cache),
             cmocka_unit_test(test_fault_injection),
             cmocka_unit_test(test_auto_cost_model),

@@ -23,7 +23,8 @@
  *
  * One work-item per (stored row, VS_CQ queries): global size (n, padded rows
  * / VS_CQ); `rows` is the real count, and a work-item with one real query
- * (Q = 1, the memory-bound case) scores only that one.
+ * (Q = 1, the memory-bound case) scores only that one. The gpu family
+ * launches the register-blocked kernels at the end of this file instead.
  */
 
 #ifndef VS_COMPACT_QUERIES
@@ -130,4 +131,239 @@ __kernel void vs_compact_i8(__global const short *queries, uint rows,
         vs_compact_i8_rows(q, row, dim, 1, out + r0 * n + j, n);
     else
         vs_compact_i8_rows(q, row, dim, VS_CQ, out + r0 * n + j, n);
+}
+
+/*
+ * ---- the GPU family: register-blocked compact scans ---------------------------------
+ *
+ * vs_compact_f16_blocked, vs_compact_bf16_blocked, vs_compact_i8_blocked:
+ * the structure of vs_score_blocked (score.cl, the same program: its VS_RM x
+ * VS_RN block, VS_BK slabs, double-buffered local memory, one barrier per
+ * slab), with the stored rows decoded as they enter local memory: a
+ * work-group of VS_WG x VS_WG work-items computes the raw sums of a VS_BM x
+ * VS_BN tile (queries x stored rows); the query slab and the decoded code
+ * slab sit in local memory, transposed, and each work-item does RM x RN
+ * multiply-adds per RM + RN local loads. A stored row is decoded once per
+ * work-group of VS_BM queries, not once per query. Raw sums as the other
+ * compact kernels: float32 with fma in dimension order (f16, bf16); for int8,
+ * char x short products in int, moved into long every VS_CI8_FLUSH dims
+ * (VS_CI8_FLUSH x 127 x 32767 < 2^31), so the sum is exact. Padding rows,
+ * columns and depth are zeros and never written out: out holds rows x n.
+ */
+#define VS_CI8_FLUSH 256 /* int8: depth steps summed in int before the long total */
+
+/* Four decoded components of a stored half row from `depth` on; zeros past its end or for a
+ * padding row. */
+inline float4 vs_compact_quad_half(__global const ushort *row, uint depth, uint dim, int valid,
+                                   int bf16) {
+    float4 v = (float4)(0.0f);
+    if (!valid || depth >= dim) return v;
+    if (depth + 4 <= dim) {
+        if (bf16) return as_float4(convert_uint4(vload4(0, row + depth)) << 16);
+        return vload_half4(0, (__global const half *)(row + depth));
+    }
+    v.x = vs_compact_load1(row, depth, bf16);
+    if (depth + 1 < dim) v.y = vs_compact_load1(row, depth + 1, bf16);
+    if (depth + 2 < dim) v.z = vs_compact_load1(row, depth + 2, bf16);
+    return v;
+}
+
+/* The code slab of `count` stored rows from depth d0, decoded, into registers (as vs_fetch_slab). */
+inline void vs_compact_fetch_half(float4 *next, uint lid, __global const ushort *codes, uint first,
+                                  uint count, uint d0, uint dim, int bf16) {
+    for (uint l = 0; l < VS_B_LOADS; l++) {
+        const uint v = lid + l * VS_THREADS, r = first + v / VS_QUADS_PER_ROW;
+        next[l] = vs_compact_quad_half(codes + (ulong)r * dim, d0 + (v % VS_QUADS_PER_ROW) * 4,
+                                       dim, v < VS_B_QUADS && r < count, bf16);
+    }
+}
+
+inline void vs_compact_blocked_half(__global const float *q, uint rows, __global const ushort *codes,
+                                    uint n, uint dim, __global float *out, int bf16,
+                                    __local float *a_slab, __local float *b_slab) {
+    const uint tx = (uint)get_local_id(0), ty = (uint)get_local_id(1);
+    const uint lid = ty * VS_WG + tx;
+    const uint row0 = (uint)get_group_id(1) * VS_BM, col0 = (uint)get_group_id(0) * VS_BN;
+    const uint a_stride = VS_BM + VS_PAD, b_stride = VS_BN + VS_PAD;
+    const uint a_size = VS_BK * a_stride, b_size = VS_BK * b_stride;
+    float acc[VS_RM][VS_RN];
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++)
+            acc[i][j] = 0.0f;
+    float4 a_next[VS_A_LOADS], b_next[VS_B_LOADS];
+    const uint slabs = (dim + VS_BK - 1) / VS_BK;
+    vs_fetch_slab(a_next, VS_A_LOADS, VS_A_QUADS, lid, q, row0, rows, 0, dim);
+    vs_compact_fetch_half(b_next, lid, codes, col0, n, 0, dim, bf16);
+    vs_store_slab(a_slab, a_stride, a_next, VS_A_LOADS, VS_A_QUADS, lid);
+    vs_store_slab(b_slab, b_stride, b_next, VS_B_LOADS, VS_B_QUADS, lid);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint slab = 0; slab < slabs; slab++) {
+        const uint buf = slab & 1u;
+        const int more = slab + 1 < slabs;
+        if (more) {
+            vs_fetch_slab(a_next, VS_A_LOADS, VS_A_QUADS, lid, q, row0, rows,
+                          (slab + 1) * VS_BK, dim);
+            vs_compact_fetch_half(b_next, lid, codes, col0, n, (slab + 1) * VS_BK, dim, bf16);
+        }
+        const uint steps = min((uint)VS_BK, dim - slab * VS_BK);
+        for (uint t = 0; t < steps; t++) {
+            float a[VS_RM], b[VS_RN];
+            vs_read_block(a, VS_RM, a_slab + buf * a_size + t * a_stride + ty * VS_RM);
+            vs_read_block(b, VS_RN, b_slab + buf * b_size + t * b_stride + tx * VS_RN);
+#pragma unroll
+            for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+                for (uint j = 0; j < VS_RN; j++)
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+        if (more) {
+            vs_store_slab(a_slab + (buf ^ 1u) * a_size, a_stride, a_next, VS_A_LOADS, VS_A_QUADS,
+                          lid);
+            vs_store_slab(b_slab + (buf ^ 1u) * b_size, b_stride, b_next, VS_B_LOADS, VS_B_QUADS,
+                          lid);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++) {
+        const uint row = row0 + ty * VS_RM + i;
+        if (row >= rows) continue;
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++) {
+            const uint col = col0 + tx * VS_RN + j;
+            if (col < n) out[(ulong)row * n + col] = acc[i][j];
+        }
+    }
+}
+
+#define VS_COMPACT_BLOCKED_HALF_KERNEL(name, bf16)                                             \
+    __kernel __attribute__((reqd_work_group_size(VS_WG, VS_WG, 1))) void name(               \
+        __global const float *queries, uint rows, __global const ushort *codes, uint n,       \
+        uint dim, __global float *out) {                                                      \
+        __local float a_slab[2][VS_BK][VS_BM + VS_PAD];                                       \
+        __local float b_slab[2][VS_BK][VS_BN + VS_PAD];                                       \
+        vs_compact_blocked_half(queries, rows, codes, n, dim, out, bf16, &a_slab[0][0][0],    \
+                                &b_slab[0][0][0]);                                            \
+    }
+VS_COMPACT_BLOCKED_HALF_KERNEL(vs_compact_f16_blocked, 0)
+VS_COMPACT_BLOCKED_HALF_KERNEL(vs_compact_bf16_blocked, 1)
+
+/* int8: four int lanes of a row of `count` rows (char codes or short query levels). */
+#define VS_COMPACT_QUAD_INT(name, type)                                                        \
+    inline int4 name(__global const type *row, uint depth, uint dim, int valid) {              \
+        int4 v = (int4)(0);                                                                    \
+        if (!valid || depth >= dim) return v;                                                  \
+        if (depth + 4 <= dim) return convert_int4(vload4(0, row + depth));                     \
+        v.x = row[depth];                                                                      \
+        if (depth + 1 < dim) v.y = row[depth + 1];                                             \
+        if (depth + 2 < dim) v.z = row[depth + 2];                                             \
+        return v;                                                                              \
+    }
+VS_COMPACT_QUAD_INT(vs_compact_quad_char, char)
+VS_COMPACT_QUAD_INT(vs_compact_quad_short, short)
+
+/* The int slabs of vs_compact_i8_blocked: as vs_store_slab, for int lanes. */
+inline void vs_compact_store_ints(__local int *slab, uint stride, const int4 *next, uint loads,
+                                  uint quads, uint lid) {
+    for (uint l = 0; l < loads; l++) {
+        const uint v = lid + l * VS_THREADS;
+        if (v >= quads) continue;
+        const uint r = v / VS_QUADS_PER_ROW, k = (v % VS_QUADS_PER_ROW) * 4;
+        slab[k * stride + r] = next[l].x;
+        slab[(k + 1) * stride + r] = next[l].y;
+        slab[(k + 2) * stride + r] = next[l].z;
+        slab[(k + 3) * stride + r] = next[l].w;
+    }
+}
+
+/* Both slabs of int8 step `d0` into registers: query levels (short) and codes (char). */
+inline void vs_compact_fetch_i8(int4 *a_next, int4 *b_next, uint lid, __global const short *q,
+                                uint row0, uint rows, __global const char *codes, uint col0,
+                                uint n, uint d0, uint dim) {
+    for (uint l = 0; l < VS_A_LOADS; l++) {
+        const uint v = lid + l * VS_THREADS, r = row0 + v / VS_QUADS_PER_ROW;
+        a_next[l] = vs_compact_quad_short(q + (ulong)r * dim, d0 + (v % VS_QUADS_PER_ROW) * 4, dim,
+                                          v < VS_A_QUADS && r < rows);
+    }
+    for (uint l = 0; l < VS_B_LOADS; l++) {
+        const uint v = lid + l * VS_THREADS, r = col0 + v / VS_QUADS_PER_ROW;
+        b_next[l] = vs_compact_quad_char(codes + (ulong)r * dim, d0 + (v % VS_QUADS_PER_ROW) * 4,
+                                         dim, v < VS_B_QUADS && r < n);
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(VS_WG, VS_WG, 1))) void
+vs_compact_i8_blocked(__global const short *queries, uint rows, __global const char *codes, uint n,
+                      uint dim, __global long *out) {
+    __local int a_slab[2][VS_BK][VS_BM + VS_PAD];
+    __local int b_slab[2][VS_BK][VS_BN + VS_PAD];
+    const uint tx = (uint)get_local_id(0), ty = (uint)get_local_id(1);
+    const uint lid = ty * VS_WG + tx;
+    const uint row0 = (uint)get_group_id(1) * VS_BM, col0 = (uint)get_group_id(0) * VS_BN;
+    const uint a_stride = VS_BM + VS_PAD, b_stride = VS_BN + VS_PAD;
+    int acc[VS_RM][VS_RN];
+    long total[VS_RM][VS_RN];
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++) {
+            acc[i][j] = 0;
+            total[i][j] = 0;
+        }
+    int4 a_next[VS_A_LOADS], b_next[VS_B_LOADS];
+    const uint slabs = (dim + VS_BK - 1) / VS_BK;
+    vs_compact_fetch_i8(a_next, b_next, lid, queries, row0, rows, codes, col0, n, 0, dim);
+    vs_compact_store_ints(&a_slab[0][0][0], a_stride, a_next, VS_A_LOADS, VS_A_QUADS, lid);
+    vs_compact_store_ints(&b_slab[0][0][0], b_stride, b_next, VS_B_LOADS, VS_B_QUADS, lid);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint slab = 0; slab < slabs; slab++) {
+        const uint buf = slab & 1u;
+        const int more = slab + 1 < slabs;
+        if (more)
+            vs_compact_fetch_i8(a_next, b_next, lid, queries, row0, rows, codes, col0, n,
+                                (slab + 1) * VS_BK, dim);
+        const uint steps = min((uint)VS_BK, dim - slab * VS_BK);
+        for (uint t = 0; t < steps; t++) {
+            int a[VS_RM], b[VS_RN];
+#pragma unroll
+            for (uint i = 0; i < VS_RM; i++)
+                a[i] = a_slab[buf][t][ty * VS_RM + i];
+#pragma unroll
+            for (uint j = 0; j < VS_RN; j++)
+                b[j] = b_slab[buf][t][tx * VS_RN + j];
+#pragma unroll
+            for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+                for (uint j = 0; j < VS_RN; j++)
+                    acc[i][j] += a[i] * b[j];
+        }
+        if ((slab + 1) * VS_BK % VS_CI8_FLUSH == 0 || !more) {
+#pragma unroll
+            for (uint i = 0; i < VS_RM; i++)
+#pragma unroll
+                for (uint j = 0; j < VS_RN; j++) {
+                    total[i][j] += acc[i][j];
+                    acc[i][j] = 0;
+                }
+        }
+        if (more) {
+            vs_compact_store_ints(&a_slab[buf ^ 1u][0][0], a_stride, a_next, VS_A_LOADS,
+                                  VS_A_QUADS, lid);
+            vs_compact_store_ints(&b_slab[buf ^ 1u][0][0], b_stride, b_next, VS_B_LOADS,
+                                  VS_B_QUADS, lid);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#pragma unroll
+    for (uint i = 0; i < VS_RM; i++) {
+        const uint row = row0 + ty * VS_RM + i;
+        if (row >= rows) continue;
+#pragma unroll
+        for (uint j = 0; j < VS_RN; j++) {
+            const uint col = col0 + tx * VS_RN + j;
+            if (col < n) out[(ulong)row * n + col] = total[i][j];
+        }
+    }
 }

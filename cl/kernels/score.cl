@@ -16,7 +16,9 @@
  * |q| |c| in [2^-80, 2^80], so neither the dot products below nor s * qa * ca
  * underflow or overflow (docs/numerics.md, "Tiny and huge vectors").
  *
- * Top-k runs in two kernels per candidate tile, so only nq x k results ever
+ * Top-k for k up to VS_SELECT_CAP is the threshold selection (the section
+ * at the end: the test in the score kernels' epilogue, vs_emit). Larger k
+ * runs in two kernels per candidate tile, so only nq x k results ever
  * cross back to the host:
  *   vs_select_segments  one work-item per (query, segment of the tile) keeps
  *                       the best k of its segment, sorted, in global memory;
@@ -90,12 +92,56 @@ inline float vs_epilogue(int metric, float s, float qa, float ca) {
     return s;
 }
 
+/* The 64-bit order word of (key, id) for the threshold top-k (its layout: the threshold
+ * section at the end of this file). */
+inline ulong vs_entry(float key, long id) {
+    uint ord = 0;
+    const uint neg_zero = ((key == 0.0f || isnan(key)) && signbit(key)) ? 1u : 0u;
+    if (!isnan(key)) {
+        const uint bits = as_uint(key == 0.0f ? 0.0f : key);
+        ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+    }
+    return ((ulong)ord << 32) | ((ulong)(0x7fffffffu - (uint)id) << 1) | neg_zero;
+}
+
+/*
+ * The threshold test of the threshold top-k (the section at the end): a key
+ * that ranks before its query's threshold takes a slot of the query's
+ * survivor buffer (cap slots; the counter goes on past cap, which marks an
+ * overflow). vs_filter_tile runs it over a score tile; the score kernels
+ * run it in their epilogue (vs_emit), so no score tile is written.
+ */
+inline void vs_offer(float key, long id, uint row, __global const ulong *thresholds,
+                     __global uint *state, __global ulong *survivors, uint cap) {
+    const ulong e = vs_entry(key, id);
+    if (e <= thresholds[row]) return;
+    const uint slot = atomic_inc(&state[row * 4]);
+    if (slot < cap) survivors[(ulong)row * cap + slot] = e;
+}
+
+/*
+ * The last step of every score kernel for score s of (row, col): negated for
+ * an L2 top-k, then written to the output (cap == 0), or (cap > 0: a
+ * threshold top-k, the test fused into the kernel) offered to the row's
+ * survivor buffer as candidate id_base + col.
+ */
+inline void vs_emit(float s, int negate, uint row, uint col, __global float *out,
+                    ulong out_offset, ulong ld_out, __global const ulong *thresholds,
+                    __global uint *state, __global ulong *survivors, uint cap, long id_base) {
+    s = negate ? -s : s;
+    if (cap != 0)
+        vs_offer(s, id_base + (long)col, row, thresholds, state, survivors, cap);
+    else
+        out[out_offset + (ulong)row * ld_out + col] = s;
+}
+
 __kernel __attribute__((reqd_work_group_size(VS_TILE, VS_TILE, 1))) void
 vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
               __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
               int metric, __global const float *qaux, __global const float *caux,
               ulong caux_offset, __global float *out, ulong out_offset, ulong ld_out,
-              int negate) {
+              int negate, __global const ulong *thresholds, __global uint *state,
+              __global ulong *survivors, uint cap, long id_base) {
     __local float query_tile[VS_TILE][VS_TILE + 1];
     __local float candidate_tile[VS_TILE][VS_TILE + 1];
     const uint lc = (uint)get_local_id(0), lr = (uint)get_local_id(1);
@@ -119,8 +165,8 @@ vs_score_tile(__global const float *queries, ulong query_offset, uint rows,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (row >= rows || col >= columns) return;
-    const float s = vs_epilogue(metric, acc, qaux[row], caux[caux_offset + col]);
-    out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
+    vs_emit(vs_epilogue(metric, acc, qaux[row], caux[caux_offset + col]), negate, row, col, out,
+            out_offset, ld_out, thresholds, state, survivors, cap, id_base);
 }
 
 /*
@@ -175,7 +221,9 @@ __kernel void vs_score_rows(__global const float *queries, ulong query_offset, u
                             __global const float *candidates, ulong candidate_offset,
                             uint columns, uint dim, int metric, __global const float *qaux,
                             __global const float *caux, ulong caux_offset, __global float *out,
-                            ulong out_offset, ulong ld_out, int negate) {
+                            ulong out_offset, ulong ld_out, int negate,
+                            __global const ulong *thresholds, __global uint *state,
+                            __global ulong *survivors, uint cap, long id_base) {
     const uint col = (uint)get_global_id(0);
     const uint row0 = (uint)get_global_id(1) * VS_ROWS;
     if (col >= columns || row0 >= rows) return;
@@ -184,10 +232,9 @@ __kernel void vs_score_rows(__global const float *queries, ulong query_offset, u
     vs_dots_rows(queries + query_offset + (ulong)row0 * dim,
                  candidates + candidate_offset + (ulong)col * dim, dim, count, dots);
     const float ca = caux[caux_offset + col];
-    for (uint r = 0; r < count; r++) {
-        const float s = vs_epilogue(metric, dots[r], qaux[row0 + r], ca);
-        out[out_offset + (ulong)(row0 + r) * ld_out + col] = negate ? -s : s;
-    }
+    for (uint r = 0; r < count; r++)
+        vs_emit(vs_epilogue(metric, dots[r], qaux[row0 + r], ca), negate, row0 + r, col, out,
+                out_offset, ld_out, thresholds, state, survivors, cap, id_base);
 }
 
 /* 1 if (a, ia) ranks before (b, ib): the library's order, defined by the build options
@@ -457,7 +504,8 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
                  __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
                  int metric, __global const float *qaux, __global const float *caux,
                  ulong caux_offset, __global float *out, ulong out_offset, ulong ld_out,
-                 int negate) {
+                 int negate, __global const ulong *thresholds, __global uint *state,
+                 __global ulong *survivors, uint cap, long id_base) {
     __local float a_slab[2][VS_BK][VS_BM + VS_PAD];
     __local float b_slab[2][VS_BK][VS_BN + VS_PAD];
     const uint tx = (uint)get_local_id(0), ty = (uint)get_local_id(1);
@@ -516,8 +564,8 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
         for (uint j = 0; j < VS_RN; j++) {
             const uint col = col0 + tx * VS_RN + j;
             if (col >= columns) continue;
-            const float s = vs_epilogue(metric, acc[i][j], qa, caux[caux_offset + col]);
-            out[out_offset + (ulong)row * ld_out + col] = negate ? -s : s;
+            vs_emit(vs_epilogue(metric, acc[i][j], qa, caux[caux_offset + col]), negate, row,
+                    col, out, out_offset, ld_out, thresholds, state, survivors, cap, id_base);
         }
     }
 }
@@ -540,7 +588,8 @@ vs_score_stream(__global const float *queries, ulong query_offset, uint rows,
                 __global const float *candidates, ulong candidate_offset, uint columns, uint dim,
                 int metric, __global const float *qaux, __global const float *caux,
                 ulong caux_offset, __global float *out, ulong out_offset, ulong ld_out,
-                int negate) {
+                int negate, __global const ulong *thresholds, __global uint *state,
+                __global ulong *survivors, uint cap, long id_base) {
     __local float c_slab[VS_SK][VS_STREAM_WG + 1];
     __local float q_slab[VS_STREAM_ROWS][VS_SK];
     const uint lid = (uint)get_local_id(0);
@@ -581,8 +630,54 @@ vs_score_stream(__global const float *queries, ulong query_offset, uint rows,
 #pragma unroll
     for (uint r = 0; r < VS_STREAM_ROWS; r++) {
         if (r >= rows) continue;
-        const float s = vs_epilogue(metric, acc[r], qaux[r], ca);
-        out[out_offset + (ulong)r * ld_out + col] = negate ? -s : s;
+        vs_emit(vs_epilogue(metric, acc[r], qaux[r], ca), negate, r, col, out, out_offset, ld_out,
+                thresholds, state, survivors, cap, id_base);
+    }
+}
+
+/*
+ * The one sorting network of score.cl: a bitonic sort of n (a power of two)
+ * entries in local memory by a work-group of wg work-items (lid its own),
+ * best entry first, under the library's order. Two entry types share it:
+ * 64-bit order words (words != 0; larger word = ranks before, see
+ * vs_entry), or (key, id) pairs compared with vs_before (words == 0). Every
+ * work-item of the group must call it (it has barriers); on return the
+ * sorted entries are visible to the whole group.
+ */
+/* 1 if local entry a ranks before entry b (the two entry types of vs_sort_local). */
+inline int vs_local_before(__local const ulong *words, __local const float *keys,
+                           __local const long *ids, uint a, uint b) {
+    if (words != 0) return words[a] > words[b];
+    return vs_before(keys[a], ids[a], keys[b], ids[b]);
+}
+
+inline void vs_sort_local(uint n, uint lid, uint wg, __local ulong *words, __local float *keys,
+                          __local long *ids) {
+    for (uint size = 2; size <= n; size <<= 1) {
+        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
+            for (uint i = lid; i < n; i += wg) {
+                const uint j = i ^ stride;
+                if (j <= i) continue;
+                /* In the first half of each block of `size`, entry i must rank before entry
+                 * j; in the second half after it (the bitonic merge). */
+                const int best_first = (i & size) == 0;
+                if (!vs_local_before(words, keys, ids, best_first ? j : i, best_first ? i : j))
+                    continue;
+                if (words != 0) {
+                    const ulong w = words[i];
+                    words[i] = words[j];
+                    words[j] = w;
+                } else {
+                    const float key = keys[i];
+                    const long id = ids[i];
+                    keys[i] = keys[j];
+                    ids[i] = ids[j];
+                    keys[j] = key;
+                    ids[j] = id;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
     }
 }
 
@@ -625,26 +720,7 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint size = 2; size <= n; size <<= 1) {
-        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
-            for (uint i = lid; i < n; i += VS_MERGE_WG) {
-                const uint j = i ^ stride;
-                if (j <= i) continue;
-                const int best_first = (i & size) == 0;
-                const int swap = best_first ? vs_before(keys[j], ids[j], keys[i], ids[i])
-                                            : vs_before(keys[i], ids[i], keys[j], ids[j]);
-                if (swap) {
-                    const float key = keys[i];
-                    const long id = ids[i];
-                    keys[i] = keys[j];
-                    ids[i] = ids[j];
-                    keys[j] = key;
-                    ids[j] = id;
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
+    vs_sort_local(n, lid, VS_MERGE_WG, 0, keys, ids);
     for (uint r = lid; r < k; r += VS_MERGE_WG) {
         if (final_rows) {
             const ulong at = (out_offset + row) * (ulong)k_out + r;
@@ -673,9 +749,14 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  * full, else "take anything") and a bounded survivor buffer of `cap`
  * entries with an atomic counter:
  *   vs_topk_reset    clears the per-query state for a chunk;
- *   vs_filter_tile   one work-item per score: a score that ranks before its
+ *   the score kernel with cap > 0 (vs_emit): a score that ranks before its
  *                    query's threshold takes a survivor slot (atomic_inc);
- *                    almost every score stops at that comparison;
+ *                    almost every score stops at that comparison, and no
+ *                    score tile is written;
+ *   vs_rescore_tile  rows that overflowed get the tile's scores again, into
+ *                    the tile buffer;
+ *   vs_filter_tile   the same test as a pass of its own over a score tile
+ *                    (VECSCORE_CL_FILTER=0, for comparison);
  *   vs_select_query  one work-group per query, after every tile; it returns
  *                    at once unless the buffer is more than half full, has
  *                    overflowed, or this is the last tile. Then it selects
@@ -689,8 +770,9 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  *                    tile. On overflow the survivors of the current tile
  *                    are not trusted: it takes those of earlier tiles from
  *                    the buffer and scans the whole score row of the tile
- *                    again (still in the tile buffer), so the answer stays
- *                    exact whatever the buffer size.
+ *                    again (in the tile buffer: vs_rescore_tile, or the
+ *                    separate pass's tile), so the answer stays exact
+ *                    whatever the buffer size.
  * An entry is one 64-bit word whose unsigned order is the library's order
  * (VS_TOPK_BEFORE; larger word = ranks before): bits 63..32 the key mapped
  * to an ordered integer (NaN lowest, -0 as +0), bits 31..1 0x7fffffff - id
@@ -699,16 +781,6 @@ vs_merge_sorted(__global const float *segment_keys, __global const long *segment
  * payload).
  * Words are unique (one per candidate id), so the k-th is exact.
  */
-
-inline ulong vs_entry(float key, long id) {
-    uint ord = 0;
-    const uint neg_zero = ((key == 0.0f || isnan(key)) && signbit(key)) ? 1u : 0u;
-    if (!isnan(key)) {
-        const uint bits = as_uint(key == 0.0f ? 0.0f : key);
-        ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
-    }
-    return ((ulong)ord << 32) | ((ulong)(0x7fffffffu - (uint)id) << 1) | neg_zero;
-}
 
 inline float vs_entry_key(ulong e) {
     const uint ord = (uint)(e >> 32);
@@ -737,10 +809,41 @@ __kernel void vs_filter_tile(__global const float *tile, ulong ld_tile, uint row
                              __global uint *state, __global ulong *survivors, uint cap) {
     const uint c = (uint)get_global_id(0), row = (uint)get_global_id(1);
     if (c >= columns || row >= rows) return;
-    const ulong e = vs_entry(tile[(ulong)row * ld_tile + c], id_base + (long)c);
-    if (e <= thresholds[row]) return;
-    const uint slot = atomic_inc(&state[row * 4]);
-    if (slot < cap) survivors[(ulong)row * cap + slot] = e;
+    vs_offer(tile[(ulong)row * ld_tile + c], id_base + (long)c, row, thresholds, state, survivors,
+             cap);
+}
+
+/*
+ * vs_rescore_tile: after a score kernel with the threshold test fused
+ * (cap > 0), the rows whose survivor buffer overflowed (count > cap) get
+ * their whole score row of the tile written into `out` (ld_out apart), so
+ * vs_select_query can read it again as it reads the separate pass's tile;
+ * other rows return at once (a work-group per row, so a tile without an
+ * overflow costs one read per row). Each score is the one the family's kernel
+ * computed, bit for bit: lanes16 != 0 sums as vs_score_rows (16 lanes, then
+ * the fixed reduction and the tail), else one fma chain in depth order (as
+ * vs_score_tile, vs_score_blocked and vs_score_stream); same epilogue.
+ */
+__kernel void vs_rescore_tile(__global const float *queries, uint rows,
+                              __global const float *candidates, ulong candidate_offset,
+                              uint columns, uint dim, int metric, __global const float *qaux,
+                              __global const float *caux, ulong caux_offset, __global float *out,
+                              ulong ld_out, int negate, __global const uint *state, uint cap,
+                              int lanes16) {
+    const uint row = (uint)get_group_id(0), lid = (uint)get_local_id(0);
+    if (row >= rows || state[row * 4] <= cap) return; /* the whole group leaves together */
+    __global const float *q = queries + (ulong)row * dim;
+    for (uint col = lid; col < columns; col += (uint)get_local_size(0)) {
+        __global const float *c = candidates + candidate_offset + (ulong)col * dim;
+        float dot = 0.0f;
+        if (lanes16)
+            vs_dots_rows(q, c, dim, 1, &dot);
+        else
+            for (uint d = 0; d < dim; d++)
+                dot = fma(q[d], c[d], dot);
+        const float s = vs_epilogue(metric, dot, qaux[row], caux[caux_offset + col]);
+        out[(ulong)row * ld_out + col] = negate ? -s : s;
+    }
 }
 
 /* Entry i of the query's candidates: the running list, then survivors, then (on overflow)
@@ -836,22 +939,8 @@ vs_select_query(__global const float *tile, ulong ld_tile, uint rows, uint colum
     uint n = 1;
     while (n < gathered)
         n <<= 1;
-    /* Bitonic sort, largest word first (ranks before); zeros (empty) sink to the end. */
-    for (uint size = 2; size <= n; size <<= 1) {
-        for (uint stride = size >> 1; stride > 0; stride >>= 1) {
-            for (uint i = lid; i < n; i += VS_SELECT_WG) {
-                const uint j = i ^ stride;
-                if (j <= i) continue;
-                const ulong a = sorted[i], c = sorted[j];
-                const int descending = (i & size) == 0;
-                if (descending ? a < c : a > c) {
-                    sorted[i] = c;
-                    sorted[j] = a;
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
+    /* Largest word first (ranks before); zeros (empty) sink to the end. */
+    vs_sort_local(n, lid, VS_SELECT_WG, sorted, 0, 0);
     if (last) {
         for (uint r = lid; r < k_out; r += VS_SELECT_WG) {
             const ulong at = (out_offset + row) * (ulong)k_out + r;
