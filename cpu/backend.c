@@ -17,7 +17,9 @@
  *     - candidate ranges (each unit streams its own range of the base once
  *       against every query of the chunk, into its own heaps; range 0 uses
  *       the output heaps, ranges 1.. private heaps in the staging arena,
- *       merged afterwards in range order), or
+ *       merged afterwards in range order); against a corpus, a chunk of 512
+ *       queries or more is also cut into query groups, a unit being one
+ *       group against one range, in that range's heaps; or
  *     - query ranges (each unit owns whole queries; heaps live directly in
  *       the caller's output rows and are finished by the unit), when
  *       candidates are too few to share or the private heaps do not fit;
@@ -62,6 +64,20 @@
 #define VS_UNIT_MIN_JOINS 16
 /* Queries a merge unit merges and sorts. */
 #define VS_MERGE_UNIT_QUERIES 16
+/*
+ * Candidate split of a large chunk against a corpus (whose panels are
+ * packed once, not per unit): the units are query groups (up to
+ * VS_QUERY_GROUPS_MAX of at least VS_QUERY_GROUP_MIN queries) times candidate
+ * ranges, instead of candidate ranges alone. A group uses its range's heaps
+ * (each query's heap still gets the range's candidates in order, from one
+ * unit), so for the same number of units there are fewer ranges, and so
+ * fewer fresh heaps to fill and merge: at 1024 x 100k top-10 on 2 threads,
+ * 4 ranges x 4 groups instead of 16 ranges take about 350 heap insertions
+ * per query instead of about 1200. A group still reuses each candidate
+ * block for hundreds of queries.
+ */
+#define VS_QUERY_GROUPS_MAX 4
+#define VS_QUERY_GROUP_MIN 256
 
 enum path { PATH_CORPUS, PATH_PACK, PATH_ROWS };
 
@@ -261,8 +277,9 @@ typedef struct plan {
     size_t heap_size;     /* m = min(k, nc); 0 for score */
     int cosine;           /* queries read in place get a staged copy to scale into */
     int split_candidates; /* units are candidate ranges (else query ranges) */
-    size_t ranges;        /* candidate split: number of ranges (= units of a chunk) */
+    size_t ranges;        /* candidate split: number of ranges */
     size_t range_span;    /* candidate split: candidates per range */
+    size_t query_groups;  /* candidate split: query groups of a full chunk (units: x ranges) */
     size_t query_units;   /* query split: units of a full chunk */
     int threads;          /* participants: 1 = the caller alone */
     double seconds;       /* estimated seconds on the caller alone */
@@ -378,9 +395,22 @@ static int plan_chunk(const vs__batch *b, size_t mr, size_t slots_room, plan *p)
 }
 
 /*
+ * Query groups of a candidate split of a chunk into about want units: up to
+ * VS_QUERY_GROUPS_MAX of at least VS_QUERY_GROUP_MIN queries, and at most
+ * want / 2, so that there are still 2 ranges or more.
+ */
+static size_t plan_query_groups(size_t chunk, size_t want) {
+    size_t groups = chunk / VS_QUERY_GROUP_MIN;
+    if (groups > VS_QUERY_GROUPS_MAX) groups = VS_QUERY_GROUPS_MAX;
+    if (groups > want / 2) groups = want / 2;
+    return groups < 1 ? 1 : groups;
+}
+
+/*
  * Split of a chunk among p->threads participants into at most want units:
  * candidate ranges when there are enough candidates to share and their
- * private heaps fit staging, else query ranges; the caller alone when
+ * private heaps fit staging (times query groups when the chunk is large,
+ * plan_query_groups), else query ranges; the caller alone when
  * neither gives two units.
  */
 static void plan_split(const vs__batch *b, size_t mr, size_t nr, size_t slots_room, size_t want,
@@ -391,8 +421,10 @@ static void plan_split(const vs__batch *b, size_t mr, size_t nr, size_t slots_ro
         want = (size_t)p->threads * VS_UNITS_PER_PARTICIPANT;
     const size_t cand_unit = p->path == PATH_ROWS ? 1 : nr;
     if (b->nc >= (size_t)p->threads * 4 * nr) {
+        /* Per-call candidates are packed by every unit that meets them: no groups there. */
+        const size_t groups = p->path == PATH_CORPUS ? plan_query_groups(p->chunk, want) : 1;
         size_t ranges = (b->nc + cand_unit - 1) / cand_unit;
-        if (ranges > want) ranges = want;
+        if (ranges > (want + groups - 1) / groups) ranges = (want + groups - 1) / groups;
         if (topk) {
             size_t used = staging_bytes(p, p->chunk, mr, b->dim, topk) + slots_room;
             size_t fit = 1 + (staging_cap - used) / range_heap_bytes(p, p->chunk);
@@ -404,6 +436,7 @@ static void plan_split(const vs__batch *b, size_t mr, size_t nr, size_t slots_ro
             p->split_candidates = 1;
             p->range_span = span;
             p->ranges = (b->nc + span - 1) / span;
+            p->query_groups = groups;
             return;
         }
     }
@@ -477,7 +510,8 @@ typedef struct chunk_job {
     vs__heap *heaps;       /* chunk heaps in the output (topk): range 0, or every query */
     vs__heap *range_heaps; /* candidate split: ranges 1.. x q_count private heaps */
     size_t units;          /* units of this chunk */
-    size_t query_span;     /* query split: queries per unit */
+    size_t ranges;         /* candidate ranges of this chunk (1 without a candidate split) */
+    size_t query_span;     /* queries per unit (query split) or per query group (candidate) */
     worker_buffers *slots; /* one per participant slot */
 } chunk_job;
 
@@ -562,7 +596,7 @@ static void finish_queries(const chunk_job *job, size_t qa, size_t qb) {
     const vs__batch *b = job->b;
     const float padding = b->metric == VS_METRIC_L2SQ ? INFINITY : -INFINITY;
     const int negate = b->metric == VS_METRIC_L2SQ;
-    const size_t ranges = job->p->split_candidates ? job->units : 1;
+    const size_t ranges = job->ranges;
     for (size_t i = qa; i < qb; i++) {
         /*
          * Range order. Once the output heap is full of numbers, an entry
@@ -588,11 +622,14 @@ static void run_unit(void *arg, size_t unit, int slot) {
     const vs__batch *b = job->b;
     const plan *p = job->p;
     if (p->split_candidates) {
-        size_t ca = unit * p->range_span;
+        const size_t range = unit % job->ranges, group = unit / job->ranges;
+        size_t ca = range * p->range_span;
         size_t cb = b->nc - ca < p->range_span ? b->nc : ca + p->range_span;
+        size_t qa = group * job->query_span;
+        size_t qb = job->q_count - qa < job->query_span ? job->q_count : qa + job->query_span;
         vs__heap *heaps = NULL;
-        if (b->k) heaps = unit == 0 ? job->heaps : job->range_heaps + (unit - 1) * job->q_count;
-        run_range(job, slot, 0, job->q_count, ca, cb, heaps);
+        if (b->k) heaps = range == 0 ? job->heaps : job->range_heaps + (range - 1) * job->q_count;
+        run_range(job, slot, qa, qb, ca, cb, heaps);
         return;
     }
     size_t qa = unit * job->query_span;
@@ -622,7 +659,7 @@ static int run_chunk(cpu_state *cpu, const chunk_job *job) {
                  chunk_work * (double)info.caller_units / (double)job->units);
     if (!b->k || !p->split_candidates) return info.joined;
     /* Merge the private heaps into the output heaps (range order), then sort and pad. */
-    const double entries = (double)job->q_count * (double)job->units * (double)p->heap_size;
+    const double entries = (double)job->q_count * (double)job->ranges * (double)p->heap_size;
     size_t merge_cut; /* merge units are fixed (VS_MERGE_UNIT_QUERIES): only the decision */
     const int merge_threads =
         participants_for(cpu, entries * rate_get(cpu, RATE_MERGE), 0, &merge_cut);
@@ -651,8 +688,13 @@ static int chunk_alloc(chunk_job *job, size_t q) {
         job->qcopy = vs_arena_alloc_array(&ws->staging, q * dim, sizeof(float));
     job->heaps = b->k ? vs_arena_alloc_array(&ws->staging, q, sizeof(vs__heap)) : NULL;
     job->range_heaps = NULL;
+    job->ranges = 1;
     if (p->split_candidates) {
-        job->units = p->ranges;
+        /* unit u: query group u / ranges against candidate range u % ranges */
+        size_t span = (q + p->query_groups - 1) / p->query_groups;
+        job->query_span = (span + mr - 1) / mr * mr;
+        job->ranges = p->ranges;
+        job->units = p->ranges * ((q + job->query_span - 1) / job->query_span);
     } else if (p->threads > 1) {
         const size_t query_unit = p->path == PATH_ROWS ? VS_ROWS_BLOCK : mr;
         size_t span = (q + p->query_units - 1) / p->query_units;
@@ -662,8 +704,8 @@ static int chunk_alloc(chunk_job *job, size_t q) {
         job->query_span = q;
         job->units = 1;
     }
-    if (b->k && p->split_candidates && job->units > 1) {
-        const size_t sets = job->units - 1;
+    if (b->k && p->split_candidates && job->ranges > 1) {
+        const size_t sets = job->ranges - 1;
         job->range_heaps = vs_arena_alloc_array(&ws->staging, sets * q, sizeof(vs__heap));
         float *keys = vs_arena_alloc_array(&ws->staging, sets * q * p->heap_size, sizeof(float));
         int64_t *ids = vs_arena_alloc_array(&ws->staging, sets * q * p->heap_size, sizeof(int64_t));
@@ -749,7 +791,12 @@ static _Thread_local struct {
     int threads;
     size_t units;
     int split_candidates;
+    size_t query_groups;
 } last_plan;
+
+size_t vs__cpu_test_last_query_groups(void) {
+    return last_plan.query_groups;
+}
 
 void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates) {
     *threads = last_plan.threads;
@@ -768,6 +815,7 @@ static int cpu_run(void *state, vs__batch *b) {
     last_plan.threads = 1;
     last_plan.units = 0;
     last_plan.split_candidates = 0;
+    last_plan.query_groups = 1;
     if (b->nq == 0) return VS_OK;
     if (b->nc == 0) {
         if (b->k) write_padding(b);
@@ -802,6 +850,7 @@ static int cpu_run(void *state, vs__batch *b) {
             last_plan.threads = p.threads;
             last_plan.units = job.units;
             last_plan.split_candidates = p.split_candidates;
+            last_plan.query_groups = p.split_candidates ? job.units / job.ranges : 1;
         }
         double t0 = vs__now();
         int joined = run_chunk(cpu, &job);

@@ -181,8 +181,13 @@ static void block_packed_kernel(const vs__epilogue *epi, const float *qpack,
     size_t group = VS_BLOCK_GROUP_BYTES / (VS_BLOCK_MR * dim * sizeof(float));
     if (group < 1) group = 1;
     if (group > VS_BLOCK_GROUP_MAX) group = VS_BLOCK_GROUP_MAX;
-    for (size_t g0 = 0; g0 < slivers; g0 += group) {
-        const size_t g1 = slivers - g0 < group ? slivers : g0 + group;
+    /*
+     * Groups of even size (differing by one at most, none above group): a
+     * short last group would read every panel again for a few slivers.
+     */
+    const size_t groups = (slivers + group - 1) / group;
+    for (size_t gi = 0; gi < groups; gi++) {
+        const size_t g0 = gi * slivers / groups, g1 = (gi + 1) * slivers / groups;
         for (size_t p = 0; p * VS_BLOCK_NR < nc; p++) {
             size_t cols = nc - p * VS_BLOCK_NR;
             if (cols > VS_BLOCK_NR) cols = VS_BLOCK_NR;

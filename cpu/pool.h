@@ -163,4 +163,7 @@ int vs__pool_test_workers(void);
  */
 void vs__cpu_test_last_plan(int *threads, size_t *units, int *split_candidates);
 
+/* The query groups of that chunk's candidate split (cpu/backend.c; 1 without one). */
+size_t vs__cpu_test_last_query_groups(void);
+
 #endif /* VS_CPU_POOL_H */

@@ -592,6 +592,65 @@ static void test_split_threshold(void **state) {
         vs_context_free(contexts[t]);
 }
 
+/*
+ * Query groups (cpu/backend.c): a forced split (8 units per participant) of
+ * a chunk of 512 or more queries against a corpus is nq / 256 query groups
+ * (at most 4) times candidate ranges, the groups of one range sharing its
+ * heaps; per-call candidates (packed by each unit) get candidate ranges
+ * alone. Every metric, top-k and score, query counts that are not multiples of the tile rows, ties
+ * across range and group boundaries: bit for bit the 1-thread results.
+ */
+static void test_query_groups(void **state) {
+    (void)state;
+    static const shape shapes[] = {{1030, 2000, 24, 7, 1},
+                                   {1030, 2000, 24, 7, 0},
+                                   {777, 1500, 13, 0, 1},
+                                   {600, 999, 40, 3, 0}};
+    static const int thread_counts[] = {1, 2, 3};
+    static const vs_metric metrics[] = {VS_METRIC_DOT, VS_METRIC_COSINE, VS_METRIC_L2SQ};
+    ref_rng rng;
+    ref_rng_seed(&rng, 17);
+    vs_context *contexts[3];
+    contexts_make(contexts, thread_counts, 3);
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+        const shape *s = &shapes[si];
+        /* per-call candidates are packed per unit, so they get no groups */
+        const size_t groups = !s->corpus ? 1 : s->nq / 256 < 4 ? s->nq / 256 : 4;
+        float *q, *c;
+        shape_inputs(s, &rng, 53, &q, &c);
+        shape_outputs o = outputs_alloc(s);
+        for (size_t mi = 0; mi < 3; mi++) {
+            run_shape(contexts[0], s, metrics[mi], q, c, o.expect, o.expect_ids);
+            assert_int_equal(vs__cpu_test_last_query_groups(), 1); /* 1 thread: no split */
+            vs__pool_test_force_split(1);
+            for (int t = 1; t < 3; t++) {
+                if (!outputs_match(contexts[t], s, metrics[mi], q, c, &o))
+                    fail_msg("%zux%zux%zu k=%zu %s corpus=%d: threads %d differs from 1 thread",
+                             s->nq, s->nc, s->dim, s->k, vs_metric_name(metrics[mi]), s->corpus,
+                             thread_counts[t]);
+                int planned, split_candidates;
+                size_t units;
+                vs__cpu_test_last_plan(&planned, &units, &split_candidates);
+                assert_int_equal(planned, thread_counts[t]);
+                assert_int_equal(split_candidates, 1);
+                assert_int_equal(vs__cpu_test_last_query_groups(), groups);
+                /* units = groups x ranges, 2 ranges or more, about 8 units per participant */
+                const size_t most = ((size_t)thread_counts[t] * 8 + groups - 1) / groups;
+                if (units % groups != 0 || units / groups < 2 || units / groups > most)
+                    fail_msg("%zux%zux%zu threads %d: %zu units, expected %zu query groups of "
+                             "2 to %zu ranges",
+                             s->nq, s->nc, s->dim, thread_counts[t], units, groups, most);
+            }
+            vs__pool_test_force_split(0);
+        }
+        free(q);
+        free(c);
+        outputs_free(&o);
+    }
+    for (int t = 0; t < 3; t++)
+        vs_context_free(contexts[t]);
+}
+
 /* Runs top-k (dot) on a corpus made beforehand (its packing is not the batch). */
 static void corpus_topk(vs_corpus *corpus, const float *q, size_t nq, size_t k, float *scores,
                         int64_t *ids) {
@@ -938,6 +997,7 @@ int main(void) {
         cmocka_unit_test(test_helper_holding_unit_delays_only_it),
         cmocka_unit_test(test_small_batch_runs_alone),
         cmocka_unit_test(test_split_threshold),
+        cmocka_unit_test(test_query_groups),
         cmocka_unit_test(test_split_when_helper_on_cpu),
         cmocka_unit_test(test_threads_above_cpu_count),
         cmocka_unit_test(test_last_error_message),
