@@ -407,7 +407,7 @@ static int upload_staged(const vs__env *ctx, cl_state *s, const cl_part *part, c
         if (sent[h] != NULL) status = wait_event(ctx, sent[h], "candidate upload");
         release_event(&sent[h]);
         if (status != VS_OK) break;
-        float *v = (float *)half[h], *norms = v + count * dim, *invs = norms + count;
+        float *v = (float *)(void *)half[h], *norms = v + count * dim, *invs = norms + count;
         memcpy(v, rows + j0 * dim, count * dim * sizeof(float));
         memcpy(norms, norm_sq + j0, count * sizeof(float));
         memcpy(invs, inv_norm + j0, count * sizeof(float));
@@ -1191,7 +1191,7 @@ static int score_copied_tile(const vs__env *ctx, cl_state *s, const vs__batch *b
     if (status == VS_OK)
         status = score_tile(ctx, s, b, d, part, t0, columns, count, d->tile, 0, p->columns, 0);
     if (status != VS_OK) return status;
-    float *into = (float *)(base + (size_t)slot * slot_bytes);
+    float *into = (float *)(void *)(base + (size_t)slot * slot_bytes);
     const size_t origin[3] = {0, 0, 0};
     const size_t region[3] = {columns * sizeof(float), count, 1};
     double start = vs__now();
@@ -1265,7 +1265,7 @@ static int read_back_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, 
     const size_t slot_bytes = score_bytes + round_up(p->rows * b->k * sizeof(int64_t), 64);
     int status = readback_slots(ctx, s, slot_bytes, b->report, &base);
     if (status != VS_OK) return status;
-    float *scores = (float *)(base + (size_t)slot * slot_bytes);
+    float *scores = (float *)(void *)(base + (size_t)slot * slot_bytes);
     int64_t *ids = (int64_t *)(base + (size_t)slot * slot_bytes + score_bytes);
     double start = vs__now();
     cl_event after = d->computed[slot];
