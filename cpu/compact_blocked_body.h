@@ -33,7 +33,8 @@
  * accumulators (12 on AVX2); a step is one pair of dims: two panel loads,
  * and per query one 32-bit broadcast of its pair and two madd-accumulates.
  * Every VS_COMPACT_I8_SLAB dims the lanes are added to int64 totals. The sums
- * are exact, so they equal the serial reference's whatever the order.
+ * are exact, so they equal the serial reference's whatever the order. With a
+ * filter, each finished tile's totals are tested against it (cb_filter_tile).
  */
 #ifndef VS_CPU_COMPACT_BLOCKED_BODY_H
 #define VS_CPU_COMPACT_BLOCKED_BODY_H
@@ -191,9 +192,28 @@ static void cb_tile_rows(const int32_t *sliver, size_t rows, const int16_t *pane
     }
 }
 
+/*
+ * The fused threshold on one finished tile (cpu/compact.h vs__compact_filter):
+ * queries q0 .. q0 + rows, stored rows c0 .. c0 + cols of the call.
+ */
+static inline __attribute__((always_inline)) void cb_filter_tile(const vs__compact_filter *filter,
+                                                                 const int64_t *total, size_t q0,
+                                                                 size_t rows, size_t c0,
+                                                                 size_t cols) {
+    const float *factor = filter->factor + c0;
+    for (size_t r = 0; r < rows; r++) {
+        const float threshold = filter->threshold[q0 + r];
+        uint32_t hits = 0;
+        for (size_t j = 0; j < cols; j++)
+            hits += !((float)total[r * CB_NR + j] * factor[j] < threshold);
+        filter->hits[q0 + r] += hits;
+    }
+}
+
 /* Every sliver of the job against every panel; each panel stays in L1 while the slivers pass. */
 static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
-                              size_t dim, int64_t *out, size_t ldo) {
+                              size_t dim, const vs__compact_filter *filter, int64_t *out,
+                              size_t ldo) {
     const size_t pairs = (dim + 1) / 2;
     for (size_t p = 0; p * CB_NR < count; p++) {
         const int16_t *panel = panels + p * CB_NR * 2 * pairs;
@@ -203,6 +223,7 @@ static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *pa
             int64_t total[CB_MR * CB_NR];
             memset(total, 0, sizeof(total));
             cb_tile_rows(qpack + s * CB_MR * pairs, rows, panel, pairs, total);
+            if (filter != NULL) cb_filter_tile(filter, total, s * CB_MR, rows, p * CB_NR, cols);
             for (size_t r = 0; r < rows; r++)
                 memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
                        cols * sizeof(int64_t));
@@ -223,8 +244,9 @@ void CB_CAT(CB_PREFIX, pack_i8)(const int8_t *stored, size_t count, size_t dim, 
 }
 
 void CB_CAT(CB_PREFIX, dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                       size_t count, size_t dim, int64_t *out, size_t ldo) {
-    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
+                                       size_t count, size_t dim, const vs__compact_filter *filter,
+                                       int64_t *out, size_t ldo) {
+    cb_dot_i8_blocked(qpack, nq, panels, count, dim, filter, out, ldo);
 }
 
 #endif /* VS_CPU_COMPACT_BLOCKED_BODY_H */
