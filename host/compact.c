@@ -502,10 +502,18 @@ typedef struct selection {
     double *highs;
     size_t count, cap;
     int overflow; /* more than cap candidates: the query falls back */
+    /*
+     * seeded: the floor is at least seed, a k-th largest lower bound of other
+     * stored rows (the seed units of a blocked job, scan_batch), so never above
+     * the whole scan's final floor.
+     */
+    int seeded;
+    double seed;
 } selection;
 
 static double selection_floor(const selection *s) {
-    return s->filled == s->k ? s->lows[0] : -INFINITY;
+    const double own = s->filled == s->k ? s->lows[0] : -INFINITY;
+    return s->seeded && s->seed > own ? s->seed : own;
 }
 
 static void lows_push(selection *s, double low) {
@@ -750,6 +758,7 @@ typedef struct run_state {
     int32_t *qpack_i;
     unsigned char *slot_scratch;
     size_t slots, slot_bytes, panel_bytes;
+    size_t unit_base; /* the pool's unit u is scan unit unit_base + u */
 } run_state;
 
 /* One group's queries: prepared, with their selections or heaps. */
@@ -1160,8 +1169,9 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
 }
 
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
-static void scan_unit(void *arg, size_t unit, int slot) {
+static void scan_unit(void *arg, size_t pool_unit, int slot) {
     const run_state *rs = arg;
+    const size_t unit = rs->unit_base + pool_unit;
     const size_t n = rs->cc->n, c0 = unit * UNIT_ROWS;
     const size_t c1 = n - c0 < UNIT_ROWS ? n : c0 + UNIT_ROWS;
     double raw[VS_COMPACT_QUERIES * BLOCK_ROWS];
@@ -1301,6 +1311,33 @@ static int job_participants(const run_state *rs) {
     return threads;
 }
 
+/*
+ * Seed units of a blocked exact job (docs/numerics.md, "Seeded floors"): units
+ * [0, SEED_UNITS) run first; each query's k-th largest lower bound over them
+ * is a floor every later unit starts from, so its thresholds bite from its
+ * first block. A fixed number of units, so the answer and the report do not
+ * depend on the thread count.
+ */
+#define SEED_UNITS 2
+
+/* Query r's seed: the k-th largest lower bound of the seed units' heaps (rs->merged's heap). */
+static void seed_floors(run_state *rs) {
+    selection *s = &rs->merged;
+    for (size_t r = 0; r < rs->rows; r++) {
+        s->filled = 0;
+        for (size_t u = 0; u < SEED_UNITS; u++) {
+            const selection *from = &rs->sel[u * rs->chunk + r];
+            for (size_t e = 0; e < from->filled; e++)
+                lows_push(s, from->lows[e]);
+        }
+        const double seed = selection_floor(s);
+        for (size_t u = SEED_UNITS; u < rs->units && seed > -INFINITY; u++) {
+            rs->sel[u * rs->chunk + r].seeded = 1;
+            rs->sel[u * rs->chunk + r].seed = seed;
+        }
+    }
+}
+
 /* Scans the batch's queries job by job. */
 static int scan_batch(run_state *rs, size_t nq) {
     int status = VS_OK;
@@ -1309,7 +1346,16 @@ static int scan_batch(run_state *rs, size_t nq) {
         job_prepare(rs);
         const int participants = job_participants(rs);
         vs__pool_run_info info = {.joined = 1};
-        vs__pool_run(scan_unit, rs, rs->units, participants, &info);
+        rs->unit_base = 0;
+        if (rs->blocked && rs->exact && rs->units > 2 * SEED_UNITS) {
+            vs__pool_run(scan_unit, rs, SEED_UNITS, participants, &info);
+            seed_floors(rs);
+            rs->unit_base = SEED_UNITS;
+        }
+        const int seed_joined = info.joined;
+        vs__pool_run(scan_unit, rs, rs->units - rs->unit_base, participants, &info);
+        if (seed_joined > info.joined) info.joined = seed_joined;
+        rs->unit_base = 0;
         if (participants > rs->report.threads) rs->report.threads = participants;
         if (info.joined > rs->report.threads_joined) rs->report.threads_joined = info.joined;
         status = job_finish(rs);

@@ -773,7 +773,8 @@ static void test_raw_filter_same_candidates(void **state) {
  */
 static void test_fused_filter_same_candidates(void **state) {
     (void)state;
-    const size_t n = 2 * 4096 + 333, dim = 40, ks[] = {1, 10, 64}, nqs[] = {16, 23}, most = 23;
+    /* 6 pool units: 2 seed units (host/compact.c SEED_UNITS) and 4 seeded */
+    const size_t n = 5 * 4096 + 333, dim = 40, ks[] = {1, 10, 64}, nqs[] = {16, 23}, most = 23;
     float *base = malloc(n * dim * sizeof(float)), *q = malloc(most * dim * sizeof(float));
     float *s32 = malloc(most * 64 * sizeof(float)), *s1 = malloc(most * 64 * sizeof(float)),
           *s0 = malloc(most * 64 * sizeof(float));
@@ -824,7 +825,7 @@ static void test_fused_filter_same_candidates(void **state) {
         }
         printf("ISA %s: fused threshold dropped %zu of %zu Gaussian pairs before float64\n",
                isas[a], gaussian_dropped, gaussian_pairs);
-        assert_true(gaussian_dropped > gaussian_pairs * 3 / 4);
+        assert_true(gaussian_dropped > gaussian_pairs * 9 / 10);
         vs_context_free(ctx);
         ran++;
     }
