@@ -172,23 +172,16 @@ static inline __attribute__((always_inline)) void cb_slab(const int32_t *sliver,
     CB_FLUSH(0) CB_FLUSH(1) CB_FLUSH(2) CB_FLUSH(3) CB_FLUSH(4) CB_FLUSH(5)
 }
 
-/* One tile over every pair of dims, slab by slab. */
-static inline __attribute__((always_inline)) void
-cb_tile(const int32_t *sliver, const int rows, const int16_t *panel, size_t pairs, int64_t *total) {
-    for (size_t p0 = 0; p0 < pairs; p0 += CB_SLAB_PAIRS)
-        cb_slab(sliver, rows, panel, p0, pairs - p0 < CB_SLAB_PAIRS ? pairs : p0 + CB_SLAB_PAIRS,
-                total);
-}
-
-static void cb_tile_rows(const int32_t *sliver, size_t rows, const int16_t *panel, size_t pairs,
-                         int64_t *total) {
+/* One slab of a sliver of `rows` queries (the tile's row count as a constant). */
+static void cb_slab_rows(const int32_t *sliver, size_t rows, const int16_t *panel, size_t p0,
+                         size_t p1, int64_t *total) {
     switch (rows) {
-    case 1: cb_tile(sliver, 1, panel, pairs, total); break;
-    case 2: cb_tile(sliver, 2, panel, pairs, total); break;
-    case 3: cb_tile(sliver, 3, panel, pairs, total); break;
-    case 4: cb_tile(sliver, 4, panel, pairs, total); break;
-    case 5: cb_tile(sliver, 5, panel, pairs, total); break;
-    default: cb_tile(sliver, 6, panel, pairs, total); break;
+    case 1: cb_slab(sliver, 1, panel, p0, p1, total); break;
+    case 2: cb_slab(sliver, 2, panel, p0, p1, total); break;
+    case 3: cb_slab(sliver, 3, panel, p0, p1, total); break;
+    case 4: cb_slab(sliver, 4, panel, p0, p1, total); break;
+    case 5: cb_slab(sliver, 5, panel, p0, p1, total); break;
+    default: cb_slab(sliver, 6, panel, p0, p1, total); break;
     }
 }
 
@@ -210,23 +203,41 @@ static inline __attribute__((always_inline)) void cb_filter_tile(const vs__compa
     }
 }
 
-/* Every sliver of the job against every panel; each panel stays in L1 while the slivers pass. */
+/* Slivers whose int64 totals a panel's slab loop carries (bounds the stack: 12 KiB on AVX2). */
+#define CB_GROUP 16
+
+/*
+ * Every sliver of the job against every panel, in groups of CB_GROUP slivers:
+ * for each panel, slab by slab (VS_COMPACT_I8_SLAB dims), every sliver of the
+ * group runs over the slab, which stays in L1 (16 KiB of int16 pairs on AVX2)
+ * while they pass; each sliver's sums are carried in its int64 totals.
+ */
 static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
                               size_t dim, const vs__compact_filter *filter, int64_t *out,
                               size_t ldo) {
-    const size_t pairs = (dim + 1) / 2;
+    const size_t pairs = (dim + 1) / 2, slivers = (nq + CB_MR - 1) / CB_MR;
+    int64_t totals[CB_GROUP][CB_MR * CB_NR];
     for (size_t p = 0; p * CB_NR < count; p++) {
         const int16_t *panel = panels + p * CB_NR * 2 * pairs;
         const size_t cols = count - p * CB_NR < CB_NR ? count - p * CB_NR : CB_NR;
-        for (size_t s = 0; s * CB_MR < nq; s++) {
-            const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
-            int64_t total[CB_MR * CB_NR];
-            memset(total, 0, sizeof(total));
-            cb_tile_rows(qpack + s * CB_MR * pairs, rows, panel, pairs, total);
-            if (filter != NULL) cb_filter_tile(filter, total, s * CB_MR, rows, p * CB_NR, cols);
-            for (size_t r = 0; r < rows; r++)
-                memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
-                       cols * sizeof(int64_t));
+        for (size_t g0 = 0; g0 < slivers; g0 += CB_GROUP) {
+            const size_t g1 = slivers - g0 < CB_GROUP ? slivers : g0 + CB_GROUP;
+            memset(totals, 0, (g1 - g0) * sizeof(totals[0]));
+            for (size_t p0 = 0; p0 < pairs; p0 += CB_SLAB_PAIRS) {
+                const size_t p1 = pairs - p0 < CB_SLAB_PAIRS ? pairs : p0 + CB_SLAB_PAIRS;
+                for (size_t s = g0; s < g1; s++) {
+                    const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
+                    cb_slab_rows(qpack + s * CB_MR * pairs, rows, panel, p0, p1, totals[s - g0]);
+                }
+            }
+            for (size_t s = g0; s < g1; s++) {
+                const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
+                const int64_t *total = totals[s - g0];
+                if (filter != NULL) cb_filter_tile(filter, total, s * CB_MR, rows, p * CB_NR, cols);
+                for (size_t r = 0; r < rows; r++)
+                    memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
+                           cols * sizeof(int64_t));
+            }
         }
     }
 }
