@@ -150,6 +150,11 @@ void vs__compact_avx512_pack_i8(const int8_t *stored, size_t count, size_t dim, 
 void vs__compact_avx512_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
                                        size_t count, size_t dim, const vs__compact_filter *filter,
                                        int64_t *out, size_t ldo);
+/* The blocked int8 kernel with vpdpwssd (compact_avx512_vnni.c; avx512's packing). */
+void vs__compact_avx512vnni_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                           size_t count, size_t dim,
+                                           const vs__compact_filter *filter, int64_t *out,
+                                           size_t ldo);
 extern const vs__compact_kernels vs__compact_avx512_bf16;
 extern const vs__compact_kernels vs__compact_avx512_vnni;
 extern const vs__compact_kernels vs__compact_avx512_bf16_vnni;

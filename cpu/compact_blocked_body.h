@@ -24,6 +24,8 @@
  * (without the last two, the panels are packed by plain loops)
  *
  *   CB_PREFIX           the prefix of the exported names (vs__compact_avx2_)
+ *   CB_NO_PACK          optional: export dot_i8_blocked only (a variant that
+ *                       shares another file's packing, e.g. AVX512_VNNI's)
  *
  * and this file defines CB_PREFIX##pack_half, ##pack_i8 and
  * ##dot_i8_blocked (declared in compact.h) for the ISA's table, whose
@@ -51,6 +53,7 @@
 
 _Static_assert(CB_MR <= VS_COMPACT_I8_MAX_MR, "the sliver fits the host's packing");
 
+#ifndef CB_NO_PACK
 /* float16 / bfloat16 rows into float32 panels of nr rows, dimension-major (bf16 a constant). */
 static inline __attribute__((always_inline)) void cb_pack_half_kind(const uint16_t *stored,
                                                                     size_t count, size_t dim,
@@ -132,6 +135,8 @@ static void cb_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *
         }
     }
 }
+
+#endif /* CB_NO_PACK */
 
 #define CB_ACC(r) CBI lo##r = CB_ZEROI(), hi##r = CB_ZEROI();
 #ifndef CB_ROW_STEP
@@ -245,6 +250,7 @@ static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *pa
 #define CB_CAT2(a, b) a##b
 #define CB_CAT(a, b) CB_CAT2(a, b)
 
+#ifndef CB_NO_PACK
 void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t dim, int bf16,
                                   size_t nr, float *panels) {
     cb_pack_half(stored, count, dim, bf16, nr, panels);
@@ -253,6 +259,7 @@ void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t d
 void CB_CAT(CB_PREFIX, pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
     cb_pack_i8(stored, count, dim, panels);
 }
+#endif
 
 void CB_CAT(CB_PREFIX, dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels,
                                        size_t count, size_t dim, const vs__compact_filter *filter,
