@@ -90,7 +90,26 @@ echo "== arm: cross build for aarch64 (no OpenCL); the suites under qemu, NEON t
 # ---- end of ARM ----
 
 echo "== 5/6 benchmark smoke run (checks results, asserts nothing about speed)"
+# A vecscore row that disagrees with float64 exits 2. --quick times the compact
+# storage rows on the best ISA, the first OpenCL device and auto at one shape
+# (bench/paths.c; every ISA x storage x OpenCL family is checked against float64
+# by the compact and compact_cl suites above): those rows must be there and,
+# on the CPU paths, checked (ok, not skipped).
 OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"
+python3 - "$ROOT/build/bench-results/results.csv" <<'PY'
+import csv, re, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["scenario"] == "main"]
+storage = [r for r in rows if re.search(r"-(f16|bf16|i8)(-approx)?$", r["path"])]
+shapes = {(r["queries"], r["candidates"], r["dim"]) for r in storage}
+paths = {r["path"] for r in storage}
+cpu_unchecked = [r["path"] for r in storage if not r["path"].startswith("vs-opencl")
+                 and r["status"] != "ok"]
+if len(shapes) != 1 or len(paths) < 12 or cpu_unchecked or any(r["mode"] != "topk" for r in storage):
+    sys.exit(f"bench smoke run: storage rows at shapes {sorted(shapes)}, paths {sorted(paths)}, "
+             f"CPU rows not ok: {cpu_unchecked}")
+print(f"bench smoke run: {len(rows)} rows; {len(storage)} storage rows on {len(paths)} paths at "
+      f"{'x'.join(next(iter(shapes)))}")
+PY
 
 echo "== 6/6 clang-format"
 cd "$ROOT"
