@@ -6,7 +6,9 @@
 #   2. again with VECSCORE_ISA=serial, all but the kernels and compact suites:
 #      those test every ISA this CPU has by name (serial and neon) whatever
 #      VECSCORE_ISA says, so pass 1 already ran their serial cases (a second
-#      run took 155 + 300 s of the 313 s pass and checked nothing new).
+#      run took 155 + 300 s of the 313 s pass; of it only test_compact's
+#      host-level cases on the default context ran on serial, and pass 1
+#      runs them on neon, as native runs do on the best ISA only).
 # The build is the library, the `vecscore` command and the test suites,
 # with -Werror, through cmake/toolchain-aarch64.cmake, and without OpenCL
 # (-DVECSCORE_OPENCL=OFF: no OpenCL device worth testing runs under qemu;
