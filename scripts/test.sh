@@ -9,7 +9,7 @@
 #      pkg-config, each run (and examples/shard.c, the sharded merge check),
 #   5. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
-#   6. clang-format check of every C file;
+#   6. clang-format check of every C and C++ file;
 # and the build checks: the build without OpenCL, vecscore as a subproject,
 # include cycles, the options table, function lengths, clang-tidy + cppcheck,
 # and what the installed vecscore links (scripts/check_*.sh,
@@ -113,9 +113,10 @@ PY
 
 echo "== 6/6 clang-format"
 cd "$ROOT"
-unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
+# Every C and C++ source (bench/peers_faiss.cpp), by the repo's .clang-format.
+unformatted=$(git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
 if [ "$unformatted" != "0" ]; then
-  git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | head -20
+  git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run 2>&1 | head -20
   echo "clang-format: $unformatted lines need formatting (run clang-format -i)" >&2
   exit 1
 fi
