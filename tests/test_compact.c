@@ -55,6 +55,7 @@
 #include "cpu/kernels.h"
 #include "cpu/pool.h"
 #include "host/internal.h"
+#include "compact_helpers.h"
 #include "reference.h"
 #ifdef VS_TEST_SIMDE
 #include "simde_main.h"
@@ -171,19 +172,6 @@ static void fill(enum data kind, float *x, size_t n, size_t dim, ref_rng *rng) {
         break;
     default: ref_fill_extreme(x, n, dim, 0, rng); break;
     }
-}
-
-/* A corpus of base in storage, exact or approximate; asserted made. */
-static vs_corpus *compact_corpus(vs_context *ctx, const float *base, size_t n, size_t dim,
-                                 vs_storage storage, int exact) {
-    vs_corpus_options opts;
-    vs_corpus_options_init(&opts);
-    opts.storage = storage;
-    opts.exact = exact;
-    vs_corpus *c = NULL;
-    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
-    assert_non_null(c);
-    return c;
 }
 
 /* n base rows of kind and nq query rows of query_kind, dim floats each, from one generator
