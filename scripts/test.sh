@@ -36,7 +36,7 @@ echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 # The whole OpenCL suite again with the GPU kernel family forced on PoCL's CPU
 # device, so every GPU kernel is checked here too (docs/opencl.md).
 echo "== 1/6 tests: the OpenCL suite with VECSCORE_CL_KERNELS=gpu"
-(cd "$ROOT/build" && VECSCORE_CL_KERNELS=gpu ctest --output-on-failure -R '^(opencl|compact_cl)$')
+(cd "$ROOT/build" && VECSCORE_CL_KERNELS=gpu ctest --output-on-failure -j "$JOBS" -R '^(opencl|compact_cl)$')
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
