@@ -806,6 +806,10 @@ static void test_fused_filter_same_candidates(void **state) {
                 vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[st], 1);
                 for (size_t m = 0; m < 3; m++)
                     for (size_t ki = 0; ki < 3; ki++) {
+                        /* under a sanitizer: one k per storage x metric x kind, the Latin square
+                         * of the emulated suite (sampled_out) */
+                        if (PAIRS_SCALE > 1 && ki != (st + m + (size_t)kind) % 3) continue;
+                        if (sampled_out(st, m, kind)) continue;
                         const size_t k = ks[ki], nq = nqs[(ki + m + st) % 2];
                         vs_batch_report r1, r0;
                         assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32),
