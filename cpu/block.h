@@ -92,26 +92,6 @@ static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt
         if (negate)
             for (size_t j = 0; j < cols; j++)
                 row[j] = -row[j];
-        if (!heap->open && cols <= 32) {
-            /*
-             * Only the columns above the threshold the row starts with can
-             * enter: pushes only raise the threshold of a closed heap (a NaN
-             * never enters it), and a closed heap takes a key only when it
-             * is strictly above (candidates come in id order). So pushing
-             * just those, in column order, is what pushing every column
-             * does; a row has any in a few % of tiles (docs/isa.md).
-             */
-            const float threshold = heap->threshold;
-            uint32_t above = 0;
-            for (size_t j = 0; j < cols; j++)
-                above |= (uint32_t)(row[j] > threshold) << j;
-            while (above != 0) {
-                const size_t j = (size_t)__builtin_ctz(above);
-                above &= above - 1;
-                vs__heap_push(heap, row[j], (int64_t)(c0 + j));
-            }
-            continue;
-        }
         if (!heap->open) {
             const float threshold = heap->threshold;
             int any = 0;
