@@ -1148,7 +1148,8 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
                              sums, BLOCK_ROWS);
         for (size_t qi = 0; qi < rs->rows; qi++)
             blocked_deliver(rs, unit, qi, b0, count, NULL, sums + qi * BLOCK_ROWS, filtered, factor,
-                            threshold[qi], hits[qi], max_bound);
+                            filtered ? threshold[qi] : -INFINITY, filtered ? hits[qi] : 0,
+                            max_bound);
         return;
     }
     float *panels = (float *)(void *)scratch;
@@ -1165,7 +1166,7 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
     f32->block_packed(&epi, rs->qpack_f, f32->mr * dim, 0, rs->rows, panels, 0, count, dim);
     for (size_t qi = 0; qi < rs->rows; qi++)
         blocked_deliver(rs, unit, qi, b0, count, sums + qi * BLOCK_ROWS, NULL, filtered, factor,
-                        threshold[qi], hits[qi], max_bound);
+                        filtered ? threshold[qi] : -INFINITY, filtered ? hits[qi] : 0, max_bound);
 }
 
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
