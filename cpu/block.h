@@ -83,6 +83,15 @@ static inline void deliver_rows(const vs__epilogue *epi, float *tile, size_t ldt
     if (epi->heaps == NULL) {
         for (size_t r = 0; r < rows; r++)
             memcpy(epi->scores + (q0 + r) * epi->ld + c0, tile + r * ldt, cols * sizeof(float));
+        if (epi->pass_hits != NULL)
+            for (size_t r = 0; r < rows; r++) {
+                const float *row = tile + r * ldt, *factor = epi->pass_factor + c0;
+                const float threshold = epi->pass_threshold[q0 + r];
+                uint32_t hits = 0;
+                for (size_t j = 0; j < cols; j++)
+                    hits += !(row[j] * factor[j] < threshold);
+                epi->pass_hits[q0 + r] += hits;
+            }
         return;
     }
     const int negate = epi->metric == VS_METRIC_L2SQ;

@@ -62,6 +62,20 @@
 #define VS_COMPACT_I8_SLAB 512
 #define VS_COMPACT_I8_MAX_MR 8
 
+/*
+ * Exact mode's fused threshold (host/compact.c, docs/numerics.md "Fused
+ * threshold"): in the blocked kernels' epilogue, the sum s of query r and
+ * stored row j of the call passes unless (float)s * factor[j] < threshold[r]
+ * (so a NaN sum passes); hits[r] is increased by the number of rows of the
+ * call that pass. The sums are still written in full. The float32 kernels'
+ * epilogue runs the same test (vs__epilogue pass_*, cpu/kernels.h).
+ */
+typedef struct vs__compact_filter {
+    const float *threshold; /* per query of the call */
+    const float *factor;    /* per stored row of the call */
+    uint32_t *hits;         /* per query of the call */
+} vs__compact_filter;
+
 struct vs__cpu_kernels;
 
 typedef struct vs__compact_kernels {
@@ -97,9 +111,12 @@ typedef struct vs__compact_kernels {
                       float *panels);
     size_t i8_mr, i8_nr; /* i8_mr <= VS_COMPACT_I8_MAX_MR */
     void (*pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
-    /* out[r * ldo + j] = sum_i query_r[i] * row_j[i], r < nq, j < count, exact. */
+    /*
+     * out[r * ldo + j] = sum_i query_r[i] * row_j[i], r < nq, j < count, exact;
+     * filter (NULL: none) counts the rows that pass its threshold.
+     */
     void (*dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
-                           size_t dim, int64_t *out, size_t ldo);
+                           size_t dim, const vs__compact_filter *filter, int64_t *out, size_t ldo);
 } vs__compact_kernels;
 
 /*
@@ -125,12 +142,19 @@ void vs__compact_avx2_pack_half(const uint16_t *stored, size_t count, size_t dim
                                 size_t nr, float *panels);
 void vs__compact_avx2_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
 void vs__compact_avx2_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                     size_t count, size_t dim, int64_t *out, size_t ldo);
+                                     size_t count, size_t dim, const vs__compact_filter *filter,
+                                     int64_t *out, size_t ldo);
 void vs__compact_avx512_pack_half(const uint16_t *stored, size_t count, size_t dim, int bf16,
                                   size_t nr, float *panels);
 void vs__compact_avx512_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *panels);
 void vs__compact_avx512_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                       size_t count, size_t dim, int64_t *out, size_t ldo);
+                                       size_t count, size_t dim, const vs__compact_filter *filter,
+                                       int64_t *out, size_t ldo);
+/* The blocked int8 kernel with vpdpwssd (compact_avx512_vnni.c; avx512's packing). */
+void vs__compact_avx512vnni_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels,
+                                           size_t count, size_t dim,
+                                           const vs__compact_filter *filter, int64_t *out,
+                                           size_t ldo);
 extern const vs__compact_kernels vs__compact_avx512_bf16;
 extern const vs__compact_kernels vs__compact_avx512_vnni;
 extern const vs__compact_kernels vs__compact_avx512_bf16_vnni;

@@ -20,6 +20,11 @@
     .block_queries = 16, .f32 = &vs__kernels_avx512, .pack_half = vs__compact_avx512_pack_half,    \
     .i8_mr = 6, .i8_nr = 2 * 16, .pack_i8 = vs__compact_avx512_pack_i8,                            \
     .dot_i8_blocked = vs__compact_avx512_dot_i8_blocked
+/* With AVX512_VNNI: the same, the int8 tile by vpdpwssd (compact_avx512_vnni.c). */
+#define AVX512_BLOCKED_VNNI                                                                        \
+    .block_queries = 16, .f32 = &vs__kernels_avx512, .pack_half = vs__compact_avx512_pack_half,    \
+    .i8_mr = 6, .i8_nr = 2 * 16, .pack_i8 = vs__compact_avx512_pack_i8,                            \
+    .dot_i8_blocked = vs__compact_avx512vnni_dot_i8_blocked
 
 static void dot_f16_avx512(const float *const *queries, size_t rows, const uint16_t *stored,
                            size_t count, size_t dim, float *out, size_t ldo) {
@@ -56,7 +61,7 @@ const vs__compact_kernels vs__compact_avx512_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
-    AVX512_BLOCKED,
+    AVX512_BLOCKED_VNNI,
 };
 
 const vs__compact_kernels vs__compact_avx512_bf16_vnni = {
@@ -66,5 +71,5 @@ const vs__compact_kernels vs__compact_avx512_bf16_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = vs__compact_dot_bf16_avx512bf16,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
-    AVX512_BLOCKED,
+    AVX512_BLOCKED_VNNI,
 };

@@ -24,6 +24,8 @@
  * (without the last two, the panels are packed by plain loops)
  *
  *   CB_PREFIX           the prefix of the exported names (vs__compact_avx2_)
+ *   CB_NO_PACK          optional: export dot_i8_blocked only (a variant that
+ *                       shares another file's packing, e.g. AVX512_VNNI's)
  *
  * and this file defines CB_PREFIX##pack_half, ##pack_i8 and
  * ##dot_i8_blocked (declared in compact.h) for the ISA's table, whose
@@ -33,7 +35,8 @@
  * accumulators (12 on AVX2); a step is one pair of dims: two panel loads,
  * and per query one 32-bit broadcast of its pair and two madd-accumulates.
  * Every VS_COMPACT_I8_SLAB dims the lanes are added to int64 totals. The sums
- * are exact, so they equal the serial reference's whatever the order.
+ * are exact, so they equal the serial reference's whatever the order. With a
+ * filter, each finished tile's totals are tested against it (cb_filter_tile).
  */
 #ifndef VS_CPU_COMPACT_BLOCKED_BODY_H
 #define VS_CPU_COMPACT_BLOCKED_BODY_H
@@ -50,6 +53,7 @@
 
 _Static_assert(CB_MR <= VS_COMPACT_I8_MAX_MR, "the sliver fits the host's packing");
 
+#ifndef CB_NO_PACK
 /* float16 / bfloat16 rows into float32 panels of nr rows, dimension-major (bf16 a constant). */
 static inline __attribute__((always_inline)) void cb_pack_half_kind(const uint16_t *stored,
                                                                     size_t count, size_t dim,
@@ -132,6 +136,8 @@ static void cb_pack_i8(const int8_t *stored, size_t count, size_t dim, int16_t *
     }
 }
 
+#endif /* CB_NO_PACK */
+
 #define CB_ACC(r) CBI lo##r = CB_ZEROI(), hi##r = CB_ZEROI();
 #ifndef CB_ROW_STEP
 #define CB_ROW_STEP(lo, hi, x0, x1, p)                                                             \
@@ -171,41 +177,72 @@ static inline __attribute__((always_inline)) void cb_slab(const int32_t *sliver,
     CB_FLUSH(0) CB_FLUSH(1) CB_FLUSH(2) CB_FLUSH(3) CB_FLUSH(4) CB_FLUSH(5)
 }
 
-/* One tile over every pair of dims, slab by slab. */
-static inline __attribute__((always_inline)) void
-cb_tile(const int32_t *sliver, const int rows, const int16_t *panel, size_t pairs, int64_t *total) {
-    for (size_t p0 = 0; p0 < pairs; p0 += CB_SLAB_PAIRS)
-        cb_slab(sliver, rows, panel, p0, pairs - p0 < CB_SLAB_PAIRS ? pairs : p0 + CB_SLAB_PAIRS,
-                total);
-}
-
-static void cb_tile_rows(const int32_t *sliver, size_t rows, const int16_t *panel, size_t pairs,
-                         int64_t *total) {
+/* One slab of a sliver of `rows` queries (the tile's row count as a constant). */
+static void cb_slab_rows(const int32_t *sliver, size_t rows, const int16_t *panel, size_t p0,
+                         size_t p1, int64_t *total) {
     switch (rows) {
-    case 1: cb_tile(sliver, 1, panel, pairs, total); break;
-    case 2: cb_tile(sliver, 2, panel, pairs, total); break;
-    case 3: cb_tile(sliver, 3, panel, pairs, total); break;
-    case 4: cb_tile(sliver, 4, panel, pairs, total); break;
-    case 5: cb_tile(sliver, 5, panel, pairs, total); break;
-    default: cb_tile(sliver, 6, panel, pairs, total); break;
+    case 1: cb_slab(sliver, 1, panel, p0, p1, total); break;
+    case 2: cb_slab(sliver, 2, panel, p0, p1, total); break;
+    case 3: cb_slab(sliver, 3, panel, p0, p1, total); break;
+    case 4: cb_slab(sliver, 4, panel, p0, p1, total); break;
+    case 5: cb_slab(sliver, 5, panel, p0, p1, total); break;
+    default: cb_slab(sliver, 6, panel, p0, p1, total); break;
     }
 }
 
-/* Every sliver of the job against every panel; each panel stays in L1 while the slivers pass. */
+/*
+ * The fused threshold on one finished tile (cpu/compact.h vs__compact_filter):
+ * queries q0 .. q0 + rows, stored rows c0 .. c0 + cols of the call.
+ */
+static inline __attribute__((always_inline)) void cb_filter_tile(const vs__compact_filter *filter,
+                                                                 const int64_t *total, size_t q0,
+                                                                 size_t rows, size_t c0,
+                                                                 size_t cols) {
+    const float *factor = filter->factor + c0;
+    for (size_t r = 0; r < rows; r++) {
+        const float threshold = filter->threshold[q0 + r];
+        uint32_t hits = 0;
+        for (size_t j = 0; j < cols; j++)
+            hits += !((float)total[r * CB_NR + j] * factor[j] < threshold);
+        filter->hits[q0 + r] += hits;
+    }
+}
+
+/* Slivers whose int64 totals a panel's slab loop carries (bounds the stack: 12 KiB on AVX2). */
+#define CB_GROUP 16
+
+/*
+ * Every sliver of the job against every panel, in groups of CB_GROUP slivers:
+ * for each panel, slab by slab (VS_COMPACT_I8_SLAB dims), every sliver of the
+ * group runs over the slab, which stays in L1 (16 KiB of int16 pairs on AVX2)
+ * while they pass; each sliver's sums are carried in its int64 totals.
+ */
 static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *panels, size_t count,
-                              size_t dim, int64_t *out, size_t ldo) {
-    const size_t pairs = (dim + 1) / 2;
+                              size_t dim, const vs__compact_filter *filter, int64_t *out,
+                              size_t ldo) {
+    const size_t pairs = (dim + 1) / 2, slivers = (nq + CB_MR - 1) / CB_MR;
+    int64_t totals[CB_GROUP][CB_MR * CB_NR];
     for (size_t p = 0; p * CB_NR < count; p++) {
         const int16_t *panel = panels + p * CB_NR * 2 * pairs;
         const size_t cols = count - p * CB_NR < CB_NR ? count - p * CB_NR : CB_NR;
-        for (size_t s = 0; s * CB_MR < nq; s++) {
-            const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
-            int64_t total[CB_MR * CB_NR];
-            memset(total, 0, sizeof(total));
-            cb_tile_rows(qpack + s * CB_MR * pairs, rows, panel, pairs, total);
-            for (size_t r = 0; r < rows; r++)
-                memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
-                       cols * sizeof(int64_t));
+        for (size_t g0 = 0; g0 < slivers; g0 += CB_GROUP) {
+            const size_t g1 = slivers - g0 < CB_GROUP ? slivers : g0 + CB_GROUP;
+            memset(totals, 0, (g1 - g0) * sizeof(totals[0]));
+            for (size_t p0 = 0; p0 < pairs; p0 += CB_SLAB_PAIRS) {
+                const size_t p1 = pairs - p0 < CB_SLAB_PAIRS ? pairs : p0 + CB_SLAB_PAIRS;
+                for (size_t s = g0; s < g1; s++) {
+                    const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
+                    cb_slab_rows(qpack + s * CB_MR * pairs, rows, panel, p0, p1, totals[s - g0]);
+                }
+            }
+            for (size_t s = g0; s < g1; s++) {
+                const size_t rows = nq - s * CB_MR < CB_MR ? nq - s * CB_MR : CB_MR;
+                const int64_t *total = totals[s - g0];
+                if (filter != NULL) cb_filter_tile(filter, total, s * CB_MR, rows, p * CB_NR, cols);
+                for (size_t r = 0; r < rows; r++)
+                    memcpy(out + (s * CB_MR + r) * ldo + p * CB_NR, total + r * CB_NR,
+                           cols * sizeof(int64_t));
+            }
         }
     }
 }
@@ -213,6 +250,7 @@ static void cb_dot_i8_blocked(const int32_t *qpack, size_t nq, const int16_t *pa
 #define CB_CAT2(a, b) a##b
 #define CB_CAT(a, b) CB_CAT2(a, b)
 
+#ifndef CB_NO_PACK
 void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t dim, int bf16,
                                   size_t nr, float *panels) {
     cb_pack_half(stored, count, dim, bf16, nr, panels);
@@ -221,10 +259,12 @@ void CB_CAT(CB_PREFIX, pack_half)(const uint16_t *stored, size_t count, size_t d
 void CB_CAT(CB_PREFIX, pack_i8)(const int8_t *stored, size_t count, size_t dim, int16_t *panels) {
     cb_pack_i8(stored, count, dim, panels);
 }
+#endif
 
 void CB_CAT(CB_PREFIX, dot_i8_blocked)(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                       size_t count, size_t dim, int64_t *out, size_t ldo) {
-    cb_dot_i8_blocked(qpack, nq, panels, count, dim, out, ldo);
+                                       size_t count, size_t dim, const vs__compact_filter *filter,
+                                       int64_t *out, size_t ldo) {
+    cb_dot_i8_blocked(qpack, nq, panels, count, dim, filter, out, ldo);
 }
 
 #endif /* VS_CPU_COMPACT_BLOCKED_BODY_H */

@@ -94,7 +94,8 @@ static int32_t pair_level(int32_t pair, int e) {
 }
 
 static void dot_i8_blocked_serial(const int32_t *qpack, size_t nq, const int16_t *panels,
-                                  size_t count, size_t dim, int64_t *out, size_t ldo) {
+                                  size_t count, size_t dim, const vs__compact_filter *filter,
+                                  int64_t *out, size_t ldo) {
     const size_t pairs = (dim + 1) / 2, mr = SERIAL_I8_MR, nr = SERIAL_I8_NR;
     for (size_t q = 0; q < nq; q++) {
         const size_t s = q / mr, rows = nq - s * mr < mr ? nq - s * mr : mr;
@@ -107,6 +108,8 @@ static void dot_i8_blocked_serial(const int32_t *qpack, size_t nq, const int16_t
                     sum += (int64_t)pair_level(sliver[p * rows + q % mr], e) *
                            panel[(p * nr + j % nr) * 2 + e];
             out[q * ldo + j] = sum;
+            if (filter != NULL)
+                filter->hits[q] += !((float)sum * filter->factor[j] < filter->threshold[q]);
         }
     }
 }

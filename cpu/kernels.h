@@ -61,6 +61,14 @@ typedef struct vs__epilogue {
     size_t ld;
     /* top-k mode: one heap per query of the chunk */
     vs__heap *heaps;
+    /*
+     * Score mode, optional (pass_hits NULL: none): exact compact mode's fused
+     * threshold (cpu/compact.h vs__compact_filter): pass_hits[query] counts the
+     * candidates whose raw dot s has !(s * pass_factor[candidate] <
+     * pass_threshold[query]). DOT only (no transform).
+     */
+    const float *pass_threshold, *pass_factor;
+    uint32_t *pass_hits;
 } vs__epilogue;
 
 typedef struct vs__cpu_kernels {

@@ -33,6 +33,7 @@
 #define vs__compact_avx512_pack_half vs__compact_avx512_pack_half_simde
 #define vs__compact_avx512_pack_i8 vs__compact_avx512_pack_i8_simde
 #define vs__compact_avx512_dot_i8_blocked vs__compact_avx512_dot_i8_blocked_simde
+#define vs__compact_avx512vnni_dot_i8_blocked vs__compact_avx512vnni_dot_i8_blocked_simde
 #include "compact.h" /* after the renames: vs__compact_f16_to_f32 for vcvtph2ps below */
 /*
  * What SIMDe 0.7.4 lacks of what the files use, with the instructions'

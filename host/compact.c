@@ -502,10 +502,18 @@ typedef struct selection {
     double *highs;
     size_t count, cap;
     int overflow; /* more than cap candidates: the query falls back */
+    /*
+     * seeded: the floor is at least seed, a k-th largest lower bound of other
+     * stored rows (the seed units of a blocked job, scan_batch), so never above
+     * the whole scan's final floor.
+     */
+    int seeded;
+    double seed;
 } selection;
 
 static double selection_floor(const selection *s) {
-    return s->filled == s->k ? s->lows[0] : -INFINITY;
+    const double own = s->filled == s->k ? s->lows[0] : -INFINITY;
+    return s->seeded && s->seed > own ? s->seed : own;
 }
 
 static void lows_push(selection *s, double low) {
@@ -750,6 +758,7 @@ typedef struct run_state {
     int32_t *qpack_i;
     unsigned char *slot_scratch;
     size_t slots, slot_bytes, panel_bytes;
+    size_t unit_base; /* the pool's unit u is scan unit unit_base + u */
 } run_state;
 
 /* One group's queries: prepared, with their selections or heaps. */
@@ -903,6 +912,15 @@ static double raw_threshold(vs_metric metric, const prepared_query *pq, const co
     return lifted / per_raw / (1 + 0x1p-30);
 }
 
+/* B_blk: exact mode's candidate bound of the block's made-up vector (block_most), rounded up. */
+static double block_bound_of(const run_state *rs, const prepared_query *pq,
+                             const compact_block *blk) {
+    const compact_meta most = block_most(blk, rs->metric);
+    double block_bound, ignored;
+    candidate_score(rs->cc, rs->metric, pq, &most, 0, 1, &block_bound, &ignored);
+    return block_bound * (1 + 0x1p-40);
+}
+
 /*
  * Exact mode, one query against the block of stored rows [b0, b0 + count):
  * once the selection has a floor, a candidate is dropped at the cost of one
@@ -922,10 +940,7 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
     double unused = 0; /* exact mode reports no bound */
     size_t j = 0;
     if (blk->plain && selection_floor(s) > -INFINITY) {
-        const compact_meta most = block_most(blk, rs->metric);
-        double block_bound, ignored;
-        candidate_score(cc, rs->metric, pq, &most, 0, 1, &block_bound, &ignored);
-        block_bound *= 1 + 0x1p-40;
+        const double block_bound = block_bound_of(rs, pq, blk);
         double floor = selection_floor(s);
         double threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
         size_t dropped = 0;
@@ -1016,11 +1031,102 @@ static void block_deliver(const run_state *rs, size_t unit, size_t qi, size_t b0
 }
 
 /*
+ * Exact mode's fused threshold for one block of the blocked kernels
+ * (docs/numerics.md, "Fused threshold"): per row j a float factor f_j >= its
+ * share of the block's largest scale term (DOT, L2SQ: s_j / s_max; COSINE:
+ * (s_j / |c_j|) / max s / |c|), and per query a float threshold t such that
+ * a row with fl(A_j) f_j < t (the kernels' test, cpu/compact.h) fails
+ * block_exact's test g + B_blk + slack < floor, at the floor the selection
+ * has now (floors only rise). t is raw_threshold's value for a made-up block
+ * whose scale is the largest scale term (COSINE: and whose smallest norm is
+ * 1), lowered by 2^-20 for the float32 roundings; -INFINITY (every row
+ * passes) where the threshold does not apply. Returns 0 when no query of the
+ * block has a threshold (the block goes without the filter).
+ */
+static int fused_threshold(const run_state *rs, size_t unit, size_t b0, size_t count, float *factor,
+                           float *threshold) {
+    const vs__compact *cc = rs->cc;
+    const compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+    if (!blk->plain || !rs->exact) return 0;
+    const int cosine = rs->metric == VS_METRIC_COSINE;
+    compact_block made_up = *blk;
+    if (cosine) {
+        made_up.scale = blk->rel_scale;
+        made_up.norm_min = 1;
+    }
+    int any = 0;
+    for (size_t qi = 0; qi < rs->rows; qi++) {
+        const selection *s = &rs->sel[unit * rs->chunk + qi];
+        threshold[qi] = -INFINITY;
+        if (!rs->active[qi] || selection_floor(s) == -INFINITY) continue;
+        const prepared_query *pq = &rs->pq[qi];
+        const double t = raw_threshold(rs->metric, pq, &made_up, selection_floor(s),
+                                       block_bound_of(rs, pq, blk)) *
+                         (1 - 0x1p-20);
+        if (!(t >= 0x1p-100)) continue; /* -INFINITY, or too small for the float32 margins */
+        threshold[qi] = t < FLT_MAX ? (float)t : FLT_MAX;
+        any = 1;
+    }
+    if (!any) return 0;
+    for (size_t j = 0; j < count; j++) {
+        const compact_meta *m = &cc->meta[b0 + j];
+        const double share =
+            (cosine ? m->scale / m->norm / blk->rel_scale : m->scale / blk->scale) * (1 + 0x1p-40);
+        float f = share > 0x1p-100 ? (float)share : 0x1p-100f;
+        if ((double)f < share) f = nextafterf(f, INFINITY); /* rounded up */
+        factor[j] = f;
+    }
+    return 1;
+}
+
+/* Testing hook (vs__compact_test_fused_filter): the fused threshold off; rows it dropped. */
+static int fused_filter_off, fused_filter_counting;
+static size_t fused_filter_dropped;
+
+size_t vs__compact_test_fused_filter(int mode) {
+    fused_filter_off = mode == 0;
+    fused_filter_counting = mode == 2;
+    return __atomic_exchange_n(&fused_filter_dropped, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * One query's sums of a block from the blocked kernels: fsum (float) or isum
+ * (int64) row by row. With a fused threshold (filtered), a query none of whose
+ * rows passed in the kernel is done; otherwise only the rows that pass (the
+ * kernels' own test, repeated) go to block_exact, each alone.
+ */
+static void blocked_deliver(const run_state *rs, size_t unit, size_t qi, size_t b0, size_t count,
+                            const float *fsum, const int64_t *isum, int filtered,
+                            const float *factor, float threshold, uint32_t hits,
+                            double *max_bound) {
+    if (!rs->active[qi]) return;
+    double raw[BLOCK_ROWS];
+    if (!filtered || threshold == -INFINITY) {
+        for (size_t j = 0; j < count; j++)
+            raw[j] = fsum != NULL ? (double)fsum[j] : (double)isum[j];
+        block_deliver(rs, unit, qi, b0, count, raw, max_bound);
+        return;
+    }
+    size_t dropped = count;
+    if (hits > 0)
+        for (size_t j = 0; j < count; j++) {
+            const float sum = fsum != NULL ? fsum[j] : (float)isum[j];
+            if (sum * factor[j] < threshold) continue;
+            const double one = fsum != NULL ? (double)fsum[j] : (double)isum[j];
+            block_exact(rs, &rs->pq[qi], &rs->sel[unit * rs->chunk + qi], b0 + j, 1, &one);
+            dropped--;
+        }
+    if (fused_filter_counting) __atomic_fetch_add(&fused_filter_dropped, dropped, __ATOMIC_RELAXED);
+}
+
+/*
  * The blocked form of one block (rs->blocked): the stored rows [b0, b0 +
  * count) decoded once into the slot's panels, every query of the job against
- * them (cpu/compact.h), then each query's sums delivered as scan_unit's are.
- * A pair's sum depends only on the pair (one chain in dim order for the float
- * kinds, exact for int8), so the answer still does not depend on the split.
+ * them (cpu/compact.h), exact mode's fused threshold tested in the kernels'
+ * epilogue (fused_threshold), then each query's sums delivered
+ * (blocked_deliver). A pair's sum depends only on the pair (one chain in dim
+ * order for the float kinds, exact for int8), so the answer still does not
+ * depend on the split.
  */
 static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_t b0, size_t count,
                                double *max_bound) {
@@ -1028,17 +1134,22 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
     const vs__compact_kernels *kern = rs->kern;
     const size_t dim = cc->dim;
     unsigned char *scratch = rs->slot_scratch + (size_t)slot * rs->slot_bytes;
-    double raw[BLOCK_ROWS];
+    float factor[BLOCK_ROWS], threshold[CHUNK_QUERIES];
+    uint32_t hits[CHUNK_QUERIES];
+    const int filtered =
+        !fused_filter_off && fused_threshold(rs, unit, b0, count, factor, threshold);
+    const vs__compact_filter filter = {.threshold = threshold, .factor = factor, .hits = hits};
+    if (filtered) memset(hits, 0, rs->rows * sizeof(uint32_t));
     if (cc->storage == VS_STORAGE_I8) {
         int16_t *panels = (int16_t *)(void *)scratch;
         int64_t *sums = (int64_t *)(void *)(scratch + rs->panel_bytes);
         kern->pack_i8((const int8_t *)cc->codes + b0 * dim, count, dim, panels);
-        kern->dot_i8_blocked(rs->qpack_i, rs->rows, panels, count, dim, sums, BLOCK_ROWS);
-        for (size_t qi = 0; qi < rs->rows; qi++) {
-            for (size_t j = 0; j < count; j++)
-                raw[j] = (double)sums[qi * BLOCK_ROWS + j];
-            block_deliver(rs, unit, qi, b0, count, raw, max_bound);
-        }
+        kern->dot_i8_blocked(rs->qpack_i, rs->rows, panels, count, dim, filtered ? &filter : NULL,
+                             sums, BLOCK_ROWS);
+        for (size_t qi = 0; qi < rs->rows; qi++)
+            blocked_deliver(rs, unit, qi, b0, count, NULL, sums + qi * BLOCK_ROWS, filtered, factor,
+                            filtered ? threshold[qi] : -INFINITY, filtered ? hits[qi] : 0,
+                            max_bound);
         return;
     }
     float *panels = (float *)(void *)scratch;
@@ -1046,18 +1157,22 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
     const vs__cpu_kernels *f32 = kern->f32;
     kern->pack_half((const uint16_t *)cc->codes + b0 * dim, count, dim,
                     cc->storage == VS_STORAGE_BF16, f32->nr, panels);
-    const vs__epilogue epi = {.metric = VS_METRIC_DOT, .scores = sums, .ld = BLOCK_ROWS};
+    const vs__epilogue epi = {.metric = VS_METRIC_DOT,
+                              .scores = sums,
+                              .ld = BLOCK_ROWS,
+                              .pass_threshold = threshold,
+                              .pass_factor = factor,
+                              .pass_hits = filtered ? hits : NULL};
     f32->block_packed(&epi, rs->qpack_f, f32->mr * dim, 0, rs->rows, panels, 0, count, dim);
-    for (size_t qi = 0; qi < rs->rows; qi++) {
-        for (size_t j = 0; j < count; j++)
-            raw[j] = (double)sums[qi * BLOCK_ROWS + j];
-        block_deliver(rs, unit, qi, b0, count, raw, max_bound);
-    }
+    for (size_t qi = 0; qi < rs->rows; qi++)
+        blocked_deliver(rs, unit, qi, b0, count, sums + qi * BLOCK_ROWS, NULL, filtered, factor,
+                        filtered ? threshold[qi] : -INFINITY, filtered ? hits[qi] : 0, max_bound);
 }
 
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
-static void scan_unit(void *arg, size_t unit, int slot) {
+static void scan_unit(void *arg, size_t pool_unit, int slot) {
     const run_state *rs = arg;
+    const size_t unit = rs->unit_base + pool_unit;
     const size_t n = rs->cc->n, c0 = unit * UNIT_ROWS;
     const size_t c1 = n - c0 < UNIT_ROWS ? n : c0 + UNIT_ROWS;
     double raw[VS_COMPACT_QUERIES * BLOCK_ROWS];
@@ -1197,6 +1312,33 @@ static int job_participants(const run_state *rs) {
     return threads;
 }
 
+/*
+ * Seed units of a blocked exact job (docs/numerics.md, "Seeded floors"): units
+ * [0, SEED_UNITS) run first; each query's k-th largest lower bound over them
+ * is a floor every later unit starts from, so its thresholds bite from its
+ * first block. A fixed number of units, so the answer and the report do not
+ * depend on the thread count.
+ */
+#define SEED_UNITS 2
+
+/* Query r's seed: the k-th largest lower bound of the seed units' heaps (rs->merged's heap). */
+static void seed_floors(run_state *rs) {
+    selection *s = &rs->merged;
+    for (size_t r = 0; r < rs->rows; r++) {
+        s->filled = 0;
+        for (size_t u = 0; u < SEED_UNITS; u++) {
+            const selection *from = &rs->sel[u * rs->chunk + r];
+            for (size_t e = 0; e < from->filled; e++)
+                lows_push(s, from->lows[e]);
+        }
+        const double seed = selection_floor(s);
+        for (size_t u = SEED_UNITS; u < rs->units && seed > -INFINITY; u++) {
+            rs->sel[u * rs->chunk + r].seeded = 1;
+            rs->sel[u * rs->chunk + r].seed = seed;
+        }
+    }
+}
+
 /* Scans the batch's queries job by job. */
 static int scan_batch(run_state *rs, size_t nq) {
     int status = VS_OK;
@@ -1205,7 +1347,16 @@ static int scan_batch(run_state *rs, size_t nq) {
         job_prepare(rs);
         const int participants = job_participants(rs);
         vs__pool_run_info info = {.joined = 1};
-        vs__pool_run(scan_unit, rs, rs->units, participants, &info);
+        rs->unit_base = 0;
+        if (rs->blocked && rs->exact && rs->units > 2 * SEED_UNITS) {
+            vs__pool_run(scan_unit, rs, SEED_UNITS, participants, &info);
+            seed_floors(rs);
+            rs->unit_base = SEED_UNITS;
+        }
+        const int seed_joined = info.joined;
+        vs__pool_run(scan_unit, rs, rs->units - rs->unit_base, participants, &info);
+        if (seed_joined > info.joined) info.joined = seed_joined;
+        rs->unit_base = 0;
         if (participants > rs->report.threads) rs->report.threads = participants;
         if (info.joined > rs->report.threads_joined) rs->report.threads_joined = info.joined;
         status = job_finish(rs);

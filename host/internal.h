@@ -124,6 +124,9 @@ int vs__compact_pair_bounds(const vs_corpus *c, vs_metric metric, const float *q
  * 1 on (the default), 2 on and counting the rows it drops; returns the rows dropped while counting
  * since the last call, and resets that count. Call it between batches only. */
 size_t vs__compact_test_raw_filter(int mode);
+/* Testing hook for exact mode's fused threshold in the blocked kernels (host/compact.c
+ * fused_threshold), with the same modes and return: the rows it drops before any float64 work. */
+size_t vs__compact_test_fused_filter(int mode);
 /* Testing hook: 1 when the compact corpus is on the context's device (its batches may scan there).
  */
 int vs__compact_on_device(const vs_corpus *c);

@@ -209,6 +209,38 @@ static const vs__compact_kernels *blocked_table(const char *isa) {
     return kern;
 }
 
+/*
+ * A fused threshold for a kernel test (cpu/compact.h vs__compact_filter):
+ * factors in (0, 1], thresholds around the sums' scale of either sign, some
+ * -INFINITY (everything passes) and some +INFINITY (nothing does).
+ */
+typedef struct blocked_filter {
+    float *threshold, *factor;
+    uint32_t *hits;
+    vs__compact_filter filter;
+} blocked_filter;
+
+static blocked_filter blocked_filter_make(size_t nq, size_t count, ref_rng *rng) {
+    blocked_filter f = {.threshold = malloc(nq * sizeof(float)),
+                        .factor = malloc(count * sizeof(float)),
+                        .hits = calloc(nq, sizeof(uint32_t))};
+    assert_true(f.threshold && f.factor && f.hits);
+    for (size_t j = 0; j < count; j++)
+        f.factor[j] = 0.25f + 0.75f * (float)ref_uniform(rng) * (float)ref_uniform(rng);
+    for (size_t r = 0; r < nq; r++)
+        f.threshold[r] = r % 7 == 5   ? -INFINITY
+                         : r % 7 == 6 ? INFINITY
+                                      : (float)(ref_uniform(rng) * 8 - 3) * (float)(1 << (r % 24));
+    f.filter = (vs__compact_filter){.threshold = f.threshold, .factor = f.factor, .hits = f.hits};
+    return f;
+}
+
+static void blocked_filter_free(blocked_filter *f) {
+    free(f->threshold);
+    free(f->factor);
+    free(f->hits);
+}
+
 /* int8: every sum exact (int64 reference), at int8 / int16 extremes and at random. */
 static int blocked_i8_case(const vs__compact_kernels *kern, size_t dim, size_t count, size_t nq,
                            int extreme, ref_rng *rng) {
@@ -242,12 +274,16 @@ static int blocked_i8_case(const vs__compact_kernels *kern, size_t dim, size_t c
         }
     for (size_t e = 0; e < nq * count; e++)
         out[e] = INT64_MIN;
-    kern->dot_i8_blocked(qpack, nq, panels, count, dim, out, count);
-    for (size_t r = 0; r < nq && !bad; r++)
+    /* with the fused threshold: the same sums, and each query's count of rows that pass */
+    blocked_filter f = blocked_filter_make(nq, count, rng);
+    kern->dot_i8_blocked(qpack, nq, panels, count, dim, &f.filter, out, count);
+    for (size_t r = 0; r < nq && !bad; r++) {
+        uint32_t want_hits = 0;
         for (size_t j = 0; j < count; j++) {
             int64_t want = 0;
             for (size_t d = 0; d < dim; d++)
                 want += (int64_t)q[r * dim + d] * stored[j * dim + d];
+            want_hits += !((float)want * f.factor[j] < f.threshold[r]);
             if (out[r * count + j] != want) {
                 printf("  %s i8 blocked dim %zu count %zu nq %zu: (%zu, %zu) %lld, want %lld\n",
                        kern->isa, dim, count, nq, r, j, (long long)out[r * count + j],
@@ -256,6 +292,13 @@ static int blocked_i8_case(const vs__compact_kernels *kern, size_t dim, size_t c
                 break;
             }
         }
+        if (!bad && f.hits[r] != want_hits) {
+            printf("  %s i8 blocked filter dim %zu count %zu: query %zu %u rows pass, want %u\n",
+                   kern->isa, dim, count, r, f.hits[r], want_hits);
+            bad = 1;
+        }
+    }
+    blocked_filter_free(&f);
     free(stored);
     free(q);
     free(rows);
@@ -315,8 +358,26 @@ static int blocked_half_case(const vs__compact_kernels *kern, int bf16, size_t d
                 break;
             }
         }
-    const vs__epilogue epi = {.metric = VS_METRIC_DOT, .scores = out, .ld = count};
+    /* with the fused threshold (vs__epilogue pass_*): each query's count of rows that pass */
+    blocked_filter f = blocked_filter_make(nq, count, rng);
+    const vs__epilogue epi = {.metric = VS_METRIC_DOT,
+                              .scores = out,
+                              .ld = count,
+                              .pass_threshold = f.threshold,
+                              .pass_factor = f.factor,
+                              .pass_hits = f.hits};
     f32->block_packed(&epi, qpack, mr * dim, 0, nq, panels, 0, count, dim);
+    for (size_t r = 0; r < nq && !bad; r++) {
+        uint32_t want_hits = 0;
+        for (size_t j = 0; j < count; j++)
+            want_hits += !(out[r * count + j] * f.factor[j] < f.threshold[r]);
+        if (f.hits[r] != want_hits) {
+            printf("  %s half blocked filter dim %zu count %zu: query %zu %u rows pass, want %u\n",
+                   kern->isa, dim, count, r, f.hits[r], want_hits);
+            bad = 1;
+        }
+    }
+    blocked_filter_free(&f);
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u);
     for (size_t r = 0; r < nq && !bad; r++)
         for (size_t j = 0; j < count; j++) {
@@ -708,6 +769,88 @@ static void test_raw_filter_same_candidates(void **state) {
     free(i1);
     free(i0);
     vs_context_free(ctx);
+}
+
+/*
+ * Exact mode's fused threshold in the blocked kernels' epilogue
+ * (host/compact.c fused_threshold) drops only rows the per-candidate bound
+ * drops: jobs of 16 and 23 queries (the blocked kernels on every table) give,
+ * with it on and off, the same ids, scores and rescored and fallback counts,
+ * equal to float32, for every ISA x storage x metric x data kind x k; on
+ * Gaussian data it drops most pairs before any float64 work. A threshold made
+ * too tight drops a candidate, and the rescored counts differ.
+ */
+static void test_fused_filter_same_candidates(void **state) {
+    (void)state;
+    /* 6 pool units: 2 seed units (host/compact.c SEED_UNITS) and 4 seeded */
+    const size_t n = 5 * 4096 + 333, dim = 40, ks[] = {1, 10, 64}, nqs[] = {16, 23}, most = 23;
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(most * dim * sizeof(float));
+    float *s32 = malloc(most * 64 * sizeof(float)), *s1 = malloc(most * 64 * sizeof(float)),
+          *s0 = malloc(most * 64 * sizeof(float));
+    int64_t *i32 = malloc(most * 64 * sizeof(int64_t)), *i1 = malloc(most * 64 * sizeof(int64_t)),
+            *i0 = malloc(most * 64 * sizeof(int64_t));
+    assert_true(base && q && s32 && s1 && s0 && i32 && i1 && i0);
+    int ran = 0;
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        vs_context *ctx = isa_context(isas[a]);
+        if (ctx == NULL) continue;
+        ref_rng rng;
+        ref_rng_seed(&rng, 606 + a);
+        size_t gaussian_dropped = 0, gaussian_pairs = 0;
+        for (int kind = 0; kind < DATA_KINDS; kind++) {
+            fill((enum data)kind, base, n, dim, &rng);
+            fill(kind == TIES || kind == EXTREME ? (enum data)kind : GAUSSIAN, q, most, dim, &rng);
+            vs_corpus *f32 = NULL;
+            assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
+            for (size_t st = 0; st < 3; st++) {
+                vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[st], 1);
+                for (size_t m = 0; m < 3; m++)
+                    for (size_t ki = 0; ki < 3; ki++) {
+                        /* under a sanitizer: one k per storage x metric x kind, the Latin square
+                         * of the emulated suite (sampled_out) */
+                        if (PAIRS_SCALE > 1 && ki != (st + m + (size_t)kind) % 3) continue;
+                        if (sampled_out(st, m, kind)) continue;
+                        const size_t k = ks[ki], nq = nqs[(ki + m + st) % 2];
+                        vs_batch_report r1, r0;
+                        assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32),
+                                         VS_OK);
+                        vs__compact_test_fused_filter(2);
+                        assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s1, i1), VS_OK);
+                        const size_t dropped = vs__compact_test_fused_filter(0);
+                        assert_int_equal(vs_context_last_report(ctx, &r1), VS_OK);
+                        assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s0, i0), VS_OK);
+                        assert_int_equal(vs_context_last_report(ctx, &r0), VS_OK);
+                        vs__compact_test_fused_filter(1);
+                        assert_memory_equal(i1, i32, nq * k * sizeof(int64_t));
+                        assert_memory_equal(s1, s32, nq * k * sizeof(float));
+                        assert_memory_equal(i0, i32, nq * k * sizeof(int64_t));
+                        assert_memory_equal(s0, s32, nq * k * sizeof(float));
+                        assert_int_equal(r1.rescored, r0.rescored);
+                        assert_int_equal(r1.fallback_queries, r0.fallback_queries);
+                        if (kind == GAUSSIAN) {
+                            gaussian_dropped += dropped;
+                            gaussian_pairs += nq * n;
+                        }
+                    }
+                vs_corpus_free(c);
+            }
+            vs_corpus_free(f32);
+        }
+        printf("ISA %s: fused threshold dropped %zu of %zu Gaussian pairs before float64\n",
+               isas[a], gaussian_dropped, gaussian_pairs);
+        assert_true(gaussian_dropped > gaussian_pairs * 9 / 10);
+        vs_context_free(ctx);
+        ran++;
+    }
+    assert_true(ran >= 1);
+    free(base);
+    free(q);
+    free(s32);
+    free(s1);
+    free(s0);
+    free(i32);
+    free(i1);
+    free(i0);
 }
 
 /*
@@ -1111,6 +1254,7 @@ int main(void) {
         cmocka_unit_test(test_approximate_topk),
         cmocka_unit_test(test_approximate_block_bound),
         cmocka_unit_test(test_raw_filter_same_candidates),
+        cmocka_unit_test(test_fused_filter_same_candidates),
         cmocka_unit_test(test_from_half),
         cmocka_unit_test(test_bounds_hold),
         cmocka_unit_test(test_long_extreme_vectors),
