@@ -16,3 +16,8 @@ void vs__compact_dot_i8_avx512vnni(const int16_t *const *queries, size_t rows, c
                                    size_t count, size_t dim, int64_t *out, size_t ldo) {
     compact_i8_rows(queries, rows, stored, count, dim, out, ldo);
 }
+
+uint64_t vs__compact_scan1_i8_avx512vnni(const int16_t *query, const int8_t *stored, size_t count,
+                                         size_t dim, int64_t threshold, int64_t *out) {
+    return i8_row1(query, stored, count, dim, out, threshold);
+}
