@@ -464,8 +464,15 @@ static int one_query_half_case(const vs__compact_kernels *kern, int bf16, size_t
     }
     const size_t nan_row = count > 3 ? 3 : SIZE_MAX;
     if (nan_row != SIZE_MAX) stored[nan_row * dim + dim / 3] = bf16 ? 0x7fc0 : 0x7e00;
-    for (size_t i = 0; i < dim; i++)
+    for (size_t i = 0; i < dim; i++) {
         q[i] = ref_uniform(rng);
+        if (bf16 && kern->bf16_round) { /* vdpbf16ps tables get bfloat16 queries (compact.h) */
+            uint32_t bits;
+            memcpy(&bits, &q[i], sizeof(bits));
+            bits &= 0xffff0000u;
+            memcpy(&q[i], &bits, sizeof(bits));
+        }
+    }
     const float *rows[1] = {q};
     (bf16 ? kern->dot_bf16 : kern->dot_f16)(rows, 1, stored, count, dim, dot, count);
     const size_t pairs = bf16 ? kern->bf16_pairs : 0;
