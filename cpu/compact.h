@@ -15,7 +15,8 @@
  *               bound); the sum is exact, in int64.
  *
  * The SIMD kernels work in register tiles of queries x stored rows, one
- * accumulator per (query, row) pair, so a pair's sum is the same in any tile
+ * accumulator per (query, row) pair, so a pair's sum is the same in any tile;
+ * a call of one query walks the rows one at a time with 4 accumulators each
  * (cpu/compact_body.h). serial (compact_serial.c) is the reference; avx2
  * (compact_avx2.c: F16C conversions, bfloat16 by a shift and a mask, int8 x
  * int16 by vpmaddwd) and avx512
