@@ -67,6 +67,24 @@ void vs__pinned_release(vs_pinned_block *block);
 /* The system page size. */
 size_t vs__page_size(void);
 
+/* Bytes from which vs__alloc_large asks for transparent huge pages. */
+#define VS_LARGE_HUGE_MIN ((size_t)16 << 20)
+#define VS_LARGE_HUGE_ALIGN ((size_t)2 << 20)
+
+/*
+ * A large read-mostly buffer (a packed corpus), freed with free(); NULL when
+ * out of memory (or bytes is 0). Below VS_LARGE_HUGE_MIN it is
+ * aligned_alloc(64, bytes rounded up to 64). From there up it is aligned to
+ * and rounded up to 2 MiB (at most 1/8 more) and advised MADV_HUGEPAGE, best
+ * effort: with THP set to "madvise" (a common default) the kernel then backs
+ * it with 2 MiB pages where it can, so a stream over it takes one TLB entry
+ * per 2 MiB instead of per 4 KiB, and the hardware prefetchers, which stop at
+ * page boundaries, are not stopped every 4 KiB. Where the kernel lacks THP
+ * or the advice fails, the buffer is the same memory on small pages.
+ * *advised (may be NULL) is set to 1 when the advice was taken.
+ */
+void *vs__alloc_large(size_t bytes, int *advised);
+
 /* Takes bytes from a budget if they fit under its cap; 1 if taken. */
 int vs__lock_budget_take(vs_lock_budget *budget, size_t bytes);
 /* Gives bytes back to a budget. */

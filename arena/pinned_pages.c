@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "pinned.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,6 +15,20 @@
 size_t vs__page_size(void) {
     long page = sysconf(_SC_PAGESIZE);
     return page > 0 ? (size_t)page : 4096;
+}
+
+void *vs__alloc_large(size_t bytes, int *advised) {
+    if (advised != NULL) *advised = 0;
+    if (bytes == 0 || bytes > SIZE_MAX - VS_LARGE_HUGE_ALIGN) return NULL;
+    if (bytes < VS_LARGE_HUGE_MIN) return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    const size_t rounded =
+        (bytes + VS_LARGE_HUGE_ALIGN - 1) / VS_LARGE_HUGE_ALIGN * VS_LARGE_HUGE_ALIGN;
+    void *ptr = aligned_alloc(VS_LARGE_HUGE_ALIGN, rounded);
+#ifdef MADV_HUGEPAGE
+    /* Before the first touch, so the first faults can already take huge pages. */
+    if (ptr != NULL && madvise(ptr, rounded, MADV_HUGEPAGE) == 0 && advised != NULL) *advised = 1;
+#endif
+    return ptr;
 }
 
 int vs__lock_budget_take(vs_lock_budget *budget, size_t bytes) {

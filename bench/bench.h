@@ -83,8 +83,10 @@ struct bench_path {
 typedef struct bench_machine {
     char cpu_model[128];
     int threads;               /* OpenMP threads used for the limits */
-    double read_bandwidth_gbs; /* all threads, 1 GiB buffer (256 MiB in quick mode) */
-    double peak_gflops;        /* best of the FMA loops below */
+    double read_bandwidth_gbs; /* all threads, 1 GiB buffer (256 MiB in quick mode): the better
+                                  of read_bandwidth_small_gbs and the same on huge pages */
+    double read_bandwidth_small_gbs; /* the same buffer on 4 KiB pages (no MADV_HUGEPAGE) */
+    double peak_gflops;              /* best of the FMA loops below */
     double peak_avx512_gflops, peak_avx2_gflops;
     size_t llc_bytes; /* last-level cache of one CPU (0: unknown) */
 } bench_machine;

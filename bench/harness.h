@@ -54,6 +54,7 @@ typedef struct shape_list {
 typedef struct options {
     int quick;
     int reps;
+    int rounds; /* passes over the paths of a shape and metric, in rotated order */
     size_t k;
     shape_list shapes;
     int metrics[3]; /* enabled DOT, COSINE, L2SQ */

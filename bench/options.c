@@ -138,6 +138,9 @@ static int apply_no_contention(options *o, const char *v) {
 static int apply_reps(options *o, const char *v) {
     return parse_count(v, 1, MAX_REPS, &o->reps);
 }
+static int apply_rounds(options *o, const char *v) {
+    return parse_count(v, 1, 20, &o->rounds);
+}
 static int apply_k(options *o, const char *v) {
     return bench_parse_size(v, &o->k) || o->k > 1024 ? -1 : 0;
 }
@@ -193,6 +196,11 @@ static const option_spec option_table[] = {
     WITH("--reps", "N", apply_reps,
          "timed calls per row after one warm-up (default 5; quick 3);\n"
          "short calls get more, up to 0.25 s of calls (quick 0.05 s)"),
+    WITH("--rounds", "N", apply_rounds,
+         "time the paths of each shape and metric in N rounds (default\n"
+         "1, at most 20), rotating their order: round r starts at path\n"
+         "r; a row's median and min are over the calls of all rounds,\n"
+         "its note gives each round's median (the spread)"),
     WITH("--shapes", "QxNxD,...", apply_shapes,
          "default 1x1000x768,1x100000x768,16x100000x768,\n256x100000x128,1024x100000x768"),
     WITH("--metrics", "dot,cosine,l2sq", apply_metrics, "metrics to run (default all three)"),
@@ -287,6 +295,7 @@ void bench_usage(FILE *out, const char *prog) {
 static void set_defaults(options *o) {
     memset(o, 0, sizeof(*o));
     o->reps = -1;
+    o->rounds = 1;
     o->k = 10;
     o->metrics[0] = o->metrics[1] = o->metrics[2] = 1;
     o->modes[0] = o->modes[1] = 1;

@@ -160,10 +160,11 @@ static void json_machine(FILE *f, const run_state *st) {
     fprintf(f, ", \"best_isa\": ");
     json_string(f, vs_cpu_best_isa());
     fprintf(f,
-            ", \"threads\": %d, \"read_bandwidth_gbs\": %.3f, \"peak_gflops\": %.3f, "
+            ", \"threads\": %d, \"read_bandwidth_gbs\": %.3f, "
+            "\"read_bandwidth_small_pages_gbs\": %.3f, \"peak_gflops\": %.3f, "
             "\"peak_avx512_gflops\": %.3f, \"peak_avx2_gflops\": %.3f, \"omp_wait_policy\": ",
-            mc->threads, mc->read_bandwidth_gbs, mc->peak_gflops, mc->peak_avx512_gflops,
-            mc->peak_avx2_gflops);
+            mc->threads, mc->read_bandwidth_gbs, mc->read_bandwidth_small_gbs, mc->peak_gflops,
+            mc->peak_avx512_gflops, mc->peak_avx2_gflops);
     json_string(f, getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
     fprintf(f, ", \"environment\": ");
     json_string(f, bench_environment_settings());

@@ -9,6 +9,14 @@
  *           reference (a disagreeing path is reported FAIL and not timed);
  *           reps timed calls (median and min); check the last output again
  *
+ * With --rounds N the path loop of a shape and metric runs N times, round r
+ * starting at path r (mod the path count), so that a slow spell of a busy
+ * machine falls on every path alike: round 0 is the loop above; a later
+ * round prepares each path again, makes one untimed warm-up call per row
+ * that was timed, then as many timed calls as round 0 made, and checks the
+ * last one against the reference. A row's median and min are then over the
+ * calls of every round, and its note lists each round's median.
+ *
  * Budgets: a main path's row is skipped when its warm-up call times the
  * reps exceeds 1.5 x --budget; an auxiliary path's row is skipped before
  * its warm-up when an estimate from its earlier rows exceeds --aux-budget.
@@ -30,6 +38,15 @@ typedef struct row_job {
     const reference *ref;
     row *r;
 } row_job;
+
+/* The timed calls of one (path, mode) row over the rounds of a shape and metric. */
+typedef struct round_slot {
+    size_t row;     /* index in st->rows, or SIZE_MAX: no row (mode or path not run) */
+    double *times;  /* every timed call of every round */
+    int count, per; /* calls so far; calls per round (round 0's) */
+    double medians[20];
+    int rounds;
+} round_slot;
 
 static void set_status(row *r, const char *status, const char *note) {
     snprintf(r->status, sizeof(r->status), "%s", status);
@@ -108,7 +125,19 @@ static int outputs_agree(const row_job *job, const char *prefix) {
     return 0;
 }
 
-static void time_row(const row_job *job) {
+static double median_of_sorted(const double *sorted, int count) {
+    return count % 2 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
+}
+
+/* Appends one round's sorted call times to a slot. */
+static void slot_add(round_slot *slot, const double *sorted, int count) {
+    if (slot == NULL || slot->times == NULL) return;
+    memcpy(slot->times + slot->count, sorted, (size_t)count * sizeof(double));
+    slot->count += count;
+    if (slot->rounds < 20) slot->medians[slot->rounds++] = median_of_sorted(sorted, count);
+}
+
+static void time_row(const row_job *job, round_slot *slot) {
     const options *o = &job->st->opt;
     bench_path *path = job->path;
     double flops = bench_problem_flops(job->sh);
@@ -141,6 +170,8 @@ static void time_row(const row_job *job) {
     if (!outputs_agree(job, "timed run disagrees with float64 reference")) return;
     bench_median(times, (size_t)reps); /* sorts */
     bench_row_times(job->r, times, reps);
+    if (slot != NULL) slot->per = reps;
+    slot_add(slot, times, reps);
     bench_row_limits(job->st, job->r);
     snprintf(job->r->status, sizeof(job->r->status), "ok");
     path->rate_flops = flops / job->r->median;
@@ -171,7 +202,7 @@ static void describe_row(row *r) {
 
 /* The rows of one path for one shape and metric: each mode it supports. */
 static int run_path(run_state *st, bench_path *path, bench_problem *p, const shape *sh,
-                    const reference *ref) {
+                    const reference *ref, round_slot slots[2]) {
     const options *o = &st->opt;
     int wanted = 0;
     for (int topk = 0; topk < 2; topk++)
@@ -190,22 +221,110 @@ static int run_path(run_state *st, bench_path *path, bench_problem *p, const sha
         r->topk = topk;
         snprintf(r->path, sizeof(r->path), "%s", path->name);
         r->kind = path->kind;
+        slots[topk].row = (size_t)(r - st->rows);
         if (!prepared) {
             snprintf(r->status, sizeof(r->status), "error");
             snprintf(r->note, sizeof(r->note), "prepare failed: %s", path->error);
         } else {
             row_job job = {st, path, p, sh, ref, r};
-            time_row(&job);
+            time_row(&job, &slots[topk]);
             path->info(path, &r->info);
             if (o->first_call && strcmp(r->status, "ok") == 0 && path->opencl_device >= 0 && topk &&
                 p->metric == VS_METRIC_DOT)
                 bench_first_call_measure(st, path, sh, r);
             describe_row(r);
         }
-        bench_print_row(r);
+        if (o->rounds == 1) bench_print_row(r);
     }
     if (prepared) path->finish(path);
     return 0;
+}
+
+/*
+ * A later round of one path (see the top): its rows timed ok in round 0 get a
+ * warm-up call and slot->per timed calls more. A failed call or check marks
+ * the row as round 0 would have.
+ */
+static int run_path_again(run_state *st, bench_path *path, bench_problem *p, const shape *sh,
+                          const reference *ref, round_slot slots[2]) {
+    int wanted = 0;
+    for (int topk = 0; topk < 2; topk++)
+        wanted |= slots[topk].row != SIZE_MAX && slots[topk].per > 0 &&
+                  strcmp(st->rows[slots[topk].row].status, "ok") == 0;
+    if (!wanted) return 0;
+    path->error[0] = '\0';
+    if (path->prepare(path, p) != 0) {
+        for (int topk = 0; topk < 2; topk++)
+            if (slots[topk].row != SIZE_MAX)
+                set_status(&st->rows[slots[topk].row], "error", "prepare failed in a later round");
+        return 0;
+    }
+    static double times[MAX_REPS];
+    for (int topk = 0; topk < 2; topk++) {
+        round_slot *slot = &slots[topk];
+        if (slot->row == SIZE_MAX || slot->per <= 0) continue;
+        row *r = &st->rows[slot->row];
+        if (strcmp(r->status, "ok") != 0) continue;
+        p->topk = topk;
+        row_job job = {st, path, p, sh, ref, r};
+        poison_outputs(p);
+        if (timed_call(&job) < 0) continue; /* warm-up */
+        int rep = 0;
+        for (; rep < slot->per; rep++)
+            if ((times[rep] = timed_call(&job)) < 0) break;
+        if (rep < slot->per || !outputs_agree(&job, "a later round disagrees with the reference"))
+            continue;
+        bench_median(times, (size_t)slot->per); /* sorts */
+        slot_add(slot, times, slot->per);
+    }
+    path->finish(path);
+    return 0;
+}
+
+/* After the last round: a row's times over every round, its round medians in its note; printed. */
+static void finish_rounds(run_state *st, round_slot *slot) {
+    if (slot->row == SIZE_MAX) return;
+    row *r = &st->rows[slot->row];
+    if (strcmp(r->status, "ok") == 0 && slot->count > 0) {
+        bench_median(slot->times, (size_t)slot->count); /* sorts */
+        bench_row_times(r, slot->times, slot->count);
+        bench_row_limits(st, r);
+        size_t used = strlen(r->note);
+        used += (size_t)snprintf(r->note + used, sizeof(r->note) - used,
+                                 "%s%d rounds, round medians", used ? "; " : "", slot->rounds);
+        for (int i = 0; i < slot->rounds && used < sizeof(r->note); i++)
+            used += (size_t)snprintf(r->note + used, sizeof(r->note) - used, "%s%.3f",
+                                     i ? "/" : " ", slot->medians[i] * 1e3);
+        if (used < sizeof(r->note)) snprintf(r->note + used, sizeof(r->note) - used, " ms");
+    }
+    bench_print_row(r);
+}
+
+/* Every path on one problem, in st->opt.rounds rounds (see the top); 0 or 3 (out of memory). */
+static int run_rounds(run_state *st, bench_problem *p, const shape *sh, const reference *ref) {
+    int status = 0;
+    const int rounds = st->opt.rounds, npaths = st->npaths;
+    round_slot *slots = calloc((size_t)npaths * 2 + 1, sizeof(round_slot));
+    for (int i = 0; slots != NULL && i < npaths * 2; i++) {
+        slots[i].row = SIZE_MAX;
+        if (rounds > 1 &&
+            (slots[i].times = malloc((size_t)rounds * MAX_REPS * sizeof(double))) == NULL)
+            status = 3;
+    }
+    if (slots == NULL) status = 3;
+    if (status == 3) fprintf(stderr, "%s: out of memory for the rounds' times\n", st->prog);
+    for (int round = 0; round < rounds && status == 0; round++)
+        for (int i = 0; i < npaths && status == 0; i++) {
+            const int pi = (i + round) % npaths;
+            status = (round == 0 ? run_path : run_path_again)(st, &st->paths[pi], p, sh, ref,
+                                                              &slots[2 * pi]);
+        }
+    for (int i = 0; rounds > 1 && status == 0 && i < npaths * 2; i++)
+        finish_rounds(st, &slots[i]);
+    for (int i = 0; slots != NULL && i < npaths * 2; i++)
+        free(slots[i].times);
+    free(slots);
+    return status;
 }
 
 /* Every path on one shape, metric by metric. */
@@ -231,9 +350,7 @@ static int run_shape(run_state *st, int shape_index, const shape_data *data) {
                            .scores = data->scores,
                            .shape_id = (unsigned)shape_index + 1,
                            .ids = data->ids};
-        int status = 0;
-        for (int pi = 0; pi < st->npaths && status == 0; pi++)
-            status = run_path(st, &st->paths[pi], &p, sh, &ref);
+        int status = run_rounds(st, &p, sh, &ref);
         bench_reference_free(&ref);
         if (status) return status;
     }

@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../arena/pinned.h"
 #include "../backend/backend.h"
 #include "kernels.h"
 #include "pool.h"
@@ -229,8 +230,9 @@ static int corpus_prepare(void *state, const vs__env *ctx, const float *vectors,
         __builtin_mul_overflow(floats, sizeof(float) * 2, &bytes))
         goto oom;
     floats = vs__packed_floats(n, dim, kern->nr);
-    bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    if (bytes > 0 && (corpus->panels = aligned_alloc(64, bytes)) == NULL) goto oom;
+    /* Large panels on huge pages where the kernel gives them (arena/pinned.h, docs/isa.md). */
+    bytes = floats * sizeof(float);
+    if (bytes > 0 && (corpus->panels = vs__alloc_large(bytes, NULL)) == NULL) goto oom;
     if (n > 0) {
         corpus->norm_sq = malloc(n * sizeof(float));
         corpus->inv_norm = malloc(n * sizeof(float));

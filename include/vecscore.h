@@ -145,7 +145,10 @@
  *     floats packed for its kernels (n rounded up to the panel width, 8 to
  *     32 rows), plus 2 floats per vector of norms; an OpenCL context also
  *     copies them to the device (and keeps the CPU copy for fallback). The
- *     caller's memory is not referenced after the call.
+ *     caller's memory is not referenced after the call. Packed panels of
+ *     16 MiB or more are rounded up to 2 MiB and advised for transparent
+ *     huge pages (madvise MADV_HUGEPAGE; best effort, never locked), so a
+ *     scan of the corpus does not stop at every 4 KiB page.
  *   - Outputs are the caller's; vs_alloc_output allocates only when called.
  *   A context that has run one 1 x 1000 x 768 CPU batch holds well under
  *   16 MiB more resident memory than before it was created (tested).

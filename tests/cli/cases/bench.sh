@@ -53,6 +53,21 @@ expect_stderr_match "^vecscore bench: bad option '--contention-trials' 0$"
 run bench --contention-window
 expect_exit 1
 expect_stderr_match "^vecscore bench: bad option '--contention-window'$"
+run bench --rounds 0
+expect_exit 1
+expect_stderr_match "^vecscore bench: bad option '--rounds' 0$"
+run bench --rounds 21
+expect_exit 1
+expect_stderr_match "^vecscore bench: bad option '--rounds' 21$"
+
+# Rounds: each row's calls are over every round, its note gives each round's
+# median (2 rounds, 3 calls each: 6 calls), and the rows still pass their checks.
+run bench --quick --shapes 3x50x7 --metrics dot --paths vs-serial,vs-auto --reps 3 --rounds 2 \
+    --no-alloc --no-plots --no-first-call --out rounds
+expect_exit 0
+expect_stdout_match '^3x50x7 +dot +topk +vs-serial +ok .*2 rounds, round medians [0-9.]+/[0-9.]+ ms'
+expect_stdout_match '^3x50x7 +dot +score +vs-auto +ok .*2 rounds, round medians [0-9.]+/[0-9.]+ ms'
+[ "$(grep -c ",ok," rounds/results.csv)" -eq 4 ] || fail "expected 4 ok rows with --rounds 2"
 
 # A tiny real run: two CPU paths, checked against float64 and timed. A run
 # narrowed by --shapes or --paths has no contention rows.
