@@ -13,17 +13,14 @@
  * corpus's; anything the device cannot take runs on the CPU, and the report
  * says which ran and why.
  */
-#define _DEFAULT_SOURCE /* madvise */
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
+#include "../arena/pinned.h"
 #include "../cpu/compact.h"
 #include "../cpu/kernels.h"
 #include "../cpu/pool.h"
@@ -232,23 +229,6 @@ static void device_place(vs_context *ctx, vs__compact *cc, const float *f32, vs_
     vs__log(vs__sink(ctx), VS_LOG_INFO, "compact corpus: %s; it runs on the CPU", cc->dev_why);
 }
 
-/*
- * The codes' block: 64-byte aligned (a 32-byte load of a bfloat16 step never
- * splits a cache line); from 4 MiB on, 2 MiB aligned and, on Linux, marked
- * for transparent huge pages, so that the one-query scan, which streams the
- * codes once, takes a TLB miss and restarts the hardware prefetcher once per
- * 2 MiB instead of once per 4 KiB page (docs/isa.md, "Compact kernels").
- */
-static void *codes_alloc(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < 2 * huge) return aligned_alloc(64, (bytes + 63) / 64 * 64);
-    void *codes = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (codes != NULL) (void)madvise(codes, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-#endif
-    return codes;
-}
-
 static int compact_create(vs_context *ctx, const float *vectors, const uint16_t *half,
                           vs_storage input, size_t n, size_t dim, const vs_corpus_options *opts,
                           vs_corpus *corpus) {
@@ -268,7 +248,9 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
     cc->n = n;
     cc->dim = dim;
     if (n > 0) {
-        cc->codes = codes_alloc(n * dim * element_bytes(cc->storage));
+        /* 64-byte aligned (no SIMD load of a step splits a cache line); large ones on huge
+         * pages, which the one-query scan streams once (docs/isa.md, "One-query kernels") */
+        cc->codes = vs__alloc_large(n * dim * element_bytes(cc->storage), NULL);
         cc->meta = malloc(n * sizeof(compact_meta));
         cc->blocks = malloc((n + BLOCK_ROWS - 1) / BLOCK_ROWS * sizeof(compact_block));
         if (cc->codes == NULL || cc->meta == NULL || cc->blocks == NULL) goto fail;
