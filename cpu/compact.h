@@ -15,7 +15,8 @@
  *               bound); the sum is exact, in int64.
  *
  * The SIMD kernels work in register tiles of queries x stored rows, one
- * accumulator per (query, row) pair, so a pair's sum is the same in any tile
+ * accumulator per (query, row) pair, so a pair's sum is the same in any tile;
+ * a call of one query walks the rows one at a time with 4 accumulators each
  * (cpu/compact_body.h). serial (compact_serial.c) is the reference; avx2
  * (compact_avx2.c: F16C conversions, bfloat16 by a shift and a mask, int8 x
  * int16 by vpmaddwd) and avx512
@@ -31,6 +32,7 @@
 #define VS_COMPACT_QUERIES 4 /* queries per kernel call */
 /* dims per int32 block of the int8 kernels: 2048 / 8 lanes x 127 x 32768 < 2^31 */
 #define VS_COMPACT_I8_BLOCK 2048
+#define VS_COMPACT_SCAN1_ROWS 64 /* stored rows per scan1_* call, at most */
 
 /*
  * The blocked kernels (cpu/compact_blocked_body.h), for jobs of at least
@@ -103,6 +105,20 @@ typedef struct vs__compact_kernels {
                      size_t dim, float *out, size_t ldo);
     void (*dot_i8)(const int16_t *const *queries, size_t rows, const int8_t *stored, size_t count,
                    size_t dim, int64_t *out, size_t ldo);
+    /*
+     * One query (the memory-bound shape), the threshold test fused: out[j] is
+     * the query's sum against stored row j (count <= VS_COMPACT_SCAN1_ROWS), the
+     * same value dot_*(rows = 1) gives, and bit j of the result is set when
+     * !(out[j] < threshold) (a NaN sum is kept). The SIMD kernels walk the rows
+     * one after another, each with C_ROW1_ACC accumulators (cpu/compact_body.h):
+     * one sequential stream, which the hardware prefetcher follows best.
+     */
+    uint64_t (*scan1_f16)(const float *query, const uint16_t *stored, size_t count, size_t dim,
+                          float threshold, float *out);
+    uint64_t (*scan1_bf16)(const float *query, const uint16_t *stored, size_t count, size_t dim,
+                           float threshold, float *out);
+    uint64_t (*scan1_i8)(const int16_t *query, const int8_t *stored, size_t count, size_t dim,
+                         int64_t threshold, int64_t *out);
 
     /* The blocked kernels (see above); block_queries 0: none. */
     size_t block_queries;
@@ -169,6 +185,10 @@ void vs__compact_dot_bf16_avx512bf16(const float *const *queries, size_t rows,
                                      size_t ldo);
 void vs__compact_dot_i8_avx512vnni(const int16_t *const *queries, size_t rows, const int8_t *stored,
                                    size_t count, size_t dim, int64_t *out, size_t ldo);
+uint64_t vs__compact_scan1_bf16_avx512bf16(const float *query, const uint16_t *stored, size_t count,
+                                           size_t dim, float threshold, float *out);
+uint64_t vs__compact_scan1_i8_avx512vnni(const int16_t *query, const int8_t *stored, size_t count,
+                                         size_t dim, int64_t threshold, int64_t *out);
 #endif
 
 struct vs__cpu_kernels;

@@ -26,7 +26,7 @@
 #define C_I8_WIDEN(row) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row)))
 #define C_LOADQI(q) _mm256_loadu_si256((const __m256i *)(q))
 #define C_MADD(x, q) _mm256_madd_epi16(x, q)
-#define C_PREFETCH(p) _mm_prefetch((p), _MM_HINT_T0)
+#define C_ADD(a, b) _mm256_add_ps(a, b)
 #define C_ADDI(a, b) _mm256_add_epi32(a, b)
 
 static inline float C_HSUM(__m256 v) {
@@ -56,12 +56,30 @@ static void dot_bf16_avx2(const float *const *queries, size_t rows, const uint16
     compact_half_rows(queries, rows, stored, count, dim, out, ldo, 1);
 }
 
+static uint64_t scan1_f16_avx2(const float *query, const uint16_t *stored, size_t count, size_t dim,
+                               float threshold, float *out) {
+    return half_row1(query, stored, count, dim, out, threshold, 0);
+}
+
+static uint64_t scan1_bf16_avx2(const float *query, const uint16_t *stored, size_t count,
+                                size_t dim, float threshold, float *out) {
+    return half_row1(query, stored, count, dim, out, threshold, 1);
+}
+
+static uint64_t scan1_i8_avx2(const int16_t *query, const int8_t *stored, size_t count, size_t dim,
+                              int64_t threshold, int64_t *out) {
+    return i8_row1(query, stored, count, dim, out, threshold);
+}
+
 const vs__compact_kernels vs__compact_avx2 = {
     .isa = "avx2",
     .bf16_pairs = 8,
     .dot_f16 = dot_f16_avx2,
     .dot_bf16 = dot_bf16_avx2,
     .dot_i8 = compact_i8_rows,
+    .scan1_f16 = scan1_f16_avx2,
+    .scan1_bf16 = scan1_bf16_avx2,
+    .scan1_i8 = scan1_i8_avx2,
     .block_queries = 8, /* measured: blocked wins from 8 queries (docs/isa.md) */
     .f32 = &vs__kernels_avx2,
     .pack_half = vs__compact_avx2_pack_half,

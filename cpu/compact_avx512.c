@@ -36,12 +36,30 @@ static void dot_bf16_avx512(const float *const *queries, size_t rows, const uint
     compact_half_rows(queries, rows, stored, count, dim, out, ldo, 1);
 }
 
+static uint64_t scan1_f16_avx512(const float *query, const uint16_t *stored, size_t count,
+                                 size_t dim, float threshold, float *out) {
+    return half_row1(query, stored, count, dim, out, threshold, 0);
+}
+
+static uint64_t scan1_bf16_avx512(const float *query, const uint16_t *stored, size_t count,
+                                  size_t dim, float threshold, float *out) {
+    return half_row1(query, stored, count, dim, out, threshold, 1);
+}
+
+static uint64_t scan1_i8_avx512(const int16_t *query, const int8_t *stored, size_t count,
+                                size_t dim, int64_t threshold, int64_t *out) {
+    return i8_row1(query, stored, count, dim, out, threshold);
+}
+
 const vs__compact_kernels vs__compact_avx512 = {
     .isa = "avx512",
     .bf16_pairs = 16,
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = compact_i8_rows,
+    .scan1_f16 = scan1_f16_avx512,
+    .scan1_bf16 = scan1_bf16_avx512,
+    .scan1_i8 = scan1_i8_avx512,
     AVX512_BLOCKED,
 };
 
@@ -52,6 +70,9 @@ const vs__compact_kernels vs__compact_avx512_bf16 = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = vs__compact_dot_bf16_avx512bf16,
     .dot_i8 = compact_i8_rows,
+    .scan1_f16 = scan1_f16_avx512,
+    .scan1_bf16 = vs__compact_scan1_bf16_avx512bf16,
+    .scan1_i8 = scan1_i8_avx512,
     AVX512_BLOCKED,
 };
 
@@ -61,6 +82,9 @@ const vs__compact_kernels vs__compact_avx512_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = dot_bf16_avx512,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
+    .scan1_f16 = scan1_f16_avx512,
+    .scan1_bf16 = scan1_bf16_avx512,
+    .scan1_i8 = vs__compact_scan1_i8_avx512vnni,
     AVX512_BLOCKED_VNNI,
 };
 
@@ -71,5 +95,8 @@ const vs__compact_kernels vs__compact_avx512_bf16_vnni = {
     .dot_f16 = dot_f16_avx512,
     .dot_bf16 = vs__compact_dot_bf16_avx512bf16,
     .dot_i8 = vs__compact_dot_i8_avx512vnni,
+    .scan1_f16 = scan1_f16_avx512,
+    .scan1_bf16 = vs__compact_scan1_bf16_avx512bf16,
+    .scan1_i8 = vs__compact_scan1_i8_avx512vnni,
     AVX512_BLOCKED_VNNI,
 };

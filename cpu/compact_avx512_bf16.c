@@ -30,3 +30,8 @@ void vs__compact_dot_bf16_avx512bf16(const float *const *queries, size_t rows,
                                      size_t ldo) {
     compact_half_rows(queries, rows, stored, count, dim, out, ldo, 1);
 }
+
+uint64_t vs__compact_scan1_bf16_avx512bf16(const float *query, const uint16_t *stored, size_t count,
+                                           size_t dim, float threshold, float *out) {
+    return half_row1(query, stored, count, dim, out, threshold, 1);
+}

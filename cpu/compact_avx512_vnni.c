@@ -19,6 +19,11 @@ void vs__compact_dot_i8_avx512vnni(const int16_t *const *queries, size_t rows, c
     compact_i8_rows(queries, rows, stored, count, dim, out, ldo);
 }
 
+uint64_t vs__compact_scan1_i8_avx512vnni(const int16_t *query, const int8_t *stored, size_t count,
+                                         size_t dim, int64_t threshold, int64_t *out) {
+    return i8_row1(query, stored, count, dim, out, threshold);
+}
+
 /* The blocked int8 tile (6 queries x 32 rows, 12 zmm accumulators) with vpdpwssd. */
 #define CBI __m512i
 #define CBW 16

@@ -43,6 +43,37 @@ static void dot_i8_serial(const int16_t *const *queries, size_t rows, const int8
     }
 }
 
+/* One query with the threshold mask (compact.h scan1_*): the rows kernels, then the test. */
+static uint64_t scan1_half(const float *query, const uint16_t *stored, size_t count, size_t dim,
+                           float threshold, float *out, int bf16) {
+    const float *queries[1] = {query};
+    half_rows(queries, 1, stored, count, dim, out, count, bf16);
+    uint64_t keep = 0;
+    for (size_t j = 0; j < count; j++)
+        keep |= (uint64_t) !(out[j] < threshold) << j;
+    return keep;
+}
+
+static uint64_t scan1_f16_serial(const float *query, const uint16_t *stored, size_t count,
+                                 size_t dim, float threshold, float *out) {
+    return scan1_half(query, stored, count, dim, threshold, out, 0);
+}
+
+static uint64_t scan1_bf16_serial(const float *query, const uint16_t *stored, size_t count,
+                                  size_t dim, float threshold, float *out) {
+    return scan1_half(query, stored, count, dim, threshold, out, 1);
+}
+
+static uint64_t scan1_i8_serial(const int16_t *query, const int8_t *stored, size_t count,
+                                size_t dim, int64_t threshold, int64_t *out) {
+    const int16_t *queries[1] = {query};
+    dot_i8_serial(queries, 1, stored, count, dim, out, count);
+    uint64_t keep = 0;
+    for (size_t j = 0; j < count; j++)
+        keep |= (uint64_t) !(out[j] < threshold) << j;
+    return keep;
+}
+
 /* ---- the blocked kernels' reference (cpu/compact.h): the packed layouts, plain loops ---- */
 
 #define SERIAL_I8_MR 4
@@ -119,6 +150,9 @@ const vs__compact_kernels vs__compact_serial = {
     .dot_f16 = dot_f16_serial,
     .dot_bf16 = dot_bf16_serial,
     .dot_i8 = dot_i8_serial,
+    .scan1_f16 = scan1_f16_serial,
+    .scan1_bf16 = scan1_bf16_serial,
+    .scan1_i8 = scan1_i8_serial,
     .block_queries = 16,
     .f32 = &vs__kernels_serial,
     .pack_half = pack_half_serial,

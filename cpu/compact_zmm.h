@@ -29,7 +29,7 @@
 #define C_I8_WIDEN(row) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(row)))
 #define C_LOADQI(q) _mm512_loadu_si512((const void *)(q))
 #define C_MADD(x, q) _mm512_madd_epi16(x, q)
-#define C_PREFETCH(p) _mm_prefetch((p), _MM_HINT_T0)
+#define C_ADD(a, b) _mm512_add_ps(a, b)
 #define C_ADDI(a, b) _mm512_add_epi32(a, b)
 #define C_HSUM(v) _mm512_reduce_add_ps(v)
 

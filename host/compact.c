@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../arena/pinned.h"
 #include "../cpu/compact.h"
 #include "../cpu/kernels.h"
 #include "../cpu/pool.h"
@@ -247,9 +248,9 @@ static int compact_create(vs_context *ctx, const float *vectors, const uint16_t 
     cc->n = n;
     cc->dim = dim;
     if (n > 0) {
-        /* 64-byte aligned: a 32-byte load of a bfloat16 step never splits a cache line */
-        const size_t bytes = n * dim * element_bytes(cc->storage);
-        cc->codes = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        /* 64-byte aligned (no SIMD load of a step splits a cache line); large ones on huge
+         * pages, which the one-query scan streams once (docs/isa.md, "One-query kernels") */
+        cc->codes = vs__alloc_large(n * dim * element_bytes(cc->storage), NULL);
         cc->meta = malloc(n * sizeof(compact_meta));
         cc->blocks = malloc((n + BLOCK_ROWS - 1) / BLOCK_ROWS * sizeof(compact_block));
         if (cc->codes == NULL || cc->meta == NULL || cc->blocks == NULL) goto fail;
@@ -921,30 +922,55 @@ static double block_bound_of(const run_state *rs, const prepared_query *pq,
     return block_bound * (1 + 0x1p-40);
 }
 
+/* The block filter of one query and block (block_exact): on once the selection has a floor. */
+typedef struct block_filter {
+    int on;
+    double bound;     /* B_blk, the bound of the block's made-up vector (block_most) */
+    double floor;     /* the selection's floor when the filter was made */
+    double threshold; /* raw_threshold at that floor; -INFINITY when off */
+} block_filter;
+
+static block_filter block_filter_of(const run_state *rs, const prepared_query *pq,
+                                    const selection *s, size_t b0) {
+    const compact_block *blk = &rs->cc->blocks[b0 / BLOCK_ROWS];
+    block_filter f = {.threshold = -INFINITY};
+    if (!blk->plain || !(selection_floor(s) > -INFINITY)) return f;
+    f.bound = block_bound_of(rs, pq, blk);
+    f.on = 1;
+    f.floor = selection_floor(s);
+    f.threshold = raw_threshold(rs->metric, pq, blk, f.floor, f.bound);
+    return f;
+}
+
 /*
- * Exact mode, one query against the block of stored rows [b0, b0 + count):
- * once the selection has a floor, a candidate is dropped at the cost of one
- * score when even the block's largest bound cannot lift it to the floor.
- * The block bound is the candidate bound of a made-up vector with the
- * block's largest scale, error and compact norm (and its smallest norm for
- * cosine, its largest otherwise): every term of the bound grows with these,
- * and the 2^-50 |dot| term is added per candidate (with a margin for the
- * float64 arithmetic). Before that, rows whose raw sum is below the block's
- * raw threshold (raw_threshold) are dropped with one comparison. Candidates
- * neither can drop take the full bound.
+ * Exact mode, one query against the block of stored rows [b0, b0 + count),
+ * with the block filter f made for it (block_filter_of) and keep the rows the
+ * kernel kept (bit j: row b0 + j; the fused kernels drop the rows below
+ * f->threshold, others keep every row): once the selection has a floor, a
+ * candidate is dropped at the cost of one score when even the block's
+ * largest bound cannot lift it to the floor. The block bound is the
+ * candidate bound of a made-up vector with the block's largest scale, error
+ * and compact norm (and its smallest norm for cosine, its largest
+ * otherwise): every term of the bound grows with these, and the 2^-50 |dot|
+ * term is added per candidate (with a margin for the float64 arithmetic).
+ * Before that, rows whose raw sum is below the block's raw threshold
+ * (raw_threshold) are dropped with one comparison, in the kernel or here
+ * (the threshold only rises with the floor, so a row the kernel dropped is
+ * one this loop would drop). Candidates neither can drop take the full
+ * bound. raw[j] is read only for the rows kept.
  */
 static void block_exact(const run_state *rs, const prepared_query *pq, selection *s, size_t b0,
-                        size_t count, const double *raw) {
+                        size_t count, const double *raw, uint64_t keep, const block_filter *f) {
     const vs__compact *cc = rs->cc;
     const compact_block *blk = &cc->blocks[b0 / BLOCK_ROWS];
+    const uint64_t rows = count < 64 ? ((uint64_t)1 << count) - 1 : ~(uint64_t)0;
     double unused = 0; /* exact mode reports no bound */
-    size_t j = 0;
-    if (blk->plain && selection_floor(s) > -INFINITY) {
-        const double block_bound = block_bound_of(rs, pq, blk);
-        double floor = selection_floor(s);
-        double threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
-        size_t dropped = 0;
-        for (; j < count; j++) {
+    keep &= rows;
+    if (f->on) {
+        double floor = f->floor, threshold = f->threshold;
+        size_t dropped = count - (size_t)__builtin_popcountll(keep);
+        for (; keep != 0; keep &= keep - 1) {
+            const size_t j = (size_t)__builtin_ctzll(keep);
             if (raw[j] < threshold) {
                 dropped++;
                 continue;
@@ -955,18 +981,20 @@ static void block_exact(const run_state *rs, const prepared_query *pq, selection
             const double slack =
                 0x1p-48 *
                 (rs->metric == VS_METRIC_COSINE ? fabs(dot / (pq->norm * m->norm)) : fabs(dot));
-            if (g + block_bound + slack < floor) continue;
+            if (g + f->bound + slack < floor) continue;
             unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
             if (selection_floor(s) > floor) { /* the floor rose: so does the threshold */
                 floor = selection_floor(s);
-                threshold = raw_threshold(rs->metric, pq, blk, floor, block_bound);
+                threshold = raw_threshold(rs->metric, pq, blk, floor, f->bound);
             }
         }
         if (raw_filter_counting) __atomic_fetch_add(&raw_filter_dropped, dropped, __ATOMIC_RELAXED);
         return;
     }
-    for (; j < count; j++)
+    for (; keep != 0; keep &= keep - 1) {
+        const size_t j = (size_t)__builtin_ctzll(keep);
         unit_candidate(rs, pq, s, NULL, &unused, rs->q0, b0 + j, raw[j]);
+    }
 }
 
 /*
@@ -1023,7 +1051,8 @@ static void block_deliver(const run_state *rs, size_t unit, size_t qi, size_t b0
     const size_t at = unit * rs->chunk + qi;
     if (!rs->active[qi]) return;
     if (rs->exact) {
-        block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw);
+        const block_filter f = block_filter_of(rs, &rs->pq[qi], &rs->sel[at], b0);
+        block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw, ~(uint64_t)0, &f);
         return;
     }
     block_approx(rs, &rs->pq[qi], rs->k > 0 ? &rs->heaps[at] : NULL, max_bound, rs->q0 + qi, b0,
@@ -1113,7 +1142,9 @@ static void blocked_deliver(const run_state *rs, size_t unit, size_t qi, size_t 
             const float sum = fsum != NULL ? fsum[j] : (float)isum[j];
             if (sum * factor[j] < threshold) continue;
             const double one = fsum != NULL ? (double)fsum[j] : (double)isum[j];
-            block_exact(rs, &rs->pq[qi], &rs->sel[unit * rs->chunk + qi], b0 + j, 1, &one);
+            selection *sel = &rs->sel[unit * rs->chunk + qi];
+            const block_filter f = block_filter_of(rs, &rs->pq[qi], sel, b0 + j);
+            block_exact(rs, &rs->pq[qi], sel, b0 + j, 1, &one, ~(uint64_t)0, &f);
             dropped--;
         }
     if (fused_filter_counting) __atomic_fetch_add(&fused_filter_dropped, dropped, __ATOMIC_RELAXED);
@@ -1169,6 +1200,63 @@ static void scan_block_blocked(const run_state *rs, size_t unit, int slot, size_
                         filtered ? threshold[qi] : -INFINITY, filtered ? hits[qi] : 0, max_bound);
 }
 
+/* The float32 (int64) threshold t' with s < t' exactly when s < t, for every float (integer) s. */
+static float threshold_f32(double t) {
+    float f = (float)t;
+    if ((double)f < t) f = nextafterf(f, INFINITY);
+    return f;
+}
+
+static int64_t threshold_i64(double t) {
+    if (!(t > -0x1p62)) return INT64_MIN; /* every sum is above: |sum| < d 2^22 < 2^44 */
+    if (t > 0x1p62) return (int64_t)1 << 62;
+    return (int64_t)ceil(t);
+}
+
+_Static_assert(BLOCK_ROWS <= VS_COMPACT_SCAN1_ROWS && BLOCK_ROWS <= 64,
+               "a block is one scan1 call and one 64-bit mask");
+
+/*
+ * A tile of one query against the block [b0, b0 + count): the fused
+ * one-query kernels (cpu/compact.h scan1_*) take the block's raw threshold
+ * (exact mode, once the query's selection has a floor; -INFINITY otherwise)
+ * and return the rows at or above it, and only those go on to block_exact's
+ * float64 path. Approximate mode gets every row (threshold -INFINITY).
+ */
+static void scan_block_one(const run_state *rs, size_t unit, size_t qi, size_t b0, size_t count,
+                           double *max_bound) {
+    if (!rs->active[qi]) return;
+    const vs__compact *cc = rs->cc;
+    const vs__compact_kernels *kern = rs->kern;
+    const size_t dim = cc->dim, at = unit * rs->chunk + qi;
+    block_filter f = {.threshold = -INFINITY};
+    if (rs->exact) f = block_filter_of(rs, &rs->pq[qi], &rs->sel[at], b0);
+    double raw[BLOCK_ROWS];
+    uint64_t keep;
+    if (cc->storage == VS_STORAGE_I8) {
+        int64_t sums[BLOCK_ROWS];
+        keep = kern->scan1_i8(rs->q16_rows[qi], (const int8_t *)cc->codes + b0 * dim, count, dim,
+                              threshold_i64(f.threshold), sums);
+        for (uint64_t bits = keep; bits != 0; bits &= bits - 1)
+            raw[__builtin_ctzll(bits)] = (double)sums[__builtin_ctzll(bits)];
+    } else {
+        float sums[BLOCK_ROWS];
+        const uint16_t *stored = (const uint16_t *)cc->codes + b0 * dim;
+        const float threshold = threshold_f32(f.threshold);
+        keep = cc->storage == VS_STORAGE_F16
+                   ? kern->scan1_f16(rs->qf_rows[qi], stored, count, dim, threshold, sums)
+                   : kern->scan1_bf16(rs->qf_rows[qi], stored, count, dim, threshold, sums);
+        for (uint64_t bits = keep; bits != 0; bits &= bits - 1)
+            raw[__builtin_ctzll(bits)] = (double)sums[__builtin_ctzll(bits)];
+    }
+    if (rs->exact) {
+        block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw, keep, &f);
+        return;
+    }
+    block_approx(rs, &rs->pq[qi], rs->k > 0 ? &rs->heaps[at] : NULL, max_bound, rs->q0 + qi, b0,
+                 count, raw);
+}
+
 /* Pool unit: stored rows [unit x UNIT_ROWS, ...) against every query of the job. */
 static void scan_unit(void *arg, size_t pool_unit, int slot) {
     const run_state *rs = arg;
@@ -1186,6 +1274,10 @@ static void scan_unit(void *arg, size_t pool_unit, int slot) {
         for (size_t t0 = 0; t0 < rs->rows; t0 += VS_COMPACT_QUERIES) {
             const size_t tile =
                 rs->rows - t0 < VS_COMPACT_QUERIES ? rs->rows - t0 : VS_COMPACT_QUERIES;
+            if (tile == 1) {
+                scan_block_one(rs, unit, t0, b0, count, &max_bound);
+                continue;
+            }
             scan_block(rs->cc, rs->kern, rs->qf_rows + t0, rs->q16_rows + t0, tile, b0, count, raw);
             for (size_t r = 0; r < tile; r++)
                 block_deliver(rs, unit, t0 + r, b0, count, raw + r * BLOCK_ROWS, &max_bound);

@@ -443,6 +443,179 @@ static void test_blocked_kernels(void **state) {
     assert_true(ran >= 1);
 }
 
+/*
+ * The one-query kernels (cpu/compact.h scan1_*): bit for bit the sums of
+ * dot_*(rows = 1), within the any-order bound of the float64 dot (int8:
+ * exact, at int8 / int16 extremes over several int32 blocks), NaN rows NaN,
+ * and the mask exactly the rows with !(sum < threshold) for thresholds below,
+ * at, between and above the sums; odd dims, tails, counts up to 64 and
+ * misaligned rows.
+ */
+static size_t kernel_pair_index(size_t i, size_t dim, size_t pairs) {
+    const size_t width = 2 * pairs, b = pairs > 0 ? i / width * width : 0;
+    if (pairs == 0 || b + width > dim) return i;
+    const size_t e = i - b;
+    return b + (e % 2 ? pairs + e / 2 : e / 2);
+}
+
+static int mask_case(const char *what, size_t dim, size_t count, uint64_t keep, const double *sums,
+                     double threshold) {
+    for (size_t j = 0; j < 64; j++) {
+        const int want = j < count && !(sums[j] < threshold);
+        if ((int)(keep >> j & 1) != want) {
+            printf("  %s dim %zu count %zu: row %zu bit %d, sum %.9g threshold %.9g\n", what, dim,
+                   count, j, (int)(keep >> j & 1), j < count ? sums[j] : 0.0, threshold);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int one_query_i8_case(const vs__compact_kernels *kern, size_t dim, size_t count,
+                             size_t offset, int extreme, ref_rng *rng) {
+    int8_t *buffer = malloc(count * dim + offset), *stored = buffer + offset;
+    int16_t *q = malloc(dim * sizeof(int16_t));
+    int64_t out[64], dot[64];
+    double sums[64];
+    assert_true(buffer != NULL && q != NULL);
+    for (size_t e = 0; e < count * dim; e++)
+        stored[e] = (int8_t)(extreme ? (e % 3 ? -128 : 127) : ref_int(rng, -127, 127));
+    for (size_t i = 0; i < dim; i++)
+        q[i] = (int16_t)(extreme ? (i % 3 ? 32767 : -32767) : ref_int(rng, -32767, 32767));
+    const int16_t *rows[1] = {q};
+    kern->dot_i8(rows, 1, stored, count, dim, dot, count);
+    int bad = 0;
+    for (size_t j = 0; j < count && !bad; j++) {
+        int64_t want = 0;
+        for (size_t i = 0; i < dim; i++)
+            want += (int64_t)q[i] * stored[j * dim + i];
+        sums[j] = (double)want;
+        if (dot[j] != want) {
+            printf("  %s i8 dot dim %zu row %zu: %lld, want %lld\n", kern->isa, dim, j,
+                   (long long)dot[j], (long long)want);
+            bad = 1;
+        }
+    }
+    const int64_t thresholds[] = {INT64_MIN, dot[count / 2], dot[count / 2] + 1, dot[0] - 1,
+                                  INT64_MAX};
+    for (size_t t = 0; t < 5 && !bad; t++) {
+        for (size_t j = 0; j < 64; j++)
+            out[j] = -7;
+        const uint64_t keep = kern->scan1_i8(q, stored, count, dim, thresholds[t], out);
+        if (memcmp(out, dot, count * sizeof(int64_t)) != 0 || (count < 64 && out[count] != -7)) {
+            printf("  %s i8 scan1 dim %zu count %zu: sums differ from dot_i8\n", kern->isa, dim,
+                   count);
+            bad = 1;
+        }
+        bad = bad || mask_case("i8 scan1", dim, count, keep, sums, (double)thresholds[t]);
+    }
+    free(buffer);
+    free(q);
+    return bad;
+}
+
+static int one_query_half_case(const vs__compact_kernels *kern, int bf16, size_t dim, size_t count,
+                               size_t offset, ref_rng *rng) {
+    uint16_t *buffer = malloc((count * dim + offset) * sizeof(uint16_t)), *stored = buffer + offset;
+    float *q = malloc(dim * sizeof(float)), out[64], dot[64];
+    double sums[64];
+    assert_true(buffer != NULL && q != NULL);
+    for (size_t e = 0; e < count * dim; e++) {
+        union {
+            float f;
+            uint32_t u;
+        } b = {.f = ref_uniform(rng) * 4};
+        stored[e] = bf16 ? (uint16_t)(b.u >> 16)
+                         : (uint16_t)((b.u >> 31) << 15 | (0x3400u + (e * 2654435761u) % 0x1000u));
+    }
+    const size_t nan_row = count > 3 ? 3 : SIZE_MAX;
+    if (nan_row != SIZE_MAX) stored[nan_row * dim + dim / 3] = bf16 ? 0x7fc0 : 0x7e00;
+    for (size_t i = 0; i < dim; i++) {
+        q[i] = ref_uniform(rng);
+        if (bf16 && kern->bf16_round) { /* vdpbf16ps tables get bfloat16 queries (compact.h) */
+            uint32_t bits;
+            memcpy(&bits, &q[i], sizeof(bits));
+            bits &= 0xffff0000u;
+            memcpy(&q[i], &bits, sizeof(bits));
+        }
+    }
+    const float *rows[1] = {q};
+    (bf16 ? kern->dot_bf16 : kern->dot_f16)(rows, 1, stored, count, dim, dot, count);
+    const size_t pairs = bf16 ? kern->bf16_pairs : 0;
+    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u);
+    int bad = 0;
+    for (size_t j = 0; j < count && !bad; j++) {
+        double want = 0, mag = 0;
+        for (size_t i = 0; i < dim; i++) {
+            const uint16_t bits = stored[j * dim + i];
+            const double x = bf16 ? vs__compact_bf16_to_f32(bits) : vs__compact_f16_to_f32(bits);
+            const double product = (double)q[kernel_pair_index(i, dim, pairs)] * x;
+            want += product;
+            mag += fabs(product);
+        }
+        sums[j] = dot[j];
+        const int ok =
+            j == nan_row ? isnan(dot[j]) : fabs(dot[j] - want) <= gamma * mag * (1 + 1e-9);
+        if (!ok) {
+            printf("  %s bf16=%d dot dim %zu row %zu: %.9g, float64 %.17g\n", kern->isa, bf16, dim,
+                   j, (double)dot[j], want);
+            bad = 1;
+        }
+    }
+    const float between = count > 1 ? (dot[0] + dot[1]) / 2 : dot[0];
+    const float thresholds[] = {-INFINITY, dot[count / 2 == 3 ? 0 : count / 2], between,
+                                nextafterf(dot[0], INFINITY), INFINITY};
+    for (size_t t = 0; t < 5 && !bad; t++) {
+        for (size_t j = 0; j < 64; j++)
+            out[j] = -7;
+        const uint64_t keep =
+            (bf16 ? kern->scan1_bf16 : kern->scan1_f16)(q, stored, count, dim, thresholds[t], out);
+        if (memcmp(out, dot, count * sizeof(float)) != 0 || (count < 64 && out[count] != -7)) {
+            printf("  %s bf16=%d scan1 dim %zu count %zu: sums differ from dot\n", kern->isa, bf16,
+                   dim, count);
+            bad = 1;
+        }
+        bad = bad || mask_case(bf16 ? "bf16 scan1" : "f16 scan1", dim, count, keep, sums,
+                               (double)thresholds[t]);
+    }
+    free(buffer);
+    free(q);
+    return bad;
+}
+
+static void test_one_query_kernels(void **state) {
+    (void)state;
+    int ran = 0;
+    /* dims around the vector step, the 4-accumulator step, the int32 block (2048) */
+    const size_t dims[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 255, 768, 2049};
+    const size_t counts[] = {1, 2, 5, 63, 64};
+    for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+        const vs__compact_kernels *kern = blocked_table(isas[a]);
+        if (kern == NULL) continue;
+        assert_true(kern->scan1_f16 != NULL && kern->scan1_bf16 != NULL && kern->scan1_i8 != NULL);
+        ref_rng rng;
+        ref_rng_seed(&rng, 601 + a);
+        int failures = 0, cases = 0;
+        for (size_t d = 0; d < sizeof(dims) / sizeof(dims[0]); d++)
+            for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+                const size_t offset = (d + c) % 4; /* rows misaligned by 0..3 elements */
+                failures += one_query_i8_case(kern, dims[d], counts[c], offset, 0, &rng);
+                failures += one_query_half_case(kern, 0, dims[d], counts[c], offset, &rng);
+                failures += one_query_half_case(kern, 1, dims[d], counts[c], offset, &rng);
+                cases += 3;
+            }
+        const size_t long_dims[] = {9007, 4096, 2048};
+        for (size_t d = 0; d < 3; d++) {
+            failures += one_query_i8_case(kern, long_dims[d], 5, d, 1, &rng);
+            cases++;
+        }
+        printf("ISA %s: %d one-query kernel cases, %d failed\n", isas[a], cases, failures);
+        assert_int_equal(failures, 0);
+        ran++;
+    }
+    assert_true(ran >= 1);
+}
+
 /* ---- exact mode equals the float32 corpus ------------------------------------------ */
 
 static int run_exact_case(vs_context *ctx, vs_storage storage, enum data kind, size_t n, size_t dim,
@@ -709,30 +882,34 @@ static void test_approximate_topk(void **state) {
  * Exact mode's raw threshold (host/compact.c raw_threshold) drops only rows the
  * block filter would drop: with it on and off, every storage x metric x data
  * kind gives the same ids, scores and rescored count, equal to float32, on a
- * corpus of several pool units; and on Gaussian data it drops most rows.
+ * corpus of several pool units, for one query (the fused one-query kernels,
+ * which apply the threshold themselves) and for five (tiles of 4 and 1); and
+ * on Gaussian data it drops most rows.
  */
 static void test_raw_filter_same_candidates(void **state) {
     (void)state;
     vs_context *ctx = context_for(NULL);
-    const size_t n = 2 * 4096 + 333, dim = 40, nq = 5, ks[] = {1, 10, 64};
-    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq * dim * sizeof(float));
-    float *s32 = malloc(nq * 64 * sizeof(float)), *s1 = malloc(nq * 64 * sizeof(float)),
-          *s0 = malloc(nq * 64 * sizeof(float));
-    int64_t *i32 = malloc(nq * 64 * sizeof(int64_t)), *i1 = malloc(nq * 64 * sizeof(int64_t)),
-            *i0 = malloc(nq * 64 * sizeof(int64_t));
+    const size_t n = 2 * 4096 + 333, dim = 40, nq_max = 5, ks[] = {1, 10, 64};
+    float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq_max * dim * sizeof(float));
+    float *s32 = malloc(nq_max * 64 * sizeof(float)), *s1 = malloc(nq_max * 64 * sizeof(float)),
+          *s0 = malloc(nq_max * 64 * sizeof(float));
+    int64_t *i32 = malloc(nq_max * 64 * sizeof(int64_t)),
+            *i1 = malloc(nq_max * 64 * sizeof(int64_t)),
+            *i0 = malloc(nq_max * 64 * sizeof(int64_t));
     ref_rng rng;
     ref_rng_seed(&rng, 404);
     size_t gaussian_dropped = 0, gaussian_pairs = 0;
     for (int kind = 0; kind < DATA_KINDS; kind++) {
         fill((enum data)kind, base, n, dim, &rng);
-        fill(kind == TIES || kind == EXTREME ? (enum data)kind : GAUSSIAN, q, nq, dim, &rng);
+        fill(kind == TIES || kind == EXTREME ? (enum data)kind : GAUSSIAN, q, nq_max, dim, &rng);
         vs_corpus *f32 = NULL;
         assert_int_equal(vs_corpus_create(ctx, base, n, dim, &f32), VS_OK);
         for (size_t st = 0; st < 3; st++) {
             vs_corpus *c = compact_corpus(ctx, base, n, dim, storages[st], 1);
             for (size_t m = 0; m < 3; m++)
-                for (size_t ki = 0; ki < 3 && !sampled_out(st, m, kind); ki++) {
-                    const size_t k = ks[ki];
+                for (size_t e = 0; e < 6 && !sampled_out(st, m, kind); e++) {
+                    /* one query: the fused one-query kernels alone; five: tiles of 4 and 1 */
+                    const size_t k = ks[e % 3], nq = e < 3 ? 1 : nq_max;
                     vs_batch_report r1, r0;
                     assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32), VS_OK);
                     vs__compact_test_raw_filter(2);
@@ -1260,6 +1437,7 @@ int main(void) {
         cmocka_unit_test(test_long_extreme_vectors),
         cmocka_unit_test(test_exact_equals_float32),
         cmocka_unit_test(test_blocked_kernels),
+        cmocka_unit_test(test_one_query_kernels),
         cmocka_unit_test(test_threads_same_answer),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
