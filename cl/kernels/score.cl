@@ -110,9 +110,15 @@ inline ulong vs_entry(float key, long id) {
  * survivor buffer (cap slots; the counter goes on past cap, which marks an
  * overflow). vs_filter_tile runs it over a score tile; the score kernels
  * run it in their epilogue (vs_emit), so no score tile is written.
+ * Almost every key stops at the first comparison, with the threshold's key
+ * as a float (state[3]; -inf while there is none or it is NaN): a key below
+ * it as a float has a smaller order word whatever its id, so the word is
+ * built only for the few that pass it (keys equal to it, NaN keys, better
+ * keys).
  */
 inline void vs_offer(float key, long id, uint row, __global const ulong *thresholds,
                      __global uint *state, __global ulong *survivors, uint cap) {
+    if (key < as_float(state[row * 4 + 3])) return;
     const ulong e = vs_entry(key, id);
     if (e <= thresholds[row]) return;
     const uint slot = atomic_inc(&state[row * 4]);
@@ -794,13 +800,15 @@ inline long vs_entry_id(ulong e) {
 }
 
 /* state per query: [0] survivors counted this round, [1] survivors of earlier tiles
- * (kept), [2] entries of the running list. */
+ * (kept), [2] entries of the running list, [3] the threshold's key as float bits (vs_offer's
+ * first test; -inf: none). */
 __kernel void vs_topk_reset(uint rows, __global uint *state, __global ulong *thresholds) {
     const uint row = (uint)get_global_id(0);
     if (row >= rows) return;
     state[row * 4] = 0;
     state[row * 4 + 1] = 0;
     state[row * 4 + 2] = 0;
+    state[row * 4 + 3] = as_uint(-INFINITY);
     thresholds[row] = 0; /* every real entry's word is > 0 */
 }
 
@@ -964,5 +972,7 @@ vs_select_query(__global const float *tile, ulong ld_tile, uint rows, uint colum
         st[1] = 0;
         st[2] = gathered;
         thresholds[row] = gathered == k ? sorted[k - 1] : 0;
+        const float key = gathered == k ? vs_entry_key(sorted[k - 1]) : -INFINITY;
+        st[3] = as_uint(isnan(key) ? -INFINITY : key);
     }
 }
