@@ -491,6 +491,24 @@ inline void vs_store_slab(__local float *slab, uint stride, const float4 *next, 
 }
 
 /*
+ * The epilogue loop of the register-blocked kernels (vs_score_blocked here,
+ * the blocked compact scans of compact.cl): runs `body` for each (i, j) of
+ * the work-item's VS_RM x VS_RN block whose output row (`row`, from row0)
+ * is below `rows` and whose column (`col`, from col0) is below `columns`;
+ * padding rows and columns are never written. Needs row0, col0, tx and ty
+ * in scope, as every blocked kernel has them.
+ */
+#define VS_FOR_BLOCK(rows, columns, body)                                                      \
+    _Pragma("unroll") for (uint i = 0; i < VS_RM; i++) {                                       \
+        const uint row = row0 + ty * VS_RM + i;                                                \
+        if (row >= (rows)) continue;                                                           \
+        _Pragma("unroll") for (uint j = 0; j < VS_RN; j++) {                                   \
+            const uint col = col0 + tx * VS_RN + j;                                            \
+            if (col < (columns)) body                                                          \
+        }                                                                                      \
+    }
+
+/*
  * A work-item's `count` values of one depth step, as float4 loads (the
  * slabs' padding keeps a load that runs past `count` inside the row).
  */
@@ -561,19 +579,10 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-#pragma unroll
-    for (uint i = 0; i < VS_RM; i++) {
-        const uint row = row0 + ty * VS_RM + i;
-        if (row >= rows) continue;
-        const float qa = qaux[row];
-#pragma unroll
-        for (uint j = 0; j < VS_RN; j++) {
-            const uint col = col0 + tx * VS_RN + j;
-            if (col >= columns) continue;
-            vs_emit(vs_epilogue(metric, acc[i][j], qa, caux[caux_offset + col]), negate, row,
-                    col, out, out_offset, ld_out, thresholds, state, survivors, cap, id_base);
-        }
-    }
+    VS_FOR_BLOCK(rows, columns, {
+        vs_emit(vs_epilogue(metric, acc[i][j], qaux[row], caux[caux_offset + col]), negate, row,
+                col, out, out_offset, ld_out, thresholds, state, survivors, cap, id_base);
+    })
 }
 
 /*
