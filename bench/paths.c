@@ -9,7 +9,8 @@
  *
  * The list (build_paths): vs-<isa> for each ISA the CPU has, vs-<selector>
  * for each OpenCL device, vs-auto, vs-auto-oneshot, then each of the first
- * three on every compact storage (vs-avx2-f16, ..., vs-auto-i8-approx), then
+ * three on every compact storage (vs-avx2-f16, ..., vs-auto-i8-approx; fewer
+ * in --quick, see add_storage_paths), then
  * the peers that this build has (OpenBLAS and vs-auto-after-blas, FAISS,
  * CLBlast on each OpenCL device) and the blog baselines; --paths selects
  * among them.
@@ -36,13 +37,16 @@ typedef struct vs_state {
     double transfer_sum, kernel_sum;
     vs_corpus_options storage; /* compact storage paths (vs-avx2-f16, ...): storage, exact */
     double rescored_sum;       /* fraction of the Q x N candidates rescored, summed over calls */
+    size_t storage_q; /* compact storage in --quick: rows only where Q is this (0: every shape) */
 } vs_state;
 
 static int vs_supports(const bench_path *path, vs_metric metric, int topk, size_t q) {
-    (void)metric, (void)q;
+    (void)metric;
     const vs_state *s = path->state;
+    if (s->storage.storage == VS_STORAGE_F32) return 1;
+    if (s->storage_q != 0 && q != s->storage_q) return 0; /* --quick: one shape */
     /* compact storage: top-k rows only (exact mode's score matrix is the float32 corpus's) */
-    return topk || s->storage.storage == VS_STORAGE_F32;
+    return topk;
 }
 
 static int vs_prepare(bench_path *path, const bench_problem *p) {
@@ -278,6 +282,18 @@ static void add_corpus_paths(run_state *st) {
 }
 
 /*
+ * The query count of the one shape at which --quick times the storage rows:
+ * the first shape with 8 or more queries (the many-query blocked compact
+ * kernels run from 8 on AVX2), else the first shape. 16 for the default
+ * quick shapes (16x20000x768).
+ */
+static size_t quick_storage_q(const options *o) {
+    for (int i = 0; i < o->shapes.count; i++)
+        if (o->shapes.items[i].q >= 8) return o->shapes.items[i].q;
+    return o->shapes.count ? o->shapes.items[0].q : 0;
+}
+
+/*
  * Every corpus path on each compact storage: <path>-f16, -bf16, -i8 (e.g.
  * vs-avx2-f16, vs-opencl:0:0-i8, vs-auto-bf16) in exact mode (its answer is
  * the float32 corpus's, so the reference check applies unchanged; the
@@ -285,15 +301,25 @@ static void add_corpus_paths(run_state *st) {
  * approximate mode, top-k only, judged by recall (path->approximate). A
  * storage path is auxiliary where its float32 path is, and on an OpenCL CPU
  * device (PoCL: a device for tests, whose compact rows are informative).
+ *
+ * --quick (a smoke run: CI's) without --paths keeps the storage rows of the
+ * best ISA, the first OpenCL device and auto, at one shape (quick_storage_q):
+ * they check the bench's storage plumbing against float64 on each backend;
+ * every compact kernel on every ISA and OpenCL family is checked against
+ * float64 by the compact and compact_cl suites (docs/benchmarks.md).
  */
 static void add_storage_paths(run_state *st) {
     static const vs_storage storages[] = {VS_STORAGE_F16, VS_STORAGE_BF16, VS_STORAGE_I8};
     corpus_spec specs[MAX_SPECS];
     const int count = corpus_specs(specs);
+    const int trim = st->opt.quick && st->opt.paths[0] == '\0';
     for (int exact = 1; exact >= 0; exact--)
         for (size_t s = 0; s < sizeof(storages) / sizeof(storages[0]); s++)
-            for (int i = 0; i < count; i++) {
+            for (int i = 0, opencl_seen = 0; i < count; i++) {
                 const corpus_spec *c = &specs[i];
+                /* --quick: no ISA below the best, no OpenCL device after the first */
+                if (trim && (c->auxiliary || (c->opencl_device >= 0 && opencl_seen++ > 0)))
+                    continue;
                 char name[64];
                 snprintf(name, sizeof(name), "%s-%s%s", c->name, vs_storage_name(storages[s]),
                          exact ? "" : "-approx");
@@ -302,6 +328,7 @@ static void add_storage_paths(run_state *st) {
                 if (path == NULL) continue;
                 ((vs_state *)path->state)->storage.storage = storages[s];
                 ((vs_state *)path->state)->storage.exact = exact;
+                ((vs_state *)path->state)->storage_q = trim ? quick_storage_q(&st->opt) : 0;
                 path->approximate = !exact;
                 path->auxiliary = c->auxiliary || c->opencl_cpu;
             }

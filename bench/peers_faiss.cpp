@@ -35,10 +35,11 @@ extern "C" bench_faiss_index *bench_faiss_create_sq(int inner_product, int sq, s
     bench_faiss_index *wrapper = nullptr;
     try {
         wrapper = new bench_faiss_index{nullptr};
-        const auto type = sq == 1 ? faiss::ScalarQuantizer::QT_fp16 : faiss::ScalarQuantizer::QT_8bit;
-        wrapper->index = new faiss::IndexScalarQuantizer(
-            (faiss::Index::idx_t)dim, type,
-            inner_product ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
+        const auto type =
+            sq == 1 ? faiss::ScalarQuantizer::QT_fp16 : faiss::ScalarQuantizer::QT_8bit;
+        wrapper->index = new faiss::IndexScalarQuantizer((faiss::Index::idx_t)dim, type,
+                                                         inner_product ? faiss::METRIC_INNER_PRODUCT
+                                                                       : faiss::METRIC_L2);
         wrapper->index->train((faiss::Index::idx_t)n, base);
         wrapper->index->add((faiss::Index::idx_t)n, base);
         return wrapper;

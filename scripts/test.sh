@@ -9,7 +9,7 @@
 #      pkg-config, each run (and examples/shard.c, the sharded merge check),
 #   5. a quick benchmark run through `vecscore bench` (result checks only, no
 #      speed asserts; the contention scenario included),
-#   6. clang-format check of every C file;
+#   6. clang-format check of every C and C++ file;
 # and the build checks: the build without OpenCL, vecscore as a subproject,
 # include cycles, the options table, function lengths, clang-tidy + cppcheck,
 # and what the installed vecscore links (scripts/check_*.sh,
@@ -36,7 +36,7 @@ echo "== 1/6 tests: release build (-Wall -Wextra -Werror)"
 # The whole OpenCL suite again with the GPU kernel family forced on PoCL's CPU
 # device, so every GPU kernel is checked here too (docs/opencl.md).
 echo "== 1/6 tests: the OpenCL suite with VECSCORE_CL_KERNELS=gpu"
-(cd "$ROOT/build" && VECSCORE_CL_KERNELS=gpu ctest --output-on-failure -R '^(opencl|compact_cl)$')
+(cd "$ROOT/build" && VECSCORE_CL_KERNELS=gpu ctest --output-on-failure -j "$JOBS" -R '^(opencl|compact_cl)$')
 
 echo "== 2/6 tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S "$ROOT" -B "$ROOT/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -90,13 +90,33 @@ echo "== arm: cross build for aarch64 (no OpenCL); the suites under qemu, NEON t
 # ---- end of ARM ----
 
 echo "== 5/6 benchmark smoke run (checks results, asserts nothing about speed)"
+# A vecscore row that disagrees with float64 exits 2. --quick times the compact
+# storage rows on the best ISA, the first OpenCL device and auto at one shape
+# (bench/paths.c; every ISA x storage x OpenCL family is checked against float64
+# by the compact and compact_cl suites above): those rows must be there and,
+# on the CPU paths, checked (ok, not skipped).
 OMP_WAIT_POLICY=PASSIVE "$ROOT/build/cli/vecscore" bench --quick --reps 1 --out "$ROOT/build/bench-results"
+python3 - "$ROOT/build/bench-results/results.csv" <<'PY'
+import csv, re, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["scenario"] == "main"]
+storage = [r for r in rows if re.search(r"-(f16|bf16|i8)(-approx)?$", r["path"])]
+shapes = {(r["queries"], r["candidates"], r["dim"]) for r in storage}
+paths = {r["path"] for r in storage}
+cpu_unchecked = [r["path"] for r in storage if not r["path"].startswith("vs-opencl")
+                 and r["status"] != "ok"]
+if len(shapes) != 1 or len(paths) < 12 or cpu_unchecked or any(r["mode"] != "topk" for r in storage):
+    sys.exit(f"bench smoke run: storage rows at shapes {sorted(shapes)}, paths {sorted(paths)}, "
+             f"CPU rows not ok: {cpu_unchecked}")
+print(f"bench smoke run: {len(rows)} rows; {len(storage)} storage rows on {len(paths)} paths at "
+      f"{'x'.join(next(iter(shapes)))}")
+PY
 
 echo "== 6/6 clang-format"
 cd "$ROOT"
-unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
+# Every C and C++ source (bench/peers_faiss.cpp), by the repo's .clang-format.
+unformatted=$(git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
 if [ "$unformatted" != "0" ]; then
-  git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | head -20
+  git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run 2>&1 | head -20
   echo "clang-format: $unformatted lines need formatting (run clang-format -i)" >&2
   exit 1
 fi

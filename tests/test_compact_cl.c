@@ -37,6 +37,7 @@
 
 #include "cl/cl_calls.h"
 #include "host/internal.h"
+#include "compact_helpers.h"
 #include "reference.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -122,18 +123,6 @@ static int scanned_on_device(const vs_batch_report *r, size_t s) {
     if (strcmp(r->backend, "opencl") != 0) return 0;
     if (strcmp(r->kernel_family, "gpu") == 0) return strstr(r->kernels, blocked) != NULL;
     return strstr(r->kernels, scan_kernels[s]) != NULL && strstr(r->kernels, blocked) == NULL;
-}
-
-/* A compact corpus of n x dim floats on ctx (exact or approximate mode). */
-static vs_corpus *compact_corpus(vs_context *ctx, const float *base, size_t n, size_t dim,
-                                 vs_storage storage, int exact) {
-    vs_corpus_options opts;
-    vs_corpus_options_init(&opts);
-    opts.storage = storage;
-    opts.exact = exact;
-    vs_corpus *c = NULL;
-    assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
-    return c;
 }
 
 /* ---- exact mode ------------------------------------------------------------------------- */

@@ -68,6 +68,31 @@ grep -q '"rows": \[' out/results.json || fail "out/results.json has no rows"
 grep -q ',contention,' out/results.csv && fail "a narrowed run has contention rows"
 [ "$(grep -c ',main,' out/results.csv)" -eq 16 ] || fail "expected 16 main rows"
 
+# --quick without --paths (CI's smoke run) keeps the compact storage paths of
+# the best ISA, the first OpenCL device and auto (bench/paths.c), and every
+# float32 path; a full run has storage paths on every corpus path, and
+# --paths still selects any of them.
+storage='-(f16|bf16|i8)(-approx)? '
+"$VECSCORE" bench --list >list_full.txt || fail "bench --list failed"
+"$VECSCORE" bench --quick --list >list_quick.txt || fail "bench --quick --list failed"
+opencl=$(grep -Ec '^vs-opencl:[0-9]+:[0-9]+ ' list_full.txt)
+corpus=$(grep -Ec '^vs-[^ ]+-i8-approx ' list_full.txt) # ISAs + OpenCL devices + auto
+[ "$(grep -Ec -- "$storage" list_full.txt)" -eq $((6 * corpus)) ] ||
+    fail "a full run should have 6 storage paths per corpus path ($corpus)"
+kept=$((1 + (opencl > 0 ? 1 : 0) + 1))
+[ "$(grep -Ec -- "$storage" list_quick.txt)" -eq $((6 * kept)) ] ||
+    fail "--quick should keep 6 storage paths on each of $kept corpus paths"
+grep -q '^vs-auto-i8-approx ' list_quick.txt || fail "--quick lost vs-auto's storage paths"
+[ "$(grep -E -- '-i8 ' list_quick.txt | grep -Evc '^vs-(auto|opencl:)')" -eq 1 ] ||
+    fail "--quick should keep the storage paths of one ISA, the best"
+if [ "$opencl" -gt 0 ]; then
+    grep -Eq '^vs-opencl:[0-9]+:[0-9]+-i8 ' list_quick.txt || fail "--quick lost OpenCL storage"
+fi
+diff <(grep -Ev -- "$storage" list_full.txt) <(grep -Ev -- "$storage" list_quick.txt) ||
+    fail "--quick should keep every float32 path and peer"
+"$VECSCORE" bench --quick --list --paths 'vs-serial-i8' | grep -q '^vs-serial-i8 ' ||
+    fail "--quick --paths vs-serial-i8 should select that path"
+
 # The plots' script. The second shape is over a 1 ms budget for every path
 # (main and auxiliary), so each gets a "not run" label there in each
 # metric's panel of both top-k plots.
