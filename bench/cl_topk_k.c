@@ -3,7 +3,15 @@
  * device (issue 10: top-k at k = 1000 no more than 3x the cost of k = 10).
  *
  *   vecscore-bench-cl-k [--q Q] [--n N] [--dim D] [--repeats R] [--segments]
+ *                       [--family cpu|gpu] [--device SELECTOR]
+ *   vecscore-bench-cl-k --figures [--repeats R] [--divide F] [--clblast P:D]
  *                       [--device SELECTOR]
+ *
+ * --figures measures issue 10's three PoCL figures in one run instead
+ * (bench/cl_figures.c: gpu family against the tile kernel, the default
+ * kernels against CLBlast SGEMM, top-1000 against top-10), on the listed
+ * shapes with corpora of 1/F of their size (F = 1 by default; a larger F
+ * is a quick check of the program, not a figure).
  *
  * For each kernel family (VECSCORE_CL_KERNELS=cpu, then gpu) it opens the
  * device (default "opencl") once per variant: the threshold selection with
@@ -15,7 +23,9 @@
  * vs_corpus_topk (dot) for every variant at k = 10 and k = 1000, the order
  * of variants and of k turning round from repeat to repeat so that a
  * change of machine load hits all alike. It prints each variant's median,
- * smallest and largest time per k and the ratio of medians.
+ * smallest and largest time per k and the ratio of medians, in wall time
+ * and in the process's CPU time (every PoCL worker thread included; a busy
+ * machine disturbs it far less). --family runs one family only.
  * Each call's batch report must say that the device ran it; exit status 0,
  * or 1 with a message.
  */
@@ -24,8 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
+#include "cl_figures.h"
 #include "vecscore.h"
 
 enum { KS = 2 };
@@ -41,8 +53,14 @@ typedef struct variant {
     const setup *su;
     vs_context *ctx;
     vs_corpus *corpus;
-    double *times[2];
+    double *times[2], *cpu[2];
 } variant;
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static int parse_size(const char *prog, const char *name, const char *text, size_t *out) {
     char *end = NULL;
@@ -55,12 +73,14 @@ static int parse_size(const char *prog, const char *name, const char *text, size
     return 0;
 }
 
-/* One timed call; 0, or 1 after a message when it failed or did not run on the device. */
+/* One timed call (wall and process CPU seconds); 0, or 1 after a message when it failed or
+ * did not run on the device. */
 static int timed_call(vs_context *ctx, vs_corpus *corpus, const float *queries, size_t nq, size_t k,
-                      float *scores, int64_t *ids, double *seconds) {
-    const double start = bench_now();
+                      float *scores, int64_t *ids, double *seconds, double *cpu) {
+    const double start = bench_now(), cpu_start = cpu_now();
     int status = vs_corpus_topk(corpus, VS_METRIC_DOT, queries, nq, k, scores, ids);
     *seconds = bench_now() - start;
+    *cpu = cpu_now() - cpu_start;
     vs_batch_report report;
     if (status == VS_OK) status = vs_context_last_report(ctx, &report);
     if (status != VS_OK) {
@@ -90,13 +110,17 @@ static int open_variant(variant *v, const char *family, const char *device, cons
     if (status != VS_OK)
         fprintf(stderr, "vecscore-bench-cl-k: %s family, %s: cannot open %s: %s\n", family,
                 v->su->label, device, vs_strerror(status));
-    for (int j = 0; j < KS; j++)
+    int missing = 0;
+    for (int j = 0; j < KS; j++) {
         v->times[j] = malloc(repeats * sizeof(double));
-    return status != VS_OK || v->times[0] == NULL || v->times[1] == NULL;
+        v->cpu[j] = malloc(repeats * sizeof(double));
+        missing |= v->times[j] == NULL || v->cpu[j] == NULL;
+    }
+    return status != VS_OK || missing;
 }
 
 static void print_variant(const char *family, variant *v, size_t repeats) {
-    double median[KS];
+    double median[KS], cpu[KS];
     char label[64];
     snprintf(label, sizeof(label), "%s family, %s", family, v->su->label);
     printf("%-37s", label);
@@ -105,7 +129,13 @@ static void print_variant(const char *family, variant *v, size_t repeats) {
         printf("  k=%-5zu %9.1f ms (%.1f .. %.1f)", ks[j], 1e3 * median[j], 1e3 * v->times[j][0],
                1e3 * v->times[j][repeats - 1]);
     }
-    printf("  ratio %.2f\n", median[1] / median[0]);
+    printf("  ratio %.2f\n%-37s", median[1] / median[0], "  process CPU time");
+    for (int j = 0; j < KS; j++) {
+        cpu[j] = bench_median(v->cpu[j], repeats);
+        printf("  k=%-5zu %9.1f ms (%.1f .. %.1f)", ks[j], 1e3 * cpu[j], 1e3 * v->cpu[j][0],
+               1e3 * v->cpu[j][repeats - 1]);
+    }
+    printf("  ratio %.2f\n", cpu[1] / cpu[0]);
     fflush(stdout);
 }
 
@@ -126,24 +156,27 @@ static int run_family(const char *family, const setup *setups, int count, const 
         v[i].su = &setups[i];
         failed = open_variant(&v[i], family, device, rows, n, dim, repeats);
     }
-    double warm = 0;
+    double warm = 0, warm_cpu = 0;
     for (int i = 0; i < count && !failed; i++) /* first calls: program and buffers */
         for (int j = 0; j < KS && !failed; j++)
-            failed = timed_call(v[i].ctx, v[i].corpus, queries, nq, ks[j], scores, ids, &warm);
+            failed = timed_call(v[i].ctx, v[i].corpus, queries, nq, ks[j], scores, ids, &warm,
+                                &warm_cpu);
     for (size_t r = 0; r < repeats && !failed; r++)
         for (int i = 0; i < count && !failed; i++) {
             variant *at = &v[r % 2 ? count - 1 - i : i];
             for (int j = 0; j < KS && !failed; j++) {
                 const int kj = (r / 2) % 2 ? KS - 1 - j : j;
                 failed = timed_call(at->ctx, at->corpus, queries, nq, ks[kj], scores, ids,
-                                    &at->times[kj][r]);
+                                    &at->times[kj][r], &at->cpu[kj][r]);
             }
         }
     for (int i = 0; i < count && !failed; i++)
         print_variant(family, &v[i], repeats);
     for (int i = 0; i < count; i++) {
-        free(v[i].times[0]);
-        free(v[i].times[1]);
+        for (int j = 0; j < KS; j++) {
+            free(v[i].times[j]);
+            free(v[i].cpu[j]);
+        }
         vs_corpus_free(v[i].corpus);
         vs_context_free(v[i].ctx);
     }
@@ -154,20 +187,38 @@ static int run_family(const char *family, const setup *setups, int count, const 
 
 int main(int argc, char **argv) {
     const char *prog = argv[0], *device = "opencl";
-    size_t nq = 1, n = 100000, dim = 768, repeats = 5;
-    int segments = 0;
+    const char *only_family = NULL;
+    size_t nq = 1, n = 100000, dim = 768, repeats = 5, divide = 1;
+    int segments = 0, figures = 0, clblast_platform = 0, clblast_device = 0;
     for (int i = 1; i < argc; i++) {
         size_t *value = NULL;
         if (strcmp(argv[i], "--q") == 0) value = &nq;
         if (strcmp(argv[i], "--n") == 0) value = &n;
         if (strcmp(argv[i], "--dim") == 0) value = &dim;
         if (strcmp(argv[i], "--repeats") == 0) value = &repeats;
-        if (strcmp(argv[i], "--segments") == 0) {
-            segments = 1;
+        if (strcmp(argv[i], "--divide") == 0) value = &divide;
+        if (strcmp(argv[i], "--segments") == 0 || strcmp(argv[i], "--figures") == 0) {
+            *(argv[i][2] == 's' ? &segments : &figures) = 1;
             continue;
         }
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
             device = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--family") == 0 && i + 1 < argc &&
+            (strcmp(argv[i + 1], "cpu") == 0 || strcmp(argv[i + 1], "gpu") == 0)) {
+            only_family = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--clblast") == 0 && i + 1 < argc) {
+            char tail = 0;
+            if (sscanf(argv[i + 1], "%d:%d%c", &clblast_platform, &clblast_device, &tail) != 2 ||
+                clblast_platform < 0 || clblast_device < 0) {
+                fprintf(stderr, "%s: --clblast: '%s' is not P:D (OpenCL platform and device)\n",
+                        prog, argv[i + 1]);
+                return 1;
+            }
+            i++;
             continue;
         }
         if (value == NULL || i + 1 >= argc) {
@@ -178,6 +229,11 @@ int main(int argc, char **argv) {
         if (parse_size(prog, argv[i], argv[i + 1], value) != 0) return 1;
         i++;
     }
+    if (figures && repeats > FIG_MAX_REPEATS) {
+        fprintf(stderr, "%s: --repeats: at most %d with --figures\n", prog, FIG_MAX_REPEATS);
+        return 1;
+    }
+    if (figures) return bench_cl_figures(device, repeats, divide, clblast_platform, clblast_device);
     float *rows = malloc(n * dim * sizeof(float)), *queries = malloc(nq * dim * sizeof(float));
     if (rows == NULL || queries == NULL) {
         fprintf(stderr, "%s: out of memory for %zu x %zu rows\n", prog, n, dim);
@@ -200,8 +256,9 @@ int main(int argc, char **argv) {
     const char *families[] = {"cpu", "gpu"};
     int failed = 0;
     for (int f = 0; f < 2 && !failed; f++)
-        failed = run_family(families[f], setups, segments ? 3 : 2, device, rows, n, dim, queries,
-                            nq, repeats);
+        if (only_family == NULL || strcmp(only_family, families[f]) == 0)
+            failed = run_family(families[f], setups, segments ? 3 : 2, device, rows, n, dim,
+                                queries, nq, repeats);
     free(rows);
     free(queries);
     return failed;

@@ -560,9 +560,9 @@ static void plan_selection(const cl_state *s, const vs__batch *b, const cl_corpu
         if (slots < VS_CL_SURVIVORS_MIN) slots = VS_CL_SURVIVORS_MIN;
         if (slots > VS_CL_SURVIVORS_MAX) slots = VS_CL_SURVIVORS_MAX;
         p->survivors = s->survivors_policy > 0 ? (size_t)s->survivors_policy : slots;
-        /* Automatic: fused, except on the cpu family (CPU cores: PoCL measured the fused
-         * epilogue 10-25% slower at 256 x 100k x 128, docs/opencl.md); VECSCORE_CL_FILTER. */
-        p->fused_filter = s->filter_policy < 0 ? s->family != VS__CL_KERNELS_CPU : s->filter_policy;
+        /* Automatic: fused on every family (docs/opencl.md, "The threshold test fused or
+         * separate"); VECSCORE_CL_FILTER=0 runs the separate pass instead. */
+        p->fused_filter = s->filter_policy < 0 ? 1 : s->filter_policy;
     }
 }
 
@@ -1213,6 +1213,22 @@ static int score_copied_tile(const vs__env *ctx, cl_state *s, const vs__batch *b
 }
 
 /*
+ * The width of the tile of part pi from candidate t0 on: p->columns, but
+ * for the threshold selection the chunk's first tile is no wider than the
+ * survivor buffer. No query has a threshold before its first select, so
+ * every score of the first tile survives: a tile wider than the buffer
+ * would overflow every row (scored twice, then a select over the whole tile
+ * row). At most cap wide, it fills the buffer without overflowing, the
+ * select after it (the buffer is more than half full) runs over cap
+ * entries and sets every threshold, and later tiles pass few scores.
+ */
+static size_t tile_width(const plan *p, const cl_part *part, size_t pi, size_t t0) {
+    size_t width = p->columns;
+    if (p->survivors && pi == 0 && t0 == 0 && p->survivors < width) width = p->survivors;
+    return part->count - t0 < width ? part->count - t0 : width;
+}
+
+/*
  * Launches every tile of every corpus part for one staged chunk: top-k
  * (select, then merge into the running list; the last tile writes the
  * outputs), or the score matrix (in place, or through the tile buffer).
@@ -1227,8 +1243,8 @@ static int launch_chunk(const vs__env *ctx, cl_state *s, const vs__batch *b, con
     if (p->survivors) status = reset_selection(ctx, s, d, count);
     for (size_t pi = 0; pi < corpus->nparts && status == VS_OK; pi++) {
         const cl_part *part = &corpus->parts[pi];
-        for (size_t t0 = 0; t0 < part->count && status == VS_OK; t0 += p->columns) {
-            const size_t columns = part->count - t0 < p->columns ? part->count - t0 : p->columns;
+        for (size_t t0 = 0, columns = 0; t0 < part->count && status == VS_OK; t0 += columns) {
+            columns = tile_width(p, part, pi, t0);
             const size_t id_base = part->first + t0;
             const int last = pi + 1 == corpus->nparts && t0 + columns >= part->count;
             if (b->k && p->survivors) {

@@ -91,8 +91,8 @@ typedef enum vs__option_scope { VS_OPTION_FIELD, VS_OPTION_ENV_ONLY } vs__option
       "unset: the OpenCL top-k survivor buffer sized from k; testing: `0` segment lists instead "  \
       "of the threshold selection, N slots per query")                                             \
     X(cl_filter, "VECSCORE_CL_FILTER", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1, "0 or 1",       \
-      "unset: the OpenCL top-k threshold test inside the score kernels (a separate pass on the "   \
-      "`cpu` family); `1` inside on every family, `0` a separate pass")                            \
+      "unset or `1`: the OpenCL top-k threshold test inside the score kernels, on every "         \
+      "family; `0` a separate pass over a score tile")                                             \
     X(auto_opencl_cpu, "VECSCORE_AUTO_OPENCL_CPU", VS_OPTION_ENV_ONLY, VS_OPTION_NUMBER, 0, 1,     \
       "0 or 1", "0: `auto` never picks an OpenCL CPU device; 1 weighs them as it weighs a GPU")    \
     X(compact_isa, "VECSCORE_COMPACT_ISA", VS_OPTION_ENV_ONLY, VS_OPTION_TEXT, 0, 0,               \

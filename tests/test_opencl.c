@@ -373,9 +373,8 @@ static vs_context *open_selection(const char *family, const char *fused, const c
     unsetenv("VECSCORE_CL_FUSED");
     unsetenv("VECSCORE_CL_SURVIVORS");
     unsetenv("VECSCORE_CL_FILTER");
-    /* unset: fused except on the cpu family */
-    expected_separate_filter =
-        filter_setting != NULL ? strcmp(filter_setting, "0") == 0 : strcmp(family, "cpu") == 0;
+    /* unset: fused on every family */
+    expected_separate_filter = filter_setting != NULL && strcmp(filter_setting, "0") == 0;
     if (outer != NULL)
         setenv("VECSCORE_CL_KERNELS", saved, 1);
     else

@@ -226,16 +226,7 @@ inline void vs_compact_blocked_half(__global const float *q, uint rows, __global
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-#pragma unroll
-    for (uint i = 0; i < VS_RM; i++) {
-        const uint row = row0 + ty * VS_RM + i;
-        if (row >= rows) continue;
-#pragma unroll
-        for (uint j = 0; j < VS_RN; j++) {
-            const uint col = col0 + tx * VS_RN + j;
-            if (col < n) out[(ulong)row * n + col] = acc[i][j];
-        }
-    }
+    VS_FOR_BLOCK(rows, n, { out[(ulong)row * n + col] = acc[i][j]; })
 }
 
 #define VS_COMPACT_BLOCKED_HALF_KERNEL(name, bf16)                                             \
@@ -356,14 +347,5 @@ vs_compact_i8_blocked(__global const short *queries, uint rows, __global const c
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-#pragma unroll
-    for (uint i = 0; i < VS_RM; i++) {
-        const uint row = row0 + ty * VS_RM + i;
-        if (row >= rows) continue;
-#pragma unroll
-        for (uint j = 0; j < VS_RN; j++) {
-            const uint col = col0 + tx * VS_RN + j;
-            if (col < n) out[(ulong)row * n + col] = total[i][j];
-        }
-    }
+    VS_FOR_BLOCK(rows, n, { out[(ulong)row * n + col] = total[i][j]; })
 }

@@ -110,9 +110,15 @@ inline ulong vs_entry(float key, long id) {
  * survivor buffer (cap slots; the counter goes on past cap, which marks an
  * overflow). vs_filter_tile runs it over a score tile; the score kernels
  * run it in their epilogue (vs_emit), so no score tile is written.
+ * Almost every key stops at the first comparison, with the threshold's key
+ * as a float (state[3]; -inf while there is none or it is NaN): a key below
+ * it as a float has a smaller order word whatever its id, so the word is
+ * built only for the few that pass it (keys equal to it, NaN keys, better
+ * keys).
  */
 inline void vs_offer(float key, long id, uint row, __global const ulong *thresholds,
                      __global uint *state, __global ulong *survivors, uint cap) {
+    if (key < as_float(state[row * 4 + 3])) return;
     const ulong e = vs_entry(key, id);
     if (e <= thresholds[row]) return;
     const uint slot = atomic_inc(&state[row * 4]);
@@ -485,6 +491,24 @@ inline void vs_store_slab(__local float *slab, uint stride, const float4 *next, 
 }
 
 /*
+ * The epilogue loop of the register-blocked kernels (vs_score_blocked here,
+ * the blocked compact scans of compact.cl): runs `body` for each (i, j) of
+ * the work-item's VS_RM x VS_RN block whose output row (`row`, from row0)
+ * is below `rows` and whose column (`col`, from col0) is below `columns`;
+ * padding rows and columns are never written. Needs row0, col0, tx and ty
+ * in scope, as every blocked kernel has them.
+ */
+#define VS_FOR_BLOCK(rows, columns, body)                                                      \
+    _Pragma("unroll") for (uint i = 0; i < VS_RM; i++) {                                       \
+        const uint row = row0 + ty * VS_RM + i;                                                \
+        if (row >= (rows)) continue;                                                           \
+        _Pragma("unroll") for (uint j = 0; j < VS_RN; j++) {                                   \
+            const uint col = col0 + tx * VS_RN + j;                                            \
+            if (col < (columns)) body                                                          \
+        }                                                                                      \
+    }
+
+/*
  * A work-item's `count` values of one depth step, as float4 loads (the
  * slabs' padding keeps a load that runs past `count` inside the row).
  */
@@ -555,19 +579,10 @@ vs_score_blocked(__global const float *queries, ulong query_offset, uint rows,
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-#pragma unroll
-    for (uint i = 0; i < VS_RM; i++) {
-        const uint row = row0 + ty * VS_RM + i;
-        if (row >= rows) continue;
-        const float qa = qaux[row];
-#pragma unroll
-        for (uint j = 0; j < VS_RN; j++) {
-            const uint col = col0 + tx * VS_RN + j;
-            if (col >= columns) continue;
-            vs_emit(vs_epilogue(metric, acc[i][j], qa, caux[caux_offset + col]), negate, row,
-                    col, out, out_offset, ld_out, thresholds, state, survivors, cap, id_base);
-        }
-    }
+    VS_FOR_BLOCK(rows, columns, {
+        vs_emit(vs_epilogue(metric, acc[i][j], qaux[row], caux[caux_offset + col]), negate, row,
+                col, out, out_offset, ld_out, thresholds, state, survivors, cap, id_base);
+    })
 }
 
 /*
@@ -794,13 +809,15 @@ inline long vs_entry_id(ulong e) {
 }
 
 /* state per query: [0] survivors counted this round, [1] survivors of earlier tiles
- * (kept), [2] entries of the running list. */
+ * (kept), [2] entries of the running list, [3] the threshold's key as float bits (vs_offer's
+ * first test; -inf: none). */
 __kernel void vs_topk_reset(uint rows, __global uint *state, __global ulong *thresholds) {
     const uint row = (uint)get_global_id(0);
     if (row >= rows) return;
     state[row * 4] = 0;
     state[row * 4 + 1] = 0;
     state[row * 4 + 2] = 0;
+    state[row * 4 + 3] = as_uint(-INFINITY);
     thresholds[row] = 0; /* every real entry's word is > 0 */
 }
 
@@ -964,5 +981,7 @@ vs_select_query(__global const float *tile, ulong ld_tile, uint rows, uint colum
         st[1] = 0;
         st[2] = gathered;
         thresholds[row] = gathered == k ? sorted[k - 1] : 0;
+        const float key = gathered == k ? vs_entry_key(sorted[k - 1]) : -INFINITY;
+        st[3] = as_uint(isnan(key) ? -INFINITY : key);
     }
 }
