@@ -1128,7 +1128,7 @@ static void blocked_deliver(const run_state *rs, size_t unit, size_t qi, size_t 
                             const float *fsum, const int64_t *isum, int filtered,
                             const float *factor, float threshold, uint32_t hits,
                             double *max_bound) {
-    if (!rs->active[qi]) return;
+    if (!rs->active[qi] || (fsum == NULL && isum == NULL)) return;
     double raw[BLOCK_ROWS];
     if (!filtered || threshold == -INFINITY) {
         for (size_t j = 0; j < count; j++)
@@ -1237,8 +1237,8 @@ static void scan_block_one(const run_state *rs, size_t unit, size_t qi, size_t b
         int64_t sums[BLOCK_ROWS];
         keep = kern->scan1_i8(rs->q16_rows[qi], (const int8_t *)cc->codes + b0 * dim, count, dim,
                               threshold_i64(f.threshold), sums);
-        for (uint64_t bits = keep; bits != 0; bits &= bits - 1)
-            raw[__builtin_ctzll(bits)] = (double)sums[__builtin_ctzll(bits)];
+        for (size_t j = 0; j < count; j++)
+            if (!rs->exact || (keep >> j & 1)) raw[j] = (double)sums[j];
     } else {
         float sums[BLOCK_ROWS];
         const uint16_t *stored = (const uint16_t *)cc->codes + b0 * dim;
@@ -1246,9 +1246,10 @@ static void scan_block_one(const run_state *rs, size_t unit, size_t qi, size_t b
         keep = cc->storage == VS_STORAGE_F16
                    ? kern->scan1_f16(rs->qf_rows[qi], stored, count, dim, threshold, sums)
                    : kern->scan1_bf16(rs->qf_rows[qi], stored, count, dim, threshold, sums);
-        for (uint64_t bits = keep; bits != 0; bits &= bits - 1)
-            raw[__builtin_ctzll(bits)] = (double)sums[__builtin_ctzll(bits)];
+        for (size_t j = 0; j < count; j++)
+            if (!rs->exact || (keep >> j & 1)) raw[j] = (double)sums[j];
     }
+    /* exact mode reads only the kept rows; approximate mode (threshold -INFINITY) reads all */
     if (rs->exact) {
         block_exact(rs, &rs->pq[qi], &rs->sel[at], b0, count, raw, keep, &f);
         return;
