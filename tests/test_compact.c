@@ -878,6 +878,57 @@ static void test_approximate_topk(void **state) {
     vs_context_free(ctx);
 }
 
+/* The outputs of one filter comparison (filter_on_off): float32, filter on, filter off. */
+typedef struct filter_bufs {
+    float *s32, *s1, *s0;
+    int64_t *i32, *i1, *i0;
+} filter_bufs;
+
+static filter_bufs filter_bufs_alloc(size_t results) {
+    filter_bufs b = {malloc(results * sizeof(float)),   malloc(results * sizeof(float)),
+                     malloc(results * sizeof(float)),   malloc(results * sizeof(int64_t)),
+                     malloc(results * sizeof(int64_t)), malloc(results * sizeof(int64_t))};
+    assert_true(b.s32 && b.s1 && b.s0 && b.i32 && b.i1 && b.i0);
+    return b;
+}
+
+static void filter_bufs_free(filter_bufs *b) {
+    free(b->s32);
+    free(b->s1);
+    free(b->s0);
+    free(b->i32);
+    free(b->i1);
+    free(b->i0);
+}
+
+/*
+ * One top-k batch on the compact corpus c with a filter on (counting) and off,
+ * through its testing hook (mode 0 off, 1 on, 2 on and counting): both equal
+ * the float32 corpus's ids and scores bit for bit, and the rescored and
+ * fallback counts are the same with and without it. Returns the rows the
+ * filter dropped.
+ */
+static size_t filter_on_off(vs_context *ctx, vs_corpus *f32, vs_corpus *c, size_t (*hook)(int),
+                            vs_metric metric, const float *q, size_t nq, size_t k,
+                            const filter_bufs *b) {
+    vs_batch_report r1, r0;
+    assert_int_equal(vs_corpus_topk(f32, metric, q, nq, k, b->s32, b->i32), VS_OK);
+    hook(2);
+    assert_int_equal(vs_corpus_topk(c, metric, q, nq, k, b->s1, b->i1), VS_OK);
+    const size_t dropped = hook(0);
+    assert_int_equal(vs_context_last_report(ctx, &r1), VS_OK);
+    assert_int_equal(vs_corpus_topk(c, metric, q, nq, k, b->s0, b->i0), VS_OK);
+    assert_int_equal(vs_context_last_report(ctx, &r0), VS_OK);
+    hook(1);
+    assert_memory_equal(b->i1, b->i32, nq * k * sizeof(int64_t));
+    assert_memory_equal(b->s1, b->s32, nq * k * sizeof(float));
+    assert_memory_equal(b->i0, b->i32, nq * k * sizeof(int64_t));
+    assert_memory_equal(b->s0, b->s32, nq * k * sizeof(float));
+    assert_int_equal(r1.rescored, r0.rescored);
+    assert_int_equal(r1.fallback_queries, r0.fallback_queries);
+    return dropped;
+}
+
 /*
  * Exact mode's raw threshold (host/compact.c raw_threshold) drops only rows the
  * block filter would drop: with it on and off, every storage x metric x data
@@ -891,11 +942,7 @@ static void test_raw_filter_same_candidates(void **state) {
     vs_context *ctx = context_for(NULL);
     const size_t n = 2 * 4096 + 333, dim = 40, nq_max = 5, ks[] = {1, 10, 64};
     float *base = malloc(n * dim * sizeof(float)), *q = malloc(nq_max * dim * sizeof(float));
-    float *s32 = malloc(nq_max * 64 * sizeof(float)), *s1 = malloc(nq_max * 64 * sizeof(float)),
-          *s0 = malloc(nq_max * 64 * sizeof(float));
-    int64_t *i32 = malloc(nq_max * 64 * sizeof(int64_t)),
-            *i1 = malloc(nq_max * 64 * sizeof(int64_t)),
-            *i0 = malloc(nq_max * 64 * sizeof(int64_t));
+    filter_bufs b = filter_bufs_alloc(nq_max * 64);
     ref_rng rng;
     ref_rng_seed(&rng, 404);
     size_t gaussian_dropped = 0, gaussian_pairs = 0;
@@ -910,21 +957,8 @@ static void test_raw_filter_same_candidates(void **state) {
                 for (size_t e = 0; e < 6 && !sampled_out(st, m, kind); e++) {
                     /* one query: the fused one-query kernels alone; five: tiles of 4 and 1 */
                     const size_t k = ks[e % 3], nq = e < 3 ? 1 : nq_max;
-                    vs_batch_report r1, r0;
-                    assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32), VS_OK);
-                    vs__compact_test_raw_filter(2);
-                    assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s1, i1), VS_OK);
-                    const size_t dropped = vs__compact_test_raw_filter(0);
-                    assert_int_equal(vs_context_last_report(ctx, &r1), VS_OK);
-                    assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s0, i0), VS_OK);
-                    assert_int_equal(vs_context_last_report(ctx, &r0), VS_OK);
-                    vs__compact_test_raw_filter(1);
-                    assert_memory_equal(i1, i32, nq * k * sizeof(int64_t));
-                    assert_memory_equal(s1, s32, nq * k * sizeof(float));
-                    assert_memory_equal(i0, i32, nq * k * sizeof(int64_t));
-                    assert_memory_equal(s0, s32, nq * k * sizeof(float));
-                    assert_int_equal(r1.rescored, r0.rescored);
-                    assert_int_equal(r1.fallback_queries, r0.fallback_queries);
+                    const size_t dropped = filter_on_off(ctx, f32, c, vs__compact_test_raw_filter,
+                                                         metrics[m], q, nq, k, &b);
                     if (kind == GAUSSIAN) {
                         gaussian_dropped += dropped;
                         gaussian_pairs += nq * n;
@@ -939,12 +973,7 @@ static void test_raw_filter_same_candidates(void **state) {
     assert_true(gaussian_dropped > gaussian_pairs / 2);
     free(base);
     free(q);
-    free(s32);
-    free(s1);
-    free(s0);
-    free(i32);
-    free(i1);
-    free(i0);
+    filter_bufs_free(&b);
     vs_context_free(ctx);
 }
 
@@ -962,11 +991,8 @@ static void test_fused_filter_same_candidates(void **state) {
     /* 6 pool units: 2 seed units (host/compact.c SEED_UNITS) and 4 seeded */
     const size_t n = 5 * 4096 + 333, dim = 40, ks[] = {1, 10, 64}, nqs[] = {16, 23}, most = 23;
     float *base = malloc(n * dim * sizeof(float)), *q = malloc(most * dim * sizeof(float));
-    float *s32 = malloc(most * 64 * sizeof(float)), *s1 = malloc(most * 64 * sizeof(float)),
-          *s0 = malloc(most * 64 * sizeof(float));
-    int64_t *i32 = malloc(most * 64 * sizeof(int64_t)), *i1 = malloc(most * 64 * sizeof(int64_t)),
-            *i0 = malloc(most * 64 * sizeof(int64_t));
-    assert_true(base && q && s32 && s1 && s0 && i32 && i1 && i0);
+    filter_bufs b = filter_bufs_alloc(most * 64);
+    assert_true(base && q);
     int ran = 0;
     for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
         vs_context *ctx = isa_context(isas[a]);
@@ -988,22 +1014,8 @@ static void test_fused_filter_same_candidates(void **state) {
                         if (PAIRS_SCALE > 1 && ki != (st + m + (size_t)kind) % 3) continue;
                         if (sampled_out(st, m, kind)) continue;
                         const size_t k = ks[ki], nq = nqs[(ki + m + st) % 2];
-                        vs_batch_report r1, r0;
-                        assert_int_equal(vs_corpus_topk(f32, metrics[m], q, nq, k, s32, i32),
-                                         VS_OK);
-                        vs__compact_test_fused_filter(2);
-                        assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s1, i1), VS_OK);
-                        const size_t dropped = vs__compact_test_fused_filter(0);
-                        assert_int_equal(vs_context_last_report(ctx, &r1), VS_OK);
-                        assert_int_equal(vs_corpus_topk(c, metrics[m], q, nq, k, s0, i0), VS_OK);
-                        assert_int_equal(vs_context_last_report(ctx, &r0), VS_OK);
-                        vs__compact_test_fused_filter(1);
-                        assert_memory_equal(i1, i32, nq * k * sizeof(int64_t));
-                        assert_memory_equal(s1, s32, nq * k * sizeof(float));
-                        assert_memory_equal(i0, i32, nq * k * sizeof(int64_t));
-                        assert_memory_equal(s0, s32, nq * k * sizeof(float));
-                        assert_int_equal(r1.rescored, r0.rescored);
-                        assert_int_equal(r1.fallback_queries, r0.fallback_queries);
+                        const size_t dropped = filter_on_off(
+                            ctx, f32, c, vs__compact_test_fused_filter, metrics[m], q, nq, k, &b);
                         if (kind == GAUSSIAN) {
                             gaussian_dropped += dropped;
                             gaussian_pairs += nq * n;
@@ -1022,12 +1034,7 @@ static void test_fused_filter_same_candidates(void **state) {
     assert_true(ran >= 1);
     free(base);
     free(q);
-    free(s32);
-    free(s1);
-    free(s0);
-    free(i32);
-    free(i1);
-    free(i0);
+    filter_bufs_free(&b);
 }
 
 /*
@@ -1326,12 +1333,7 @@ static void threaded_batches(vs_context *ctx, const float *base, const float *qu
                              size_t dim, size_t nq, size_t k, vs_storage storage, vs_metric metric,
                              threaded_run *out, int expect_threads) {
     for (int exact = 1; exact >= 0; exact--) {
-        vs_corpus_options opts;
-        vs_corpus_options_init(&opts);
-        opts.storage = storage;
-        opts.exact = exact;
-        vs_corpus *c = NULL;
-        assert_int_equal(vs_corpus_create_with(ctx, base, n, dim, &opts, &c), VS_OK);
+        vs_corpus *c = compact_corpus(ctx, base, n, dim, storage, exact);
         const size_t at = exact ? 0 : nq * k;
         assert_int_equal(vs_corpus_topk(c, metric, queries, nq, k, out->scores + at, out->ids + at),
                          VS_OK);
